@@ -1,0 +1,87 @@
+"""The ledger as an application: a store, the world folded from it, and atomic appends of actions.
+
+A thin shell: it stamps, asks the engine, and appends; on a refusal or a lost race it forgets its world and
+re-reads the store, so the world is never more than a cache of what the store holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from .checks import Refused
+from .engine import handle
+from .evolve import evolve
+from .store import ConflictError, EventStore, Recorded
+from .vocabulary import Action
+from .world import World
+
+RETRIES = 20
+
+
+class ActionRefused(Refused):
+    """An action of a batch was refused; `index` says which (0-based). Nothing of the batch was appended."""
+
+    def __init__(self, index: int, problem: str) -> None:
+        super().__init__(problem)
+        self.index = index
+        self.problem = problem
+
+
+class Ledger:
+    def __init__(self, store: EventStore | None = None) -> None:
+        self.store = store or EventStore()
+        self.world = World()
+        self.staged: list[Recorded] = []
+        self.catch_up()
+
+    def catch_up(self) -> list[Recorded]:
+        """Fold what other writers appended since this world was last up to date."""
+        new = list(self.store.read(after=self.world.position))
+        for position, event in new:
+            evolve(self.world, event, position)
+        return new
+
+    def append(self, actions: Sequence[Action]) -> list[Recorded]:
+        """Decide and append the actions in one transaction: all of them, or none (then `ActionRefused`)."""
+        for _ in range(RETRIES):
+            for index, action in enumerate(actions):
+                try:
+                    self.stage(action)
+                except Refused as e:
+                    raise ActionRefused(index, str(e)) from None
+            try:
+                return self.commit()
+            except ConflictError:
+                continue
+        raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
+
+    def stage(self, action: Action) -> list[Recorded]:
+        """Decide one action into the world without storing it yet; a refusal forgets everything staged."""
+        try:
+            recorded = handle(self.world, action)
+        except Refused:
+            self.rollback()
+            raise
+        self.staged += recorded
+        return recorded
+
+    def commit(self) -> list[Recorded]:
+        """Store everything staged in one transaction (`ConflictError` if another writer came first)."""
+        staged, self.staged = self.staged, []
+        try:
+            self.store.append(staged)
+        except ConflictError:
+            self._forget()
+            raise
+        return staged
+
+    def rollback(self) -> None:
+        self.staged = []
+        self._forget()
+
+    def events(self, after: int = 0, upto: int | None = None) -> Iterator[Recorded]:
+        return self.store.read(after, upto)
+
+    def _forget(self) -> None:
+        self.world = World()
+        self.catch_up()

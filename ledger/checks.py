@@ -1,0 +1,239 @@
+"""Checks of an action against the current state: what SCENARIOS.md says is refused, with one-line reasons.
+
+A refused action raises `Refused`; nothing is appended. Checks read the world and never change it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from functools import singledispatch
+
+from . import vocabulary as v
+from .world import Item, Record, User, World, queued_track
+
+
+class Refused(ValueError):
+    """The action is not valid in the ledger's current state; the message says why in one line."""
+
+
+def check(world: World, action: v.Action) -> None:
+    if world.at is not None and action.at is not None and action.at < world.at:
+        raise Refused(f"time goes backwards from {_clock(world.at, action.at)} to {_clock(action.at, world.at)}")
+    if action.id is not None and action.id in world.action_ids:
+        raise Refused(f"action id '{action.id}' is already in the ledger (at position {world.action_ids[action.id]})")
+    _check(action, world)
+
+
+def _clock(t: datetime, other: datetime) -> str:
+    return t.strftime("%H:%M:%S" if t.second or other.second else "%H:%M") if t.date() == other.date() \
+        else t.isoformat()
+
+
+@singledispatch
+def _check(action: v.Action, world: World) -> None:
+    raise TypeError(f"no check for {type(action).__name__}")
+
+
+# ------------------------------------------------------------------------------------------- look-ups
+
+
+def user(world: World, name: str) -> User:
+    found = world.users.get(name)
+    if found is None:
+        known = ", ".join(sorted(world.users)) or "none yet"
+        raise Refused(f"unknown user '{name}' (declared: {known})")
+    return found
+
+
+def record(world: World, record_id: str) -> Record:
+    found = world.records.get(record_id)
+    if found is None:
+        if record_id in world.deleted:
+            raise Refused(f"unknown record '{record_id}' (it was deleted in CRM)")
+        raise Refused(f"unknown record '{record_id}'")
+    return found
+
+
+def item(world: World, name: str, item_id: str) -> Item:
+    found = user(world, name).items.get(item_id)
+    if found is None:
+        if item_id in world.users[name].used_item_ids:
+            raise Refused(f"unknown item '{item_id}' in {name}'s Outlook (it was deleted)")
+        raise Refused(f"unknown item '{item_id}' in {name}'s Outlook")
+    return found
+
+
+def _start_only_for_appointments(start: datetime | None, kind: str, what: str) -> None:
+    if start is not None and kind != "appointment":
+        raise Refused(f"start is only for appointments, not {kind} {what}")
+
+
+# ------------------------------------------------------------------------------------------- users
+
+
+@_check.register
+def _(a: v.UserAdded, world: World) -> None:
+    if a.user in world.users:
+        raise Refused(f"user '{a.user}' is already declared")
+
+
+@_check.register
+def _(a: v.OptionChanged, world: World) -> None:
+    user(world, a.user)
+    if a.name == "sync_filter" and a.value not in v.SYNC_FILTERS:
+        raise Refused(f"option sync_filter takes owned or owned_and_shared, not {a.value!r}")
+    if a.name == "delete_untracked_email_in_crm" and not isinstance(a.value, bool):
+        raise Refused(f"option delete_untracked_email_in_crm takes true or false, not {a.value!r}")
+
+
+@_check.register
+def _(a: v.SyncRequested, world: World) -> None:
+    if not user(world, a.user).online:
+        raise Refused(f"user '{a.user}' is offline and cannot synchronise")
+
+
+@_check.register
+def _(a: v.WentOffline, world: World) -> None:
+    if not user(world, a.user).online:
+        raise Refused(f"user '{a.user}' is already offline")
+
+
+@_check.register
+def _(a: v.WentOnline, world: World) -> None:
+    if user(world, a.user).online:
+        raise Refused(f"user '{a.user}' is already online")
+
+
+# ------------------------------------------------------------------------------------------- Outlook
+
+
+@_check.register
+def _(a: v.OutlookItemCreated, world: World) -> None:
+    if a.item in user(world, a.user).used_item_ids:
+        raise Refused(f"item id '{a.item}' is already used in {a.user}'s Outlook")
+    _start_only_for_appointments(a.start, a.type, f"'{a.item}'")
+
+
+@_check.register
+def _(a: v.OutlookItemEdited, world: World) -> None:
+    found = item(world, a.user, a.item)
+    _start_only_for_appointments(a.start, found.type, f"'{a.item}'")
+
+
+@_check.register
+def _(a: v.OutlookTaskCompleted, world: World) -> None:
+    found = item(world, a.user, a.item)
+    if found.type != "task":
+        raise Refused(f"outlook.complete takes a task, not {found.type} '{a.item}'")
+    if found.completed:
+        raise Refused(f"task '{a.item}' is already completed in {a.user}'s Outlook")
+
+
+@_check.register
+def _(a: v.OutlookItemDeleted, world: World) -> None:
+    item(world, a.user, a.item)
+
+
+@_check.register
+def _(a: v.OutlookItemTracked, world: World) -> None:
+    item(world, a.user, a.item)
+    owner = world.users[a.user]
+    link = owner.links_by_item.get(a.item)
+    if link is not None:
+        raise Refused(f"item '{a.item}' is already linked to CRM record '{link.record}'")
+    if queued_track(owner, a.item):
+        raise Refused(f"item '{a.item}' is already being tracked (queued while {a.user} is offline)")
+    if a.record is not None and a.record in world.used_record_ids:
+        raise Refused(f"record id '{a.record}' is already used in CRM")
+
+
+@_check.register
+def _(a: v.OutlookItemUntracked, world: World) -> None:
+    item(world, a.user, a.item)
+    if a.item not in world.users[a.user].links_by_item:
+        raise Refused(f"item '{a.item}' is not linked, so it cannot be untracked")
+
+
+@_check.register
+def _(a: v.OutlookRegardingSet, world: World) -> None:
+    found = item(world, a.user, a.item)
+    if found.type != "email":
+        raise Refused(f"outlook.set_regarding takes an e-mail, not {found.type} '{a.item}'")
+    record(world, a.regarding)
+
+
+# ------------------------------------------------------------------------------------------- CRM
+
+
+@_check.register
+def _(a: v.CrmRecordCreated, world: World) -> None:
+    user(world, a.actor)
+    if a.owner is not None:
+        user(world, a.owner)
+    if a.record in world.used_record_ids:
+        raise Refused(f"record id '{a.record}' is already used in CRM")
+    _start_only_for_appointments(a.start, a.type, f"'{a.record}'")
+
+
+@_check.register
+def _(a: v.CrmRecordEdited, world: World) -> None:
+    user(world, a.actor)
+    found = record(world, a.record)
+    _start_only_for_appointments(a.start, found.type, f"'{a.record}'")
+
+
+_STATE_CHANGES = {
+    "crm.complete": ("completed", "an activity", lambda t: t != "contact"),
+    "crm.cancel": ("canceled", "an activity", lambda t: t != "contact"),
+    "crm.deactivate": ("inactive", "a contact", lambda t: t == "contact"),
+    "crm.activate": ("active", "a contact", lambda t: t == "contact"),
+}
+
+
+@_check.register(v.CrmActivityCompleted)
+@_check.register(v.CrmActivityCanceled)
+@_check.register(v.CrmContactDeactivated)
+@_check.register(v.CrmContactActivated)
+def _(a: v.CrmActivityCompleted, world: World) -> None:
+    user(world, a.actor)
+    found = record(world, a.record)
+    state, takes, accepts = _STATE_CHANGES[a.do]
+    if not accepts(found.type):
+        raise Refused(f"{a.do} takes {takes}, not {found.type} '{a.record}'")
+    if found.state == state:
+        raise Refused(f"{found.type} '{a.record}' is already {state}")
+
+
+@_check.register
+def _(a: v.CrmRecordDeleted, world: World) -> None:
+    user(world, a.actor)
+    record(world, a.record)
+
+
+@_check.register
+def _(a: v.CrmRecordAssigned, world: World) -> None:
+    user(world, a.actor)
+    found = record(world, a.record)
+    user(world, a.to)
+    if found.owner == a.to:
+        raise Refused(f"record '{a.record}' is already owned by {a.to}")
+
+
+@_check.register
+def _(a: v.CrmRecordShared, world: World) -> None:
+    user(world, a.actor)
+    found = record(world, a.record)
+    user(world, a.with_)
+    if found.owner == a.with_:
+        raise Refused(f"{a.with_} owns record '{a.record}': sharing with the owner changes nothing")
+    if a.with_ in found.shared_with:
+        raise Refused(f"record '{a.record}' is already shared with {a.with_}")
+
+
+@_check.register
+def _(a: v.CrmRecordUnshared, world: World) -> None:
+    user(world, a.actor)
+    found = record(world, a.record)
+    user(world, a.with_)
+    if a.with_ not in found.shared_with:
+        raise Refused(f"record '{a.record}' is not shared with {a.with_}")

@@ -1,0 +1,264 @@
+"""The fold: one event changes the world. No rules are evaluated here: decisions carry their effects.
+
+The same function serves the write side (the state the engine decides from), rebuilds and time travel.
+"""
+
+from __future__ import annotations
+
+from functools import singledispatch
+
+from . import vocabulary as v
+from .world import Item, Link, Pending, Record, User, World
+
+
+def evolve(world: World, event: v.Action | v.Decided, position: int) -> None:
+    """Apply the event recorded at `position` to the world, in place."""
+    world.position = position
+    world.at = event.at
+    if isinstance(event, v.Action) and event.id is not None:
+        world.action_ids[event.id] = position
+    _apply(event, world, position)
+    for q in event.queued:
+        world.users[q.user].pending.append(Pending.of(q, event.when))
+
+
+@singledispatch
+def _apply(event: object, world: World, position: int) -> None:
+    raise TypeError(f"no fold for {type(event).__name__}")
+
+
+@_apply.register
+def _(e: v.UserAdded, world: World, position: int) -> None:
+    world.users[e.user] = User(e.user, e.sync_filter, e.delete_untracked_email_in_crm)
+
+
+@_apply.register
+def _(e: v.OptionChanged, world: World, position: int) -> None:
+    setattr(world.users[e.user], e.name, e.value)
+
+
+@_apply.register
+def _(e: v.OutlookItemCreated, world: World, position: int) -> None:
+    user = world.users[e.user]
+    user.items[e.item] = Item(e.item, e.type, dict(e.fields), e.start)
+    user.used_item_ids.add(e.item)
+
+
+@_apply.register
+def _(e: v.OutlookItemEdited, world: World, position: int) -> None:
+    item = world.users[e.user].items[e.item]
+    item.fields.update(e.fields)
+    if e.start is not None:
+        item.start = e.start
+
+
+@_apply.register
+def _(e: v.OutlookTaskCompleted, world: World, position: int) -> None:
+    world.users[e.user].items[e.item].completed = True
+
+
+@_apply.register
+def _(e: v.OutlookItemDeleted, world: World, position: int) -> None:
+    user = world.users[e.user]
+    del user.items[e.item]
+    link = user.links_by_item.get(e.item)
+    if link is not None:  # the link stays until the sync decides; FILTER-SKIP-DELETED remembers
+        user.removed[link.record] = position
+
+
+@_apply.register(v.OutlookItemTracked)
+@_apply.register(v.OutlookRegardingSet)
+def _(e: v.Action, world: World, position: int) -> None:
+    """Tracking changes nothing by itself: its consequences are decisions (TRACK-*, SET-REGARDING)."""
+
+
+@_apply.register
+def _(e: v.OutlookItemUntracked, world: World, position: int) -> None:
+    user = world.users[e.user]
+    user.removed[user.links_by_item[e.item].record] = position  # FILTER-SKIP-DELETED remembers
+
+
+@_apply.register
+def _(e: v.SyncRequested, world: World, position: int) -> None:
+    world.users[e.user].pending.clear()
+
+
+@_apply.register
+def _(e: v.WentOffline, world: World, position: int) -> None:
+    world.users[e.user].online = False
+
+
+@_apply.register
+def _(e: v.WentOnline, world: World, position: int) -> None:
+    world.users[e.user].online = True
+
+
+@_apply.register
+def _(e: v.CrmRecordCreated, world: World, position: int) -> None:
+    owner = e.owner or e.actor
+    _add_record(world, Record(e.record, e.type, owner, "active", dict(e.fields), start=e.start), position)
+
+
+@_apply.register
+def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
+    record = world.records[e.record]
+    record.fields.update(e.fields)
+    if e.start is not None:
+        record.start = e.start
+    record.changed = position
+
+
+_STATE_OF = {"crm.complete": "completed", "crm.cancel": "canceled", "crm.deactivate": "inactive",
+             "crm.activate": "active"}
+
+
+@_apply.register(v.CrmActivityCompleted)
+@_apply.register(v.CrmActivityCanceled)
+@_apply.register(v.CrmContactDeactivated)
+@_apply.register(v.CrmContactActivated)
+def _(e: v.CrmActivityCompleted, world: World, position: int) -> None:
+    record = world.records[e.record]
+    record.state = _STATE_OF[e.do]
+    record.changed = position
+
+
+@_apply.register
+def _(e: v.CrmRecordDeleted, world: World, position: int) -> None:
+    _delete_record(world, e.record, position)
+
+
+@_apply.register
+def _(e: v.CrmRecordAssigned, world: World, position: int) -> None:
+    record = world.records[e.record]
+    world.users[record.owner].owned.pop(record.id, None)
+    record.owner = e.to
+    world.users[e.to].owned[record.id] = None
+    record.changed = position
+
+
+@_apply.register
+def _(e: v.CrmRecordShared, world: World, position: int) -> None:
+    record = world.records[e.record]
+    record.shared_with[e.with_] = None
+    world.users[e.with_].shared[record.id] = None
+    record.changed = position
+
+
+@_apply.register
+def _(e: v.CrmRecordUnshared, world: World, position: int) -> None:
+    record = world.records[e.record]
+    del record.shared_with[e.with_]
+    world.users[e.with_].shared.pop(record.id, None)
+    record.changed = position
+
+
+@_apply.register
+def _(e: v.Decided, world: World, position: int) -> None:
+    for effect in e.effects:
+        _effect(effect, world, position, e.rule)
+
+
+# ------------------------------------------------------------------------------------------------ effects
+
+
+@singledispatch
+def _effect(effect: object, world: World, position: int, rule: str) -> None:
+    raise TypeError(f"no fold for effect {type(effect).__name__}")
+
+
+@_effect.register
+def _(f: v.RecordCreated, world: World, position: int, rule: str) -> None:
+    _add_record(world, Record(f.record, f.type, f.owner, f.state, dict(f.fields), start=f.start), position)
+
+
+@_effect.register
+def _(f: v.RecordChanged, world: World, position: int, rule: str) -> None:
+    record = world.records[f.record]
+    record.fields.update(f.fields)
+    if f.start is not None:
+        record.start = f.start
+    if f.state is not None:
+        record.state = f.state
+    if f.regarding is not None:
+        record.regarding = f.regarding
+    record.changed = position
+
+
+@_effect.register
+def _(f: v.RecordDeleted, world: World, position: int, rule: str) -> None:
+    _delete_record(world, f.record, position)
+
+
+@_effect.register
+def _(f: v.ItemCreated, world: World, position: int, rule: str) -> None:
+    user = world.users[f.user]
+    user.items[f.item] = Item(f.item, f.type, dict(f.fields), f.start, f.completed)
+    user.used_item_ids.add(f.item)
+
+
+@_effect.register
+def _(f: v.ItemReplaced, world: World, position: int, rule: str) -> None:
+    item = world.users[f.user].items[f.item]
+    item.fields = dict(f.fields)
+    item.start = f.start
+    item.completed = f.completed
+
+
+@_effect.register
+def _(f: v.ItemDeleted, world: World, position: int, rule: str) -> None:
+    del world.users[f.user].items[f.item]
+
+
+@_effect.register
+def _(f: v.Linked, world: World, position: int, rule: str) -> None:
+    link = Link(f.user, f.item, f.record, f.origin, "linked", rule, position, f.in_filter)
+    user = world.users[f.user]
+    user.links_by_item[f.item] = link
+    world.links_to.setdefault(f.record, {})[f.user] = link
+    world.links.append(link)
+
+
+@_effect.register
+def _(f: v.Unlinked, world: World, position: int, rule: str) -> None:
+    user = world.users[f.user]
+    link = user.links_by_item.pop(f.item)
+    by_user = world.links_to[f.record]
+    del by_user[f.user]
+    if not by_user:
+        del world.links_to[f.record]
+    link.state, link.rule, link.position = "unlinked", rule, position
+
+
+@_effect.register
+def _(f: v.FilterNoted, world: World, position: int, rule: str) -> None:
+    world.users[f.user].links_by_item[f.item].in_filter = f.in_filter
+
+
+@_effect.register
+def _(f: v.Settled, world: World, position: int, rule: str) -> None:
+    pending = world.users[f.user].pending
+    pending[:] = [p for p in pending if p.cause != f.cause]
+
+
+@_effect.register
+def _(f: v.SyncStarted, world: World, position: int, rule: str) -> None:
+    world.users[f.user].pending.clear()
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+
+
+def _add_record(world: World, record: Record, position: int) -> None:
+    record.created = record.changed = position
+    world.records[record.id] = record
+    world.used_record_ids.add(record.id)
+    world.users[record.owner].owned[record.id] = None
+
+
+def _delete_record(world: World, record_id: str, position: int) -> None:
+    record = world.records.pop(record_id)
+    record.changed = position
+    world.deleted[record_id] = record
+    world.users[record.owner].owned.pop(record_id, None)
+    for name in record.shared_with:
+        world.users[name].shared.pop(record_id, None)

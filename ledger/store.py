@@ -1,0 +1,136 @@
+"""The event store: the ledger's one sequence, kept by the `eventsourcing` package's recorders.
+
+The whole ledger is one stream (one originator id) whose version is the position: positions are dense and
+gap-free on every back end, the recorder's primary key makes a second writer of the same position fail
+(optimistic concurrency: re-read and retry), and reading "everything after position N" is an index range scan
+in large pages. Events are pydantic models, mapped to stored rows by our own small mapper over the package's
+`Mapper` (so its compressor and cipher apply).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any
+from urllib.parse import unquote, urlparse
+from uuid import UUID, uuid5
+
+import orjson
+from eventsourcing.persistence import (
+    ApplicationRecorder, InfrastructureFactory, IntegrityError, JSONTranscoder, Mapper, PersistenceError,
+    StoredEvent,
+)
+
+from .vocabulary import EVENT_CLASSES, Action, Decided
+
+STREAM = uuid5(UUID(int=0), "syncledger")
+PAGE = 10_000
+_TOPIC_PREFIX = "ledger.vocabulary:"
+_CLASS_OF_TOPIC = {_TOPIC_PREFIX + cls.__name__: cls for cls in EVENT_CLASSES.values()}
+
+Recorded = tuple[int, "Action | Decided"]
+
+
+class StoreError(RuntimeError):
+    """The ledger's storage cannot be opened or read; the message says which and why."""
+
+
+class ConflictError(StoreError):
+    """Another writer appended at the same positions first: re-read the ledger and try again."""
+
+
+class EventMapper(Mapper[UUID]):
+    """Pydantic events <-> stored rows: compact JSON, then the package's compressor and cipher if set."""
+
+    def encode(self, position: int, event: Action | Decided) -> StoredEvent:
+        state = orjson.dumps(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+        if self.compressor:
+            state = self.compressor.compress(state)
+        if self.cipher:
+            state = self.cipher.encrypt(state)
+        return StoredEvent(STREAM, position, _TOPIC_PREFIX + type(event).__name__, state)
+
+    def decode(self, stored: StoredEvent) -> Recorded:
+        state = stored.state
+        if self.cipher:
+            state = self.cipher.decrypt(state)
+        if self.compressor:
+            state = self.compressor.decompress(state)
+        cls = _CLASS_OF_TOPIC[stored.topic]
+        return stored.originator_version, cls.model_validate_json(state)  # type: ignore[return-value]
+
+
+def environment(url: str | None) -> dict[str, str]:
+    """The `eventsourcing` settings for a ledger location: None or ':memory:' (in memory), a `postgresql://`
+    URL, or a file path (SQLite)."""
+    env: dict[str, str] = {}
+    if os.environ.get("SYNCLEDGER_CIPHER_KEY"):
+        env["CIPHER_KEY"] = os.environ["SYNCLEDGER_CIPHER_KEY"]
+    if url in (None, ":memory:"):
+        env["PERSISTENCE_MODULE"] = "eventsourcing.popo"
+    elif url.startswith(("postgresql://", "postgres://")):
+        parts = urlparse(url)
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_DBNAME=parts.path.lstrip("/") or "postgres",
+            POSTGRES_HOST=parts.hostname or "127.0.0.1",
+            POSTGRES_PORT=str(parts.port or 5432),
+            POSTGRES_USER=unquote(parts.username or "postgres"),
+            POSTGRES_PASSWORD=unquote(parts.password or ""),
+            POSTGRES_SCHEMA=_query(parts.query).get("schema", ""),
+            CREATE_TABLE="true",
+        )
+    else:
+        env.update(PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=url, CREATE_TABLE="true",
+                   SQLITE_LOCK_TIMEOUT="30")
+    return env
+
+
+def _query(query: str) -> dict[str, str]:
+    return dict(pair.split("=", 1) for pair in query.split("&") if "=" in pair)
+
+
+class EventStore:
+    """Append and read the ledger's events; nothing here can change or remove one (invariant 1)."""
+
+    def __init__(self, url: str | None = None) -> None:
+        self.url = url
+        try:
+            factory: Any = InfrastructureFactory.construct(environment(url))
+            self.recorder: ApplicationRecorder = factory.application_recorder()
+            self.mapper = EventMapper(JSONTranscoder(), factory.compressor(), factory.cipher())
+        except (PersistenceError, OSError, ValueError) as e:
+            raise StoreError(f"cannot open the ledger at {url}: {e}") from None
+        self._factory = factory
+
+    def append(self, recorded: Sequence[Recorded]) -> None:
+        """Append events at their positions in one transaction, or none of them."""
+        if not recorded:
+            return
+        rows = [self.mapper.encode(position, event) for position, event in recorded]
+        try:
+            self.recorder.insert_events(rows)
+        except IntegrityError:
+            raise ConflictError("another writer appended to the ledger at the same time") from None
+
+    def read(self, after: int = 0, upto: int | None = None) -> Iterator[Recorded]:
+        """The events at positions after `after` (and up to `upto`), in order, read in large pages."""
+        while upto is None or after < upto:
+            limit = PAGE if upto is None else min(PAGE, upto - after)
+            rows = self.recorder.select_events(STREAM, gt=after, lte=upto, limit=limit)
+            if not rows:
+                return
+            for row in rows:
+                yield self.mapper.decode(row)
+            after = rows[-1].originator_version
+
+    def read_one(self, position: int) -> Recorded | None:
+        rows = self.recorder.select_events(STREAM, gt=position - 1, lte=position, limit=1)
+        return self.mapper.decode(rows[0]) if rows else None
+
+    def last_position(self) -> int:
+        rows = self.recorder.select_events(STREAM, desc=True, limit=1)
+        return rows[0].originator_version if rows else 0
+
+    def close(self) -> None:
+        self._factory.close()

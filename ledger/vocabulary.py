@@ -1,0 +1,376 @@
+"""The ledger's vocabulary: user actions (one model per `do:`), decisions, and the effects they carry.
+
+Every user action is an event in the past tense: it happened in CRM or in someone's Outlook, and the ledger
+records it. Decisions are the sync engine's answers, each naming the rule behind it and the event that caused
+it. Effects are what a decision changes; the fold (`ledger.evolve`) applies them without re-deciding.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter
+
+CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
+OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
+TASK_LIKE = ("task", "phonecall", "letter", "fax")
+ACTIVITY_TYPES = ("appointment", "task", "email", "phonecall", "letter", "fax")
+SYNC_FILTERS = ("owned", "owned_and_shared")
+
+CrmType = Literal["contact", "appointment", "task", "email", "phonecall", "letter", "fax"]
+OutlookType = Literal["contact", "appointment", "task", "email"]
+CrmState = Literal["active", "inactive", "completed", "canceled"]
+SyncFilter = Literal["owned", "owned_and_shared"]
+Origin = Literal["tracked", "synced"]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
+FieldValue = Union[StrictStr, StrictBool, int, float, None]
+Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200)], FieldValue]
+
+
+def outlook_type_of(crm_type: str) -> str:
+    """Outlook shows task-like activities (phone calls, letters, faxes) as tasks."""
+    return "task" if crm_type in TASK_LIKE else crm_type
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Queued(Model):
+    """One pending operation for one user, created by the event that carries it."""
+
+    user: str
+    operation: str
+    record: str | None = None
+    item: str | None = None
+    cause: int
+    designated: bool | None = None
+    replay: OfflineAction | None = None
+
+
+# --------------------------------------------------------------------------------------------- actions
+
+
+class Action(Model):
+    """A user action; `at` and `id` are filled in by the ledger when the input leaves them out."""
+
+    at: AwareDatetime | None = None
+    id: Name | None = None
+    queued: tuple[Queued, ...] = ()
+
+    @property
+    def user_name(self) -> str:
+        return getattr(self, "user", None) or getattr(self, "actor")
+
+    @property
+    def when(self) -> datetime:
+        assert self.at is not None, "the ledger stamps every action before it is recorded"
+        return self.at
+
+
+class UserAdded(Action):
+    do: Literal["user.add"]
+    user: Name
+    sync_filter: SyncFilter = "owned"
+    delete_untracked_email_in_crm: StrictBool = False
+
+
+class OptionChanged(Action):
+    do: Literal["option"]
+    user: Name
+    name: Literal["sync_filter", "delete_untracked_email_in_crm"]
+    value: SyncFilter | StrictBool
+
+
+class OutlookItemCreated(Action):
+    do: Literal["outlook.create"]
+    user: Name
+    item: Name
+    type: OutlookType
+    fields: Fields = {}
+    start: AwareDatetime | None = None
+
+
+class OutlookItemEdited(Action):
+    do: Literal["outlook.update"]
+    user: Name
+    item: Name
+    fields: Fields = {}
+    start: AwareDatetime | None = None
+
+
+class OutlookTaskCompleted(Action):
+    do: Literal["outlook.complete"]
+    user: Name
+    item: Name
+
+
+class OutlookItemDeleted(Action):
+    do: Literal["outlook.delete"]
+    user: Name
+    item: Name
+
+
+class OutlookItemTracked(Action):
+    do: Literal["outlook.track"]
+    user: Name
+    item: Name
+    record: Name | None = None
+
+
+class OutlookItemUntracked(Action):
+    do: Literal["outlook.untrack"]
+    user: Name
+    item: Name
+    delete_in_crm: StrictBool | None = None
+
+
+class OutlookRegardingSet(Action):
+    do: Literal["outlook.set_regarding"]
+    user: Name
+    item: Name
+    regarding: Name
+
+
+class CrmRecordCreated(Action):
+    do: Literal["crm.create"]
+    actor: Name
+    record: Name
+    type: CrmType
+    owner: Name | None = None
+    fields: Fields = {}
+    start: AwareDatetime | None = None
+
+
+class CrmRecordEdited(Action):
+    do: Literal["crm.update"]
+    actor: Name
+    record: Name
+    fields: Fields = {}
+    start: AwareDatetime | None = None
+
+
+class CrmActivityCompleted(Action):
+    do: Literal["crm.complete"]
+    actor: Name
+    record: Name
+
+
+class CrmActivityCanceled(Action):
+    do: Literal["crm.cancel"]
+    actor: Name
+    record: Name
+
+
+class CrmContactDeactivated(Action):
+    do: Literal["crm.deactivate"]
+    actor: Name
+    record: Name
+
+
+class CrmContactActivated(Action):
+    do: Literal["crm.activate"]
+    actor: Name
+    record: Name
+
+
+class CrmRecordDeleted(Action):
+    do: Literal["crm.delete"]
+    actor: Name
+    record: Name
+
+
+class CrmRecordAssigned(Action):
+    do: Literal["crm.assign"]
+    actor: Name
+    record: Name
+    to: Name
+
+
+class CrmRecordShared(Action):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    do: Literal["crm.share"]
+    actor: Name
+    record: Name
+    with_: Name = Field(alias="with")
+
+
+class CrmRecordUnshared(Action):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    do: Literal["crm.unshare"]
+    actor: Name
+    record: Name
+    with_: Name = Field(alias="with")
+
+
+class SyncRequested(Action):
+    do: Literal["sync"]
+    user: Name
+
+
+class WentOffline(Action):
+    do: Literal["offline"]
+    user: Name
+
+
+class WentOnline(Action):
+    do: Literal["online"]
+    user: Name
+
+
+AnyAction = Annotated[
+    Union[
+        UserAdded, OptionChanged, OutlookItemCreated, OutlookItemEdited, OutlookTaskCompleted,
+        OutlookItemDeleted, OutlookItemTracked, OutlookItemUntracked, OutlookRegardingSet,
+        CrmRecordCreated, CrmRecordEdited, CrmActivityCompleted, CrmActivityCanceled,
+        CrmContactDeactivated, CrmContactActivated, CrmRecordDeleted, CrmRecordAssigned,
+        CrmRecordShared, CrmRecordUnshared, SyncRequested, WentOffline, WentOnline,
+    ],
+    Field(discriminator="do"),
+]
+OfflineAction = Union[OutlookItemEdited, OutlookTaskCompleted, OutlookItemTracked, OutlookRegardingSet]
+
+ACTION_CLASSES: dict[str, type[Action]] = {
+    cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    for cls in AnyAction.__origin__.__args__  # type: ignore[attr-defined]
+}
+CRM_ACTIONS = tuple(name for name in ACTION_CLASSES if name.startswith("crm."))
+
+
+# --------------------------------------------------------------------------------------------- effects
+
+
+class RecordCreated(Model):
+    kind: Literal["record.created"] = "record.created"
+    record: str
+    type: CrmType
+    owner: str
+    state: CrmState = "active"
+    fields: Fields = {}
+    start: datetime | None = None
+
+
+class RecordChanged(Model):
+    """A partial change of a CRM record: only the named parts change; `fields` are merged."""
+
+    kind: Literal["record.changed"] = "record.changed"
+    record: str
+    fields: Fields = {}
+    start: datetime | None = None
+    state: CrmState | None = None
+    regarding: str | None = None
+
+
+class RecordDeleted(Model):
+    kind: Literal["record.deleted"] = "record.deleted"
+    record: str
+
+
+class ItemCreated(Model):
+    kind: Literal["item.created"] = "item.created"
+    user: str
+    item: str
+    type: OutlookType
+    fields: Fields = {}
+    start: datetime | None = None
+    completed: bool = False
+
+
+class ItemReplaced(Model):
+    """The Outlook copy takes the CRM record's current values."""
+
+    kind: Literal["item.replaced"] = "item.replaced"
+    user: str
+    item: str
+    fields: Fields = {}
+    start: datetime | None = None
+    completed: bool = False
+
+
+class ItemDeleted(Model):
+    kind: Literal["item.deleted"] = "item.deleted"
+    user: str
+    item: str
+
+
+class Linked(Model):
+    kind: Literal["linked"] = "linked"
+    user: str
+    item: str
+    record: str
+    origin: Origin
+    in_filter: bool
+
+
+class Unlinked(Model):
+    kind: Literal["unlinked"] = "unlinked"
+    user: str
+    item: str
+    record: str
+
+
+class FilterNoted(Model):
+    """Remembers whether the linked record was in the user's filter at this sync (the filter-leave rules)."""
+
+    kind: Literal["filter.noted"] = "filter.noted"
+    user: str
+    item: str
+    in_filter: bool
+
+
+class Settled(Model):
+    """A pending operation of the user that this decision has dealt with (an offline replay)."""
+
+    kind: Literal["settled"] = "settled"
+    user: str
+    cause: int
+
+
+class SyncStarted(Model):
+    """The user's sync takes every pending operation: afterwards the user has none."""
+
+    kind: Literal["sync.started"] = "sync.started"
+    user: str
+
+
+Effect = Annotated[
+    Union[
+        RecordCreated, RecordChanged, RecordDeleted, ItemCreated, ItemReplaced, ItemDeleted,
+        Linked, Unlinked, FilterNoted, Settled, SyncStarted,
+    ],
+    Field(discriminator="kind"),
+]
+
+
+class Decided(Model):
+    """The ledger's decision: a rule applied, because of an earlier event (`cause`, a position)."""
+
+    do: Literal["decision"] = "decision"
+    at: AwareDatetime
+    actor: str
+    rule: str
+    cause: int
+    about: tuple[str, ...]
+    effects: tuple[Effect, ...] = ()
+    reason: str | None = None
+    queued: tuple[Queued, ...] = ()
+
+    @property
+    def when(self) -> datetime:
+        return self.at
+
+
+Event = Annotated[Union[AnyAction, Decided], Field(discriminator="do")]
+EVENT_CLASSES: dict[str, type[Model]] = {**ACTION_CLASSES, "decision": Decided}
+ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAction)
+
+Queued.model_rebuild()
+
+
+def crm_ref(record: str) -> str:
+    return f"crm:{record}"
+
+
+def outlook_ref(user: str, item: str) -> str:
+    return f"outlook:{user}/{item}"

@@ -1,0 +1,52 @@
+"""The state document (SCENARIOS.md): both stores, the link table and the pending queues, as plain JSON."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from ledger.world import Link, World
+
+
+def iso(t: datetime | None) -> str | None:
+    if t is None:
+        return None
+    text = t.isoformat()
+    return text[:-6] + "Z" if t.utcoffset() == timezone.utc.utcoffset(None) and text.endswith("+00:00") else text
+
+
+def _link(link: Link) -> dict[str, Any]:
+    return {"user": link.user, "item": link.item, "record": link.record, "state": link.state,
+            "origin": link.origin, "rule": link.rule, "position": link.position}
+
+
+def state_document(world: World, user: str | None = None) -> dict[str, Any]:
+    """The world as the state document; `user` narrows the Outlook stores, links and queues to one user."""
+    users = [u for name, u in world.users.items() if user is None or name == user]
+    outlook: dict[str, Any] = {}
+    for u in users:
+        outlook[u.name] = {
+            item.id: {
+                "type": item.type, "fields": dict(item.fields), "completed": item.completed,
+                "start": iso(item.start),
+                "link": ({"record": link.record, "state": link.state, "origin": link.origin}
+                         if (link := u.links_by_item.get(item.id)) is not None else None),
+            }
+            for item in u.items.values()
+        }
+    return {
+        "position": world.position,
+        "at": iso(world.at),
+        "crm": {
+            r.id: {"type": r.type, "owner": r.owner, "state": r.state, "fields": dict(r.fields),
+                   "shared_with": sorted(r.shared_with), "regarding": r.regarding, "start": iso(r.start)}
+            for r in world.records.values()
+        },
+        "outlook": outlook,
+        "links": [_link(link) for link in world.links if user is None or link.user == user],
+        "pending": {
+            u.name: [{"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause,
+                      "at": iso(p.at)} for p in u.pending]
+            for u in users
+        },
+    }

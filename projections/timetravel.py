@@ -1,0 +1,27 @@
+"""The state as of any past point: a fresh fold of the events up to a position, or up to a time."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ledger.evolve import evolve
+from ledger.store import EventStore
+from ledger.world import World
+
+
+def world_at(store: EventStore, position: int | None = None) -> World:
+    """The world after the event at `position` (every event when None)."""
+    world = World()
+    for pos, event in store.read(upto=position):
+        evolve(world, event, pos)
+    return world
+
+
+def world_at_time(store: EventStore, at: datetime) -> World:
+    """The world after every event that happened at or before `at`."""
+    world = World()
+    for pos, event in store.read():
+        if event.at is not None and event.at > at:
+            break
+        evolve(world, event, pos)
+    return world

@@ -1,0 +1,1 @@
+"""The command line and everything it prints: scenario runner, reports, demo."""

@@ -1,0 +1,143 @@
+"""The `expect:` checks of scenario files: models for what may be checked, and the comparison with a state."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, Union
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+
+from ledger.vocabulary import FieldValue
+from ledger.world import World, active_link
+from projections.document import iso
+from projections.index import ItemIndex
+
+from .inputs import BadInput, describe
+
+
+class _Check(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RecordCheck(_Check):
+    type: str | None = None
+    owner: str | None = None
+    state: str | None = None
+    regarding: str | None = None
+    start: AwareDatetime | None = None
+    fields: dict[str, FieldValue] | None = None
+    shared_with: list[str] | None = None
+
+
+class ItemCheck(_Check):
+    type: str | None = None
+    linked: Union[StrictBool, StrictStr, None] = None
+    completed: bool | None = None
+    start: AwareDatetime | None = None
+    fields: dict[str, FieldValue] | None = None
+
+
+class LinkCheck(_Check):
+    user: str | None = None
+    item: str | None = None
+    record: str | None = None
+    state: Literal["linked", "unlinked"] | None = None
+    origin: Literal["tracked", "synced"] | None = None
+    rule: str | None = None
+
+
+class Expectation(_Check):
+    crm: dict[str, Union[Literal["absent"], RecordCheck]] = {}
+    outlook: dict[str, dict[str, Union[Literal["absent"], ItemCheck]]] = {}
+    links: list[LinkCheck] = []
+    pending: dict[str, int] = {}
+    why: dict[str, Union[StrictStr, None]] = {}
+
+
+def parse_expectation(raw: Any) -> Expectation:
+    if not isinstance(raw, dict):
+        raise BadInput("expect: must be a mapping of checks (crm, outlook, links, pending, why)")
+    try:
+        return Expectation.model_validate(raw)
+    except ValidationError as e:
+        raise BadInput(describe(e, ("expect",))) from None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, datetime):
+        return iso(value) or ""
+    return repr(value)
+
+
+def _compare(where: str, wanted: Any, found: Any, failures: list[str]) -> None:
+    if wanted != found:
+        failures.append(f"{where}: expected {_show(wanted)}, found {_show(found)}")
+
+
+def evaluate(expectation: Expectation, world: World, index: ItemIndex) -> list[str]:
+    """Every check that does not hold, as 'where: expected X, found Y'. Unknown users are bad input."""
+    failures: list[str] = []
+    for record_id, check in expectation.crm.items():
+        record = world.records.get(record_id)
+        where = f"crm.{record_id}"
+        if check == "absent" or record is None:
+            _compare(where, "absent" if check == "absent" else "present",
+                     "absent" if record is None else "present", failures)
+            continue
+        assert isinstance(check, RecordCheck)
+        for name in ("type", "owner", "state", "regarding", "start"):
+            wanted = getattr(check, name)
+            if wanted is not None:
+                _compare(f"{where}.{name}", wanted, getattr(record, name), failures)
+        for name, value in (check.fields or {}).items():
+            _compare(f"{where}.fields.{name}", value, record.fields.get(name), failures)
+        if check.shared_with is not None:
+            _compare(f"{where}.shared_with", sorted(set(check.shared_with)), sorted(record.shared_with), failures)
+    for user_name, items in expectation.outlook.items():
+        user = _user(world, user_name)
+        for item_id, item_check in items.items():
+            item = user.items.get(item_id)
+            where = f"outlook.{user_name}.{item_id}"
+            if item_check == "absent" or item is None:
+                _compare(where, "absent" if item_check == "absent" else "present",
+                         "absent" if item is None else "present", failures)
+                continue
+            assert isinstance(item_check, ItemCheck)
+            link = user.links_by_item.get(item_id)
+            if item_check.linked is not None:
+                if isinstance(item_check.linked, bool):
+                    _compare(f"{where}.linked", item_check.linked, link is not None, failures)
+                else:
+                    _compare(f"{where}.linked", item_check.linked, link.record if link else False, failures)
+            for name in ("type", "completed", "start"):
+                wanted = getattr(item_check, name)
+                if wanted is not None:
+                    _compare(f"{where}.{name}", wanted, getattr(item, name), failures)
+            for name, value in (item_check.fields or {}).items():
+                _compare(f"{where}.fields.{name}", value, item.fields.get(name), failures)
+    for n, link_check in enumerate(expectation.links, 1):
+        wanted = link_check.model_dump(exclude_none=True)
+        rows = [{"user": k.user, "item": k.item, "record": k.record, "state": k.state, "origin": k.origin,
+                 "rule": k.rule} for k in world.links]
+        if not any(all(row[key] == value for key, value in wanted.items()) for row in rows):
+            near = [row for row in rows if row["item"] == wanted.get("item", row["item"])
+                    and row["user"] == wanted.get("user", row["user"])]
+            failures.append(f"links[{n}]: expected a link {wanted}, found {near or 'none like it'}")
+    for user_name, count in expectation.pending.items():
+        _compare(f"pending.{user_name}", count, len(_user(world, user_name).pending), failures)
+    for ref, rule in expectation.why.items():
+        if not ref.startswith(("crm:", "outlook:", "user:")) or (ref.startswith("outlook:") and "/" not in ref):
+            raise BadInput(f"why: {ref!r} is not a reference (crm:<record> or outlook:<user>/<item>)")
+        last = index.last_decision(ref)
+        _compare(f"why.{ref}", rule, last[1] if last else None, failures)
+    return failures
+
+
+def _user(world: World, name: str) -> Any:
+    user = world.users.get(name)
+    if user is None:
+        raise BadInput(f"expect: unknown user '{name}'")
+    return user
+
+
+__all__ = ["Expectation", "evaluate", "parse_expectation", "active_link"]

@@ -1,0 +1,50 @@
+"""Text reports of the state document and of the rule table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ledger.rules import RULES
+
+from .output import console, table
+
+
+def print_state(doc: dict[str, Any]) -> None:
+    console.print(f"[bold]Ledger at position {doc['position']}[/bold] ({doc['at'] or 'empty'})")
+    crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
+    for rid, r in doc["crm"].items():
+        crm.add_row(rid, r["type"], r["owner"], r["state"], ", ".join(r["shared_with"]), r["start"] or "",
+                    _fields(r["fields"]))
+    console.print(crm)
+    for user, items in doc["outlook"].items():
+        t = table(f"{user}'s Outlook", "item", "type", "link", "done", "start", "fields")
+        for iid, i in items.items():
+            link = i["link"]
+            t.add_row(iid, i["type"], f"{link['record']} ({link['origin']})" if link else "-",
+                      "yes" if i["completed"] else "", i["start"] or "", _fields(i["fields"]))
+        console.print(t)
+    links = table("Links", "user", "item", "record", "state", "origin", "last change")
+    for k in doc["links"]:
+        links.add_row(k["user"], k["item"], k["record"], k["state"], k["origin"], f"{k['rule']} @{k['position']}")
+    console.print(links)
+    pending = table("Pending (decided at each user's next sync)", "user", "operation", "record", "item", "cause")
+    for user, ops in doc["pending"].items():
+        for p in ops:
+            pending.add_row(user, p["operation"], p["record"] or "", p["item"] or "", f"@{p['cause']} {p['at']}")
+    console.print(pending)
+
+
+def _fields(fields: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={v}" for k, v in fields.items())
+
+
+def rules_document() -> list[dict[str, Any]]:
+    return [{"id": r.id, "timing": r.timing, "when": r.when, "then": r.then, "confidence": r.confidence,
+             "sources": list(r.sources), "about": r.about} for r in RULES.values()]
+
+
+def print_rules() -> None:
+    t = table("Synchronisation rules", "ID", "timing", "when", "then", "confidence", "sources")
+    for r in RULES.values():
+        t.add_row(r.id, r.timing, r.when, r.then, r.confidence, " ".join(r.sources) or "-")
+    console.print(t)

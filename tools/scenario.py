@@ -1,0 +1,182 @@
+"""Scenario files: load (safe YAML only), turn steps into timed actions and checks, run them through the real
+ledger, and report: passed, failed checks (status 1), or refused input (status 2, nothing appended)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ledger.application import ActionRefused, Ledger
+from ledger.store import EventStore
+from ledger.vocabulary import Action
+from projections.index import ItemIndex
+
+from .expect import Expectation, evaluate, parse_expectation
+from .inputs import BadInput, parse_action, parse_time
+
+DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
+STEP = timedelta(minutes=1)
+_TOP_KEYS = {"title", "start", "users", "steps", "expect"}
+
+
+class ScenarioError(ValueError):
+    """Bad input in a scenario file: the message is the one line to print (file, step, problem)."""
+
+
+@dataclass
+class Step:
+    number: int | None  # 1-based index in `steps:`; None for the users block and the final expect
+    action: Action | None = None
+    expectation: Expectation | None = None
+
+
+@dataclass
+class Scenario:
+    path: str
+    title: str
+    start: datetime
+    steps: list[Step] = field(default_factory=list)
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    ledger: Ledger
+    failures: list[str]
+
+    @property
+    def status(self) -> int:
+        return 1 if self.failures else 0
+
+
+def _where(path: str, number: int | None, label: str | None = None) -> str:
+    return f"{path}: {label}" if label else (f"{path}: step {number}" if number else path)
+
+
+def load(path: str) -> Scenario:
+    """Read and validate a scenario file into timed actions and checks; `ScenarioError` on bad input."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ScenarioError(f"{path}: cannot read the file: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or "not valid YAML"
+        raise ScenarioError(f"{path}: not valid YAML{line}: {problem}") from None
+    except RecursionError:
+        raise ScenarioError(f"{path}: not valid YAML: nested too deeply") from None
+    if not isinstance(doc, dict):
+        raise ScenarioError(f"{path}: a scenario must be a mapping with title, users and steps")
+    unknown = sorted(set(map(str, doc)) - _TOP_KEYS)
+    if unknown:
+        raise ScenarioError(f"{path}: unknown key '{unknown[0]}' (valid: {', '.join(sorted(_TOP_KEYS))})")
+    start = _time(doc.get("start", DEFAULT_START), path, "start")
+    scenario = Scenario(path, str(doc.get("title", Path(path).stem)), start)
+    users = doc.get("users") or {}
+    if not isinstance(users, dict):
+        raise ScenarioError(f"{path}: users: must map each user to their options, e.g. alice: {{}}")
+    for name, options in users.items():
+        raw = {"do": "user.add", "user": name, **(options or {})} if isinstance(options, dict) else None
+        if raw is None:
+            raise ScenarioError(f"{path}: users.{name}: options must be a mapping, e.g. {{sync_filter: owned}}")
+        try:
+            action = parse_action(raw)
+        except BadInput as e:
+            raise ScenarioError(f"{path}: users.{name}: {e}") from None
+        scenario.steps.append(Step(None, action.model_copy(update={"at": start})))
+    steps = doc.get("steps") or []
+    if not isinstance(steps, list):
+        raise ScenarioError(f"{path}: steps: must be a list")
+    previous: datetime | None = None
+    for number, raw in enumerate(steps, 1):
+        try:
+            step, previous = _step(number, raw, start, previous)
+        except BadInput as e:
+            raise ScenarioError(f"{_where(path, number)}: {e}") from None
+        scenario.steps.append(step)
+    if doc.get("expect") is not None:
+        try:
+            scenario.steps.append(Step(None, expectation=parse_expectation(doc["expect"])))
+        except BadInput as e:
+            raise ScenarioError(f"{path}: final {e}") from None
+    return scenario
+
+
+def _time(value: Any, path: str, what: str) -> datetime:
+    try:
+        if isinstance(value, datetime):
+            if value.tzinfo is None:
+                raise BadInput(f"{what} {value.isoformat()!r} has no time zone (add Z or +01:00)")
+            return value
+        return parse_time(str(value), what)
+    except BadInput as e:
+        raise ScenarioError(f"{path}: {e}") from None
+
+
+def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> tuple[Step, datetime | None]:
+    if not isinstance(raw, dict):
+        raise BadInput("a step must be a mapping: an action ({do: ...}) or a check ({expect: ...})")
+    if "expect" in raw:
+        extra = sorted(set(raw) - {"expect"})
+        if extra:
+            raise BadInput(f"unknown key '{extra[0]}' beside expect")
+        return Step(number, expectation=parse_expectation(raw["expect"])), previous
+    raw = dict(raw)
+    at = raw.pop("at", None)
+    if at is not None:
+        when = at if isinstance(at, datetime) else parse_time(str(at), "at")
+        if when.tzinfo is None:
+            raise BadInput(f"at {when.isoformat()!r} has no time zone (add Z or +01:00)")
+        floor = previous or start
+        if when < floor:
+            raise BadInput(f"time goes backwards from {floor.isoformat()} to {when.isoformat()}")
+    else:
+        when = start if previous is None else previous + STEP
+    action = parse_action(raw)
+    return Step(number, action.model_copy(update={"at": when})), when
+
+
+def run(scenario: Scenario, db: str | None = None) -> Outcome:
+    """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
+    a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check."""
+    ledger = Ledger(EventStore(db))
+    index = ItemIndex()
+    index.add(ledger.events())
+    failures: list[str] = []
+    try:
+        for step in scenario.steps:
+            if step.action is not None:
+                try:
+                    recorded = ledger.stage(step.action)
+                except ActionRefused as e:
+                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e.problem}") from None
+                except ValueError as e:
+                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e}") from None
+                index.add(recorded)
+            if step.expectation is not None:
+                try:
+                    found = evaluate(step.expectation, ledger.world, index)
+                except BadInput as e:
+                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e}") from None
+                label = f"step {step.number}" if step.number else "expect"
+                failures += [f"{label}: {failure}" for failure in found]
+        ledger.commit()
+    except ScenarioError:
+        ledger.rollback()
+        raise
+    return Outcome(scenario, ledger, failures)
+
+
+def _label(step: Step) -> str | None:
+    if step.number is not None:
+        return None
+    if step.action is not None:
+        return f"users.{getattr(step.action, 'user', '')}"
+    return "final expect"
