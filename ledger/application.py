@@ -44,6 +44,7 @@ class Ledger:
     def append(self, actions: Sequence[Action]) -> list[Recorded]:
         """Decide and append the actions in one transaction: all of them, or none (then `ActionRefused`)."""
         for _ in range(RETRIES):
+            self.catch_up()
             for index, action in enumerate(actions):
                 try:
                     self.stage(action)

@@ -5,6 +5,7 @@ A refused action raises `Refused`; nothing is appended. Checks read the world an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from functools import singledispatch
 
@@ -25,8 +26,9 @@ def check(world: World, action: v.Action) -> None:
 
 
 def _clock(t: datetime, other: datetime) -> str:
-    return t.strftime("%H:%M:%S" if t.second or other.second else "%H:%M") if t.date() == other.date() \
-        else t.isoformat()
+    return (
+        t.strftime("%H:%M:%S" if t.second or other.second else "%H:%M") if t.date() == other.date() else t.isoformat()
+    )
 
 
 @singledispatch
@@ -182,7 +184,7 @@ def _(a: v.CrmRecordEdited, world: World) -> None:
     _start_only_for_appointments(a.start, found.type, f"'{a.record}'")
 
 
-_STATE_CHANGES = {
+_STATE_CHANGES: dict[str, tuple[str, str, Callable[[str], bool]]] = {
     "crm.complete": ("completed", "an activity", lambda t: t != "contact"),
     "crm.cancel": ("canceled", "an activity", lambda t: t != "contact"),
     "crm.deactivate": ("inactive", "a contact", lambda t: t == "contact"),

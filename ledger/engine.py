@@ -12,13 +12,22 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 from . import rules
 from . import vocabulary as v
 from .checks import Refused, check
 from .evolve import evolve
 from .world import (
-    Pending, Record, User, World, active_link, filter_users, fresh_id, in_filter, shows_completed,
+    Pending,
+    Record,
+    User,
+    World,
+    active_link,
+    filter_users,
+    fresh_id,
+    in_filter,
+    shows_completed,
     skips_deleted,
 )
 
@@ -51,8 +60,7 @@ class _Batch:
     def next_position(self) -> int:
         return self.world.position + 1
 
-    def record(self, event: v.Action | v.Decided,
-               queue: Callable[[int], Iterable[v.Queued]] | None = None) -> int:
+    def record(self, event: v.Action | v.Decided, queue: Callable[[int], Iterable[v.Queued]] | None = None) -> int:
         """Fold and keep the event. `queue(position)` names the pending operations it creates, computed from
         the state after the event (who has the record in their filter *after* the change)."""
         position = self.next_position
@@ -66,21 +74,37 @@ class _Batch:
         self.recorded.append((position, event))
         return position
 
-    def decide(self, rule: str, cause: int, at: datetime, actor: str, about: Iterable[str],
-               effects: Iterable[object] = (), reason: str | None = None,
-               queue: Callable[[int], Iterable[v.Queued]] | None = None) -> int:
+    def decide(
+        self,
+        rule: str,
+        cause: int,
+        at: datetime,
+        actor: str,
+        about: Iterable[str],
+        effects: Iterable[object] = (),
+        reason: str | None = None,
+        queue: Callable[[int], Iterable[v.Queued]] | None = None,
+    ) -> int:
         effects = (*self.carried, *effects)
         self.carried = []
-        decision = v.Decided(at=at, actor=actor, rule=rule, cause=cause, about=tuple(dict.fromkeys(about)),
-                             effects=effects, reason=reason)  # type: ignore[arg-type]
+        decision = v.Decided(
+            at=at,
+            actor=actor,
+            rule=rule,
+            cause=cause,
+            about=tuple(dict.fromkeys(about)),
+            effects=effects,
+            reason=reason,
+        )
         return self.record(decision, queue)
 
 
 # ------------------------------------------------------------------------------------------ queueing
 
 
-def change_queue(world: World, record_id: str, operation: str, *, except_user: str | None = None,
-                 cause: int | None = None) -> Callable[[int], list[v.Queued]]:
+def change_queue(
+    world: World, record_id: str, operation: str, *, except_user: str | None = None, cause: int | None = None
+) -> Callable[[int], list[v.Queued]]:
     """A CRM change queues one operation for each user with an active link to the record, and each user who
     has it in their filter after the change without an active link; never for the user whose Outlook made it.
     """
@@ -91,11 +115,19 @@ def change_queue(world: World, record_id: str, operation: str, *, except_user: s
         if record is not None:
             users.update(dict.fromkeys(filter_users(world, record)))
         users.pop(except_user, None)  # type: ignore[arg-type]
-        return [v.Queued(user=name, operation=operation, record=record_id, cause=cause or position,
-                         item=_linked_item(world, name, record_id))
-                for name in users
-                if record is None or active_link(world, name, record_id) is not None
-                or not skips_deleted(world.users[name], record)]
+        return [
+            v.Queued(
+                user=name,
+                operation=operation,
+                record=record_id,
+                cause=cause or position,
+                item=_linked_item(world, name, record_id),
+            )
+            for name in users
+            if record is None
+            or active_link(world, name, record_id) is not None
+            or not skips_deleted(world.users[name], record)
+        ]
 
     return queue
 
@@ -105,10 +137,10 @@ def _linked_item(world: World, user: str, record_id: str) -> str | None:
     return link.item if link is not None else None
 
 
-def _self_queue(user: str, operation: str, record: str | None, item: str | None, cause: int,
-                **extra: object) -> Callable[[int], list[v.Queued]]:
-    return lambda position: [v.Queued(user=user, operation=operation, record=record, item=item, cause=cause,
-                                      **extra)]  # type: ignore[arg-type]
+def _self_queue(
+    user: str, operation: str, record: str | None, item: str | None, cause: int, **extra: object
+) -> Callable[[int], list[v.Queued]]:
+    return lambda position: [v.Queued(user=user, operation=operation, record=record, item=item, cause=cause, **extra)]
 
 
 # ------------------------------------------------------------------------------------------ handlers
@@ -134,8 +166,9 @@ def _option(batch: _Batch, a: v.OptionChanged) -> None:
             link = active_link(world, a.user, rid)
             if was_in == now_in or (link is None and (not now_in or skips_deleted(user, record))):
                 continue
-            queued.append(v.Queued(user=a.user, operation="option", record=rid, cause=position,
-                                   item=link.item if link else None))
+            queued.append(
+                v.Queued(user=a.user, operation="option", record=rid, cause=position, item=link.item if link else None)
+            )
         return queued
 
     batch.record(a, queue)
@@ -164,35 +197,53 @@ def _untrack(batch: _Batch, a: v.OutlookItemUntracked) -> None:
         is_email = (record or world.deleted[link.record]).type == "email"
         designated = is_email and user.delete_untracked_email_in_crm
     cause = batch.record(a)
-    batch.decide("UNTRACK-LINK", cause, a.when, a.user, _ends(a.user, a.item, link.record),
-                 [v.Unlinked(user=a.user, item=a.item, record=link.record)],
-                 queue=_self_queue(a.user, a.do, link.record, a.item, cause, designated=designated))
+    batch.decide(
+        "UNTRACK-LINK",
+        cause,
+        a.when,
+        a.user,
+        _ends(a.user, a.item, link.record),
+        [v.Unlinked(user=a.user, item=a.item, record=link.record)],
+        queue=_self_queue(a.user, a.do, link.record, a.item, cause, designated=designated),
+    )
 
 
-def _immediate(batch: _Batch, a: v.Action) -> None:
+def _immediate(batch: _Batch, a: v.OfflineAction) -> None:
     """Tracking, Set Regarding and edits of linked items: at once online, queued offline (OFFLINE-QUEUE)."""
     world = batch.world
-    user = world.users[a.user]  # type: ignore[attr-defined]
-    link = user.links_by_item.get(a.item)  # type: ignore[attr-defined]
+    user = world.users[a.user]
+    link = user.links_by_item.get(a.item)
     is_edit = isinstance(a, (v.OutlookItemEdited, v.OutlookTaskCompleted))
     cause = batch.record(a)
     if is_edit and link is None:
         return  # an edit of an unlinked item stays in Outlook
     if not user.online:
         record = link.record if link is not None else getattr(a, "record", None)
-        batch.decide("OFFLINE-QUEUE", cause, a.when, user.name, [v.outlook_ref(user.name, a.item)],  # type: ignore[attr-defined]
-                     queue=_self_queue(user.name, f"offline:{a.do}", record, a.item, cause,  # type: ignore[attr-defined]
-                                       replay=a))
+        batch.decide(
+            "OFFLINE-QUEUE",
+            cause,
+            a.when,
+            user.name,
+            [v.outlook_ref(user.name, a.item)],
+            queue=_self_queue(
+                user.name,
+                f"offline:{a.do}",
+                record,
+                a.item,
+                cause,
+                replay=a,
+            ),
+        )
         return
     _apply_immediate(batch, a, cause, user.name, a.when)
 
 
-def _apply_immediate(batch: _Batch, a: v.Action, cause: int, actor: str, at: datetime) -> None:
+def _apply_immediate(batch: _Batch, a: v.OfflineAction, cause: int, actor: str, at: datetime) -> None:
     """The effect of an immediate operation, online or replayed: TRACK-*, SET-REGARDING, OUTLOOK-EDIT-PUSH or
     EDIT-ORPHAN. The caller has made sure it can still be applied."""
     world = batch.world
-    user = world.users[a.user]  # type: ignore[attr-defined]
-    item_id: str = a.item  # type: ignore[attr-defined]
+    user = world.users[a.user]
+    item_id: str = a.item
     link = user.links_by_item.get(item_id)
     if isinstance(a, v.OutlookItemTracked):
         _track(batch, user, item_id, a.record, cause, at, actor)
@@ -203,36 +254,62 @@ def _apply_immediate(batch: _Batch, a: v.Action, cause: int, actor: str, at: dat
     assert link is not None
     about = _ends(user.name, item_id, link.record)
     if link.record not in world.records:
-        batch.decide("EDIT-ORPHAN", cause, at, actor, [v.outlook_ref(user.name, item_id)],
-                     reason=f"CRM record '{link.record}' no longer exists")
+        batch.decide(
+            "EDIT-ORPHAN",
+            cause,
+            at,
+            actor,
+            [v.outlook_ref(user.name, item_id)],
+            reason=f"CRM record '{link.record}' no longer exists",
+        )
         return
+    operation: str = a.do
     if isinstance(a, v.OutlookRegardingSet):
         change = v.RecordChanged(record=link.record, regarding=a.regarding)
-        rule, operation = "SET-REGARDING", a.do
+        rule = "SET-REGARDING"
     elif isinstance(a, v.OutlookTaskCompleted):
         change = v.RecordChanged(record=link.record, state="completed")
-        rule, operation = "OUTLOOK-EDIT-PUSH", a.do
+        rule = "OUTLOOK-EDIT-PUSH"
     else:
         assert isinstance(a, v.OutlookItemEdited)
         change = v.RecordChanged(record=link.record, fields=a.fields, start=a.start)
-        rule, operation = "OUTLOOK-EDIT-PUSH", a.do
-    batch.decide(rule, cause, at, actor, about, [change],
-                 queue=change_queue(world, link.record, operation, except_user=user.name))
+        rule = "OUTLOOK-EDIT-PUSH"
+    batch.decide(
+        rule,
+        cause,
+        at,
+        actor,
+        about,
+        [change],
+        queue=change_queue(world, link.record, operation, except_user=user.name),
+    )
 
 
-def _track(batch: _Batch, user: User, item_id: str, record_id: str | None, cause: int, at: datetime,
-           actor: str) -> None:
+def _track(
+    batch: _Batch, user: User, item_id: str, record_id: str | None, cause: int, at: datetime, actor: str
+) -> None:
     world = batch.world
     item = user.items[item_id]
     record_id = record_id or fresh_id(item_id, world.used_record_ids)
     state = "completed" if item.completed else "active"
-    created = v.RecordCreated(record=record_id, type=item.type, owner=user.name, state=state,  # type: ignore[arg-type]
-                              fields=item.fields, start=item.start)
+    created = v.RecordCreated(
+        record=record_id, type=item.type, owner=user.name, state=state, fields=item.fields, start=item.start
+    )
     probe = Record(record_id, item.type, user.name, state)
     rule = "TRACK-EMAIL" if item.type == "email" else "TRACK-ITEM"
-    batch.decide(rule, cause, at, actor, _ends(user.name, item_id, record_id),
-                 [created, v.Linked(user=user.name, item=item_id, record=record_id, origin="tracked",
-                                    in_filter=in_filter(probe, user))])
+    batch.decide(
+        rule,
+        cause,
+        at,
+        actor,
+        _ends(user.name, item_id, record_id),
+        [
+            created,
+            v.Linked(
+                user=user.name, item=item_id, record=record_id, origin="tracked", in_filter=in_filter(probe, user)
+            ),
+        ],
+    )
 
 
 def _ends(user: str, item: str, record: str) -> list[str]:
@@ -247,12 +324,19 @@ def _go_online(batch: _Batch, a: v.WentOnline) -> None:
     user = world.users[a.user]
     cause = batch.record(a)
     for op in [p for p in user.pending if p.operation.startswith("offline:")]:
-        replay: v.Action = op.replay  # type: ignore[assignment]
+        replay = op.replay
+        assert replay is not None, "every offline operation carries the action to replay"
         conflict = _offline_conflict(world, user, op, replay)
         batch.carried = [v.Settled(user=user.name, cause=op.cause)]
         if conflict is not None:
-            batch.decide("OFFLINE-CONFLICT", op.cause, a.when, user.name, [v.outlook_ref(user.name, op.item or "")],
-                         reason=conflict)
+            batch.decide(
+                "OFFLINE-CONFLICT",
+                op.cause,
+                a.when,
+                user.name,
+                [v.outlook_ref(user.name, op.item or "")],
+                reason=conflict,
+            )
         else:
             _apply_immediate(batch, replay, op.cause, user.name, a.when)
     _sync(batch, user, cause, a.when, "GO-ONLINE-SYNC")
@@ -314,8 +398,11 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime, s
             _crm_change_reaches(batch, user, record_id, cause, at, actor)
     candidates = [world.records[rid] for rid in dict.fromkeys((*user.owned, *user.shared))]
     for record in sorted(candidates, key=lambda r: r.created):
-        if (in_filter(record, user) and active_link(world, user.name, record.id) is None
-                and not skips_deleted(user, record)):
+        if (
+            in_filter(record, user)
+            and active_link(world, user.name, record.id) is None
+            and not skips_deleted(user, record)
+        ):
             _filter_create(batch, user, record, latest_cause.get(record.id, record.changed), at, actor)
 
 
@@ -329,16 +416,25 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
     record = world.records.get(record_id)
     known = record or world.deleted[record_id]
     situation = rules.Removal(
-        untrack=untrack, family=rules.family(known.type), record_exists=record is not None,
-        user_owns=known.owner == user.name, record_state=known.state,
-        starts_after_sync=known.start is not None and known.start > at, designated=bool(op.designated))
+        untrack=untrack,
+        family=rules.family(known.type),
+        record_exists=record is not None,
+        user_owns=known.owner == user.name,
+        record_state=known.state,
+        starts_after_sync=known.start is not None and known.start > at,
+        designated=bool(op.designated),
+    )
     rule = rules.decide_removal(situation)
     effects: list[object] = [] if untrack else [v.Unlinked(user=user.name, item=item_id, record=record_id)]
     outcome = rule.outcome
     deletes = record is not None and (
         outcome in (rules.Outcome.DELETE_RECORD, rules.Outcome.DELETE_RECORD_IF_EXISTS)
-        or (outcome is rules.Outcome.DELETE_RECORD_IF_OWNED_AND_DESIGNATED and situation.user_owns
-            and situation.designated))
+        or (
+            outcome is rules.Outcome.DELETE_RECORD_IF_OWNED_AND_DESIGNATED
+            and situation.user_owns
+            and situation.designated
+        )
+    )
     queue = None
     if deletes:
         effects.insert(0, v.RecordDeleted(record=record_id))
@@ -354,12 +450,18 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
     record = world.records.get(record_id)
     known = record or world.deleted[record_id]
     now_in = in_filter(record, user)
-    rule = rules.decide_change(rules.Change(
-        family=rules.family(known.type), record_exists=record is not None,
-        owned_at_deletion=known.owner == user.name,
-        started_after_sync=known.start is not None and known.start > at,
-        copy_completed=item.completed, in_filter_now=now_in, in_filter_before=link.in_filter,
-        origin=link.origin))
+    rule = rules.decide_change(
+        rules.Change(
+            family=rules.family(known.type),
+            record_exists=record is not None,
+            owned_at_deletion=known.owner == user.name,
+            started_after_sync=known.start is not None and known.start > at,
+            copy_completed=item.completed,
+            in_filter_now=now_in,
+            in_filter_before=link.in_filter,
+            origin=link.origin,
+        )
+    )
     unlink = v.Unlinked(user=user.name, item=link.item, record=record_id)
     effects: list[object]
     if rule.outcome is rules.Outcome.DELETE_ITEM:
@@ -368,30 +470,61 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
         effects = [unlink]
     else:
         assert record is not None
-        effects = [v.ItemReplaced(user=user.name, item=link.item, fields=record.fields, start=record.start,
-                                  completed=shows_completed(record)),
-                   v.FilterNoted(user=user.name, item=link.item, in_filter=now_in)]
+        effects = [
+            v.ItemReplaced(
+                user=user.name,
+                item=link.item,
+                fields=record.fields,
+                start=record.start,
+                completed=shows_completed(record),
+            ),
+            v.FilterNoted(user=user.name, item=link.item, in_filter=now_in),
+        ]
     batch.decide(rule.id, cause, at, actor, _ends(user.name, link.item, record_id), effects)
 
 
 def _filter_create(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
     item_id = fresh_id(record.id, user.used_item_ids)
     effects = [
-        v.ItemCreated(user=user.name, item=item_id, type=v.outlook_type_of(record.type),  # type: ignore[arg-type]
-                      fields=record.fields, start=record.start, completed=shows_completed(record)),
+        v.ItemCreated(
+            user=user.name,
+            item=item_id,
+            type=v.outlook_type_of(record.type),
+            fields=record.fields,
+            start=record.start,
+            completed=shows_completed(record),
+        ),
         v.Linked(user=user.name, item=item_id, record=record.id, origin="synced", in_filter=True),
     ]
     batch.decide("FILTER-CREATE", cause, at, actor, _ends(user.name, item_id, record.id), effects)
 
 
-_HANDLERS: dict[type, Callable[[_Batch, v.Action], None]] = {
-    v.UserAdded: _plain, v.OptionChanged: _option,  # type: ignore[dict-item]
-    v.OutlookItemCreated: _plain, v.OutlookItemEdited: _immediate, v.OutlookTaskCompleted: _immediate,
-    v.OutlookItemDeleted: _outlook_delete, v.OutlookItemTracked: _immediate,  # type: ignore[dict-item]
-    v.OutlookItemUntracked: _untrack, v.OutlookRegardingSet: _immediate,  # type: ignore[dict-item]
-    v.SyncRequested: _sync_requested, v.WentOffline: _plain, v.WentOnline: _go_online,  # type: ignore[dict-item]
-    **{cls: _crm_change for cls in (
-        v.CrmRecordCreated, v.CrmRecordEdited, v.CrmActivityCompleted, v.CrmActivityCanceled,
-        v.CrmContactDeactivated, v.CrmContactActivated, v.CrmRecordDeleted, v.CrmRecordAssigned,
-        v.CrmRecordShared, v.CrmRecordUnshared)},
+_HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {
+    v.UserAdded: _plain,
+    v.OptionChanged: _option,
+    v.OutlookItemCreated: _plain,
+    v.OutlookItemEdited: _immediate,
+    v.OutlookTaskCompleted: _immediate,
+    v.OutlookItemDeleted: _outlook_delete,
+    v.OutlookItemTracked: _immediate,
+    v.OutlookItemUntracked: _untrack,
+    v.OutlookRegardingSet: _immediate,
+    v.SyncRequested: _sync_requested,
+    v.WentOffline: _plain,
+    v.WentOnline: _go_online,
+    **{
+        cls: _crm_change
+        for cls in (
+            v.CrmRecordCreated,
+            v.CrmRecordEdited,
+            v.CrmActivityCompleted,
+            v.CrmActivityCanceled,
+            v.CrmContactDeactivated,
+            v.CrmContactActivated,
+            v.CrmRecordDeleted,
+            v.CrmRecordAssigned,
+            v.CrmRecordShared,
+            v.CrmRecordUnshared,
+        )
+    },
 }

@@ -108,8 +108,12 @@ def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
     record.changed = position
 
 
-_STATE_OF = {"crm.complete": "completed", "crm.cancel": "canceled", "crm.deactivate": "inactive",
-             "crm.activate": "active"}
+_STATE_OF = {
+    "crm.complete": "completed",
+    "crm.cancel": "canceled",
+    "crm.deactivate": "inactive",
+    "crm.activate": "active",
+}
 
 
 @_apply.register(v.CrmActivityCompleted)

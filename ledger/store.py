@@ -17,11 +17,16 @@ from uuid import UUID, uuid5
 
 import orjson
 from eventsourcing.persistence import (
-    ApplicationRecorder, InfrastructureFactory, IntegrityError, JSONTranscoder, Mapper, PersistenceError,
+    ApplicationRecorder,
+    InfrastructureFactory,
+    IntegrityError,
+    JSONTranscoder,
+    Mapper,
+    PersistenceError,
     StoredEvent,
 )
 
-from .vocabulary import EVENT_CLASSES, Action, Decided
+from .vocabulary import EVENT_CLASSES, Action, Decided, dump
 
 STREAM = uuid5(UUID(int=0), "syncledger")
 PAGE = 10_000
@@ -43,7 +48,7 @@ class EventMapper(Mapper[UUID]):
     """Pydantic events <-> stored rows: compact JSON, then the package's compressor and cipher if set."""
 
     def encode(self, position: int, event: Action | Decided) -> StoredEvent:
-        state = orjson.dumps(event.model_dump(mode="json", by_alias=True, exclude_none=True))
+        state = orjson.dumps(dump(event))
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
@@ -81,8 +86,9 @@ def environment(url: str | None) -> dict[str, str]:
             CREATE_TABLE="true",
         )
     else:
-        env.update(PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=url, CREATE_TABLE="true",
-                   SQLITE_LOCK_TIMEOUT="30")
+        env.update(
+            PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=url, CREATE_TABLE="true", SQLITE_LOCK_TIMEOUT="30"
+        )
     return env
 
 

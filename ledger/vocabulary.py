@@ -8,7 +8,7 @@ it. Effects are what a decision changes; the fold (`ledger.evolve`) applies them
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter
 
@@ -24,7 +24,7 @@ CrmState = Literal["active", "inactive", "completed", "canceled"]
 SyncFilter = Literal["owned", "owned_and_shared"]
 Origin = Literal["tracked", "synced"]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-FieldValue = Union[StrictStr, StrictBool, int, float, None]
+FieldValue = StrictStr | StrictBool | int | float | None
 Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200)], FieldValue]
 
 
@@ -61,7 +61,7 @@ class Action(Model):
 
     @property
     def user_name(self) -> str:
-        return getattr(self, "user", None) or getattr(self, "actor")
+        return str(getattr(self, "user", None) or getattr(self, "actor", ""))
 
     @property
     def when(self) -> datetime:
@@ -220,19 +220,34 @@ class WentOnline(Action):
 
 
 AnyAction = Annotated[
-    Union[
-        UserAdded, OptionChanged, OutlookItemCreated, OutlookItemEdited, OutlookTaskCompleted,
-        OutlookItemDeleted, OutlookItemTracked, OutlookItemUntracked, OutlookRegardingSet,
-        CrmRecordCreated, CrmRecordEdited, CrmActivityCompleted, CrmActivityCanceled,
-        CrmContactDeactivated, CrmContactActivated, CrmRecordDeleted, CrmRecordAssigned,
-        CrmRecordShared, CrmRecordUnshared, SyncRequested, WentOffline, WentOnline,
-    ],
+    UserAdded
+    | OptionChanged
+    | OutlookItemCreated
+    | OutlookItemEdited
+    | OutlookTaskCompleted
+    | OutlookItemDeleted
+    | OutlookItemTracked
+    | OutlookItemUntracked
+    | OutlookRegardingSet
+    | CrmRecordCreated
+    | CrmRecordEdited
+    | CrmActivityCompleted
+    | CrmActivityCanceled
+    | CrmContactDeactivated
+    | CrmContactActivated
+    | CrmRecordDeleted
+    | CrmRecordAssigned
+    | CrmRecordShared
+    | CrmRecordUnshared
+    | SyncRequested
+    | WentOffline
+    | WentOnline,
     Field(discriminator="do"),
 ]
-OfflineAction = Union[OutlookItemEdited, OutlookTaskCompleted, OutlookItemTracked, OutlookRegardingSet]
+OfflineAction = OutlookItemEdited | OutlookTaskCompleted | OutlookItemTracked | OutlookRegardingSet
 
 ACTION_CLASSES: dict[str, type[Action]] = {
-    cls.model_fields["do"].annotation.__args__[0]: cls  # type: ignore[union-attr]
+    cls.model_fields["do"].annotation.__args__[0]: cls
     for cls in AnyAction.__origin__.__args__  # type: ignore[attr-defined]
 }
 CRM_ACTIONS = tuple(name for name in ACTION_CLASSES if name.startswith("crm."))
@@ -335,10 +350,17 @@ class SyncStarted(Model):
 
 
 Effect = Annotated[
-    Union[
-        RecordCreated, RecordChanged, RecordDeleted, ItemCreated, ItemReplaced, ItemDeleted,
-        Linked, Unlinked, FilterNoted, Settled, SyncStarted,
-    ],
+    RecordCreated
+    | RecordChanged
+    | RecordDeleted
+    | ItemCreated
+    | ItemReplaced
+    | ItemDeleted
+    | Linked
+    | Unlinked
+    | FilterNoted
+    | Settled
+    | SyncStarted,
     Field(discriminator="kind"),
 ]
 
@@ -361,11 +383,16 @@ class Decided(Model):
         return self.at
 
 
-Event = Annotated[Union[AnyAction, Decided], Field(discriminator="do")]
+Event = Annotated[AnyAction | Decided, Field(discriminator="do")]
 EVENT_CLASSES: dict[str, type[Model]] = {**ACTION_CLASSES, "decision": Decided}
 ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAction)
 
 Queued.model_rebuild()
+
+
+def dump(event: Model) -> dict[str, Any]:
+    """The event as JSON-ready data: what the store keeps and what `--json` prints."""
+    return event.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 def crm_ref(record: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from .vocabulary import TASK_LIKE, FieldValue, Queued
+from .vocabulary import TASK_LIKE, FieldValue, OfflineAction, Queued
 
 
 @dataclass(slots=True)
@@ -55,12 +55,11 @@ class Pending:
     cause: int
     at: datetime
     designated: bool | None = None
-    replay: object | None = None  # the offline action to replay (an `OfflineAction`)
+    replay: OfflineAction | None = None  # the offline action to replay when the user goes online
 
     @classmethod
     def of(cls, queued: Queued, at: datetime) -> Pending:
-        return cls(queued.operation, queued.record, queued.item, queued.cause, at, queued.designated,
-                   queued.replay)
+        return cls(queued.operation, queued.record, queued.item, queued.cause, at, queued.designated, queued.replay)
 
 
 @dataclass(slots=True)
@@ -140,7 +139,9 @@ def queued_track(user: User, item: str) -> bool:
     """Whether a track or Set Regarding of the item waits offline (so it counts as being tracked)."""
     return any(
         p.item == item
-        and (p.operation == "offline:outlook.track"
-             or (p.operation == "offline:outlook.set_regarding" and p.record is None))
+        and (
+            p.operation == "offline:outlook.track"
+            or (p.operation == "offline:outlook.set_regarding" and p.record is None)
+        )
         for p in user.pending
     )

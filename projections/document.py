@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ledger.world import Link, World
@@ -12,12 +12,19 @@ def iso(t: datetime | None) -> str | None:
     if t is None:
         return None
     text = t.isoformat()
-    return text[:-6] + "Z" if t.utcoffset() == timezone.utc.utcoffset(None) and text.endswith("+00:00") else text
+    return text[:-6] + "Z" if t.utcoffset() == UTC.utcoffset(None) and text.endswith("+00:00") else text
 
 
 def _link(link: Link) -> dict[str, Any]:
-    return {"user": link.user, "item": link.item, "record": link.record, "state": link.state,
-            "origin": link.origin, "rule": link.rule, "position": link.position}
+    return {
+        "user": link.user,
+        "item": link.item,
+        "record": link.record,
+        "state": link.state,
+        "origin": link.origin,
+        "rule": link.rule,
+        "position": link.position,
+    }
 
 
 def state_document(world: World, user: str | None = None) -> dict[str, Any]:
@@ -27,10 +34,15 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
     for u in users:
         outlook[u.name] = {
             item.id: {
-                "type": item.type, "fields": dict(item.fields), "completed": item.completed,
+                "type": item.type,
+                "fields": dict(item.fields),
+                "completed": item.completed,
                 "start": iso(item.start),
-                "link": ({"record": link.record, "state": link.state, "origin": link.origin}
-                         if (link := u.links_by_item.get(item.id)) is not None else None),
+                "link": (
+                    {"record": link.record, "state": link.state, "origin": link.origin}
+                    if (link := u.links_by_item.get(item.id)) is not None
+                    else None
+                ),
             }
             for item in u.items.values()
         }
@@ -38,15 +50,24 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
         "position": world.position,
         "at": iso(world.at),
         "crm": {
-            r.id: {"type": r.type, "owner": r.owner, "state": r.state, "fields": dict(r.fields),
-                   "shared_with": sorted(r.shared_with), "regarding": r.regarding, "start": iso(r.start)}
+            r.id: {
+                "type": r.type,
+                "owner": r.owner,
+                "state": r.state,
+                "fields": dict(r.fields),
+                "shared_with": sorted(r.shared_with),
+                "regarding": r.regarding,
+                "start": iso(r.start),
+            }
             for r in world.records.values()
         },
         "outlook": outlook,
         "links": [_link(link) for link in world.links if user is None or link.user == user],
         "pending": {
-            u.name: [{"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause,
-                      "at": iso(p.at)} for p in u.pending]
+            u.name: [
+                {"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause, "at": iso(p.at)}
+                for p in u.pending
+            ]
             for u in users
         },
     }

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import os
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
-import click
 import typer
 
 from ledger.application import ActionRefused, Ledger
 from ledger.store import EventStore, StoreError
+from ledger.vocabulary import dump
 from projections.document import iso, state_document
 from projections.index import ItemIndex
 from projections.timetravel import world_at, world_at_time
@@ -28,12 +28,18 @@ from .inputs import BadInput, parse_action, parse_time
 from .output import console, fail, print_json
 from .reports import print_rules, print_state, rules_document
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None, pretty_exceptions_enable=False,
-                  help="syncledger: the ledger of what Dynamics CRM and each user's Outlook did, and why.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+    help="syncledger: the ledger of what Dynamics CRM and each user's Outlook did, and why.",
+)
 
 DEFAULT_DB = "./syncledger.db"
-DbOption = typer.Option(None, "--db", help="Ledger: a SQLite file (default ./syncledger.db, or $SYNCLEDGER_DB) "
-                                           "or a postgresql:// URL.")
+DbOption = typer.Option(
+    None, "--db", help="Ledger: a SQLite file (default ./syncledger.db, or $SYNCLEDGER_DB) or a postgresql:// URL."
+)
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
 
 
@@ -48,8 +54,10 @@ def _db(db: str | None) -> str:
 def _open(db: str | None, *, must_exist: bool = True) -> Ledger:
     location = _db(db)
     if must_exist and "://" not in location and not Path(location).exists():
-        raise Usage(f"no ledger at {location} (create one with 'syncledger demo' or 'syncledger do user.add "
-                    f"user=alice', or choose one with --db)")
+        raise Usage(
+            f"no ledger at {location} (create one with 'syncledger demo' or 'syncledger do user.add "
+            f"user=alice', or choose one with --db)"
+        )
     try:
         return Ledger(EventStore(location))
     except StoreError as e:
@@ -60,8 +68,11 @@ def _open(db: str | None, *, must_exist: bool = True) -> Ledger:
 
 
 @app.command()
-def run(files: list[str] = typer.Argument(..., help="Scenario files (YAML)."),
-        json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+def run(
+    files: list[str] = typer.Argument(..., help="Scenario files (YAML)."),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
     """Run scenario files, each in a fresh in-memory ledger (or appended to --db), and check their expectations.
 
     Example: syncledger run tests/scenarios/*.yaml
@@ -122,10 +133,13 @@ def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
 
 
 @app.command(context_settings={"allow_extra_args": False})
-def do(verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
-       pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
-       at: Optional[str] = typer.Option(None, "--at", help="When it happened (ISO 8601 with a time zone)."),
-       json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+def do(
+    verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
+    pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
+    at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a time zone)."),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
     """Append one action to the ledger, with everything it causes.
 
     Example: syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
@@ -137,15 +151,14 @@ def do(verb: str = typer.Argument(..., help="The action, e.g. crm.create, outloo
         raise Usage(f"{verb}: {e}") from None
     ledger = _open(db, must_exist=False)
     if when is None:
-        now = datetime.now(timezone.utc).replace(microsecond=0)
+        now = datetime.now(UTC).replace(microsecond=0)
         when = max(now, ledger.world.at) if ledger.world.at else now
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})])
     except ActionRefused as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if json:
-        print_json([{"position": p, **e.model_dump(mode="json", by_alias=True, exclude_defaults=True)}
-                    for p, e in recorded])
+        print_json([{"position": p, **dump(e)} for p, e in recorded])
         return
     from .explain import describe_action, describe_decision
 
@@ -158,10 +171,13 @@ def do(verb: str = typer.Argument(..., help="The action, e.g. crm.create, outloo
 
 
 @app.command()
-def state(at: Optional[str] = typer.Option(None, "--at", help="The state as of this time."),
-          position: Optional[int] = typer.Option(None, "--position", help="The state after this event."),
-          user: Optional[str] = typer.Option(None, "--user", help="Only this user's Outlook, links and queue."),
-          json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+def state(
+    at: str | None = typer.Option(None, "--at", help="The state as of this time."),
+    position: int | None = typer.Option(None, "--position", help="The state after this event."),
+    user: str | None = typer.Option(None, "--user", help="Only this user's Outlook, links and queue."),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
     """Both stores, the links and the pending operations, now or at a past point.
 
     Example: syncledger state --position 9 --json
@@ -190,8 +206,11 @@ def state(at: Optional[str] = typer.Option(None, "--at", help="The state as of t
 
 
 @app.command()
-def why(ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<item>"),
-        json: bool = JsonOption, db: Optional[str] = DbOption) -> None:
+def why(
+    ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<item>"),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
     """Why an item is in its present state: the chain from user actions to the last decision about it.
 
     Example: syncledger why outlook:alice/c1
@@ -215,8 +234,9 @@ def why(ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<ite
         return
     console.print(now)
     if not steps:
-        console.print("No decision was ever recorded about it: only user actions changed it "
-                      f"(see 'syncledger history {ref}').")
+        console.print(
+            f"No decision was ever recorded about it: only user actions changed it (see 'syncledger history {ref}')."
+        )
     for step in steps:
         console.print(f"  @{step['position']} {step['at']}  {step['sentence']}")
 
@@ -272,15 +292,16 @@ def main() -> None:
     except Usage as e:
         fail(str(e))
         code = 2
-    except click.UsageError as e:
-        fail(e.format_message())
-        code = 2
-    except click.exceptions.Abort:
+    except KeyboardInterrupt:
         code = 130
-    except click.ClickException as e:
-        fail(e.format_message())
-        code = 2
-    except Exception as e:  # a bug: still one line, the traceback on request
+    except Exception as e:
+        if type(e).__name__ == "Abort":  # Ctrl-C at a prompt
+            sys.exit(130)
+        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # a usage error of (typer's) click
+            fail(e.format_message())
+            code = 2
+            sys.exit(code)
+        # a bug: still one line, the traceback on request
         if os.environ.get("SYNCLEDGER_DEBUG"):
             raise
         fail(f"internal error: {type(e).__name__}: {e} (run with SYNCLEDGER_DEBUG=1 for the traceback)")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
@@ -31,7 +31,7 @@ class RecordCheck(_Check):
 
 class ItemCheck(_Check):
     type: str | None = None
-    linked: Union[StrictBool, StrictStr, None] = None
+    linked: StrictBool | StrictStr | None = None
     completed: bool | None = None
     start: AwareDatetime | None = None
     fields: dict[str, FieldValue] | None = None
@@ -47,11 +47,11 @@ class LinkCheck(_Check):
 
 
 class Expectation(_Check):
-    crm: dict[str, Union[Literal["absent"], RecordCheck]] = {}
-    outlook: dict[str, dict[str, Union[Literal["absent"], ItemCheck]]] = {}
+    crm: dict[str, Literal["absent"] | RecordCheck] = {}
+    outlook: dict[str, dict[str, Literal["absent"] | ItemCheck]] = {}
     links: list[LinkCheck] = []
     pending: dict[str, int] = {}
-    why: dict[str, Union[StrictStr, None]] = {}
+    why: dict[str, StrictStr | None] = {}
 
 
 def parse_expectation(raw: Any) -> Expectation:
@@ -81,8 +81,9 @@ def evaluate(expectation: Expectation, world: World, index: ItemIndex) -> list[s
         record = world.records.get(record_id)
         where = f"crm.{record_id}"
         if check == "absent" or record is None:
-            _compare(where, "absent" if check == "absent" else "present",
-                     "absent" if record is None else "present", failures)
+            _compare(
+                where, "absent" if check == "absent" else "present", "absent" if record is None else "present", failures
+            )
             continue
         assert isinstance(check, RecordCheck)
         for name in ("type", "owner", "state", "regarding", "start"):
@@ -99,8 +100,12 @@ def evaluate(expectation: Expectation, world: World, index: ItemIndex) -> list[s
             item = user.items.get(item_id)
             where = f"outlook.{user_name}.{item_id}"
             if item_check == "absent" or item is None:
-                _compare(where, "absent" if item_check == "absent" else "present",
-                         "absent" if item is None else "present", failures)
+                _compare(
+                    where,
+                    "absent" if item_check == "absent" else "present",
+                    "absent" if item is None else "present",
+                    failures,
+                )
                 continue
             assert isinstance(item_check, ItemCheck)
             link = user.links_by_item.get(item_id)
@@ -117,11 +122,16 @@ def evaluate(expectation: Expectation, world: World, index: ItemIndex) -> list[s
                 _compare(f"{where}.fields.{name}", value, item.fields.get(name), failures)
     for n, link_check in enumerate(expectation.links, 1):
         wanted = link_check.model_dump(exclude_none=True)
-        rows = [{"user": k.user, "item": k.item, "record": k.record, "state": k.state, "origin": k.origin,
-                 "rule": k.rule} for k in world.links]
+        rows = [
+            {"user": k.user, "item": k.item, "record": k.record, "state": k.state, "origin": k.origin, "rule": k.rule}
+            for k in world.links
+        ]
         if not any(all(row[key] == value for key, value in wanted.items()) for row in rows):
-            near = [row for row in rows if row["item"] == wanted.get("item", row["item"])
-                    and row["user"] == wanted.get("user", row["user"])]
+            near = [
+                row
+                for row in rows
+                if row["item"] == wanted.get("item", row["item"]) and row["user"] == wanted.get("user", row["user"])
+            ]
             failures.append(f"links[{n}]: expected a link {wanted}, found {near or 'none like it'}")
     for user_name, count in expectation.pending.items():
         _compare(f"pending.{user_name}", count, len(_user(world, user_name).pending), failures)

@@ -40,8 +40,9 @@ def describe_action(e: v.Action) -> str:
         "outlook.complete": lambda: f"{who} completed task {a.item} in Outlook",
         "outlook.delete": lambda: f"{who} deleted {a.item} in Outlook",
         "outlook.track": lambda: f"{who} tracked {a.item} in CRM",
-        "outlook.untrack": lambda: f"{who} untracked {a.item}" + (
-            "" if a.delete_in_crm is None else f" (delete in CRM: {a.delete_in_crm})"),
+        "outlook.untrack": lambda: (
+            f"{who} untracked {a.item}" + ("" if a.delete_in_crm is None else f" (delete in CRM: {a.delete_in_crm})")
+        ),
         "outlook.set_regarding": lambda: f"{who} set Regarding of {a.item} to {a.regarding}",
         "crm.create": lambda: f"{who} created {a.type} {a.record} in CRM (owner: {a.owner or who})",
         "crm.update": lambda: f"{who} edited {a.record} in CRM ({_changes(a.fields, a.start)})",
@@ -100,8 +101,9 @@ def present_state(ref: str, world: World) -> str:
         if record is None:
             return f"{ref} does not exist in CRM now."
         linked = [user for user in world.links_to.get(record.id, {})]
-        return (f"{ref} exists in CRM ({record.type}, owner {record.owner}, {record.state})"
-                + (f", linked in the Outlook of {', '.join(linked)}." if linked else ", linked to no Outlook item."))
+        return f"{ref} exists in CRM ({record.type}, owner {record.owner}, {record.state})" + (
+            f", linked in the Outlook of {', '.join(linked)}." if linked else ", linked to no Outlook item."
+        )
     if ref.startswith("outlook:"):
         user_name, _, item_id = ref[8:].partition("/")
         user = world.users.get(user_name)
@@ -111,6 +113,8 @@ def present_state(ref: str, world: World) -> str:
         link = user.links_by_item.get(item_id) if user else None
         if link is None:
             return f"{ref} is in {user_name}'s Outlook, not linked to CRM."
-        return (f"{ref} is in {user_name}'s Outlook, linked to crm:{link.record} ({link.origin}) since position "
-                f"{link.position} ({link.rule}).")
+        return (
+            f"{ref} is in {user_name}'s Outlook, linked to crm:{link.record} ({link.origin}) since position "
+            f"{link.position} ({link.rule})."
+        )
     return f"{ref}."

@@ -20,8 +20,10 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
     loc = [str(p) for p in e["loc"]]
     kind = e["type"]
     if kind == "union_tag_invalid":
-        return f"unknown action {e['input'].get('do') if isinstance(e['input'], dict) else e['input']!r} " \
-               f"(valid: {', '.join(v.ACTION_CLASSES)})"
+        return (
+            f"unknown action {e['input'].get('do') if isinstance(e['input'], dict) else e['input']!r} "
+            f"(valid: {', '.join(v.ACTION_CLASSES)})"
+        )
     if kind == "union_tag_not_found":
         return "missing key 'do' (the action)"
     if loc and loc[0] in v.ACTION_CLASSES:

@@ -26,5 +26,12 @@ def fail(message: str) -> None:
 
 def table(title: str, *columns: str) -> Table:
     plain = not console.is_terminal or os.environ.get("NO_COLOR")
-    return Table(*columns, title=title, title_justify="left", box=None if plain else Table().box,
-                 show_edge=not plain, pad_edge=False, header_style="bold" if not plain else "")
+    return Table(
+        *columns,
+        title=title,
+        title_justify="left",
+        box=None if plain else Table().box,
+        show_edge=not plain,
+        pad_edge=False,
+        header_style="bold" if not plain else "",
+    )

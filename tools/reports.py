@@ -13,15 +13,22 @@ def print_state(doc: dict[str, Any]) -> None:
     console.print(f"[bold]Ledger at position {doc['position']}[/bold] ({doc['at'] or 'empty'})")
     crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
     for rid, r in doc["crm"].items():
-        crm.add_row(rid, r["type"], r["owner"], r["state"], ", ".join(r["shared_with"]), r["start"] or "",
-                    _fields(r["fields"]))
+        crm.add_row(
+            rid, r["type"], r["owner"], r["state"], ", ".join(r["shared_with"]), r["start"] or "", _fields(r["fields"])
+        )
     console.print(crm)
     for user, items in doc["outlook"].items():
         t = table(f"{user}'s Outlook", "item", "type", "link", "done", "start", "fields")
         for iid, i in items.items():
             link = i["link"]
-            t.add_row(iid, i["type"], f"{link['record']} ({link['origin']})" if link else "-",
-                      "yes" if i["completed"] else "", i["start"] or "", _fields(i["fields"]))
+            t.add_row(
+                iid,
+                i["type"],
+                f"{link['record']} ({link['origin']})" if link else "-",
+                "yes" if i["completed"] else "",
+                i["start"] or "",
+                _fields(i["fields"]),
+            )
         console.print(t)
     links = table("Links", "user", "item", "record", "state", "origin", "last change")
     for k in doc["links"]:
@@ -39,12 +46,24 @@ def _fields(fields: dict[str, Any]) -> str:
 
 
 def rules_document() -> list[dict[str, Any]]:
-    return [{"id": r.id, "timing": r.timing, "when": r.when, "then": r.then, "confidence": r.confidence,
-             "sources": list(r.sources), "about": r.about} for r in RULES.values()]
+    return [
+        {
+            "id": r.id,
+            "timing": r.timing,
+            "when": r.when,
+            "then": r.then,
+            "confidence": r.confidence,
+            "sources": list(r.sources),
+            "about": r.about,
+        }
+        for r in RULES.values()
+    ]
 
 
 def print_rules() -> None:
-    t = table("Synchronisation rules", "ID", "timing", "when", "then", "confidence", "sources")
+    """One block per rule: readable on a terminal and when piped into a file or grep."""
     for r in RULES.values():
-        t.add_row(r.id, r.timing, r.when, r.then, r.confidence, " ".join(r.sources) or "-")
-    console.print(t)
+        sources = " ".join(f"[{s}]" for s in r.sources) or "(no source: this project's decision)"
+        console.print(f"[bold]{r.id}[/bold]  {r.timing}, {r.confidence} {sources}")
+        console.print(f"    when {r.when}")
+        console.print(f"    then {r.then}\n")

@@ -1,0 +1,76 @@
+"""The event store, written once and run on every back end (in memory and SQLite here; PostgreSQL joins when
+configured)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ledger import vocabulary as v
+from ledger.application import Ledger
+from ledger.store import ConflictError, EventStore
+from tools.randomwalk import actions
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
+    location = None if request.param == "memory" else str(tmp_path / "ledger.db")
+    s = EventStore(location)
+    yield s
+    s.close()
+
+
+def _filled(store: EventStore, count: int = 120) -> Ledger:
+    ledger = Ledger(store)
+    for action in actions(seed=7, count=count):
+        ledger.append([action])
+    return ledger
+
+
+def test_every_event_reads_back_equal_to_what_was_appended(store: EventStore) -> None:
+    ledger = Ledger(store)
+    written = []
+    for action in actions(seed=3, count=150):
+        written += ledger.append([action])
+    assert list(store.read()) == written
+    assert {type(e).__name__ for _, e in written} >= {"Decided", "SyncRequested", "CrmRecordCreated"}
+
+
+def test_positions_are_dense_and_reading_in_pages_covers_them_all(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = _filled(store)
+    monkeypatch.setattr("ledger.store.PAGE", 7)
+    positions = [p for p, _ in store.read()]
+    assert positions == list(range(1, ledger.world.position + 1))
+    assert [p for p, _ in store.read(after=10, upto=20)] == list(range(11, 21))
+    assert store.last_position() == ledger.world.position
+
+
+def test_a_second_writer_of_the_same_position_fails_and_the_first_event_stays(store: EventStore) -> None:
+    ledger = _filled(store, 10)
+    position, original = store.read_one(5) or (0, None)
+    intruder = v.ACTION_ADAPTER.validate_python({"do": "sync", "user": "alice", "at": original.at})  # type: ignore[union-attr]
+    with pytest.raises(ConflictError):
+        store.append([(position, intruder)])
+    assert store.read_one(5) == (position, original)
+    assert store.last_position() == ledger.world.position
+
+
+def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
+    public = {name for name in dir(EventStore) if not name.startswith("_")}
+    assert public == {"append", "read", "read_one", "last_position", "close"}
+
+
+def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(tmp_path: Path) -> None:
+    path = str(tmp_path / "shared.db")
+    first, second = Ledger(EventStore(path)), Ledger(EventStore(path))
+    walk = list(actions(seed=11, count=40))
+    for action in walk[:20]:
+        first.append([action])
+    for action in walk[20:]:  # `second` has not seen the first 20: its append conflicts, re-reads, retries
+        second.append([action])
+    assert second.world == Ledger(EventStore(path)).world
+    assert [p for p, _ in EventStore(path).read()] == list(range(1, second.world.position + 1))

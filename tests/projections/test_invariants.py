@@ -1,0 +1,106 @@
+"""DESIGN.md's invariants as properties over random valid multi-user action sequences."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from ledger import vocabulary as v
+from ledger.application import ActionRefused, Ledger
+from ledger.checks import Refused, check
+from ledger.evolve import evolve
+from ledger.store import EventStore
+from ledger.world import World
+from projections.document import state_document
+from projections.timetravel import world_at, world_at_time
+from tools import randomwalk
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+
+def _ledger(seed: int, count: int, location: str | None = None) -> Ledger:
+    ledger = Ledger(EventStore(location))
+    for action in randomwalk.actions(seed, count):
+        ledger.append([action])
+    return ledger
+
+
+@SETTINGS
+@given(seed=seeds, count=st.integers(min_value=1, max_value=150))
+def test_rebuilding_from_the_events_gives_exactly_the_incremental_state(seed: int, count: int) -> None:
+    """Invariant 2."""
+    ledger = _ledger(seed, count)
+    rebuilt = world_at(ledger.store)
+    assert rebuilt == ledger.world
+    assert state_document(rebuilt) == state_document(ledger.world)
+
+
+@SETTINGS
+@given(seed=seeds, count=st.integers(min_value=1, max_value=60))
+def test_the_state_at_every_position_equals_a_fresh_fold_of_the_first_n_events(seed: int, count: int) -> None:
+    """Invariant 3, for every N."""
+    ledger = _ledger(seed, count)
+    folded = World()
+    for position, event in ledger.store.read():
+        evolve(folded, event, position)
+        assert state_document(world_at(ledger.store, position)) == state_document(folded), position
+
+
+@SETTINGS
+@given(seed=seeds, count=st.integers(min_value=5, max_value=80))
+def test_the_state_at_a_time_includes_exactly_the_events_up_to_it(seed: int, count: int) -> None:
+    ledger = _ledger(seed, count)
+    events = list(ledger.store.read())
+    _, middle = events[len(events) // 2]
+    last_at_or_before = max(p for p, e in events if e.at <= middle.at)
+    assert world_at_time(ledger.store, middle.at) == world_at(ledger.store, last_at_or_before)
+
+
+@SETTINGS
+@given(seed=seeds, count=st.integers(min_value=0, max_value=80), bad=st.integers(min_value=0, max_value=10_000))
+def test_a_refused_input_appends_nothing(
+    seed: int, count: int, bad: int, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Invariant 6: a batch with one refused action leaves the store and the state as they were."""
+    location = str(tmp_path_factory.mktemp("refused") / "ledger.db")
+    ledger = _ledger(seed, count, location)
+    before_position, before_world = ledger.store.last_position(), state_document(ledger.world)
+    refused = _refused_action(ledger.world, bad)
+    valid = v.ACTION_ADAPTER.validate_python({"do": "user.add", "user": f"newcomer{bad}", "at": refused.at})
+    with pytest.raises(ActionRefused):
+        ledger.append([valid, refused])
+    assert ledger.store.last_position() == before_position
+    assert state_document(ledger.world) == before_world
+    assert state_document(Ledger(EventStore(location)).world) == before_world
+
+
+def _refused_action(world: World, n: int) -> v.Action:
+    """A well-formed action the current state refuses (an unknown record, or a time that goes backwards)."""
+    at = world.at
+    assert at is not None
+    candidates = [
+        {"do": "crm.delete", "actor": "alice", "record": f"missing{n}"},
+        {"do": "outlook.update", "user": "bob", "item": f"missing{n}"},
+        {"do": "crm.create", "actor": "carol", "record": f"r{n}", "type": "contact", "owner": "nobody"},
+        {"do": "user.add", "user": "alice"},
+    ]
+    action = v.ACTION_ADAPTER.validate_python({**candidates[n % len(candidates)], "at": at})
+    with pytest.raises(Refused):
+        check(world, action)
+    return action  # type: ignore[no-any-return]
+
+
+def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path: Path) -> None:
+    from ledger.rules import RULES
+
+    ledger = _ledger(seed=5, count=400, location=str(tmp_path / "l.db"))
+    seen = 0
+    for position, event in ledger.store.read():
+        if isinstance(event, v.Decided):
+            assert 0 < event.cause < position and event.rule in RULES
+            seen += 1
+    assert seen > 50

@@ -1,0 +1,74 @@
+"""Every scenario file, run through the real `syncledger run` (one parametrised test), and the rule coverage."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from ledger.rules import RULES
+
+HERE = Path(__file__).resolve().parent
+OWN = sorted((HERE / "scenarios").glob("*.yaml"))
+SHARED_DIR = HERE.parents[1] / "shared" / "scenarios"
+SHARED = sorted(SHARED_DIR.glob("*.yaml"))
+DEMO = HERE.parent / "tools" / "demo.yaml"
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.mark.parametrize("path", [*OWN, *SHARED, DEMO], ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_scenario_passes_through_the_real_command(path: Path, run_cli: Run) -> None:
+    result = run_cli("run", path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("ok "), result.stdout
+
+
+def test_every_rule_has_a_scenario_of_its_own() -> None:
+    names = {p.name for p in OWN}
+    missing = [rule for rule in RULES if f"rule-{rule.lower()}.yaml" not in names]
+    assert not missing, f"rules without a scenario file: {missing}"
+
+
+def test_the_shared_examples_are_kept_among_the_projects_scenarios() -> None:
+    if not SHARED:
+        pytest.skip(f"no shared scenarios at {SHARED_DIR}")
+    for path in SHARED:
+        assert (HERE / "scenarios" / path.name).read_text() == path.read_text(), path.name
+
+
+def test_a_failed_check_exits_1_after_the_whole_scenario_ran_and_says_what_was_found(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    scenario = tmp_path / "wrong.yaml"
+    scenario.write_text(
+        "title: wrong on purpose\nusers: {alice: {}}\nsteps:\n"
+        "  - {do: crm.create, actor: alice, record: c1, type: contact}\n"
+        "  - expect: {crm: {c1: {owner: bob}}}\n"
+        "  - {do: crm.delete, actor: alice, record: c1}\n"
+        "expect: {crm: {c1: absent}, pending: {alice: 5}}\n"
+    )
+    result = run_cli("run", scenario)
+    assert result.returncode == 1
+    assert "step 2: crm.c1.owner: expected 'bob', found 'alice'" in result.stdout
+    assert "expect: pending.alice: expected 5, found 1" in result.stdout  # the crm.create, queued for alice
+    assert "crm.c1:" not in result.stdout.split("step 2")[1].split("\n", 1)[1]  # the final absent check held
+
+
+def test_several_files_give_the_worst_status(tmp_path: Path, run_cli: Run) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("steps: [{do: sync, user: ghost}]\n")
+    result = run_cli("run", SHARED[0] if SHARED else OWN[0], bad)
+    assert result.returncode == 2
+    assert result.stdout.startswith("ok ")
+    assert result.stderr.count("\n") == 1 and "step 1: unknown user 'ghost'" in result.stderr
+
+
+def test_json_prints_one_state_document_per_file(run_cli: Run) -> None:
+    result = run_cli("run", "--json", OWN[0], OWN[1])
+    assert result.returncode == 0, result.stderr
+    docs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(docs) == 2 and all(set(d) == {"position", "at", "crm", "outlook", "links", "pending"} for d in docs)
