@@ -66,11 +66,13 @@ class Ledger:
         self.staged += recorded
         return recorded
 
-    def commit(self) -> list[Recorded]:
-        """Store everything staged in one transaction (`ConflictError` if another writer came first)."""
+    def commit(self, batch_size: int | None = None) -> list[Recorded]:
+        """Store everything staged: in one transaction, or in transactions of `batch_size` events (a crash then
+        leaves a prefix, never a part of one action's events). `ConflictError` if another writer came first."""
         staged, self.staged = self.staged, []
         try:
-            self.store.append(staged)
+            for batch in _batches(staged, batch_size):
+                self.store.append(batch)
         except ConflictError:
             self._forget()
             raise
@@ -86,3 +88,18 @@ class Ledger:
     def _forget(self) -> None:
         self.world = World()
         self.catch_up()
+
+
+def _batches(recorded: list[Recorded], size: int | None) -> Iterator[list[Recorded]]:
+    """Cut after whole actions only, so that no action is stored without the decisions it caused."""
+    if size is None:
+        yield recorded
+        return
+    batch: list[Recorded] = []
+    for position, event in recorded:
+        if len(batch) >= size and isinstance(event, Action):
+            yield batch
+            batch = []
+        batch.append((position, event))
+    if batch:
+        yield batch

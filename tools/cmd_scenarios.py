@@ -1,0 +1,80 @@
+"""`syncledger run` and `syncledger demo`: scenario files through the real ledger."""
+
+from __future__ import annotations
+
+import sys
+from importlib import resources
+from pathlib import Path
+
+import typer
+
+from ledger.store import StoreError
+from projections.document import state_document
+from projections.reader import Reader
+
+from . import scenario as scenarios
+from .app import DbOption, JsonOption, Usage, app
+from .explain import chain, present_state
+from .output import console, fail, print_json
+from .reports import print_state
+
+
+@app.command()
+def run(
+    files: list[str] = typer.Argument(..., help="Scenario files (YAML)."),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """Run scenario files, each in a fresh in-memory ledger (or appended to --db), and check their expectations.
+
+    Example: syncledger run tests/scenarios/*.yaml
+    """
+    worst = 0
+    for path in files:
+        try:
+            outcome = scenarios.run(scenarios.load(path), db)
+        except scenarios.ScenarioError as e:
+            fail(str(e))
+            worst = 2
+            continue
+        except StoreError as e:
+            fail(f"{path}: {e}")
+            worst = 2
+            continue
+        worst = max(worst, outcome.status)
+        if json:
+            print_json(state_document(outcome.ledger.world))
+        report = sys.stderr if json else sys.stdout
+        if outcome.failures:
+            report.write(f"FAIL {path}: {outcome.scenario.title}\n")
+            for failure in outcome.failures:
+                report.write(f"  {failure}\n")
+        elif not json:
+            report.write(f"ok   {path}: {outcome.scenario.title}\n")
+    raise typer.Exit(worst)
+
+
+@app.command()
+def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to write the demo ledger.")) -> None:
+    """Write a fresh sample ledger from the shipped demo scenario and show what it holds.
+
+    Example: syncledger demo && syncledger state --db syncledger-demo.db
+    """
+    if "://" not in db:
+        for suffix in ("", "-wal", "-shm"):
+            Path(db + suffix).unlink(missing_ok=True)
+    with resources.as_file(resources.files("tools") / "demo.yaml") as path:
+        try:
+            outcome = scenarios.run(scenarios.load(str(path)), db)
+        except scenarios.ScenarioError as e:
+            raise Usage(str(e)) from None
+    console.print(f"[bold]{outcome.scenario.title}[/bold]  (ledger written to {db})\n")
+    print_state(state_document(outcome.ledger.world))
+    ref = "outlook:alice/c1"
+    console.print(f"\n[bold]syncledger why {ref} --db {db}[/bold]")
+    reader = Reader(outcome.ledger)
+    console.print(present_state(ref, reader.world))
+    for step in chain(ref, reader.index, reader.event):
+        console.print(f"  @{step['position']} {step['at']}  {step['sentence']}")
+    if outcome.failures:
+        raise typer.Exit(1)
