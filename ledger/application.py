@@ -6,7 +6,10 @@ re-reads the store, so the world is never more than a cache of what the store ho
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 
 from .checks import Refused
 from .engine import handle
@@ -15,7 +18,7 @@ from .store import ConflictError, EventStore, Recorded
 from .vocabulary import Action
 from .world import World
 
-RETRIES = 20
+RETRIES = 60
 
 
 class ActionRefused(Refused):
@@ -41,11 +44,18 @@ class Ledger:
             evolve(self.world, event, position)
         return new
 
-    def append(self, actions: Sequence[Action]) -> list[Recorded]:
-        """Decide and append the actions in one transaction: all of them, or none (then `ActionRefused`)."""
+    def append(self, actions: Sequence[Action], clock: Callable[[], datetime] | None = None) -> list[Recorded]:
+        """Decide and append the actions in one transaction: all of them, or none (then `ActionRefused`).
+
+        An action without a time is stamped `clock()`, or the ledger's last time if that is later; stamping
+        happens after catching up on each try, so racing writers never make time go backwards."""
+        attempt = 0
         for _ in range(RETRIES):
             self.catch_up()
             for index, action in enumerate(actions):
+                if action.at is None and clock is not None:
+                    now = clock()
+                    action = action.model_copy(update={"at": max(now, self.world.at) if self.world.at else now})
                 try:
                     self.stage(action)
                 except Refused as e:
@@ -53,7 +63,9 @@ class Ledger:
             try:
                 return self.commit()
             except ConflictError:
-                continue
+                attempt += 1
+                # jittered exponential backoff, so that writers who lost a race do not collide again at once
+                time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
         raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
 
     def stage(self, action: Action) -> list[Recorded]:

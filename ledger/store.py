@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from typing import Any
 from urllib.parse import unquote, urlparse
 from uuid import UUID, uuid5
@@ -77,6 +78,8 @@ def environment(url: str | None) -> dict[str, str]:
         parts = urlparse(url)
         env.update(
             PERSISTENCE_MODULE="eventsourcing.postgres",
+            POSTGRES_LOCK_TIMEOUT="30",
+            POSTGRES_POOL_SIZE="2",
             POSTGRES_DBNAME=parts.path.lstrip("/") or "postgres",
             POSTGRES_HOST=parts.hostname or "127.0.0.1",
             POSTGRES_PORT=str(parts.port or 5432),
@@ -96,17 +99,52 @@ def _query(query: str) -> dict[str, str]:
     return dict(pair.split("=", 1) for pair in query.split("&") if "=" in pair)
 
 
+def _redacted(url: str | None) -> str:
+    """The location without its password, for messages."""
+    if url and "://" in url:
+        parts = urlparse(url)
+        if parts.password:
+            return url.replace(f":{parts.password}@", ":***@")
+    return str(url or "memory")
+
+
+@contextmanager
+def _schema_lock(env: dict[str, str]) -> Iterator[None]:
+    """Creates the schema named in the URL on first use, and holds an advisory lock while the tables in it are
+    created: PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions."""
+    import psycopg
+
+    with psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        autocommit=True,
+        connect_timeout=10,
+    ) as connection:
+        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"syncledger:{env['POSTGRES_SCHEMA']}",))
+        connection.execute(
+            psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(env["POSTGRES_SCHEMA"]))
+        )
+        yield  # the session's advisory lock ends with the connection
+
+
 class EventStore:
     """Append and read the ledger's events; nothing here can change or remove one (invariant 1)."""
 
     def __init__(self, url: str | None = None) -> None:
         self.url = url
+        env = environment(url)
         try:
-            factory: Any = InfrastructureFactory.construct(environment(url))
-            self.recorder: ApplicationRecorder = factory.application_recorder()
+            with _schema_lock(env) if env.get("POSTGRES_SCHEMA") else nullcontext():
+                factory: Any = InfrastructureFactory.construct(env)
+                self.recorder: ApplicationRecorder = factory.application_recorder()
             self.mapper = EventMapper(JSONTranscoder(), factory.compressor(), factory.cipher())
+        except ImportError:
+            raise StoreError("PostgreSQL needs the postgres extra: pip install 'syncledger[postgres]'") from None
         except (PersistenceError, OSError, ValueError) as e:
-            raise StoreError(f"cannot open the ledger at {url}: {e}") from None
+            raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
         self._factory = factory
 
     def append(self, recorded: Sequence[Recorded]) -> None:

@@ -35,3 +35,69 @@ def run_cli(tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
         )
 
     return run
+
+
+# ---------------------------------------------------------------------------------------------- back ends
+
+POSTGRES_URL = os.environ.get("SYNCLEDGER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+BACKENDS = ("memory", "sqlite", "postgres")
+
+
+def _postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used for tests, or None when it answers."""
+    try:
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, connect_timeout=3) as connection:
+            connection.execute("SELECT 1")
+    except Exception as e:  # any failure to connect means: not here
+        return f"PostgreSQL at {POSTGRES_URL} does not answer ({type(e).__name__}: {' '.join(str(e).split())[:120]})"
+    return None
+
+
+_POSTGRES_PROBLEM = _postgres_problem()
+
+
+def require_postgres() -> None:
+    """Skip with the reason, unless SYNCLEDGER_REQUIRE_POSTGRES=1 (CI), which makes it a failure."""
+    if _POSTGRES_PROBLEM is None:
+        return
+    if os.environ.get("SYNCLEDGER_REQUIRE_POSTGRES") == "1":
+        pytest.fail(_POSTGRES_PROBLEM)
+    pytest.skip(_POSTGRES_PROBLEM)
+
+
+class Locations:
+    """Fresh, empty ledger locations on one back end; PostgreSQL ones are schemas dropped afterwards."""
+
+    def __init__(self, backend: str, tmp_path: Path) -> None:
+        self.backend, self.tmp_path, self.schemas = backend, tmp_path, []  # type: ignore[var-annotated]
+
+    def new(self) -> str | None:
+        n = len(self.schemas) + len(list(self.tmp_path.glob("ledger-*.db"))) + 1
+        if self.backend == "memory":
+            return None
+        if self.backend == "sqlite":
+            return str(self.tmp_path / f"ledger-{n}.db")
+        schema = f"syncledger_test_{os.getpid()}_{id(self) % 100000}_{n}"
+        self.schemas.append(schema)
+        return f"{POSTGRES_URL}?schema={schema}"
+
+    def drop(self) -> None:
+        if not self.schemas:
+            return
+        import psycopg
+
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+            for schema in self.schemas:
+                connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=BACKENDS)
+def locations(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
+    """Every test that takes this runs once per back end: in memory, a SQLite file, a PostgreSQL schema."""
+    if request.param == "postgres":
+        require_postgres()
+    made = Locations(request.param, tmp_path)
+    yield made
+    made.drop()

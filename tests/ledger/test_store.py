@@ -1,5 +1,4 @@
-"""The event store, written once and run on every back end (in memory and SQLite here; PostgreSQL joins when
-configured)."""
+"""The event store, written once and run on every back end: in memory, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -10,14 +9,14 @@ import pytest
 
 from ledger import vocabulary as v
 from ledger.application import Ledger
+from tests.conftest import Locations
 from ledger.store import ConflictError, EventStore
 from tools.randomwalk import actions
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[EventStore]:
-    location = None if request.param == "memory" else str(tmp_path / "ledger.db")
-    s = EventStore(location)
+@pytest.fixture
+def store(locations: Locations) -> Iterator[EventStore]:
+    s = EventStore(locations.new())
     yield s
     s.close()
 
@@ -64,8 +63,10 @@ def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
     assert public == {"append", "read", "read_one", "last_position", "close"}
 
 
-def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(tmp_path: Path) -> None:
-    path = str(tmp_path / "shared.db")
+def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(locations: Locations) -> None:
+    if locations.backend == "memory":
+        pytest.skip("an in-memory store belongs to one ledger object")
+    path = locations.new()
     first, second = Ledger(EventStore(path)), Ledger(EventStore(path))
     walk = list(actions(seed=11, count=40))
     for action in walk[:20]:
