@@ -44,6 +44,10 @@ def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
     return raw
 
 
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
 @app.command(context_settings={"allow_extra_args": False})
 def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
@@ -62,11 +66,8 @@ def do(
     except BadInput as e:
         raise Usage(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
-    if when is None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        when = max(now, ledger.world.at) if ledger.world.at else now
     try:
-        recorded = ledger.append([action.model_copy(update={"at": when})])
+        recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
     except ActionRefused as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if json:
