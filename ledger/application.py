@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from typing import Protocol
 
 from .checks import Refused
 from .engine import handle
@@ -30,10 +31,28 @@ class ActionRefused(Refused):
         self.problem = problem
 
 
+class Observer(Protocol):
+    """Read models that follow the write side's own appends (see `projections.projector.Projector`)."""
+
+    def observe(self, recorded: Sequence[Recorded], world: World) -> None: ...
+
+    def flush(self) -> None: ...
+
+    def discard(self) -> None: ...
+
+
 class Ledger:
-    def __init__(self, store: EventStore | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore | None = None,
+        observer: Observer | None = None,
+        load_world: Callable[[], World] | None = None,
+    ) -> None:
+        """`load_world` gives a recent state to start from (a checkpoint); the rest is read from the store."""
         self.store = store or EventStore()
-        self.world = World()
+        self.observer = observer
+        self._load_world = load_world or World
+        self.world = self._load_world()
         self.staged: list[Recorded] = []
         self.catch_up()
 
@@ -76,6 +95,8 @@ class Ledger:
             self.rollback()
             raise
         self.staged += recorded
+        if self.observer is not None:
+            self.observer.observe(recorded, self.world)
         return recorded
 
     def commit(self, batch_size: int | None = None) -> list[Recorded]:
@@ -88,6 +109,8 @@ class Ledger:
         except ConflictError:
             self._forget()
             raise
+        if self.observer is not None:
+            self.observer.flush()
         return staged
 
     def rollback(self) -> None:
@@ -98,7 +121,9 @@ class Ledger:
         return self.store.read(after, upto)
 
     def _forget(self) -> None:
-        self.world = World()
+        if self.observer is not None:
+            self.observer.discard()
+        self.world = self._load_world()
         self.catch_up()
 
 

@@ -27,6 +27,7 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
+from .seal import GENESIS, configured_key, seal, unwrap, wrap
 from .vocabulary import EVENT_CLASSES, Action, Decided, dump
 
 STREAM = uuid5(UUID(int=0), "syncledger")
@@ -46,24 +47,42 @@ class ConflictError(StoreError):
 
 
 class EventMapper(Mapper[UUID]):
-    """Pydantic events <-> stored rows: compact JSON, then the package's compressor and cipher if set."""
+    """Pydantic events <-> stored rows: compact JSON, then the package's compressor and cipher if set, then
+    the seal (`ledger.seal`) chained to the row before."""
 
-    def encode(self, position: int, event: Action | Decided) -> StoredEvent:
+    def payload(self, event: Action | Decided) -> bytes:
         state = orjson.dumps(dump(event))
         if self.compressor:
             state = self.compressor.compress(state)
         if self.cipher:
             state = self.cipher.encrypt(state)
-        return StoredEvent(STREAM, position, _TOPIC_PREFIX + type(event).__name__, state)
+        return state
+
+    def encipher(self, data: bytes) -> bytes:
+        """Other bytes the ledger writes (checkpoints) get the same encryption as the events."""
+        return self.cipher.encrypt(data) if self.cipher else data
+
+    def decipher(self, data: bytes) -> bytes:
+        return self.cipher.decrypt(data) if self.cipher else data
 
     def decode(self, stored: StoredEvent) -> Recorded:
-        state = stored.state
-        if self.cipher:
-            state = self.cipher.decrypt(state)
-        if self.compressor:
-            state = self.compressor.decompress(state)
-        cls = _CLASS_OF_TOPIC[stored.topic]
-        return stored.originator_version, cls.model_validate_json(state)  # type: ignore[return-value]
+        try:
+            _, _, state = unwrap(stored.state)
+            if self.cipher:
+                state = self.cipher.decrypt(state)
+            if self.compressor:
+                state = self.compressor.decompress(state)
+            cls = _CLASS_OF_TOPIC[stored.topic]
+            return stored.originator_version, cls.model_validate_json(state)  # type: ignore[return-value]
+        except Exception as e:
+            raise StoreError(_undecodable(stored.originator_version, e, self.cipher is not None)) from None
+
+
+def _undecodable(position: int, error: Exception, ciphered: bool) -> str:
+    if type(error).__name__ in ("InvalidTag", "ValueError") and ciphered and "seal" not in str(error):
+        return f"cannot decrypt the event at position {position}: is SYNCLEDGER_CIPHER_KEY the ledger's key?"
+    text = " ".join(str(error).split())[:200]
+    return f"cannot decode the event at position {position}: {type(error).__name__}: {text}"
 
 
 def environment(url: str | None) -> dict[str, str]:
@@ -146,16 +165,43 @@ class EventStore:
         except (PersistenceError, OSError, ValueError) as e:
             raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
         self._factory = factory
+        self.seal_key = configured_key()
+        self._last_seal: tuple[int, bytes] = (0, GENESIS)
 
     def append(self, recorded: Sequence[Recorded]) -> None:
-        """Append events at their positions in one transaction, or none of them."""
+        """Append events at their positions in one transaction, or none of them; each row sealed to the one
+        before, so the seal is extended in the same transaction and no event is ever unsealed."""
         if not recorded:
             return
-        rows = [self.mapper.encode(position, event) for position, event in recorded]
+        previous = self._seal_before(recorded[0][0])
+        rows = []
+        for position, event in recorded:
+            topic = _TOPIC_PREFIX + type(event).__name__
+            payload = self.mapper.payload(event)
+            previous = seal(previous, position, topic, payload, self.seal_key)
+            rows.append(StoredEvent(STREAM, position, topic, wrap(previous, payload, self.seal_key is not None)))
         try:
             self.recorder.insert_events(rows)
         except IntegrityError:
             raise ConflictError("another writer appended to the ledger at the same time") from None
+        self._last_seal = (recorded[-1][0], previous)
+
+    def _seal_before(self, position: int) -> bytes:
+        if position <= 1:
+            return GENESIS
+        if self._last_seal[0] == position - 1:
+            return self._last_seal[1]
+        rows = self.recorder.select_events(STREAM, gt=position - 2, lte=position - 1, limit=1)
+        return unwrap(rows[0].state)[1] if rows else GENESIS  # no row: the insert will conflict anyway
+
+    def rows(self, after: int = 0) -> Iterator[StoredEvent]:
+        """The stored rows as they are, for `verify`: in order, in large pages."""
+        while True:
+            page = self.recorder.select_events(STREAM, gt=after, limit=PAGE)
+            if not page:
+                return
+            yield from page
+            after = page[-1].originator_version
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[Recorded]:
         """The events at positions after `after` (and up to `upto`), in order, read in large pages."""

@@ -87,7 +87,8 @@ class World:
     used_record_ids: set[str] = field(default_factory=set)
     links: list[Link] = field(default_factory=list)  # every link ever made, in order
     links_to: dict[str, dict[str, Link]] = field(default_factory=dict)  # record -> user -> active link
-    action_ids: dict[str, int] = field(default_factory=dict)  # action id -> position
+    # action id -> position: what the write side needs to refuse a reused id; not part of the state itself
+    action_ids: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
 
 
 # ----------------------------------------------------------------------------------------- pure queries

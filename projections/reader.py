@@ -1,67 +1,119 @@
 """The read side as one object: the current world, the item index, events by position, and the world as of any
-point. Commands read through it, so how each is served (a scan today, checkpoints and a stored index for large
-ledgers) stays behind one interface."""
+point, served from the read models (checkpoints, stored index) so that cost grows with the question asked, not
+with the ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from functools import lru_cache
+from typing import Any
 
 from ledger import vocabulary as v
 from ledger.application import Ledger
-from ledger.store import Recorded
+from ledger.store import EventStore, Recorded
 from ledger.world import World
 
-from .index import ItemIndex
-from .timetravel import world_at, world_at_time
+from .projector import CHECKPOINT_EVERY, Progress, Projector
+from .readmodels import ReadModels, open_read_models
+
+
+class _View(Mapping[str, list[Any]]):
+    """A mapping from reference to rows of the stored index, read on demand."""
+
+    def __init__(self, index: StoredIndex, decisions_only: bool) -> None:
+        self.index, self.decisions_only = index, decisions_only
+
+    def __getitem__(self, ref: str) -> list[Any]:
+        rows = self.index.rows(ref)
+        found = [(p, r) for p, r in rows if r is not None] if self.decisions_only else [p for p, _ in rows]
+        if not found:
+            raise KeyError(ref)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.index.models.refs())  # every reference: for suggestions, not for lookups
+
+    def __len__(self) -> int:
+        return len(self.index.models.refs())
+
+
+class StoredIndex:
+    """The item index as `projections.index.ItemIndex` offers it, read from the read models."""
+
+    def __init__(self, models: ReadModels) -> None:
+        self.models = models
+        self.rows = lru_cache(maxsize=4096)(self.models.touched)
+        self.touched = _View(self, decisions_only=False)  # ref -> positions of every event that touched it
+        self.decisions = _View(self, decisions_only=True)  # ref -> (position, rule) of each decision about it
+
+    def last_decision(self, ref: str) -> tuple[int, str] | None:
+        found = self.decisions.get(ref)
+        return (found[-1][0], found[-1][1]) if found else None
+
+    def known(self, ref: str) -> bool:
+        return bool(self.rows(ref))
 
 
 class Reader:
-    def __init__(self, ledger: Ledger) -> None:
-        self.ledger = ledger
-        self._index: ItemIndex | None = None
+    def __init__(self, ledger: Ledger, projector: Projector) -> None:
+        self.ledger, self.projector = ledger, projector
+        self.index = StoredIndex(projector.models)
 
     @property
     def world(self) -> World:
         """The state after the last event."""
         return self.ledger.world
 
-    @property
-    def index(self) -> ItemIndex:
-        """Which events touched each item, and which decisions are about it."""
-        if self._index is None:
-            self._index = ItemIndex()
-            self._index.add(self.ledger.events())
-        return self._index
-
     def event(self, position: int) -> v.Action | v.Decided | None:
         found = self.ledger.store.read_one(position)
         return found[1] if found else None
 
     def events(self, positions: Iterable[int]) -> list[Recorded]:
-        """The events at the given positions, in order."""
-        wanted = sorted(set(positions))
-        if not wanted:
-            return []
-        found = self.ledger.events(after=wanted[0] - 1, upto=wanted[-1])
-        keep = set(wanted)
-        return [(p, e) for p, e in found if p in keep]
+        """The events at the given positions, in order (one read per event: positions are often far apart)."""
+        found = (self.ledger.store.read_one(p) for p in sorted(set(positions)))
+        return [r for r in found if r is not None]
 
     def world_at(self, position: int) -> World:
-        """The state after the event at `position`."""
+        """The state after the event at `position`: the nearest checkpoint, then at most one interval."""
         if position >= self.ledger.world.position:
             return self.ledger.world
-        return world_at(self.ledger.store, position)
+        return self.projector.world_at(position)
 
     def world_at_time(self, at: datetime) -> World:
         """The state after every event that happened at or before `at`."""
-        return world_at_time(self.ledger.store, at)
+        return self.world_at(self.position_at_time(at))
 
     def position_at_time(self, at: datetime) -> int:
-        """The last position whose event happened at or before `at` (0 if none)."""
-        last = 0
-        for position, event in self.ledger.events():
-            if event.at > at:  # type: ignore[operator]
-                break
-            last = position
-        return last
+        """The last position whose event happened at or before `at` (0 if none): a binary search, since
+        time never goes backwards in a ledger."""
+        low, high = 0, self.ledger.world.position  # invariant: event(low) <= at (or low == 0) < event(high+1)
+        while low < high:
+            middle = (low + high + 1) // 2
+            event = self.event(middle)
+            if event is not None and event.at is not None and event.at <= at:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+
+def open_reader(
+    location: str | None,
+    *,
+    for_writing: bool = False,
+    progress: Progress | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
+) -> Reader:
+    """The ledger at `location` with its read models brought up to date. A writer also loads the action ids
+    (to refuse a reused id); a reader does not need them."""
+    store = EventStore(location)
+    projector = Projector(store, open_read_models(location), checkpoint_every)
+
+    def load_world() -> World:
+        world = projector.catch_up(progress)
+        if for_writing:
+            world.action_ids = projector.models.action_ids()
+        return world
+
+    return Reader(Ledger(store, observer=projector, load_world=load_world), projector)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
+import projections.reader
 from ledger.application import Ledger
-from ledger.store import EventStore, StoreError
+from ledger.store import StoreError
 from projections.reader import Reader
 
 app = typer.Typer(
@@ -34,8 +35,9 @@ def ledger_location(db: str | None) -> str:
     return db or os.environ.get("SYNCLEDGER_DB") or DEFAULT_DB
 
 
-def open_ledger(db: str | None, *, must_exist: bool = True) -> Ledger:
-    """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db); reading commands refuse a missing file."""
+def open_reader(db: str | None, *, must_exist: bool = True, for_writing: bool = False) -> Reader:
+    """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date; reading
+    commands refuse a missing file instead of creating an empty ledger."""
     location = ledger_location(db)
     if must_exist and "://" not in location and not Path(location).exists():
         raise Usage(
@@ -43,10 +45,11 @@ def open_ledger(db: str | None, *, must_exist: bool = True) -> Ledger:
             f"user=alice', or choose one with --db)"
         )
     try:
-        return Ledger(EventStore(location))
+        return projections.reader.open_reader(location, for_writing=for_writing)
     except StoreError as e:
         raise Usage(str(e)) from None
 
 
-def open_reader(db: str | None) -> Reader:
-    return Reader(open_ledger(db))
+def open_ledger(db: str | None, *, must_exist: bool = True) -> Ledger:
+    """The ledger at --db, opened for appending (its action ids loaded, its read models following)."""
+    return open_reader(db, must_exist=must_exist, for_writing=True).ledger

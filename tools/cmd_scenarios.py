@@ -10,7 +10,7 @@ import typer
 
 from ledger.store import StoreError
 from projections.document import state_document
-from projections.reader import Reader
+from projections.reader import open_reader
 
 from . import scenario as scenarios
 from .app import DbOption, JsonOption, Usage, app
@@ -72,7 +72,7 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     print_state(state_document(outcome.ledger.world))
     ref = "outlook:alice/c1"
     console.print(f"\n[bold]syncledger why {ref} --db {db}[/bold]")
-    reader = Reader(outcome.ledger)
+    reader = open_reader(db)
     console.print(present_state(ref, reader.world))
     for step in chain(ref, reader.index, reader.event):
         console.print(f"  @{step['position']} {step['at']}  {step['sentence']}")

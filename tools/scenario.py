@@ -11,9 +11,9 @@ from typing import Any
 import yaml
 
 from ledger.application import ActionRefused, Ledger
-from ledger.store import EventStore
 from ledger.vocabulary import Action
 from projections.index import ItemIndex
+from projections.reader import open_reader
 
 from .expect import Expectation, evaluate, parse_expectation
 from .inputs import BadInput, parse_action, parse_time
@@ -146,7 +146,7 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
 def run(scenario: Scenario, db: str | None = None) -> Outcome:
     """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
     a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check."""
-    ledger = Ledger(EventStore(db))
+    ledger = Ledger() if db is None else open_reader(db, for_writing=True).ledger
     index = ItemIndex()
     index.add(ledger.events())
     failures: list[str] = []

@@ -60,7 +60,7 @@ def test_a_second_writer_of_the_same_position_fails_and_the_first_event_stays(st
 
 def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
     public = {name for name in dir(EventStore) if not name.startswith("_")}
-    assert public == {"append", "read", "read_one", "last_position", "close"}
+    assert public == {"append", "read", "read_one", "rows", "last_position", "close"}
 
 
 def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(locations: Locations) -> None:

@@ -1,0 +1,115 @@
+"""Worlds as bytes, for checkpoints: plain JSON data (never pickle: a checkpoint read from a database must not
+be able to run code), compressed. Links are shared between the link table and the active-link maps, so they
+are written once and referred to by their index."""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from ledger import vocabulary as v
+from ledger.world import Item, Link, Pending, Record, User, World
+
+
+def _t(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _dt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _record(r: Record) -> list[Any]:
+    return [
+        r.id,
+        r.type,
+        r.owner,
+        r.state,
+        r.fields,
+        list(r.shared_with),
+        r.regarding,
+        _t(r.start),
+        r.created,
+        r.changed,
+    ]
+
+
+def _from_record(d: list[Any]) -> Record:
+    return Record(d[0], d[1], d[2], d[3], d[4], dict.fromkeys(d[5]), d[6], _dt(d[7]), d[8], d[9])
+
+
+def encode_world(world: World) -> bytes:
+    link_index = {id(link): n for n, link in enumerate(world.links)}
+    data = {
+        "position": world.position,
+        "at": _t(world.at),
+        "records": [_record(r) for r in world.records.values()],
+        "deleted": [_record(r) for r in world.deleted.values()],
+        "used_record_ids": sorted(world.used_record_ids),
+        "links": [[k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter] for k in world.links],
+        # the order of users per record decides the order of queued operations: keep it exactly
+        "links_to": [
+            [record, [link_index[id(k)] for k in by_user.values()]] for record, by_user in world.links_to.items()
+        ],
+        "users": [
+            {
+                "name": u.name,
+                "sync_filter": u.sync_filter,
+                "delete": u.delete_untracked_email_in_crm,
+                "online": u.online,
+                "items": [[i.id, i.type, i.fields, _t(i.start), i.completed] for i in u.items.values()],
+                "used": sorted(u.used_item_ids),
+                "links": [link_index[id(k)] for k in u.links_by_item.values()],
+                "pending": [
+                    [
+                        p.operation,
+                        p.record,
+                        p.item,
+                        p.cause,
+                        _t(p.at),
+                        p.designated,
+                        v.dump(p.replay) if p.replay is not None else None,
+                    ]
+                    for p in u.pending
+                ],
+                "removed": u.removed,
+                "owned": list(u.owned),
+                "shared": list(u.shared),
+            }
+            for u in world.users.values()
+        ],
+    }
+    return zlib.compress(orjson.dumps(data), 1)
+
+
+def decode_world(blob: bytes) -> World:
+    data = orjson.loads(zlib.decompress(blob))
+    links = [Link(*row) for row in data["links"]]
+    world = World(position=data["position"], at=_dt(data["at"]), links=links)
+    world.records = {r.id: r for r in map(_from_record, data["records"])}
+    world.deleted = {r.id: r for r in map(_from_record, data["deleted"])}
+    world.used_record_ids = set(data["used_record_ids"])
+    for u in data["users"]:
+        user = User(u["name"], u["sync_filter"], u["delete"], u["online"])
+        user.items = {i[0]: Item(i[0], i[1], i[2], _dt(i[3]), i[4]) for i in u["items"]}
+        user.used_item_ids = set(u["used"])
+        user.links_by_item = {links[n].item: links[n] for n in u["links"]}
+        user.pending = [
+            Pending(
+                p[0],
+                p[1],
+                p[2],
+                p[3],
+                _dt(p[4]) or datetime.min,
+                p[5],
+                v.ACTION_ADAPTER.validate_python(p[6]) if p[6] is not None else None,
+            )
+            for p in u["pending"]
+        ]
+        user.removed, user.owned, user.shared = u["removed"], dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
+        world.users[user.name] = user
+    world.links_to = {record: {links[n].user: links[n] for n in indices} for record, indices in data["links_to"]}
+    return world
