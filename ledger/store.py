@@ -81,6 +81,11 @@ class EventMapper(Mapper[UUID]):
 def _undecodable(position: int, error: Exception, ciphered: bool) -> str:
     if type(error).__name__ in ("InvalidTag", "ValueError") and ciphered and "seal" not in str(error):
         return f"cannot decrypt the event at position {position}: is SYNCLEDGER_CIPHER_KEY the ledger's key?"
+    if not ciphered and "json_invalid" in str(error):
+        return (
+            f"cannot read the event at position {position}: the ledger looks encrypted; set "
+            "SYNCLEDGER_CIPHER_KEY to its key"
+        )
     text = " ".join(str(error).split())[:200]
     return f"cannot decode the event at position {position}: {type(error).__name__}: {text}"
 
@@ -162,7 +167,14 @@ class EventStore:
             self.mapper = EventMapper(JSONTranscoder(), factory.compressor(), factory.cipher())
         except ImportError:
             raise StoreError("PostgreSQL needs the postgres extra: pip install 'syncledger[postgres]'") from None
-        except (PersistenceError, OSError, ValueError) as e:
+        except ValueError as e:
+            if "key size" in str(e) or "Incorrect padding" in str(e):
+                raise StoreError(
+                    "SYNCLEDGER_CIPHER_KEY must be 16, 24 or 32 bytes in base64; make one with: python -c "
+                    "'from eventsourcing.cipher import AESCipher; print(AESCipher.create_key(32))'"
+                ) from None
+            raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
+        except (PersistenceError, OSError) as e:
             raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
         self._factory = factory
         self.seal_key = configured_key()

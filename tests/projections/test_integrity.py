@@ -1,0 +1,105 @@
+"""`verify` finds what was changed, inserted or removed behind the ledger's back, and says where first."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from ledger.seal import unwrap, wrap
+from projections.integrity import verify
+from projections.reader import open_reader
+from tools import randomwalk
+
+
+def _ledger(path: Path, count: int = 120) -> str:
+    location = str(path / "ledger.db")
+    reader = open_reader(location, for_writing=True, checkpoint_every=40)
+    for action in randomwalk.actions(5, count):
+        reader.ledger.append([action])
+    return location
+
+
+def _verify(location: str):
+    reader = open_reader(location)
+    return verify(reader.ledger.store, reader.projector.models)
+
+
+def _sql(location: str, statement: str, *params: object) -> None:
+    with sqlite3.connect(location) as db:
+        db.execute(statement, params)
+
+
+def _state(location: str, position: int) -> bytes:
+    with sqlite3.connect(location) as db:
+        return bytes(
+            db.execute("SELECT state FROM stored_events WHERE originator_version = ?", (position,)).fetchone()[0]
+        )
+
+
+def test_a_clean_ledger_verifies(tmp_path: Path) -> None:
+    report = _verify(_ledger(tmp_path))
+    assert report.ok, report.findings
+    assert report.events > 100 and report.checkpoints >= 2
+
+
+def test_an_event_changed_behind_the_ledgers_back_is_found_at_its_position(tmp_path: Path) -> None:
+    location = _ledger(tmp_path)
+    kind, seal, payload = unwrap(_state(location, 30))
+    changed = payload.replace(b'"at":"2026', b'"at":"2025')
+    assert changed != payload
+    _sql(location, "UPDATE stored_events SET state = ? WHERE originator_version = 30", wrap(seal, changed, False))
+    report = _verify(location)
+    assert [(f.position, f.check) for f in report.findings if f.check == "seal"] == [(30, "seal")]
+    assert report.findings[0].position <= 30
+
+
+def test_a_removed_event_is_found(tmp_path: Path) -> None:
+    location = _ledger(tmp_path)
+    _sql(location, "DELETE FROM stored_events WHERE originator_version = 44")
+    report = _verify(location)
+    assert not report.ok
+    assert (44, "sequence") in [(f.position, f.check) for f in report.findings]
+
+
+def test_an_event_inserted_and_resealed_without_the_key_is_found_when_the_key_is_set(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", "kept-outside-the-database")
+    location = _ledger(tmp_path)
+    assert _verify(location).ok
+    # someone with write access re-seals a changed event with the unkeyed chain: without the key they cannot
+    from ledger.seal import seal as chain
+
+    _, before, _ = unwrap(_state(location, 9))
+    _, _, payload = unwrap(_state(location, 10))
+    forged = wrap(chain(before, 10, "ledger.vocabulary:SyncRequested", payload, None), payload, False)
+    _sql(location, "UPDATE stored_events SET state = ? WHERE originator_version = 10", forged)
+    assert (10, "seal") in [(f.position, f.check) for f in _verify(location).findings]
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    assert any("set SYNCLEDGER_SEAL_KEY" in f.problem for f in _verify(location).findings)
+
+
+def test_read_models_that_differ_from_a_rebuild_are_found(tmp_path: Path) -> None:
+    location = _ledger(tmp_path)
+    _sql(location, "DELETE FROM syncledger_index WHERE rowid IN (SELECT rowid FROM syncledger_index LIMIT 3)")
+    checkpoint = min(p for (p,) in sqlite3.connect(location).execute("SELECT position FROM syncledger_checkpoints"))
+    other = (
+        sqlite3.connect(location)
+        .execute("SELECT state FROM syncledger_checkpoints WHERE position > ? ORDER BY position LIMIT 1", (checkpoint,))
+        .fetchone()[0]
+    )
+    _sql(location, "UPDATE syncledger_checkpoints SET state = ? WHERE position = ?", other, checkpoint)
+    checks = {f.check for f in _verify(location).findings}
+    assert checks == {"index", "checkpoint"}
+
+
+def test_verify_through_the_command_exits_1_with_findings_and_0_when_clean(tmp_path: Path, run_cli) -> None:
+    location = _ledger(tmp_path, 40)
+    clean = run_cli("verify", "--db", location)
+    assert clean.returncode == 0 and clean.stdout.startswith("ok:"), clean.stderr
+    _sql(location, "DELETE FROM stored_events WHERE originator_version = 7")
+    found = run_cli("verify", "--db", location, "--json")
+    assert found.returncode == 1
+    assert '"position":7' in found.stdout and '"ok":false' in found.stdout
