@@ -1,0 +1,194 @@
+"""The HTML timeline of `syncledger history --html` in a real browser: Debian's chromium, headless, driven by
+playwright. The lanes and the rule labels render, nothing is fetched, no console error is logged, and a history
+of more than 1,000 events still renders and filters.
+
+Needs `apt-get install chromium` and `pip install playwright` (never `playwright install`: the package must not
+download a browser). Without them the tests skip, unless SYNCLEDGER_REQUIRE_BROWSER=1 (CI), where they fail.
+Set SYNCLEDGER_SCREENSHOT=docs/history-timeline.png to refresh the README's screenshot from the demo."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+CHROMIUM = Path("/usr/bin/chromium")
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+def _missing_browser() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing (apt-get install chromium)"
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is missing (pip install playwright; no 'playwright install')"
+    return None
+
+
+def _require_browser() -> None:
+    """Skip without chromium or playwright; fail instead where the browser is required (CI)."""
+    missing = _missing_browser()
+    if missing is None:
+        return
+    if os.environ.get("SYNCLEDGER_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"SYNCLEDGER_REQUIRE_BROWSER=1 but {missing}")
+    pytest.skip(missing)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    _require_browser()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+class OpenPage:
+    """A page opened on a local file, recording console errors, page errors and every request."""
+
+    def __init__(self, browser: Any, path: Path) -> None:
+        self.page = browser.new_page(viewport={"width": 1400, "height": 900})
+        self.errors: list[str] = []
+        self.requests: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.url = path.as_uri()
+        self.page.goto(self.url)
+
+    def close(self) -> None:
+        self.page.close()
+
+
+def _history(run_cli: Run, db: Path, ref: str, html: Path) -> dict[str, Any]:
+    result = run_cli("history", ref, "--json", "--html", html, "--db", db)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def _decisions(doc: dict[str, Any]) -> list[str]:
+    return [e["rule"] for g in doc["groups"] for e in g["events"] if e["rule"]]
+
+
+def _assert_lanes_render(page: Any) -> None:
+    heads = page.locator(".lanes .lane-head")
+    assert heads.count() == 3
+    texts = heads.all_inner_texts()
+    assert texts[0] == "CRM" and texts[1].startswith("Link") and "Outlook" in texts[2]
+    for i in range(3):
+        box = heads.nth(i).bounding_box()
+        assert heads.nth(i).is_visible() and box is not None and box["width"] > 150
+
+
+@pytest.mark.parametrize("ref", ["outlook:alice/c1", "crm:c1"])
+def test_the_demo_timeline_renders_lanes_rule_labels_and_details(
+    ref: str, browser: Any, run_cli: Run, tmp_path: Path
+) -> None:
+    db, html = tmp_path / "demo.db", tmp_path / "c1.html"
+    assert run_cli("demo", "--db", db).returncode == 0
+    doc = _history(run_cli, db, ref, html)
+    opened = OpenPage(browser, html)
+    page = opened.page
+    _assert_lanes_render(page)
+    labels = page.locator(".timeline .row .rule")
+    assert labels.all_inner_texts() == _decisions(doc)  # one label per decision, in order
+    assert all(box and box["width"] > 40 for box in (labels.nth(i).bounding_box() for i in range(labels.count())))
+    assert page.locator(".sync").count() == sum(1 for g in doc["groups"] if g["sync"])
+    assert page.locator(".row").count() == doc["count"]
+
+    row = page.locator('.row[data-rule="CONTACT-DEL-CRM-NONOWNER"]')
+    hover = row.get_attribute("title") or ""
+    assert "outlook:alice/c1 deleted" in hover and "link: c1 (synced) -> -" in hover  # a summary on hover
+    details = page.locator(f"#more-{row.get_attribute('data-pos')}")
+    assert not details.is_visible()
+    row.click()
+    assert details.is_visible() and "the Outlook contact is deleted" in details.inner_text()
+
+    page.screenshot(path=str(tmp_path / "timeline.png"))
+    if os.environ.get("SYNCLEDGER_SCREENSHOT") and ref.startswith("outlook:"):  # the README's "Alice's contact"
+        row.click()  # closed again, and the pointer away: the timeline as it opens
+        page.mouse.move(0, 0)
+        page.evaluate("document.activeElement.blur()")
+        page.locator("body").screenshot(path=os.environ["SYNCLEDGER_SCREENSHOT"])
+    assert opened.errors == []
+    assert opened.requests == [opened.url]  # self-contained: nothing else is fetched
+    opened.close()
+
+
+def _busy_record(updates: int) -> dict[str, Any]:
+    """One contact edited in CRM again and again, with Alice syncing every other edit and editing her copy."""
+    steps: list[dict[str, Any]] = [
+        {"do": "crm.create", "actor": "bob", "record": "c1", "type": "contact", "fields": {"phone": "0"}},
+        {"do": "crm.share", "actor": "bob", "record": "c1", "with": "alice"},
+        {"do": "sync", "user": "alice"},
+    ]
+    for n in range(1, updates + 1):
+        steps.append({"do": "crm.update", "actor": "bob", "record": "c1", "fields": {"phone": str(n)}})
+        if n % 2 == 0:
+            steps.append({"do": "sync", "user": "alice"})
+        if n % 7 == 0:
+            steps.append({"do": "outlook.update", "user": "alice", "item": "c1", "fields": {"title": f"t{n}"}})
+    return {
+        "title": "A busy contact",
+        "start": "2026-03-02T09:00:00Z",
+        "users": {"alice": {"sync_filter": "owned_and_shared"}, "bob": {}},
+        "steps": steps,
+    }
+
+
+def test_a_history_of_more_than_1000_events_still_renders(browser: Any, run_cli: Run, tmp_path: Path) -> None:
+    scenario, db, html = tmp_path / "busy.yaml", tmp_path / "busy.db", tmp_path / "busy.html"
+    scenario.write_text(yaml.safe_dump(_busy_record(700)), encoding="utf-8")
+    assert run_cli("run", scenario, "--db", db).returncode == 0
+    doc = _history(run_cli, db, "crm:c1", html)
+    rules = _decisions(doc)
+    assert doc["count"] > 1000 and len(rules) > 400
+    opened = OpenPage(browser, html)
+    page = opened.page
+    _assert_lanes_render(page)
+    assert page.locator(".row").count() == doc["count"]
+    assert page.locator(".timeline .row .rule").count() == len(rules)
+    assert page.locator(".sync").count() == sum(1 for g in doc["groups"] if g["sync"])
+
+    page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
+    head = page.locator(".lanes").bounding_box()
+    assert head is not None and abs(head["y"]) < 1  # the lane headers stay in view at the end of a long timeline
+    assert page.locator(".row").last.is_visible()
+
+    page.locator("#decisions-only").check()
+    assert page.locator("#shown").inner_text() == str(len(rules))
+    page.locator("#search").fill("crm-edit-pull")
+    assert page.locator("#shown").inner_text() == str(rules.count("CRM-EDIT-PULL"))
+    assert opened.errors == []
+    assert opened.requests == [opened.url]
+    opened.close()
+
+
+def test_a_missing_browser_skips_or_fails_when_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The switch CI relies on: a skip that names what to install, or a failure under SYNCLEDGER_REQUIRE_BROWSER=1."""
+    monkeypatch.setattr(sys.modules[__name__], "CHROMIUM", Path("/nonexistent/chromium"))
+    monkeypatch.delenv("SYNCLEDGER_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        _require_browser()
+    monkeypatch.setenv("SYNCLEDGER_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="SYNCLEDGER_REQUIRE_BROWSER=1"):
+        _require_browser()

@@ -1,0 +1,402 @@
+"""An item's history: every event that touched it on either side and its link, what each changed (field: old ->
+new) and, for decisions, the rule behind them, grouped by the sync that decided them. Pure: events in, entries
+out; the command (`tools.cmd_history`) does the reading."""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from ledger import vocabulary as v
+from ledger.rules import RULES
+from projections.document import iso
+
+from .explain import describe_action, describe_decision
+
+Recorded = tuple[int, "v.Action | v.Decided"]
+Bound = int | datetime  # a position, or a time
+Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
+
+RECORD_CHANGES = (v.RecordCreated, v.RecordChanged, v.RecordDeleted)
+DO_OF = {cls: do for do, cls in v.ACTION_CLASSES.items()}  # the `do:` of each action class
+
+
+@dataclass(frozen=True)
+class Change:
+    """One property of one side that an event changed; `old`/`new` are None where there was no value."""
+
+    side: str  # "crm", "outlook" or "link"
+    ref: str
+    field: str  # "exists", "link", "owner", "state", "fields.<name>", ...
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class SyncPoint:
+    """Where a group of decisions was taken: a user's sync, or the user going online (replay, then a sync)."""
+
+    position: int
+    at: datetime
+    user: str
+    kind: str  # "sync", "online" (offline operations replayed) or "online-sync" (GO-ONLINE-SYNC)
+
+    @property
+    def title(self) -> str:
+        return {
+            "sync": f"{self.user}'s sync",
+            "online": f"{self.user} went online: offline operations replayed",
+            "online-sync": f"{self.user}'s sync on going online (GO-ONLINE-SYNC)",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One event of the history, as people and scripts read it."""
+
+    position: int
+    at: datetime
+    actor: str
+    side: str  # the lane: "crm" or "outlook" for user actions, "link" for decisions
+    event: str  # the action's `do`, or "decision"
+    summary: str
+    changes: tuple[Change, ...] = ()
+    rule: str | None = None
+    sentence: str | None = None
+    source: str | None = None
+    cause: int | None = None
+    reason: str | None = None
+    sync: int | None = None  # the position of the sync point that decided it
+    queued_for: tuple[str, ...] = ()  # users whose next sync this event waits for
+
+
+@dataclass
+class History:
+    ref: str
+    entries: list[Entry]
+    syncs: dict[int, SyncPoint] = field(default_factory=dict)
+
+    def groups(self) -> list[tuple[SyncPoint | None, list[Entry]]]:
+        """Runs of entries decided at the same sync point (None: between syncs), in order."""
+        runs: list[tuple[SyncPoint | None, list[Entry]]] = []
+        for entry in self.entries:
+            point = self.syncs.get(entry.sync) if entry.sync is not None else None
+            if runs and runs[-1][0] is point:
+                runs[-1][1].append(entry)
+            else:
+                runs.append((point, [entry]))
+        return runs
+
+    def rules(self) -> list[str]:
+        return [e.rule for e in self.entries if e.rule is not None]
+
+
+# --------------------------------------------------------------------------------------------- references
+
+
+def is_item_ref(ref: str) -> bool:
+    """History is for items: `crm:<record>` or `outlook:<user>/<item>`."""
+    return ref.startswith("crm:") or (ref.startswith("outlook:") and "/" in ref)
+
+
+def partner_refs(ref: str, events: Iterable[Recorded]) -> list[str]:
+    """The other ends of every link the item ever had: the records of an Outlook item, the copies of a record."""
+    partners: dict[str, None] = {}
+    for _, event in events:
+        if not isinstance(event, v.Decided):
+            continue
+        for effect in event.effects:
+            if not isinstance(effect, v.Linked):
+                continue
+            item_ref, record_ref = v.outlook_ref(effect.user, effect.item), v.crm_ref(effect.record)
+            if ref == item_ref:
+                partners[record_ref] = None
+            elif ref == record_ref:
+                partners[item_ref] = None
+    return list(partners)
+
+
+def belongs(ref: str, event: v.Action | v.Decided) -> bool:
+    """Whether a partner's event is part of this item's history. A record is shared: for an Outlook item, the
+    record's decisions about other users' copies are noise unless they changed the record itself."""
+    if ref.startswith("crm:") or not isinstance(event, v.Decided) or ref in event.about:
+        return True
+    return any(isinstance(effect, RECORD_CHANGES) for effect in event.effects)
+
+
+# --------------------------------------------------------------------------------------------- sync points
+
+
+def sync_user(event: v.Action | v.Decided) -> str | None:
+    """The user whose sync (or going online) took this decision, if a sync took it."""
+    if not isinstance(event, v.Decided):
+        return None
+    if event.actor.startswith("sync:"):
+        return event.actor.removeprefix("sync:")
+    settled = [e.user for e in event.effects if isinstance(e, v.Settled)]  # an offline operation replayed
+    return settled[0] if settled else None
+
+
+def sync_point_positions(events: Iterable[Recorded], user_positions: Callable[[str], Sequence[int]]) -> dict[int, int]:
+    """For each decision taken by a sync, the position of its sync point: the user's own event just before it
+    (the sync, the going online, or GO-ONLINE-SYNC), found by bisecting the user's positions in the index."""
+    found: dict[int, int] = {}
+    for position, event in events:
+        user = sync_user(event)
+        if user is None:
+            continue
+        positions = user_positions(user)
+        before = bisect_left(positions, position)
+        if before:
+            found[position] = positions[before - 1]
+    return found
+
+
+def sync_point(position: int, event: v.Action | v.Decided) -> SyncPoint | None:
+    """The sync point an event marks, if it marks one."""
+    if isinstance(event, v.SyncRequested):
+        return SyncPoint(position, event.when, event.user, "sync")
+    if isinstance(event, v.WentOnline):
+        return SyncPoint(position, event.when, event.user, "online")
+    if isinstance(event, v.Decided) and event.rule == "GO-ONLINE-SYNC":
+        return SyncPoint(position, event.at, event.actor, "online-sync")
+    return None
+
+
+# --------------------------------------------------------------------------------------------- the local fold
+
+
+class _Sides:
+    """The running values of the item's records, Outlook items and links, folded from its own events only."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, Values] = {}
+        self.items: dict[str, Values] = {}  # by outlook ref
+        self.links: dict[str, str] = {}  # outlook ref -> "record (origin)", active links only
+
+    def snapshot(self, refs: Iterable[str]) -> dict[tuple[str, str], Values]:
+        shot: dict[tuple[str, str], Values] = {}
+        for ref in refs:
+            if ref.startswith("crm:"):
+                shot[("crm", ref)] = _exists(self.records.get(ref))
+            else:
+                shot[("outlook", ref)] = _exists(self.items.get(ref))
+                shot[("link", ref)] = {"link": self.links.get(ref)}
+        return shot
+
+    def apply(self, event: v.Action | v.Decided) -> None:
+        if isinstance(event, v.Decided):
+            for effect in event.effects:
+                self._effect(effect)
+        elif isinstance(event, v.CrmRecordCreated):
+            owner = event.owner or event.actor
+            self.records[v.crm_ref(event.record)] = _record(event.type, owner, "active", event.fields, event.start)
+        elif isinstance(event, v.CrmRecordDeleted):
+            self.records.pop(v.crm_ref(event.record), None)
+        elif isinstance(event, CRM_CHANGES) and (record := self.records.get(v.crm_ref(event.record))):
+            _crm_change(record, event)
+        elif isinstance(event, v.OutlookItemCreated):
+            self.items[v.outlook_ref(event.user, event.item)] = _item(event.type, event.fields, event.start, False)
+        elif isinstance(event, v.OutlookItemDeleted):
+            self.items.pop(v.outlook_ref(event.user, event.item), None)
+        elif isinstance(event, v.OutlookItemEdited) and (item := self.items.get(v.outlook_ref(event.user, event.item))):
+            _merge(item, event.fields, event.start)
+        elif isinstance(event, v.OutlookTaskCompleted) and (
+            item := self.items.get(v.outlook_ref(event.user, event.item))
+        ):
+            item["completed"] = True
+
+    def _effect(self, effect: object) -> None:
+        if isinstance(effect, v.RecordCreated):
+            values = _record(effect.type, effect.owner, effect.state, effect.fields, effect.start)
+            self.records[v.crm_ref(effect.record)] = values
+        elif isinstance(effect, v.RecordChanged) and (record := self.records.get(v.crm_ref(effect.record))):
+            _merge(record, effect.fields, effect.start)
+            if effect.state is not None:
+                record["state"] = effect.state
+            if effect.regarding is not None:
+                record["regarding"] = effect.regarding
+        elif isinstance(effect, v.RecordDeleted):
+            self.records.pop(v.crm_ref(effect.record), None)
+        elif isinstance(effect, (v.ItemCreated, v.ItemReplaced)):
+            item_ref = v.outlook_ref(effect.user, effect.item)
+            kind = effect.type if isinstance(effect, v.ItemCreated) else self.items.get(item_ref, {}).get("type")
+            self.items[item_ref] = _item(kind, effect.fields, effect.start, effect.completed)
+        elif isinstance(effect, v.ItemDeleted):
+            self.items.pop(v.outlook_ref(effect.user, effect.item), None)
+        elif isinstance(effect, v.Linked):
+            self.links[v.outlook_ref(effect.user, effect.item)] = f"{effect.record} ({effect.origin})"
+        elif isinstance(effect, v.Unlinked):
+            self.links.pop(v.outlook_ref(effect.user, effect.item), None)
+
+
+def _record(kind: str, owner: str, state: str, fields: v.Fields, start: datetime | None) -> Values:
+    return {"type": kind, "owner": owner, "state": state, "start": iso(start), "regarding": None, "shared_with": []} | {
+        f"fields.{k}": value for k, value in fields.items()
+    }
+
+
+def _item(kind: str | None, fields: v.Fields, start: datetime | None, completed: bool) -> Values:
+    done = {"completed": completed} if kind == "task" else {}  # only tasks show completion in Outlook
+    return {"type": kind, "start": iso(start), **done} | {f"fields.{k}": value for k, value in fields.items()}
+
+
+def _merge(values: Values, fields: v.Fields, start: datetime | None) -> None:
+    values.update({f"fields.{k}": value for k, value in fields.items()})
+    if start is not None:
+        values["start"] = iso(start)
+
+
+STATE_AFTER = {
+    v.CrmActivityCompleted: "completed",
+    v.CrmActivityCanceled: "canceled",
+    v.CrmContactDeactivated: "inactive",
+    v.CrmContactActivated: "active",
+}
+CrmChange = (
+    v.CrmRecordEdited
+    | v.CrmActivityCompleted
+    | v.CrmActivityCanceled
+    | v.CrmContactDeactivated
+    | v.CrmContactActivated
+    | v.CrmRecordAssigned
+    | v.CrmRecordShared
+    | v.CrmRecordUnshared
+)
+CRM_CHANGES = CrmChange.__args__
+
+
+def _crm_change(record: Values, a: CrmChange) -> None:
+    """A CRM action that changes an existing record (its creation and deletion are handled by the caller)."""
+    if isinstance(a, v.CrmRecordEdited):
+        _merge(record, a.fields, a.start)
+    elif isinstance(a, v.CrmRecordAssigned):
+        record["owner"] = a.to
+    elif isinstance(a, v.CrmRecordShared):
+        record["shared_with"] = sorted({*record["shared_with"], a.with_})
+    elif isinstance(a, v.CrmRecordUnshared):
+        record["shared_with"] = sorted(set(record["shared_with"]) - {a.with_})
+    else:
+        record["state"] = STATE_AFTER[type(a)]
+
+
+def _exists(values: Values | None) -> Values:
+    return {"exists": False} if values is None else {"exists": True, **values}
+
+
+def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Values]) -> list[Change]:
+    """What changed between two snapshots. A created side lists its values; a deleted one only that it went."""
+    changes: list[Change] = []
+    for key, new in after.items():
+        side, ref = key
+        old = before[key]
+        gone = old.get("exists") and not new.get("exists")
+        for name in [*old, *(k for k in new if k not in old)]:
+            if old.get(name) != new.get(name) and not (gone and name != "exists"):
+                if name == "exists" or new.get(name) not in (None, []) or old.get(name) not in (None, []):
+                    changes.append(Change(side, ref, name, old.get(name), new.get(name)))
+    return changes
+
+
+# --------------------------------------------------------------------------------------------- building
+
+
+def build(
+    ref: str,
+    events: Iterable[Recorded],
+    points: Mapping[int, v.Action | v.Decided] | None = None,
+    sync_of: Mapping[int, int] | None = None,
+    since: Bound | None = None,
+    until: Bound | None = None,
+) -> History:
+    """The history of `ref` from its own events and its partners' (in order), cut to [since, until]. `points`
+    holds the sync-point events by position and `sync_of` the sync point of each decision (see
+    `sync_point_positions`); values are folded from the first event, so old values are right after a cut."""
+    points, sync_of = points or {}, sync_of or {}
+    recorded = sorted(events, key=lambda r: r[0])
+    family = [ref, *partner_refs(ref, recorded)]
+    sides = _Sides()
+    history = History(ref, [])
+    for position, event in recorded:
+        if not belongs(ref, event):
+            continue
+        before = sides.snapshot(family)
+        sides.apply(event)
+        if not _within(position, event.when, since, until):
+            continue
+        changes = tuple(_diff(before, sides.snapshot(family)))
+        sync = sync_of.get(position)
+        if sync is not None and sync in points:
+            point = sync_point(sync, points[sync])
+            if point is not None:
+                history.syncs[sync] = point
+            else:
+                sync = None
+        history.entries.append(_entry(position, event, changes, sync, family))
+    return history
+
+
+def _entry(
+    position: int, event: v.Action | v.Decided, changes: tuple[Change, ...], sync: int | None, family: list[str]
+) -> Entry:
+    queued_for = tuple(dict.fromkeys(q.user for q in event.queued if _concerns(q, family)))
+    if isinstance(event, v.Decided):
+        rule = RULES.get(event.rule)
+        return Entry(
+            position,
+            event.at,
+            event.actor,
+            "link",
+            "decision",
+            describe_decision(event) if rule else f"{event.rule} (a rule this version does not know)",
+            changes,
+            rule=event.rule,
+            sentence=rule.sentence if rule else None,
+            source=rule.source_text if rule else None,
+            cause=event.cause,
+            reason=event.reason,
+            sync=sync,
+            queued_for=queued_for,
+        )
+    do = DO_OF[type(event)]
+    side = do.partition(".")[0] if do.startswith(("crm.", "outlook.")) else "user"
+    summary = describe_action(event)
+    return Entry(position, event.when, event.user_name, side, do, summary, changes, queued_for=queued_for)
+
+
+def show_value(value: Any) -> str:
+    """A changed value for people: "-" for none, yes/no, lists joined, an empty text quoted."""
+    if value is None or value == []:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value) if value != "" else '""'
+
+
+def change_line(change: Change) -> str:
+    """`crm:c1 fields.phone: 555-0100 -> 555-0199`, or `crm:c1 created` / `deleted`."""
+    if change.field == "exists":
+        return f"{change.ref} {'created' if change.new else 'deleted'}"
+    return f"{change.ref} {change.field}: {show_value(change.old)} -> {show_value(change.new)}"
+
+
+def _concerns(queued: v.Queued, family: list[str]) -> bool:
+    return any(
+        ref in family
+        for ref in (
+            v.crm_ref(queued.record) if queued.record else None,
+            v.outlook_ref(queued.user, queued.item) if queued.item else None,
+        )
+    )
+
+
+def _within(position: int, at: datetime, since: Bound | None, until: Bound | None) -> bool:
+    """Both bounds are inclusive; a bound is a position (int) or a time."""
+    if isinstance(since, int) and position < since or isinstance(since, datetime) and at < since:
+        return False
+    return not (isinstance(until, int) and position > until or isinstance(until, datetime) and at > until)
