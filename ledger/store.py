@@ -179,6 +179,16 @@ class EventStore:
         self._factory = factory
         self.seal_key = configured_key()
         self._last_seal: tuple[int, bytes] = (0, GENESIS)
+        self._refuse_other_formats(url)
+
+    def _refuse_other_formats(self, url: str | None) -> None:
+        """A database whose events are not in this stream would read as an empty ledger: refuse it instead."""
+        first = self.recorder.select_notifications(start=None, limit=1)
+        if first and str(first[0].originator_id) != STREAM:
+            raise StoreError(
+                f"{_redacted(url)} holds events that are not a syncledger ledger of this version (stream "
+                f"'{first[0].originator_id}'): export it with the syncledger that wrote it, or choose another --db"
+            )
 
     def append(self, recorded: Sequence[Recorded]) -> None:
         """Append events at their positions in one transaction, or none of them; each row sealed to the one

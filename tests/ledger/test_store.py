@@ -75,3 +75,15 @@ def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(lo
         second.append([action])
     assert second.world == Ledger(EventStore(path)).world
     assert [p for p, _ in EventStore(path).read()] == list(range(1, second.world.position + 1))
+
+
+def test_a_database_holding_another_stream_is_refused_not_read_as_empty(tmp_path: Path) -> None:
+    from eventsourcing.persistence import StoredEvent
+
+    from ledger.store import StoreError
+
+    path = str(tmp_path / "other.db")
+    store = EventStore(path)
+    store.recorder.insert_events([StoredEvent("someone-else", 1, "x:Y", b"{}")])
+    with pytest.raises(StoreError, match="not a syncledger ledger of this version"):
+        EventStore(path)
