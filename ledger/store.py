@@ -10,6 +10,7 @@ in large pages. Events are pydantic models, mapped to stored rows by our own sma
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from typing import Any
@@ -174,12 +175,15 @@ class EventStore:
                     "'from eventsourcing.cipher import AESCipher; print(AESCipher.create_key(32))'"
                 ) from None
             raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
-        except (PersistenceError, OSError) as e:
+        except (PersistenceError, OSError, sqlite3.DatabaseError) as e:  # e.g. a file that is not a database
             raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
         self._factory = factory
         self.seal_key = configured_key()
         self._last_seal: tuple[int, bytes] = (0, GENESIS)
-        self._refuse_other_formats(url)
+        try:
+            self._refuse_other_formats(url)
+        except PersistenceError as e:  # e.g. a file that is not a SQLite database
+            raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
 
     def _refuse_other_formats(self, url: str | None) -> None:
         """A database whose events are not in this stream would read as an empty ledger: refuse it instead."""

@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictStr, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    TypeAdapter,
+)
 
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
@@ -18,14 +29,48 @@ TASK_LIKE = ("task", "phonecall", "letter", "fax")
 ACTIVITY_TYPES = ("appointment", "task", "email", "phonecall", "letter", "fax")
 SYNC_FILTERS = ("owned", "owned_and_shared")
 
+
+def _encodable(text: str) -> str:
+    """Text must be valid Unicode (no lone surrogates from undecodable bytes): the store writes UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("text is not valid Unicode (it holds an undecodable byte)") from None
+    return text
+
+
+def _not_a_number(value: object) -> object:
+    """pydantic would read a number as a Unix timestamp; a time here is written as ISO 8601."""
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("a time is written as ISO 8601 with a time zone (e.g. 2026-03-02T11:00:00Z), not a number")
+    return value
+
+
 CrmType = Literal["contact", "appointment", "task", "email", "phonecall", "letter", "fax"]
 OutlookType = Literal["contact", "appointment", "task", "email"]
 CrmState = Literal["active", "inactive", "completed", "canceled"]
 SyncFilter = Literal["owned", "owned_and_shared"]
 Origin = Literal["tracked", "synced"]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200)]
-FieldValue = StrictStr | StrictBool | int | float | None
-Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200)], FieldValue]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)]
+def _a_float(value: object) -> object:
+    """An integer too large for the store is refused, not rounded into a float."""
+    if not isinstance(value, float):
+        raise ValueError("a number must be an integer between -2**63 and 2**63-1, or a decimal")
+    return value
+
+
+Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+Text = Annotated[StrictStr, AfterValidator(_encodable)]
+FieldValue = (
+    Text
+    | StrictBool
+    | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]  # what the store's JSON keeps exactly
+    | Annotated[float, BeforeValidator(_a_float), Field(allow_inf_nan=False)]
+    | None
+)
+Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)], FieldValue]
 
 
 def outlook_type_of(crm_type: str) -> str:
@@ -55,7 +100,7 @@ class Queued(Model):
 class Action(Model):
     """A user action; `at` and `id` are filled in by the ledger when the input leaves them out."""
 
-    at: AwareDatetime | None = None
+    at: Time | None = None
     id: Name | None = None
     queued: tuple[Queued, ...] = ()
 
@@ -89,7 +134,7 @@ class OutlookItemCreated(Action):
     item: Name
     type: OutlookType
     fields: Fields = {}
-    start: AwareDatetime | None = None
+    start: Time | None = None
 
 
 class OutlookItemEdited(Action):
@@ -97,7 +142,7 @@ class OutlookItemEdited(Action):
     user: Name
     item: Name
     fields: Fields = {}
-    start: AwareDatetime | None = None
+    start: Time | None = None
 
 
 class OutlookTaskCompleted(Action):
@@ -140,7 +185,7 @@ class CrmRecordCreated(Action):
     type: CrmType
     owner: Name | None = None
     fields: Fields = {}
-    start: AwareDatetime | None = None
+    start: Time | None = None
 
 
 class CrmRecordEdited(Action):
@@ -148,7 +193,7 @@ class CrmRecordEdited(Action):
     actor: Name
     record: Name
     fields: Fields = {}
-    start: AwareDatetime | None = None
+    start: Time | None = None
 
 
 class CrmActivityCompleted(Action):
@@ -369,7 +414,7 @@ class Decided(Model):
     """The ledger's decision: a rule applied, because of an earlier event (`cause`, a position)."""
 
     do: Literal["decision"] = "decision"
-    at: AwareDatetime
+    at: Time
     actor: str
     rule: str
     cause: int

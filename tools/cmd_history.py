@@ -80,7 +80,7 @@ def history(
     if not is_item_ref(ref):
         raise Usage(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
     try:
-        check_ref(ref, reader.index, reader.world)
+        check_ref(ref, reader.index)
     except BadInput as e:
         raise Usage(str(e)) from None
     found = load_history(reader, ref, first, last)

@@ -37,7 +37,7 @@ def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
         else:
             try:
                 target[path[-1]] = yaml.safe_load(value) if value else value
-            except yaml.YAMLError:
+            except (yaml.YAMLError, ValueError, RecursionError):  # e.g. 10,000 brackets or a 5,000-digit number
                 target[path[-1]] = value
             if isinstance(target[path[-1]], (int, float)) and not isinstance(target[path[-1]], bool):
                 target[path[-1]] = value
@@ -62,7 +62,7 @@ def do(
     """
     try:
         action = parse_action(_parse_pairs(verb, pairs or []))
-        when = parse_time(at, "--at") if at else None
+        when = parse_time(at, "--at") if at is not None else None
     except BadInput as e:
         raise Usage(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from ledger.vocabulary import FieldValue
+from ledger.vocabulary import FieldValue, Time
 from ledger.world import World, active_link
 from projections.document import iso
 from projections.index import ItemIndex
@@ -24,7 +24,7 @@ class RecordCheck(_Check):
     owner: str | None = None
     state: str | None = None
     regarding: str | None = None
-    start: AwareDatetime | None = None
+    start: Time | None = None
     fields: dict[str, FieldValue] | None = None
     shared_with: list[str] | None = None
 
@@ -33,7 +33,7 @@ class ItemCheck(_Check):
     type: str | None = None
     linked: StrictBool | StrictStr | None = None
     completed: bool | None = None
-    start: AwareDatetime | None = None
+    start: Time | None = None
     fields: dict[str, FieldValue] | None = None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from datetime import datetime
 from typing import Any
 
@@ -14,16 +15,23 @@ class BadInput(ValueError):
     """Input that cannot become an action or a check; the message names what is wrong (not where)."""
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 2, 3, 3, 60, 60, 40
+
+
+def shown(value: Any) -> str:
+    """A value from outside as a message shows it: short, whatever its size or depth (alias bombs included)."""
+    return _SHORT.repr(value)
+
+
 def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
     """The first problem of a pydantic error, in one line a person can act on."""
     e = error.errors()[0]
     loc = [str(p) for p in e["loc"]]
     kind = e["type"]
     if kind == "union_tag_invalid":
-        return (
-            f"unknown action {e['input'].get('do') if isinstance(e['input'], dict) else e['input']!r} "
-            f"(valid: {', '.join(v.ACTION_CLASSES)})"
-        )
+        tag = e["input"].get("do") if isinstance(e["input"], dict) else e["input"]
+        return f"unknown action {shown(tag)} (valid: {', '.join(v.ACTION_CLASSES)})"
     if kind == "union_tag_not_found":
         return "missing key 'do' (the action)"
     if loc and loc[0] in v.ACTION_CLASSES:
@@ -36,11 +44,9 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
     if kind == "literal_error":
         expected = e.get("ctx", {}).get("expected", "")
         valid = ", ".join(part.strip(" '") for part in expected.replace(" or ", ",").split(","))
-        return f"unknown {loc[-1] if loc else 'value'} {e['input']!r} (valid: {valid})"
-    shown = repr(e["input"])
-    if len(shown) > 60:
-        shown = shown[:57] + "..."
-    return f"{key}: {e['msg'][0].lower()}{e['msg'][1:]} (got {shown})"
+        return f"unknown {loc[-1] if loc else 'value'} {shown(e['input'])} (valid: {valid})"
+    message = e["msg"].removeprefix("Value error, ")
+    return f"{key}: {message[0].lower()}{message[1:]} (got {shown(e['input'])})"
 
 
 def parse_action(raw: Any) -> v.Action:
@@ -49,6 +55,8 @@ def parse_action(raw: Any) -> v.Action:
         raise BadInput(f"an action must be a mapping with a 'do' key, not {type(raw).__name__}")
     if "queued" in raw:
         raise BadInput("unknown key 'queued'")
+    if not isinstance(raw.get("do", ""), str):  # pydantic would spell out the whole value in its message
+        raise BadInput(f"do must be the name of an action, not {type(raw['do']).__name__}")
     try:
         return v.ACTION_ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
     except ValidationError as e:
@@ -59,7 +67,7 @@ def parse_time(text: str, what: str = "time") -> datetime:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadInput(f"{what} {text!r} is not an ISO 8601 time (e.g. 2026-03-02T11:00:00Z)") from None
+        raise BadInput(f"{what} {shown(text)} is not an ISO 8601 time (e.g. 2026-03-02T11:00:00Z)") from None
     if t.tzinfo is None:
-        raise BadInput(f"{what} {text!r} has no time zone (add Z or +01:00)")
+        raise BadInput(f"{what} {shown(text)} has no time zone (add Z or +01:00)")
     return t

@@ -19,9 +19,16 @@ def print_json(doc: Any) -> None:
     sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
 
 
+def one_line(message: str, limit: int = 500) -> str:
+    """A message safe to print: on one line, lone surrogates (undecodable bytes) escaped, the middle of a long
+    one elided, so that hostile input is never echoed at full length."""
+    text = " ".join(message.split()).encode("utf-8", "backslashreplace").decode("utf-8")
+    return text if len(text) <= limit else f"{text[: limit - 80]}...{text[-77:]}"
+
+
 def fail(message: str) -> None:
     """One line on standard error: what is wrong and where (never wrapped, never a traceback)."""
-    sys.stderr.write(f"syncledger: {' '.join(message.split())}\n")
+    sys.stderr.write(f"syncledger: {one_line(message, 900)}\n")
 
 
 def table(title: str, *columns: str) -> Table:

@@ -16,7 +16,7 @@ from projections.index import ItemIndex
 from projections.reader import open_reader
 
 from .expect import Expectation, evaluate, parse_expectation
-from .inputs import BadInput, parse_action, parse_time
+from .inputs import BadInput, parse_action, parse_time, shown
 
 DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
 STEP = timedelta(minutes=1)
@@ -72,14 +72,19 @@ def load(path: str) -> Scenario:
         raise ScenarioError(f"{path}: not valid YAML{line}: {problem}") from None
     except RecursionError:
         raise ScenarioError(f"{path}: not valid YAML: nested too deeply") from None
+    except Exception as e:  # the YAML constructors raise more than YAMLError (e.g. `!!int abc`, huge integers)
+        raise ScenarioError(f"{path}: not valid YAML: {shown(str(e))}") from None
     if not isinstance(doc, dict):
         raise ScenarioError(f"{path}: a scenario must be a mapping with title, users and steps")
     unknown = sorted(set(map(str, doc)) - _TOP_KEYS)
     if unknown:
         raise ScenarioError(f"{path}: unknown key '{unknown[0]}' (valid: {', '.join(sorted(_TOP_KEYS))})")
     start = _time(doc.get("start", DEFAULT_START), path, "start")
-    scenario = Scenario(path, str(doc.get("title", Path(path).stem)), start)
-    users = doc.get("users") or {}
+    title = doc.get("title", Path(path).stem)
+    if not isinstance(title, str):
+        raise ScenarioError(f"{path}: title: must be text, not {type(title).__name__}")
+    scenario = Scenario(path, title, start)
+    users = doc["users"] if doc.get("users") is not None else {}
     if not isinstance(users, dict):
         raise ScenarioError(f"{path}: users: must map each user to their options, e.g. alice: {{}}")
     for name, options in users.items():
@@ -91,7 +96,7 @@ def load(path: str) -> Scenario:
         except BadInput as e:
             raise ScenarioError(f"{path}: users.{name}: {e}") from None
         scenario.steps.append(Step(None, action.model_copy(update={"at": start})))
-    steps = doc.get("steps") or []
+    steps = doc["steps"] if doc.get("steps") is not None else []
     if not isinstance(steps, list):
         raise ScenarioError(f"{path}: steps: must be a list")
     previous: datetime | None = None
@@ -111,6 +116,8 @@ def load(path: str) -> Scenario:
 
 def _time(value: Any, path: str, what: str) -> datetime:
     try:
+        if not isinstance(value, (str, datetime)):
+            raise BadInput(f"{what} must be an ISO 8601 time with a time zone, not {type(value).__name__}")
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 raise BadInput(f"{what} {value.isoformat()!r} has no time zone (add Z or +01:00)")
@@ -124,14 +131,16 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
     if not isinstance(raw, dict):
         raise BadInput("a step must be a mapping: an action ({do: ...}) or a check ({expect: ...})")
     if "expect" in raw:
-        extra = sorted(set(raw) - {"expect"})
+        extra = sorted(map(str, set(raw) - {"expect"}))
         if extra:
             raise BadInput(f"unknown key '{extra[0]}' beside expect")
         return Step(number, expectation=parse_expectation(raw["expect"])), previous
     raw = dict(raw)
     at = raw.pop("at", None)
     if at is not None:
-        when = at if isinstance(at, datetime) else parse_time(str(at), "at")
+        if not isinstance(at, (str, datetime)):
+            raise BadInput(f"at must be an ISO 8601 time with a time zone, not {type(at).__name__}")
+        when = at if isinstance(at, datetime) else parse_time(at, "at")
         if when.tzinfo is None:
             raise BadInput(f"at {when.isoformat()!r} has no time zone (add Z or +01:00)")
         floor = previous or start
