@@ -71,8 +71,14 @@ def _writer(location: str, name: str, seed: int) -> None:
             raw = {"do": "sync", "user": name}
         else:
             own_records.append(f"{name}-r{n}")
-            raw = {"do": "crm.create", "actor": name, "record": own_records[-1], "type": "contact",
-                   "fields": {"n": str(n)}, "id": f"{name}-{n}-create"}
+            raw = {
+                "do": "crm.create",
+                "actor": name,
+                "record": own_records[-1],
+                "type": "contact",
+                "fields": {"n": str(n)},
+                "id": f"{name}-{n}-create",
+            }
         raw.setdefault("id", f"{name}-{n}")
         ledger.append([v.ACTION_ADAPTER.validate_python(raw)], clock=now)
 
@@ -88,16 +94,30 @@ def test_several_writers_at_once_lose_nothing_and_duplicate_nothing(backend: str
         setup = Ledger(EventStore(location))
         names = [f"w{n}" for n in range(WRITERS)]
         start = datetime.now(UTC)
-        setup.append([v.ACTION_ADAPTER.validate_python({"do": "user.add", "user": n, "at": start,
-                                                        "sync_filter": "owned_and_shared"}) for n in names])
-        setup.append([
-            v.ACTION_ADAPTER.validate_python({"do": "crm.create", "actor": "w0", "record": "shared",
-                                              "type": "contact", "at": start}),
-            v.ACTION_ADAPTER.validate_python({"do": "crm.create", "actor": "w0", "record": "shared-task",
-                                              "type": "task", "at": start}),
-            *[v.ACTION_ADAPTER.validate_python({"do": "crm.share", "actor": "w0", "record": "shared", "with": n,
-                                                "at": start}) for n in names[1:]],
-        ])
+        setup.append(
+            [
+                v.ACTION_ADAPTER.validate_python(
+                    {"do": "user.add", "user": n, "at": start, "sync_filter": "owned_and_shared"}
+                )
+                for n in names
+            ]
+        )
+        setup.append(
+            [
+                v.ACTION_ADAPTER.validate_python(
+                    {"do": "crm.create", "actor": "w0", "record": "shared", "type": "contact", "at": start}
+                ),
+                v.ACTION_ADAPTER.validate_python(
+                    {"do": "crm.create", "actor": "w0", "record": "shared-task", "type": "task", "at": start}
+                ),
+                *[
+                    v.ACTION_ADAPTER.validate_python(
+                        {"do": "crm.share", "actor": "w0", "record": "shared", "with": n, "at": start}
+                    )
+                    for n in names[1:]
+                ],
+            ]
+        )
         context = multiprocessing.get_context("spawn")
         processes = [context.Process(target=_writer, args=(location, n, i)) for i, n in enumerate(names)]
         for p in processes:

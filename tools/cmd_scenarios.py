@@ -14,7 +14,8 @@ from projections.reader import open_reader
 
 from . import scenario as scenarios
 from .app import DbOption, JsonOption, Usage, app
-from .explain import chain, present_state
+from .cmd_audit import print_why
+from .explain import explain
 from .output import console, fail, print_json
 from .reports import print_state
 
@@ -73,8 +74,6 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     ref = "outlook:alice/c1"
     console.print(f"\n[bold]syncledger why {ref} --db {db}[/bold]")
     reader = open_reader(db)
-    console.print(present_state(ref, reader.world))
-    for step in chain(ref, reader.index, reader.event):
-        console.print(f"  @{step['position']} {step['at']}  {step['sentence']}")
+    print_why(explain(ref, reader.world, reader.index, reader.event))
     if outcome.failures:
         raise typer.Exit(1)

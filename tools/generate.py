@@ -115,13 +115,18 @@ class Organisation:
         if roll < 0.30 and items:
             candidate = rng.choice(items) if rng.random() > habits.tracks_mail else items[-1]
             if rng.random() < 0.2 and candidate.startswith("m") and owned:
-                return {"do": "outlook.set_regarding", "user": name, "item": candidate,
-                        "regarding": rng.choice(owned)}
+                return {"do": "outlook.set_regarding", "user": name, "item": candidate, "regarding": rng.choice(owned)}
             return {"do": "outlook.track", "user": name, "item": candidate}
         if roll < 0.40:  # CRM web client: a new record for oneself or a colleague
             kind = rng.choice(("contact", "contact", "appointment", "task", "task", "phonecall", "letter", "fax"))
-            raw = {"do": "crm.create", "actor": name, "record": f"r{self.serial}", "type": kind,
-                   "owner": name if rng.random() < 0.7 else colleague, "fields": subject}
+            raw = {
+                "do": "crm.create",
+                "actor": name,
+                "record": f"r{self.serial}",
+                "type": kind,
+                "owner": name if rng.random() < 0.7 else colleague,
+                "fields": subject,
+            }
             if kind == "appointment":
                 raw["start"] = FIRST_DAY + timedelta(days=rng.randint(0, 60), hours=rng.randint(1, 9))
             return raw

@@ -28,8 +28,14 @@ def progress(description: str) -> Iterator[Update]:
         if not enabled or time.monotonic() - started < 1.0:
             return
         if bar is None:
-            bar = Progress(TextColumn(description), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                           console=errors, transient=True)
+            bar = Progress(
+                TextColumn(description),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=errors,
+                transient=True,
+            )
             bar.start()
             task = bar.add_task(description, total=total)
         assert task is not None

@@ -9,8 +9,8 @@ import pytest
 
 from ledger import vocabulary as v
 from ledger.application import Ledger
-from tests.conftest import Locations
 from ledger.store import ConflictError, EventStore
+from tests.conftest import Locations
 from tools.randomwalk import actions
 
 

@@ -1,0 +1,234 @@
+"""The benchmark (DESIGN.md's performance table): every measure taken beside the machine's own limit on the same
+rows in the same run, so that the ratios mean something on a shared, noisy machine."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import random
+import resource
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from ledger.seal import unwrap
+from projections.document import iso, state_document
+from projections.reader import Reader, open_reader
+
+from .cmd_history import load_history
+from .cmd_io import import_actions
+from .explain import explain
+from .generate import generate
+from .output import console, table
+from .progress import progress
+
+TIME_TRAVEL_SAMPLES, LOOKUP_SAMPLES = 20, 50
+
+
+def run_bench(events: int, users: int, seed: int) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix="syncledger-bench-"))
+    try:
+        return _measure(folder, events, users, seed)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _measure(folder: Path, events: int, users: int, seed: int) -> dict[str, Any]:
+    lines_path = folder / "org.jsonl"
+    actions = _write_lines(lines_path, users, seed, events)
+    _ingest(folder / "warm-up.db", lines_path, limit=2_000)  # warm-up: imports, caches, first compilations
+    started = time.perf_counter()
+    _ingest(folder / "bench.db", lines_path)
+    ingest_seconds = time.perf_counter() - started
+    location = str(folder / "bench.db")
+    rows = _stored_rows(location)
+    result: dict[str, Any] = {
+        "actions": actions,
+        "events": len(rows),
+        "ingest_aps": actions / ingest_seconds,
+        "ingest_raw_rps": _raw_ingest_rate(folder / "raw.db", rows),
+    }
+    result["ingest_ratio"] = result["ingest_aps"] / result["ingest_raw_rps"]
+    result.update(_in_child(_rebuild, location))
+    result["rebuild_raw_eps"] = _raw_rebuild_rate(location)
+    result["rebuild_ratio"] = result["rebuild_eps"] / result["rebuild_raw_eps"]
+    reader = open_reader(location)
+    result.update(_time_travel(reader, len(rows), random.Random(seed)))
+    result.update(_lookups(reader, random.Random(seed + 1)))
+    result["machine"] = {"cores": os.cpu_count(), "memory_gb": round(_memory_gb(), 1)}
+    return result
+
+
+def _write_lines(path: Path, users: int, seed: int, events: int) -> int:
+    count = 0
+    with path.open("wb") as out, progress("generating") as update:
+        for count, line in enumerate(generate(users, 100_000, seed, events), 1):
+            line["at"] = iso(line["at"])
+            if "start" in line:
+                line["start"] = iso(line["start"])
+            out.write(orjson.dumps(line) + b"\n")
+            if count % 5000 == 0:
+                update(count, count)
+    return count
+
+
+def _ingest(db: Path, lines: Path, limit: int | None = None) -> None:
+    """The public import path: the same functions `syncledger import` runs (read, check, stage, commit)."""
+    if limit is not None:
+        head = db.with_suffix(".jsonl")
+        with lines.open("rb") as source, head.open("wb") as out:
+            for n, line in enumerate(source):
+                if n >= limit:
+                    break
+                out.write(line)
+        lines = head
+    with lines.open("rb") as source:
+        import_actions(open_reader(str(db), for_writing=True).ledger, source)
+
+
+def _stored_rows(location: str) -> list[tuple[str, int, str, bytes]]:
+    with sqlite3.connect(location) as db:
+        return db.execute(
+            "SELECT originator_id, originator_version, topic, state FROM stored_events ORDER BY originator_version"
+        ).fetchall()
+
+
+def _raw_ingest_rate(path: Path, rows: list[tuple[str, int, str, bytes]]) -> float:
+    """The machine's limit: stdlib json and executemany of the same rows into a table of the same shape."""
+    payloads = [(oid, version, topic, json.loads(unwrap(state)[2])) for oid, version, topic, state in rows]
+    db = sqlite3.connect(path)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(
+        "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, topic TEXT, "
+        "state BLOB, PRIMARY KEY (originator_id, originator_version))"
+    )
+    started = time.perf_counter()
+    encoded = [(oid, version, topic, json.dumps(payload).encode()) for oid, version, topic, payload in payloads]
+    db.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", encoded)
+    db.commit()
+    seconds = time.perf_counter() - started
+    db.close()
+    return len(rows) / seconds
+
+
+def _raw_rebuild_rate(location: str) -> float:
+    """The machine's limit: select every row and decode it with the stdlib."""
+    started = time.perf_counter()
+    with sqlite3.connect(location) as db:
+        count = 0
+        for (state,) in db.execute("SELECT state FROM stored_events ORDER BY originator_id, originator_version"):
+            json.loads(state[33:])
+            count += 1
+    return count / (time.perf_counter() - started)
+
+
+def _rebuild(location: str) -> dict[str, Any]:
+    """Every projection rebuilt from the store (in a child process, so that its peak memory is its own)."""
+    reader = open_reader(location)
+    reader.projector.models.reset()
+    started = time.perf_counter()
+    with progress("rebuilding") as update:
+        world = reader.projector.catch_up(update)
+    seconds = time.perf_counter() - started
+    return {
+        "rebuild_eps": world.position / seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
+
+
+def _in_child(function: Any, *args: Any) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(1) as pool:
+        return dict(pool.apply(function, args))
+
+
+def _time_travel(reader: Reader, events: int, rng: random.Random) -> dict[str, float]:
+    positions = [rng.randint(1, events) for _ in range(TIME_TRAVEL_SAMPLES)]
+    state_document(reader.world_at(positions[0]))  # warm-up
+    seconds = []
+    for position in positions:
+        started = time.perf_counter()
+        state_document(reader.world_at(position))
+        seconds.append(time.perf_counter() - started)
+    return {"state_p50_s": statistics.median(seconds), "state_p95_s": _p95(seconds)}
+
+
+def _lookups(reader: Reader, rng: random.Random) -> dict[str, float]:
+    refs = sorted(r for r in reader.index.touched if not r.startswith("user:"))
+    sample = [rng.choice(refs) for _ in range(LOOKUP_SAMPLES)]
+    why_s, history_s = [], []
+    for n, ref in enumerate([sample[0], *sample]):  # the first is a warm-up
+        started = time.perf_counter()
+        explain(ref, reader.world, reader.index, reader.event).document()
+        middle = time.perf_counter()
+        load_history(reader, ref)
+        if n:
+            why_s.append(middle - started)
+            history_s.append(time.perf_counter() - middle)
+    return {
+        "why_p50_s": statistics.median(why_s),
+        "why_p95_s": _p95(why_s),
+        "history_p50_s": statistics.median(history_s),
+        "history_p95_s": _p95(history_s),
+    }
+
+
+def _p95(values: list[float]) -> float:
+    return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
+
+
+def _memory_gb() -> float:
+    with open("/proc/meminfo") as info:
+        return int(info.readline().split()[1]) / 1024 / 1024
+
+
+def report(result: dict[str, Any]) -> None:
+    t = table(
+        f"syncledger bench: {result['actions']:,} actions, {result['events']:,} events "
+        f"({result['machine']['cores']} cores, {result['machine']['memory_gb']} GB)",
+        "measure",
+        "syncledger",
+        "machine's limit",
+        "ratio",
+        "bar",
+    )
+    t.add_row(
+        "ingest",
+        f"{result['ingest_aps']:,.0f} actions/s",
+        f"{result['ingest_raw_rps']:,.0f} rows/s",
+        f"{result['ingest_ratio']:.3f}",
+        ">= 0.05",
+    )
+    t.add_row(
+        "rebuild",
+        f"{result['rebuild_eps']:,.0f} events/s",
+        f"{result['rebuild_raw_eps']:,.0f} rows/s",
+        f"{result['rebuild_ratio']:.3f}",
+        ">= 0.25",
+    )
+    t.add_row(
+        "time travel", f"p50 {result['state_p50_s']:.3f} s, p95 {result['state_p95_s']:.3f} s", "", "", "p95 < 0.2 s"
+    )
+    t.add_row(
+        "why",
+        f"p50 {result['why_p50_s'] * 1000:.1f} ms, p95 {result['why_p95_s'] * 1000:.1f} ms",
+        "",
+        "",
+        "p95 < 20 ms",
+    )
+    t.add_row(
+        "history",
+        f"p50 {result['history_p50_s'] * 1000:.1f} ms, p95 {result['history_p95_s'] * 1000:.1f} ms",
+        "",
+        "",
+        "p95 < 20 ms",
+    )
+    t.add_row("memory", f"peak {result['peak_rss_mb']:,.0f} MB while rebuilding", "", "", "< 1024 MB")
+    console.print(t)

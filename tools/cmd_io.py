@@ -1,0 +1,241 @@
+"""`syncledger export` and `syncledger import`: the ledger's user actions as action lines, and back. Import
+checks the whole file through the rules before appending anything, skips the lines the ledger already holds,
+and appends in batches that a second import completes after a crash."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import BinaryIO
+
+import typer
+
+from ledger import vocabulary as v
+from ledger.application import Ledger
+from ledger.checks import Refused
+from ledger.store import ConflictError, Recorded
+from projections.reader import Reader
+
+from .actionlines import BadLine, differences, read_lines, to_line
+from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
+from .cmd_audit import as_position
+from .explain import one_line
+from .inputs import BadInput, parse_time
+from .output import console, print_json
+
+BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
+RETRIES = 5  # another writer appending meanwhile: re-read and check again
+FEW = 1_000  # up to this many lines already held, read them one by one; more, in one pass over the ledger
+
+
+# ----------------------------------------------------------------------------------------------- export
+
+
+@app.command("export")
+def export(
+    start: str | None = typer.Option(None, "--from", help="First action: a position or an ISO time (inclusive)."),
+    end: str | None = typer.Option(None, "--to", help="Last action: a position or an ISO time (inclusive)."),
+    db: str | None = DbOption,
+) -> None:
+    """Write the ledger's user actions (not its decisions: an import decides them again) as action lines, in
+    order, on standard output.
+
+    Example: syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
+    """
+    reader = open_reader(db)
+    after = _after(start, reader)
+    upto = _upto(end, reader)
+    out = sys.stdout.buffer
+    chunk: list[bytes] = []
+    for _, event in reader.ledger.events(after, upto):
+        if isinstance(event, v.Action):
+            chunk.append(to_line(event))
+            if len(chunk) >= 10_000:
+                out.write(b"".join(chunk))
+                chunk = []
+    out.write(b"".join(chunk))
+    out.flush()
+
+
+def _after(text: str | None, reader: Reader) -> int:
+    """The position after which `--from` starts (its own event included)."""
+    if text is None:
+        return 0
+    position = as_position(text)
+    if position is not None:
+        return max(position - 1, 0)
+    return reader.position_at_time(_time(text, "--from") - timedelta(microseconds=1))
+
+
+def _upto(text: str | None, reader: Reader) -> int | None:
+    if text is None:
+        return None
+    position = as_position(text)
+    return position if position is not None else reader.position_at_time(_time(text, "--to"))
+
+
+def _time(text: str, option: str) -> datetime:
+    try:
+        return parse_time(text, option)
+    except BadInput as e:
+        raise Usage(one_line(f"{e}, nor a position")) from None
+
+
+# ----------------------------------------------------------------------------------------------- import
+
+
+@dataclass(frozen=True)
+class Imported:
+    lines: int  # action lines read (blank lines not counted)
+    skipped: int  # lines whose id the ledger already held, with the same content
+    recorded: list[Recorded]  # what was appended: the new actions and their decisions
+
+    @property
+    def appended(self) -> int:
+        return sum(isinstance(event, v.Action) for _, event in self.recorded)
+
+    def document(self, name: str) -> dict[str, object]:
+        return {
+            "file": name,
+            "lines": self.lines,
+            "appended": self.appended,
+            "skipped": self.skipped,
+            "events": len(self.recorded),
+            "first": self.recorded[0][0] if self.recorded else None,
+            "last": self.recorded[-1][0] if self.recorded else None,
+        }
+
+
+@app.command("import")
+def import_(
+    file: str = typer.Argument(..., help="Action lines (JSON Lines); - for standard input."),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """Append action lines to the ledger. Every line is checked through the rules first: one bad line appends
+    nothing. Lines whose id the ledger already holds with the same content are skipped, so importing a file
+    again is harmless (and completes an import that was interrupted).
+
+    Example: syncledger import actions.jsonl --db team.db
+    """
+    name = "standard input" if file == "-" else file
+    with _opened(file) as stream:
+        ledger = open_ledger(db, must_exist=False)
+        try:
+            found = import_actions(ledger, stream)
+        except BadLine as e:
+            raise Usage(one_line(f"{name}: {e}")) from None
+        except ConflictError as e:
+            raise Usage(one_line(f"{name}: {e}; nothing more was appended, import the file again")) from None
+    if json:
+        print_json(found.document(name))
+    elif found.recorded:
+        first, last = found.recorded[0][0], found.recorded[-1][0]
+        decided = len(found.recorded) - found.appended
+        skipped = f"; {found.skipped} already in the ledger, skipped" if found.skipped else ""
+        console.print(
+            f"Imported {found.appended} actions from {name} at positions {first}..{last} (with {decided} "
+            f"decisions){skipped}.",
+            markup=False,
+        )
+    else:
+        held = f"all {found.lines} actions of {name} are in the ledger already"
+        console.print(f"Nothing to import: {held}.", markup=False)
+
+
+@contextmanager
+def _opened(file: str) -> Iterator[BinaryIO]:
+    """The file (standard input for `-`), opened before the ledger so that a wrong name creates no ledger."""
+    if file == "-":
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = open(file, "rb")  # not `with open(...)` here: only this error is about the file
+    except OSError as e:
+        raise Usage(one_line(f"cannot read {file}: {e.strerror or e}")) from None
+    with stream:
+        yield stream
+
+
+def import_actions(ledger: Ledger, lines: Iterable[bytes]) -> Imported:
+    """Check every line, in order, as input and through the rules, then append the new ones in batches;
+    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
+    parsed: list[tuple[int, v.Action]] = []
+    for attempt in range(RETRIES):
+        ledger.catch_up()
+        skipped = _stage(ledger, _kept(read_lines(lines), parsed) if attempt == 0 else iter(parsed))
+        try:
+            return Imported(len(parsed), skipped, ledger.commit(batch_size=BATCH_SIZE))
+        except ConflictError:
+            continue  # what the other writer appended may turn some of the lines into skips
+    raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
+
+
+def _kept(source: Iterator[tuple[int, v.Action]], into: list[tuple[int, v.Action]]) -> Iterator[tuple[int, v.Action]]:
+    """The lines as they are parsed, also kept for a second try (standard input cannot be read twice)."""
+    for line in source:
+        into.append(line)
+        yield line
+
+
+def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> int:
+    """Stage every new line (a dry run through the rules) and check the ones the ledger already holds; the number
+    of lines skipped. On the first bad line, forget everything staged and raise its `BadLine`."""
+    stored = ledger.world.position  # ids at or before it are in the store; after it, staged from this file
+    held: list[tuple[int, v.Action, int]] = []  # checked in one go at the end: reading them one by one is slow
+    line_of_id: dict[str, int] = {}
+    skipped = 0
+    try:
+        for number, action in lines:
+            position = ledger.world.action_ids.get(action.id or "")
+            if position is None:
+                try:
+                    ledger.stage(action)
+                except Refused as e:
+                    raise BadLine(number, str(e)) from None
+                line_of_id[action.id or ""] = number
+                continue
+            skipped += 1
+            if position <= stored:
+                held.append((number, action, position))
+            else:
+                earlier = ledger.staged[position - stored - 1][1]
+                _same(number, action, earlier, f"is also on line {line_of_id[action.id or '']}")
+    except BadLine:
+        ledger.rollback()
+        _check_held(held, ledger)  # an earlier line that differs from the ledger is the first bad one
+        raise
+    try:
+        _check_held(held, ledger)
+    except BadLine:
+        ledger.rollback()
+        raise
+    return skipped
+
+
+def _check_held(held: list[tuple[int, v.Action, int]], ledger: Ledger) -> None:
+    events = _held_events([position for _, _, position in held], ledger)
+    for number, action, position in held:
+        _same(number, action, events.get(position), f"is already in the ledger (position {position})")
+
+
+def _same(number: int, line: v.Action, held: v.Action | v.Decided | None, where: str) -> None:
+    if not isinstance(held, v.Action):
+        raise BadLine(number, f"action id '{line.id}' {where} but that position holds no action")
+    differ = differences(held, line)
+    if differ:
+        raise BadLine(number, f"action id '{line.id}' {where} with different content ({', '.join(differ)} differ)")
+
+
+def _held_events(positions: list[int], ledger: Ledger) -> dict[int, v.Action | v.Decided]:
+    """The stored events at `positions`: one read each when few, else one pass over that stretch of the ledger."""
+    if not positions:
+        return {}
+    if len(positions) <= FEW:
+        found = (ledger.store.read_one(p) for p in positions)
+        return {r[0]: r[1] for r in found if r is not None}
+    wanted = set(positions)
+    return {p: e for p, e in ledger.events(min(wanted) - 1, max(wanted)) if p in wanted}

@@ -1,0 +1,131 @@
+"""What changed between two states of the ledger: CRM records and Outlook items created, deleted or changed
+(property by property, old -> new), links made or ended, users added or changed. Pure: two worlds in, changes out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from ledger import vocabulary as v
+from ledger.world import Item, Link, Record, User, World
+from projections.document import iso
+
+T = TypeVar("T")
+Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "owner", "fields.phone", ...
+
+
+@dataclass(frozen=True)
+class Change:
+    """One thing that changed: `fields` maps each property that differs to (old, new), None where absent."""
+
+    side: str  # "crm", "outlook", "link" or "user"
+    ref: str  # crm:<record>, outlook:<user>/<item> (a link's is its Outlook item's), user:<name>
+    kind: str  # created, deleted, changed; for links made, ended; for users added, changed
+    fields: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    record: str | None = None  # for links: the CRM end, crm:<record>
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"side": self.side, "ref": self.ref, "change": self.kind}
+        if self.record is not None:
+            doc["record"] = self.record
+        doc["fields"] = {name: {"old": old, "new": new} for name, (old, new) in self.fields.items()}
+        return doc
+
+
+def record_values(record: Record) -> Values:
+    values: Values = {
+        "type": record.type,
+        "owner": record.owner,
+        "state": record.state,
+        "shared_with": sorted(record.shared_with),
+        "regarding": record.regarding,
+        "start": iso(record.start),
+    }
+    return values | {f"fields.{name}": value for name, value in record.fields.items()}
+
+
+def item_values(item: Item) -> Values:
+    values: Values = {"type": item.type, "completed": item.completed, "start": iso(item.start)}
+    return values | {f"fields.{name}": value for name, value in item.fields.items()}
+
+
+def user_values(user: User) -> Values:
+    return {
+        "sync_filter": user.sync_filter,
+        "delete_untracked_email_in_crm": user.delete_untracked_email_in_crm,
+        "online": user.online,
+        "pending": len(user.pending),
+    }
+
+
+def diff_worlds(before: World, after: World) -> list[Change]:
+    """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users."""
+    changes = _compare("crm", before.records, after.records, record_values, v.crm_ref)
+    for name in dict.fromkeys([*before.users, *after.users]):
+        old, new = before.users.get(name), after.users.get(name)
+        changes += _compare(
+            "outlook",
+            old.items if old else {},
+            new.items if new else {},
+            item_values,
+            lambda item, name=name: v.outlook_ref(name, item),  # type: ignore[misc]
+        )
+    changes += _links(before.links, after.links)
+    changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")
+    return changes
+
+
+def _compare(
+    side: str,
+    before: Mapping[str, T],
+    after: Mapping[str, T],
+    values: Callable[[T], Values],
+    ref: Callable[[str], str],
+    created: str = "created",
+) -> list[Change]:
+    changes = []
+    for key in dict.fromkeys([*before, *after]):
+        old, new = before.get(key), after.get(key)
+        if old is None and new is not None:
+            changes.append(Change(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
+        elif new is None and old is not None:
+            changes.append(Change(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
+        elif old is not None and new is not None:
+            differs = _differences(values(old), values(new))
+            if differs:
+                changes.append(Change(side, ref(key), "changed", differs))
+    return changes
+
+
+def _set(values: Values) -> Iterable[tuple[str, Any]]:
+    """The properties that have a value (an empty list or None says nothing worth printing)."""
+    return ((k, x) for k, x in values.items() if x not in (None, []))
+
+
+def _differences(old: Values, new: Values) -> dict[str, tuple[Any, Any]]:
+    return {k: (old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)}
+
+
+def _links(before: list[Link], after: list[Link]) -> list[Change]:
+    """Links made or ended. A link is one (user, item, record): item ids are never reused in one Outlook."""
+    old = {(k.user, k.item, k.record): k for k in before}
+    new = {(k.user, k.item, k.record): k for k in after}
+    changes = []
+    for key in dict.fromkeys([*old, *new]):
+        a, b = old.get(key), new.get(key)
+        was = a is not None and a.state == "linked"
+        now = b is not None and b.state == "linked"
+        if was == now:
+            continue
+        user, item, record = key
+        fields = _differences(_link_values(a), _link_values(b))
+        kind = "made" if now else "ended"
+        changes.append(Change("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
+    return changes
+
+
+def _link_values(link: Link | None) -> Values:
+    if link is None:
+        return {}
+    return {"state": link.state, "origin": link.origin, "rule": link.rule, "position": link.position}
