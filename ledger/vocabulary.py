@@ -54,6 +54,8 @@ CrmState = Literal["active", "inactive", "completed", "canceled"]
 SyncFilter = Literal["owned", "owned_and_shared"]
 Origin = Literal["tracked", "synced"]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)]
+
+
 def _a_float(value: object) -> object:
     """An integer too large for the store is refused, not rounded into a float."""
     if not isinstance(value, float):
