@@ -23,21 +23,10 @@ from projections.reader import Reader
 
 from .app import DbOption, JsonOption, Usage, app, open_reader
 from .diff import Change, diff_worlds
-from .explain import (
-    Clock,
-    Explanation,
-    Names,
-    action_sentence,
-    check_ref,
-    decision_sentence,
-    explain,
-    one_line,
-    person,
-    removal_position,
-    shown,
-)
+from .explain import Explanation, check_ref, explain, removal_position
 from .inputs import BadInput, parse_time
 from .output import console, print_json, table
+from .sentences import Clock, Names, action_sentence, decision_sentence, one_line, person, shown
 
 Recorded = tuple[int, "v.Action | v.Decided"]
 

@@ -22,9 +22,9 @@ from projections.reader import Reader
 from .actionlines import BadLine, differences, read_lines, to_line
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 from .cmd_audit import as_position
-from .explain import one_line
 from .inputs import BadInput, parse_time
 from .output import console, print_json
+from .sentences import one_line
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
 RETRIES = 5  # another writer appending meanwhile: re-read and check again

@@ -13,10 +13,10 @@ from ledger.vocabulary import dump
 from projections.document import iso, state_document
 
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-from .explain import describe_action, describe_decision
 from .inputs import BadInput, parse_action, parse_time
 from .output import console, print_json
 from .reports import print_rules, print_state, rules_document
+from .sentences import describe_action, describe_decision
 
 
 def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from ledger import vocabulary as v
 from ledger.rules import RULES
 from projections.document import iso
 
-from .explain import describe_action, describe_decision
+from .sentences import describe_action, describe_decision
 
 Recorded = tuple[int, "v.Action | v.Decided"]
 Bound = int | datetime  # a position, or a time

@@ -1,0 +1,475 @@
+"""The words of `why`, `history` and `preview`: one sentence per user action and per decision, told as a person
+would tell it (names capitalised, items with their type, times of day, each decision with its rule, the
+condition that held, and a short source)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any, Protocol
+
+from ledger import vocabulary as v
+from ledger.rules import RULES, SOURCES
+from ledger.world import Record, World
+from projections.document import iso
+
+from .output import one_line
+
+Event = v.Action | v.Decided
+
+
+class Index(Protocol):
+    """The item index as the read side serves it (`projections.reader.StoredIndex`, `projections.index.ItemIndex`)."""
+
+    @property
+    def touched(self) -> Mapping[str, list[int]]: ...
+
+    def last_decision(self, ref: str) -> tuple[int, str] | None: ...
+
+    def known(self, ref: str) -> bool: ...
+
+
+Lookup = Callable[[int], "v.Action | v.Decided | None"]
+
+TYPE_WORDS = {"email": "e-mail", "phonecall": "phone call"}
+RULE_TYPES = {"CONTACT": "contact", "APPT": "appointment", "TASK": "task"}
+SHORT_SOURCES = {  # the full titles are in `syncledger rules`; a sentence needs only enough to find them
+    "seed": "the white paper's table",
+    "DEL": 'Microsoft docs, "Delete records that have been tracked"',
+    "H4": 'CRM help, "Synchronizing information"',
+    "OFF": 'Microsoft docs, "Work offline"',
+    "SSS": 'Microsoft Learn, "Synchronization logic"',
+    "B11": "a CRM 2011 book",
+    "3P": "CRM consultants' blogs",
+}
+OFFLINE_OPERATIONS = {
+    "outlook.update": "edit",
+    "outlook.complete": "completion",
+    "outlook.track": "tracking",
+    "outlook.set_regarding": "Set Regarding",
+}
+MAX_REF = 420  # "outlook:" + a user name and an item id of at most 200 characters each
+MAX_READS = 64  # how far back `why` walks one item's own events before giving up on a detail
+
+
+# ----------------------------------------------------------------------------------------------- words
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A value from outside, quoted for a message: `'crm:c1'`, or `'crm:xxxx...xx'` if it is long."""
+    return f"'{one_line(value, limit)}'"
+
+
+def person(name: str) -> str:
+    """A user name as a person says it: alice -> Alice; an id such as u0042 or j.smith stays as it is."""
+    return name[:1].upper() + name[1:] if name.isalpha() else name
+
+
+def people(names: list[str]) -> str:
+    """`Bob`, `Bob and Carol`, `Bob, Carol, Dan and 2 others`."""
+    said = [person(n) for n in dict.fromkeys(names)]
+    if len(said) > 4:
+        said = [*said[:3], f"{len(said) - 3} others"]
+    return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+
+
+def type_word(kind: str | None) -> str | None:
+    return TYPE_WORDS.get(kind, kind) if kind else None
+
+
+def changes_text(fields: dict[str, Any], start: datetime | None = None) -> str:
+    parts = [f"{k}: {one_line(str(value), 40)}" for k, value in fields.items()]
+    return ", ".join(parts + ([f"start: {iso(start)}"] if start else [])) or "no change"
+
+
+def capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+class Clock:
+    """Says times in UTC as a person would: the date at the first mention and whenever it changes, then only
+    the time of day."""
+
+    def __init__(self) -> None:
+        self.day: date | None = None
+
+    def at(self, t: datetime | None, since: bool = False) -> str:
+        """`on 2 March 2026 at 09:04`, then `at 11:15` on the same day; with `since`, without the prepositions."""
+        if t is None:
+            return ""
+        t = t.astimezone(UTC)
+        clock = t.strftime("%H:%M:%S" if t.second else "%H:%M")
+        if t.date() == self.day:
+            return clock if since else f"at {clock}"
+        self.day = t.date()
+        return f"{t.day} {t:%B %Y} at {clock}" if since else f"on {t.day} {t:%B %Y} at {clock}"
+
+
+class Names:
+    """How items and records are called: `contact c1`, `e-mail m1`; types come from the world, from events
+    seen, or from the item's first event in the index."""
+
+    def __init__(self, world: World | None = None, index: Index | None = None, read: Lookup | None = None):
+        self.world = world
+        self.index = index
+        self.read = read
+        self.types: dict[str, str] = {}  # ref -> type
+
+    def learn(self, event: Event) -> None:
+        """Remember the types an event names (items created, records created by a decision)."""
+        if isinstance(event, v.OutlookItemCreated):
+            self.types[v.outlook_ref(event.user, event.item)] = event.type
+        elif isinstance(event, v.CrmRecordCreated):
+            self.types[v.crm_ref(event.record)] = event.type
+        elif isinstance(event, v.Decided):
+            for effect in event.effects:
+                if isinstance(effect, v.ItemCreated):
+                    self.types[v.outlook_ref(effect.user, effect.item)] = effect.type
+                elif isinstance(effect, v.RecordCreated):
+                    self.types[v.crm_ref(effect.record)] = effect.type
+
+    def record_type(self, record: str) -> str | None:
+        world = self.world
+        found = world and (world.records.get(record) or world.deleted.get(record))
+        return found.type if found else self._first_event_type(v.crm_ref(record))
+
+    def item_type(self, user: str, item: str) -> str | None:
+        owner = self.world.users.get(user) if self.world else None
+        if owner is not None and item in owner.items:
+            return owner.items[item].type
+        return self._first_event_type(v.outlook_ref(user, item))
+
+    def _first_event_type(self, ref: str) -> str | None:
+        """The type named by the event that created the thing (one read, remembered)."""
+        if ref not in self.types and self.index is not None and self.read is not None:
+            first = self.index.touched.get(ref)
+            event = self.read(first[0]) if first else None
+            if event is not None:
+                self.learn(event)
+        return self.types.get(ref)
+
+    def record(self, record: str, hint: str | None = None) -> str:
+        return f"{type_word(self.record_type(record) or hint) or 'record'} {record}"
+
+    def item(self, user: str, item: str, hint: str | None = None) -> str:
+        kind = self.item_type(user, item) or (v.outlook_type_of(hint) if hint else None)
+        return f"{type_word(kind) or 'item'} {item}"
+
+
+def rule_note(rule_id: str) -> str:
+    """`RULE-ID; source: ...`, the short form of the rule's sources."""
+    rule = RULES.get(rule_id)
+    if rule is None:
+        return f"{rule_id}, a rule this version does not know"
+    sources = "; ".join(SHORT_SOURCES.get(s, SOURCES[s]) for s in rule.sources) or "this project's own decision"
+    return f"{rule.id}; source: {sources}"
+
+
+# ----------------------------------------------------------------------------------------------- actions
+
+
+def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
+    """One sentence for a user action, e.g. `Bob deleted contact c1 in CRM at 11:00`."""
+    who = person(e.user_name)
+    a: Any = e
+    item = (lambda: names.item(e.user_name, a.item)) if hasattr(a, "item") else None
+    record = (lambda: names.record(a.record)) if getattr(a, "record", None) else None
+    body = {
+        "user.add": lambda: f"{who} was added as a user (sync filter: {a.sync_filter})",
+        "option": lambda: (
+            f"{who} changed the sync filter to {a.value}"
+            if a.name == "sync_filter"
+            else f"{who} turned {'on' if a.value else 'off'} deleting untracked e-mails in CRM"
+        ),
+        "outlook.create": lambda: (
+            f"e-mail {a.item} arrived in {who}'s Outlook"
+            if a.type == "email"
+            else f"{who} created {type_word(a.type)} {a.item} in Outlook"
+        ),
+        "outlook.update": lambda: f"{who} edited {item()} in Outlook ({changes_text(a.fields, a.start)})",
+        "outlook.complete": lambda: f"{who} marked {item()} completed in Outlook",
+        "outlook.delete": lambda: f"{who} deleted {item()} in Outlook",
+        "outlook.track": lambda: f"{who} tracked {item()} in CRM" + (f" as record {a.record}" if a.record else ""),
+        "outlook.untrack": lambda: (
+            f"{who} untracked {item()}"
+            + {None: "", True: ", asking to delete it in CRM", False: ", asking to keep it in CRM"}[a.delete_in_crm]
+        ),
+        "outlook.set_regarding": lambda: f"{who} set Regarding of {item()} to {names.record(a.regarding)}",
+        "crm.create": lambda: (
+            f"{who} created {type_word(a.type)} {a.record} in CRM"
+            + (f" for {person(a.owner)}" if a.owner and a.owner != a.actor else "")
+        ),
+        "crm.update": lambda: f"{who} edited {record()} in CRM ({changes_text(a.fields, a.start)})",
+        "crm.complete": lambda: f"{who} completed {record()} in CRM",
+        "crm.cancel": lambda: f"{who} canceled {record()} in CRM",
+        "crm.deactivate": lambda: f"{who} deactivated {record()} in CRM",
+        "crm.activate": lambda: f"{who} activated {record()} in CRM",
+        "crm.delete": lambda: f"{who} deleted {record()} in CRM",
+        "crm.assign": lambda: f"{who} assigned {record()} to {person(a.to)} in CRM",
+        "crm.share": lambda: f"{who} shared {record()} with {person(a.with_)} in CRM",
+        "crm.unshare": lambda: f"{who} stopped sharing {record()} with {person(a.with_)} in CRM",
+        "sync": lambda: f"{who} synchronised",
+        "offline": lambda: f"{who}'s Outlook went offline",
+        "online": lambda: f"{who}'s Outlook went online",
+    }[e.do]()
+    return capital(f"{body} {when}".strip())
+
+
+def describe_action(e: v.Action, names: Names | None = None) -> str:
+    """One sentence for a user action, without its time (for tables that show the time in a column)."""
+    return action_sentence(e, names or Names())
+
+
+# ----------------------------------------------------------------------------------------------- decisions
+
+
+@dataclass
+class _Say:
+    """The pieces a decision's sentence is made of, in the past tense or, for a preview, the conditional."""
+
+    d: v.Decided
+    names: Names
+    would: bool
+    position: int | None
+    cause: Event | None
+
+    def was(self, past: str, conditional: str) -> str:
+        return conditional if self.would else past
+
+    @property
+    def user_name(self) -> str:
+        for ref in self.d.about:
+            if ref.startswith("outlook:"):
+                return ref[8:].partition("/")[0]
+        return self.d.actor.removeprefix("sync:")
+
+    @property
+    def user(self) -> str:
+        return person(self.user_name)
+
+    @property
+    def record_id(self) -> str | None:
+        return next((ref[4:] for ref in self.d.about if ref.startswith("crm:")), None)
+
+    @property
+    def hint(self) -> str | None:
+        """The type the rule's ID names (CONTACT-..., APPT-..., TRACK-EMAIL), for items no longer anywhere."""
+        return "email" if "EMAIL" in self.d.rule else RULE_TYPES.get(self.d.rule.partition("-")[0])
+
+    @property
+    def item(self) -> str:
+        ref = next((r for r in self.d.about if r.startswith("outlook:")), None)
+        if ref is None:
+            return "the item"
+        user, _, item = ref[8:].partition("/")
+        record = self.record_id
+        return self.names.item(user, item, (record and self.names.record_type(record)) or self.hint)
+
+    @property
+    def record(self) -> str:
+        record = self.record_id
+        return f"CRM {self.names.record(record, self.hint)}" if record else "its CRM record"
+
+    @property
+    def deletes_record(self) -> bool:
+        return any(isinstance(e, v.RecordDeleted) for e in self.d.effects)
+
+    def kept_record(self) -> Record | None:
+        """The kept record, if nothing changed it since the decision (so its values are the ones decided on)."""
+        world, record = self.names.world, self.record_id
+        found = world.records.get(record) if world and record else None
+        return found if found is not None and self.position is not None and found.changed < self.position else None
+
+    def deleted_item(self) -> str:
+        return f"{self.item} {self.was('was', 'would be')} deleted from {self.user}'s Outlook"
+
+    def kept_item(self) -> str:
+        return f"{self.user}'s {self.item} {self.was('was', 'would be')} kept and unlinked"
+
+    def kept(self) -> str:
+        return f"{self.record} {self.was('was kept', 'would be kept')} and the link {self.was('ended', 'would end')}"
+
+    def deleted(self) -> str:
+        return f"{self.record} {self.was('was', 'would be')} deleted"
+
+    def start_of_deleted(self) -> str:
+        world, record = self.names.world, self.record_id
+        found = world.deleted.get(record) if world and record else None
+        if found is None:
+            return ""
+        return f" (its start: {iso(found.start)})" if found.start else " (it has no start time)"
+
+
+def _set_regarding(s: _Say) -> str:
+    change = next((e for e in s.d.effects if isinstance(e, v.RecordChanged)), None)
+    regarding = s.names.record(change.regarding) if change and change.regarding else "the chosen record"
+    if any(isinstance(e, v.RecordCreated) for e in s.d.effects):
+        return f"{s.user}'s {s.item} {s.was('was', 'would be')} tracked as {s.record}, Regarding {regarding}"
+    return f"{s.record} {s.was('was', 'would be')} set Regarding {regarding}"
+
+
+def _edit_push(s: _Say) -> str:
+    change = next((e for e in s.d.effects if isinstance(e, v.RecordChanged)), None)
+    if change is not None and change.state == "completed":
+        return f"{s.record} {s.was('was', 'would be')} marked completed, as in {s.user}'s Outlook"
+    edit = changes_text(change.fields, change.start) if change else "the edit"
+    return f"{s.record} {s.was('took', 'would take')} {s.user}'s edit ({edit})"
+
+
+def _untrack_link(s: _Say) -> str:
+    designated = next((q.designated for q in s.d.queued), None)
+    choice = "with" if designated else "without"
+    return (
+        f"the link between {s.user}'s {s.item} and {s.record} {s.was('ended', 'would end')}, {choice} deletion in "
+        f"CRM designated; what happens to the record is decided at {s.user}'s next sync"
+    )
+
+
+def _offline_queue(s: _Say) -> str:
+    operation = next((q.operation for q in s.d.queued), "")
+    what = OFFLINE_OPERATIONS.get(operation.removeprefix("offline:"), "operation")
+    return f"{s.user} was offline, so the {what} of {s.item} {s.was('waited', 'would wait')} until {s.user} went online"
+
+
+def _offline_conflict(s: _Say) -> str:
+    what = OFFLINE_OPERATIONS.get(s.cause.do, "operation") if s.cause is not None else "operation"
+    return f"{s.user}'s {what} of {s.item}, queued offline, {s.was('was', 'would be')} dropped because {s.d.reason}"
+
+
+def _appointment_kept(s: _Say) -> str:
+    record = s.kept_record()
+    if record is None:
+        why = f"it was not an active appointment of {s.user}'s starting after the sync"
+    elif record.owner != s.user_name:
+        why = f"{person(record.owner)}, not {s.user}, owns it"
+    elif record.state != "active":
+        why = f"it is {record.state}"
+    else:
+        why = f"it does not start after the sync (its start: {iso(record.start) or 'none'})"
+    return f"{s.kept()} because {why}"
+
+
+def _task_kept(s: _Say) -> str:
+    record = s.kept_record()
+    return f"{s.kept()} because it was {record.state if record else 'completed or canceled'} in CRM"
+
+
+def _untrack_item(s: _Say) -> str:
+    if s.deletes_record:
+        return f"{s.deleted()} because {s.user} owned it and designated it for deletion when untracking"
+    asked = getattr(s.cause, "delete_in_crm", None)
+    why = (
+        f"{s.user} did not designate it for deletion when untracking"
+        if not asked
+        else f"{s.user} designated it for deletion but did not own it"
+    )
+    return f"{s.record} {s.was('was', 'would be')} kept because {why}"
+
+
+_BODIES: dict[str, Callable[[_Say], str]] = {
+    "TRACK-EMAIL": lambda s: (
+        f"{s.record} {s.was('was', 'would be')} created from {s.user}'s {s.item} and linked to it, owned by {s.user}"
+    ),
+    "TRACK-ITEM": lambda s: (
+        f"{s.record} {s.was('was', 'would be')} created from {s.user}'s {s.item} and linked to it, owned by {s.user}"
+    ),
+    "SET-REGARDING": _set_regarding,
+    "OUTLOOK-EDIT-PUSH": _edit_push,
+    "EDIT-ORPHAN": lambda s: (
+        f"the edit {s.was('stayed', 'would stay')} in {s.user}'s Outlook only: {s.d.reason}; "
+        f"the deletion is decided at {s.user}'s next sync"
+    ),
+    "UNTRACK-LINK": _untrack_link,
+    "OFFLINE-QUEUE": _offline_queue,
+    "OFFLINE-CONFLICT": _offline_conflict,
+    "GO-ONLINE-SYNC": lambda s: (
+        f"{s.user}'s offline operations {s.was('were', 'would be')} replayed, then a sync {s.was('ran', 'would run')}"
+    ),
+    "FILTER-CREATE": lambda s: (
+        f"a copy of {s.record} {s.was('was', 'would be')} created in {s.user}'s Outlook as "
+        f"{s.item} and linked, because the record is in {s.user}'s sync filter and {s.user} had no linked copy"
+    ),
+    "CRM-EDIT-PULL": lambda s: (
+        f"{s.user}'s {s.item} {s.was('took', 'would take')} the current values of "
+        f"{s.record}, because the record had changed in CRM"
+    ),
+    "CONTACT-DEL-CRM-NONOWNER": lambda s: (
+        f"{s.deleted_item()} because {s.record} was deleted and {s.user} was not its owner when it was deleted"
+    ),
+    "CONTACT-DEL-CRM-OWNER": lambda s: (
+        f"{s.kept_item()} because {s.record} was deleted and {s.user} was its owner when it was deleted"
+    ),
+    "APPT-DEL-CRM-FUTURE": lambda s: (
+        f"{s.deleted_item()} because {s.record} was deleted and starts after the sync{s.start_of_deleted()}"
+    ),
+    "APPT-DEL-CRM-PAST": lambda s: (
+        f"{s.kept_item()} because {s.record} was deleted and does not start after the sync{s.start_of_deleted()}"
+    ),
+    "TASK-DEL-CRM-OPEN": lambda s: (
+        f"{s.deleted_item()} because {s.record} was deleted and {s.user}'s copy was not completed"
+    ),
+    "TASK-DEL-CRM-DONE": lambda s: f"{s.kept_item()} because {s.record} was deleted and {s.user}'s copy was completed",
+    "EMAIL-DEL-CRM": lambda s: f"{s.kept_item()} because {s.record} was deleted (e-mails stay in Outlook)",
+    "FILTER-LEAVE-SYNCED": lambda s: (
+        f"{s.deleted_item()} because {s.record} left {s.user}'s sync filter and the copy came from a sync"
+    ),
+    "FILTER-LEAVE-TRACKED": lambda s: (
+        f"{s.user}'s {s.item} {s.was('stayed', 'would stay')} linked and "
+        f"{s.was('took', 'would take')} the current values of {s.record}: the record left {s.user}'s sync filter, "
+        f"but {s.user} had tracked the item"
+    ),
+    "DELETED-BOTH-SIDES": lambda s: (
+        f"the link between {s.user}'s {s.item} and {s.record} "
+        f"{s.was('ended', 'would end')}; nothing else to do, because both were deleted"
+    ),
+    "EMAIL-DEL-OUTLOOK": lambda s: f"{s.kept()}: deleting a tracked e-mail in Outlook never deletes it in CRM",
+    "CONTACT-DEL-OUTLOOK": lambda s: f"{s.kept()}: deleting a contact in Outlook never deletes it in CRM",
+    "EMAIL-UNTRACK-KEEP": lambda s: (
+        f"{s.record} {s.was('was', 'would be')} kept because {s.user} did not designate it for deletion when untracking"
+    ),
+    "EMAIL-UNTRACK-DELETE": lambda s: (
+        f"{s.deleted()} because {s.user} designated it for deletion when untracking"
+        if s.deletes_record
+        else f"nothing more {s.was('was', 'would be')} done: {s.user} designated {s.record} for deletion when "
+        f"untracking, but it was already deleted"
+    ),
+    "APPT-DEL-OUTLOOK-OWNER": lambda s: (
+        f"{s.deleted()} because {s.user} owned it, it was active and it starts after the sync"
+    ),
+    "APPT-DEL-OUTLOOK-KEEP": _appointment_kept,
+    "TASK-DEL-OUTLOOK-OPEN": lambda s: f"{s.deleted()} because it was still open there",
+    "TASK-DEL-OUTLOOK-DONE": _task_kept,
+    "UNTRACK-ITEM": _untrack_item,
+}
+
+
+def decision_sentence(
+    d: v.Decided,
+    names: Names,
+    when: str = "",
+    *,
+    position: int | None = None,
+    cause: Event | None = None,
+    would: bool = False,
+) -> str:
+    """One sentence for a decision: where it was taken, what it did and why, and its rule with its source."""
+    say = _Say(d, names, would, position, cause)
+    when = f" {when}" if when else ""
+    if d.actor.startswith("sync:"):
+        context = f"At {say.user}'s {'next ' if would else ''}sync{when}"
+    elif d.rule == "GO-ONLINE-SYNC" or any(isinstance(e, v.Settled) for e in d.effects):  # replays on going online
+        context = f"When {say.user} {'goes' if would else 'went'} online{when}"
+    else:
+        context = "At once"
+    body = _BODIES.get(d.rule, lambda s: RULES[d.rule].then if d.rule in RULES else "a decision was recorded")(say)
+    others = [q.user for q in d.queued if q.user != say.user_name]
+    if others:
+        body += f", which {'would queue' if would else 'queued'} the change for the next sync of {people(others)}"
+    text = body if d.rule == "OFFLINE-QUEUE" else f"{context}, {body}"
+    return f"{capital(text)} ({rule_note(d.rule)})"
+
+
+def describe_decision(d: v.Decided, names: Names | None = None) -> str:
+    """One sentence for a decision, without its time (for tables that show the time in a column)."""
+    return decision_sentence(d, names or Names())
