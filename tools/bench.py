@@ -16,16 +16,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from ledger.seal import unwrap
-from projections.document import iso, state_document
+from projections.document import state_document
 from projections.reader import Reader, open_reader
 
 from .cmd_history import load_history
 from .cmd_io import import_actions
 from .explain import explain
-from .generate import generate
+from .generate import write_lines
 from .output import console, table
 from .progress import progress
 
@@ -67,16 +65,8 @@ def _measure(folder: Path, events: int, users: int, seed: int) -> dict[str, Any]
 
 
 def _write_lines(path: Path, users: int, seed: int, events: int) -> int:
-    count = 0
-    with path.open("wb") as out, progress("generating") as update:
-        for count, line in enumerate(generate(users, 100_000, seed, events), 1):
-            line["at"] = iso(line["at"])
-            if "start" in line:
-                line["start"] = iso(line["start"])
-            out.write(orjson.dumps(line) + b"\n")
-            if count % 5000 == 0:
-                update(count, count)
-    return count
+    with path.open("wb") as out:
+        return write_lines(out, users, 100_000, seed, events)
 
 
 def _ingest(db: Path, lines: Path, limit: int | None = None) -> None:

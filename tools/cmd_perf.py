@@ -4,15 +4,11 @@ from __future__ import annotations
 
 import sys
 
-import orjson
 import typer
 
-from projections.document import iso
-
 from .app import JsonOption, Usage, app
-from .generate import generate as generate_lines
+from .generate import write_lines
 from .output import print_json
-from .progress import progress
 
 
 @app.command()
@@ -26,15 +22,7 @@ def generate(
 
     Example: syncledger generate --users 100 --days 20 --seed 7 > org.jsonl
     """
-    out = sys.stdout.buffer
-    with progress("generating") as update:
-        for n, line in enumerate(generate_lines(users, days, seed, events), 1):
-            line["at"] = iso(line["at"])
-            if "start" in line:
-                line["start"] = iso(line["start"])
-            out.write(orjson.dumps(line) + b"\n")
-            if n % 5000 == 0:
-                update(n, n)
+    write_lines(sys.stdout.buffer, users, days, seed, events)
 
 
 @app.command()

@@ -8,12 +8,17 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
+
+import orjson
 
 from ledger import vocabulary as v
 from ledger.checks import Refused
 from ledger.engine import handle
 from ledger.world import World
+from projections.document import iso
+
+from .progress import progress
 
 FIRST_DAY = datetime.fromisoformat("2026-03-02T08:00:00+00:00")  # a Monday
 TICK = timedelta(minutes=15)
@@ -157,3 +162,17 @@ class Organisation:
 def generate(users: int, days: int, seed: int, max_events: int | None = None) -> Iterator[dict[str, Any]]:
     """Action lines (with `id` and `at`) of a synthetic organisation."""
     return Organisation(users, seed).run(days, max_events)
+
+
+def write_lines(out: BinaryIO, users: int, days: int, seed: int, max_events: int | None = None) -> int:
+    """Write the organisation's action lines (JSON Lines) to `out`, with a progress bar; how many were written."""
+    count = 0
+    with progress("generating") as update:
+        for count, line in enumerate(generate(users, days, seed, max_events), 1):
+            line["at"] = iso(line["at"])
+            if "start" in line:
+                line["start"] = iso(line["start"])
+            out.write(orjson.dumps(line) + b"\n")
+            if count % 5000 == 0:
+                update(count, count)
+    return count

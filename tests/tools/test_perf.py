@@ -1,0 +1,58 @@
+"""The generator and the benchmark, for correctness only: numbers come from `syncledger bench`, never from tests."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def test_generate_is_deterministic_and_every_line_imports(tmp_path: Path, run_cli: Run) -> None:
+    first = run_cli("generate", "--users", "12", "--days", "2", "--seed", "3")
+    again = run_cli("generate", "--users", "12", "--days", "2", "--seed", "3")
+    other = run_cli("generate", "--users", "12", "--days", "2", "--seed", "4")
+    assert first.returncode == 0 and first.stdout == again.stdout != other.stdout
+    lines = [json.loads(line) for line in first.stdout.splitlines()]
+    kinds = Counter(line["do"] for line in lines)
+    assert {"crm.create", "outlook.track", "crm.share", "sync", "outlook.delete", "crm.delete"} <= set(kinds)
+    (tmp_path / "org.jsonl").write_text(first.stdout)
+    imported = run_cli("import", "org.jsonl", "--db", "org.db", "--json")
+    assert imported.returncode == 0, imported.stderr
+    assert json.loads(imported.stdout)["appended"] == len(lines)
+    assert run_cli("verify", "--db", "org.db").returncode == 0
+
+
+def test_generate_stops_at_the_number_of_events_asked_for(tmp_path: Path, run_cli: Run) -> None:
+    capped = run_cli("generate", "--users", "20", "--days", "50", "--events", "3000")
+    (tmp_path / "capped.jsonl").write_text(capped.stdout)
+    assert run_cli("import", "capped.jsonl", "--db", "capped.db").returncode == 0
+    position = json.loads(run_cli("state", "--json", "--db", "capped.db").stdout)["position"]
+    assert 3000 <= position < 3100  # the last action's own decisions may overrun
+
+
+def test_bench_reports_every_measure_beside_the_machines_limit(run_cli: Run) -> None:
+    result = run_cli("bench", "--events", "3000", "--users", "10", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    for key in (
+        "actions",
+        "events",
+        "ingest_aps",
+        "ingest_raw_rps",
+        "ingest_ratio",
+        "rebuild_eps",
+        "rebuild_raw_eps",
+        "rebuild_ratio",
+        "state_p50_s",
+        "state_p95_s",
+        "why_p95_s",
+        "history_p95_s",
+        "peak_rss_mb",
+    ):
+        assert report[key] > 0, key
+    assert report["events"] >= 3000
+    assert abs(report["ingest_ratio"] - report["ingest_aps"] / report["ingest_raw_rps"]) < 1e-9
