@@ -6,7 +6,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 import typer
-import yaml
 
 from ledger.application import ActionRefused
 from ledger.vocabulary import dump
@@ -31,16 +30,11 @@ def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
                 raise Usage(f"'{key}' mixes a value and nested keys")
-        # field values stay text; other values are read as YAML scalars (true, false, times)
-        if path[0] == "fields":
-            target[path[-1]] = value
-        else:
-            try:
-                target[path[-1]] = yaml.safe_load(value) if value else value
-            except (yaml.YAMLError, ValueError, RecursionError):  # e.g. 10,000 brackets or a 5,000-digit number
-                target[path[-1]] = value
-            if isinstance(target[path[-1]], (int, float)) and not isinstance(target[path[-1]], bool):
-                target[path[-1]] = value
+        # values are text (ids, field values, ISO times); only the options' true and false are not
+        flag = (
+            {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None
+        )
+        target[path[-1]] = value if flag is None else flag
     return raw
 
 

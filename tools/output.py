@@ -9,9 +9,11 @@ from typing import Any
 
 import orjson
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-console = Console(highlight=False, soft_wrap=True)
+# piped output is for scripts and files: no colour, and lines as long as they need to be
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 400)
 errors = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -29,6 +31,11 @@ def one_line(message: str, limit: int = 500) -> str:
 def fail(message: str) -> None:
     """One line on standard error: what is wrong and where (never wrapped, never a traceback)."""
     sys.stderr.write(f"syncledger: {one_line(message, 900)}\n")
+
+
+def cell(value: object) -> str:
+    """A value from the ledger as a table cell: shown as it is, never read as rich markup (`[alice]` stays)."""
+    return escape(str(value))
 
 
 def table(title: str, *columns: str) -> Table:

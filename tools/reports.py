@@ -4,24 +4,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.table import Table
+
 from ledger.rules import RULES
 
-from .output import console, table
+from .output import cell, console, table
 
 
 def print_state(doc: dict[str, Any]) -> None:
     console.print(f"[bold]Ledger at position {doc['position']}[/bold] ({doc['at'] or 'empty'})")
     crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
     for rid, r in doc["crm"].items():
-        crm.add_row(
-            rid, r["type"], r["owner"], r["state"], ", ".join(r["shared_with"]), r["start"] or "", _fields(r["fields"])
+        _row(
+            crm,
+            rid,
+            r["type"],
+            r["owner"],
+            r["state"],
+            ", ".join(r["shared_with"]),
+            r["start"] or "",
+            _fields(r["fields"]),
         )
     console.print(crm)
     for user, items in doc["outlook"].items():
-        t = table(f"{user}'s Outlook", "item", "type", "link", "done", "start", "fields")
+        t = table(f"{cell(user)}'s Outlook", "item", "type", "link", "done", "start", "fields")
         for iid, i in items.items():
             link = i["link"]
-            t.add_row(
+            _row(
+                t,
                 iid,
                 i["type"],
                 f"{link['record']} ({link['origin']})" if link else "-",
@@ -32,13 +42,17 @@ def print_state(doc: dict[str, Any]) -> None:
         console.print(t)
     links = table("Links", "user", "item", "record", "state", "origin", "last change")
     for k in doc["links"]:
-        links.add_row(k["user"], k["item"], k["record"], k["state"], k["origin"], f"{k['rule']} @{k['position']}")
+        _row(links, k["user"], k["item"], k["record"], k["state"], k["origin"], f"{k['rule']} @{k['position']}")
     console.print(links)
     pending = table("Pending (decided at each user's next sync)", "user", "operation", "record", "item", "cause")
     for user, ops in doc["pending"].items():
         for p in ops:
-            pending.add_row(user, p["operation"], p["record"] or "", p["item"] or "", f"@{p['cause']} {p['at']}")
+            _row(pending, user, p["operation"], p["record"] or "", p["item"] or "", f"@{p['cause']} {p['at']}")
     console.print(pending)
+
+
+def _row(t: Table, *values: object) -> None:
+    t.add_row(*map(cell, values))
 
 
 def _fields(fields: dict[str, Any]) -> str:
