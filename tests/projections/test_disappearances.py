@@ -1,0 +1,53 @@
+"""Invariant 4 as a property: every Outlook item deleted by a sync, every CRM record deleted by a sync and every
+ended link has a recorded decision naming a rule and a cause, and `why` finds it."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ledger import vocabulary as v
+from ledger.application import Ledger
+from ledger.rules import RULES
+from projections.index import ItemIndex
+from tools import randomwalk
+from tools.explain import explain
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=2**32 - 1), count=st.integers(min_value=20, max_value=250))
+def test_every_disappearance_has_a_decision_with_a_rule_and_a_cause_that_why_returns(seed: int, count: int) -> None:
+    ledger, index = Ledger(), ItemIndex()
+    for action in randomwalk.actions(seed, count):
+        index.add(ledger.append([action]))
+    events = dict(ledger.store.read())
+    lookup = events.get
+    removed_items: dict[str, tuple[int, str]] = {}
+    removed_records: dict[str, tuple[int, str]] = {}
+    ended: dict[tuple[str, str, str], tuple[int, str]] = {}
+    for position, event in events.items():
+        if not isinstance(event, v.Decided):
+            continue
+        for effect in event.effects:
+            if isinstance(effect, v.ItemDeleted):
+                removed_items[v.outlook_ref(effect.user, effect.item)] = (position, event.rule)
+            elif isinstance(effect, v.RecordDeleted):
+                removed_records[v.crm_ref(effect.record)] = (position, event.rule)
+            elif isinstance(effect, v.Unlinked):
+                ended[(effect.user, effect.item, effect.record)] = (position, event.rule)
+            else:
+                continue
+            assert event.rule in RULES and 0 < event.cause < position and event.cause in events
+    world = ledger.world
+    for ref, (position, rule) in removed_items.items():
+        user, item = ref.removeprefix("outlook:").split("/", 1)
+        assert item not in world.users[user].items  # item ids are never reused in a store
+        assert index.last_decision(ref) == (position, rule)
+        assert explain(ref, world, index, lookup).rule == rule
+    for ref, (position, rule) in removed_records.items():
+        assert ref.removeprefix("crm:") not in world.records
+        assert (position, rule) in index.decisions[ref]  # later decisions of other users' syncs follow it
+        assert explain(ref, world, index, lookup).rule is not None
+    for link in world.links:
+        if link.state == "unlinked":
+            assert ended[(link.user, link.item, link.record)] == (link.position, link.rule)
