@@ -84,7 +84,7 @@ def history(
     except BadInput as e:
         raise Usage(str(e)) from None
     found = load_history(reader, ref, first, last)
-    now = present_state(ref, reader.world)
+    now = present_state(ref, reader.world, reader.index, reader.event)
     if html is not None:
         try:
             html.write_text(render_timeline(found, now), encoding="utf-8")

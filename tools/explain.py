@@ -334,17 +334,7 @@ def _user_now(name: str, world: World) -> str:
     )
 
 
-# ----------------------------------------------------------------------------------------------- older entry points
-
-
-def chain(ref: str, index: Index, lookup: Lookup, world: World | None = None) -> list[dict[str, Any]]:
-    """The chain of `explain` as JSON-ready steps; without a world, only the last decision's causes."""
-    if world is not None:
-        return explain(ref, world, index, lookup).document()["chain"]
-    read = _Reading(lookup)
-    last = index.last_decision(ref)
-    positions = causes(last[0], read, index) if last else set()
-    return [step.document() for step in steps_of(positions, read, Names(None, index, read))]
+# ----------------------------------------------------------------------------------------------- the state now
 
 
 def present_state(ref: str, world: World, index: Index | None = None, lookup: Lookup | None = None) -> str:
