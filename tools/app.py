@@ -12,6 +12,8 @@ from ledger.application import Ledger
 from ledger.store import StoreError
 from projections.reader import Reader
 
+from .progress import progress
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -45,7 +47,8 @@ def open_reader(db: str | None, *, must_exist: bool = True, for_writing: bool = 
             f"user=alice', or choose one with --db)"
         )
     try:
-        return projections.reader.open_reader(location, for_writing=for_writing)
+        with progress("bringing the read models up to date") as update:
+            return projections.reader.open_reader(location, for_writing=for_writing, progress=update)
     except StoreError as e:
         raise Usage(str(e)) from None
 

@@ -24,6 +24,7 @@ from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 from .cmd_audit import as_position
 from .inputs import BadInput, parse_time
 from .output import console, print_json
+from .progress import Update, progress
 from .sentences import one_line
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
@@ -125,7 +126,8 @@ def import_(
     with _opened(file) as stream:
         ledger = open_ledger(db, must_exist=False)
         try:
-            found = import_actions(ledger, stream)
+            with progress("checking and importing") as update:
+                found = import_actions(ledger, stream, update)
         except BadLine as e:
             raise Usage(one_line(f"{name}: {e}")) from None
         except ConflictError as e:
@@ -160,18 +162,27 @@ def _opened(file: str) -> Iterator[BinaryIO]:
         yield stream
 
 
-def import_actions(ledger: Ledger, lines: Iterable[bytes]) -> Imported:
+def import_actions(ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None) -> Imported:
     """Check every line, in order, as input and through the rules, then append the new ones in batches;
     `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
     parsed: list[tuple[int, v.Action]] = []
     for attempt in range(RETRIES):
         ledger.catch_up()
-        skipped = _stage(ledger, _kept(read_lines(lines), parsed) if attempt == 0 else iter(parsed))
+        source = _kept(read_lines(lines), parsed) if attempt == 0 else iter(parsed)
+        skipped = _stage(ledger, _counted(source, progress) if progress else source)
         try:
             return Imported(len(parsed), skipped, ledger.commit(batch_size=BATCH_SIZE))
         except ConflictError:
             continue  # what the other writer appended may turn some of the lines into skips
     raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
+
+
+def _counted(lines: Iterator[tuple[int, v.Action]], progress: Update) -> Iterator[tuple[int, v.Action]]:
+    """The lines, reporting how many were checked (the total is not known before the end of the file)."""
+    for count, line in enumerate(lines, 1):
+        if count % 2000 == 0:
+            progress(count, 0)
+        yield line
 
 
 def _kept(source: Iterator[tuple[int, v.Action]], into: list[tuple[int, v.Action]]) -> Iterator[tuple[int, v.Action]]:
