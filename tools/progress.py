@@ -31,15 +31,16 @@ def progress(description: str) -> Iterator[Update]:
             bar = Progress(
                 TextColumn(description),
                 BarColumn(),
-                MofNCompleteColumn(),
+                TextColumn("{task.completed:,.0f}{task.fields[of]}"),
                 TimeRemainingColumn(),
                 console=errors,
                 transient=True,
             )
             bar.start()
-            task = bar.add_task(description, total=total)
+            task = bar.add_task(description, total=total or None, of="")
         assert task is not None
-        bar.update(task, completed=done, total=total)
+        # a total of 0 means not known yet: the bar pulses and shows the count alone
+        bar.update(task, completed=done, total=total or None, of=f" of {total:,}" if total else "")
 
     try:
         yield update
