@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from ledger.vocabulary import FieldValue, Time
-from ledger.world import World, active_link
+from ledger.world import World
 from projections.document import iso
 from projections.index import ItemIndex
 
@@ -148,6 +148,3 @@ def _user(world: World, name: str) -> Any:
     if user is None:
         raise BadInput(f"expect: unknown user '{name}'")
     return user
-
-
-__all__ = ["Expectation", "evaluate", "parse_expectation", "active_link"]
