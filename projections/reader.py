@@ -70,9 +70,8 @@ class Reader:
         return found[1] if found else None
 
     def events(self, positions: Iterable[int]) -> list[Recorded]:
-        """The events at the given positions, in order (one read per event: positions are often far apart)."""
-        found = (self.ledger.store.read_one(p) for p in sorted(set(positions)))
-        return [r for r in found if r is not None]
+        """The events at the given positions, in order (positions are often far apart: no range scan)."""
+        return self.ledger.store.read_at(list(positions))
 
     def world_at(self, position: int) -> World:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval."""

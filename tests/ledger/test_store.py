@@ -60,7 +60,7 @@ def test_a_second_writer_of_the_same_position_fails_and_the_first_event_stays(st
 
 def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
     public = {name for name in dir(EventStore) if not name.startswith("_")}
-    assert public == {"append", "read", "read_one", "rows", "last_position", "close"}
+    assert public == {"append", "read", "read_at", "read_one", "rows", "last_position", "close"}
 
 
 def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(locations: Locations) -> None:
@@ -87,3 +87,11 @@ def test_a_database_holding_another_stream_is_refused_not_read_as_empty(tmp_path
     store.recorder.insert_events([StoredEvent("someone-else", 1, "x:Y", b"{}")])
     with pytest.raises(StoreError, match="not a syncledger ledger of this version"):
         EventStore(path)
+
+
+def test_reading_scattered_positions_gives_those_events_in_order(store: EventStore) -> None:
+    _filled(store, 60)
+    everything = dict(store.read())
+    wanted = [40, 3, 17, 17, max(everything), 5]
+    assert store.read_at(wanted) == [(p, everything[p]) for p in sorted(set(wanted))]
+    assert store.read_at([]) == []
