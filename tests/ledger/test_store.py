@@ -63,9 +63,8 @@ def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
     assert public == {"append", "read", "read_at", "read_one", "rows", "last_position", "close"}
 
 
+@pytest.mark.parametrize("locations", ["sqlite", "postgres"], indirect=True)  # a memory store has one owner
 def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(locations: Locations) -> None:
-    if locations.backend == "memory":
-        pytest.skip("an in-memory store belongs to one ledger object")
     path = locations.new()
     first, second = Ledger(EventStore(path)), Ledger(EventStore(path))
     walk = list(actions(seed=11, count=40))
