@@ -24,9 +24,9 @@ from projections.reader import Reader
 from .app import DbOption, JsonOption, Usage, app, open_reader
 from .diff import Change, diff_worlds
 from .explain import Explanation, check_ref, explain, removal_position
-from .inputs import BadInput, parse_time
+from .inputs import BadInput, parse_time, shown
 from .output import console, print_json, table
-from .sentences import Clock, Names, action_sentence, decision_sentence, one_line, person, shown
+from .sentences import Clock, Names, action_sentence, decision_sentence, one_line, person
 
 Recorded = tuple[int, "v.Action | v.Decided"]
 

@@ -13,7 +13,7 @@ from ledger import vocabulary as v
 from ledger.world import Link, World
 from projections.document import iso
 
-from .inputs import BadInput
+from .inputs import BadInput, shown
 from .sentences import (
     MAX_READS,
     MAX_REF,
@@ -27,7 +27,6 @@ from .sentences import (
     one_line,
     people,
     person,
-    shown,
 )
 
 Event = v.Action | v.Decided

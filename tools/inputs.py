@@ -10,6 +10,8 @@ from pydantic import ValidationError
 
 from ledger import vocabulary as v
 
+from .output import one_line
+
 
 class BadInput(ValueError):
     """Input that cannot become an action or a check; the message names what is wrong (not where)."""
@@ -19,8 +21,11 @@ _SHORT = reprlib.Repr()
 _SHORT.maxlevel, _SHORT.maxdict, _SHORT.maxlist, _SHORT.maxstring, _SHORT.maxother, _SHORT.maxlong = 2, 3, 3, 60, 60, 40
 
 
-def shown(value: Any) -> str:
-    """A value from outside as a message shows it: short, whatever its size or depth (alias bombs included)."""
+def shown(value: Any, limit: int = 80) -> str:
+    """A value from outside as a message shows it: quoted text with undecodable bytes escaped and a long middle
+    elided, anything else a short repr, whatever its size or depth (alias bombs included)."""
+    if isinstance(value, str):
+        return f"'{one_line(value, limit)}'"
     return _SHORT.repr(value)
 
 

@@ -25,7 +25,10 @@ def one_line(message: str, limit: int = 500) -> str:
     """A message safe to print: on one line, lone surrogates (undecodable bytes) escaped, the middle of a long
     one elided, so that hostile input is never echoed at full length."""
     text = " ".join(message.split()).encode("utf-8", "backslashreplace").decode("utf-8")
-    return text if len(text) <= limit else f"{text[: limit - 80]}...{text[-77:]}"
+    if len(text) <= limit:
+        return text
+    head = limit * 2 // 3
+    return f"{text[:head]}...{text[-(limit - head - 3):]}"
 
 
 def fail(message: str) -> None:

@@ -56,11 +56,6 @@ MAX_READS = 64  # how far back `why` walks one item's own events before giving u
 # ----------------------------------------------------------------------------------------------- words
 
 
-def shown(value: str, limit: int = 80) -> str:
-    """A value from outside, quoted for a message: `'crm:c1'`, or `'crm:xxxx...xx'` if it is long."""
-    return f"'{one_line(value, limit)}'"
-
-
 def person(name: str) -> str:
     """A user name as a person says it: alice -> Alice; an id such as u0042 or j.smith stays as it is."""
     return name[:1].upper() + name[1:] if name.isalpha() else name
