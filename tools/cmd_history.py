@@ -13,7 +13,7 @@ from projections.document import iso
 from projections.reader import Reader
 
 from .app import DbOption, JsonOption, Usage, app, open_reader
-from .explain import check_ref, present_state
+from .explain import check_ref, explain
 from .history import (
     Bound,
     Change,
@@ -84,7 +84,7 @@ def history(
     except BadInput as e:
         raise Usage(str(e)) from None
     found = load_history(reader, ref, first, last)
-    now = present_state(ref, reader.world, reader.index, reader.event)
+    now = explain(ref, reader.world, reader.index, reader.event).now  # the same sentence as why
     if html is not None:
         try:
             html.write_text(render_timeline(found, now), encoding="utf-8")

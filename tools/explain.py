@@ -331,21 +331,3 @@ def _user_now(name: str, world: World) -> str:
         f"{person(name)} is {'online' if user.online else 'offline'}, with sync filter {user.sync_filter} and "
         f"{waiting} operation{'' if waiting == 1 else 's'} waiting for the next sync."
     )
-
-
-# ----------------------------------------------------------------------------------------------- the state now
-
-
-def present_state(ref: str, world: World, index: Index | None = None, lookup: Lookup | None = None) -> str:
-    """One sentence on where the item is now (the `now` of `explain` when the index is given)."""
-    if index is not None and lookup is not None and index.known(ref):
-        return explain(ref, world, index, lookup).now
-    kind, _, name = ref.partition(":")
-    if kind == "crm":
-        return f"CRM record {name} is {'in CRM' if name in world.records else 'not in CRM'}."
-    if kind == "outlook":
-        user, _, item = name.partition("/")
-        owner = world.users.get(user)
-        here = owner is not None and item in owner.items
-        return f"Item {item} is {'in' if here else 'not in'} {person(user)}'s Outlook."
-    return _user_now(name, world)

@@ -28,7 +28,7 @@ def one_line(message: str, limit: int = 500) -> str:
     if len(text) <= limit:
         return text
     head = limit * 2 // 3
-    return f"{text[:head]}...{text[-(limit - head - 3):]}"
+    return f"{text[:head]}...{text[-(limit - head - 3) :]}"
 
 
 def fail(message: str) -> None:
