@@ -72,3 +72,26 @@ def test_json_prints_one_state_document_per_file(run_cli: Run) -> None:
     assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(docs) == 2 and all(set(d) == {"position", "at", "crm", "outlook", "links", "pending"} for d in docs)
+
+
+def test_a_file_appended_to_a_ledger_checks_decisions_stored_before_it_and_its_own(
+    tmp_path: Path, run_cli: Run
+) -> None:
+    db = tmp_path / "l.db"
+    assert run_cli("run", HERE / "scenarios" / "share-then-delete.yaml", "--db", db).returncode == 0
+    later = tmp_path / "later.yaml"
+    later.write_text(
+        "title: later\nstart: 2026-03-03T09:00:00Z\nusers: {carol: {}}\nsteps:\n"
+        "  - {do: outlook.create, user: carol, item: m9, type: email}\n"
+        "  - {do: outlook.track, user: carol, item: m9}\n"
+        "expect:\n  why: {outlook:alice/c1: CONTACT-DEL-CRM-NONOWNER, crm:m9: TRACK-EMAIL, crm:nothing: null}\n"
+    )
+    result = run_cli("run", later, "--db", db)
+    assert result.returncode == 0, result.stdout + result.stderr
+    wrong = tmp_path / "wrong.yaml"
+    wrong.write_text(
+        "title: wrong\nstart: 2026-03-04T09:00:00Z\nusers: {dave: {}}\n"
+        "expect: {why: {outlook:alice/c1: FILTER-CREATE}}\n"
+    )
+    failed = run_cli("run", wrong, "--db", db)
+    assert failed.returncode == 1 and "found 'CONTACT-DEL-CRM-NONOWNER'" in failed.stdout

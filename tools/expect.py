@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from ledger.vocabulary import FieldValue, Time
 from ledger.world import World
 from projections.document import iso
-from projections.index import ItemIndex
 
 from .inputs import BadInput, describe
 
@@ -74,7 +73,11 @@ def _compare(where: str, wanted: Any, found: Any, failures: list[str]) -> None:
         failures.append(f"{where}: expected {_show(wanted)}, found {_show(found)}")
 
 
-def evaluate(expectation: Expectation, world: World, index: ItemIndex) -> list[str]:
+class Decisions(Protocol):
+    def last_decision(self, ref: str) -> tuple[int, str] | None: ...
+
+
+def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[str]:
     """Every check that does not hold, as 'where: expected X, found Y'. Unknown users are bad input."""
     failures: list[str] = []
     for record_id, check in expectation.crm.items():

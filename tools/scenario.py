@@ -11,9 +11,10 @@ from typing import Any
 import yaml
 
 from ledger.application import ActionRefused, Ledger
+from ledger.store import Recorded
 from ledger.vocabulary import Action
 from projections.index import ItemIndex
-from projections.reader import open_reader
+from projections.reader import StoredIndex, open_reader
 
 from .expect import Expectation, evaluate, parse_expectation
 from .inputs import BadInput, parse_action, parse_time, shown
@@ -155,9 +156,9 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
 def run(scenario: Scenario, db: str | None = None) -> Outcome:
     """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
     a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check."""
-    ledger = Ledger() if db is None else open_reader(db, for_writing=True).ledger
-    index = ItemIndex()
-    index.add(ledger.events())
+    reader = None if db is None else open_reader(db, for_writing=True)
+    ledger = Ledger() if reader is None else reader.ledger
+    index = _StagedOverStored(reader.index if reader is not None else None)
     failures: list[str] = []
     try:
         for step in scenario.steps:
@@ -181,6 +182,23 @@ def run(scenario: Scenario, db: str | None = None) -> Outcome:
         ledger.rollback()
         raise
     return Outcome(scenario, ledger, failures)
+
+
+class _StagedOverStored:
+    """The decisions this file stages, over those the ledger's stored index already holds: `why` checks need
+    both, and reading the whole ledger to index it again would cost what the ledger costs."""
+
+    def __init__(self, stored: StoredIndex | None) -> None:
+        self.stored, self.staged = stored, ItemIndex()
+
+    def add(self, recorded: list[Recorded]) -> None:
+        self.staged.add(recorded)
+
+    def last_decision(self, ref: str) -> tuple[int, str] | None:
+        found = self.staged.last_decision(ref)
+        if found is None and self.stored is not None:
+            found = self.stored.last_decision(ref)
+        return found
 
 
 def _label(step: Step) -> str | None:
