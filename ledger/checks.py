@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import singledispatch
 
 from . import vocabulary as v
-from .world import Item, Record, User, World, queued_track
+from .world import Item, Record, User, World, queued_track, record_id_used
 
 
 class Refused(ValueError):
@@ -145,7 +145,7 @@ def _(a: v.OutlookItemTracked, world: World) -> None:
         raise Refused(f"item '{a.item}' is already linked to CRM record '{link.record}'")
     if queued_track(owner, a.item):
         raise Refused(f"item '{a.item}' is already being tracked (queued while {a.user} is offline)")
-    if a.record is not None and a.record in world.used_record_ids:
+    if a.record is not None and record_id_used(world, a.record):
         raise Refused(f"record id '{a.record}' is already used in CRM")
 
 
@@ -172,7 +172,7 @@ def _(a: v.CrmRecordCreated, world: World) -> None:
     user(world, a.actor)
     if a.owner is not None:
         user(world, a.owner)
-    if a.record in world.used_record_ids:
+    if record_id_used(world, a.record):
         raise Refused(f"record id '{a.record}' is already used in CRM")
     _start_only_for_appointments(a.start, a.type, f"'{a.record}'")
 

@@ -27,6 +27,7 @@ from .world import (
     filter_users,
     fresh_id,
     in_filter,
+    record_id_used,
     shows_completed,
     skips_deleted,
 )
@@ -290,7 +291,7 @@ def _track(
 ) -> None:
     world = batch.world
     item = user.items[item_id]
-    record_id = record_id or fresh_id(item_id, world.used_record_ids)
+    record_id = record_id or fresh_id(item_id, lambda rid: record_id_used(world, rid))
     state = "completed" if item.completed else "active"
     created = v.RecordCreated(
         record=record_id, type=item.type, owner=user.name, state=state, fields=item.fields, start=item.start
@@ -360,7 +361,7 @@ def _offline_conflict(world: World, user: User, op: Pending, replay: v.Action) -
     if isinstance(replay, v.OutlookItemTracked):
         if link is not None:
             return f"item '{item_id}' is already linked to '{link.record}'"
-        if replay.record is not None and replay.record in world.used_record_ids:
+        if replay.record is not None and record_id_used(world, replay.record):
             return f"record id '{replay.record}' was used in CRM meanwhile"
     return None
 
@@ -484,7 +485,7 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
 
 
 def _filter_create(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
-    item_id = fresh_id(record.id, user.used_item_ids)
+    item_id = fresh_id(record.id, user.used_item_ids.__contains__)
     effects = [
         v.ItemCreated(
             user=user.name,

@@ -255,7 +255,6 @@ def _(f: v.SyncStarted, world: World, position: int, rule: str) -> None:
 def _add_record(world: World, record: Record, position: int) -> None:
     record.created = record.changed = position
     world.records[record.id] = record
-    world.used_record_ids.add(record.id)
     world.users[record.owner].owned[record.id] = None
 
 

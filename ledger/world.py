@@ -6,6 +6,7 @@ copy per event). Everything here is derived from events alone; the queries at th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -84,7 +85,6 @@ class World:
     users: dict[str, User] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
     deleted: dict[str, Record] = field(default_factory=dict)  # each deleted record as it was at its deletion
-    used_record_ids: set[str] = field(default_factory=set)
     links: list[Link] = field(default_factory=list)  # every link ever made, in order
     links_to: dict[str, dict[str, Link]] = field(default_factory=dict)  # record -> user -> active link
     # action id -> position: what the write side needs to refuse a reused id; not part of the state itself
@@ -92,6 +92,11 @@ class World:
 
 
 # ----------------------------------------------------------------------------------------- pure queries
+
+
+def record_id_used(world: World, record_id: str) -> bool:
+    """Ids are never reused in CRM: every id ever used belongs to a live record or to a deleted one."""
+    return record_id in world.records or record_id in world.deleted
 
 
 def active_link(world: World, user: str, record: str) -> Link | None:
@@ -126,12 +131,12 @@ def shows_completed(record: Record) -> bool:
     return record.type in TASK_LIKE and record.state in ("completed", "canceled")
 
 
-def fresh_id(natural: str, used: set[str]) -> str:
+def fresh_id(natural: str, used: Callable[[str], bool]) -> str:
     """The natural id, or the first free `<id>#2`, `<id>#3`… if it was ever used in that store."""
-    if natural not in used:
+    if not used(natural):
         return natural
     n = 2
-    while f"{natural}#{n}" in used:
+    while used(f"{natural}#{n}"):
         n += 1
     return f"{natural}#{n}"
 

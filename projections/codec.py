@@ -48,7 +48,6 @@ def encode_world(world: World) -> bytes:
         "at": _t(world.at),
         "records": [_record(r) for r in world.records.values()],
         "deleted": [_record(r) for r in world.deleted.values()],
-        "used_record_ids": sorted(world.used_record_ids),
         "links": [[k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter] for k in world.links],
         # the order of users per record decides the order of queued operations: keep it exactly
         "links_to": [
@@ -91,7 +90,6 @@ def decode_world(blob: bytes) -> World:
     world = World(position=data["position"], at=_dt(data["at"]), links=links)
     world.records = {r.id: r for r in map(_from_record, data["records"])}
     world.deleted = {r.id: r for r in map(_from_record, data["deleted"])}
-    world.used_record_ids = set(data["used_record_ids"])
     for u in data["users"]:
         user = User(u["name"], u["sync_filter"], u["delete"], u["online"])
         user.items = {i[0]: Item(i[0], i[1], i[2], _dt(i[3]), i[4]) for i in u["items"]}
