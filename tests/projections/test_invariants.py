@@ -15,8 +15,8 @@ from ledger.evolve import evolve
 from ledger.store import EventStore
 from ledger.world import World
 from projections.document import state_document
-from projections.timetravel import world_at, world_at_time
 from tests.conftest import Locations
+from tests.reference import world_at, world_at_time
 from tools import randomwalk
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

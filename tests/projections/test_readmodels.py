@@ -9,8 +9,8 @@ from ledger.store import EventStore
 from projections.document import state_document
 from projections.index import ItemIndex
 from projections.reader import open_reader
-from projections.timetravel import world_at
 from tests.conftest import Locations
+from tests.reference import world_at
 from tools import randomwalk
 
 EVERY = 37  # small, so that a short ledger has many checkpoints

@@ -16,7 +16,7 @@ from ledger import vocabulary as v
 from ledger.application import Ledger
 from ledger.rules import RULES
 from projections.document import iso
-from projections.timetravel import world_at
+from tests.reference import world_at
 from tools import scenario
 from tools.actionlines import to_line
 from tools.diff import diff_worlds

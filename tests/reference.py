@@ -1,4 +1,5 @@
-"""The state as of any past point: a fresh fold of the events up to a position, or up to a time."""
+"""The reference the read side is tested against: the state as of a point by a fresh fold of the events from
+the first one (the product's time travel goes through checkpoints, `projections.reader.Reader.world_at`)."""
 
 from __future__ import annotations
 
