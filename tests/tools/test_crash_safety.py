@@ -58,20 +58,32 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int, float
     return lines, state, sum(1 for _ in lines.open()), duration
 
 
+def _kill_while_writing(importing: subprocess.Popen[bytes], db: Path, rng: random.Random) -> None:
+    """Kill the import moments after its writes begin: the write-ahead log grows past what creating the tables
+    wrote. Timing by the file, not the clock, so the kill lands while it writes on a slow or a fast machine."""
+    wal = Path(f"{db}-wal")
+    created: int | None = None
+    deadline = time.monotonic() + 120
+    while importing.poll() is None and time.monotonic() < deadline:
+        size = wal.stat().st_size if wal.exists() else 0
+        if created is None and size:
+            created = size
+        elif created is not None and size > created + 64_000:
+            break
+        time.sleep(0.002)
+    time.sleep(rng.uniform(0, 0.1))
+    importing.send_signal(signal.SIGKILL)
+
+
 def test_an_import_killed_at_random_moments_is_completed_by_importing_again(
     org: tuple[Path, str, int, float], tmp_path: Path
 ) -> None:
     lines, clean_state, count, duration = org
     complete = json.loads(clean_state)["position"]
     rng = random.Random(20261125)
-    # The import checks every line first and appends last. Where the kills land is steered: after a kill that
-    # came too late (the import had finished) the next come earlier, after one too early (nothing written yet)
-    # later, so that on a slow or a fast machine enough of them land while it writes.
-    early, late = 0.2 * duration, 1.3 * duration
-    runs = killed_midway = 0
-    while runs < RUNS or (killed_midway < 3 and runs < 4 * RUNS):
-        runs += 1
-        db = tmp_path / f"crash-{runs}.db"
+    killed_midway = 0
+    for run in range(RUNS):
+        db = tmp_path / f"crash-{run}.db"
         importing = subprocess.Popen(
             [sys.executable, "-m", "tools", "import", str(lines), "--db", str(db)],
             cwd=tmp_path,
@@ -79,21 +91,18 @@ def test_an_import_killed_at_random_moments_is_completed_by_importing_again(
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        delay = rng.uniform(early, late)
-        time.sleep(delay)
-        importing.send_signal(signal.SIGKILL)
+        if run % 2:
+            _kill_while_writing(importing, db, rng)
+        else:  # anywhere in the run: while it starts, checks, writes, or after it finished
+            time.sleep(rng.uniform(0, 1.1) * duration)
+            importing.send_signal(signal.SIGKILL)
         importing.wait()
         partial = 0
         if db.exists():
             verified = _cli("verify", "--json", "--db", db, cwd=tmp_path)
             assert verified.returncode == 0, verified.stdout + verified.stderr
             partial = json.loads(verified.stdout)["events"]
-        if partial == 0:
-            early = min(delay, late - 0.05)
-        elif partial >= complete:
-            late = max(delay, early + 0.05)
-        else:
-            killed_midway += 1  # a prefix: the kill landed while it wrote
+        killed_midway += 0 < partial < complete  # a prefix: the kill landed while it wrote
         again = _cli("import", lines, "--db", db, cwd=tmp_path)
         assert again.returncode == 0, again.stderr
         assert _cli("state", "--json", "--db", db, cwd=tmp_path).stdout == clean_state
@@ -101,4 +110,4 @@ def test_an_import_killed_at_random_moments_is_completed_by_importing_again(
         ids = [json.loads(line)["id"] for line in exported]
         assert len(ids) == count == len(set(ids))  # nothing lost, nothing duplicated
         assert _cli("verify", "--db", db, cwd=tmp_path).returncode == 0
-    assert killed_midway >= 3, f"only {killed_midway} of {runs} kills landed in the middle of an import"
+    assert killed_midway >= RUNS // 4, f"only {killed_midway} of {RUNS} kills landed in the middle of an import"
