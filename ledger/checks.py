@@ -10,7 +10,7 @@ from datetime import datetime
 from functools import singledispatch
 
 from . import vocabulary as v
-from .world import Item, Record, User, World, queued_track, record_id_used
+from .world import Item, Record, User, World, item_id_used, queued_track, record_id_used
 
 
 class Refused(ValueError):
@@ -20,8 +20,9 @@ class Refused(ValueError):
 def check(world: World, action: v.Action) -> None:
     if world.at is not None and action.at is not None and action.at < world.at:
         raise Refused(f"time goes backwards from {_clock(world.at, action.at)} to {_clock(action.at, world.at)}")
-    if action.id is not None and action.id in world.action_ids:
-        raise Refused(f"action id '{action.id}' is already in the ledger (at position {world.action_ids[action.id]})")
+    held = world.past.action(action.id) if action.id is not None else None
+    if held is not None:
+        raise Refused(f"action id '{action.id}' is already in the ledger (at position {held})")
     _check(action, world)
 
 
@@ -50,7 +51,7 @@ def user(world: World, name: str) -> User:
 def record(world: World, record_id: str) -> Record:
     found = world.records.get(record_id)
     if found is None:
-        if record_id in world.deleted:
+        if world.past.record(record_id) is not None:
             raise Refused(f"unknown record '{record_id}' (it was deleted in CRM)")
         raise Refused(f"unknown record '{record_id}'")
     return found
@@ -59,7 +60,7 @@ def record(world: World, record_id: str) -> Record:
 def item(world: World, name: str, item_id: str) -> Item:
     found = user(world, name).items.get(item_id)
     if found is None:
-        if item_id in world.users[name].used_item_ids:
+        if world.past.item_deleted(name, item_id):
             raise Refused(f"unknown item '{item_id}' in {name}'s Outlook (it was deleted)")
         raise Refused(f"unknown item '{item_id}' in {name}'s Outlook")
     return found
@@ -111,7 +112,7 @@ def _(a: v.WentOnline, world: World) -> None:
 
 @_check.register
 def _(a: v.OutlookItemCreated, world: World) -> None:
-    if a.item in user(world, a.user).used_item_ids:
+    if item_id_used(world, user(world, a.user).name, a.item):
         raise Refused(f"item id '{a.item}' is already used in {a.user}'s Outlook")
     _start_only_for_appointments(a.start, a.type, f"'{a.item}'")
 

@@ -27,6 +27,8 @@ from .world import (
     filter_users,
     fresh_id,
     in_filter,
+    item_id_used,
+    known_record,
     record_id_used,
     shows_completed,
     skips_deleted,
@@ -191,11 +193,10 @@ def _untrack(batch: _Batch, a: v.OutlookItemUntracked) -> None:
     world = batch.world
     user = world.users[a.user]
     link = user.links_by_item[a.item]
-    record = world.records.get(link.record)
     if a.delete_in_crm is not None:
         designated = a.delete_in_crm
     else:
-        is_email = (record or world.deleted[link.record]).type == "email"
+        is_email = _known(world, link.record).type == "email"
         designated = is_email and user.delete_untracked_email_in_crm
     cause = batch.record(a)
     batch.decide(
@@ -313,6 +314,13 @@ def _track(
     )
 
 
+def _known(world: World, record_id: str) -> Record:
+    """A record that a link or a pending operation names exists, or existed: ids are never forgotten."""
+    known = known_record(world, record_id)
+    assert known is not None, f"record '{record_id}' is named but was never recorded"
+    return known
+
+
 def _ends(user: str, item: str, record: str) -> list[str]:
     return [v.crm_ref(record), v.outlook_ref(user, item)]
 
@@ -415,7 +423,7 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
     if not untrack and (link is None or link.item != item_id):
         return  # the link already ended another way: nothing left to decide
     record = world.records.get(record_id)
-    known = record or world.deleted[record_id]
+    known = _known(world, record_id)
     situation = rules.Removal(
         untrack=untrack,
         family=rules.family(known.type),
@@ -449,7 +457,7 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
     assert link is not None
     item = user.items[link.item]
     record = world.records.get(record_id)
-    known = record or world.deleted[record_id]
+    known = _known(world, record_id)
     now_in = in_filter(record, user)
     rule = rules.decide_change(
         rules.Change(
@@ -485,7 +493,7 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
 
 
 def _filter_create(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
-    item_id = fresh_id(record.id, user.used_item_ids.__contains__)
+    item_id = fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item))
     effects = [
         v.ItemCreated(
             user=user.name,

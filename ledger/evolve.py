@@ -16,7 +16,7 @@ def evolve(world: World, event: v.Action | v.Decided, position: int) -> None:
     world.position = position
     world.at = event.at
     if isinstance(event, v.Action) and event.id is not None:
-        world.action_ids[event.id] = position
+        world.past.add_action(event.id, position)
     _apply(event, world, position)
     for q in event.queued:
         world.users[q.user].pending.append(Pending.of(q, event.when))
@@ -41,7 +41,6 @@ def _(e: v.OptionChanged, world: World, position: int) -> None:
 def _(e: v.OutlookItemCreated, world: World, position: int) -> None:
     user = world.users[e.user]
     user.items[e.item] = Item(e.item, e.type, dict(e.fields), e.start)
-    user.used_item_ids.add(e.item)
 
 
 @_apply.register
@@ -61,9 +60,10 @@ def _(e: v.OutlookTaskCompleted, world: World, position: int) -> None:
 def _(e: v.OutlookItemDeleted, world: World, position: int) -> None:
     user = world.users[e.user]
     del user.items[e.item]
+    world.past.add_item(e.user, e.item, position)
     link = user.links_by_item.get(e.item)
     if link is not None:  # the link stays until the sync decides; FILTER-SKIP-DELETED remembers
-        user.removed[link.record] = position
+        _removed_by(world, e.user, link.record, position)
 
 
 @_apply.register(v.OutlookItemTracked)
@@ -74,8 +74,7 @@ def _(e: v.Action, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.OutlookItemUntracked, world: World, position: int) -> None:
-    user = world.users[e.user]
-    user.removed[user.links_by_item[e.item].record] = position  # FILTER-SKIP-DELETED remembers
+    _removed_by(world, e.user, world.users[e.user].links_by_item[e.item].record, position)
 
 
 @_apply.register
@@ -197,7 +196,6 @@ def _(f: v.RecordDeleted, world: World, position: int, rule: str) -> None:
 def _(f: v.ItemCreated, world: World, position: int, rule: str) -> None:
     user = world.users[f.user]
     user.items[f.item] = Item(f.item, f.type, dict(f.fields), f.start, f.completed)
-    user.used_item_ids.add(f.item)
 
 
 @_effect.register
@@ -211,15 +209,14 @@ def _(f: v.ItemReplaced, world: World, position: int, rule: str) -> None:
 @_effect.register
 def _(f: v.ItemDeleted, world: World, position: int, rule: str) -> None:
     del world.users[f.user].items[f.item]
+    world.past.add_item(f.user, f.item, position)
 
 
 @_effect.register
 def _(f: v.Linked, world: World, position: int, rule: str) -> None:
-    link = Link(f.user, f.item, f.record, f.origin, "linked", rule, position, f.in_filter)
-    user = world.users[f.user]
-    user.links_by_item[f.item] = link
+    link = Link(f.user, f.item, f.record, f.origin, "linked", rule, position, f.in_filter, made=position)
+    world.users[f.user].links_by_item[f.item] = link
     world.links_to.setdefault(f.record, {})[f.user] = link
-    world.links.append(link)
 
 
 @_effect.register
@@ -231,6 +228,7 @@ def _(f: v.Unlinked, world: World, position: int, rule: str) -> None:
     if not by_user:
         del world.links_to[f.record]
     link.state, link.rule, link.position = "unlinked", rule, position
+    world.past.add_link(link)
 
 
 @_effect.register
@@ -258,10 +256,18 @@ def _add_record(world: World, record: Record, position: int) -> None:
     world.users[record.owner].owned[record.id] = None
 
 
+def _removed_by(world: World, user: str, record_id: str, position: int) -> None:
+    """FILTER-SKIP-DELETED remembers who removed their copy of a record (a record deleted in CRM needs no memory:
+    its id is never used again)."""
+    record = world.records.get(record_id)
+    if record is not None:
+        record.removed_by[user] = position
+
+
 def _delete_record(world: World, record_id: str, position: int) -> None:
     record = world.records.pop(record_id)
     record.changed = position
-    world.deleted[record_id] = record
+    world.past.add_record(record)
     world.users[record.owner].owned.pop(record_id, None)
     for name in record.shared_with:
         world.users[name].shared.pop(record_id, None)

@@ -1,7 +1,9 @@
-"""The state the ledger decides from: the CRM store, every user's Outlook store, the links and the queues.
+"""The state the ledger decides from: the CRM store, every user's Outlook store, the active links and the
+queues (the present), and what is over (`ledger.past`).
 
 Plain mutable dataclasses, evolved in place by `ledger.evolve` (a fold over millions of events cannot afford a
-copy per event). Everything here is derived from events alone; the queries at the bottom are pure.
+copy per event). Everything here is derived from events alone; the queries at the bottom are pure. The present
+stays the size of the organisation however long the ledger grows; only the past grows, and it is append-only.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from .past import Past, made
 from .vocabulary import TASK_LIKE, FieldValue, OfflineAction, Queued
 
 
@@ -24,7 +27,8 @@ class Record:
     regarding: str | None = None
     start: datetime | None = None
     created: int = 0  # position of the event that created it
-    changed: int = 0  # position of its latest CRM change (FILTER-SKIP-DELETED compares with it)
+    changed: int = 0  # position of its latest CRM change (FILTER-SKIP-DELETED compares with it); or its deletion
+    removed_by: dict[str, int] = field(default_factory=dict)  # user -> position of their Outlook delete/untrack
 
 
 @dataclass(slots=True)
@@ -43,9 +47,10 @@ class Link:
     record: str
     origin: str
     state: str  # "linked" or "unlinked"
-    rule: str
-    position: int
+    rule: str  # of the decision that made it, then of the one that ended it
+    position: int  # of that decision
     in_filter: bool  # was the record in the user's filter at the last sync (or when linked)
+    made: int  # position of the decision that made it: links are listed in this order
 
 
 @dataclass(slots=True)
@@ -70,10 +75,8 @@ class User:
     delete_untracked_email_in_crm: bool = False
     online: bool = True
     items: dict[str, Item] = field(default_factory=dict)
-    used_item_ids: set[str] = field(default_factory=set)
     links_by_item: dict[str, Link] = field(default_factory=dict)  # active links only
     pending: list[Pending] = field(default_factory=list)
-    removed: dict[str, int] = field(default_factory=dict)  # record -> position of the user's delete/untrack
     owned: dict[str, None] = field(default_factory=dict)  # records the user owns (an ordered set)
     shared: dict[str, None] = field(default_factory=dict)  # records shared with the user
 
@@ -84,11 +87,8 @@ class World:
     at: datetime | None = None
     users: dict[str, User] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
-    deleted: dict[str, Record] = field(default_factory=dict)  # each deleted record as it was at its deletion
-    links: list[Link] = field(default_factory=list)  # every link ever made, in order
     links_to: dict[str, dict[str, Link]] = field(default_factory=dict)  # record -> user -> active link
-    # action id -> position: what the write side needs to refuse a reused id; not part of the state itself
-    action_ids: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    past: Past = field(default_factory=Past)
 
 
 # ----------------------------------------------------------------------------------------- pure queries
@@ -96,7 +96,32 @@ class World:
 
 def record_id_used(world: World, record_id: str) -> bool:
     """Ids are never reused in CRM: every id ever used belongs to a live record or to a deleted one."""
-    return record_id in world.records or record_id in world.deleted
+    return record_id in world.records or world.past.record(record_id) is not None
+
+
+def item_id_used(world: World, user: str, item: str) -> bool:
+    """Ids are never reused in one Outlook store either: every id used is of a present or a deleted item."""
+    return item in world.users[user].items or world.past.item_deleted(user, item)
+
+
+def known_record(world: World, record_id: str) -> Record | None:
+    """The record as it is, or as it was when it was deleted."""
+    return world.records.get(record_id) or world.past.record(record_id)
+
+
+def links(world: World) -> list[Link]:
+    """Every link ever made, active or ended, in the order they were made."""
+    every = world.past.ended_links()
+    every += (k for by_user in world.links_to.values() for k in by_user.values())
+    every.sort(key=made)
+    return every
+
+
+def latest_link(world: World, user: str, item: str) -> Link | None:
+    """The item's active link, or else the one that ended last."""
+    owner = world.users.get(user)
+    active = owner.links_by_item.get(item) if owner else None
+    return active or world.past.last_link(user, item)
 
 
 def active_link(world: World, user: str, record: str) -> Link | None:
@@ -122,7 +147,7 @@ def filter_users(world: World, record: Record) -> list[str]:
 
 def skips_deleted(user: User, record: Record) -> bool:
     """FILTER-SKIP-DELETED: the user removed their copy and the record has not changed in CRM since."""
-    removed = user.removed.get(record.id)
+    removed = record.removed_by.get(user.name)
     return removed is not None and removed > record.changed
 
 

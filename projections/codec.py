@@ -1,6 +1,7 @@
 """Worlds as bytes, for checkpoints: plain JSON data (never pickle: a checkpoint read from a database must not
-be able to run code), compressed. Links are shared between the link table and the active-link maps, so they
-are written once and referred to by their index."""
+be able to run code), compressed. A checkpoint holds the present only (its past is archived beside it, see
+`ledger.past`), so its size follows the organisation, not the ledger. Active links are shared between the
+per-record and the per-user maps, so they are written once and referred to by their index."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import orjson
 
 from ledger import vocabulary as v
+from ledger.past import Archive, Past
 from ledger.world import Item, Link, Pending, Record, User, World
 
 
@@ -22,7 +24,7 @@ def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-def _record(r: Record) -> list[Any]:
+def record_data(r: Record) -> list[Any]:
     return [
         r.id,
         r.type,
@@ -34,21 +36,31 @@ def _record(r: Record) -> list[Any]:
         _t(r.start),
         r.created,
         r.changed,
+        r.removed_by,
     ]
 
 
-def _from_record(d: list[Any]) -> Record:
-    return Record(d[0], d[1], d[2], d[3], d[4], dict.fromkeys(d[5]), d[6], _dt(d[7]), d[8], d[9])
+def record_of(d: list[Any]) -> Record:
+    return Record(d[0], d[1], d[2], d[3], d[4], dict.fromkeys(d[5]), d[6], _dt(d[7]), d[8], d[9], d[10])
+
+
+def link_data(k: Link) -> list[Any]:
+    return [k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter, k.made]
 
 
 def encode_world(world: World) -> bytes:
-    link_index = {id(link): n for n, link in enumerate(world.links)}
-    data = {
+    return zlib.compress(orjson.dumps(present_data(world)), 1)
+
+
+def present_data(world: World) -> dict[str, Any]:
+    """The present of the world as plain data (what a checkpoint holds, and what `verify` compares)."""
+    links = [k for by_user in world.links_to.values() for k in by_user.values()]
+    link_index = {id(link): n for n, link in enumerate(links)}
+    return {
         "position": world.position,
         "at": _t(world.at),
-        "records": [_record(r) for r in world.records.values()],
-        "deleted": [_record(r) for r in world.deleted.values()],
-        "links": [[k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter] for k in world.links],
+        "records": [record_data(r) for r in world.records.values()],
+        "links": [link_data(k) for k in links],
         # the order of users per record decides the order of queued operations: keep it exactly
         "links_to": [
             [record, [link_index[id(k)] for k in by_user.values()]] for record, by_user in world.links_to.items()
@@ -60,7 +72,6 @@ def encode_world(world: World) -> bytes:
                 "delete": u.delete_untracked_email_in_crm,
                 "online": u.online,
                 "items": [[i.id, i.type, i.fields, _t(i.start), i.completed] for i in u.items.values()],
-                "used": sorted(u.used_item_ids),
                 "links": [link_index[id(k)] for k in u.links_by_item.values()],
                 "pending": [
                     [
@@ -74,26 +85,23 @@ def encode_world(world: World) -> bytes:
                     ]
                     for p in u.pending
                 ],
-                "removed": u.removed,
                 "owned": list(u.owned),
                 "shared": list(u.shared),
             }
             for u in world.users.values()
         ],
     }
-    return zlib.compress(orjson.dumps(data), 1)
 
 
-def decode_world(blob: bytes) -> World:
+def decode_world(blob: bytes, archive: Archive | None = None) -> World:
+    """The world of a checkpoint; its past up to the checkpoint is read from `archive` when asked for."""
     data = orjson.loads(zlib.decompress(blob))
     links = [Link(*row) for row in data["links"]]
-    world = World(position=data["position"], at=_dt(data["at"]), links=links)
-    world.records = {r.id: r for r in map(_from_record, data["records"])}
-    world.deleted = {r.id: r for r in map(_from_record, data["deleted"])}
+    world = World(position=data["position"], at=_dt(data["at"]), past=Past(archive, data["position"]))
+    world.records = {r.id: r for r in map(record_of, data["records"])}
     for u in data["users"]:
         user = User(u["name"], u["sync_filter"], u["delete"], u["online"])
         user.items = {i[0]: Item(i[0], i[1], i[2], _dt(i[3]), i[4]) for i in u["items"]}
-        user.used_item_ids = set(u["used"])
         user.links_by_item = {links[n].item: links[n] for n in u["links"]}
         user.pending = [
             Pending(
@@ -107,7 +115,7 @@ def decode_world(blob: bytes) -> World:
             )
             for p in u["pending"]
         ]
-        user.removed, user.owned, user.shared = u["removed"], dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
+        user.owned, user.shared = dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
         world.users[user.name] = user
     world.links_to = {record: {links[n].user: links[n] for n in indices} for record, indices in data["links_to"]}
     return world

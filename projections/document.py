@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.world import Link, World
+from ledger.world import Link, World, links
 
 
 def iso(t: datetime | None) -> str | None:
@@ -62,7 +62,7 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
             for r in world.records.values()
         },
         "outlook": outlook,
-        "links": [_link(link) for link in world.links if user is None or link.user == user],
+        "links": [_link(link) for link in links(world) if user is None or link.user == user],
         "pending": {
             u.name: [
                 {"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause, "at": iso(p.at)}

@@ -1,6 +1,6 @@
-"""The projector keeps the read models (checkpoints, item index, action ids) complete up to a tracking
-position: it pulls what the log holds beyond it, in large pages, from the nearest checkpoint. It also watches
-the write side's own appends, so a writer does not fold its events twice."""
+"""The projector keeps the read models (checkpoints of the present, the archived past, the item index) complete up
+to a tracking position: it pulls what the log holds beyond it, in large pages, from the nearest checkpoint. It
+also watches the write side's own appends, so a writer does not fold its events twice."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 
 from ledger import vocabulary as v
 from ledger.evolve import evolve
+from ledger.past import Past
 from ledger.store import EventStore, Recorded
 from ledger.world import World
 
@@ -25,8 +26,8 @@ class Projector:
     def __init__(self, store: EventStore, models: ReadModels, every: int = CHECKPOINT_EVERY) -> None:
         self.store, self.models, self.every = store, models, every
         self._index: list[IndexRow] = []
-        self._actions: list[tuple[str, int]] = []
         self._checkpoints: list[tuple[int, bytes]] = []
+        self._world: World | None = None  # the world the noted events were folded into (its past is archived)
         self._last_checkpoint = 0
         self._seen = 0
         self._first = 1  # the first position noted since the last flush
@@ -36,7 +37,10 @@ class Projector:
     def world_at(self, position: int) -> World:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval."""
         found = self.models.checkpoint_at_or_before(position)
-        world = decode_world(self.store.mapper.decipher(found[1])) if found else World()
+        if found:
+            world = decode_world(self.store.mapper.decipher(found[1]), self.models)
+        else:
+            world = World(past=Past(self.models))
         for pos, event in self.store.read(after=world.position, upto=position):
             evolve(world, event, pos)
         return world
@@ -46,10 +50,11 @@ class Projector:
     def catch_up(self, progress: Progress | None = None) -> World:
         """Bring the read models up to the end of the log; the current world."""
         tracked = self.models.tracking()
-        world = self.world_at(tracked)
+        world = self._world = self.world_at(tracked)
         last = self.store.last_position()
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
         self._seen = tracked
+        world.past.settle(world.position)  # the archive holds the past up to the read models' tracking position
         while world.position < last:
             page = list(self.store.read(after=world.position, upto=min(last, world.position + PAGE)))
             if not page:
@@ -60,7 +65,8 @@ class Projector:
                 self._note(position, event)
                 if position - self._last_checkpoint >= self.every and self._ends_action(position, page):
                     self._checkpoint(world)
-            self.flush()
+            if self.flush():
+                world.past.settle(world.position)  # keeps a long rebuild's memory flat
             if progress is not None:
                 progress(world.position, last)
         return world
@@ -74,29 +80,33 @@ class Projector:
 
     def observe(self, recorded: Sequence[Recorded], world: World) -> None:
         """The write side staged one action's events; `world` is the state after them."""
-        if not self._index and not self._actions and recorded:
+        self._world = world
+        if not self._index and recorded:
             self._first = recorded[0][0]
         for position, event in recorded:
             self._note(position, event)
         if recorded and recorded[-1][0] - self._last_checkpoint >= self.every:
             self._checkpoint(world)
 
-    def flush(self) -> None:
+    def flush(self) -> bool:
         """Write what was noted, with the new tracking position, in one read-model transaction; if other
-        writers' events came in between, leave them all to `catch_up` (the tracking position never skips)."""
-        if self._index and self.models.tracking() == self._first - 1:
-            self.models.write(self._seen, self._index, self._actions, self._checkpoints)
+        writers' events came in between, leave them all to `catch_up` (the tracking position never skips).
+        Whether it wrote."""
+        tracked = self._first - 1
+        written = bool(self._index) and self._world is not None and self.models.tracking() == tracked
+        if written:
+            assert self._world is not None
+            self.models.write(self._seen, self._index, self._checkpoints, self._world.past.after(tracked))
         self.discard()
+        return written
 
     def discard(self) -> None:
         """Forget what was noted but not written (a refused batch)."""
-        self._index, self._actions, self._checkpoints = [], [], []
+        self._index, self._checkpoints = [], []
 
     def _note(self, position: int, event: v.Action | v.Decided) -> None:
         rule = event.rule if isinstance(event, v.Decided) else None
         self._index.extend((ref, position, rule) for ref in refs_of(event))
-        if isinstance(event, v.Action) and event.id is not None:
-            self._actions.append((event.id, position))
         self._seen = position
 
     def _checkpoint(self, world: World) -> None:

@@ -100,19 +100,11 @@ class Reader:
 def open_reader(
     location: str | None,
     *,
-    for_writing: bool = False,
     progress: Progress | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> Reader:
-    """The ledger at `location` with its read models brought up to date. A writer also loads the action ids
-    (to refuse a reused id); a reader does not need them."""
+    """The ledger at `location` with its read models brought up to date; they follow its own appends too."""
     store = EventStore(location)
-    projector = Projector(store, open_read_models(location), checkpoint_every)
-
-    def load_world() -> World:
-        world = projector.catch_up(progress)
-        if for_writing:
-            world.action_ids = projector.models.action_ids()
-        return world
-
-    return Reader(Ledger(store, observer=projector, load_world=load_world), projector)
+    projector = Projector(store, open_read_models(location, store.mapper), checkpoint_every)
+    ledger = Ledger(store, observer=projector, load_world=lambda: projector.catch_up(progress))
+    return Reader(ledger, projector)

@@ -1,18 +1,34 @@
-"""The read models' tables, kept beside the events in the same database: checkpoints of the world, the item
-index (which positions touched each reference, and which of them are decisions), the action ids, and the
-tracking position up to which they are complete. SQLite and PostgreSQL share the SQL; memory uses dicts."""
+"""The read models' tables, kept beside the events in the same database: checkpoints of the present, the archived
+past (`ledger.past`: deleted records, deleted items, ended links, action ids), the item index (which positions
+touched each reference, and which of them are decisions), and the tracking position up to which they are all
+complete. SQLite and PostgreSQL share the SQL; memory uses dicts. Everything here is derived from the events:
+a read model of another format is dropped and rebuilt, never migrated."""
 
 from __future__ import annotations
 
 import bisect
 import sqlite3
 from collections.abc import Iterable, Sequence
-from typing import Any
-from urllib.parse import urlparse
+from typing import Any, Protocol
 
+import orjson
+
+from ledger.past import PastRows, made
 from ledger.store import environment
+from ledger.world import Link, Record
+
+from .codec import record_data, record_of
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
+FORMAT = 2  # of the read models; another format is rebuilt from the events
+
+
+class Cipher(Protocol):
+    """What the read models encrypt with: the events' own cipher (`ledger.store.EventMapper`)."""
+
+    def encipher(self, data: bytes) -> bytes: ...
+
+    def decipher(self, data: bytes) -> bytes: ...
 
 
 class ReadModels:
@@ -22,23 +38,24 @@ class ReadModels:
         self._tracking = 0
         self._checkpoints: dict[int, bytes] = {}
         self._index: dict[str, list[tuple[int, str | None]]] = {}
-        self._actions: dict[str, int] = {}
+        self._past = PastRows()
+        self._last_links: dict[tuple[str, str], Link] = {}
 
     def tracking(self) -> int:
         return self._tracking
 
     def write(
-        self,
-        position: int,
-        index: Sequence[IndexRow],
-        actions: Sequence[tuple[str, int]],
-        checkpoints: Sequence[tuple[int, bytes]],
+        self, position: int, index: Sequence[IndexRow], checkpoints: Sequence[tuple[int, bytes]], past: PastRows
     ) -> None:
         """Everything up to `position`, in one transaction with the new tracking position."""
         for ref, pos, rule in index:
             self._index.setdefault(ref, []).append((pos, rule))
-        self._actions.update(actions)
         self._checkpoints.update(checkpoints)
+        self._past.records.update(past.records)
+        self._past.items.update(past.items)
+        self._past.actions.update(past.actions)
+        self._past.links = sorted([*self._past.links, *past.links], key=made)
+        self._last_links.update({(link.user, link.item): link for link in past.links})
         self._tracking = position
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
@@ -55,8 +72,30 @@ class ReadModels:
     def refs(self) -> list[str]:
         return list(self._index)
 
-    def action_ids(self) -> dict[str, int]:
-        return dict(self._actions)
+    # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
+
+    def record(self, record: str, upto: int) -> Record | None:
+        found = self._past.records.get(record)
+        return found if found is not None and found.changed <= upto else None
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool:
+        return self._past.items.get((user, item), upto + 1) <= upto
+
+    def action(self, action_id: str, upto: int) -> int | None:
+        found = self._past.actions.get(action_id)
+        return found if found is not None and found <= upto else None
+
+    def ended_links(self, upto: int) -> list[Link]:
+        return [link for link in self._past.links if link.position <= upto]
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None:
+        found = self._last_links.get((user, item))
+        if found is None or found.position <= upto:
+            return found
+        return next((k for k in reversed(self.ended_links(upto)) if k.user == user and k.item == item), None)
+
+    def rows(self, upto: int) -> PastRows:
+        return self._past.upto(upto)
 
     def reset(self) -> None:
         self.__init__()  # type: ignore[misc]
@@ -65,23 +104,52 @@ class ReadModels:
         pass
 
 
+_TABLES = ("tracking", "checkpoints", "index", "past_records", "past_items", "past_links", "actions")
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT NOT NULL, position BIGINT NOT NULL, rule TEXT)",
-    "CREATE INDEX IF NOT EXISTS syncledger_index_ref ON syncledger_index (ref, position)",
+    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT NOT NULL, position BIGINT NOT NULL, rule TEXT, "
+    "PRIMARY KEY (ref, position)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_records (record TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+    "state {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_items (owner TEXT NOT NULL, item TEXT NOT NULL, "
+    "position BIGINT NOT NULL, PRIMARY KEY (owner, item)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_links (made BIGINT PRIMARY KEY, position BIGINT NOT NULL, "
+    "owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, rule TEXT NOT NULL, "
+    "in_filter BOOLEAN NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (owner, item, made)",
     "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL)",
 )
+_LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
+
+
+def _link(row: Sequence[Any]) -> Link:
+    made, position, user, item, record, origin, rule, in_filter = row
+    return Link(user, item, record, origin, "unlinked", rule, int(position), bool(in_filter), int(made))
 
 
 class SqlReadModels(ReadModels):
-    """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema)."""
+    """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema). Tombstones are
+    encrypted with the events' cipher; like the item index, the other tables hold ids and positions only."""
 
-    def __init__(self, connection: Any, mark: str, blob: str) -> None:
-        self.db, self.mark = connection, mark
+    def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher) -> None:
+        self.db, self.mark, self.cipher = connection, mark, cipher
+        self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
+        self._links_upto = 0
+        sqlite = isinstance(connection, sqlite3.Connection)
         with self._transaction() as c:
-            for statement in _SCHEMA:
-                c.execute(statement.format(blob=blob))
+            if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions
+                c.execute("SELECT pg_advisory_xact_lock(hashtext('syncledger-read-models:' || current_schema()))")
+            c.execute(_SCHEMA[0])
+            c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = 'format'"))
+            found = c.fetchone()
+            if found is None or int(found[0]) != FORMAT:
+                for table in _TABLES[1:]:
+                    c.execute(f"DROP TABLE IF EXISTS syncledger_{table}")
+                c.execute("DELETE FROM syncledger_tracking")
+                c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('format', ?)"), (FORMAT,))
+            for statement in _SCHEMA[1:]:
+                c.execute(statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else ""))
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.mark)
@@ -109,21 +177,21 @@ class SqlReadModels(ReadModels):
         return int(row[0]) if row else 0
 
     def write(
-        self,
-        position: int,
-        index: Sequence[IndexRow],
-        actions: Sequence[tuple[str, int]],
-        checkpoints: Sequence[tuple[int, bytes]],
+        self, position: int, index: Sequence[IndexRow], checkpoints: Sequence[tuple[int, bytes]], past: PastRows
     ) -> None:
+        records = [(r.id, r.changed, self.cipher.encipher(orjson.dumps(record_data(r)))) for r in past.records.values()]
+        links = [(k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter) for k in past.links]
         with self._transaction() as c:
-            if index:
-                c.executemany(self._sql("INSERT INTO syncledger_index VALUES (?, ?, ?)"), index)
-            if actions:
-                c.executemany(self._sql("INSERT INTO syncledger_actions VALUES (?, ?) ON CONFLICT DO NOTHING"), actions)
-            for pos, blob in checkpoints:
-                c.execute(
-                    self._sql("INSERT INTO syncledger_checkpoints VALUES (?, ?) ON CONFLICT DO NOTHING"), (pos, blob)
-                )
+            for statement, rows in (
+                ("INSERT INTO syncledger_index VALUES (?, ?, ?)", index),
+                ("INSERT INTO syncledger_checkpoints VALUES (?, ?)", checkpoints),
+                ("INSERT INTO syncledger_past_records VALUES (?, ?, ?)", records),
+                ("INSERT INTO syncledger_past_items VALUES (?, ?, ?)", [(*k, p) for k, p in past.items.items()]),
+                (f"INSERT INTO syncledger_past_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", links),
+                ("INSERT INTO syncledger_actions VALUES (?, ?)", list(past.actions.items())),
+            ):
+                if rows:
+                    c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
             c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name = 'projections'"))
             c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('projections', ?)"), (position,))
 
@@ -144,14 +212,57 @@ class SqlReadModels(ReadModels):
     def refs(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
 
-    def action_ids(self) -> dict[str, int]:
-        return {i: int(p) for i, p in self._all("SELECT id, position FROM syncledger_actions")}
+    # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
+
+    def record(self, record: str, upto: int) -> Record | None:
+        row = self._one("SELECT state FROM syncledger_past_records WHERE record = ? AND position <= ?", (record, upto))
+        return record_of(orjson.loads(self.cipher.decipher(bytes(row[0])))) if row else None
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool:
+        statement = "SELECT 1 FROM syncledger_past_items WHERE owner = ? AND item = ? AND position <= ?"
+        return self._one(statement, (user, item, upto)) is not None
+
+    def action(self, action_id: str, upto: int) -> int | None:
+        row = self._one("SELECT position FROM syncledger_actions WHERE id = ? AND position <= ?", (action_id, upto))
+        return int(row[0]) if row else None
+
+    def ended_links(self, upto: int) -> list[Link]:
+        """Read once per process and kept: an ended link never changes, and a state document lists them all."""
+        if upto > self._links_upto:
+            rows = self._all(
+                f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ?",
+                (self._links_upto, upto),
+            )
+            self._links = sorted([*self._links, *map(_link, rows)], key=made)
+            self._links_upto = upto
+        return [link for link in self._links if link.position <= upto]
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None:
+        row = self._one(
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE owner = ? AND item = ? AND position <= ? "
+            "ORDER BY made DESC LIMIT 1",
+            (user, item, upto),
+        )
+        return _link(row) if row else None
+
+    def rows(self, upto: int) -> PastRows:
+        records = self._all("SELECT state FROM syncledger_past_records WHERE position <= ?", (upto,))
+        items = self._all("SELECT owner, item, position FROM syncledger_past_items WHERE position <= ?", (upto,))
+        actions = self._all("SELECT id, position FROM syncledger_actions WHERE position <= ?", (upto,))
+        return PastRows(
+            {r.id: r for r in (record_of(orjson.loads(self.cipher.decipher(bytes(s)))) for (s,) in records)},
+            {(u, i): int(p) for u, i, p in items},
+            self.ended_links(upto),
+            {i: int(p) for i, p in actions},
+        )
 
     def reset(self) -> None:
         """Forget every read model (they are rebuilt from the events)."""
         with self._transaction() as c:
-            for table in ("tracking", "checkpoints", "index", "actions"):
+            for table in _TABLES[1:]:
                 c.execute(f"DELETE FROM syncledger_{table}")
+            c.execute("DELETE FROM syncledger_tracking WHERE name = 'projections'")
+        self._links, self._links_upto = [], 0
 
     def close(self) -> None:
         self.db.close()
@@ -164,7 +275,7 @@ class _Transaction:
     def __enter__(self) -> Any:
         if isinstance(self.db, sqlite3.Connection):
             self.db.execute("BEGIN IMMEDIATE")
-            return self.db
+            return self.db.cursor()
         return self.db.cursor()
 
     def __exit__(self, kind: object, *_: object) -> None:
@@ -174,7 +285,7 @@ class _Transaction:
             self.db.rollback()
 
 
-def open_read_models(url: str | None) -> ReadModels:
+def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
     """The read models of the ledger at `url` (the same places `ledger.store.EventStore` takes)."""
     env = environment(url)
     if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
@@ -182,7 +293,7 @@ def open_read_models(url: str | None) -> ReadModels:
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
         connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None)
         connection.execute("PRAGMA journal_mode=WAL")
-        return SqlReadModels(connection, "?", "BLOB")
+        return SqlReadModels(connection, "?", "BLOB", cipher)
     import psycopg
 
     schema = env.get("POSTGRES_SCHEMA")
@@ -195,5 +306,4 @@ def open_read_models(url: str | None) -> ReadModels:
         options=f"-c search_path={schema}" if schema else None,
         connect_timeout=10,
     )
-    assert urlparse(url or "").scheme.startswith("postgres")
-    return SqlReadModels(server, "%s", "BYTEA")
+    return SqlReadModels(server, "%s", "BYTEA", cipher)

@@ -37,7 +37,7 @@ def ledger_location(db: str | None) -> str:
     return db or os.environ.get("SYNCLEDGER_DB") or DEFAULT_DB
 
 
-def open_reader(db: str | None, *, must_exist: bool = True, for_writing: bool = False) -> Reader:
+def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
     """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date; reading
     commands refuse a missing file instead of creating an empty ledger."""
     location = ledger_location(db)
@@ -48,11 +48,11 @@ def open_reader(db: str | None, *, must_exist: bool = True, for_writing: bool = 
         )
     try:
         with progress("bringing the read models up to date") as update:
-            return projections.reader.open_reader(location, for_writing=for_writing, progress=update)
+            return projections.reader.open_reader(location, progress=update)
     except StoreError as e:
         raise Usage(str(e)) from None
 
 
 def open_ledger(db: str | None, *, must_exist: bool = True) -> Ledger:
-    """The ledger at --db, opened for appending (its action ids loaded, its read models following)."""
-    return open_reader(db, must_exist=must_exist, for_writing=True).ledger
+    """The ledger at --db, opened for appending (its read models follow what it appends)."""
+    return open_reader(db, must_exist=must_exist).ledger

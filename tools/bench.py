@@ -80,7 +80,7 @@ def _ingest(db: Path, lines: Path, limit: int | None = None) -> None:
                 out.write(line)
         lines = head
     with lines.open("rb") as source:
-        import_actions(open_reader(str(db), for_writing=True).ledger, source)
+        import_actions(open_reader(str(db)).ledger, source)
 
 
 def _stored_rows(location: str) -> list[tuple[str, int, str, bytes]]:

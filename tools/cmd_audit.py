@@ -316,7 +316,7 @@ def _changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) 
     elif change.kind in ("created", "added"):
         position = inside[0] if inside else None
     elif change.kind == "deleted" and change.side == "crm":
-        gone = world_b.deleted.get(change.ref[4:])
+        gone = world_b.past.record(change.ref[4:])
         position = gone.changed if gone is not None else None
     elif change.kind == "deleted":
         position = removal_position(change.ref, reader.index, reader.event)

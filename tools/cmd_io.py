@@ -201,7 +201,7 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> int:
     skipped = 0
     try:
         for number, action in lines:
-            position = ledger.world.action_ids.get(action.id or "")
+            position = ledger.world.past.action(action.id) if action.id is not None else None
             if position is None:
                 try:
                     ledger.stage(action)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from ledger import vocabulary as v
-from ledger.world import Item, Link, Record, User, World
+from ledger.world import Item, Link, Record, User, World, links
 from projections.document import iso
 
 T = TypeVar("T")
@@ -71,7 +71,7 @@ def diff_worlds(before: World, after: World) -> list[Change]:
             item_values,
             lambda item, name=name: v.outlook_ref(name, item),  # type: ignore[misc]
         )
-    changes += _links(before.links, after.links)
+    changes += _links(links(before), links(after))
     changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")
     return changes
 

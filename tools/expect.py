@@ -8,7 +8,7 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from ledger.vocabulary import FieldValue, Time
-from ledger.world import World
+from ledger.world import World, links
 from projections.document import iso
 
 from .inputs import BadInput, describe
@@ -127,7 +127,7 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
         wanted = link_check.model_dump(exclude_none=True)
         rows = [
             {"user": k.user, "item": k.item, "record": k.record, "state": k.state, "origin": k.origin, "rule": k.rule}
-            for k in world.links
+            for k in links(world)
         ]
         if not any(all(row[key] == value for key, value in wanted.items()) for row in rows):
             near = [

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger import vocabulary as v
-from ledger.world import Link, World
+from ledger.world import Link, World, latest_link
 from projections.document import iso
 
 from .inputs import BadInput, shown
@@ -185,7 +185,7 @@ def explain(ref: str, world: World, index: Index, lookup: Lookup) -> Explanation
         user, _, item = name.partition("/")
         owner = world.users.get(user)
         exists = owner is not None and item in owner.items
-        link = _latest_link(world, user, item)
+        link = latest_link(world, user, item)
         if link is not None and link.state == "linked":
             positions |= causes(link.position, read, index)
         removal = None if exists else removal_position(ref, index, read)
@@ -196,7 +196,8 @@ def explain(ref: str, world: World, index: Index, lookup: Lookup) -> Explanation
         link_doc = _link_document(link)
     elif kind == "crm":
         exists = name in world.records
-        removal = None if exists else (world.deleted[name].changed if name in world.deleted else None)
+        buried = None if exists else world.past.record(name)
+        removal = buried.changed if buried is not None else None
         if removal is not None:
             positions |= causes(removal, read, index)
         now = _record_now(name, world, removal, names, read)
@@ -210,12 +211,6 @@ def explain(ref: str, world: World, index: Index, lookup: Lookup) -> Explanation
         positions = {touched[0], touched[-1]} if touched else set()
     steps = steps_of(positions, read, names)
     return Explanation(ref, exists, kind_of, now, last[1] if last else None, link_doc, steps)
-
-
-def _latest_link(world: World, user: str, item: str) -> Link | None:
-    owner = world.users.get(user)
-    active = owner.links_by_item.get(item) if owner else None
-    return active or next((k for k in reversed(world.links) if k.user == user and k.item == item), None)
 
 
 def _link_document(link: Link | None) -> dict[str, Any] | None:

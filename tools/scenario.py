@@ -156,7 +156,7 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
 def run(scenario: Scenario, db: str | None = None) -> Outcome:
     """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
     a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check."""
-    reader = None if db is None else open_reader(db, for_writing=True)
+    reader = None if db is None else open_reader(db)
     ledger = Ledger() if reader is None else reader.ledger
     index = _StagedOverStored(reader.index if reader is not None else None)
     failures: list[str] = []

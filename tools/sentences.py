@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from ledger import vocabulary as v
 from ledger.rules import RULES, SOURCES
-from ledger.world import Record, World
+from ledger.world import Record, World, known_record
 from projections.document import iso
 
 from .output import one_line
@@ -126,7 +126,7 @@ class Names:
 
     def record_type(self, record: str) -> str | None:
         world = self.world
-        found = world and (world.records.get(record) or world.deleted.get(record))
+        found = known_record(world, record) if world else None
         return found.type if found else self._first_event_type(v.crm_ref(record))
 
     def item_type(self, user: str, item: str) -> str | None:
@@ -290,7 +290,7 @@ class _Say:
 
     def start_of_deleted(self) -> str:
         world, record = self.names.world, self.record_id
-        found = world.deleted.get(record) if world and record else None
+        found = world.past.record(record) if world and record else None
         if found is None:
             return ""
         return f" (its start: {iso(found.start)})" if found.start else " (it has no start time)"

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from ledger import vocabulary as v
 from ledger.application import Ledger
 from ledger.rules import RULES
+from ledger.world import links
 from projections.index import ItemIndex
 from tools import randomwalk
 from tools.explain import explain
@@ -48,6 +49,6 @@ def test_every_disappearance_has_a_decision_with_a_rule_and_a_cause_that_why_ret
         assert ref.removeprefix("crm:") not in world.records
         assert (position, rule) in index.decisions[ref]  # later decisions of other users' syncs follow it
         assert explain(ref, world, index, lookup).rule is not None
-    for link in world.links:
+    for link in links(world):
         if link.state == "unlinked":
             assert ended[(link.user, link.item, link.record)] == (link.position, link.rule)

@@ -15,7 +15,7 @@ from tools import randomwalk
 
 def _ledger(path: Path, count: int = 120) -> str:
     location = str(path / "ledger.db")
-    reader = open_reader(location, for_writing=True, checkpoint_every=40)
+    reader = open_reader(location, checkpoint_every=40)
     for action in randomwalk.actions(5, count):
         reader.ledger.append([action])
     return location
@@ -83,7 +83,10 @@ def test_an_event_inserted_and_resealed_without_the_key_is_found_when_the_key_is
 
 def test_read_models_that_differ_from_a_rebuild_are_found(tmp_path: Path) -> None:
     location = _ledger(tmp_path)
-    _sql(location, "DELETE FROM syncledger_index WHERE rowid IN (SELECT rowid FROM syncledger_index LIMIT 3)")
+    _sql(
+        location,
+        "DELETE FROM syncledger_index WHERE (ref, position) IN (SELECT ref, position FROM syncledger_index LIMIT 3)",
+    )
     checkpoint = min(p for (p,) in sqlite3.connect(location).execute("SELECT position FROM syncledger_checkpoints"))
     other = (
         sqlite3.connect(location)
@@ -93,6 +96,23 @@ def test_read_models_that_differ_from_a_rebuild_are_found(tmp_path: Path) -> Non
     _sql(location, "UPDATE syncledger_checkpoints SET state = ? WHERE position = ?", other, checkpoint)
     checks = {f.check for f in _verify(location).findings}
     assert checks == {"index", "checkpoint"}
+
+
+@pytest.mark.parametrize(
+    ("table", "what"),
+    [
+        ("past_records", "deleted records"),
+        ("past_items", "deleted items"),
+        ("past_links", "ended links"),
+        ("actions", "action ids"),
+    ],
+)
+def test_an_archived_past_that_differs_from_a_rebuild_is_found(tmp_path: Path, table: str, what: str) -> None:
+    location = _ledger(tmp_path)
+    assert _verify(location).ok
+    _sql(location, f"DELETE FROM syncledger_{table} WHERE position = (SELECT max(position) FROM syncledger_{table})")
+    problems = [f.problem for f in _verify(location).findings if f.check == "archive"]
+    assert problems == [f"the archive's {what} differ from a rebuild from the events"]
 
 
 def test_verify_through_the_command_exits_1_with_findings_and_0_when_clean(tmp_path: Path, run_cli) -> None:

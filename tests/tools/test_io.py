@@ -127,7 +127,7 @@ def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
     actions = _random_actions(seed=5, count=300)
     lines = [to_line(a) for a in actions]
     location = str(tmp_path / "crash.db")
-    ledger = open_reader(location, for_writing=True).ledger
+    ledger = open_reader(location).ledger
     monkeypatch.setattr(cmd_io, "BATCH_SIZE", 40)
     real_append, calls = ledger.store.append, []
 
@@ -143,7 +143,7 @@ def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
     stored = [e for _, e in EventStore(location).read() if isinstance(e, v.Action)]
     assert 0 < len(stored) < len(actions)
     assert [a.id for a in stored] == [a.id for a in actions[: len(stored)]], "what was stored is a prefix"
-    reopened = open_reader(location, for_writing=True).ledger
+    reopened = open_reader(location).ledger
     found = cmd_io.import_actions(reopened, lines)
     assert (found.skipped, found.appended) == (len(stored), len(actions) - len(stored))
     assert state_document(open_reader(location).world) == _in_memory_state(actions)

@@ -1,0 +1,169 @@
+"""What is over: CRM records deleted (as they were when deleted), Outlook items deleted, links ended, and the ids
+of the actions recorded.
+
+Each of these is stamped with its position and never changes again, so one copy of the past serves every point
+in time. That is what keeps the cost of a state bounded: a checkpoint holds only the present, and a world as of
+position C reads the past up to C from an `Archive` (the read models' tables) and keeps what happens after C in
+memory. A world folded from nothing has no archive and keeps its whole past in memory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Reversible
+from dataclasses import dataclass, field
+from operator import attrgetter
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from .world import Link, Record
+
+
+@dataclass
+class PastRows:
+    """The past up to a position, in full: for equality, for verifying and for an archive's writer."""
+
+    records: dict[str, Record] = field(default_factory=dict)  # record id -> the record as it was deleted
+    items: dict[tuple[str, str], int] = field(default_factory=dict)  # (user, item) -> position of its deletion
+    links: list[Link] = field(default_factory=list)  # ended links, in the order they were made
+    actions: dict[str, int] = field(default_factory=dict)  # action id -> position
+
+    def upto(self, position: int) -> PastRows:
+        """The part of it at or before `position`."""
+        return PastRows(
+            {k: r for k, r in self.records.items() if r.changed <= position},
+            {k: p for k, p in self.items.items() if p <= position},
+            [link for link in self.links if link.position <= position],
+            {k: p for k, p in self.actions.items() if p <= position},
+        )
+
+
+made = attrgetter("made")  # the order links are listed in
+
+
+class Archive(Protocol):
+    """The stored past; every question is about the past up to `upto` (rows after it are not yet there for the
+    asker). Kept by `projections.readmodels`."""
+
+    def record(self, record: str, upto: int) -> Record | None: ...
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool: ...
+
+    def action(self, action_id: str, upto: int) -> int | None: ...
+
+    def ended_links(self, upto: int) -> list[Link]: ...
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
+
+    def rows(self, upto: int) -> PastRows: ...
+
+
+class Past:
+    """The archived past up to `upto`, and what has happened since, in memory."""
+
+    def __init__(self, archive: Archive | None = None, upto: int = 0) -> None:
+        self._archive = archive
+        self.upto = upto
+        self.since = PastRows()
+
+    @property
+    def archive(self) -> Archive | None:
+        """The archive, when it holds anything for this past (nothing is archived up to position 0)."""
+        return self._archive if self.upto > 0 else None
+
+    # ------------------------------------------------------------------------------- the fold adds
+
+    def add_record(self, record: Record) -> None:
+        self.since.records[record.id] = record
+
+    def add_item(self, user: str, item: str, position: int) -> None:
+        self.since.items[(user, item)] = position
+
+    def add_link(self, link: Link) -> None:
+        self.since.links.append(link)
+
+    def add_action(self, action_id: str, position: int) -> None:
+        self.since.actions[action_id] = position
+
+    # ------------------------------------------------------------------------------- questions
+
+    def record(self, record: str) -> Record | None:
+        """The record as it was when it was deleted in CRM, or None if it never was."""
+        found = self.since.records.get(record)
+        if found is None and self.archive is not None:
+            found = self.archive.record(record, self.upto)
+        return found
+
+    def item_deleted(self, user: str, item: str) -> bool:
+        if (user, item) in self.since.items:
+            return True
+        return self.archive is not None and self.archive.item_deleted(user, item, self.upto)
+
+    def action(self, action_id: str) -> int | None:
+        """The position of the action with this id, or None if the ledger has none."""
+        found = self.since.actions.get(action_id)
+        if found is None and self.archive is not None:
+            found = self.archive.action(action_id, self.upto)
+        return found
+
+    def ended_links(self) -> list[Link]:
+        """Every ended link, in the order they were made."""
+        ended = [*self.archive.ended_links(self.upto), *self.since.links] if self.archive else list(self.since.links)
+        ended.sort(key=made)  # two sorted runs: a merge
+        return ended
+
+    def last_link(self, user: str, item: str) -> Link | None:
+        """The link of the user's item that ended last, if any (an item can be linked, unlinked and tracked again)."""
+        for link in reversed(self.since.links):
+            if link.user == user and link.item == item:
+                return link
+        return self.archive.last_link(user, item, self.upto) if self.archive is not None else None
+
+    def rows(self) -> PastRows:
+        """Everything, archived or not."""
+        rows = self.archive.rows(self.upto) if self.archive is not None else PastRows()
+        rows.records.update(self.since.records)
+        rows.items.update(self.since.items)
+        rows.links = sorted([*rows.links, *self.since.links], key=made)
+        rows.actions.update(self.since.actions)
+        return rows
+
+    def after(self, position: int) -> PastRows:
+        """What was added after `position`, for the archive's writer: read from the end, since everything is
+        added in the order of its position."""
+        since = self.since
+        return PastRows(
+            dict(_newest(since.records.items(), lambda r: r[1].changed, position)),
+            dict(_newest(since.items.items(), lambda i: i[1], position)),
+            _newest(since.links, lambda link: link.position, position),
+            dict(_newest(since.actions.items(), lambda a: a[1], position)),
+        )
+
+    def settle(self, upto: int) -> None:
+        """The archive now holds everything up to `upto`: forget it here (a long rebuild keeps memory flat)."""
+        kept = self.after(upto)
+        self.since, self.upto = kept, upto
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Past) and self.rows() == other.rows()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Past:
+        """A copy shares the archive (read-only) and copies what is in memory."""
+        import copy
+
+        twin = Past(self._archive, self.upto)
+        twin.since = copy.deepcopy(self.since, memo)
+        return twin
+
+
+T = TypeVar("T")
+
+
+def _newest(entries: Reversible[T], position_of: Callable[[T], int], after: int) -> list[T]:
+    """The entries after position `after`, in order, from a collection kept in the order of their positions."""
+    newest: list[T] = []
+    for entry in reversed(entries):
+        if position_of(entry) <= after:
+            break
+        newest.append(entry)
+    newest.reverse()
+    return newest
