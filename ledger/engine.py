@@ -405,14 +405,22 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime, s
         link = active_link(world, user.name, record_id)
         if link is not None:
             _crm_change_reaches(batch, user, record_id, cause, at, actor)
-    candidates = [world.records[rid] for rid in dict.fromkeys((*user.owned, *user.shared))]
-    for record in sorted(candidates, key=lambda r: r.created):
-        if (
-            in_filter(record, user)
-            and active_link(world, user.name, record.id) is None
-            and not skips_deleted(user, record)
-        ):
-            _filter_create(batch, user, record, latest_cause.get(record.id, record.changed), at, actor)
+    for record in _missing_copies(world, user):
+        _filter_create(batch, user, record, latest_cause.get(record.id, record.changed), at, actor)
+
+
+def _missing_copies(world: World, user: User) -> list[Record]:
+    """The records in the user's filter with no linked copy in their Outlook (and not skipped), oldest first.
+    Every sync walks all the user's records, so the common case (already linked) is checked first."""
+    missing = []
+    for record_id in user.owned if user.sync_filter == "owned" else {**user.owned, **user.shared}:
+        if user.name in world.links_to.get(record_id, ()):
+            continue
+        record = world.records[record_id]
+        if in_filter(record, user) and not skips_deleted(user, record):
+            missing.append(record)
+    missing.sort(key=lambda r: r.created)
+    return missing
 
 
 def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -> None:

@@ -17,7 +17,7 @@ def evolve(world: World, event: v.Action | v.Decided, position: int) -> None:
     world.at = event.at
     if isinstance(event, v.Action) and event.id is not None:
         world.past.add_action(event.id, position)
-    _apply(event, world, position)
+    _FOLDS.get(type(event), _apply)(event, world, position)
     for q in event.queued:
         world.users[q.user].pending.append(Pending.of(q, event.when))
 
@@ -158,7 +158,7 @@ def _(e: v.CrmRecordUnshared, world: World, position: int) -> None:
 @_apply.register
 def _(e: v.Decided, world: World, position: int) -> None:
     for effect in e.effects:
-        _effect(effect, world, position, e.rule)
+        _EFFECTS.get(type(effect), _effect)(effect, world, position, e.rule)
 
 
 # ------------------------------------------------------------------------------------------------ effects
@@ -245,6 +245,12 @@ def _(f: v.Settled, world: World, position: int, rule: str) -> None:
 @_effect.register
 def _(f: v.SyncStarted, world: World, position: int, rule: str) -> None:
     world.users[f.user].pending.clear()
+
+
+# singledispatch registers each fold by its annotation; the fold looks it up by the exact type, because the
+# dispatch wrapper costs more than most folds do (every event class is a leaf: no subclass needs dispatching)
+_FOLDS = {kind: fold for kind, fold in _apply.registry.items() if kind is not object}
+_EFFECTS = {kind: fold for kind, fold in _effect.registry.items() if kind is not object}
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
@@ -27,6 +28,15 @@ DbOption = typer.Option(
     None, "--db", help="Ledger: a SQLite file (default ./syncledger.db, or $SYNCLEDGER_DB) or a postgresql:// URL."
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+
+
+def collect_for_bulk_work() -> None:
+    """Set the garbage collector for a process that folds and imports millions of small objects. They make no
+    reference cycles, so reference counting frees them; but the cyclic collector's default thresholds made it
+    walk the whole growing heap again and again: 40% of an import's time, measured. Start-up objects are
+    frozen out of its sight and it runs far less often (still, so that a rare cycle is freed)."""
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 class Usage(Exception):

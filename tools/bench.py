@@ -20,6 +20,7 @@ from ledger.seal import unwrap
 from projections.document import state_document
 from projections.reader import Reader, open_reader
 
+from .app import collect_for_bulk_work
 from .cmd_history import load_history
 from .cmd_io import import_actions
 from .explain import explain
@@ -121,6 +122,7 @@ def _raw_rebuild_rate(location: str) -> float:
 
 def _rebuild(location: str) -> dict[str, Any]:
     """Every projection rebuilt from the store (in a child process, so that its peak memory is its own)."""
+    collect_for_bulk_work()  # as the command line does
     reader = open_reader(location)
     reader.projector.models.reset()
     started = time.perf_counter()

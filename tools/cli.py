@@ -14,7 +14,7 @@ import sys
 
 import tools
 
-from .app import Usage, app
+from .app import Usage, app, collect_for_bulk_work
 from .output import fail
 
 for _module in pkgutil.iter_modules(tools.__path__):
@@ -24,6 +24,7 @@ for _module in pkgutil.iter_modules(tools.__path__):
 
 def main() -> None:
     """Run the command line with one-line errors and the documented exit statuses."""
+    collect_for_bulk_work()
     try:
         code = app(standalone_mode=False)
     except Usage as e:
