@@ -3,6 +3,8 @@ a fold from zero, a lookup through the index equals a scan, on every back end an
 
 from __future__ import annotations
 
+import gc
+
 from ledger import vocabulary as v
 from ledger.application import Ledger
 from ledger.store import EventStore
@@ -88,3 +90,18 @@ def test_another_writers_events_reach_the_read_models_at_the_next_catch_up(locat
     scan = ItemIndex()
     scan.add(EventStore(location).read())
     assert {r: fresh.index.touched[r] for r in scan.touched} == scan.touched
+
+
+def test_catching_up_leaves_the_garbage_collector_as_it_found_it(tmp_path) -> None:
+    """The projector pauses the cyclic collector for each page; it must come back on, and stay off if it was."""
+    location = str(tmp_path / "ledger.db")
+    _filled(location, 30)
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            reader = open_reader(location)
+            reader.projector.models.reset()
+            assert reader.projector.catch_up().position > 30
+            assert gc.isenabled() is enabled
+        finally:
+            gc.enable()
