@@ -56,10 +56,12 @@ def builder(cls: type[BaseModel]) -> Convert:
             if key in data:
                 data[name] = data.pop(key)
         values = data
-        if len(data) < len(template):  # fields left out: their defaults, unless a required one is missing
-            if not required <= data.keys():  # a TypeError, as for a call that lacks an argument
-                raise TypeError(f"{cls.__name__} lacks {sorted(required - data.keys())}")
+        # as many keys as fields: the store wrote them all (checking their names too costs a tenth of decoding)
+        if len(data) != len(template):
             values = {**template, **data}
+            if len(values) != len(template) or not required <= data.keys():  # another version's row, or forged
+                missing, unknown = sorted(required - data.keys()), sorted(data.keys() - template.keys())
+                raise TypeError(f"{cls.__name__}: missing fields {missing}, unknown fields {unknown}")
             for name, make in fresh:
                 if name not in data:
                     values[name] = make()

@@ -132,9 +132,13 @@ def test_odd_values_decode_as_validation_decodes_them(
     _check(event)  # type: ignore[arg-type]
 
 
-def test_a_row_that_lacks_a_required_field_is_refused_not_half_built() -> None:
-    with pytest.raises(TypeError, match="lacks"):
-        builder(v.SyncRequested)({"at": "2026-03-02T09:00:00Z", "do": "sync"})
+def test_a_row_not_shaped_like_its_model_is_refused_not_half_built() -> None:
+    """A missing required field, or a field the model does not have (another version's row), is an error."""
+    build = builder(v.SyncRequested)
+    with pytest.raises(TypeError, match=r"missing fields \['user'\], unknown fields \[\]"):
+        build({"at": "2026-03-02T09:00:00Z", "do": "sync"})
+    with pytest.raises(TypeError, match=r"missing fields \[\], unknown fields \['usr'\]"):
+        build({"at": "2026-03-02T09:00:00Z", "do": "sync", "user": "alice", "usr": "alice"})
 
 
 def test_a_left_out_mutable_default_is_a_new_copy_per_event_as_in_validation() -> None:
