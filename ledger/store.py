@@ -13,6 +13,7 @@ import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from itertools import starmap
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -29,14 +30,17 @@ from eventsourcing.persistence import (
 from eventsourcing.sqlite import SQLiteDatastore
 
 from .seal import GENESIS, configured_key, seal, unwrap, wrap
+from .serial import builder
 from .vocabulary import EVENT_CLASSES, Action, Decided, dump
 
 STREAM = "syncledger"  # one stream; a text id, so reading a row does not parse a UUID
 PAGE = 10_000
 _TOPIC_PREFIX = "ledger.vocabulary:"
 _CLASS_OF_TOPIC = {_TOPIC_PREFIX + cls.__name__: cls for cls in EVENT_CLASSES.values()}
+_BUILD_OF_TOPIC = {topic: builder(cls) for topic, cls in _CLASS_OF_TOPIC.items()}
 
 Recorded = tuple[int, "Action | Decided"]
+Row = tuple[int, str, bytes]  # position, topic, state: a stored row as the store reads it
 
 
 class StoreError(RuntimeError):
@@ -67,22 +71,30 @@ class EventMapper(Mapper[str]):
         return self.cipher.decrypt(data) if self.cipher else data
 
     def decode(self, stored: StoredEvent) -> Recorded:
+        """A stored row as its event, validated in full: `verify` reads this way, so that a row forged behind
+        the ledger's back is caught even if it was sealed again."""
+        return self.decode_row(stored.originator_version, stored.topic, stored.state, validate=True)
+
+    def decode_row(self, position: int, topic: str, state: bytes, validate: bool = False) -> Recorded:
+        """A row as its event; unless `validate`, trusted as the store's own (`ledger.serial`): it was validated
+        when it was appended, so reading it back does not run the validators again."""
         try:
-            _, _, state = unwrap(stored.state)
+            _, _, state = unwrap(state)
             if self.cipher:
                 state = self.cipher.decrypt(state)
             if self.compressor:
                 state = self.compressor.decompress(state)
-            cls = _CLASS_OF_TOPIC[stored.topic]
-            return stored.originator_version, cls.model_validate_json(state)  # type: ignore[return-value]
+            if validate:
+                return position, _CLASS_OF_TOPIC[topic].model_validate_json(state)  # type: ignore[return-value]
+            return position, _BUILD_OF_TOPIC[topic](orjson.loads(state))
         except Exception as e:
-            raise StoreError(_undecodable(stored.originator_version, e, self.cipher is not None)) from None
+            raise StoreError(_undecodable(position, e, self.cipher is not None)) from None
 
 
 def _undecodable(position: int, error: Exception, ciphered: bool) -> str:
     if type(error).__name__ in ("InvalidTag", "ValueError") and ciphered and "seal" not in str(error):
         return f"cannot decrypt the event at position {position}: is SYNCLEDGER_CIPHER_KEY the ledger's key?"
-    if not ciphered and "json_invalid" in str(error):
+    if not ciphered and (isinstance(error, orjson.JSONDecodeError) or "json_invalid" in str(error)):
         return (
             f"cannot read the event at position {position}: the ledger looks encrypted; set "
             "SYNCLEDGER_CIPHER_KEY to its key"
@@ -236,16 +248,15 @@ class EventStore:
             rows = self._page(after, upto, limit)
             if not rows:
                 return
-            for row in rows:
-                yield self.mapper.decode(row)
-            after = rows[-1].originator_version
+            yield from starmap(self.mapper.decode_row, rows)
+            after = rows[-1][0]
 
-    def _page(self, after: int, upto: int | None, limit: int) -> Sequence[StoredEvent]:
+    def _page(self, after: int, upto: int | None, limit: int) -> list[Row]:
         datastore = getattr(self.recorder, "datastore", None)
         if not isinstance(datastore, SQLiteDatastore):
-            return self.recorder.select_events(STREAM, gt=after, lte=upto, limit=limit)
+            return _as_rows(self.recorder.select_events(STREAM, gt=after, lte=upto, limit=limit))
         # SQLite: the same query through the recorder's own connection pool, but rows as plain tuples; the
-        # package's sqlite3.Row and per-row id conversion cost three times the read itself on a rebuild
+        # package's sqlite3.Row, per-row id conversion and StoredEvent cost more than the read itself
         statement = (
             f"SELECT originator_version, topic, state FROM {self.recorder.events_table_name} "  # type: ignore[attr-defined]
             "WHERE originator_id = ? AND originator_version > ? AND originator_version <= ? "
@@ -254,7 +265,7 @@ class EventStore:
         with datastore.transaction(commit=False) as cursor, cursor as raw:
             raw.row_factory = None
             raw.execute(statement, (STREAM, after, upto if upto is not None else 2**62, limit))
-            return [StoredEvent(STREAM, version, topic, state) for version, topic, state in raw.fetchall()]
+            return raw.fetchall()
 
     def read_at(self, positions: Sequence[int]) -> list[Recorded]:
         """The events at the given positions (in order): one query per few hundred on SQLite, one each elsewhere."""
@@ -263,7 +274,7 @@ class EventStore:
         if not isinstance(datastore, SQLiteDatastore):
             return [found for p in wanted if (found := self.read_one(p)) is not None]
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
-        rows: list[StoredEvent] = []
+        rows: list[Row] = []
         for start in range(0, len(wanted), 500):
             chunk = wanted[start : start + 500]
             statement = (
@@ -273,12 +284,12 @@ class EventStore:
             with datastore.transaction(commit=False) as cursor, cursor as raw:
                 raw.row_factory = None
                 raw.execute(statement, (STREAM, *chunk))
-                rows += [StoredEvent(STREAM, version, topic, state) for version, topic, state in raw.fetchall()]
-        return [self.mapper.decode(row) for row in rows]
+                rows += raw.fetchall()
+        return list(starmap(self.mapper.decode_row, rows))
 
     def read_one(self, position: int) -> Recorded | None:
-        rows = self.recorder.select_events(STREAM, gt=position - 1, lte=position, limit=1)
-        return self.mapper.decode(rows[0]) if rows else None
+        rows = _as_rows(self.recorder.select_events(STREAM, gt=position - 1, lte=position, limit=1))
+        return self.mapper.decode_row(*rows[0]) if rows else None
 
     def last_position(self) -> int:
         rows = self.recorder.select_events(STREAM, desc=True, limit=1)
@@ -286,3 +297,7 @@ class EventStore:
 
     def close(self) -> None:
         self._factory.close()
+
+
+def _as_rows(stored: Sequence[StoredEvent]) -> list[Row]:
+    return [(e.originator_version, e.topic, e.state) for e in stored]

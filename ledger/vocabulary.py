@@ -108,7 +108,8 @@ class Action(Model):
 
     @property
     def user_name(self) -> str:
-        return str(getattr(self, "user", None) or getattr(self, "actor", ""))
+        # from the fields themselves: getattr of a field this class lacks goes through pydantic's slow path
+        return str(self.__dict__.get("user") or self.__dict__.get("actor", ""))
 
     @property
     def when(self) -> datetime:

@@ -13,11 +13,12 @@ def refs_of(event: v.Action | v.Decided) -> tuple[str, ...]:
     """The references an event touches: `crm:<record>`, `outlook:<user>/<item>`, `user:<name>`."""
     if isinstance(event, v.Decided):
         return event.about
+    values = event.__dict__  # not getattr: asking for a field the class lacks goes through pydantic's slow path
     refs: list[str] = []
-    item = getattr(event, "item", None)
+    item = values.get("item")
     if item is not None:
         refs.append(v.outlook_ref(event.user_name, item))
-    record = getattr(event, "record", None)
+    record = values.get("record")
     if record is not None and not isinstance(event, v.OutlookItemTracked):
         refs.append(v.crm_ref(record))
     if not refs:

@@ -81,6 +81,29 @@ def test_an_event_inserted_and_resealed_without_the_key_is_found_when_the_key_is
     assert any("set SYNCLEDGER_SEAL_KEY" in f.problem for f in _verify(location).findings)
 
 
+def test_an_invalid_event_resealed_with_the_whole_chain_after_it_is_still_found(tmp_path: Path) -> None:
+    """Reading trusts the store's own rows (`ledger.serial`); `verify` must not: it validates every event."""
+    from ledger.seal import seal as chain
+
+    location = _ledger(tmp_path)
+    with sqlite3.connect(location) as db:
+        rows = db.execute("SELECT originator_version, topic, state FROM stored_events ORDER BY 1").fetchall()
+    _, previous, _ = unwrap(bytes(rows[8][2]))
+    for position, topic, state in rows[9:]:  # from position 10 on, as someone without a seal key could
+        payload = unwrap(bytes(state))[2]
+        if position == 10:
+            payload = payload.replace(b'"at":"2026-03-02T09:', b'"at":"2026-03-02 09:').replace(b'Z"', b'"', 1)
+        previous = chain(previous, position, topic, payload, None)
+        _sql(
+            location,
+            "UPDATE stored_events SET state = ? WHERE originator_version = ?",
+            wrap(previous, payload, False),
+            position,
+        )
+    findings = [(f.position, f.check) for f in _verify(location).findings]
+    assert findings[0] == (10, "decode") and "seal" not in {check for _, check in findings}, findings
+
+
 def test_read_models_that_differ_from_a_rebuild_are_found(tmp_path: Path) -> None:
     location = _ledger(tmp_path)
     _sql(
