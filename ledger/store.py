@@ -90,6 +90,21 @@ class EventMapper(Mapper[str]):
         except Exception as e:
             raise StoreError(_undecodable(position, e, self.cipher is not None)) from None
 
+    def decode_rows(self, rows: Sequence[Row]) -> list[Recorded]:
+        """A page of rows as events, trusted: in one pass when the rows are neither encrypted nor compressed (a
+        rebuild spends a third of its time here); row by row, for the exact message, if any row is not right."""
+        if self.cipher or self.compressor:
+            return list(starmap(self.decode_row, rows))
+        build, loads = _BUILD_OF_TOPIC, orjson.loads
+        try:
+            # a sealed row is kind (1 or 2), seal (32 bytes), payload: `ledger.seal.unwrap`, inlined
+            events = [(p, build[t](loads(state[33:]))) for p, t, state in rows if 0 < state[0] < 3 and len(state) > 33]
+            if len(events) == len(rows):
+                return events
+        except Exception:
+            pass
+        return list(starmap(self.decode_row, rows))
+
 
 def _undecodable(position: int, error: Exception, ciphered: bool) -> str:
     if type(error).__name__ in ("InvalidTag", "ValueError") and ciphered and "seal" not in str(error):
@@ -248,7 +263,7 @@ class EventStore:
             rows = self._page(after, upto, limit)
             if not rows:
                 return
-            yield from starmap(self.mapper.decode_row, rows)
+            yield from self.mapper.decode_rows(rows)
             after = rows[-1][0]
 
     def _page(self, after: int, upto: int | None, limit: int) -> list[Row]:
