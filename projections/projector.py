@@ -48,41 +48,34 @@ class Projector:
     # ------------------------------------------------------------------------------- keeping up
 
     def catch_up(self, progress: Progress | None = None) -> World:
-        """Bring the read models up to the end of the log; the current world."""
+        """Bring the read models up to the end of the log; the current world. Events are folded as they are
+        read, never held a page at a time: what was just decoded is still in the CPU's cache when it is folded."""
         tracked = self.models.tracking()
         world = self._world = self.world_at(tracked)
         last = self.store.last_position()
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
         self._seen = tracked
         world.past.settle(world.position)  # the archive holds the past up to the read models' tracking position
-        while world.position < last:
-            page = list(self.store.read(after=world.position, upto=min(last, world.position + PAGE)))
-            if not page:
-                break
-            self._first = page[0][0]
-            for position, event in page:
-                evolve(world, event, position)
-                self._note(position, event)
-                if position - self._last_checkpoint >= self.every and self._ends_action(position, page):
-                    self._checkpoint(world)
+        for position, event in self.store.read(after=tracked, upto=last):
+            if isinstance(event, v.Action):  # between two actions: where checkpoints and flushes fall
+                self._between_actions(world, last, progress)
+            evolve(world, event, position)
+            self._note(position, event)
+        self._between_actions(world, last, progress, at_end=True)
+        return world
+
+    def _between_actions(self, world: World, last: int, progress: Progress | None, at_end: bool = False) -> None:
+        if world.position - self._last_checkpoint >= self.every:
+            self._checkpoint(world)
+        if self._index and (at_end or world.position - self._first + 1 >= PAGE):
             if self.flush():
                 world.past.settle(world.position)  # keeps a long rebuild's memory flat
             if progress is not None:
                 progress(world.position, last)
-        return world
-
-    @staticmethod
-    def _ends_action(position: int, page: Sequence[Recorded]) -> bool:
-        """True unless the next event (in this page) is a decision of the same action: checkpoints fall between
-        actions, like the write side's."""
-        index = position - page[0][0] + 1
-        return index >= len(page) or isinstance(page[index][1], v.Action)
 
     def observe(self, recorded: Sequence[Recorded], world: World) -> None:
         """The write side staged one action's events; `world` is the state after them."""
         self._world = world
-        if not self._index and recorded:
-            self._first = recorded[0][0]
         for position, event in recorded:
             self._note(position, event)
         if recorded and recorded[-1][0] - self._last_checkpoint >= self.every:
@@ -105,6 +98,8 @@ class Projector:
         self._index, self._checkpoints = [], []
 
     def _note(self, position: int, event: v.Action | v.Decided) -> None:
+        if not self._index:
+            self._first = position  # the first position noted since the last flush
         rule = event.rule if isinstance(event, v.Decided) else None
         self._index.extend((ref, position, rule) for ref in refs_of(event))
         self._seen = position

@@ -20,7 +20,7 @@ from ledger.world import Link, Record
 from .codec import record_data, record_of
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
-FORMAT = 2  # of the read models; another format is rebuilt from the events
+FORMAT = 3  # of the read models; another format is rebuilt from the events
 
 
 class Cipher(Protocol):
@@ -111,14 +111,14 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT NOT NULL, position BIGINT NOT NULL, rule TEXT, "
     "PRIMARY KEY (ref, position)){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_past_records (record TEXT PRIMARY KEY, position BIGINT NOT NULL, "
-    "state {blob} NOT NULL)",
+    "state {blob} NOT NULL){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_past_items (owner TEXT NOT NULL, item TEXT NOT NULL, "
     "position BIGINT NOT NULL, PRIMARY KEY (owner, item)){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_past_links (made BIGINT PRIMARY KEY, position BIGINT NOT NULL, "
     "owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, rule TEXT NOT NULL, "
-    "in_filter BOOLEAN NOT NULL)",
+    "in_filter BOOLEAN NOT NULL){without_rowid}",
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (owner, item, made)",
-    "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL){without_rowid}",
 )
 _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 
@@ -136,6 +136,7 @@ class SqlReadModels(ReadModels):
         self.db, self.mark, self.cipher = connection, mark, cipher
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
+        # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
         sqlite = isinstance(connection, sqlite3.Connection)
         with self._transaction() as c:
             if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions

@@ -7,9 +7,11 @@ import json
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -59,20 +61,22 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int, float
 
 
 def _kill_while_writing(importing: subprocess.Popen[bytes], db: Path, rng: random.Random) -> None:
-    """Kill the import moments after its writes begin: the write-ahead log grows past what creating the tables
-    wrote. Timing by the file, not the clock, so the kill lands while it writes on a slow or a fast machine."""
-    wal = Path(f"{db}-wal")
-    created: int | None = None
+    """Kill the import as soon as a reader sees part of it stored: timed by what the ledger holds, not by the
+    clock, so that the kill lands between its transactions on a slow or a fast machine alike."""
     deadline = time.monotonic() + 120
-    while importing.poll() is None and time.monotonic() < deadline:
-        size = wal.stat().st_size if wal.exists() else 0
-        if created is None and size:
-            created = size
-        elif created is not None and size > created + 64_000:
-            break
-        time.sleep(0.002)
-    time.sleep(rng.uniform(0, 0.1))
+    while importing.poll() is None and time.monotonic() < deadline and not _stored(db):
+        time.sleep(0.001)
+    time.sleep(rng.uniform(0, 0.003))
     importing.send_signal(signal.SIGKILL)
+
+
+def _stored(db: Path) -> int:
+    """How many events a reader sees in the ledger now (0 while it has none, or no table yet)."""
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as reader:
+            return int(reader.execute("SELECT count(*) FROM stored_events").fetchone()[0])
+    except sqlite3.Error:
+        return 0
 
 
 def test_an_import_killed_at_random_moments_is_completed_by_importing_again(
