@@ -9,8 +9,10 @@ memory. A world folded from nothing has no archive and keeps its whole past in m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Reversible
+from bisect import bisect_right
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from operator import attrgetter
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -128,14 +130,14 @@ class Past:
         return rows
 
     def after(self, position: int) -> PastRows:
-        """What was added after `position`, for the archive's writer: read from the end, since everything is
-        added in the order of its position."""
+        """What was added after `position`, for the archive's writer. Everything is added in the order of its
+        position, so each part is cut where a binary search finds `position` (no Python loop over entries)."""
         since = self.since
         return PastRows(
-            dict(_newest(since.records.items(), lambda r: r[1].changed, position)),
-            dict(_newest(since.items.items(), lambda i: i[1], position)),
-            _newest(since.links, lambda link: link.position, position),
-            dict(_newest(since.actions.items(), lambda a: a[1], position)),
+            _cut(since.records, map(_changed, since.records.values()), position),
+            _cut(since.items, since.items.values(), position),
+            since.links[bisect_right(list(map(_position, since.links)), position) :],
+            _cut(since.actions, since.actions.values(), position),
         )
 
     def settle(self, upto: int) -> None:
@@ -155,15 +157,12 @@ class Past:
         return twin
 
 
-T = TypeVar("T")
+K = TypeVar("K")
+V = TypeVar("V")
+_changed, _position = attrgetter("changed"), attrgetter("position")
 
 
-def _newest(entries: Reversible[T], position_of: Callable[[T], int], after: int) -> list[T]:
-    """The entries after position `after`, in order, from a collection kept in the order of their positions."""
-    newest: list[T] = []
-    for entry in reversed(entries):
-        if position_of(entry) <= after:
-            break
-        newest.append(entry)
-    newest.reverse()
-    return newest
+def _cut(entries: dict[K, V], positions: Iterable[int], after: int) -> dict[K, V]:
+    """The entries after position `after`, from a dict kept in the order of their positions."""
+    start = bisect_right(list(positions), after)
+    return dict(islice(entries.items(), start, None)) if start else dict(entries)

@@ -82,16 +82,27 @@ class EventMapper(Mapper[str]):
         """A row as its event; unless `validate`, trusted as the store's own (`ledger.serial`): it was validated
         when it was appended, so reading it back does not run the validators again."""
         try:
-            _, _, state = unwrap(state)
-            if self.cipher:
-                state = self.cipher.decrypt(state)
-            if self.compressor:
-                state = self.compressor.decompress(state)
+            payload = self._payload(state)
             if validate:
-                return position, _CLASS_OF_TOPIC[topic].model_validate_json(state)  # type: ignore[return-value]
-            return position, _BUILD_OF_TOPIC[topic](orjson.loads(state))
+                return position, _CLASS_OF_TOPIC[topic].model_validate_json(payload)  # type: ignore[return-value]
+            return position, _BUILD_OF_TOPIC[topic](orjson.loads(payload))
         except Exception as e:
             raise StoreError(_undecodable(position, e, self.cipher is not None)) from None
+
+    def data_row(self, position: int, topic: str, state: bytes) -> tuple[int, dict[str, Any]]:
+        """A row as the plain data its event was stored as: for what needs an event's fields, not the event."""
+        try:
+            return position, orjson.loads(self._payload(state))
+        except Exception as e:
+            raise StoreError(_undecodable(position, e, self.cipher is not None)) from None
+
+    def _payload(self, state: bytes) -> bytes:
+        _, _, payload = unwrap(state)
+        if self.cipher:
+            payload = self.cipher.decrypt(payload)
+        if self.compressor:
+            payload = self.compressor.decompress(payload)
+        return payload
 
     def decode_rows(self, rows: Sequence[Row]) -> list[Recorded]:
         """A page of rows as events, trusted: in one pass when the rows are neither encrypted nor compressed (a
@@ -268,6 +279,15 @@ class EventStore:
                 return
             for start in range(0, len(rows), DECODE):
                 yield from self.mapper.decode_rows(rows[start : start + DECODE])
+            after = rows[-1][0]
+
+    def read_data(self, after: int = 0, upto: int | None = None) -> Iterator[tuple[int, dict[str, Any]]]:
+        """Like `read`, but each event as the plain data it was stored as (no event objects are built)."""
+        while upto is None or after < upto:
+            rows = self._page(after, upto, PAGE if upto is None else min(PAGE, upto - after))
+            if not rows:
+                return
+            yield from starmap(self.mapper.data_row, rows)
             after = rows[-1][0]
 
     def _page(self, after: int, upto: int | None, limit: int) -> list[Row]:

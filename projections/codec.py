@@ -48,8 +48,15 @@ def link_data(k: Link) -> list[Any]:
     return [k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter, k.made]
 
 
-def encode_world(world: World) -> bytes:
-    return zlib.compress(orjson.dumps(present_data(world)), 1)
+def present_json(world: World) -> bytes:
+    """The present as JSON: what a checkpoint holds, once compressed (`compressed`)."""
+    return orjson.dumps(present_data(world))
+
+
+def compressed(state: bytes) -> bytes:
+    """A checkpoint's bytes (`decode_world` reverses it): compression lets go of Python's lock, so it can run in
+    another thread."""
+    return zlib.compress(state, 1)
 
 
 def present_data(world: World) -> dict[str, Any]:

@@ -1,33 +1,53 @@
 """The item index: for every item reference, the positions of the events that touched it and of the decisions
-about it. `why` and `history` read an item's own events through it instead of scanning the ledger."""
+about it; and the position of every action id. `why` and `history` read an item's own events through it instead
+of scanning the ledger, and the write side refuses a used action id through it.
+
+It is a projection of its own, with its own tracking position. It needs no state, only each event's fields, so
+catching it up reads the rows as plain data (no events built, nothing folded), and a long catch-up runs it in a
+second process beside the fold of the world (`projections.projector`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ledger import vocabulary as v
+from ledger.store import EventStore
+
+from .readmodels import IndexRow, ReadModels, open_read_models
+
+INDEX = "index"  # the projection's name in the tracking table
+FLUSH_ROWS = 25_000  # index rows per read-model transaction on a catch-up
 
 
-def refs_of(event: v.Action | v.Decided) -> tuple[str, ...]:
-    """The references an event touches: `crm:<record>`, `outlook:<user>/<item>`, `user:<name>`."""
-    if isinstance(event, v.Decided):
-        return event.about
-    values = event.__dict__  # not getattr: asking for a field the class lacks goes through pydantic's slow path
+def refs_in(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """The references an event touches, from its fields (an event's own, or the data it was stored as):
+    `crm:<record>`, `outlook:<user>/<item>`, `user:<name>`."""
+    if values["do"] == "decision":
+        return tuple(values["about"])
+    user = values.get("user") or values.get("actor") or ""
     refs: list[str] = []
     item = values.get("item")
     if item is not None:
-        refs.append(v.outlook_ref(event.user_name, item))
+        refs.append(v.outlook_ref(user, item))
     record = values.get("record")
-    if record is not None and not isinstance(event, v.OutlookItemTracked):
+    if record is not None and values["do"] != "outlook.track":  # a track names the record it will create
         refs.append(v.crm_ref(record))
     if not refs:
-        refs.append(f"user:{event.user_name}")
+        refs.append(f"user:{user}")
     return tuple(refs)
+
+
+def refs_of(event: v.Action | v.Decided) -> tuple[str, ...]:
+    """The references an event touches (read from its fields: pydantic's attribute lookup is slow)."""
+    return refs_in(event.__dict__)
 
 
 @dataclass
 class ItemIndex:
+    """The index built in memory by a scan: for scenario runs, and what tests and `verify` compare against."""
+
     position: int = 0
     touched: dict[str, list[int]] = field(default_factory=dict)
     decisions: dict[str, list[tuple[int, str]]] = field(default_factory=dict)  # ref -> (position, rule)
@@ -46,3 +66,53 @@ class ItemIndex:
 
     def known(self, ref: str) -> bool:
         return ref in self.touched
+
+
+class IndexProjection:
+    """Keeps the stored item index and the action ids complete up to its tracking position."""
+
+    def __init__(self, store: EventStore, models: ReadModels) -> None:
+        self.store, self.models = store, models
+        self._rows: list[IndexRow] = []
+        self._actions: list[tuple[str, int]] = []
+        self._first = self._seen = 0
+
+    def note(self, position: int, values: Mapping[str, Any]) -> None:
+        """An event's rows (its fields, as `refs_in` takes them), to be written at the next flush."""
+        if not self._rows:
+            self._first = position
+        rule = values.get("rule")
+        self._rows.extend((ref, position, rule) for ref in refs_in(values))
+        if values["do"] != "decision" and values.get("id") is not None:
+            self._actions.append((values["id"], position))
+        self._seen = position
+
+    def flush(self) -> bool:
+        """Write what was noted, if the index is complete up to just before it (another process may have written
+        it first); whether it wrote."""
+        written = bool(self._rows) and self.models.write_index(self._first, self._seen, self._rows, self._actions)
+        self.discard()
+        return written
+
+    def discard(self) -> None:
+        self._rows, self._actions = [], []
+
+    def catch_up(self, upto: int) -> None:
+        """Index the events after the tracking position, up to `upto`, from their stored data."""
+        for position, values in self.store.read_data(after=self.models.tracking(INDEX), upto=upto):
+            self.note(position, values)
+            if len(self._rows) >= FLUSH_ROWS:
+                self.flush()
+        self.flush()
+
+
+def catch_up_index(location: str, upto: int) -> None:
+    """Bring the item index of the ledger at `location` up to `upto`: what a second process runs during a long
+    catch-up (it opens the ledger itself; nothing is shared with the process that started it)."""
+    store = EventStore(location)
+    models = open_read_models(location, store.mapper)
+    try:
+        IndexProjection(store, models).catch_up(upto)
+    finally:
+        models.close()
+        store.close()

@@ -15,7 +15,7 @@ from ledger.world import World
 
 from .codec import decode_world, present_data
 from .index import ItemIndex
-from .readmodels import ReadModels
+from .readmodels import INDEX, WORLD, ReadModels
 
 
 @dataclass
@@ -30,7 +30,7 @@ class Report:
     events: int = 0
     keyed: bool = False
     checkpoints: int = 0
-    tracking: int = 0
+    tracking: int = 0  # every read model is complete up to here
     findings: list[Finding] = field(default_factory=list)
 
     @property
@@ -39,7 +39,8 @@ class Report:
 
 
 def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int], None] | None = None) -> Report:
-    report = Report(tracking=models.tracking())
+    indexed, folded = models.tracking(INDEX), models.tracking(WORLD)
+    report = Report(tracking=min(indexed, folded))
 
     def add(position: int, check: str, problem: str) -> None:
         report.findings.append(Finding(position, check, problem))
@@ -97,7 +98,7 @@ def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int],
             evolve(world, event, position)
         except (KeyError, TypeError, ValueError) as e:
             add(position, "fold", f"the event does not apply to the state before it ({type(e).__name__}: {e})")
-        if position <= report.tracking:
+        if position <= indexed:
             scan.add([(position, event)])
         if position in checkpoints:
             _check_checkpoint(store, models, position, world, add)
@@ -105,7 +106,7 @@ def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int],
             progress(position, total)
     report.events = expected - 1
     _check_index(models, scan, add)
-    _check_past(models, report.tracking, world, add)
+    _check_past(models, folded, indexed, world, add)
     report.findings = _collapsed(sorted(report.findings, key=lambda f: f.position or report.events + 1))
     return report
 
@@ -148,15 +149,21 @@ def _check_index(models: ReadModels, scan: ItemIndex, add: Callable[[int, str, s
             add(rows[0][0] if rows else 0, "index", f"the item index of '{ref}' differs from a rebuild")
 
 
-def _check_past(models: ReadModels, tracking: int, world: World, add: Callable[[int, str, str], None]) -> None:
-    """The archived past (deleted records and items, ended links, action ids) against the rebuild's."""
+def _check_past(
+    models: ReadModels, folded: int, indexed: int, world: World, add: Callable[[int, str, str], None]
+) -> None:
+    """The archived past (deleted records and items, ended links; and the index's action ids) against the
+    rebuild's, each up to where its projection is complete."""
     try:
-        stored = models.rows(tracking)
+        stored, stored_ids = models.rows(folded), models.rows(indexed).actions
     except Exception as e:  # an archive row that cannot be read is a finding, not a crash
         add(0, "archive", f"the archived past cannot be read ({type(e).__name__})")
         return
-    rebuilt = world.past.rows().upto(tracking)
-    parts = {"records": "deleted records", "items": "deleted items", "links": "ended links", "actions": "action ids"}
+    rebuilt = world.past.rows()
+    upto_folded = rebuilt.upto(folded)
+    parts = {"records": "deleted records", "items": "deleted items", "links": "ended links"}
     for name, what in parts.items():
-        if getattr(stored, name) != getattr(rebuilt, name):
+        if getattr(stored, name) != getattr(upto_folded, name):
             add(0, "archive", f"the archive's {what} differ from a rebuild from the events")
+    if stored_ids != rebuilt.upto(indexed).actions:
+        add(0, "archive", "the archive's action ids differ from a rebuild from the events")

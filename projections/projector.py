@@ -1,36 +1,60 @@
-"""The projector keeps the read models (checkpoints of the present, the archived past, the item index) complete up
-to a tracking position: it pulls what the log holds beyond it, in large pages, from the nearest checkpoint. It
-also watches the write side's own appends, so a writer does not fold its events twice."""
+"""The projector keeps both projections of the log complete, each up to its own tracking position: the world's
+(a checkpoint of the present every few thousand events, and the archived past) and the item index's
+(`projections.index`). Catching up pulls what the log holds beyond them; far behind, the index is caught up in a
+second process while this one folds the world, so that a rebuild uses two cores. It also watches the write
+side's own appends, so that a writer does not fold its events twice."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 from ledger import vocabulary as v
 from ledger.evolve import evolve
-from ledger.past import Past
-from ledger.store import EventStore, Recorded
+from ledger.past import Past, PastRows
+from ledger.store import EventStore, Recorded, StoreError
 from ledger.world import World
 
-from .codec import decode_world, encode_world
-from .index import refs_of
-from .readmodels import IndexRow, ReadModels
+from .codec import compressed, decode_world, present_json
+from .index import IndexProjection
+from .readmodels import INDEX, WORLD, ReadModels
 
 CHECKPOINT_EVERY = 5_000  # time travel replays at most this many events (plus one action's consequences)
-PAGE = 20_000
+FLUSH_EVERY = 100_000  # events per read-model transaction while catching up
+PARALLEL_FROM = 100_000  # events behind from which the index is caught up in a second process (~0.5 s to start)
 
 Progress = Callable[[int, int], None]  # (done, total)
 
+# what the second process runs: a fresh interpreter, so that nothing of this one (its main module, its open
+# connections) is carried over; it opens the ledger itself
+_INDEX_ELSEWHERE = (
+    "import sys; from projections.index import catch_up_index; catch_up_index(sys.argv[1], int(sys.argv[2]))"
+)
+
 
 class Projector:
-    def __init__(self, store: EventStore, models: ReadModels, every: int = CHECKPOINT_EVERY) -> None:
-        self.store, self.models, self.every = store, models, every
-        self._index: list[IndexRow] = []
-        self._checkpoints: list[tuple[int, bytes]] = []
+    def __init__(
+        self,
+        store: EventStore,
+        models: ReadModels,
+        every: int = CHECKPOINT_EVERY,
+        parallel_from: int = PARALLEL_FROM,
+    ) -> None:
+        self.store, self.models, self.every, self.parallel_from = store, models, every, parallel_from
+        self.index = IndexProjection(store, models)
+        self._checkpoints: list[tuple[int, Future[bytes]]] = []
+        # one thread, beside the fold: compresses and encrypts checkpoints, and, while catching up, writes the
+        # world's rows (sqlite3 and zlib let go of Python's lock while they work, so it runs on the second core)
+        self._writing = ThreadPoolExecutor(1, "syncledger-writes")
+        self._writes: list[tuple[int, Future[bool]]] = []  # submitted while catching up: (position, written?)
         self._world: World | None = None  # the world the noted events were folded into (its past is archived)
         self._last_checkpoint = 0
-        self._seen = 0
-        self._first = 1  # the first position noted since the last flush
+        self._first: int | None = None  # the first position noted for the world since the last flush
+        self._seen = 0  # the last position noted
 
     # ------------------------------------------------------------------------------- the state at a point
 
@@ -48,62 +72,123 @@ class Projector:
     # ------------------------------------------------------------------------------- keeping up
 
     def catch_up(self, progress: Progress | None = None) -> World:
-        """Bring the read models up to the end of the log; the current world. Events are folded as they are
-        read, never held a page at a time: what was just decoded is still in the CPU's cache when it is folded."""
-        tracked = self.models.tracking()
-        world = self._world = self.world_at(tracked)
+        """Bring both projections up to the end of the log; the current world."""
         last = self.store.last_position()
+        with self._indexing(last):
+            return self._catch_up_world(last, progress)
+
+    @contextmanager
+    def _indexing(self, last: int) -> Iterator[None]:
+        """The item index brought up to `last`: far behind, in a second process during the body (the ledger is
+        opened there again, so it must be a file or a server), else here, before it."""
+        behind = last - self.models.tracking(INDEX)
+        if behind < self.parallel_from or self.store.url in (None, ":memory:"):
+            self.index.catch_up(last)
+            yield
+            return
+        second = subprocess.Popen(
+            [sys.executable, "-c", _INDEX_ELSEWHERE, self.store.url, str(last)],
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # it imports what this process does
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            yield
+        except BaseException:
+            second.kill()
+            raise
+        finally:
+            _, errors = second.communicate()
+        if second.returncode != 0:
+            problem = errors.decode(errors="replace").strip().splitlines() or [f"exit status {second.returncode}"]
+            raise StoreError(f"indexing the ledger in a second process failed: {problem[-1]}")
+
+    def _catch_up_world(self, last: int, progress: Progress | None) -> World:
+        """Events are folded as they are read, never held a page at a time: what was just decoded is still in
+        the CPU's cache when it is folded. The rows are written in another thread (`_writing`), beside the fold."""
+        tracked = self.models.tracking(WORLD)
+        world = self._world = self.world_at(tracked)
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
-        self._seen = tracked
-        world.past.settle(world.position)  # the archive holds the past up to the read models' tracking position
-        for position, event in self.store.read(after=tracked, upto=last):
-            if isinstance(event, v.Action):  # between two actions: where checkpoints and flushes fall
-                self._between_actions(world, last, progress)
-            evolve(world, event, position)
-            self._note(position, event)
-        self._between_actions(world, last, progress, at_end=True)
+        world.past.settle(tracked)  # the archive holds the past up to the tracking position
+        try:
+            for position, event in self.store.read(after=tracked, upto=last):
+                if isinstance(event, v.Action):  # between two actions: where checkpoints and flushes fall
+                    self._between_actions(world, last, progress)
+                evolve(world, event, position)
+                self._note(position)
+            self._between_actions(world, last, progress, at_end=True)
+        finally:
+            self._settle(world, wait=True)  # nothing may use the read models while that thread writes them
         return world
 
     def _between_actions(self, world: World, last: int, progress: Progress | None, at_end: bool = False) -> None:
         if world.position - self._last_checkpoint >= self.every:
             self._checkpoint(world)
-        if self._index and (at_end or world.position - self._first + 1 >= PAGE):
-            if self.flush():
-                world.past.settle(world.position)  # keeps a long rebuild's memory flat
             if progress is not None:
                 progress(world.position, last)
+        if self._first is not None and (at_end or self._seen - self._first + 1 >= FLUSH_EVERY):
+            self._writes.append((world.position, self._writing.submit(self._write_world, *self._world_rows())))
+        self._settle(world)
+
+    def _settle(self, world: World, wait: bool = False) -> None:
+        """Forget the past that the archive now holds: a long rebuild keeps its memory flat."""
+        while self._writes and (wait or self._writes[0][1].done()):
+            position, written = self._writes.pop(0)
+            if written.result():
+                world.past.settle(position)
+
+    # ------------------------------------------------------------------------------- following the write side
 
     def observe(self, recorded: Sequence[Recorded], world: World) -> None:
         """The write side staged one action's events; `world` is the state after them."""
         self._world = world
         for position, event in recorded:
-            self._note(position, event)
-        if recorded and recorded[-1][0] - self._last_checkpoint >= self.every:
+            self.index.note(position, event.__dict__)
+            self._note(position)
+        if recorded and world.position - self._last_checkpoint >= self.every:
             self._checkpoint(world)
 
-    def flush(self) -> bool:
-        """Write what was noted, with the new tracking position, in one read-model transaction; if other
-        writers' events came in between, leave them all to `catch_up` (the tracking position never skips).
-        Whether it wrote."""
-        tracked = self._first - 1
-        written = bool(self._index) and self._world is not None and self.models.tracking() == tracked
-        if written:
-            assert self._world is not None
-            self.models.write(self._seen, self._index, self._checkpoints, self._world.past.after(tracked))
-        self.discard()
-        return written
+    def flush(self) -> None:
+        """Write what was noted, each projection with its new tracking position in one transaction; if other
+        writers' events came in between, leave them to `catch_up` (a tracking position never skips)."""
+        self.index.flush()
+        self._flush_world()
 
     def discard(self) -> None:
         """Forget what was noted but not written (a refused batch)."""
-        self._index, self._checkpoints = [], []
+        self.index.discard()
+        self._checkpoints, self._first = [], None
 
-    def _note(self, position: int, event: v.Action | v.Decided) -> None:
-        if not self._index:
-            self._first = position  # the first position noted since the last flush
-        rule = event.rule if isinstance(event, v.Decided) else None
-        self._index.extend((ref, position, rule) for ref in refs_of(event))
+    # ------------------------------------------------------------------------------- the world's rows
+
+    def _note(self, position: int) -> None:
+        if self._first is None:
+            self._first = position
         self._seen = position
 
     def _checkpoint(self, world: World) -> None:
-        self._checkpoints.append((world.position, self.store.mapper.encipher(encode_world(world))))
+        """The world as JSON here, since it goes on changing; compressed and encrypted in another thread, since
+        both let go of Python's lock: they run beside the fold, on the second core."""
+        packed = self._writing.submit(_pack, present_json(world), self.store.mapper.encipher)
+        self._checkpoints.append((world.position, packed))
         self._last_checkpoint = world.position
+
+    def _world_rows(self) -> tuple[int, int, list[tuple[int, Future[bytes]]], PastRows]:
+        """What was noted for the world since the last flush (positions, checkpoints, the past), and forget it."""
+        first, checkpoints, world = self._first, self._checkpoints, self._world
+        self._checkpoints, self._first = [], None
+        assert first is not None and world is not None
+        return first, self._seen, checkpoints, world.past.after(first - 1)
+
+    def _flush_world(self) -> bool:
+        return self._first is not None and self._write_world(*self._world_rows())
+
+    def _write_world(
+        self, first: int, position: int, checkpoints: list[tuple[int, Future[bytes]]], past: PastRows
+    ) -> bool:
+        packed = [(at, bytes_.result()) for at, bytes_ in checkpoints]
+        return self.models.write_world(first, position, packed, past)
+
+
+def _pack(state: bytes, encipher: Callable[[bytes], bytes]) -> bytes:
+    return encipher(compressed(state))

@@ -20,7 +20,10 @@ from ledger.world import Link, Record
 from .codec import record_data, record_of
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
-FORMAT = 3  # of the read models; another format is rebuilt from the events
+FORMAT = 4  # of the read models; another format is rebuilt from the events
+# the two projections, each complete up to its own tracking position: the item index with the action ids
+# (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
+INDEX, WORLD = "index", "world"
 
 
 class Cipher(Protocol):
@@ -35,28 +38,40 @@ class ReadModels:
     """In memory: for scenario runs and tests."""
 
     def __init__(self) -> None:
-        self._tracking = 0
+        self._tracking: dict[str, int] = {}
         self._checkpoints: dict[int, bytes] = {}
         self._index: dict[str, list[tuple[int, str | None]]] = {}
-        self._past = PastRows()
+        self._past = PastRows()  # its action ids are the index projection's
         self._last_links: dict[tuple[str, str], Link] = {}
 
-    def tracking(self) -> int:
-        return self._tracking
+    def tracking(self, projection: str) -> int:
+        """The position up to which the projection (INDEX or WORLD) is complete."""
+        return self._tracking.get(projection, 0)
 
-    def write(
-        self, position: int, index: Sequence[IndexRow], checkpoints: Sequence[tuple[int, bytes]], past: PastRows
-    ) -> None:
-        """Everything up to `position`, in one transaction with the new tracking position."""
-        for ref, pos, rule in index:
+    def write_index(
+        self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
+    ) -> bool:
+        """The index rows and action ids of positions `first`..`position`, with the new tracking position, in one
+        transaction; only if the index is complete up to `first - 1` (whether it wrote)."""
+        if self.tracking(INDEX) != first - 1:
+            return False
+        for ref, pos, rule in rows:
             self._index.setdefault(ref, []).append((pos, rule))
+        self._past.actions.update(actions)
+        self._tracking[INDEX] = position
+        return True
+
+    def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
+        """The checkpoints and the past (but its action ids) of positions `first`..`position`, likewise."""
+        if self.tracking(WORLD) != first - 1:
+            return False
         self._checkpoints.update(checkpoints)
         self._past.records.update(past.records)
         self._past.items.update(past.items)
-        self._past.actions.update(past.actions)
         self._past.links = sorted([*self._past.links, *past.links], key=made)
         self._last_links.update({(link.user, link.item): link for link in past.links})
-        self._tracking = position
+        self._tracking[WORLD] = position
+        return True
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         positions = sorted(self._checkpoints)
@@ -173,28 +188,49 @@ class SqlReadModels(ReadModels):
         if not isinstance(self.db, sqlite3.Connection):
             self.db.commit()  # psycopg opens a transaction for reads too: end it, or it holds locks
 
-    def tracking(self) -> int:
-        row = self._one("SELECT position FROM syncledger_tracking WHERE name = 'projections'")
+    def tracking(self, projection: str) -> int:
+        row = self._one("SELECT position FROM syncledger_tracking WHERE name = ?", (projection,))
         return int(row[0]) if row else 0
 
-    def write(
-        self, position: int, index: Sequence[IndexRow], checkpoints: Sequence[tuple[int, bytes]], past: PastRows
-    ) -> None:
+    def write_index(
+        self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
+    ) -> bool:
+        return self._write(
+            INDEX,
+            first,
+            position,
+            ("INSERT INTO syncledger_index VALUES (?, ?, ?)", rows),
+            ("INSERT INTO syncledger_actions VALUES (?, ?)", actions),
+        )
+
+    def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
         records = [(r.id, r.changed, self.cipher.encipher(orjson.dumps(record_data(r)))) for r in past.records.values()]
         links = [(k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter) for k in past.links]
+        return self._write(
+            WORLD,
+            first,
+            position,
+            ("INSERT INTO syncledger_checkpoints VALUES (?, ?)", checkpoints),
+            ("INSERT INTO syncledger_past_records VALUES (?, ?, ?)", records),
+            ("INSERT INTO syncledger_past_items VALUES (?, ?, ?)", [(*k, p) for k, p in past.items.items()]),
+            (f"INSERT INTO syncledger_past_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", links),
+        )
+
+    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, Sequence[Any]]) -> bool:
+        """The rows of positions `first`..`position` and the projection's new tracking position, in one
+        transaction, if the projection is complete up to `first - 1`: another process may have written them
+        first. Whether it wrote."""
         with self._transaction() as c:
-            for statement, rows in (
-                ("INSERT INTO syncledger_index VALUES (?, ?, ?)", index),
-                ("INSERT INTO syncledger_checkpoints VALUES (?, ?)", checkpoints),
-                ("INSERT INTO syncledger_past_records VALUES (?, ?, ?)", records),
-                ("INSERT INTO syncledger_past_items VALUES (?, ?, ?)", [(*k, p) for k, p in past.items.items()]),
-                (f"INSERT INTO syncledger_past_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", links),
-                ("INSERT INTO syncledger_actions VALUES (?, ?)", list(past.actions.items())),
-            ):
+            c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
+            found = c.fetchone()
+            if (int(found[0]) if found else 0) != first - 1:
+                return False
+            for statement, rows in inserts:
                 if rows:
                     c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
-            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name = 'projections'"))
-            c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('projections', ?)"), (position,))
+            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name = ?"), (projection,))
+            c.execute(self._sql("INSERT INTO syncledger_tracking VALUES (?, ?)"), (projection, position))
+        return True
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         row = self._one(
@@ -262,7 +298,7 @@ class SqlReadModels(ReadModels):
         with self._transaction() as c:
             for table in _TABLES[1:]:
                 c.execute(f"DELETE FROM syncledger_{table}")
-            c.execute("DELETE FROM syncledger_tracking WHERE name = 'projections'")
+            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
         self._links, self._links_upto = [], 0
 
     def close(self) -> None:
@@ -292,7 +328,8 @@ def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
     if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
         return ReadModels()
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
-        connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None)
+        # the projector writes from one other thread while catching up, never while this one uses it
+        connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
         return SqlReadModels(connection, "?", "BLOB", cipher)
     import psycopg

@@ -23,7 +23,10 @@ def test_a_past_settled_into_the_archive_answers_as_one_kept_in_memory(locations
         evolve(kept, event, position)
         evolve(settled, event, position)
         if position % 29 == 0:  # hand over to the archive now and then, as the projector does after each page
-            archive.write(position, [], [], settled.past.after(settled.past.upto))
+            archive.write_world(settled.past.upto + 1, position, [], settled.past.after(settled.past.upto))
+            archive.write_index(
+                settled.past.upto + 1, position, [], list(settled.past.after(settled.past.upto).actions.items())
+            )
             settled.past.settle(position)
             assert not settled.past.since.actions  # nothing left in memory but what came after
             _same_answers(kept.past, settled.past, ledger_events)
@@ -40,7 +43,8 @@ def test_a_past_read_up_to_a_checkpoint_ignores_what_the_archive_holds_after_it(
     for position, event in ledger_events:
         evolve(whole, event, position)
     last = ledger_events[-1][0]
-    archive.write(last, [], [], whole.past.rows())
+    archive.write_world(1, last, [], whole.past.rows())
+    archive.write_index(1, last, [], list(whole.past.rows().actions.items()))
     for upto in range(0, last + 1, 23):
         expected = World()
         for position, event in ledger_events[:upto]:
