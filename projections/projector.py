@@ -53,8 +53,7 @@ class Projector:
         self._writes: list[tuple[int, Future[bool]]] = []  # submitted while catching up: (position, written?)
         self._world: World | None = None  # the world the noted events were folded into (its past is archived)
         self._last_checkpoint = 0
-        self._first: int | None = None  # the first position noted for the world since the last flush
-        self._seen = 0  # the last position noted
+        self._first: int | None = None  # the first position folded since the world's rows were last written
 
     # ------------------------------------------------------------------------------- the state at a point
 
@@ -110,12 +109,14 @@ class Projector:
         world = self._world = self.world_at(tracked)
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
         world.past.settle(tracked)  # the archive holds the past up to the tracking position
+        self._first = tracked + 1
+        due = self._due()
         try:
             for position, event in self.store.read(after=tracked, upto=last):
-                if isinstance(event, v.Action):  # between two actions: where checkpoints and flushes fall
+                if position > due and isinstance(event, v.Action):  # checkpoints and flushes fall between actions
                     self._between_actions(world, last, progress)
+                    due = self._due()
                 evolve(world, event, position)
-                self._note(position)
             self._between_actions(world, last, progress, at_end=True)
         finally:
             self._settle(world, wait=True)  # nothing may use the read models while that thread writes them
@@ -126,9 +127,18 @@ class Projector:
             self._checkpoint(world)
             if progress is not None:
                 progress(world.position, last)
-        if self._first is not None and (at_end or self._seen - self._first + 1 >= FLUSH_EVERY):
+        if (
+            self._first is not None
+            and self._first <= world.position
+            and (at_end or world.position - self._first + 1 >= FLUSH_EVERY)
+        ):
             self._writes.append((world.position, self._writing.submit(self._write_world, *self._world_rows())))
+            self._first = world.position + 1
         self._settle(world)
+
+    def _due(self) -> int:
+        """After which position the next checkpoint or write falls, while catching up."""
+        return min(self._last_checkpoint + self.every, (self._first or 1) + FLUSH_EVERY - 1)
 
     def _settle(self, world: World, wait: bool = False) -> None:
         """Forget the past that the archive now holds: a long rebuild keeps its memory flat."""
@@ -144,7 +154,8 @@ class Projector:
         self._world = world
         for position, event in recorded:
             self.index.note(position, event.__dict__)
-            self._note(position)
+        if recorded and self._first is None:
+            self._first = recorded[0][0]
         if recorded and world.position - self._last_checkpoint >= self.every:
             self._checkpoint(world)
 
@@ -161,11 +172,6 @@ class Projector:
 
     # ------------------------------------------------------------------------------- the world's rows
 
-    def _note(self, position: int) -> None:
-        if self._first is None:
-            self._first = position
-        self._seen = position
-
     def _checkpoint(self, world: World) -> None:
         """The world as JSON here, since it goes on changing; compressed and encrypted in another thread, since
         both let go of Python's lock: they run beside the fold, on the second core."""
@@ -178,7 +184,7 @@ class Projector:
         first, checkpoints, world = self._first, self._checkpoints, self._world
         self._checkpoints, self._first = [], None
         assert first is not None and world is not None
-        return first, self._seen, checkpoints, world.past.after(first - 1)
+        return first, world.position, checkpoints, world.past.after(first - 1)
 
     def _flush_world(self) -> bool:
         return self._first is not None and self._write_world(*self._world_rows())
