@@ -3,15 +3,16 @@ rows in the same run, so that the ratios mean something on a shared, noisy machi
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
 import random
-import resource
 import shutil
 import sqlite3
 import statistics
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -121,18 +122,58 @@ def _raw_rebuild_rate(location: str) -> float:
 
 
 def _rebuild(location: str) -> dict[str, Any]:
-    """Every projection rebuilt from the store (in a child process, so that its peak memory is its own)."""
+    """Every projection rebuilt from the store, in a child process so that its memory is its own. The item index
+    is rebuilt by a second process beside it (`projections.projector`): the peak counts both."""
     collect_for_bulk_work()  # as the command line does
     reader = open_reader(location)
     reader.projector.models.reset()
+    beside = _PeakOfChildren()
+    beside.start()
     started = time.perf_counter()
     with progress("rebuilding") as update:
         world = reader.projector.catch_up(update)
     seconds = time.perf_counter() - started
+    beside.stop()
+    folding = _peak_mb(os.getpid())
     return {
         "rebuild_eps": world.position / seconds,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": folding + beside.peak_mb,
+        "peak_rss_fold_mb": folding,
+        "peak_rss_index_mb": beside.peak_mb,
     }
+
+
+def _peak_mb(pid: int, field: str = "VmHWM") -> float:
+    """A process's peak resident memory as the kernel keeps it since its last exec (`ru_maxrss` is no use here:
+    it keeps the peak of the process this one was forked from)."""
+    with open(f"/proc/{pid}/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024
+
+
+class _PeakOfChildren(threading.Thread):
+    """Samples the resident memory of this process's children (the second process of a rebuild) while it runs."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peak_mb, self._done = 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self._done.wait(0.02):
+            for child in _children():
+                with contextlib.suppress(OSError, StopIteration):  # it may have ended meanwhile
+                    self.peak_mb = max(self.peak_mb, _peak_mb(child, "VmHWM"))
+
+    def stop(self) -> None:
+        self._done.set()
+        self.join()
+
+
+def _children() -> list[int]:
+    found = []
+    for task in os.listdir(f"/proc/{os.getpid()}/task"):
+        with contextlib.suppress(OSError), open(f"/proc/{os.getpid()}/task/{task}/children") as children:
+            found += [int(pid) for pid in children.read().split()]
+    return found
 
 
 def _in_child(function: Any, *args: Any) -> dict[str, Any]:
@@ -222,5 +263,12 @@ def report(result: dict[str, Any]) -> None:
         "",
         "p95 < 20 ms",
     )
-    t.add_row("memory", f"peak {result['peak_rss_mb']:,.0f} MB while rebuilding", "", "", "< 1024 MB")
+    t.add_row(
+        "memory",
+        f"peak {result['peak_rss_mb']:,.0f} MB while rebuilding (fold {result['peak_rss_fold_mb']:,.0f} + index "
+        f"{result['peak_rss_index_mb']:,.0f})",
+        "",
+        "",
+        "< 1024 MB",
+    )
     console.print(t)
