@@ -16,36 +16,33 @@ from ledger.past import Archive, Past
 from ledger.world import Item, Link, Pending, Record, User, World
 
 
-def _t(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
 def _dt(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value is not None else None
 
 
-def record_data(r: Record) -> list[Any]:
-    return [
+# orjson writes times (as isoformat does), tuples and dicts itself: what is handed to it is not copied first
+def record_data(r: Record) -> tuple[Any, ...]:
+    return (
         r.id,
         r.type,
         r.owner,
         r.state,
         r.fields,
-        list(r.shared_with),
+        r.shared_with,
         r.regarding,
-        _t(r.start),
+        r.start,
         r.created,
         r.changed,
         r.removed_by,
-    ]
+    )
 
 
 def record_of(d: list[Any]) -> Record:
     return Record(d[0], d[1], d[2], d[3], d[4], dict.fromkeys(d[5]), d[6], _dt(d[7]), d[8], d[9], d[10])
 
 
-def link_data(k: Link) -> list[Any]:
-    return [k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter, k.made]
+def link_data(k: Link) -> tuple[Any, ...]:
+    return (k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter, k.made)
 
 
 def present_json(world: World) -> bytes:
@@ -65,7 +62,7 @@ def present_data(world: World) -> dict[str, Any]:
     link_index = {id(link): n for n, link in enumerate(links)}
     return {
         "position": world.position,
-        "at": _t(world.at),
+        "at": world.at,
         "records": [record_data(r) for r in world.records.values()],
         "links": [link_data(k) for k in links],
         # the order of users per record decides the order of queued operations: keep it exactly
@@ -78,7 +75,7 @@ def present_data(world: World) -> dict[str, Any]:
                 "sync_filter": u.sync_filter,
                 "delete": u.delete_untracked_email_in_crm,
                 "online": u.online,
-                "items": [[i.id, i.type, i.fields, _t(i.start), i.completed] for i in u.items.values()],
+                "items": [(i.id, i.type, i.fields, i.start, i.completed) for i in u.items.values()],
                 "links": [link_index[id(k)] for k in u.links_by_item.values()],
                 "pending": [
                     [
@@ -86,14 +83,14 @@ def present_data(world: World) -> dict[str, Any]:
                         p.record,
                         p.item,
                         p.cause,
-                        _t(p.at),
+                        p.at,
                         p.designated,
                         v.dump(p.replay) if p.replay is not None else None,
                     ]
                     for p in u.pending
                 ],
-                "owned": list(u.owned),
-                "shared": list(u.shared),
+                "owned": u.owned,
+                "shared": u.shared,
             }
             for u in world.users.values()
         ],

@@ -20,7 +20,7 @@ from ledger.world import Link, Record
 from .codec import record_data, record_of
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
-FORMAT = 4  # of the read models; another format is rebuilt from the events
+FORMAT = 5  # of the read models; another format is rebuilt from the events
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
