@@ -7,7 +7,8 @@ import pytest
 
 from ledger import vocabulary as v
 from ledger.application import Ledger
-from ledger.store import EventStore
+from ledger.store import EventStore, StoreError
+from projections import projector
 from projections.document import state_document
 from projections.index import ItemIndex
 from projections.reader import open_reader
@@ -100,3 +101,13 @@ def test_another_writers_events_reach_the_read_models_at_the_next_catch_up(locat
     scan = ItemIndex()
     scan.add(EventStore(location).read())
     assert {r: fresh.index.touched[r] for r in scan.touched} == scan.touched
+
+
+def test_a_failure_of_the_second_process_is_one_line_saying_so(tmp_path, monkeypatch) -> None:
+    location = str(tmp_path / "ledger.db")
+    reader = _filled(location, count=40)
+    reader.projector.models.reset()
+    reader.projector.parallel_from = 1
+    monkeypatch.setattr(projector, "_INDEX_ELSEWHERE", "raise SystemExit('the index could not be written')")
+    with pytest.raises(StoreError, match="^indexing the ledger in a second process failed: the index could not be"):
+        reader.projector.catch_up()
