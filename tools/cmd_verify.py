@@ -14,7 +14,8 @@ from .progress import progress
 @app.command()
 def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
     """Check the ledger's integrity: the sequence, the seal over every event, decisions against their causes and
-    the rule table, and the read models (checkpoints, item index) against a rebuild. Exit 1 with findings.
+    the rule table, and the read models (checkpoints, the archived past, the item index) against a rebuild. Exit 1
+    with findings.
 
     Example: SYNCLEDGER_SEAL_KEY=... syncledger verify --json
     """
@@ -36,7 +37,7 @@ def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
         seal = "a keyed seal (HMAC)" if report.keyed else "an unkeyed seal (SHA-256)"
         console.print(
             f"ok: {report.events:,} events at {ledger_location(db)}, under {seal}; nothing lost, nothing "
-            f"changed; {report.checkpoints} checkpoints and the item index equal a rebuild"
+            f"changed; {report.checkpoints} checkpoints, the archived past and the item index equal a rebuild"
         )
     else:
         first = report.findings[0]
