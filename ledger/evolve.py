@@ -39,13 +39,12 @@ def _(e: v.OptionChanged, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.OutlookItemCreated, world: World, position: int) -> None:
-    user = world.users[e.user]
-    user.items[e.item] = Item(e.item, e.type, dict(e.fields), e.start)
+    _new_item(world, e.user, Item(e.item, e.type, dict(e.fields), e.start, changed=position))
 
 
 @_apply.register
 def _(e: v.OutlookItemEdited, world: World, position: int) -> None:
-    item = world.users[e.user].items[e.item]
+    item = _item(world, e.user, e.item, position)
     item.fields.update(e.fields)
     if e.start is not None:
         item.start = e.start
@@ -53,14 +52,13 @@ def _(e: v.OutlookItemEdited, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.OutlookTaskCompleted, world: World, position: int) -> None:
-    world.users[e.user].items[e.item].completed = True
+    _item(world, e.user, e.item, position).completed = True
 
 
 @_apply.register
 def _(e: v.OutlookItemDeleted, world: World, position: int) -> None:
     user = world.users[e.user]
-    del user.items[e.item]
-    world.past.add_item(e.user, e.item, position)
+    _delete_item(world, e.user, e.item, position)
     link = user.links_by_item.get(e.item)
     if link is not None:  # the link stays until the sync decides; FILTER-SKIP-DELETED remembers
         _removed_by(world, e.user, link.record, position)
@@ -100,11 +98,10 @@ def _(e: v.CrmRecordCreated, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
-    record = world.records[e.record]
+    record = _record(world, e.record, position)
     record.fields.update(e.fields)
     if e.start is not None:
         record.start = e.start
-    record.changed = position
 
 
 _STATE_OF = {
@@ -120,9 +117,7 @@ _STATE_OF = {
 @_apply.register(v.CrmContactDeactivated)
 @_apply.register(v.CrmContactActivated)
 def _(e: v.CrmActivityCompleted, world: World, position: int) -> None:
-    record = world.records[e.record]
-    record.state = _STATE_OF[e.do]
-    record.changed = position
+    _record(world, e.record, position).state = _STATE_OF[e.do]
 
 
 @_apply.register
@@ -132,27 +127,24 @@ def _(e: v.CrmRecordDeleted, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.CrmRecordAssigned, world: World, position: int) -> None:
-    record = world.records[e.record]
+    record = _record(world, e.record, position)
     world.users[record.owner].owned.pop(record.id, None)
     record.owner = e.to
     world.users[e.to].owned[record.id] = None
-    record.changed = position
 
 
 @_apply.register
 def _(e: v.CrmRecordShared, world: World, position: int) -> None:
-    record = world.records[e.record]
+    record = _record(world, e.record, position)
     record.shared_with[e.with_] = None
     world.users[e.with_].shared[record.id] = None
-    record.changed = position
 
 
 @_apply.register
 def _(e: v.CrmRecordUnshared, world: World, position: int) -> None:
-    record = world.records[e.record]
+    record = _record(world, e.record, position)
     del record.shared_with[e.with_]
     world.users[e.with_].shared.pop(record.id, None)
-    record.changed = position
 
 
 @_apply.register
@@ -176,7 +168,7 @@ def _(f: v.RecordCreated, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: v.RecordChanged, world: World, position: int, rule: str) -> None:
-    record = world.records[f.record]
+    record = _record(world, f.record, position)
     record.fields.update(f.fields)
     if f.start is not None:
         record.start = f.start
@@ -184,7 +176,6 @@ def _(f: v.RecordChanged, world: World, position: int, rule: str) -> None:
         record.state = f.state
     if f.regarding is not None:
         record.regarding = f.regarding
-    record.changed = position
 
 
 @_effect.register
@@ -194,13 +185,12 @@ def _(f: v.RecordDeleted, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: v.ItemCreated, world: World, position: int, rule: str) -> None:
-    user = world.users[f.user]
-    user.items[f.item] = Item(f.item, f.type, dict(f.fields), f.start, f.completed)
+    _new_item(world, f.user, Item(f.item, f.type, dict(f.fields), f.start, f.completed, position))
 
 
 @_effect.register
 def _(f: v.ItemReplaced, world: World, position: int, rule: str) -> None:
-    item = world.users[f.user].items[f.item]
+    item = _item(world, f.user, f.item, position)
     item.fields = dict(f.fields)
     item.start = f.start
     item.completed = f.completed
@@ -208,8 +198,7 @@ def _(f: v.ItemReplaced, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: v.ItemDeleted, world: World, position: int, rule: str) -> None:
-    del world.users[f.user].items[f.item]
-    world.past.add_item(f.user, f.item, position)
+    _delete_item(world, f.user, f.item, position)
 
 
 @_effect.register
@@ -217,6 +206,7 @@ def _(f: v.Linked, world: World, position: int, rule: str) -> None:
     link = Link(f.user, f.item, f.record, f.origin, "linked", rule, position, f.in_filter, made=position)
     world.users[f.user].links_by_item[f.item] = link
     world.links_to.setdefault(f.record, {})[f.user] = link
+    world.changed_links[(f.user, f.item)] = None
 
 
 @_effect.register
@@ -229,11 +219,13 @@ def _(f: v.Unlinked, world: World, position: int, rule: str) -> None:
         del world.links_to[f.record]
     link.state, link.rule, link.position = "unlinked", rule, position
     world.past.add_link(link)
+    world.changed_links[(f.user, f.item)] = None
 
 
 @_effect.register
 def _(f: v.FilterNoted, world: World, position: int, rule: str) -> None:
     world.users[f.user].links_by_item[f.item].in_filter = f.in_filter
+    world.changed_links[(f.user, f.item)] = None
 
 
 @_effect.register
@@ -254,11 +246,22 @@ _EFFECTS = {kind: fold for kind, fold in _effect.registry.items() if kind is not
 
 
 # ------------------------------------------------------------------------------------------------ helpers
+# Records and items change only through these, which note what changed for the next checkpoint (`World.changed_*`;
+# links note theirs above)
+
+
+def _record(world: World, record_id: str, position: int) -> Record:
+    """The record, about to change in CRM at `position`."""
+    record = world.records[record_id]
+    record.changed = position
+    world.changed_records[record_id] = None
+    return record
 
 
 def _add_record(world: World, record: Record, position: int) -> None:
     record.created = record.changed = position
     world.records[record.id] = record
+    world.changed_records[record.id] = None
     world.users[record.owner].owned[record.id] = None
 
 
@@ -268,12 +271,33 @@ def _removed_by(world: World, user: str, record_id: str, position: int) -> None:
     record = world.records.get(record_id)
     if record is not None:
         record.removed_by[user] = position
+        world.changed_records[record_id] = None
 
 
 def _delete_record(world: World, record_id: str, position: int) -> None:
     record = world.records.pop(record_id)
     record.changed = position
+    world.changed_records[record_id] = None
     world.past.add_record(record)
     world.users[record.owner].owned.pop(record_id, None)
     for name in record.shared_with:
         world.users[name].shared.pop(record_id, None)
+
+
+def _item(world: World, user: str, item_id: str, position: int) -> Item:
+    """The item, about to change in the user's Outlook at `position`."""
+    item = world.users[user].items[item_id]
+    item.changed = position
+    world.changed_items[(user, item_id)] = None
+    return item
+
+
+def _new_item(world: World, user: str, item: Item) -> None:
+    world.users[user].items[item.id] = item
+    world.changed_items[(user, item.id)] = None
+
+
+def _delete_item(world: World, user: str, item_id: str, position: int) -> None:
+    del world.users[user].items[item_id]
+    world.changed_items[(user, item_id)] = None
+    world.past.add_item(user, item_id, position)

@@ -38,6 +38,7 @@ class Item:
     fields: dict[str, FieldValue] = field(default_factory=dict)
     start: datetime | None = None
     completed: bool = False
+    changed: int = 0  # position of its latest change in this store (its creation, an edit, its completion)
 
 
 @dataclass(slots=True)
@@ -89,6 +90,11 @@ class World:
     records: dict[str, Record] = field(default_factory=dict)
     links_to: dict[str, dict[str, Link]] = field(default_factory=dict)  # record -> user -> active link
     past: Past = field(default_factory=Past)
+    # not state: the records, items and links (by user and item) the fold made, changed or ended since the
+    # projector last wrote a checkpoint of this world (it empties them), so that the next can hold only those
+    changed_records: dict[str, None] = field(default_factory=dict, compare=False, repr=False)
+    changed_items: dict[tuple[str, str], None] = field(default_factory=dict, compare=False, repr=False)
+    changed_links: dict[tuple[str, str], None] = field(default_factory=dict, compare=False, repr=False)
 
 
 # ----------------------------------------------------------------------------------------- pure queries

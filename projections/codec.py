@@ -1,18 +1,26 @@
 """Worlds as bytes, for checkpoints: plain JSON data (never pickle: a checkpoint read from a database must not
 be able to run code), compressed. A checkpoint holds the present only (its past is archived beside it, see
-`ledger.past`), so its size follows the organisation, not the ledger. Active links are shared between the
-per-record and the per-user maps, so they are written once and referred to by their index."""
+`ledger.past`), so its size follows the organisation, not the ledger. Links are written once, per user; both
+maps of them are rebuilt from that.
+
+A checkpoint is full, or a delta onto the checkpoint before it (its base): then it holds only the records,
+items and links the fold noted as changed since (`World.changed_*`), and the ids of those gone; users' options,
+queues and lists of what they own are small and written in full. Writing a full checkpoint costs a cache miss
+per record, item and link of the present; a delta only those that changed (a quarter of them, between two
+checkpoints). Reading a delta decodes its base first, so chains are kept short (`projections.projector`).
+"""
 
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 import orjson
 
 from ledger import vocabulary as v
-from ledger.past import Archive, Past
+from ledger.past import Archive, Past, made
 from ledger.world import Item, Link, Pending, Record, User, World
 
 
@@ -45,9 +53,9 @@ def link_data(k: Link) -> tuple[Any, ...]:
     return (k.user, k.item, k.record, k.origin, k.state, k.rule, k.position, k.in_filter, k.made)
 
 
-def present_json(world: World) -> bytes:
-    """The present as JSON: what a checkpoint holds, once compressed (`compressed`)."""
-    return orjson.dumps(present_data(world))
+def present_json(world: World, base: int | None = None) -> bytes:
+    """The present as JSON: what a checkpoint holds, once compressed (`compressed`); a delta onto `base`."""
+    return orjson.dumps(present_data(world, base))
 
 
 def compressed(state: bytes) -> bytes:
@@ -56,57 +64,131 @@ def compressed(state: bytes) -> bytes:
     return zlib.compress(state, 1)
 
 
-def present_data(world: World) -> dict[str, Any]:
-    """The present of the world as plain data (what a checkpoint holds, and what `verify` compares)."""
-    links = [k for by_user in world.links_to.values() for k in by_user.values()]
-    link_index = {id(link): n for n, link in enumerate(links)}
+def present_data(world: World, base: int | None = None) -> dict[str, Any]:
+    """The present of the world as plain data (what a checkpoint holds, and what `verify` compares): in full, or
+    as a delta onto the checkpoint at position `base`, written from this world (`World.changed_*` hold what
+    changed since)."""
+    data: dict[str, Any] = {"position": world.position, "at": world.at, "base": base}
+    if base is None:
+        data["records"] = [record_data(r) for r in world.records.values()]
+        data["users"] = [_user_data(u, u.items.values(), u.links_by_item.values()) for u in world.users.values()]
+        return data
+    # in the order they first changed since the base: new records and items come in the order they were made
+    records = world.records
+    data["records"] = [record_data(records[r]) for r in world.changed_records if r in records]
+    data["records_gone"] = [r for r in world.changed_records if r not in records]
+    items, links = _changed(world, world.changed_items, "items"), _changed(world, world.changed_links, "links_by_item")
+    data["items_gone"], data["links_gone"] = items.gone, links.gone
+    data["users"] = [
+        _user_data(u, items.changed.get(u.name, ()), links.changed.get(u.name, ())) for u in world.users.values()
+    ]
+    return data
+
+
+class _Changes:
+    def __init__(self) -> None:
+        self.changed: dict[str, list[Any]] = {}  # user -> what changed, as it is now
+        self.gone: dict[str, list[str]] = {}  # user -> ids of what is gone
+
+
+def _changed(world: World, keys: Iterable[tuple[str, str]], attribute: str) -> _Changes:
+    """Each user's items (or links) among `keys`: those there now, and the ids of those gone."""
+    changes = _Changes()
+    for user, key in keys:
+        found = getattr(world.users[user], attribute).get(key)
+        if found is None:
+            changes.gone.setdefault(user, []).append(key)
+        else:
+            changes.changed.setdefault(user, []).append(found)
+    return changes
+
+
+def _user_data(u: User, items: Iterable[Item], links: Iterable[Link]) -> dict[str, Any]:
     return {
-        "position": world.position,
-        "at": world.at,
-        "records": [record_data(r) for r in world.records.values()],
+        "name": u.name,
+        "sync_filter": u.sync_filter,
+        "delete": u.delete_untracked_email_in_crm,
+        "online": u.online,
+        "items": [(i.id, i.type, i.fields, i.start, i.completed, i.changed) for i in items],
         "links": [link_data(k) for k in links],
-        # the order of users per record decides the order of queued operations: keep it exactly
-        "links_to": [
-            [record, [link_index[id(k)] for k in by_user.values()]] for record, by_user in world.links_to.items()
+        "pending": [
+            [
+                p.operation,
+                p.record,
+                p.item,
+                p.cause,
+                p.at,
+                p.designated,
+                v.dump(p.replay) if p.replay is not None else None,
+            ]
+            for p in u.pending
         ],
-        "users": [
-            {
-                "name": u.name,
-                "sync_filter": u.sync_filter,
-                "delete": u.delete_untracked_email_in_crm,
-                "online": u.online,
-                "items": [(i.id, i.type, i.fields, i.start, i.completed) for i in u.items.values()],
-                "links": [link_index[id(k)] for k in u.links_by_item.values()],
-                "pending": [
-                    [
-                        p.operation,
-                        p.record,
-                        p.item,
-                        p.cause,
-                        p.at,
-                        p.designated,
-                        v.dump(p.replay) if p.replay is not None else None,
-                    ]
-                    for p in u.pending
-                ],
-                "owned": u.owned,
-                "shared": u.shared,
-            }
-            for u in world.users.values()
-        ],
+        "owned": u.owned,
+        "shared": u.shared,
     }
 
 
-def decode_world(blob: bytes, archive: Archive | None = None) -> World:
-    """The world of a checkpoint; its past up to the checkpoint is read from `archive` when asked for."""
-    data = orjson.loads(zlib.decompress(blob))
-    links = [Link(*row) for row in data["links"]]
+def checkpoint_data(blob: bytes) -> dict[str, Any]:
+    """A checkpoint's plain data (`decode_world` builds its world); `base` is the position of the checkpoint it is
+    a delta onto, or None."""
+    data: dict[str, Any] = orjson.loads(zlib.decompress(blob))
+    return data
+
+
+class CheckpointMissing(LookupError):
+    pass
+
+
+def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archive: Archive | None = None) -> World:
+    """The world of the checkpoint at `position`, its base first if it is a delta; `read` gives a checkpoint's
+    bytes (deciphered) by its position, or None if there is none there."""
+    chain: list[dict[str, Any]] = []
+    wanted: int | None = position
+    while wanted is not None:
+        blob = read(wanted)
+        if blob is None:
+            onto = f", which the one at {chain[-1]['position']} is a delta onto," if chain else ""
+            raise CheckpointMissing(f"the checkpoint at {wanted}{onto} is missing")
+        data = checkpoint_data(blob)
+        if data["position"] != wanted or (data["base"] is not None and data["base"] >= wanted):
+            raise ValueError(f"the checkpoint stored at {wanted} is not one of that position")
+        chain.append(data)
+        wanted = data["base"]
+    world = None
+    for data in reversed(chain):
+        world = decode_world(data, archive, onto=world)
+    assert world is not None
+    return world
+
+
+def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: World | None = None) -> World:
+    """The world of a checkpoint's data (`checkpoint_data`): a delta is applied onto the world of its base, which
+    it takes over. Its past up to the checkpoint is read from `archive` when asked for.
+
+    Links are listed per user; both maps of them are rebuilt in the order the links were made, which is the order
+    the fold keeps them in (a link is added last when made, and removed when ended)."""
+    if (data["base"] is None) != (onto is None) or (onto is not None and onto.position != data["base"]):
+        raise ValueError(f"the checkpoint at {data['position']} is a delta onto {data['base']}, not onto that world")
     world = World(position=data["position"], at=_dt(data["at"]), past=Past(archive, data["position"]))
-    world.records = {r.id: r for r in map(record_of, data["records"])}
+    world.records = onto.records if onto is not None else {}
+    for gone in data.get("records_gone", ()):
+        world.records.pop(gone, None)  # not there if it was made since the base too
+    world.records.update((r.id, r) for r in map(record_of, data["records"]))
+    items_gone, links_gone = data.get("items_gone", {}), data.get("links_gone", {})
+    every_link: list[Link] = []
     for u in data["users"]:
         user = User(u["name"], u["sync_filter"], u["delete"], u["online"])
-        user.items = {i[0]: Item(i[0], i[1], i[2], _dt(i[3]), i[4]) for i in u["items"]}
-        user.links_by_item = {links[n].item: links[n] for n in u["links"]}
+        had = onto.users.get(user.name) if onto is not None else None
+        user.items = had.items if had is not None else {}
+        for gone in items_gone.get(user.name, ()):
+            user.items.pop(gone, None)
+        user.items.update((i[0], Item(i[0], i[1], i[2], _dt(i[3]), i[4], i[5])) for i in u["items"])
+        links = had.links_by_item if had is not None else {}
+        for gone in links_gone.get(user.name, ()):
+            links.pop(gone, None)
+        links.update((link.item, link) for link in (Link(*row) for row in u["links"]))
+        user.links_by_item = {link.item: link for link in sorted(links.values(), key=made)}
+        every_link += user.links_by_item.values()
         user.pending = [
             Pending(
                 p[0],
@@ -121,5 +203,6 @@ def decode_world(blob: bytes, archive: Archive | None = None) -> World:
         ]
         user.owned, user.shared = dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
         world.users[user.name] = user
-    world.links_to = {record: {links[n].user: links[n] for n in indices} for record, indices in data["links_to"]}
+    for link in sorted(every_link, key=made):
+        world.links_to.setdefault(link.record, {})[link.user] = link
     return world

@@ -13,7 +13,7 @@ from ledger.seal import GENESIS, KEYED, seal, unwrap
 from ledger.store import EventStore, StoreError
 from ledger.world import World
 
-from .codec import decode_world, present_data
+from .codec import CheckpointMissing, decode_checkpoint, present_data
 from .index import ItemIndex
 from .readmodels import INDEX, WORLD, ReadModels
 
@@ -129,13 +129,19 @@ def _collapsed(findings: list[Finding]) -> list[Finding]:
 def _check_checkpoint(
     store: EventStore, models: ReadModels, position: int, world: World, add: Callable[[int, str, str], None]
 ) -> None:
-    found = models.checkpoint_at_or_before(position)
+    def read(at: int) -> bytes | None:
+        found = models.checkpoint(at)
+        return store.mapper.decipher(found) if found is not None else None
+
     try:
-        stored = decode_world(store.mapper.decipher(found[1])) if found else None
+        stored = decode_checkpoint(position, read)
+    except CheckpointMissing as e:
+        add(position, "checkpoint", f"the checkpoint cannot be read: {e}")
+        return
     except Exception as e:  # a checkpoint that cannot be read is a finding, not a crash
         add(position, "checkpoint", f"the checkpoint cannot be read ({type(e).__name__})")
         return
-    if stored is None or present_data(stored) != present_data(world):
+    if present_data(stored) != present_data(world):
         add(position, "checkpoint", "the checkpoint differs from a rebuild from the events")
 
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from ledger import vocabulary as v
 from ledger.evolve import evolve
@@ -19,11 +20,13 @@ from ledger.past import Past, PastRows
 from ledger.store import EventStore, Recorded, StoreError
 from ledger.world import World
 
-from .codec import compressed, decode_world, present_json
+from .codec import compressed, decode_checkpoint, present_json
 from .index import IndexProjection
 from .readmodels import INDEX, WORLD, ReadModels
 
 CHECKPOINT_EVERY = 5_000  # time travel replays at most this many events (plus one action's consequences)
+DELTAS = 3  # checkpoints written as deltas onto the one before, after each full one: time travel decodes at most
+# one full checkpoint and this many deltas; a delta costs a third of a full one to write
 FLUSH_EVERY = 100_000  # events per read-model transaction while catching up
 PARALLEL_FROM = 100_000  # events behind from which the index is caught up in a second process (~0.5 s to start)
 
@@ -53,20 +56,28 @@ class Projector:
         self._writes: list[tuple[int, Future[bool]]] = []  # submitted while catching up: (position, written?)
         self._world: World | None = None  # the world the noted events were folded into (its past is archived)
         self._last_checkpoint = 0
+        self._base: int | None = None  # the last checkpoint noted here, for the next one to be a delta onto
+        self._deltas = 0  # noted since the last full one
         self._first: int | None = None  # the first position folded since the world's rows were last written
 
     # ------------------------------------------------------------------------------- the state at a point
 
     def world_at(self, position: int) -> World:
-        """The state after the event at `position`: the nearest checkpoint, then at most one interval."""
+        """The state after the event at `position`: the nearest checkpoint, then at most one interval. A
+        checkpoint that cannot be read (changed behind the ledger's back: `verify` says where) is not used; the
+        state is then folded from the start."""
         found = self.models.checkpoint_at_or_before(position)
+        world = World(past=Past(self.models))
         if found:
-            world = decode_world(self.store.mapper.decipher(found[1]), self.models)
-        else:
-            world = World(past=Past(self.models))
+            with suppress(ValueError, LookupError, zlib.error):
+                world = decode_checkpoint(found[0], self._deciphered, self.models)
         for pos, event in self.store.read(after=world.position, upto=position):
             evolve(world, event, pos)
         return world
+
+    def _deciphered(self, position: int) -> bytes | None:
+        found = self.models.checkpoint(position)
+        return self.store.mapper.decipher(found) if found is not None else None
 
     # ------------------------------------------------------------------------------- keeping up
 
@@ -108,6 +119,7 @@ class Projector:
         tracked = self.models.tracking(WORLD)
         world = self._world = self.world_at(tracked)
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
+        self._base = None  # the first checkpoint of a catch-up is a full one
         world.past.settle(tracked)  # the archive holds the past up to the tracking position
         self._first = tracked + 1
         due = self._due()
@@ -168,16 +180,22 @@ class Projector:
     def discard(self) -> None:
         """Forget what was noted but not written (a refused batch)."""
         self.index.discard()
-        self._checkpoints, self._first = [], None
+        self._checkpoints, self._first, self._base = [], None, None
 
     # ------------------------------------------------------------------------------- the world's rows
 
     def _checkpoint(self, world: World) -> None:
-        """The world as JSON here, since it goes on changing; compressed and encrypted in another thread, since
-        both let go of Python's lock: they run beside the fold, on the second core."""
-        packed = self._writing.submit(_pack, present_json(world), self.store.mapper.encipher)
+        """The world as JSON here, since it goes on changing (a delta onto the last checkpoint noted here, unless a
+        full one is due); compressed and encrypted in another thread, since both let go of Python's lock: they run
+        beside the fold, on the second core."""
+        base = self._base if self._deltas < DELTAS else None
+        packed = self._writing.submit(_pack, present_json(world, base), self.store.mapper.encipher)
+        world.changed_records.clear()
+        world.changed_items.clear()
+        world.changed_links.clear()
         self._checkpoints.append((world.position, packed))
         self._last_checkpoint = world.position
+        self._base, self._deltas = world.position, 0 if base is None else self._deltas + 1
 
     def _world_rows(self) -> tuple[int, int, list[tuple[int, Future[bytes]]], PastRows]:
         """What was noted for the world since the last flush (positions, checkpoints, the past), and forget it."""
@@ -187,7 +205,12 @@ class Projector:
         return first, world.position, checkpoints, world.past.after(first - 1)
 
     def _flush_world(self) -> bool:
-        return self._first is not None and self._write_world(*self._world_rows())
+        if self._first is None:
+            return False
+        written = self._write_world(*self._world_rows())
+        if not written:
+            self._base = None  # another writer's checkpoints are there instead: the next one is a full one
+        return written
 
     def _write_world(
         self, first: int, position: int, checkpoints: list[tuple[int, Future[bytes]]], past: PastRows

@@ -20,7 +20,7 @@ from ledger.world import Link, Record
 from .codec import record_data, record_of
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
-FORMAT = 5  # of the read models; another format is rebuilt from the events
+FORMAT = 6  # of the read models; another format is rebuilt from the events
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -72,6 +72,11 @@ class ReadModels:
         self._last_links.update({(link.user, link.item): link for link in past.links})
         self._tracking[WORLD] = position
         return True
+
+    def checkpoint(self, position: int) -> bytes | None:
+        """The checkpoint at exactly `position`, as stored (enciphered), if there is one."""
+        found = self.checkpoint_at_or_before(position)
+        return found[1] if found is not None and found[0] == position else None
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         positions = sorted(self._checkpoints)

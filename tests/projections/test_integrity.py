@@ -121,6 +121,20 @@ def test_read_models_that_differ_from_a_rebuild_are_found(tmp_path: Path) -> Non
     assert checks == {"index", "checkpoint"}
 
 
+def test_a_checkpoint_whose_base_is_missing_is_found(tmp_path: Path) -> None:
+    location = _ledger(tmp_path)
+    assert _verify(location).ok
+    with sqlite3.connect(location) as db:
+        positions = [p for (p,) in db.execute("SELECT position FROM syncledger_checkpoints ORDER BY position")]
+    _sql(location, "DELETE FROM syncledger_checkpoints WHERE position = ?", positions[0])  # a full one
+    problems = [(f.position, f.problem) for f in _verify(location).findings if f.check == "checkpoint"]
+    assert problems[0][0] == positions[1]
+    assert problems[0][1].startswith(
+        f"the checkpoint cannot be read: the checkpoint at {positions[0]}, which the one at {positions[1]} is a "
+        "delta onto, is missing"
+    )
+
+
 @pytest.mark.parametrize(
     ("table", "what"),
     [

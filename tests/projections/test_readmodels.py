@@ -9,6 +9,7 @@ from ledger import vocabulary as v
 from ledger.application import Ledger
 from ledger.store import EventStore, StoreError
 from projections import projector
+from projections.codec import checkpoint_data, decode_checkpoint
 from projections.document import state_document
 from projections.index import ItemIndex
 from projections.reader import open_reader
@@ -38,6 +39,25 @@ def test_the_state_through_a_checkpoint_equals_a_fold_from_zero(locations: Locat
     for position in range(0, store.last_position() + 1, 7):
         assert reader.world_at(position) == world_at(store, position), position
         assert state_document(reader.world_at(position)) == state_document(world_at(store, position))
+
+
+def test_every_checkpoint_full_or_delta_decodes_to_a_fold_from_zero(locations: Locations) -> None:
+    """Read directly, not through `world_at` (which folds from the start when a checkpoint cannot be read)."""
+    reader = _filled(locations.new())
+    store, models = reader.ledger.store, reader.projector.models
+
+    def read(position: int) -> bytes | None:
+        found = models.checkpoint(position)
+        return store.mapper.decipher(found) if found is not None else None
+
+    bases = {p: checkpoint_data(read(p) or b"")["base"] for p in models.checkpoints()}
+    assert None in bases.values() and any(base is not None for base in bases.values())
+    for position, base in bases.items():
+        chain = 0
+        while base is not None:
+            chain, base = chain + 1, bases[base]
+        assert chain <= projector.DELTAS
+        assert decode_checkpoint(position, read, models) == world_at(store, position), position
 
 
 def test_a_lookup_through_the_index_equals_a_scan(locations: Locations) -> None:
