@@ -18,7 +18,7 @@ from ledger.store import EventStore
 from .readmodels import IndexRow, ReadModels, open_read_models
 
 INDEX = "index"  # the projection's name in the tracking table
-FLUSH_ROWS = 25_000  # index rows per read-model transaction on a catch-up
+FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
 
 
 def refs_in(values: Mapping[str, Any]) -> tuple[str, ...]:

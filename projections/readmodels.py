@@ -336,6 +336,9 @@ def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
         # the projector writes from one other thread while catching up, never while this one uses it
         connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None, check_same_thread=False)
         connection.execute("PRAGMA journal_mode=WAL")
+        # the item index is written in key order, which is not the order of the events: with SQLite's default
+        # 2 MB of cache, most inserts read a page back from the file first
+        connection.execute("PRAGMA cache_size=-65536")
         return SqlReadModels(connection, "?", "BLOB", cipher)
     import psycopg
 
