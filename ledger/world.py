@@ -97,6 +97,13 @@ class World:
     changed_links: dict[tuple[str, str], None] = field(default_factory=dict, compare=False, repr=False)
 
 
+def forget_changes(world: World) -> None:
+    """A checkpoint of the world was written (or none will be): start noting changes afresh."""
+    world.changed_records.clear()
+    world.changed_items.clear()
+    world.changed_links.clear()
+
+
 # ----------------------------------------------------------------------------------------- pure queries
 
 

@@ -18,7 +18,7 @@ from ledger import vocabulary as v
 from ledger.evolve import evolve
 from ledger.past import Past, PastRows
 from ledger.store import EventStore, Recorded, StoreError
-from ledger.world import World
+from ledger.world import World, forget_changes
 
 from .codec import compressed, decode_checkpoint, present_json
 from .index import IndexProjection
@@ -190,9 +190,7 @@ class Projector:
         beside the fold, on the second core."""
         base = self._base if self._deltas < DELTAS else None
         packed = self._writing.submit(_pack, present_json(world, base), self.store.mapper.encipher)
-        world.changed_records.clear()
-        world.changed_items.clear()
-        world.changed_links.clear()
+        forget_changes(world)
         self._checkpoints.append((world.position, packed))
         self._last_checkpoint = world.position
         self._base, self._deltas = world.position, 0 if base is None else self._deltas + 1
