@@ -15,8 +15,8 @@ from typing import Protocol
 from .checks import Refused
 from .engine import handle
 from .evolve import evolve
-from .store import ConflictError, EventStore, Recorded
-from .vocabulary import Action
+from .store import DECIDED_TOPIC, ConflictError, Encoded, EventStore, Recorded
+from .vocabulary import Action, Decided
 from .world import World
 
 RETRIES = 60
@@ -53,7 +53,8 @@ class Ledger:
         self.observer = observer
         self._load_world = load_world or World
         self.world = self._load_world()
-        self.staged: list[Recorded] = []
+        self.staged: list[Recorded] = []  # the events staged since the last commit (those asked to be kept)
+        self._encoded: list[Encoded] = []  # all of them, encoded: what the commit appends
         self.catch_up()
 
     def catch_up(self) -> list[Recorded]:
@@ -87,14 +88,18 @@ class Ledger:
                 time.sleep(random.uniform(0, min(0.5, 0.002 * 2**attempt)))
         raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
 
-    def stage(self, action: Action) -> list[Recorded]:
-        """Decide one action into the world without storing it yet; a refusal forgets everything staged."""
+    def stage(self, action: Action, keep: bool = True) -> list[Recorded]:
+        """Decide one action into the world without storing it yet; a refusal forgets everything staged. The
+        events are kept encoded for the commit, and as events in `staged` too unless `keep` is false (an import
+        of a million lines keeps a few hundred bytes per event instead of a few kilobytes)."""
         try:
             recorded = handle(self.world, action)
         except Refused:
             self.rollback()
             raise
-        self.staged += recorded
+        self._encoded += self.store.mapper.encoded(recorded)
+        if keep:
+            self.staged += recorded
         if self.observer is not None:
             self.observer.observe(recorded, self.world)
         return recorded
@@ -103,9 +108,10 @@ class Ledger:
         """Store everything staged: in one transaction, or in transactions of `batch_size` events (a crash then
         leaves a prefix, never a part of one action's events). `ConflictError` if another writer came first."""
         staged, self.staged = self.staged, []
+        encoded, self._encoded = self._encoded, []
         try:
-            for batch in _batches(staged, batch_size):
-                self.store.append(batch)
+            for batch in _batches(encoded, batch_size):
+                self.store.append_encoded(batch)
         except ConflictError:
             self._forget()
             raise
@@ -113,8 +119,12 @@ class Ledger:
             self.observer.flush()
         return staged
 
+    def staged_event(self, position: int) -> Action | Decided:
+        """The event staged at `position` (kept or not), from what the commit will append."""
+        return self.store.mapper.decode_encoded(self._encoded[position - self._encoded[0][0]])[1]
+
     def rollback(self) -> None:
-        self.staged = []
+        self.staged, self._encoded = [], []
         self._forget()
 
     def events(self, after: int = 0, upto: int | None = None) -> Iterator[Recorded]:
@@ -127,16 +137,16 @@ class Ledger:
         self.catch_up()
 
 
-def _batches(recorded: list[Recorded], size: int | None) -> Iterator[list[Recorded]]:
+def _batches(encoded: list[Encoded], size: int | None) -> Iterator[list[Encoded]]:
     """Cut after whole actions only, so that no action is stored without the decisions it caused."""
     if size is None:
-        yield recorded
+        yield encoded
         return
-    batch: list[Recorded] = []
-    for position, event in recorded:
-        if len(batch) >= size and isinstance(event, Action):
+    batch: list[Encoded] = []
+    for row in encoded:
+        if len(batch) >= size and row[1] != DECIDED_TOPIC:
             yield batch
             batch = []
-        batch.append((position, event))
+        batch.append(row)
     if batch:
         yield batch

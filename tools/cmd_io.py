@@ -16,7 +16,7 @@ import typer
 from ledger import vocabulary as v
 from ledger.application import Ledger
 from ledger.checks import Refused
-from ledger.store import ConflictError, Recorded
+from ledger.store import ConflictError
 from projections.reader import Reader
 
 from .actionlines import BadLine, differences, read_lines, to_line
@@ -92,11 +92,13 @@ def _time(text: str, option: str) -> datetime:
 class Imported:
     lines: int  # action lines read (blank lines not counted)
     skipped: int  # lines whose id the ledger already held, with the same content
-    recorded: list[Recorded]  # what was appended: the new actions and their decisions
+    appended: int  # new actions appended
+    first: int | None  # positions of what was appended: the new actions and their decisions
+    last: int | None
 
     @property
-    def appended(self) -> int:
-        return sum(isinstance(event, v.Action) for _, event in self.recorded)
+    def events(self) -> int:
+        return self.last - self.first + 1 if self.first is not None and self.last is not None else 0
 
     def document(self, name: str) -> dict[str, object]:
         return {
@@ -104,9 +106,9 @@ class Imported:
             "lines": self.lines,
             "appended": self.appended,
             "skipped": self.skipped,
-            "events": len(self.recorded),
-            "first": self.recorded[0][0] if self.recorded else None,
-            "last": self.recorded[-1][0] if self.recorded else None,
+            "events": self.events,
+            "first": self.first,
+            "last": self.last,
         }
 
 
@@ -134,9 +136,9 @@ def import_(
             raise Usage(one_line(f"{name}: {e}; nothing more was appended, import the file again")) from None
     if json:
         print_json(found.document(name))
-    elif found.recorded:
-        first, last = found.recorded[0][0], found.recorded[-1][0]
-        decided = len(found.recorded) - found.appended
+    elif found.appended:
+        first, last = found.first, found.last
+        decided = found.events - found.appended
         skipped = f"; {found.skipped} already in the ledger, skipped" if found.skipped else ""
         console.print(
             f"Imported {found.appended} actions from {name} at positions {first}..{last} (with {decided} "
@@ -165,55 +167,69 @@ def _opened(file: str) -> Iterator[BinaryIO]:
 def import_actions(ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None) -> Imported:
     """Check every line, in order, as input and through the rules, then append the new ones in batches;
     `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
-    parsed: list[tuple[int, v.Action]] = []
+    raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
     for attempt in range(RETRIES):
         ledger.catch_up()
-        source = _kept(read_lines(lines), parsed) if attempt == 0 else iter(parsed)
-        skipped = _stage(ledger, _counted(source, progress) if progress else source)
+        stored = ledger.world.position
+        count = _Count()
+        source = _counted(read_lines(_kept(lines, raw) if attempt == 0 else raw), count, progress)
+        skipped, appended = _stage(ledger, source)
         try:
-            return Imported(len(parsed), skipped, ledger.commit(batch_size=BATCH_SIZE))
+            ledger.commit(batch_size=BATCH_SIZE)
         except ConflictError:
             continue  # what the other writer appended may turn some of the lines into skips
+        last = ledger.world.position  # the position of the last event staged, now appended
+        if last == stored:
+            return Imported(count.lines, skipped, 0, None, None)
+        return Imported(count.lines, skipped, appended, stored + 1, last)
     raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
 
 
-def _counted(lines: Iterator[tuple[int, v.Action]], progress: Update) -> Iterator[tuple[int, v.Action]]:
-    """The lines, reporting how many were checked (the total is not known before the end of the file)."""
-    for count, line in enumerate(lines, 1):
-        if count % 2000 == 0:
-            progress(count, 0)
+class _Count:
+    lines = 0
+
+
+def _counted(
+    lines: Iterator[tuple[int, v.Action]], count: _Count, progress: Update | None
+) -> Iterator[tuple[int, v.Action]]:
+    """The lines, counted, and reported every few thousand (the total is not known before the end of the file)."""
+    for count.lines, line in enumerate(lines, 1):
+        if progress is not None and count.lines % 2000 == 0:
+            progress(count.lines, 0)
         yield line
 
 
-def _kept(source: Iterator[tuple[int, v.Action]], into: list[tuple[int, v.Action]]) -> Iterator[tuple[int, v.Action]]:
-    """The lines as they are parsed, also kept for a second try (standard input cannot be read twice)."""
+def _kept(source: Iterable[bytes], into: list[bytes]) -> Iterator[bytes]:
+    """The lines as they are read, also kept as bytes for another try: a tenth of what the parsed actions take."""
     for line in source:
         into.append(line)
         yield line
 
 
-def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> int:
-    """Stage every new line (a dry run through the rules) and check the ones the ledger already holds; the number
-    of lines skipped. On the first bad line, forget everything staged and raise its `BadLine`."""
+def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, int]:
+    """Stage every new line (a dry run through the rules; the events are kept encoded only) and check the ones the
+    ledger already holds; the numbers of lines skipped and staged. On the first bad line, forget everything
+    staged and raise its `BadLine`."""
     stored = ledger.world.position  # ids at or before it are in the store; after it, staged from this file
     held: list[tuple[int, v.Action, int]] = []  # checked in one go at the end: reading them one by one is slow
     line_of_id: dict[str, int] = {}
-    skipped = 0
+    skipped = staged = 0
     try:
         for number, action in lines:
             position = ledger.world.past.action(action.id) if action.id is not None else None
             if position is None:
                 try:
-                    ledger.stage(action)
+                    ledger.stage(action, keep=False)
                 except Refused as e:
                     raise BadLine(number, str(e)) from None
                 line_of_id[action.id or ""] = number
+                staged += 1
                 continue
             skipped += 1
             if position <= stored:
                 held.append((number, action, position))
             else:
-                earlier = ledger.staged[position - stored - 1][1]
+                earlier = ledger.staged_event(position)
                 _same(number, action, earlier, f"is also on line {line_of_id[action.id or '']}")
     except BadLine:
         ledger.rollback()
@@ -224,7 +240,7 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> int:
     except BadLine:
         ledger.rollback()
         raise
-    return skipped
+    return skipped, staged
 
 
 def _check_held(held: list[tuple[int, v.Action, int]], ledger: Ledger) -> None:

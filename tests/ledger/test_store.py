@@ -60,7 +60,17 @@ def test_a_second_writer_of_the_same_position_fails_and_the_first_event_stays(st
 
 def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
     public = {name for name in dir(EventStore) if not name.startswith("_")}
-    assert public == {"append", "read", "read_data", "read_at", "read_one", "rows", "last_position", "close"}
+    assert public == {
+        "append",
+        "append_encoded",
+        "read",
+        "read_data",
+        "read_at",
+        "read_one",
+        "rows",
+        "last_position",
+        "close",
+    }
 
 
 @pytest.mark.parametrize("locations", ["sqlite", "postgres"], indirect=True)  # a memory store has one owner

@@ -129,7 +129,7 @@ def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
     location = str(tmp_path / "crash.db")
     ledger = open_reader(location).ledger
     monkeypatch.setattr(cmd_io, "BATCH_SIZE", 40)
-    real_append, calls = ledger.store.append, []
+    real_append, calls = ledger.store.append_encoded, []
 
     def append_then_crash(batch: Any) -> None:
         calls.append(len(batch))
@@ -137,7 +137,7 @@ def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
             raise KeyboardInterrupt("the power went out")
         real_append(batch)
 
-    monkeypatch.setattr(ledger.store, "append", append_then_crash)
+    monkeypatch.setattr(ledger.store, "append_encoded", append_then_crash)
     with pytest.raises(KeyboardInterrupt):
         cmd_io.import_actions(ledger, lines)
     stored = [e for _, e in EventStore(location).read() if isinstance(e, v.Action)]
