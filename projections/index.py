@@ -15,9 +15,8 @@ from typing import Any
 from ledger import vocabulary as v
 from ledger.store import EventStore
 
-from .readmodels import IndexRow, ReadModels, open_read_models
+from .readmodels import INDEX, IndexRow, ReadModels, open_read_models
 
-INDEX = "index"  # the projection's name in the tracking table
 FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
 
 

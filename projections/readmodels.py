@@ -258,7 +258,11 @@ class SqlReadModels(ReadModels):
 
     def record(self, record: str, upto: int) -> Record | None:
         row = self._one("SELECT state FROM syncledger_past_records WHERE record = ? AND position <= ?", (record, upto))
-        return record_of(orjson.loads(self.cipher.decipher(bytes(row[0])))) if row else None
+        return self._record(row[0]) if row else None
+
+    def _record(self, state: bytes) -> Record:
+        """A deleted record as its row stores it (encrypted JSON, `codec.record_data`)."""
+        return record_of(orjson.loads(self.cipher.decipher(bytes(state))))
 
     def item_deleted(self, user: str, item: str, upto: int) -> bool:
         statement = "SELECT 1 FROM syncledger_past_items WHERE owner = ? AND item = ? AND position <= ?"
@@ -292,7 +296,7 @@ class SqlReadModels(ReadModels):
         items = self._all("SELECT owner, item, position FROM syncledger_past_items WHERE position <= ?", (upto,))
         actions = self._all("SELECT id, position FROM syncledger_actions WHERE position <= ?", (upto,))
         return PastRows(
-            {r.id: r for r in (record_of(orjson.loads(self.cipher.decipher(bytes(s)))) for (s,) in records)},
+            {r.id: r for r in (self._record(state) for (state,) in records)},
             {(u, i): int(p) for u, i, p in items},
             self.ended_links(upto),
             {i: int(p) for i, p in actions},
@@ -317,7 +321,6 @@ class _Transaction:
     def __enter__(self) -> Any:
         if isinstance(self.db, sqlite3.Connection):
             self.db.execute("BEGIN IMMEDIATE")
-            return self.db.cursor()
         return self.db.cursor()
 
     def __exit__(self, kind: object, *_: object) -> None:

@@ -143,11 +143,11 @@ def _rebuild(location: str) -> dict[str, Any]:
     }
 
 
-def _peak_mb(pid: int, field: str = "VmHWM") -> float:
+def _peak_mb(pid: int) -> float:
     """A process's peak resident memory as the kernel keeps it since its last exec (`ru_maxrss` is no use here:
     it keeps the peak of the process this one was forked from)."""
     with open(f"/proc/{pid}/status") as status:
-        return next(int(line.split()[1]) for line in status if line.startswith(f"{field}:")) / 1024
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 
 
 class _PeakOfChildren(threading.Thread):
@@ -161,7 +161,7 @@ class _PeakOfChildren(threading.Thread):
         while not self._done.wait(0.02):
             for child in _children():
                 with contextlib.suppress(OSError, StopIteration):  # it may have ended meanwhile
-                    self.peak_mb = max(self.peak_mb, _peak_mb(child, "VmHWM"))
+                    self.peak_mb = max(self.peak_mb, _peak_mb(child))
 
     def stop(self) -> None:
         self._done.set()
