@@ -38,6 +38,8 @@ PAGE = 10_000  # rows per query
 # events decoded at a time: few enough that a consumer folding them as they come finds them still in the CPU's
 # cache (a whole page at once made a rebuild half again slower)
 DECODE = 256
+# the stored name of an event class: written into every row, so it stays as the first ledgers wrote it,
+# whatever the module is called now
 _TOPIC_PREFIX = "ledger.vocabulary:"
 _CLASS_OF_TOPIC = {_TOPIC_PREFIX + cls.__name__: cls for cls in EVENT_CLASSES.values()}
 _BUILD_OF_TOPIC = {topic: builder(cls) for topic, cls in _CLASS_OF_TOPIC.items()}

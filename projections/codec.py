@@ -19,9 +19,9 @@ from typing import Any
 
 import orjson
 
-from ledger import vocabulary as v
-from ledger.past import Archive, Past, made
-from ledger.world import Item, Link, Pending, Record, User, World
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.past import Archive, Past, made
+from syncledger.ledger.world import Item, Link, Pending, Record, User, World
 
 
 def _dt(value: str | None) -> datetime | None:

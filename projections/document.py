@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ledger.world import Link, World, links
+from syncledger.ledger.world import Link, World, links
 
 
 def iso(t: datetime | None) -> str | None:

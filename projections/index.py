@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ledger import vocabulary as v
-from ledger.store import EventStore
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.store import EventStore
 
 from .readmodels import INDEX, IndexRow, ReadModels, open_read_models
 

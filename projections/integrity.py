@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ledger import vocabulary as v
-from ledger.evolve import evolve
-from ledger.rules import RULES
-from ledger.seal import GENESIS, KEYED, seal, unwrap
-from ledger.store import EventStore, StoreError
-from ledger.world import World, forget_changes
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.rules import RULES
+from syncledger.ledger.seal import GENESIS, KEYED, seal, unwrap
+from syncledger.ledger.store import EventStore, StoreError
+from syncledger.ledger.world import World, forget_changes
 
 from .codec import CheckpointMissing, decode_checkpoint, present_data
 from .index import ItemIndex

@@ -14,11 +14,11 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 
-from ledger import vocabulary as v
-from ledger.evolve import evolve
-from ledger.past import Past, PastRows
-from ledger.store import EventStore, Recorded, StoreError
-from ledger.world import World, forget_changes
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.past import Past, PastRows
+from syncledger.ledger.store import EventStore, Recorded, StoreError
+from syncledger.ledger.world import World, forget_changes
 
 from .codec import compressed, decode_checkpoint, present_json
 from .index import IndexProjection
@@ -35,7 +35,7 @@ Progress = Callable[[int, int], None]  # (done, total)
 # what the second process runs: a fresh interpreter, so that nothing of this one (its main module, its open
 # connections) is carried over; it opens the ledger itself
 _INDEX_ELSEWHERE = (
-    "import sys; from projections.index import catch_up_index; catch_up_index(sys.argv[1], int(sys.argv[2]))"
+    "import sys; from syncledger.projections.index import catch_up_index; catch_up_index(sys.argv[1], int(sys.argv[2]))"
 )
 
 

@@ -9,10 +9,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.store import EventStore, Recorded
-from ledger.world import World
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.store import EventStore, Recorded
+from syncledger.ledger.world import World
 
 from .projector import CHECKPOINT_EVERY, Progress, Projector
 from .readmodels import ReadModels, open_read_models

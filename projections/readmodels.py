@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from ledger.past import PastRows, made
-from ledger.store import environment
-from ledger.world import Link, Record
+from syncledger.ledger.past import PastRows, made
+from syncledger.ledger.store import environment
+from syncledger.ledger.world import Link, Record
 
 from .codec import record_data, record_of
 

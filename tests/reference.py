@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from ledger.evolve import evolve
-from ledger.store import EventStore
-from ledger.world import World
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.store import EventStore
+from syncledger.ledger.world import World
 
 
 def world_at(store: EventStore, position: int | None = None) -> World:

@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.evolve import evolve
-from ledger.store import EventStore
-from ledger.world import World
-from projections.document import state_document
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.store import EventStore
+from syncledger.ledger.world import World
+from syncledger.projections.document import state_document
+from syncledger.tools import scenario
 from tests.conftest import BACKENDS, Locations, require_postgres
-from tools import scenario
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
 

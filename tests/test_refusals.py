@@ -1,7 +1,7 @@
 """End-to-end tests of bad input: every refusal listed in SCENARIOS.md ("Refused (exit status 2 ...)").
 
 Each case writes a scenario file whose steps are a valid prefix followed by one bad step, and runs the real
-command line (`python -m tools run FILE`, the same program as `syncledger run FILE`). The prefix alone is run
+command line (`python -m syncledger run FILE`, the same program as `syncledger run FILE`). The prefix alone is run
 first and must be accepted, so a refusal can only come from the bad step. A refusal is exit status 2 and exactly
 one line on standard error that names the file, `step N` (1-based index in `steps:`) and the problem.
 """

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from ledger.rules import RULES
+from syncledger.ledger.rules import RULES
 
 HERE = Path(__file__).resolve().parent
 OWN = sorted((HERE / "scenarios").glob("*.yaml"))

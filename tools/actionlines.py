@@ -8,7 +8,7 @@ from typing import Any
 
 import orjson
 
-from ledger import vocabulary as v
+from syncledger.ledger import vocabulary as v
 
 from .inputs import BadInput, parse_action, parse_time
 from .sentences import one_line

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import typer
 
-import projections.reader
-from ledger.application import Ledger
-from ledger.store import StoreError
-from projections.reader import Reader
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.store import StoreError
+from syncledger.projections import reader as reader_module
+from syncledger.projections.reader import Reader
 
 from .progress import progress
 
@@ -58,7 +58,7 @@ def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
         )
     try:
         with progress("bringing the read models up to date") as update:
-            return projections.reader.open_reader(location, progress=update)
+            return reader_module.open_reader(location, progress=update)
     except StoreError as e:
         raise Usage(str(e)) from None
 

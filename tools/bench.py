@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ledger.seal import unwrap
-from projections.document import state_document
-from projections.reader import Reader, open_reader
+from syncledger.ledger.seal import unwrap
+from syncledger.projections.document import state_document
+from syncledger.projections.reader import Reader, open_reader
 
 from .app import collect_for_bulk_work
 from .cmd_history import load_history

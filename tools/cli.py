@@ -12,14 +12,14 @@ import os
 import pkgutil
 import sys
 
-import tools
+from syncledger import tools
 
 from .app import Usage, app, collect_for_bulk_work
 from .output import fail
 
 for _module in pkgutil.iter_modules(tools.__path__):
     if _module.name.startswith("cmd_"):
-        importlib.import_module(f"tools.{_module.name}")
+        importlib.import_module(f"syncledger.tools.{_module.name}")
 
 
 def main() -> None:

@@ -14,12 +14,12 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from ledger import vocabulary as v
-from ledger.checks import Refused
-from ledger.engine import handle
-from ledger.world import World
-from projections.document import iso
-from projections.reader import Reader
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.checks import Refused
+from syncledger.ledger.engine import handle
+from syncledger.ledger.world import World
+from syncledger.projections.document import iso
+from syncledger.projections.reader import Reader
 
 from .app import DbOption, JsonOption, Usage, app, open_reader
 from .diff import Change, diff_worlds

@@ -9,8 +9,8 @@ from typing import Any
 import typer
 from rich.markup import escape
 
-from projections.document import iso
-from projections.reader import Reader
+from syncledger.projections.document import iso
+from syncledger.projections.reader import Reader
 
 from .app import DbOption, JsonOption, Usage, app, open_reader
 from .explain import check_ref, explain

@@ -13,11 +13,11 @@ from typing import BinaryIO
 
 import typer
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.checks import Refused
-from ledger.store import ConflictError
-from projections.reader import Reader
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.checks import Refused
+from syncledger.ledger.store import ConflictError
+from syncledger.projections.reader import Reader
 
 from .actionlines import BadLine, differences, read_lines, to_line
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader

@@ -7,9 +7,9 @@ from typing import Any
 
 import typer
 
-from ledger.application import ActionRefused
-from ledger.vocabulary import dump
-from projections.document import iso, state_document
+from syncledger.ledger.application import ActionRefused
+from syncledger.ledger.vocabulary import dump
+from syncledger.projections.document import iso, state_document
 
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 from .inputs import BadInput, parse_action, parse_time

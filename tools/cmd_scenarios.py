@@ -8,9 +8,9 @@ from pathlib import Path
 
 import typer
 
-from ledger.store import StoreError
-from projections.document import state_document
-from projections.reader import open_reader
+from syncledger.ledger.store import StoreError
+from syncledger.projections.document import state_document
+from syncledger.projections.reader import open_reader
 
 from . import scenario as scenarios
 from .app import DbOption, JsonOption, Usage, app
@@ -64,7 +64,7 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     if "://" not in db:
         for suffix in ("", "-wal", "-shm"):
             Path(db + suffix).unlink(missing_ok=True)
-    with resources.as_file(resources.files("tools") / "demo.yaml") as path:
+    with resources.as_file(resources.files("syncledger.tools") / "demo.yaml") as path:
         try:
             outcome = scenarios.run(scenarios.load(str(path)), db)
         except scenarios.ScenarioError as e:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from projections.integrity import verify as check_ledger
+from syncledger.projections.integrity import verify as check_ledger
 
 from .app import DbOption, JsonOption, app, ledger_location, open_reader
 from .output import console, print_json

@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from ledger import vocabulary as v
-from ledger.world import Item, Link, Record, User, World, links
-from projections.document import iso
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.world import Item, Link, Record, User, World, links
+from syncledger.projections.document import iso
 
 T = TypeVar("T")
 Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "owner", "fields.phone", ...

@@ -7,9 +7,9 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from ledger.vocabulary import FieldValue, Time
-from ledger.world import World, links
-from projections.document import iso
+from syncledger.ledger.vocabulary import FieldValue, Time
+from syncledger.ledger.world import World, links
+from syncledger.projections.document import iso
 
 from .inputs import BadInput, describe
 

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from ledger import vocabulary as v
-from ledger.world import Link, World, latest_link
-from projections.document import iso
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.world import Link, World, latest_link
+from syncledger.projections.document import iso
 
 from .inputs import BadInput, shown
 from .sentences import (

@@ -12,11 +12,11 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from ledger import vocabulary as v
-from ledger.checks import Refused
-from ledger.engine import handle
-from ledger.world import World
-from projections.document import iso
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.checks import Refused
+from syncledger.ledger.engine import handle
+from syncledger.ledger.world import World
+from syncledger.projections.document import iso
 
 from .progress import progress
 

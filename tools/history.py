@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from ledger import vocabulary as v
-from ledger.rules import RULES
-from projections.document import iso
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.rules import RULES
+from syncledger.projections.document import iso
 
 from .sentences import describe_action, describe_decision
 

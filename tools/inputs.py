@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ledger import vocabulary as v
+from syncledger.ledger import vocabulary as v
 
 from .output import one_line
 

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.checks import Refused, check
-from ledger.world import World
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.checks import Refused, check
+from syncledger.ledger.world import World
 
 USERS = ("alice", "bob", "carol")
 START = datetime.fromisoformat("2026-03-02T09:00:00+00:00")

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from ledger.rules import RULES
+from syncledger.ledger.rules import RULES
 
 from .output import cell, console, table
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import yaml
 
-from ledger.application import ActionRefused, Ledger
-from ledger.store import Recorded
-from ledger.vocabulary import Action
-from projections.index import ItemIndex
-from projections.reader import StoredIndex, open_reader
+from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.store import Recorded
+from syncledger.ledger.vocabulary import Action
+from syncledger.projections.index import ItemIndex
+from syncledger.projections.reader import StoredIndex, open_reader
 
 from .expect import Expectation, evaluate, parse_expectation
 from .inputs import BadInput, parse_action, parse_time, shown

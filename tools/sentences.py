@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
-from ledger import vocabulary as v
-from ledger.rules import RULES, SOURCES
-from ledger.world import Record, World, known_record
-from projections.document import iso
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.rules import RULES, SOURCES
+from syncledger.ledger.world import Record, World, known_record
+from syncledger.projections.document import iso
 
 from .output import one_line
 

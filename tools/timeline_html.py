@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from html import escape
 
-from ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RULES, OUTLOOK_REMOVAL_RULES
-from projections.document import iso
+from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RULES, OUTLOOK_REMOVAL_RULES
+from syncledger.projections.document import iso
 
 from .history import Change, Entry, History, SyncPoint, change_line, show_value
 

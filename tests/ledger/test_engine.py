@@ -6,10 +6,10 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from ledger import vocabulary as v
-from ledger.application import ActionRefused, Ledger
-from ledger.engine import handle
-from ledger.world import World, fresh_id
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.engine import handle
+from syncledger.ledger.world import World, fresh_id
 
 T0 = datetime.fromisoformat("2026-03-02T09:00:00+00:00")
 

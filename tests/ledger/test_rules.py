@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from ledger import rules
-from ledger.rules import RULES, Change, Outcome, Removal
+from syncledger.ledger import rules
+from syncledger.ledger.rules import RULES, Change, Outcome, Removal
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "RULES.md"
 

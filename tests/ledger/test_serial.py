@@ -13,10 +13,10 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.serial import builder
-from tools import randomwalk, scenario
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.serial import builder
+from syncledger.tools import randomwalk, scenario
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "demo.yaml"]

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.store import ConflictError, EventStore
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.store import ConflictError, EventStore
+from syncledger.tools.randomwalk import actions
 from tests.conftest import Locations
-from tools.randomwalk import actions
 
 
 @pytest.fixture
@@ -41,7 +41,7 @@ def test_positions_are_dense_and_reading_in_pages_covers_them_all(
     store: EventStore, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ledger = _filled(store)
-    monkeypatch.setattr("ledger.store.PAGE", 7)
+    monkeypatch.setattr("syncledger.ledger.store.PAGE", 7)
     positions = [p for p, _ in store.read()]
     assert positions == list(range(1, ledger.world.position + 1))
     assert [p for p, _ in store.read(after=10, upto=20)] == list(range(11, 21))
@@ -89,7 +89,7 @@ def test_a_second_ledger_on_the_same_store_catches_up_and_retries_a_lost_race(lo
 def test_a_database_holding_another_stream_is_refused_not_read_as_empty(tmp_path: Path) -> None:
     from eventsourcing.persistence import StoredEvent
 
-    from ledger.store import StoreError
+    from syncledger.ledger.store import StoreError
 
     path = str(tmp_path / "other.db")
     store = EventStore(path)

@@ -3,14 +3,14 @@ archive (`ledger.past.Archive`) on every back end, and `Past.settle` handing the
 
 from __future__ import annotations
 
-from ledger.application import Ledger
-from ledger.evolve import evolve
-from ledger.past import Past
-from ledger.store import EventStore
-from ledger.world import World, links
-from projections.readmodels import open_read_models
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.past import Past
+from syncledger.ledger.store import EventStore
+from syncledger.ledger.world import World, links
+from syncledger.projections.readmodels import open_read_models
+from syncledger.tools import randomwalk
 from tests.conftest import Locations
-from tools import randomwalk
 
 
 def test_a_past_settled_into_the_archive_answers_as_one_kept_in_memory(locations: Locations) -> None:

@@ -6,13 +6,13 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.rules import RULES
-from ledger.world import links
-from projections.index import ItemIndex
-from tools import randomwalk
-from tools.explain import explain
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.rules import RULES
+from syncledger.ledger.world import links
+from syncledger.projections.index import ItemIndex
+from syncledger.tools import randomwalk
+from syncledger.tools.explain import explain
 
 
 @settings(max_examples=30, deadline=None)

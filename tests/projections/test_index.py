@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from projections.index import refs_of
-from tools import randomwalk
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.projections.index import refs_of
+from syncledger.tools import randomwalk
 
 
 def _by_getattr(event: v.Action | v.Decided) -> tuple[str, ...]:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from ledger.seal import unwrap, wrap
-from projections.integrity import verify
-from projections.reader import open_reader
-from tools import randomwalk
+from syncledger.ledger.seal import unwrap, wrap
+from syncledger.projections.integrity import verify
+from syncledger.projections.reader import open_reader
+from syncledger.tools import randomwalk
 
 
 def _ledger(path: Path, count: int = 120) -> str:
@@ -70,7 +70,7 @@ def test_an_event_inserted_and_resealed_without_the_key_is_found_when_the_key_is
     location = _ledger(tmp_path)
     assert _verify(location).ok
     # someone with write access re-seals a changed event with the unkeyed chain: without the key they cannot
-    from ledger.seal import seal as chain
+    from syncledger.ledger.seal import seal as chain
 
     _, before, _ = unwrap(_state(location, 9))
     _, _, payload = unwrap(_state(location, 10))
@@ -83,7 +83,7 @@ def test_an_event_inserted_and_resealed_without_the_key_is_found_when_the_key_is
 
 def test_an_invalid_event_resealed_with_the_whole_chain_after_it_is_still_found(tmp_path: Path) -> None:
     """Reading trusts the store's own rows (`ledger.serial`); `verify` must not: it validates every event."""
-    from ledger.seal import seal as chain
+    from syncledger.ledger.seal import seal as chain
 
     location = _ledger(tmp_path)
     with sqlite3.connect(location) as db:

@@ -8,16 +8,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import vocabulary as v
-from ledger.application import ActionRefused, Ledger
-from ledger.checks import Refused, check
-from ledger.evolve import evolve
-from ledger.store import EventStore
-from ledger.world import World
-from projections.document import state_document
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.checks import Refused, check
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.store import EventStore
+from syncledger.ledger.world import World
+from syncledger.projections.document import state_document
+from syncledger.tools import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at, world_at_time
-from tools import randomwalk
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
@@ -101,7 +101,7 @@ def _refused_action(world: World, n: int) -> v.Action:
 
 
 def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path: Path) -> None:
-    from ledger.rules import RULES
+    from syncledger.ledger.rules import RULES
 
     ledger = _ledger(seed=5, count=400, location=str(tmp_path / "l.db"))
     seen = 0

@@ -5,18 +5,18 @@ from __future__ import annotations
 
 import pytest
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.store import EventStore, StoreError
-from projections import projector
-from projections.codec import checkpoint_data, decode_checkpoint
-from projections.document import state_document
-from projections.index import ItemIndex
-from projections.reader import open_reader
-from projections.readmodels import INDEX, WORLD
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.store import EventStore, StoreError
+from syncledger.projections import projector
+from syncledger.projections.codec import checkpoint_data, decode_checkpoint
+from syncledger.projections.document import state_document
+from syncledger.projections.index import ItemIndex
+from syncledger.projections.reader import open_reader
+from syncledger.projections.readmodels import INDEX, WORLD
+from syncledger.tools import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at
-from tools import randomwalk
 
 EVERY = 37  # small, so that a short ledger has many checkpoints
 

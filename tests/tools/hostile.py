@@ -10,7 +10,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from ledger.vocabulary import ACTION_CLASSES
+from syncledger.ledger.vocabulary import ACTION_CLASSES
 
 VERBS = tuple(ACTION_CLASSES)
 

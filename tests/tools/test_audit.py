@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 import yaml
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.rules import RULES
-from projections.document import iso
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.rules import RULES
+from syncledger.projections.document import iso
+from syncledger.tools import scenario
+from syncledger.tools.actionlines import to_line
+from syncledger.tools.diff import diff_worlds
 from tests.reference import world_at
-from tools import scenario
-from tools.actionlines import to_line
-from tools.diff import diff_worlds
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

@@ -7,7 +7,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from ledger.rules import RULES
+from syncledger.ledger.rules import RULES
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SHARE_THEN_DELETE = Path(__file__).resolve().parents[1] / "scenarios" / "share-then-delete.yaml"

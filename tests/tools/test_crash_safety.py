@@ -16,21 +16,18 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import REPO_ROOT
-
 RUNS = 24
 
 
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env.pop("SYNCLEDGER_DB", None)
-    env["PYTHONPATH"] = str(REPO_ROOT)
     return env
 
 
 def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools", *map(str, args)],
+        [sys.executable, "-m", "syncledger", *map(str, args)],
         cwd=cwd,
         env=_env(),
         capture_output=True,
@@ -46,7 +43,7 @@ def org(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, int, float
     lines = folder / "org.jsonl"
     with lines.open("w") as out:
         subprocess.run(
-            [sys.executable, "-m", "tools", "generate", "--users", "30", "--days", "3", "--seed", "4"],
+            [sys.executable, "-m", "syncledger", "generate", "--users", "30", "--days", "3", "--seed", "4"],
             stdout=out,
             env=_env(),
             check=True,
@@ -89,7 +86,7 @@ def test_an_import_killed_at_random_moments_is_completed_by_importing_again(
     for run in range(RUNS):
         db = tmp_path / f"crash-{run}.db"
         importing = subprocess.Popen(
-            [sys.executable, "-m", "tools", "import", str(lines), "--db", str(db)],
+            [sys.executable, "-m", "syncledger", "import", str(lines), "--db", str(db)],
             cwd=tmp_path,
             env=_env(),
             stdout=subprocess.DEVNULL,

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledger.rules import RULES
-from tools.app import open_reader
-from tools.cmd_history import load_history
+from syncledger.ledger.rules import RULES
+from syncledger.tools.app import open_reader
+from syncledger.tools.cmd_history import load_history
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

@@ -6,10 +6,10 @@ surrogates, numbers where text belongs, lists where mappings belong, unknown key
 `do:` values, times without zones or going backwards), `syncledger` either accepts it (0, or 1 for a failed
 check) or refuses it with exit status 2 and exactly one short line on standard error that starts with
 `syncledger: `; it never shows a traceback, never ends with another status (70 is the "internal error" of
-`tools.cli.main`), and a refused input appends nothing to the `--db` ledger, not even part of it.
+`syncledger.tools.cli.main`), and a refused input appends nothing to the `--db` ledger, not even part of it.
 
-The commands run in this process through `tools.cli.main()` (the `syncledger` entry point: one-line errors and
-exit statuses live there), with `sys.argv` patched and the output captured, so that hypothesis can try many
+The commands run in this process through `syncledger.tools.cli.main()` (the `syncledger` entry point: one-line errors
+and exit statuses live there), with `sys.argv` patched and the output captured, so that hypothesis can try many
 inputs; a few cases that depend on the real process (standard input, argument decoding) use the `run_cli`
 subprocess fixture. The `--db` ledgers are SQLite files seeded with a few events first, so "appends nothing"
 means "the last position did not move".
@@ -41,9 +41,8 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-import tools
-from ledger.store import EventStore
-from tools.cli import main
+from syncledger.ledger.store import EventStore
+from syncledger.tools.cli import main
 
 try:
     from . import hostile as h
@@ -72,10 +71,6 @@ SOME = settings(
 )
 MANY = settings(SOME, max_examples=max(1, int(50 * SCALE)))
 
-IMPORT_WRITTEN = (Path(tools.__file__).parent / "cmd_io.py").exists()
-needs_import = pytest.mark.skipif(
-    not IMPORT_WRITTEN, reason="`syncledger import` is not written yet (tools/cmd_io.py does not exist)"
-)
 
 _serial = itertools.count()
 
@@ -299,7 +294,7 @@ def test_python_tags_on_standard_input_are_refused_and_never_run(tmp_path: Path)
     marker = tmp_path / "executed"
     text = f"title: !!python/object/apply:os.system ['touch {marker}']\n"
     result = subprocess.run(
-        [sys.executable, "-m", "tools", "run", "/dev/stdin"],
+        [sys.executable, "-m", "syncledger", "run", "/dev/stdin"],
         input=text,
         capture_output=True,
         text=True,
@@ -307,7 +302,6 @@ def test_python_tags_on_standard_input_are_refused_and_never_run(tmp_path: Path)
         cwd=tmp_path,
         env={
             **{k: v for k, v in os.environ.items() if k not in ("SYNCLEDGER_DB", "SYNCLEDGER_DEBUG")},
-            "PYTHONPATH": str(Path(tools.__file__).parents[1]),
         },
     )
     assert_refused(Result(result.returncode, result.stdout, result.stderr))
@@ -927,7 +921,6 @@ def refused_line(directory: Path, lines: list[Any], number: int, *, via_stdin: b
     assert_refused(result, rf"\bline {number}\b")
 
 
-@needs_import
 def test_the_base_action_lines_are_valid(tmp_path: Path) -> None:
     db, before = seeded(tmp_path)
     result = cli("import", write(tmp_path, jsonl(LINES), ".jsonl"), "--db", db)
@@ -1009,13 +1002,11 @@ BAD_LINES = [
 ]
 
 
-@needs_import
 @pytest.mark.parametrize("bad", BAD_LINES)
 def test_a_bad_line_is_refused_with_its_number_and_nothing_is_appended(tmp_path: Path, bad: Any) -> None:
     refused_line(tmp_path, [*LINES, bad], 4)
 
 
-@needs_import
 @pytest.mark.parametrize("number", [1, 2, 3])
 def test_the_first_bad_line_is_named_wherever_it_is(tmp_path: Path, number: int) -> None:
     lines: list[Any] = [*LINES, _line()]
@@ -1023,24 +1014,20 @@ def test_the_first_bad_line_is_named_wherever_it_is(tmp_path: Path, number: int)
     refused_line(tmp_path, lines, number)
 
 
-@needs_import
 def test_the_same_id_with_different_content_in_one_file_is_refused(tmp_path: Path) -> None:
     refused_line(tmp_path, [*LINES, {**LINES[2], "at": "2026-01-02T09:05:00Z"}], 4)
 
 
-@needs_import
 def test_a_bad_line_on_standard_input_is_refused(tmp_path: Path) -> None:
     refused_line(tmp_path, [*LINES, b"[" * 10_000], 4, via_stdin=True)
 
 
-@needs_import
 @given(st.binary(max_size=300))
 @SOME
 def test_random_bytes_as_action_lines(tmp_path: Path, content: bytes) -> None:
     import_lines(tmp_path, content)
 
 
-@needs_import
 @given(value=h.json_values(surrogates=True, max_leaves=20))
 @MANY
 def test_random_json_as_an_action_line(tmp_path: Path, value: Any) -> None:
@@ -1049,7 +1036,6 @@ def test_random_json_as_an_action_line(tmp_path: Path, value: Any) -> None:
     refused_line(tmp_path, [LINES[0], value, *LINES[1:]], 2)
 
 
-@needs_import
 @given(st.data())
 @MANY
 def test_random_values_in_an_action_line(tmp_path: Path, data: st.DataObject) -> None:

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from ledger import vocabulary as v
-from ledger.application import Ledger
-from ledger.store import EventStore
-from projections.document import state_document
-from projections.reader import open_reader
-from tools import cmd_io, randomwalk, scenario
-from tools.actionlines import BadLine, parse_line, read_lines, to_line
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.store import EventStore
+from syncledger.projections.document import state_document
+from syncledger.projections.reader import open_reader
+from syncledger.tools import cmd_io, randomwalk, scenario
+from syncledger.tools.actionlines import BadLine, parse_line, read_lines, to_line
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 HERE = Path(__file__).resolve().parents[1]
@@ -154,7 +154,7 @@ def test_standard_input_is_read_for_a_dash(tmp_path: Path) -> None:
     env = dict(os.environ, PYTHONPATH=str(HERE.parent))
     env.pop("SYNCLEDGER_DB", None)
     result = subprocess.run(
-        [sys.executable, "-m", "tools", "import", "-", "--json", "--db", str(tmp_path / "l.db")],
+        [sys.executable, "-m", "syncledger", "import", "-", "--json", "--db", str(tmp_path / "l.db")],
         input=b"".join(to_line(a) for a in actions),
         capture_output=True,
         env=env,
