@@ -22,6 +22,7 @@ from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
 from .app import DbOption, JsonOption, Usage, app, open_reader
+from .cmd_history import load_history
 from .diff import Change, diff_worlds
 from .explain import Explanation, check_ref, explain, removal_position
 from .inputs import BadInput, parse_time, shown
@@ -270,14 +271,20 @@ def diff(
     reader = open_reader(db)
     a, world_a = _point(start, reader)
     b, world_b = _point(end, reader)
+    if a > b:  # answering it would show the events outside the range as if undone
+        raise Usage(one_line(f"diff {start} {end}: A (@{a}) is after B (@{b}); give the earlier point first"))
     changes = diff_worlds(world_a, world_b)
     by = [_changed_by(change, a, b, reader, world_b) for change in changes]
+    by_field = [_fields_changed_by(change, a, b, reader) for change in changes]
     if json:
         print_json(
             {
                 "from": {"position": a, "at": iso(world_a.at)},
                 "to": {"position": b, "at": iso(world_b.at)},
-                "changes": [c.document() | {"by": found} for c, found in zip(changes, by, strict=True)],
+                "changes": [
+                    c.document() | {"by": found, "by_field": fields}
+                    for c, found, fields in zip(changes, by, by_field, strict=True)
+                ],
             }
         )
         return
@@ -285,8 +292,8 @@ def diff(
     console.print(f"From @{a} ({iso(world_a.at)}) to @{b} ({iso(world_b.at)}): {count}", style="bold", markup=False)
     if changes:
         grid = _keep_whole(table("", "what", "change", "details", "by"), 0, 1, 3)
-        for change, found in zip(changes, by, strict=True):
-            _add_row(grid, _what(change), change.kind, _details(change), _by_text(found))
+        for change, found, fields in zip(changes, by, by_field, strict=True):
+            _add_row(grid, _what(change), change.kind, _details(change), _by_text(found, fields))
         _print_table(grid)
 
 
@@ -306,10 +313,14 @@ def _point(text: str, reader: Reader) -> tuple[int, World]:
 
 
 def _changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
-    """The event between the two points that made the change: what a support engineer looks up next."""
-    low, high = min(a, b), max(a, b)
+    """The event between the two points that made the change: what a support engineer looks up next. For a
+    changed record or item, the latest of the events that made its field changes (see `_fields_changed_by`)."""
+    if change.kind == "changed" and change.side in ("crm", "outlook"):
+        makers = _fields_changed_by(change, a, b, reader)
+        if makers:
+            return max(makers.values(), key=lambda found: found["position"])
     touched = reader.index.touched.get(change.ref, [])
-    inside = touched[bisect_right(touched, low) : bisect_right(touched, high)]
+    inside = touched[bisect_right(touched, a) : bisect_right(touched, b)]
     position: int | None
     if change.side == "link":
         position = change.fields.get("position", (None, None))[1]
@@ -322,10 +333,28 @@ def _changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) 
         position = removal_position(change.ref, reader.index, reader.event)
     else:
         position = inside[-1] if inside else None
+    return _event_found(position, reader)
+
+
+def _event_found(position: int | None, reader: Reader) -> dict[str, Any] | None:
     event = reader.event(position) if position else None
     if event is None:
         return None
     return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}
+
+
+def _fields_changed_by(change: Change, a: int, b: int, reader: Reader) -> dict[str, dict[str, Any]]:
+    """For each property of a changed record or item, the last event in (a, b] that changed it. Not the last
+    event about the item: a sync that pulled Bob's edit into Alice's Outlook did not change the CRM record."""
+    if change.kind != "changed" or change.side not in ("crm", "outlook"):
+        return {}
+    last: dict[str, int] = {}
+    for entry in load_history(reader, change.ref, a + 1, b).entries:
+        for made in entry.changes:
+            if made.ref == change.ref and made.side == change.side and made.field in change.fields:
+                last[made.field] = entry.position
+    found = {name: _event_found(position, reader) for name, position in last.items()}
+    return {name: event for name, event in found.items() if event is not None}
 
 
 def _what(change: Change) -> str:
@@ -354,7 +383,14 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _by_text(found: dict[str, Any] | None) -> str:
+def _by_text(found: dict[str, Any] | None, fields: dict[str, dict[str, Any]]) -> str:
+    """The event that made the change; one per field when different events changed different fields."""
+    makers = {(e["position"], e["rule"] or e["event"]) for e in fields.values()}
+    if len(makers) > 1:
+        return "; ".join(
+            f"{name} @{e['position']} {e['rule'] or e['event']}"
+            for name, e in sorted(fields.items(), key=lambda pair: pair[1]["position"])
+        )
     if found is None:
         return ""
     return f"@{found['position']} {found['rule'] or found['event']}"

@@ -49,6 +49,9 @@ def export(
     reader = open_reader(db)
     after = _after(start, reader)
     upto = _upto(end, reader)
+    first, last = as_position(start or ""), as_position(end or "")
+    if upto is not None and (after > upto if first is None or last is None else first > last):
+        raise Usage(one_line(f"--from {start} is after --to {end}: give the earlier point first"))
     out = sys.stdout.buffer
     chunk: list[bytes] = []
     for _, event in reader.ledger.events(after, upto):
