@@ -174,13 +174,14 @@ def dry_run(world: World, user: str, at: datetime) -> tuple[v.Action, list[Recor
 def preview(
     user: str = typer.Argument(..., help="The user whose next sync to preview."),
     at: str | None = typer.Option(
-        None, "--at", help="When the sync would run (default: now, or the ledger's last time if later)."
+        None, "--at", help="When the sync would run (default: the time of the ledger's last event)."
     ),  # fmt: skip
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
     """What the user's next sync would decide, record by record and rule by rule: a dry run through the same
-    engine, appending nothing. For an offline user, what going online would do.
+    engine, appending nothing. For an offline user, what going online would do. Without --at, as of the
+    ledger's last event (and it says so).
 
     Example: syncledger preview alice --at 2026-03-02T11:15:00Z
     """
@@ -188,6 +189,7 @@ def preview(
     world = reader.world
     _known_user(world, user)
     when = _preview_time(at, world)
+    chosen = "given" if at is not None else ("ledger" if world.at is not None else "clock")
     try:
         action, recorded = dry_run(world, user, when)
     except Refused as e:
@@ -195,10 +197,14 @@ def preview(
     decisions = _preview_decisions(recorded, reader)
     online = isinstance(action, v.SyncRequested)
     if json:
-        print_json({"user": user, "at": iso(when), "does": action.do, "appended": False, "decisions": decisions})
+        doc = {"user": user, "at": iso(when), "at_from": chosen, "does": action.do, "appended": False}
+        print_json(doc | {"decisions": decisions})
         return
     what = f"{person(user)}'s next sync" if online else f"{person(user)} is offline: going online"
     console.print(f"{what} {Clock().at(when)} (UTC) would decide:", style="bold", markup=False)
+    if chosen != "given":
+        source = "the time of the ledger's last event" if chosen == "ledger" else "now (the ledger is empty)"
+        console.print(f"  (at {iso(when)}: {source}; give --at for another time)", style="dim", markup=False)
     if not decisions:
         console.print("  nothing: no queued operation, and nothing new in the sync filter.", markup=False)
     for d in decisions:
@@ -210,9 +216,8 @@ def preview(
 
 def _preview_time(at: str | None, world: World) -> datetime:
     last = world.at
-    if at is None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        return max(now, last) if last else now
+    if at is None:  # the ledger's time, not the machine's: a ledger of last March is previewed as of last March
+        return last if last is not None else datetime.now(UTC).replace(microsecond=0)
     try:
         when = parse_time(at, "--at")
     except BadInput as e:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import typer
@@ -13,7 +13,7 @@ from syncledger.projections.document import iso, state_document
 
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 from .inputs import BadInput, parse_action, parse_time
-from .output import console, print_json
+from .output import console, print_json, warn
 from .reports import print_rules, print_state, rules_document
 from .sentences import describe_action, describe_decision
 
@@ -42,6 +42,22 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
+FAR = timedelta(days=1)
+
+
+def _warn_if_far(last: datetime | None) -> None:
+    """Without --at the action is stamped now: say so when the ledger's last event is far from now (a ledger of
+    last March gets an action of today, and every rule that compares times decides by today)."""
+    now = _now()
+    if last is None or abs(now - last) <= FAR:
+        return
+    if now > last:
+        said = f"recorded now ({iso(now)}), {(now - last).days} days after the ledger's last event ({iso(last)})"
+    else:
+        said = f"the clock ({iso(now)}) is {(last - now).days} days before the ledger's last event, so recorded at {iso(last)}"
+    warn(f"warning: no --at: {said}; give --at TIME to record when it happened")
+
+
 @app.command(context_settings={"allow_extra_args": False})
 def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
@@ -60,6 +76,8 @@ def do(
     except BadInput as e:
         raise Usage(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
+    if when is None:
+        _warn_if_far(ledger.world.at)
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
     except ActionRefused as e:

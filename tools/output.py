@@ -36,6 +36,11 @@ def fail(message: str) -> None:
     sys.stderr.write(f"syncledger: {one_line(message, 900)}\n")
 
 
+def warn(message: str) -> None:
+    """One line on standard error that does not stop the command."""
+    sys.stderr.write(f"syncledger: {one_line(message, 900)}\n")
+
+
 def cell(value: object) -> str:
     """A value from the ledger as a table cell: shown as it is, never read as rich markup (`[alice]` stays)."""
     return escape(str(value))

@@ -80,3 +80,44 @@ def test_a_reversed_range_is_refused(args: tuple[str, ...], run_cli: Run, tmp_pa
     db = _ledger(run_cli, tmp_path)
     result = run_cli(*args, "--db", db)
     assert "after" in _refused(result) and result.stdout == ""
+
+
+# ------------------------------------------------------------------------------------------------ 4: time
+
+# Carol's copy of Bob's appointment of 10 March 2020 is deleted in CRM on 2 March 2020: her next sync, at the
+# ledger's time, deletes her copy (it starts after the sync); at the machine's clock (years later) it would keep it.
+APPOINTMENT = """\
+title: Bob deletes an appointment that starts next week
+start: 2020-03-02T09:00:00Z
+users:
+  bob: {}
+  carol: {sync_filter: owned_and_shared}
+steps:
+  - {do: crm.create, actor: bob, record: a1, type: appointment, start: 2020-03-10T10:00:00Z, fields: {subject: Review}}
+  - {do: crm.share, actor: bob, record: a1, with: carol}
+  - {do: sync, user: carol}
+  - {do: crm.delete, actor: bob, record: a1}
+"""
+
+
+def test_preview_without_at_decides_at_the_ledgers_time_and_says_so(run_cli: Run, tmp_path: Path) -> None:
+    db = _ledger(run_cli, tmp_path, APPOINTMENT)
+    doc = json.loads(run_cli("preview", "carol", "--json", "--db", db).stdout)
+    assert doc["at"] == "2020-03-02T09:03:00Z" and doc["at_from"] == "ledger"
+    assert [d["rule"] for d in doc["decisions"]] == ["APPT-DEL-CRM-FUTURE"]
+    text = run_cli("preview", "carol", "--db", db).stdout
+    assert "2020-03-02T09:03:00Z: the time of the ledger's last event" in text
+    later = json.loads(run_cli("preview", "carol", "--at", "2020-03-11T00:00:00Z", "--json", "--db", db).stdout)
+    assert later["at_from"] == "given" and [d["rule"] for d in later["decisions"]] == ["APPT-DEL-CRM-PAST"]
+
+
+def test_do_without_at_warns_when_the_clock_is_far_from_the_ledger(run_cli: Run, tmp_path: Path) -> None:
+    db = _ledger(run_cli, tmp_path, APPOINTMENT)
+    result = run_cli("do", "crm.create", "actor=bob", "record=c9", "type=contact", "--db", db)
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and "no --at" in lines[0] and "2020-03-02T09:03:00Z" in lines[0], lines
+    first = run_cli("do", "user.add", "user=bob")
+    assert first.returncode == 0 and first.stderr == ""  # a first action in a new ledger: nothing to be far from
+    close = run_cli("do", "crm.create", "actor=bob", "record=c8", "type=contact")
+    assert close.returncode == 0 and close.stderr == ""
