@@ -54,7 +54,8 @@ def _warn_if_far(last: datetime | None) -> None:
     if now > last:
         said = f"recorded now ({iso(now)}), {(now - last).days} days after the ledger's last event ({iso(last)})"
     else:
-        said = f"the clock ({iso(now)}) is {(last - now).days} days before the ledger's last event, so recorded at {iso(last)}"
+        days = (last - now).days
+        said = f"the clock ({iso(now)}) is {days} days before the ledger's last event, so recorded at {iso(last)}"
     warn(f"warning: no --at: {said}; give --at TIME to record when it happened")
 
 
