@@ -10,6 +10,7 @@ in large pages. Events are pydantic models, mapped to stored rows by our own sma
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
@@ -153,6 +154,9 @@ def _undecodable(position: int, error: Exception, ciphered: bool) -> str:
     return f"cannot decode the event at position {position}: {type(error).__name__}: {text}"
 
 
+CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL
+
+
 def environment(url: str | None) -> dict[str, str]:
     """The `eventsourcing` settings for a ledger location: None or ':memory:' (in memory), a `postgresql://`
     URL, or a file path (SQLite)."""
@@ -166,6 +170,8 @@ def environment(url: str | None) -> dict[str, str]:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.postgres",
             POSTGRES_LOCK_TIMEOUT="30",
+            # also how long to wait for a connection from the pool: an unreachable server fails in seconds, not 30
+            POSTGRES_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
             POSTGRES_POOL_SIZE="2",
             POSTGRES_DBNAME=parts.path.lstrip("/") or "postgres",
             POSTGRES_HOST=parts.hostname or "127.0.0.1",
@@ -175,6 +181,8 @@ def environment(url: str | None) -> dict[str, str]:
             POSTGRES_SCHEMA=_query(parts.query).get("schema", ""),
             CREATE_TABLE="true",
         )
+    elif scheme := re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):  # mysql://... is not a file name
+        raise StoreError(f"{scheme[0]} is not a ledger location: give a SQLite file path or a postgresql:// URL")
     else:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=url, CREATE_TABLE="true", SQLITE_LOCK_TIMEOUT="30"
@@ -201,15 +209,20 @@ def _schema_lock(env: dict[str, str]) -> Iterator[None]:
     created: PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions."""
     import psycopg
 
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-        connect_timeout=10,
-    ) as connection:
+    try:
+        connected = psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT,
+        )
+    except psycopg.Error as e:
+        where = f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+        raise StoreError(f"cannot reach PostgreSQL at {where}: {' '.join(str(e).split())}") from None
+    with connected as connection:
         connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"syncledger:{env['POSTGRES_SCHEMA']}",))
         connection.execute(
             psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(env["POSTGRES_SCHEMA"]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shlex
 from pathlib import Path
 
 import typer
@@ -43,6 +44,11 @@ class Usage(Exception):
     """Bad input or usage: exit status 2 with this one line."""
 
 
+def db_option(db: str | None) -> str:
+    """` --db D` for a command line to paste (quoted for the shell), or nothing for the default ledger."""
+    return f" --db {shlex.quote(db)}" if db else ""
+
+
 def ledger_location(db: str | None) -> str:
     return db or os.environ.get("SYNCLEDGER_DB") or DEFAULT_DB
 
@@ -53,8 +59,8 @@ def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
     location = ledger_location(db)
     if must_exist and "://" not in location and not Path(location).exists():
         raise Usage(
-            f"no ledger at {location} (create one with 'syncledger demo' or 'syncledger do user.add "
-            f"user=alice', or choose one with --db)"
+            f"no ledger at {location} (create one with 'syncledger demo{db_option(location)}' or 'syncledger do "
+            f"user.add user=alice{db_option(db)}', or choose one with --db)"
         )
     try:
         with progress("bringing the read models up to date") as update:

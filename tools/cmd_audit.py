@@ -4,6 +4,7 @@ sync of a user, and what changed over a stretch of time."""
 from __future__ import annotations
 
 import copy
+import shlex
 import sys
 from bisect import bisect_right
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from .app import DbOption, JsonOption, Usage, app, open_reader
+from .app import DbOption, JsonOption, Usage, app, db_option, open_reader
 from .cmd_history import load_history
 from .diff import Change, diff_worlds
 from .explain import Explanation, check_ref, explain, removal_position
@@ -85,10 +86,11 @@ def why(
     except BadInput as e:
         raise Usage(one_line(str(e))) from None
     found = explain(ref, reader.world, reader.index, reader.event)
-    print_json(found.document()) if json else print_why(found)
+    print_json(found.document()) if json else print_why(found, db)
 
 
-def print_why(found: Explanation) -> None:
+def print_why(found: Explanation, db: str | None = None) -> None:
+    """The explanation in sentences; its hint names the ledger given with --db, so that it can be pasted."""
     console.print(found.ref, style="bold", markup=False)
     console.print(found.now, markup=False)
     if not found.steps:
@@ -97,7 +99,8 @@ def print_why(found: Explanation) -> None:
     console.print(f"\n{decided} (times in UTC):", markup=False)
     for step in found.steps:
         console.print(f"  @{step.position}  {step.sentence}.", markup=False)
-    console.print(f"\nEvery event of it: syncledger history {found.ref}", style="dim", markup=False)
+    hint = f"syncledger history {shlex.quote(found.ref)}{db_option(db)}"
+    console.print(f"\nEvery event of it: {hint}", style="dim", markup=False)
 
 
 # ------------------------------------------------------------------------------------------------- pending

@@ -77,18 +77,19 @@ def do(
     except BadInput as e:
         raise Usage(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
-    if when is None:
-        _warn_if_far(ledger.world.at)
+    last = ledger.world.at
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
     except ActionRefused as e:
         raise Usage(f"{verb}: {e.problem}") from None
+    if when is None:  # after the append: a refusal is its one line and nothing else
+        _warn_if_far(last)
     if json:
         print_json([{"position": p, **dump(e)} for p, e in recorded])
         return
     for position, event in recorded:
         text = describe_decision(event) if event.do == "decision" else describe_action(event)  # type: ignore[arg-type]
-        console.print(f"@{position} {iso(event.at)} {text}")
+        console.print(f"@{position} {iso(event.at)} {text}", markup=False)
 
 
 @app.command()

@@ -13,7 +13,7 @@ from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 
 from . import scenario as scenarios
-from .app import DbOption, JsonOption, Usage, app
+from .app import DbOption, JsonOption, Usage, app, db_option
 from .cmd_audit import print_why
 from .explain import explain
 from .output import console, fail, print_json
@@ -67,13 +67,13 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     with resources.as_file(resources.files("syncledger.tools") / "demo.yaml") as path:
         try:
             outcome = scenarios.run(scenarios.load(str(path)), db)
-        except scenarios.ScenarioError as e:
+        except (scenarios.ScenarioError, StoreError) as e:
             raise Usage(str(e)) from None
-    console.print(f"[bold]{outcome.scenario.title}[/bold]  (ledger written to {db})\n")
+    console.print(f"{outcome.scenario.title}  (ledger written to {db})\n", style="bold", markup=False)
     print_state(state_document(outcome.ledger.world))
     ref = "outlook:alice/c1"
-    console.print(f"\n[bold]syncledger why {ref} --db {db}[/bold]")
+    console.print(f"\nsyncledger why {ref}{db_option(db)}", style="bold", markup=False)
     reader = open_reader(db)
-    print_why(explain(ref, reader.world, reader.index, reader.event))
+    print_why(explain(ref, reader.world, reader.index, reader.event), db)
     if outcome.failures:
         raise typer.Exit(1)

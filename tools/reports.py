@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from syncledger.ledger.rules import RULES
 
@@ -12,7 +13,7 @@ from .output import cell, console, table
 
 
 def print_state(doc: dict[str, Any]) -> None:
-    console.print(f"[bold]Ledger at position {doc['position']}[/bold] ({doc['at'] or 'empty'})")
+    console.print(f"Ledger at position {doc['position']} ({doc['at'] or 'empty'})", style="bold", markup=False)
     crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
     for rid, r in doc["crm"].items():
         _row(
@@ -78,6 +79,6 @@ def print_rules() -> None:
     """One block per rule: readable on a terminal and when piped into a file or grep."""
     for r in RULES.values():
         sources = " ".join(f"[{s}]" for s in r.sources) or "(no source: this project's decision)"
-        console.print(f"[bold]{r.id}[/bold]  {r.timing}, {r.confidence} {sources}")
-        console.print(f"    when {r.when}")
-        console.print(f"    then {r.then}\n")
+        console.print(Text.assemble((r.id, "bold"), f"  {r.timing}, {r.confidence} {sources}"))
+        console.print(f"    when {r.when}", markup=False)
+        console.print(f"    then {r.then}\n", markup=False)
