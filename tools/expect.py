@@ -14,7 +14,6 @@ from syncledger.projections.document import iso
 
 from .inputs import BadInput, describe, shown
 
-
 # crm:<record>, outlook:<user>/<item>, user:<name>, no part empty (an id may hold a slash; a user name before it not)
 REFERENCE = re.compile(r"crm:.+|outlook:(?P<user>[^/]+)/.+|user:(?P<named>.+)", re.DOTALL)
 
