@@ -121,3 +121,93 @@ def test_do_without_at_warns_when_the_clock_is_far_from_the_ledger(run_cli: Run,
     assert first.returncode == 0 and first.stderr == ""  # a first action in a new ledger: nothing to be far from
     close = run_cli("do", "crm.create", "actor=bob", "record=c8", "type=contact")
     assert close.returncode == 0 and close.stderr == ""
+
+
+# ------------------------------------------------------------------------------------------------ 6: messages
+
+
+def test_values_that_look_like_markup_print_literally(run_cli: Run, tmp_path: Path) -> None:
+    assert "[seed]" in run_cli("rules").stdout
+    db = tmp_path / "[x].db"
+    result = run_cli("demo", "--db", db)
+    assert result.returncode == 0, result.stderr
+    assert f"(ledger written to {db})" in result.stdout
+    done = run_cli("do", "crm.create", "actor=bob", "record=[b]c9", "type=contact", "--db", db)
+    assert "contact [b]c9" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    ("pairs", "message"),
+    [
+        (
+            ("crm.update", "actor=bob", "recrod=c1"),
+            "crm.update: unknown key 'recrod' (valid: actor, record, fields, start)",
+        ),
+        (("option", "user=alice", "name=sync_filter", "value=ownd"), "sync_filter must be owned or owned_and_shared"),
+        (("option", "user=alice", "name=delete_untracked_email_in_crm", "value=x"), "must be true or false"),
+    ],
+)
+def test_a_bad_verb_argument_says_what_is_wrong(
+    pairs: tuple[str, ...], message: str, run_cli: Run, tmp_path: Path
+) -> None:
+    db = _ledger(run_cli, tmp_path)
+    line = _refused(run_cli("do", *pairs, "--db", db))
+    assert message in line and "literal[" not in line, line
+
+
+CHECKED = """\
+title: a check that cannot be right
+users: {alice: {}, bob: {}}
+steps:
+  - {do: crm.create, actor: bob, record: c1, type: contact}
+  - {do: crm.share, actor: bob, record: c1, with: alice}
+  - expect: CHECK
+"""
+
+
+@pytest.mark.parametrize(
+    ("check", "message"),
+    [
+        (
+            "{outlook: {alice: {c1: {owner: bob}}}}",
+            "unknown key 'owner' in a check of an Outlook item (valid: type, linked, completed, start, fields)",
+        ),
+        ("{crm: {c1: {state: linkedX}}}", "'linkedX' (valid: active, inactive, completed, canceled)"),
+        ("{crm: {c1: {type: spaceship}}}", "'spaceship' (valid: contact"),
+        ("{links: [{user: alice, state: linkedX}]}", "'linkedX' (valid: linked, unlinked)"),
+        ("{crm: {c1: gone}}", "a check of a CRM record is absent or a mapping of type, owner"),
+        ("{crm: {c1: {owner: zed}}}", "crm.c1.owner: unknown user 'zed'"),
+        ("{crm: {c1: {shared_with: [alice, zed]}}}", "unknown user 'zed'"),
+        ("{links: [{user: zed}]}", "unknown user 'zed'"),
+        ("{why: {'outlook:zed/c1': null}}", "unknown user 'zed'"),
+        ("{why: {'crm:': null}}", "'crm:' is not a reference"),
+        ("{why: {'outlook:alice': CONTACT-DEL-CRM-OWNER}}", "'outlook:alice' is not a reference"),
+    ],
+)
+@pytest.mark.parametrize("where", ["memory", "sqlite"])
+def test_a_check_that_cannot_be_right_is_bad_input_everywhere(
+    check: str, message: str, where: str, run_cli: Run, tmp_path: Path
+) -> None:
+    scenario = tmp_path / "check.yaml"
+    scenario.write_text(CHECKED.replace("CHECK", check), encoding="utf-8")
+    db = ("--db", tmp_path / "c.db") if where == "sqlite" else ()
+    line = _refused(run_cli("run", scenario, *db))
+    assert message in line, line
+    assert "step 3" in line and "literal[" not in line, line
+    if db:  # nothing of the file was appended (the ledger may not even exist)
+        state = run_cli("state", "--json", *db)
+        assert state.returncode == 2 or json.loads(state.stdout)["crm"] == {}
+
+
+def test_a_url_that_is_not_a_ledger_is_refused_not_taken_as_a_file(run_cli: Run, tmp_path: Path) -> None:
+    for args in (("state",), ("do", "user.add", "user=alice"), ("demo",), ("run", tmp_path / "x.yaml")):
+        (tmp_path / "x.yaml").write_text("title: x\nusers: {alice: {}}\n", encoding="utf-8")
+        line = _refused(run_cli(*args, "--db", "mysql://root@127.0.0.1/crm"))
+        assert "mysql:// is not a ledger location" in line, line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["x.yaml"]  # no file named mysql:, nothing else
+
+
+@pytest.mark.parametrize("schema", ["", "?schema=s1"])
+def test_an_unreachable_postgresql_fails_with_one_line(schema: str, run_cli: Run) -> None:
+    line = _refused(run_cli("state", "--db", f"postgresql://postgres@127.0.0.1:9/test{schema}"))
+    assert "127.0.0.1" in line and "after 30" not in line, line
