@@ -28,6 +28,7 @@ from .history import (
 )
 from .inputs import BadInput, parse_time
 from .output import console, print_json
+from .sentences import counted
 from .timeline_html import render_timeline
 
 SIDE_LABELS = {"crm": "CRM", "outlook": "Outlook", "link": "link", "user": "user"}
@@ -152,7 +153,8 @@ def _plain(value: Any) -> Any:
 def print_history(found: History, now: str) -> None:
     """Rich on a terminal, plain text when piped (the console decides); user data is escaped, never markup."""
     syncs = len({e.sync for e in found.entries if e.sync is not None})
-    console.print(f"[bold]History of {escape(found.ref)}[/bold]: {len(found.entries)} events, {syncs} sync points")
+    sizes = f"{counted(len(found.entries), 'event')}, {counted(syncs, 'sync point')}"
+    console.print(f"[bold]History of {escape(found.ref)}[/bold]: {sizes}")
     console.print(escape(now))
     if not found.entries:
         console.print("No event in that range.")

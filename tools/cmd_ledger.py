@@ -15,7 +15,7 @@ from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 from .inputs import BadInput, parse_action, parse_time
 from .output import console, print_json, warn
 from .reports import print_rules, print_state, rules_document
-from .sentences import describe_action, describe_decision
+from .sentences import Names, describe_action, describe_decision
 
 
 def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
@@ -87,8 +87,9 @@ def do(
     if json:
         print_json([{"position": p, **dump(e)} for p, e in recorded])
         return
+    names = Names(ledger.world)
     for position, event in recorded:
-        text = describe_decision(event) if event.do == "decision" else describe_action(event)  # type: ignore[arg-type]
+        text = describe_decision(event, names) if event.do == "decision" else describe_action(event, names)  # type: ignore[arg-type]
         console.print(f"@{position} {iso(event.at)} {text}", markup=False)
 
 

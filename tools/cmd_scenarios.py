@@ -31,18 +31,22 @@ def run(
     Example: syncledger run tests/scenarios/*.yaml
     """
     worst = 0
+    statuses: list[int] = []
     for path in files:
         try:
             outcome = scenarios.run(scenarios.load(path), db)
         except scenarios.ScenarioError as e:
             fail(str(e))
             worst = 2
+            statuses.append(2)
             continue
         except StoreError as e:
             fail(f"{path}: {e}")
             worst = 2
+            statuses.append(2)
             continue
         worst = max(worst, outcome.status)
+        statuses.append(outcome.status)
         if json:
             print_json(state_document(outcome.ledger.world))
         report = sys.stderr if json else sys.stdout
@@ -52,6 +56,9 @@ def run(
                 report.write(f"  {failure}\n")
         elif not json:
             report.write(f"ok   {path}: {outcome.scenario.title}\n")
+    if len(files) > 1 and not json:  # the end of a long list says how it went, without scrolling back
+        refused = f", {statuses.count(2)} refused (bad input)" if 2 in statuses else ""
+        sys.stdout.write(f"{len(files)} files: {statuses.count(0)} ok, {statuses.count(1)} failed{refused}\n")
     raise typer.Exit(worst)
 
 

@@ -14,7 +14,7 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.rules import RULES
 from syncledger.projections.document import iso
 
-from .sentences import describe_action, describe_decision
+from .sentences import Names, describe_action, describe_decision
 
 Recorded = tuple[int, "v.Action | v.Decided"]
 Bound = int | datetime  # a position, or a time
@@ -319,8 +319,10 @@ def build(
     recorded = sorted(events, key=lambda r: r[0])
     family = [ref, *partner_refs(ref, recorded)]
     sides = _Sides()
+    names = Names()  # the types the events name, so that an action reads as in why and preview: `contact c1`
     history = History(ref, [])
     for position, event in recorded:
+        names.learn(event)
         if not belongs(ref, event):
             continue
         before = sides.snapshot(family)
@@ -335,12 +337,17 @@ def build(
                 history.syncs[sync] = point
             else:
                 sync = None
-        history.entries.append(_entry(position, event, changes, sync, family))
+        history.entries.append(_entry(position, event, changes, sync, family, names))
     return history
 
 
 def _entry(
-    position: int, event: v.Action | v.Decided, changes: tuple[Change, ...], sync: int | None, family: list[str]
+    position: int,
+    event: v.Action | v.Decided,
+    changes: tuple[Change, ...],
+    sync: int | None,
+    family: list[str],
+    names: Names,
 ) -> Entry:
     queued_for = tuple(dict.fromkeys(q.user for q in event.queued if _concerns(q, family)))
     if isinstance(event, v.Decided):
@@ -351,7 +358,7 @@ def _entry(
             event.actor,
             "link",
             "decision",
-            describe_decision(event) if rule else f"{event.rule} (a rule this version does not know)",
+            describe_decision(event, names) if rule else f"{event.rule} (a rule this version does not know)",
             changes,
             rule=event.rule,
             sentence=rule.sentence if rule else None,
@@ -363,7 +370,7 @@ def _entry(
         )
     do = DO_OF[type(event)]
     side = do.partition(".")[0] if do.startswith(("crm.", "outlook.")) else "user"
-    summary = describe_action(event)
+    summary = describe_action(event, names)
     return Entry(position, event.when, event.user_name, side, do, summary, changes, queued_for=queued_for)
 
 

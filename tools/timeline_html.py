@@ -10,6 +10,7 @@ from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RU
 from syncledger.projections.document import iso
 
 from .history import Change, Entry, History, SyncPoint, change_line, show_value
+from .sentences import counted
 
 # Rules are coloured by the table they come from, so a long timeline reads by kind of decision at a glance.
 RULE_FAMILIES = (
@@ -160,7 +161,7 @@ def render_timeline(history: History, now: str = "") -> str:
 <header>
 <h1>History of {escape(history.ref)}</h1>
 <p>{escape(now)}</p>
-<p>{len(history.entries)} events, {syncs} sync points; {escape(span)}. Hover a row for a summary, click it
+<p>{counted(len(history.entries), "event")}, {counted(syncs, "sync point")}; {escape(span)}. Hover a row for a summary, click it
 for the details.</p>
 <div class="controls">
 <input type="search" id="search" placeholder="Filter: text, rule, user, field" aria-label="Filter">

@@ -211,3 +211,63 @@ def test_a_url_that_is_not_a_ledger_is_refused_not_taken_as_a_file(run_cli: Run,
 def test_an_unreachable_postgresql_fails_with_one_line(schema: str, run_cli: Run) -> None:
     line = _refused(run_cli("state", "--db", f"postgresql://postgres@127.0.0.1:9/test{schema}"))
     assert "127.0.0.1" in line and "after 30" not in line, line
+
+
+# ------------------------------------------------------------------------------------------------ 7: polish
+
+OFFLINE = """\
+title: Alice goes offline with nothing else in the ledger
+start: 2026-03-02T09:00:00Z
+users:
+  alice: {}
+  Bob: {}
+steps:
+  - {do: crm.create, actor: Bob, record: c1, type: contact, fields: {fullname: Jane Doe}}
+  - {do: offline, user: alice}
+"""
+
+
+def test_state_says_none_for_empty_tables_and_who_is_offline(run_cli: Run, tmp_path: Path) -> None:
+    db = _ledger(run_cli, tmp_path, OFFLINE)
+    text = run_cli("state", "--db", db).stdout
+    assert "Links: none" in text and "alice's Outlook: none" in text, text
+    users = text.split("Users\n", 1)[1].split("CRM\n", 1)[0].splitlines()[1:]  # the rows of the Users table
+    assert {line.split()[0]: line.split()[1] for line in users} == {"alice": "offline", "Bob": "online"}, text
+    doc = json.loads(run_cli("state", "--json", "--db", db).stdout)
+    assert doc["users"]["alice"]["offline"] is True and doc["users"]["Bob"]["offline"] is False
+
+
+def test_user_names_as_declared_and_one_wording_in_history_and_preview(run_cli: Run, tmp_path: Path) -> None:
+    db = _ledger(run_cli, tmp_path, APPOINTMENT.replace("bob", "bob.s"))
+    history = run_cli("history", "outlook:carol/a1", "--db", db).stdout
+    assert "History of outlook:carol/a1: 4 events, 1 sync point\n" in history, history  # singular
+    deleted = "bob.s deleted appointment a1 in CRM"
+    assert deleted in history and "Carol" not in history, history
+    preview = json.loads(run_cli("preview", "carol", "--json", "--db", db).stdout)
+    assert preview["decisions"][0]["cause_sentence"].startswith(deleted), preview
+    assert "from carol's Outlook" in preview["decisions"][0]["sentence"], preview
+
+
+def test_run_of_several_files_ends_with_a_total(run_cli: Run, tmp_path: Path) -> None:
+    good, bad = tmp_path / "good.yaml", tmp_path / "bad.yaml"
+    good.write_text(EDITED, encoding="utf-8")
+    bad.write_text(EDITED + "  - expect: {pending: {alice: 7}}\n", encoding="utf-8")
+    result = run_cli("run", good, bad, good, tmp_path / "missing.yaml")
+    assert result.returncode == 2
+    assert result.stdout.splitlines()[-1] == "4 files: 2 ok, 1 failed, 1 refused (bad input)", result.stdout
+    assert "files:" not in run_cli("run", good).stdout  # one file: its own line says it all
+
+
+# ------------------------------------------------------------------------------------------------ 5: newcomers
+
+
+def test_hints_of_demo_and_why_name_the_ledger_in_use(run_cli: Run, tmp_path: Path) -> None:
+    db = tmp_path / "my ledger.db"
+    demo = run_cli("demo", "--db", db)
+    quoted = f"'{db}'"
+    assert f"syncledger why outlook:alice/c1 --db {quoted}" in demo.stdout, demo.stdout
+    assert f"syncledger history outlook:alice/c1 --db {quoted}" in demo.stdout, demo.stdout
+    why = run_cli("why", "outlook:alice/c1", "--db", db).stdout
+    assert f"syncledger history outlook:alice/c1 --db {quoted}" in why, why
+    missing = _refused(run_cli("state", "--db", tmp_path / "none.db"))
+    assert f"syncledger demo --db {tmp_path / 'none.db'}" in missing, missing
