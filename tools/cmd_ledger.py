@@ -12,7 +12,7 @@ from syncledger.ledger.vocabulary import dump
 from syncledger.projections.document import iso, state_document
 
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-from .inputs import BadInput, parse_action, parse_time
+from .inputs import BadInput, parse_action, parse_time, verb_table
 from .output import console, print_json, warn
 from .reports import print_rules, print_state, rules_document
 from .sentences import Names, describe_action, describe_decision
@@ -59,7 +59,19 @@ def _warn_if_far(last: datetime | None) -> None:
     warn(f"warning: no --at: {said}; give --at TIME to record when it happened")
 
 
-@app.command(context_settings={"allow_extra_args": False})
+DO_HELP = "\n\n".join(
+    [
+        "Append one action to the ledger, with everything it causes. Without --at it is stamped now (or at the "
+        "ledger's last time if that is later), with a warning when that is more than a day from the ledger's last "
+        "event.",
+        'Example: syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe" '
+        "--at 2026-03-02T11:30:00Z",
+        "\b\nVerbs and their keys ([optional]; docs/SCENARIOS.md says what each means):\n" + "\n".join(verb_table()),
+    ]
+)
+
+
+@app.command(context_settings={"allow_extra_args": False}, help=DO_HELP)
 def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
     pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
@@ -67,10 +79,7 @@ def do(
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """Append one action to the ledger, with everything it causes.
-
-    Example: syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
-    """
+    """Append one action to the ledger (the help is DO_HELP, with the verbs from the vocabulary)."""
     try:
         action = parse_action(_parse_pairs(verb, pairs or []))
         when = parse_time(at, "--at") if at is not None else None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reprlib
 from datetime import datetime
-from typing import Any, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -44,6 +45,48 @@ def valid_keys(cls: type[BaseModel]) -> list[str]:
     """The keys an input model takes, as the input spells them (`with`, not `with_`); not the ledger's own."""
     hidden = {"at", "id", "queued", "do"}
     return [f.alias or name for name, f in cls.model_fields.items() if name not in hidden]
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The values a key takes when they are a closed set (Literal values, true/false), else []."""
+    if annotation is bool:
+        return ["true", "false"]
+    if get_origin(annotation) is Literal:
+        return [str(value) for value in get_args(annotation)]
+    if get_origin(annotation) in (Union, UnionType, Annotated):
+        return [c for arg in get_args(annotation) if arg is not type(None) for c in _choices(arg)]
+    return []
+
+
+PLACEHOLDERS = {"actor": "USER", "owner": "USER", "to": "USER", "with": "USER", "regarding": "RECORD"}
+
+
+def verb_usage(cls: type[BaseModel]) -> str:
+    """`actor=ACTOR record=RECORD [fields.NAME=VALUE] [start=TIME]`: the keys of one verb as `syncledger do`
+    takes them, read from its model (so that the help cannot drift from what is accepted)."""
+    hidden = {"at", "id", "queued", "do"}
+    words = []
+    for name, info in cls.model_fields.items():
+        if name in hidden:
+            continue
+        key = info.alias or name
+        choices = _choices(info.annotation)
+        if choices:
+            word = f"{key}={'|'.join(choices)}"
+        elif get_origin(info.annotation) is dict:
+            word = f"{key}.NAME=VALUE"
+        elif "datetime" in str(info.annotation).lower():
+            word = f"{key}=TIME"
+        else:
+            word = f"{key}={PLACEHOLDERS.get(key, key.upper())}"
+        words.append(word if info.is_required() else f"[{word}]")
+    return " ".join(words)
+
+
+def verb_table() -> list[str]:
+    """One line per verb with its keys, for `syncledger do --help`."""
+    width = max(map(len, v.ACTION_CLASSES))
+    return [f"{do:<{width}}  {verb_usage(cls)}" for do, cls in v.ACTION_CLASSES.items()]
 
 
 def option_values(name: str) -> list[str] | None:
