@@ -282,8 +282,8 @@ def diff(
     if a > b:  # answering it would show the events outside the range as if undone
         raise Usage(one_line(f"diff {start} {end}: A (@{a}) is after B (@{b}); give the earlier point first"))
     changes = diff_worlds(world_a, world_b)
-    by = [_changed_by(change, a, b, reader, world_b) for change in changes]
     by_field = [_fields_changed_by(change, a, b, reader) for change in changes]
+    by = [_changed_by(c, a, b, reader, world_b, fields) for c, fields in zip(changes, by_field, strict=True)]
     if json:
         print_json(
             {
@@ -320,13 +320,13 @@ def _point(text: str, reader: Reader) -> tuple[int, World]:
     return position, reader.world_at(position)
 
 
-def _changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
+def _changed_by(
+    change: Change, a: int, b: int, reader: Reader, world_b: World, fields: dict[str, dict[str, Any]]
+) -> dict[str, Any] | None:
     """The event between the two points that made the change: what a support engineer looks up next. For a
-    changed record or item, the latest of the events that made its field changes (see `_fields_changed_by`)."""
-    if change.kind == "changed" and change.side in ("crm", "outlook"):
-        makers = _fields_changed_by(change, a, b, reader)
-        if makers:
-            return max(makers.values(), key=lambda found: found["position"])
+    changed record or item, the latest of the events that made its field changes (`fields`)."""
+    if fields:
+        return max(fields.values(), key=lambda found: found["position"])
     touched = reader.index.touched.get(change.ref, [])
     inside = touched[bisect_right(touched, a) : bisect_right(touched, b)]
     position: int | None
