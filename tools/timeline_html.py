@@ -153,7 +153,10 @@ def render_timeline(history: History, now: str = "", chain: list[tuple[int, str]
         f'<div class="lane-head {key}">{escape(outlook_title if key == "outlook" else title)}</div>'
         for key, title in LANES
     )
-    body = "".join(_group(history, number, point, entries) for number, (point, entries) in enumerate(history.groups()))
+    shown = {e.position for e in history.entries}  # the rows a position can link to
+    body = "".join(
+        _group(history, number, point, entries, shown) for number, (point, entries) in enumerate(history.groups())
+    )
     counts: dict[str, int] = {}
     for rule in history.rules():
         counts[rule] = counts.get(rule, 0) + 1
@@ -170,7 +173,6 @@ def render_timeline(history: History, now: str = "", chain: list[tuple[int, str]
         else "no event in this range"
     )
     syncs = len({e.sync for e in history.entries if e.sync is not None})
-    shown = {e.position for e in history.entries}
     widest = max((len(_when(e)) for e in history.entries), default=22)
     why = _why(now, chain or [], shown)
     return f"""<!DOCTYPE html>
@@ -232,9 +234,8 @@ def _refs(history: History, prefix: str) -> set[str]:
     return refs | ({history.ref} if history.ref.startswith(prefix) else set())
 
 
-def _group(history: History, number: int, point: SyncPoint | None, entries: list[Entry]) -> str:
+def _group(history: History, number: int, point: SyncPoint | None, entries: list[Entry], shown: set[int]) -> str:
     """A section per sync point (a band, then its decisions), and one per run of events between syncs."""
-    shown = {e.position for e in history.entries}
     rows = "".join(_row(history.ref, entry, number, shown) for entry in entries)
     if point is None:
         return f'<section class="group" data-group="{number}">{rows}</section>'
