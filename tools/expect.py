@@ -82,9 +82,9 @@ def _describe_check(error: ValidationError) -> str:
     if extra is not None and extra["loc"][0] in CHECKS:
         what, model = CHECKS[str(extra["loc"][0])]
         valid = ", ".join(model.model_fields)
-        return f"expect: unknown key '{extra['loc'][-1]}' in a check of {what} (valid: {valid})"
+        return f"expect: unknown key {shown(str(extra['loc'][-1]))} in a check of {what} (valid: {valid})"
     if extra is not None and len(extra["loc"]) == 1:
-        return f"expect: unknown key '{extra['loc'][0]}' (valid: {', '.join(Expectation.model_fields)})"
+        return f"expect: unknown key {shown(str(extra['loc'][0]))} (valid: {', '.join(Expectation.model_fields)})"
     shapes = [e for e in where if e["type"] == "model_type" and e["loc"][0] != "links"]
     if shapes and len(where) == 2:  # neither `absent` nor a mapping
         what, model = CHECKS[str(shapes[0]["loc"][0])]

@@ -119,7 +119,7 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
         return f"missing key '{key}'"
     if kind == "extra_forbidden":
         valid = f" (valid: {', '.join(valid_keys(action))})" if action is not None and len(loc) == 1 else ""
-        return f"unknown key '{key}'{valid}"
+        return f"unknown key {shown(key)}{valid}"  # a long key elided, so that the valid ones stay in view
     if kind == "literal_error":
         expected = e.get("ctx", {}).get("expected", "")
         valid = ", ".join(part.strip(" '") for part in expected.replace(" or ", ",").split(","))
