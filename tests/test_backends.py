@@ -16,7 +16,7 @@ from syncledger.ledger.evolve import evolve
 from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World
 from syncledger.projections.document import state_document
-from syncledger.tools import scenario
+from syncledger.tools.scenarios import load as scenario
 from tests.conftest import BACKENDS, Locations, require_postgres
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))

@@ -16,7 +16,8 @@ from pydantic import BaseModel, ValidationError
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.serial import builder
-from syncledger.tools import randomwalk, scenario
+from syncledger.tools.scenarios import load as scenario
+from tests import randomwalk
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "demo.yaml"]

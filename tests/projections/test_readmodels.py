@@ -14,7 +14,7 @@ from syncledger.projections.document import state_document
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import open_reader
 from syncledger.projections.readmodels import INDEX, WORLD
-from syncledger.tools import randomwalk
+from tests import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at
 

@@ -16,9 +16,9 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.rules import RULES
 from syncledger.projections.document import iso
-from syncledger.tools import scenario
 from syncledger.tools.actionlines import to_line
-from syncledger.tools.diff import diff_worlds
+from syncledger.tools.explain.diff import diff_worlds
+from syncledger.tools.scenarios import load as scenario
 from tests.reference import world_at
 
 Run = Callable[..., subprocess.CompletedProcess[str]]

@@ -20,8 +20,10 @@ from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import EventStore
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
-from syncledger.tools import cmd_io, randomwalk, scenario
 from syncledger.tools.actionlines import BadLine, parse_line, read_lines, to_line
+from syncledger.tools.cli import io as cmd_io
+from syncledger.tools.scenarios import load as scenario
+from tests import randomwalk
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 HERE = Path(__file__).resolve().parents[1]

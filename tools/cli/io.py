@@ -19,13 +19,13 @@ from syncledger.ledger.checks import Refused
 from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
-from .actionlines import BadLine, differences, read_lines, to_line
+from ..actionlines import BadLine, differences, read_lines, to_line
+from ..explain.sentences import one_line
+from ..inputs import BadInput, parse_time
+from ..output import console, print_json
+from ..progress import Update, progress
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-from .cmd_audit import as_position
-from .inputs import BadInput, parse_time
-from .output import console, print_json
-from .progress import Update, progress
-from .sentences import one_line
+from .audit import as_position
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
 RETRIES = 5  # another writer appending meanwhile: re-read and check again

@@ -6,9 +6,9 @@ import sys
 
 import typer
 
+from ..output import print_json
+from ..perf.generate import write_lines
 from .app import JsonOption, Usage, app
-from .generate import write_lines
-from .output import print_json
 
 
 @app.command()
@@ -37,7 +37,7 @@ def bench(
 
     Example: syncledger bench --events 1000000 --json
     """
-    from .bench import report, run_bench
+    from ..perf.bench import report, run_bench
 
     try:
         result = run_bench(events, users, seed)

@@ -16,8 +16,8 @@ from syncledger.ledger.vocabulary import Action
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
 
+from ..inputs import BadInput, parse_action, parse_time, shown
 from .expect import Expectation, evaluate, parse_expectation
-from .inputs import BadInput, parse_action, parse_time, shown
 
 DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
 STEP = timedelta(minutes=1)

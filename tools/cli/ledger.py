@@ -11,11 +11,11 @@ from syncledger.ledger.application import ActionRefused
 from syncledger.ledger.vocabulary import dump
 from syncledger.projections.document import iso, state_document
 
+from ..explain.sentences import describe_action, describe_decision
+from ..inputs import BadInput, parse_action, parse_time
+from ..output import console, print_json
+from ..reports import print_rules, print_state, rules_document
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-from .inputs import BadInput, parse_action, parse_time
-from .output import console, print_json
-from .reports import print_rules, print_state, rules_document
-from .sentences import describe_action, describe_decision
 
 
 def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from syncledger.ledger.rules import RULES, SOURCES
 from syncledger.ledger.world import Record, World, known_record
 from syncledger.projections.document import iso
 
-from .output import one_line
+from ..output import one_line
 
 Event = v.Action | v.Decided
 

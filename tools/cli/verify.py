@@ -6,9 +6,9 @@ import typer
 
 from syncledger.projections.integrity import verify as check_ledger
 
+from ..output import console, print_json
+from ..progress import progress
 from .app import DbOption, JsonOption, app, ledger_location, open_reader
-from .output import console, print_json
-from .progress import progress
 
 
 @app.command()

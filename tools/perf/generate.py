@@ -18,7 +18,7 @@ from syncledger.ledger.engine import handle
 from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 
-from .progress import progress
+from ..progress import progress
 
 FIRST_DAY = datetime.fromisoformat("2026-03-02T08:00:00+00:00")  # a Monday
 TICK = timedelta(minutes=15)

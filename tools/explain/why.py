@@ -13,7 +13,7 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import Link, World, latest_link
 from syncledger.projections.document import iso
 
-from .inputs import BadInput, shown
+from ..inputs import BadInput, shown
 from .sentences import (
     MAX_READS,
     MAX_REF,

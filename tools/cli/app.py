@@ -13,7 +13,7 @@ from syncledger.ledger.store import StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
-from .progress import progress
+from ..progress import progress
 
 app = typer.Typer(
     add_completion=False,

@@ -21,12 +21,12 @@ from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
+from ..explain.diff import Change, diff_worlds
+from ..explain.sentences import Clock, Names, action_sentence, decision_sentence, one_line, person
+from ..explain.why import Explanation, check_ref, explain, removal_position
+from ..inputs import BadInput, parse_time, shown
+from ..output import console, print_json, table
 from .app import DbOption, JsonOption, Usage, app, open_reader
-from .diff import Change, diff_worlds
-from .explain import Explanation, check_ref, explain, removal_position
-from .inputs import BadInput, parse_time, shown
-from .output import console, print_json, table
-from .sentences import Clock, Names, action_sentence, decision_sentence, one_line, person
 
 Recorded = tuple[int, "v.Action | v.Decided"]
 

@@ -12,14 +12,12 @@ import os
 import pkgutil
 import sys
 
-from syncledger import tools
-
+from ..output import fail
 from .app import Usage, app, collect_for_bulk_work
-from .output import fail
 
-for _module in pkgutil.iter_modules(tools.__path__):
-    if _module.name.startswith("cmd_"):
-        importlib.import_module(f"syncledger.tools.{_module.name}")
+for _module in pkgutil.iter_modules(__path__):
+    if _module.name != "app":
+        importlib.import_module(f"{__name__}.{_module.name}")
 
 
 def main() -> None:

@@ -12,12 +12,12 @@ from syncledger.ledger.store import StoreError
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 
-from . import scenario as scenarios
+from ..explain.why import explain
+from ..output import console, fail, print_json
+from ..reports import print_state
+from ..scenarios import load as scenarios
 from .app import DbOption, JsonOption, Usage, app
-from .cmd_audit import print_why
-from .explain import explain
-from .output import console, fail, print_json
-from .reports import print_state
+from .audit import print_why
 
 
 @app.command()
@@ -64,7 +64,7 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     if "://" not in db:
         for suffix in ("", "-wal", "-shm"):
             Path(db + suffix).unlink(missing_ok=True)
-    with resources.as_file(resources.files("syncledger.tools") / "demo.yaml") as path:
+    with resources.as_file(resources.files("syncledger.tools.scenarios") / "demo.yaml") as path:
         try:
             outcome = scenarios.run(scenarios.load(str(path)), db)
         except scenarios.ScenarioError as e:

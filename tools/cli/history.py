@@ -12,9 +12,7 @@ from rich.markup import escape
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from .app import DbOption, JsonOption, Usage, app, open_reader
-from .explain import check_ref, explain
-from .history import (
+from ..explain.history import (
     Bound,
     Change,
     Entry,
@@ -26,9 +24,11 @@ from .history import (
     show_value,
     sync_point_positions,
 )
-from .inputs import BadInput, parse_time
-from .output import console, print_json
-from .timeline_html import render_timeline
+from ..explain.timeline_html import render_timeline
+from ..explain.why import check_ref, explain
+from ..inputs import BadInput, parse_time
+from ..output import console, print_json
+from .app import DbOption, JsonOption, Usage, app, open_reader
 
 SIDE_LABELS = {"crm": "CRM", "outlook": "Outlook", "link": "link", "user": "user"}
 SIDE_STYLES = {"crm": "blue", "outlook": "yellow", "link": "magenta", "user": "dim"}

@@ -1,0 +1,1 @@
+"""Scenario files: load them, run them through the real ledger, check their expectations; the shipped demo."""
