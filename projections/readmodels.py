@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from syncledger.ledger.past import PastRows, made
-from syncledger.ledger.store import environment
+from syncledger.ledger.store import connect_postgres, environment
 from syncledger.ledger.world import Link, Record
 
 from .codec import record_data, record_of
@@ -343,16 +343,6 @@ def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
         # 2 MB of cache, most inserts read a page back from the file first
         connection.execute("PRAGMA cache_size=-65536")
         return SqlReadModels(connection, "?", "BLOB", cipher)
-    import psycopg
-
     schema = env.get("POSTGRES_SCHEMA")
-    server: Any = psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        options=f"-c search_path={schema}" if schema else None,
-        connect_timeout=10,
-    )
+    server = connect_postgres(env, options=f"-c search_path={schema}" if schema else None)
     return SqlReadModels(server, "%s", "BYTEA", cipher)

@@ -20,7 +20,7 @@ from syncledger.tools.scenarios import load as scenario
 from tests import randomwalk
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "demo.yaml"]
+SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "scenarios" / "demo.yaml"]
 EFFECT_KINDS = {cls.model_fields["kind"].default for cls in v.Effect.__origin__.__args__}  # type: ignore[attr-defined]
 
 

@@ -10,7 +10,8 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.rules import RULES, SOURCES
+from syncledger.ledger.rules import RULES
+from syncledger.ledger.sources import SOURCES
 from syncledger.ledger.world import Record, World, known_record
 from syncledger.projections.document import iso
 
@@ -34,15 +35,6 @@ Lookup = Callable[[int], "v.Action | v.Decided | None"]
 
 TYPE_WORDS = {"email": "e-mail", "phonecall": "phone call"}
 RULE_TYPES = {"CONTACT": "contact", "APPT": "appointment", "TASK": "task"}
-SHORT_SOURCES = {  # the full titles are in `syncledger rules`; a sentence needs only enough to find them
-    "seed": "the white paper's table",
-    "DEL": 'Microsoft docs, "Delete records that have been tracked"',
-    "H4": 'CRM help, "Synchronizing information"',
-    "OFF": 'Microsoft docs, "Work offline"',
-    "SSS": 'Microsoft Learn, "Synchronization logic"',
-    "B11": "a CRM 2011 book",
-    "3P": "CRM consultants' blogs",
-}
 OFFLINE_OPERATIONS = {
     "outlook.update": "edit",
     "outlook.complete": "completion",
@@ -157,7 +149,7 @@ def rule_note(rule_id: str) -> str:
     rule = RULES.get(rule_id)
     if rule is None:
         return f"{rule_id}, a rule this version does not know"
-    sources = "; ".join(SHORT_SOURCES.get(s, SOURCES[s]) for s in rule.sources) or "this project's own decision"
+    sources = "; ".join(SOURCES[s].short for s in rule.sources) or "this project's own decision"
     return f"{rule.id}; source: {sources}"
 
 

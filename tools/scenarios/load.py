@@ -11,8 +11,7 @@ from typing import Any
 import yaml
 
 from syncledger.ledger.application import ActionRefused, Ledger
-from syncledger.ledger.store import Recorded
-from syncledger.ledger.vocabulary import Action
+from syncledger.ledger.vocabulary import Action, Recorded
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
 
