@@ -16,7 +16,7 @@ from pydantic import BaseModel, ValidationError
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.serial import builder
-from syncledger.tools.scenarios import load as scenario
+from syncledger.tools import scenarios
 from tests import randomwalk
 
 REPO = Path(__file__).resolve().parents[2]
@@ -67,7 +67,7 @@ def _real_events() -> tuple[v.Action | v.Decided, ...]:
         for action in randomwalk.actions(seed, 250):
             events += [event for _, event in ledger.append([action])]
     for path in SCENARIOS:
-        events += [event for _, event in scenario.run(scenario.load(str(path))).ledger.store.read()]
+        events += [event for _, event in scenarios.run(scenarios.load(str(path))).ledger.store.read()]
     return tuple(events)
 
 

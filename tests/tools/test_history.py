@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from syncledger.ledger.rules import RULES
-from syncledger.tools.cli.app import open_reader
-from syncledger.tools.cli.history import load_history
+from syncledger.projections.reader import open_reader
+from syncledger.tools.explain.history import load_history
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"

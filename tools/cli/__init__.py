@@ -1,23 +1,35 @@
-"""The `syncledger` command line: a thin layer over the ledger and its projections.
+"""The `syncledger` command line: a thin layer over the ledger, its projections and the tools below it.
 
-Each command group lives in its own `tools/cmd_*.py` module and registers on the shared app (`tools.app`).
-Every command that prints data takes `--json`. Exit status: 0 success, 1 a check failed (or verify found a
-problem), 2 bad input or usage, with one line on standard error.
+Each command group is a module of this package that registers on the shared app (`app.py`) and only wires:
+options in, the work done below the command line (`tools.explain`, `tools.transfer`, `tools.scenarios`,
+`tools.perf`), output out. Nothing but this module imports them. Every command that prints data takes `--json`.
+Exit status: 0 success, 1 a check failed (or verify found a problem), 2 bad input or usage, with one line on
+standard error.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
-import pkgutil
 import sys
+from typing import Protocol, runtime_checkable
+
+import typer
 
 from ..output import fail
-from .app import Usage, app, collect_for_bulk_work
+from ..perf.tuning import collect_for_bulk_work
+from . import audit, history, io, ledger, perf, scenarios, verify  # noqa: F401  (each registers its commands)
+from .app import Usage, app
 
-for _module in pkgutil.iter_modules(__path__):
-    if _module.name != "app":
-        importlib.import_module(f"{__name__}.{_module.name}")
+
+@runtime_checkable
+class _ClickError(Protocol):
+    """A usage error of (typer's own copy of) click: we print its message our way."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+    def show(self) -> None: ...
 
 
 def main() -> None:
@@ -31,9 +43,12 @@ def main() -> None:
     except KeyboardInterrupt:
         code = 130
     except Exception as e:
-        if type(e).__name__ == "Abort":  # Ctrl-C at a prompt
+        if isinstance(e, typer.Abort):  # Ctrl-C at a prompt
             sys.exit(130)
-        if hasattr(e, "format_message") and hasattr(e, "exit_code"):  # a usage error of (typer's) click
+        if isinstance(e, _ClickError) and type(e).__name__ == "NoArgsIsHelpError":  # a bare `syncledger`
+            e.show()  # the usage and the commands, as typer itself shows them (exit 2)
+            sys.exit(e.exit_code)
+        if isinstance(e, _ClickError):
             fail(e.format_message())
             code = 2
             sys.exit(code)

@@ -1,36 +1,23 @@
-"""`syncledger export` and `syncledger import`: the ledger's user actions as action lines, and back. Import
-checks the whole file through the rules before appending anything, skips the lines the ledger already holds,
-and appends in batches that a second import completes after a crash."""
+"""`syncledger export` and `syncledger import`: the ledger's user actions as action lines, and back (the work is
+in `tools.transfer`)."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import BinaryIO
 
 import typer
 
-from syncledger.ledger import vocabulary as v
-from syncledger.ledger.application import Ledger
-from syncledger.ledger.checks import Refused
 from syncledger.ledger.store import ConflictError
-from syncledger.projections.reader import Reader
 
-from ..actionlines import BadLine, differences, read_lines, to_line
-from ..explain.sentences import one_line
-from ..inputs import BadInput, parse_time
-from ..output import console, print_json
-from ..progress import Update, progress
+from ..actionlines import BadLine
+from ..inputs import BadInput, Point, parse_point
+from ..output import console, one_line, print_json
+from ..progress import progress
+from ..transfer import export_lines, export_range, import_actions
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-from .audit import as_position
-
-BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
-RETRIES = 5  # another writer appending meanwhile: re-read and check again
-FEW = 1_000  # up to this many lines already held, read them one by one; more, in one pass over the ledger
-
 
 # ----------------------------------------------------------------------------------------------- export
 
@@ -47,69 +34,20 @@ def export(
     Example: syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
     """
     reader = open_reader(db)
-    after = _after(start, reader)
-    upto = _upto(end, reader)
-    out = sys.stdout.buffer
-    chunk: list[bytes] = []
-    for _, event in reader.ledger.events(after, upto):
-        if isinstance(event, v.Action):
-            chunk.append(to_line(event))
-            if len(chunk) >= 10_000:
-                out.write(b"".join(chunk))
-                chunk = []
-    out.write(b"".join(chunk))
-    out.flush()
+    after, upto = export_range(reader, _point(start, "--from"), _point(end, "--to"))
+    export_lines(reader.ledger, after, upto, sys.stdout.buffer)
 
 
-def _after(text: str | None, reader: Reader) -> int:
-    """The position after which `--from` starts (its own event included)."""
-    if text is None:
-        return 0
-    position = as_position(text)
-    if position is not None:
-        return max(position - 1, 0)
-    return reader.position_at_time(_time(text, "--from") - timedelta(microseconds=1))
-
-
-def _upto(text: str | None, reader: Reader) -> int | None:
+def _point(text: str | None, option: str) -> Point | None:
     if text is None:
         return None
-    position = as_position(text)
-    return position if position is not None else reader.position_at_time(_time(text, "--to"))
-
-
-def _time(text: str, option: str) -> datetime:
     try:
-        return parse_time(text, option)
+        return parse_point(text, option)
     except BadInput as e:
-        raise Usage(one_line(f"{e}, nor a position")) from None
+        raise Usage(one_line(str(e))) from None
 
 
 # ----------------------------------------------------------------------------------------------- import
-
-
-@dataclass(frozen=True)
-class Imported:
-    lines: int  # action lines read (blank lines not counted)
-    skipped: int  # lines whose id the ledger already held, with the same content
-    appended: int  # new actions appended
-    first: int | None  # positions of what was appended: the new actions and their decisions
-    last: int | None
-
-    @property
-    def events(self) -> int:
-        return self.last - self.first + 1 if self.first is not None and self.last is not None else 0
-
-    def document(self, name: str) -> dict[str, object]:
-        return {
-            "file": name,
-            "lines": self.lines,
-            "appended": self.appended,
-            "skipped": self.skipped,
-            "events": self.events,
-            "first": self.first,
-            "last": self.last,
-        }
 
 
 @app.command("import")
@@ -162,107 +100,3 @@ def _opened(file: str) -> Iterator[BinaryIO]:
         raise Usage(one_line(f"cannot read {file}: {e.strerror or e}")) from None
     with stream:
         yield stream
-
-
-def import_actions(ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None) -> Imported:
-    """Check every line, in order, as input and through the rules, then append the new ones in batches;
-    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
-    raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
-    for attempt in range(RETRIES):
-        ledger.catch_up()
-        stored = ledger.world.position
-        count = _Count()
-        source = _counted(read_lines(_kept(lines, raw) if attempt == 0 else raw), count, progress)
-        skipped, appended = _stage(ledger, source)
-        try:
-            ledger.commit(batch_size=BATCH_SIZE)
-        except ConflictError:
-            continue  # what the other writer appended may turn some of the lines into skips
-        last = ledger.world.position  # the position of the last event staged, now appended
-        if last == stored:
-            return Imported(count.lines, skipped, 0, None, None)
-        return Imported(count.lines, skipped, appended, stored + 1, last)
-    raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
-
-
-class _Count:
-    lines = 0
-
-
-def _counted(
-    lines: Iterator[tuple[int, v.Action]], count: _Count, progress: Update | None
-) -> Iterator[tuple[int, v.Action]]:
-    """The lines, counted, and reported every few thousand (the total is not known before the end of the file)."""
-    for count.lines, line in enumerate(lines, 1):
-        if progress is not None and count.lines % 2000 == 0:
-            progress(count.lines, 0)
-        yield line
-
-
-def _kept(source: Iterable[bytes], into: list[bytes]) -> Iterator[bytes]:
-    """The lines as they are read, also kept as bytes for another try: a tenth of what the parsed actions take."""
-    for line in source:
-        into.append(line)
-        yield line
-
-
-def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, int]:
-    """Stage every new line (a dry run through the rules; the events are kept encoded only) and check the ones the
-    ledger already holds; the numbers of lines skipped and staged. On the first bad line, forget everything
-    staged and raise its `BadLine`."""
-    stored = ledger.world.position  # ids at or before it are in the store; after it, staged from this file
-    held: list[tuple[int, v.Action, int]] = []  # checked in one go at the end: reading them one by one is slow
-    line_of_id: dict[str, int] = {}
-    skipped = staged = 0
-    try:
-        for number, action in lines:
-            position = ledger.world.past.action(action.id) if action.id is not None else None
-            if position is None:
-                try:
-                    ledger.stage(action, keep=False)
-                except Refused as e:
-                    raise BadLine(number, str(e)) from None
-                line_of_id[action.id or ""] = number
-                staged += 1
-                continue
-            skipped += 1
-            if position <= stored:
-                held.append((number, action, position))
-            else:
-                earlier = ledger.staged_event(position)
-                _same(number, action, earlier, f"is also on line {line_of_id[action.id or '']}")
-    except BadLine:
-        ledger.rollback()
-        _check_held(held, ledger)  # an earlier line that differs from the ledger is the first bad one
-        raise
-    try:
-        _check_held(held, ledger)
-    except BadLine:
-        ledger.rollback()
-        raise
-    return skipped, staged
-
-
-def _check_held(held: list[tuple[int, v.Action, int]], ledger: Ledger) -> None:
-    events = _held_events([position for _, _, position in held], ledger)
-    for number, action, position in held:
-        _same(number, action, events.get(position), f"is already in the ledger (position {position})")
-
-
-def _same(number: int, line: v.Action, held: v.Action | v.Decided | None, where: str) -> None:
-    if not isinstance(held, v.Action):
-        raise BadLine(number, f"action id '{line.id}' {where} but that position holds no action")
-    differ = differences(held, line)
-    if differ:
-        raise BadLine(number, f"action id '{line.id}' {where} with different content ({', '.join(differ)} differ)")
-
-
-def _held_events(positions: list[int], ledger: Ledger) -> dict[int, v.Action | v.Decided]:
-    """The stored events at `positions`: one read each when few, else one pass over that stretch of the ledger."""
-    if not positions:
-        return {}
-    if len(positions) <= FEW:
-        found = (ledger.store.read_one(p) for p in positions)
-        return {r[0]: r[1] for r in found if r is not None}
-    wanted = set(positions)
-    return {p: e for p, e in ledger.events(min(wanted) - 1, max(wanted)) if p in wanted}

@@ -48,6 +48,13 @@ def check_ref(ref: str, index: Index) -> None:
     raise BadInput(f"unknown reference {shown(ref)}{hint}")
 
 
+def check_user(world: World, name: str) -> None:
+    """An unknown user is bad input; the message names the known ones (the first ten)."""
+    if name not in world.users:
+        known = ", ".join(list(world.users)[:10]) + (", ..." if len(world.users) > 10 else "")
+        raise BadInput(one_line(f"unknown user {shown(name)} (known: {known or 'none'})"))
+
+
 def suggestions(ref: str, index: Index, limit: int = 3) -> list[str]:
     """Known references close to `ref`: the same one in another case, the same id elsewhere, then by spelling."""
     known = [r for r in index.touched if not r.startswith("user:")]

@@ -21,13 +21,13 @@ from syncledger.ledger.seal import unwrap
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import Reader, open_reader
 
-from ..cli.app import collect_for_bulk_work
-from ..cli.history import load_history
-from ..cli.io import import_actions
+from ..explain.history import load_history
 from ..explain.why import explain
 from ..output import console, table
 from ..progress import progress
+from ..transfer import import_actions
 from .generate import write_lines
+from .tuning import collect_for_bulk_work
 
 TIME_TRAVEL_SAMPLES, LOOKUP_SAMPLES = 20, 50
 
