@@ -36,7 +36,7 @@ def main() -> None:
     """Run the command line with one-line errors and the documented exit statuses."""
     collect_for_bulk_work()
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="syncledger")  # also as `python -m syncledger`
     except Usage as e:
         fail(str(e))
         code = 2

@@ -29,7 +29,9 @@ def why(
 ) -> None:
     """Why an item is in its present state: the chain from the user actions to the decisions, in sentences.
 
-    Example: syncledger why outlook:alice/c1
+    \b
+    Example:
+        syncledger why outlook:alice/c1
     """
     reader = open_reader(db)
     try:
@@ -51,7 +53,9 @@ def pending(
 ) -> None:
     """The queued operations that each user's next sync (or going online) will decide, and what queued them.
 
-    Example: syncledger pending --user alice
+    \b
+    Example:
+        syncledger pending --user alice
     """
     reader = open_reader(db)
     world = reader.world
@@ -82,7 +86,9 @@ def preview(
     """What the user's next sync would decide, record by record and rule by rule: a dry run through the same
     engine, appending nothing. For an offline user, what going online would do.
 
-    Example: syncledger preview alice --at 2026-03-02T11:15:00Z
+    \b
+    Example:
+        syncledger preview alice --at 2026-03-02T11:15:00Z
     """
     reader = open_reader(db)
     try:
@@ -110,7 +116,9 @@ def diff(
     """What changed from A to B in both stores and in the links: records and items created, deleted and changed
     (old -> new), links made or ended.
 
-    Example: syncledger diff 9 2026-03-02T11:20:00Z
+    \b
+    Example:
+        syncledger diff 9 2026-03-02T11:20:00Z
     """
     reader = open_reader(db)
     try:

@@ -47,7 +47,9 @@ def history(
     """Every event that touched an item on either side and its link, grouped by sync, with what changed and
     the rule of each decision.
 
-    Example: syncledger history outlook:alice/c1 --since 2026-03-02T10:00:00Z --html alice-c1.html
+    \b
+    Example:
+        syncledger history outlook:alice/c1 --since 2026-03-02T10:00:00Z --html alice-c1.html
     """
     first, last = _bound(since, "--since"), _bound(until, "--until")
     if _in_order(first, last) is False:

@@ -31,7 +31,9 @@ def export(
     """Write the ledger's user actions (not its decisions: an import decides them again) as action lines, in
     order, on standard output.
 
-    Example: syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
+    \b
+    Example:
+        syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
     """
     reader = open_reader(db)
     after, upto = export_range(reader, _point(start, "--from"), _point(end, "--to"))
@@ -60,7 +62,9 @@ def import_(
     nothing. Lines whose id the ledger already holds with the same content are skipped, so importing a file
     again is harmless (and completes an import that was interrupted).
 
-    Example: syncledger import actions.jsonl --db team.db
+    \b
+    Example:
+        syncledger import actions.jsonl --db team.db
     """
     name = "standard input" if file == "-" else file
     with _opened(file) as stream:

@@ -31,7 +31,9 @@ def do(
 ) -> None:
     """Append one action to the ledger, with everything it causes.
 
-    Example: syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
+    \b
+    Example:
+        syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
     """
     try:
         raw = parse_pairs(verb, pairs or [])
@@ -65,7 +67,9 @@ def state(
 ) -> None:
     """Both stores, the links and the pending operations, now or at a past point.
 
-    Example: syncledger state --position 9 --json
+    \b
+    Example:
+        syncledger state --position 9 --json
     """
     if at is not None and position is not None:
         raise Usage("give --at or --position, not both")
@@ -91,6 +95,8 @@ def state(
 def rules(json: bool = JsonOption) -> None:
     """The synchronisation rules, from the code: ID, timing, condition, effect, confidence, sources.
 
-    Example: syncledger rules --json
+    \b
+    Example:
+        syncledger rules --json
     """
     print_json(rules_document()) if json else print_rules()

@@ -20,7 +20,9 @@ def generate(
 ) -> None:
     """Write a deterministic synthetic organisation as action lines (JSON Lines) for `syncledger import`.
 
-    Example: syncledger generate --users 100 --days 20 --seed 7 > org.jsonl
+    \b
+    Example:
+        syncledger generate --users 100 --days 20 --seed 7 > org.jsonl
     """
     write_lines(sys.stdout.buffer, users, days, seed, events)
 
@@ -35,7 +37,9 @@ def bench(
     """Measure ingest, rebuild, time travel, lookups and memory on a temporary SQLite ledger, each beside the
     machine's own limit on the same rows in the same run.
 
-    Example: syncledger bench --events 1000000 --json
+    \b
+    Example:
+        syncledger bench --events 1000000 --json
     """
     from ..perf.bench import report, run_bench
 

@@ -27,7 +27,9 @@ def run(
 ) -> None:
     """Run scenario files, each in a fresh in-memory ledger (or appended to --db), and check their expectations.
 
-    Example: syncledger run tests/scenarios/*.yaml
+    \b
+    Example:
+        syncledger run tests/scenarios/*.yaml
     """
     worst = 0
     for path in files:
@@ -58,7 +60,9 @@ def run(
 def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to write the demo ledger.")) -> None:
     """Write a fresh sample ledger from the shipped demo scenario and show what it holds.
 
-    Example: syncledger demo && syncledger state --db syncledger-demo.db
+    \b
+    Example:
+        syncledger demo && syncledger state --db syncledger-demo.db
     """
     try:
         outcome = write_demo(db)
