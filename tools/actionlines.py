@@ -10,8 +10,8 @@ import orjson
 
 from syncledger.ledger import vocabulary as v
 
-from .explain.sentences import one_line
 from .inputs import BadInput, parse_action, parse_time
+from .output import one_line
 
 BOM = b"\xef\xbb\xbf"
 FIRST_KEYS = ("id", "at", "do")

@@ -66,9 +66,11 @@ def parse_action(raw: Any) -> v.Action:
     if not isinstance(raw.get("do", ""), str):  # pydantic would spell out the whole value in its message
         raise BadInput(f"do must be the name of an action, not {type(raw['do']).__name__}")
     try:
-        return v.ACTION_ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
+        action = v.ACTION_ADAPTER.validate_python(raw)
     except ValidationError as e:
         raise BadInput(describe(e)) from None
+    assert isinstance(action, v.Action)  # the adapter's union holds only actions
+    return action
 
 
 def parse_time(text: str, what: str = "time") -> datetime:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from syncledger.ledger import vocabulary as v
@@ -75,7 +76,7 @@ def diff_worlds(before: World, after: World) -> list[Change]:
             old.items if old else {},
             new.items if new else {},
             item_values,
-            lambda item, name=name: v.outlook_ref(name, item),  # type: ignore[misc]
+            partial(v.outlook_ref, name),
         )
     changes += _links(links(before), links(after))
     changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")

@@ -160,8 +160,13 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
     """One sentence for a user action, e.g. `Bob deleted contact c1 in CRM at 11:00`."""
     who = person(e.user_name)
     a: Any = e
-    item = (lambda: names.item(e.user_name, a.item)) if hasattr(a, "item") else None
-    record = (lambda: names.record(a.record)) if getattr(a, "record", None) else None
+
+    def item() -> str:  # called only by the sentences of actions on an item
+        return names.item(e.user_name, a.item)
+
+    def record() -> str:  # called only by the sentences of actions on a record
+        return names.record(a.record)
+
     body = {
         "user.add": lambda: f"{who} was added as a user (sync filter: {a.sync_filter})",
         "option": lambda: (
@@ -449,12 +454,17 @@ def decision_sentence(
         context = f"When {say.user} {'goes' if would else 'went'} online{when}"
     else:
         context = "At once"
-    body = _BODIES.get(d.rule, lambda s: RULES[d.rule].then if d.rule in RULES else "a decision was recorded")(say)
+    body = _BODIES[d.rule](say) if d.rule in _BODIES else _rule_effect(d.rule)
     others = [q.user for q in d.queued if q.user != say.user_name]
     if others:
         body += f", which {'would queue' if would else 'queued'} the change for the next sync of {people(others)}"
     text = body if d.rule == "OFFLINE-QUEUE" else f"{context}, {body}"
     return f"{capital(text)} ({rule_note(d.rule)})"
+
+
+def _rule_effect(rule_id: str) -> str:
+    """A decision whose rule has no sentence of its own: the rule table's effect, if this version knows it."""
+    return RULES[rule_id].then if rule_id in RULES else "a decision was recorded"
 
 
 def describe_decision(d: v.Decided, names: Names | None = None) -> str:

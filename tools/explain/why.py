@@ -14,6 +14,7 @@ from syncledger.ledger.world import Link, World, latest_link
 from syncledger.projections.document import iso
 
 from ..inputs import BadInput, shown
+from ..output import one_line
 from .sentences import (
     MAX_READS,
     MAX_REF,
@@ -24,7 +25,6 @@ from .sentences import (
     action_sentence,
     capital,
     decision_sentence,
-    one_line,
     people,
     person,
 )

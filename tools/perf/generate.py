@@ -124,7 +124,7 @@ class Organisation:
             return {"do": "outlook.track", "user": name, "item": candidate}
         if roll < 0.40:  # CRM web client: a new record for oneself or a colleague
             kind = rng.choice(("contact", "contact", "appointment", "task", "task", "phonecall", "letter", "fax"))
-            raw = {
+            raw: dict[str, Any] = {
                 "do": "crm.create",
                 "actor": name,
                 "record": f"r{self.serial}",
