@@ -1,5 +1,5 @@
 """`why`: the chain from user actions to an item's present state, through every decision on the way, in the
-sentences of `tools.sentences`."""
+sentences of `tools.explain.sentences`."""
 
 from __future__ import annotations
 
