@@ -1,15 +1,23 @@
 """What changed between two states of the ledger: CRM records and Outlook items created, deleted or changed
-(property by property, old -> new), links made or ended, users added or changed. Pure: two worlds in, changes out."""
+(property by property, old -> new), links made or ended, users added or changed. `diff_worlds` is pure: two
+worlds in, changes out; `diff_between` reads the two points and finds the event that made each change."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import Item, Link, Record, User, World, links
 from syncledger.projections.document import iso
+from syncledger.projections.reader import Reader
+
+from ..inputs import BadInput, Point
+from .history import load_history
+from .why import removal_position
 
 T = TypeVar("T")
 Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "owner", "fields.phone", ...
@@ -69,7 +77,7 @@ def diff_worlds(before: World, after: World) -> list[Change]:
             old.items if old else {},
             new.items if new else {},
             item_values,
-            lambda item, name=name: v.outlook_ref(name, item),  # type: ignore[misc]
+            partial(v.outlook_ref, name),
         )
     changes += _links(links(before), links(after))
     changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")
@@ -129,3 +137,95 @@ def _link_values(link: Link | None) -> Values:
     if link is None:
         return {}
     return {"state": link.state, "origin": link.origin, "rule": link.rule, "position": link.position}
+
+
+# ----------------------------------------------------------------------------------------------- between two points
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The changes from one point of the ledger to another, each with the event that made it (or None)."""
+
+    start: int
+    end: int
+    before: World
+    after: World
+    changes: list[Change]
+    by: list[dict[str, Any] | None]
+    by_field: list[dict[str, dict[str, Any]]]  # per change: for each property, the event that last changed it
+
+    def document(self) -> dict[str, Any]:
+        rows = zip(self.changes, self.by, self.by_field, strict=True)
+        return {
+            "from": {"position": self.start, "at": iso(self.before.at)},
+            "to": {"position": self.end, "at": iso(self.after.at)},
+            "changes": [c.document() | {"by": found, "by_field": fields} for c, found, fields in rows],
+        }
+
+
+def position_of(point: Point, reader: Reader) -> int:
+    """The position a point names: itself (inside the ledger), or the last event at or before a time."""
+    if isinstance(point, int):
+        last = reader.world.position
+        if point > last:
+            raise BadInput(f"position {point} is outside the ledger (0..{last})")
+        return point
+    return reader.position_at_time(point)
+
+
+def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
+    """What changed from `start` to `end`, and which event made each change; `BadInput` if `start` is after
+    `end` (answering would show the events outside the range as if undone)."""
+    a, b = position_of(start, reader), position_of(end, reader)
+    if a > b:
+        raise BadInput(f"A (@{a}) is after B (@{b}): give the earlier point first")
+    before, after = reader.world_at(a), reader.world_at(b)
+    changes = diff_worlds(before, after)
+    by_field = [fields_changed_by(change, a, b, reader) for change in changes]
+    by = [changed_by(c, a, b, reader, after, fields) for c, fields in zip(changes, by_field, strict=True)]
+    return Diff(a, b, before, after, changes, by, by_field)
+
+
+def changed_by(
+    change: Change, a: int, b: int, reader: Reader, world_b: World, fields: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The event between the two points that made the change: what a support engineer looks up next. For a
+    changed record or item, the latest of the events that made its field changes (`fields`)."""
+    if fields:
+        return max(fields.values(), key=lambda found: found["position"])
+    touched = reader.index.touched.get(change.ref, [])
+    inside = touched[bisect_right(touched, a) : bisect_right(touched, b)]
+    position: int | None
+    if change.side == "link":
+        position = change.fields.get("position", (None, None))[1]
+    elif change.kind in ("created", "added"):
+        position = inside[0] if inside else None
+    elif change.kind == "deleted" and change.side == "crm":
+        gone = world_b.past.record(change.ref[4:])
+        position = gone.changed if gone is not None else None
+    elif change.kind == "deleted":
+        position = removal_position(change.ref, reader.index, reader.event)
+    else:
+        position = inside[-1] if inside else None
+    return _event_found(position, reader)
+
+
+def _event_found(position: int | None, reader: Reader) -> dict[str, Any] | None:
+    event = reader.event(position) if position else None
+    if event is None:
+        return None
+    return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}
+
+
+def fields_changed_by(change: Change, a: int, b: int, reader: Reader) -> dict[str, dict[str, Any]]:
+    """For each property of a changed record or item, the last event in (a, b] that changed it. Not the last
+    event about the item: a sync that pulled Bob's edit into Alice's Outlook did not change the CRM record."""
+    if change.kind != "changed" or change.side not in ("crm", "outlook"):
+        return {}
+    last: dict[str, int] = {}
+    for entry in load_history(reader, change.ref, a + 1, b).entries:
+        for made in entry.changes:
+            if made.ref == change.ref and made.side == change.side and made.field in change.fields:
+                last[made.field] = entry.position
+    found = {name: _event_found(position, reader) for name, position in last.items()}
+    return {name: event for name, event in found.items() if event is not None}

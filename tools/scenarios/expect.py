@@ -12,7 +12,7 @@ from syncledger.ledger.vocabulary import CrmState, CrmType, FieldValue, OutlookT
 from syncledger.ledger.world import World, links
 from syncledger.projections.document import iso
 
-from .inputs import BadInput, describe, shown
+from ..inputs import BadInput, describe, shown
 
 # crm:<record>, outlook:<user>/<item>, user:<name>, no part empty (an id may hold a slash; a user name before it not)
 REFERENCE = re.compile(r"crm:.+|outlook:(?P<user>[^/]+)/.+|user:(?P<named>.+)", re.DOTALL)
@@ -57,7 +57,7 @@ class Expectation(_Check):
     why: dict[str, StrictStr | None] = {}
 
 
-CHECKS = {
+CHECKS: dict[str, tuple[str, type[BaseModel]]] = {
     "crm": ("a CRM record", RecordCheck),
     "outlook": ("an Outlook item", ItemCheck),
     "links": ("a link", LinkCheck),
