@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from datetime import UTC, datetime, timedelta
 
 import typer
@@ -38,19 +39,6 @@ def _warn_if_far(last: datetime | None) -> None:
     warn(f"warning: no --at: {said}; give --at TIME to record when it happened")
 
 
-DO_HELP = "\n\n".join(
-    [
-        "Append one action to the ledger, with everything it causes. Without --at it is stamped now (or at the "
-        "ledger's last time if that is later), with a warning when that is more than a day from the ledger's last "
-        "event.",
-        '\b\nExample:\n    syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe" '
-        "--at 2026-03-02T11:30:00Z",
-        "\b\nVerbs and their keys ([optional]; docs/SCENARIOS.md says what each means):\n" + "\n".join(verb_table()),
-    ]
-)
-
-
-@app.command(context_settings={"allow_extra_args": False}, help=DO_HELP)
 def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
     pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
@@ -58,7 +46,13 @@ def do(
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """Append one action to the ledger (the help is DO_HELP, with the verbs from the vocabulary)."""
+    """Append one action to the ledger, with everything it causes. Without --at it is stamped now (or at the
+    ledger's last time if that is later), with a warning when that is more than a day from the ledger's last event.
+
+    \b
+    Example:
+        syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe" --at 2026-03-02T11:30:00Z
+    """
     try:
         raw = parse_pairs(verb, pairs or [])
     except BadInput as e:
@@ -83,6 +77,11 @@ def do(
     for position, event in recorded:
         text = describe_decision(event, names) if isinstance(event, Decided) else describe_action(event, names)
         console.print(f"@{position} {iso(event.at)} {text}", markup=False)
+
+
+# the verbs and their keys, from the vocabulary, so that the help cannot drift from what `do` accepts
+VERBS = "\b\nVerbs and their keys ([optional]; docs/SCENARIOS.md says what each means):\n" + "\n".join(verb_table())
+app.command(context_settings={"allow_extra_args": False}, help=f"{inspect.getdoc(do)}\n\n{VERBS}")(do)
 
 
 @app.command()
