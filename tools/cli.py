@@ -14,7 +14,7 @@ import sys
 
 from syncledger import tools
 
-from .app import Usage, app, collect_for_bulk_work
+from .app import Usage, app, collect_for_bulk_work, storage_failure
 from .output import fail
 
 for _module in pkgutil.iter_modules(tools.__path__):
@@ -39,6 +39,10 @@ def main() -> None:
             fail(e.format_message())
             code = 2
             sys.exit(code)
+        problem = storage_failure(e)  # a full disk, a damaged file, a lost server: not a bug
+        if problem is not None:
+            fail(problem)
+            sys.exit(2)
         # a bug: still one line, the traceback on request
         if os.environ.get("SYNCLEDGER_DEBUG"):
             raise

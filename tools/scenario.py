@@ -3,6 +3,7 @@ ledger, and report: passed, failed checks (status 1), or refused input (status 2
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 import yaml
 
 from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.location import new_file, undo_new_file
 from syncledger.ledger.store import Recorded
 from syncledger.ledger.vocabulary import Action
 from syncledger.projections.index import ItemIndex
@@ -156,6 +158,8 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
 def run(scenario: Scenario, db: str | None = None) -> Outcome:
     """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
     a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check."""
+    fresh = new_file(db)  # a refused file then leaves no empty ledger behind
+    existed = fresh and db is not None and os.path.exists(db)
     reader = None if db is None else open_reader(db)
     ledger = Ledger() if reader is None else reader.ledger
     index = _StagedOverStored(reader.index if reader is not None else None)
@@ -180,6 +184,9 @@ def run(scenario: Scenario, db: str | None = None) -> Outcome:
         ledger.commit()
     except ScenarioError:
         ledger.rollback()
+        if fresh and reader is not None and db is not None and ledger.store.last_position() == 0:
+            reader.close()
+            undo_new_file(db, existed)
         raise
     return Outcome(scenario, ledger, failures)
 
