@@ -7,7 +7,9 @@ a read model of another format is dropped and rebuilt, never migrated."""
 from __future__ import annotations
 
 import bisect
+import random
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +26,7 @@ FORMAT = 6  # of the read models; another format is rebuilt from the events
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
+WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
 
 
 class Cipher(Protocol):
@@ -225,17 +228,36 @@ class SqlReadModels(ReadModels):
         """The rows of positions `first`..`position` and the projection's new tracking position, in one
         transaction, if the projection is complete up to `first - 1`: another process may have written them
         first. Whether it wrote."""
-        with self._transaction() as c:
-            c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
-            found = c.fetchone()
-            if (int(found[0]) if found else 0) != first - 1:
-                return False
-            for statement, rows in inserts:
-                if rows:
-                    c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
-            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name = ?"), (projection,))
-            c.execute(self._sql("INSERT INTO syncledger_tracking VALUES (?, ?)"), (projection, position))
-        return True
+        for attempt in range(WRITE_TRIES):
+            try:
+                with self._transaction() as c:
+                    if not isinstance(self.db, sqlite3.Connection):  # SQLite's BEGIN IMMEDIATE already serialises
+                        # one writer of a projection at a time, so that the check below holds until the commit:
+                        # without it, two processes that both found the same position raced (issue 11, item 4)
+                        c.execute(
+                            "SELECT pg_advisory_xact_lock(hashtext('syncledger-tracking:' || current_schema() || %s))",
+                            (projection,),
+                        )
+                    c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
+                    found = c.fetchone()
+                    if (int(found[0]) if found else 0) != first - 1:
+                        return False
+                    for statement, rows in inserts:
+                        if rows:
+                            c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
+                    c.execute(
+                        self._sql(
+                            "INSERT INTO syncledger_tracking VALUES (?, ?) "
+                            "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                        ),
+                        (projection, position),
+                    )
+                return True
+            except Exception as e:
+                if attempt == WRITE_TRIES - 1 or not _transient(e):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
+        return False
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         row = self._one(
@@ -312,6 +334,20 @@ class SqlReadModels(ReadModels):
 
     def close(self) -> None:
         self.db.close()
+
+
+def _transient(error: Exception) -> bool:
+    """Whether a read-model write failed only because another process wrote at the same time: trying again sees
+    what it wrote (and usually finds there is nothing left to write)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    return type(error).__name__ in (
+        "UniqueViolation",
+        "SerializationFailure",
+        "DeadlockDetected",
+        "LockNotAvailable",
+        "QueryCanceled",
+    )
 
 
 class _Transaction:
