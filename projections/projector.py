@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
+from syncledger.ledger.location import from_storage
 from syncledger.ledger.past import Past, PastRows
 from syncledger.ledger.store import EventStore, Recorded, StoreError
 from syncledger.ledger.world import World, forget_changes
@@ -33,9 +34,11 @@ PARALLEL_FROM = 100_000  # events behind from which the index is caught up in a 
 Progress = Callable[[int, int], None]  # (done, total)
 
 # what the second process runs: a fresh interpreter, so that nothing of this one (its main module, its open
-# connections) is carried over; it opens the ledger itself
+# connections) is carried over; it opens the ledger itself, and ends with this one, killed or not
+# (`projections.index.end_with`)
 _INDEX_ELSEWHERE = (
-    "import sys; from syncledger.projections.index import catch_up_index; catch_up_index(sys.argv[1], int(sys.argv[2]))"
+    "import sys; from syncledger.projections.index import catch_up_index; "
+    "catch_up_index(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))"
 )
 
 
@@ -97,7 +100,7 @@ class Projector:
             yield
             return
         second = subprocess.Popen(
-            [sys.executable, "-c", _INDEX_ELSEWHERE, self.store.url, str(last)],
+            [sys.executable, "-c", _INDEX_ELSEWHERE, self.store.url, str(last), str(os.getpid())],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # it imports what this process does
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -173,9 +176,21 @@ class Projector:
 
     def flush(self) -> None:
         """Write what was noted, each projection with its new tracking position in one transaction; if other
-        writers' events came in between, leave them to `catch_up` (a tracking position never skips)."""
-        self.index.flush()
-        self._flush_world()
+        writers' events came in between, leave them to `catch_up` (a tracking position never skips). The events
+        are stored by now: a read model that cannot be written stays where it was, for the next `catch_up` to
+        complete, and never turns a stored append into a failed command."""
+        try:
+            self.index.flush()
+        except Exception as e:
+            if not from_storage(e):
+                raise
+            self.index.discard()
+        try:
+            self._flush_world()
+        except Exception as e:
+            if not from_storage(e):
+                raise
+            self._base = None  # the next checkpoint noted here is a full one
 
     def discard(self) -> None:
         """Forget what was noted but not written (a refused batch)."""
