@@ -16,7 +16,7 @@ from contextlib import contextmanager, suppress
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
-from syncledger.ledger.location import from_storage
+from syncledger.ledger.location import from_storage, is_damage
 from syncledger.ledger.past import Past, PastRows
 from syncledger.ledger.store import EventStore, Recorded, StoreError
 from syncledger.ledger.world import World, forget_changes
@@ -96,7 +96,12 @@ class Projector:
         opened there again, so it must be a file or a server), else here, before it."""
         behind = last - self.models.tracking(INDEX)
         if behind < self.parallel_from or self.store.url in (None, ":memory:"):
-            self.index.catch_up(last)
+            try:
+                self.index.catch_up(last)
+            except Exception as e:
+                if not _unwritable(e):
+                    raise
+                self.index.discard()  # it stays behind, complete up to its tracking position
             yield
             return
         second = subprocess.Popen(
@@ -159,8 +164,15 @@ class Projector:
         """Forget the past that the archive now holds: a long rebuild keeps its memory flat."""
         while self._writes and (wait or self._writes[0][1].done()):
             position, written = self._writes.pop(0)
-            if written.result():
-                world.past.settle(position)
+            try:
+                if written.result():
+                    world.past.settle(position)
+            except Exception as e:
+                # the read models could not be written (after retries): the world folded here is still right, so
+                # the command goes on (a writer's append is never lost to its read models); they stay where
+                # they were, for the next catch-up, and the past stays in memory instead of the archive
+                if not _unwritable(e):
+                    raise
 
     # ------------------------------------------------------------------------------- following the write side
 
@@ -182,13 +194,13 @@ class Projector:
         try:
             self.index.flush()
         except Exception as e:
-            if not from_storage(e):
+            if not _unwritable(e):
                 raise
             self.index.discard()
         try:
             self._flush_world()
         except Exception as e:
-            if not from_storage(e):
+            if not _unwritable(e):
                 raise
             self._base = None  # the next checkpoint noted here is a full one
 
@@ -230,6 +242,12 @@ class Projector:
     ) -> bool:
         packed = [(at, bytes_.result()) for at, bytes_ in checkpoints]
         return self.models.write_world(first, position, packed, past)
+
+
+def _unwritable(error: Exception) -> bool:
+    """Whether writing a read model failed because of its storage (a lock held too long, a full disk), which the
+    events do not depend on; not a damaged file, which every command must report."""
+    return from_storage(error) and not is_damage(error)
 
 
 def _pack(state: bytes, encipher: Callable[[bytes], bytes]) -> bytes:

@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.store import EventStore
-from tests.conftest import Locations, require_postgres
+from tests.conftest import POSTGRES_URL, Locations, require_postgres
 
 PROCESSES, EACH = 8, 100  # the sizes of the issue
 
@@ -100,5 +102,53 @@ def test_many_processes_doing_at_once_lose_no_write(backend: str, tmp_path: Path
         assert created == sorted(f"w{w}-{n}" for w in range(PROCESSES) for n in range(EACH))
         verified = _cli("verify", "--db", location)
         assert verified.returncode == 0, verified.stdout + verified.stderr
+    finally:
+        locations.drop()
+
+
+def _refuse_index_writes(location: str) -> None:
+    """Make every write of the item index fail from now on, as a full disk or a held lock would."""
+    if "://" not in location:
+        with closing(sqlite3.connect(location)) as db, db:
+            db.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON syncledger_index "
+                "BEGIN SELECT RAISE(FAIL, 'the index cannot be written'); END"
+            )
+        return
+    import psycopg
+
+    schema = location.rsplit("schema=", 1)[1]
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(
+            f'CREATE FUNCTION "{schema}".refuse() RETURNS trigger LANGUAGE plpgsql AS '
+            "$$ BEGIN RAISE EXCEPTION 'the index cannot be written'; END $$"
+        )
+        connection.execute(
+            f'CREATE TRIGGER refuse BEFORE INSERT ON "{schema}".syncledger_index '
+            f'FOR EACH ROW EXECUTE FUNCTION "{schema}".refuse()'
+        )
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_read_model_that_cannot_be_written_never_fails_a_stored_append(backend: str, tmp_path: Path) -> None:
+    if backend == "postgres":
+        require_postgres()
+    locations = Locations(backend, tmp_path)
+    location = locations.new()
+    assert location is not None
+    try:
+        assert _cli("do", "user.add", "user=alice", "--db", location).returncode == 0
+        _refuse_index_writes(location)
+        for n in range(2):  # the first after its append; the second also while catching up before it
+            done = _cli("do", "crm.create", "actor=alice", f"record=c{n}", "type=contact", "--db", location)
+            assert done.returncode == 0, done.stderr
+        store = EventStore(location)
+        try:
+            assert [e.do for _, e in store.read()] == ["user.add", "crm.create", "crm.create"]
+        finally:
+            store.close()
+        shown = _cli("state", "--json", "--db", location)
+        assert shown.returncode == 0, shown.stderr
+        assert sorted(json.loads(shown.stdout)["crm"]) == ["c0", "c1"]
     finally:
         locations.drop()
