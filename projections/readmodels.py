@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import bisect
 import random
+import re
 import sqlite3
 import time
 from collections.abc import Iterable, Sequence
@@ -161,6 +162,8 @@ class SqlReadModels(ReadModels):
         self._links_upto = 0
         # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
         sqlite = isinstance(connection, sqlite3.Connection)
+        if self._ready():  # every command opens them: no lock and no DDL when they are all there already
+            return
         with self._transaction() as c:
             if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions
                 c.execute("SELECT pg_advisory_xact_lock(hashtext('syncledger-read-models:' || current_schema()))")
@@ -174,6 +177,27 @@ class SqlReadModels(ReadModels):
                 c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('format', ?)"), (FORMAT,))
             for statement in _SCHEMA[1:]:
                 c.execute(statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else ""))
+
+    def _ready(self) -> bool:
+        """Whether the read models of this format, every table and index of `_SCHEMA`, are there (read only)."""
+        names = [re.findall(r"EXISTS (\w+)", statement)[0] for statement in _SCHEMA]
+        try:
+            found = self._one("SELECT position FROM syncledger_tracking WHERE name = 'format'")
+            if found is None or int(found[0]) != FORMAT:
+                return False
+            if isinstance(self.db, sqlite3.Connection):
+                marks = ", ".join("?" * len(names))
+                there = self._one(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names)
+            else:
+                there = self._one(
+                    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = ANY(?)",
+                    (names,),
+                )
+        except Exception:  # no tracking table yet, or another format: created below
+            self.db.rollback()
+            return False
+        return int(there[0]) == len(names)
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.mark)
