@@ -67,12 +67,11 @@ def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
 
 
 def storage_failure(error: BaseException) -> str | None:
-    """One line for an error of the storage under the ledger (a full disk, a damaged file, a lost server), naming
-    the ledger last opened; None for anything else (a bug)."""
+    """One line for a failure of the storage under the ledger (a full disk, a damaged file, a lost server), naming
+    the ledger last opened; None for anything else (a bug, even one the storage reports, such as bad SQL)."""
     if not from_storage(error):
         return None
-    where = OPENED[-1] if OPENED else "the ledger"
-    return storage_problem(error, where) or f"the storage of the ledger at {where} failed: {error}"
+    return storage_problem(error, OPENED[-1] if OPENED else "the ledger")
 
 
 Command = TypeVar("Command", bound=Callable[..., Any])
