@@ -18,7 +18,8 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
 from syncledger.ledger.location import from_storage, is_damage
 from syncledger.ledger.past import Past, PastRows
-from syncledger.ledger.store import EventStore, Recorded, StoreError
+from syncledger.ledger.store import EventStore, StoreError
+from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
 
 from .codec import compressed, decode_checkpoint, present_json
