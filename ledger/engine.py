@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from . import effects as fx
 from . import rules
 from . import vocabulary as v
 from .checks import Refused, check
@@ -205,7 +206,7 @@ def _untrack(batch: _Batch, a: v.OutlookItemUntracked) -> None:
         a.when,
         a.user,
         _ends(a.user, a.item, link.record),
-        [v.Unlinked(user=a.user, item=a.item, record=link.record)],
+        [fx.UnlinkItem(user=a.user, item=a.item, record=link.record)],
         queue=_self_queue(a.user, a.do, link.record, a.item, cause, designated=designated),
     )
 
@@ -267,14 +268,14 @@ def _apply_immediate(batch: _Batch, a: v.OfflineAction, cause: int, actor: str, 
         return
     operation: str = a.do
     if isinstance(a, v.OutlookRegardingSet):
-        change = v.RecordChanged(record=link.record, regarding=a.regarding)
+        change = fx.ChangeRecord(record=link.record, regarding=a.regarding)
         rule = "SET-REGARDING"
     elif isinstance(a, v.OutlookTaskCompleted):
-        change = v.RecordChanged(record=link.record, state="completed")
+        change = fx.ChangeRecord(record=link.record, state="completed")
         rule = "OUTLOOK-EDIT-PUSH"
     else:
         assert isinstance(a, v.OutlookItemEdited)
-        change = v.RecordChanged(record=link.record, fields=a.fields, start=a.start)
+        change = fx.ChangeRecord(record=link.record, fields=a.fields, start=a.start)
         rule = "OUTLOOK-EDIT-PUSH"
     batch.decide(
         rule,
@@ -294,7 +295,7 @@ def _track(
     item = user.items[item_id]
     record_id = record_id or fresh_id(item_id, lambda rid: record_id_used(world, rid))
     state = "completed" if item.completed else "active"
-    created = v.RecordCreated(
+    created = fx.CreateRecord(
         record=record_id, type=item.type, owner=user.name, state=state, fields=item.fields, start=item.start
     )
     probe = Record(record_id, item.type, user.name, state)
@@ -307,7 +308,7 @@ def _track(
         _ends(user.name, item_id, record_id),
         [
             created,
-            v.Linked(
+            fx.LinkItem(
                 user=user.name, item=item_id, record=record_id, origin="tracked", in_filter=in_filter(probe, user)
             ),
         ],
@@ -336,7 +337,7 @@ def _go_online(batch: _Batch, a: v.WentOnline) -> None:
         replay = op.replay
         assert replay is not None, "every offline operation carries the action to replay"
         conflict = _offline_conflict(world, user, op, replay)
-        batch.carried = [v.Settled(user=user.name, cause=op.cause)]
+        batch.carried = [fx.SettleOperation(user=user.name, cause=op.cause)]
         if conflict is not None:
             batch.decide(
                 "OFFLINE-CONFLICT",
@@ -386,7 +387,7 @@ def _sync_requested(batch: _Batch, a: v.SyncRequested) -> None:
 
 def _sync(batch: _Batch, user: User, cause: int, at: datetime, rule: str) -> None:
     pending = list(user.pending)
-    batch.decide(rule, cause, at, user.name, [f"user:{user.name}"], [v.SyncStarted(user=user.name)])
+    batch.decide(rule, cause, at, user.name, [f"user:{user.name}"], [fx.ClearPending(user=user.name)])
     _run_sync(batch, user, pending, at, cause)
 
 
@@ -442,7 +443,7 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
         designated=bool(op.designated),
     )
     rule = rules.decide_removal(situation)
-    effects: list[object] = [] if untrack else [v.Unlinked(user=user.name, item=item_id, record=record_id)]
+    effects: list[object] = [] if untrack else [fx.UnlinkItem(user=user.name, item=item_id, record=record_id)]
     outcome = rule.outcome
     deletes = record is not None and (
         outcome in (rules.Outcome.DELETE_RECORD, rules.Outcome.DELETE_RECORD_IF_EXISTS)
@@ -454,7 +455,7 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
     )
     queue = None
     if deletes:
-        effects.insert(0, v.RecordDeleted(record=record_id))
+        effects.insert(0, fx.DeleteRecord(record=record_id))
         queue = change_queue(world, record_id, "sync", except_user=user.name)
     batch.decide(rule.id, op.cause, at, actor, _ends(user.name, item_id, record_id), effects, queue=queue)
 
@@ -479,23 +480,23 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
             origin=link.origin,
         )
     )
-    unlink = v.Unlinked(user=user.name, item=link.item, record=record_id)
+    unlink = fx.UnlinkItem(user=user.name, item=link.item, record=record_id)
     effects: list[object]
     if rule.outcome is rules.Outcome.DELETE_ITEM:
-        effects = [v.ItemDeleted(user=user.name, item=link.item), unlink]
+        effects = [fx.DeleteItem(user=user.name, item=link.item), unlink]
     elif rule.outcome is rules.Outcome.UNLINK_ITEM:
         effects = [unlink]
     else:
         assert record is not None
         effects = [
-            v.ItemReplaced(
+            fx.ReplaceItem(
                 user=user.name,
                 item=link.item,
                 fields=record.fields,
                 start=record.start,
                 completed=shows_completed(record),
             ),
-            v.FilterNoted(user=user.name, item=link.item, in_filter=now_in),
+            fx.NoteFilter(user=user.name, item=link.item, in_filter=now_in),
         ]
     batch.decide(rule.id, cause, at, actor, _ends(user.name, link.item, record_id), effects)
 
@@ -503,7 +504,7 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
 def _filter_create(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
     item_id = fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item))
     effects = [
-        v.ItemCreated(
+        fx.CreateItem(
             user=user.name,
             item=item_id,
             type=v.outlook_type_of(record.type),
@@ -511,7 +512,7 @@ def _filter_create(batch: _Batch, user: User, record: Record, cause: int, at: da
             start=record.start,
             completed=shows_completed(record),
         ),
-        v.Linked(user=user.name, item=item_id, record=record.id, origin="synced", in_filter=True),
+        fx.LinkItem(user=user.name, item=item_id, record=record.id, origin="synced", in_filter=True),
     ]
     batch.decide("FILTER-CREATE", cause, at, actor, _ends(user.name, item_id, record.id), effects)
 

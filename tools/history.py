@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.rules import RULES
 from syncledger.projections.document import iso
@@ -20,7 +21,7 @@ Recorded = tuple[int, "v.Action | v.Decided"]
 Bound = int | datetime  # a position, or a time
 Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
 
-RECORD_CHANGES = (v.RecordCreated, v.RecordChanged, v.RecordDeleted)
+RECORD_CHANGES = (fx.CreateRecord, fx.ChangeRecord, fx.DeleteRecord)
 DO_OF = {cls: do for do, cls in v.ACTION_CLASSES.items()}  # the `do:` of each action class
 
 
@@ -109,7 +110,7 @@ def partner_refs(ref: str, events: Iterable[Recorded]) -> list[str]:
         if not isinstance(event, v.Decided):
             continue
         for effect in event.effects:
-            if not isinstance(effect, v.Linked):
+            if not isinstance(effect, fx.LinkItem):
                 continue
             item_ref, record_ref = v.outlook_ref(effect.user, effect.item), v.crm_ref(effect.record)
             if ref == item_ref:
@@ -136,7 +137,7 @@ def sync_user(event: v.Action | v.Decided) -> str | None:
         return None
     if event.actor.startswith("sync:"):
         return event.actor.removeprefix("sync:")
-    settled = [e.user for e in event.effects if isinstance(e, v.Settled)]  # an offline operation replayed
+    settled = [e.user for e in event.effects if isinstance(e, fx.SettleOperation)]  # an offline operation replayed
     return settled[0] if settled else None
 
 
@@ -210,26 +211,26 @@ class _Sides:
             item["completed"] = True
 
     def _effect(self, effect: object) -> None:
-        if isinstance(effect, v.RecordCreated):
+        if isinstance(effect, fx.CreateRecord):
             values = _record(effect.type, effect.owner, effect.state, effect.fields, effect.start)
             self.records[v.crm_ref(effect.record)] = values
-        elif isinstance(effect, v.RecordChanged) and (record := self.records.get(v.crm_ref(effect.record))):
+        elif isinstance(effect, fx.ChangeRecord) and (record := self.records.get(v.crm_ref(effect.record))):
             _merge(record, effect.fields, effect.start)
             if effect.state is not None:
                 record["state"] = effect.state
             if effect.regarding is not None:
                 record["regarding"] = effect.regarding
-        elif isinstance(effect, v.RecordDeleted):
+        elif isinstance(effect, fx.DeleteRecord):
             self.records.pop(v.crm_ref(effect.record), None)
-        elif isinstance(effect, (v.ItemCreated, v.ItemReplaced)):
+        elif isinstance(effect, (fx.CreateItem, fx.ReplaceItem)):
             item_ref = v.outlook_ref(effect.user, effect.item)
-            kind = effect.type if isinstance(effect, v.ItemCreated) else self.items.get(item_ref, {}).get("type")
+            kind = effect.type if isinstance(effect, fx.CreateItem) else self.items.get(item_ref, {}).get("type")
             self.items[item_ref] = _item(kind, effect.fields, effect.start, effect.completed)
-        elif isinstance(effect, v.ItemDeleted):
+        elif isinstance(effect, fx.DeleteItem):
             self.items.pop(v.outlook_ref(effect.user, effect.item), None)
-        elif isinstance(effect, v.Linked):
+        elif isinstance(effect, fx.LinkItem):
             self.links[v.outlook_ref(effect.user, effect.item)] = f"{effect.record} ({effect.origin})"
-        elif isinstance(effect, v.Unlinked):
+        elif isinstance(effect, fx.UnlinkItem):
             self.links.pop(v.outlook_ref(effect.user, effect.item), None)
 
 

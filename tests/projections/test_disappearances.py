@@ -6,6 +6,7 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.rules import RULES
@@ -30,11 +31,11 @@ def test_every_disappearance_has_a_decision_with_a_rule_and_a_cause_that_why_ret
         if not isinstance(event, v.Decided):
             continue
         for effect in event.effects:
-            if isinstance(effect, v.ItemDeleted):
+            if isinstance(effect, fx.DeleteItem):
                 removed_items[v.outlook_ref(effect.user, effect.item)] = (position, event.rule)
-            elif isinstance(effect, v.RecordDeleted):
+            elif isinstance(effect, fx.DeleteRecord):
                 removed_records[v.crm_ref(effect.record)] = (position, event.rule)
-            elif isinstance(effect, v.Unlinked):
+            elif isinstance(effect, fx.UnlinkItem):
                 ended[(effect.user, effect.item, effect.record)] = (position, event.rule)
             else:
                 continue
