@@ -17,7 +17,7 @@ from typing import Any
 from . import effects as fx
 from . import rules
 from . import vocabulary as v
-from .checks import Refused, check
+from .checks import RefusedError, check
 from .evolve import evolve
 from .world import (
     Pending,
@@ -35,15 +35,15 @@ from .world import (
     skips_deleted,
 )
 
-__all__ = ["Refused", "handle"]
+__all__ = ["RefusedError", "handle"]
 
 Recorded = tuple[int, "v.Action | v.Decided"]
 
 
 def handle(world: World, action: v.Action) -> list[Recorded]:
-    """Check the action, then record it and everything it causes. Raises `Refused` and records nothing."""
+    """Check the action, then record it and everything it causes. Raises `RefusedError` and records nothing."""
     if action.at is None:
-        raise Refused("the action has no time")
+        raise RefusedError("the action has no time")
     check(world, action)
     batch = _Batch(world)
     if action.id is None:

@@ -15,14 +15,14 @@ from rich.table import Table
 from rich.text import Text
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.checks import Refused
+from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.engine import handle
 from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
 from .app import DbOption, JsonOption, Usage, app, open_reader
-from .diff import Change, diff_worlds
+from .diff import Difference, diff_worlds
 from .explain import Explanation, check_ref, explain, removal_position
 from .inputs import BadInput, parse_time, shown
 from .output import console, print_json, table
@@ -189,7 +189,7 @@ def preview(
     when = _preview_time(at, world)
     try:
         action, recorded = dry_run(world, user, when)
-    except Refused as e:
+    except RefusedError as e:
         raise Usage(one_line(f"preview {shown(user)}: {e}")) from None
     decisions = _preview_decisions(recorded, reader)
     online = isinstance(action, v.SyncRequested)
@@ -305,7 +305,7 @@ def _point(text: str, reader: Reader) -> tuple[int, World]:
     return position, reader.world_at(position)
 
 
-def _changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
+def _changed_by(change: Difference, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
     """The event between the two points that made the change: what a support engineer looks up next."""
     low, high = min(a, b), max(a, b)
     touched = reader.index.touched.get(change.ref, [])
@@ -328,11 +328,11 @@ def _changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) 
     return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}
 
 
-def _what(change: Change) -> str:
+def _what(change: Difference) -> str:
     return f"{change.ref} <-> {change.record}" if change.record else change.ref
 
 
-def _details(change: Change) -> str:
+def _details(change: Difference) -> str:
     if change.side == "link":
         old, new = ({k: pair[i] for k, pair in change.fields.items()} for i in (0, 1))
         if change.kind == "made":

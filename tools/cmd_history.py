@@ -16,9 +16,9 @@ from .app import DbOption, JsonOption, Usage, app, open_reader
 from .explain import check_ref, explain
 from .history import (
     Bound,
-    Change,
     Entry,
     History,
+    PropertyChange,
     SyncPoint,
     build,
     is_item_ref,
@@ -185,10 +185,10 @@ def _print_entry(e: Entry, indent: str) -> None:
         console.print(f"{more}[dim]queued for {escape(', '.join(e.queued_for))}[/dim]")
 
 
-def describe_changes(changes: tuple[Change, ...]) -> list[str]:
+def describe_changes(changes: tuple[PropertyChange, ...]) -> list[str]:
     """One line per changed side: `crm:c1 created: type=contact, ...`, `crm:c1 deleted`, or `field: old -> new`."""
     lines: list[str] = []
-    by_side: dict[tuple[str, str], list[Change]] = {}
+    by_side: dict[tuple[str, str], list[PropertyChange]] = {}
     for change in changes:
         by_side.setdefault((change.side, change.ref), []).append(change)
     for (_, ref), group in by_side.items():

@@ -16,7 +16,7 @@ Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "ow
 
 
 @dataclass(frozen=True)
-class Change:
+class Difference:
     """One thing that changed: `fields` maps each property that differs to (old, new), None where absent."""
 
     side: str  # "crm", "outlook", "link" or "user"
@@ -59,7 +59,7 @@ def user_values(user: User) -> Values:
     }
 
 
-def diff_worlds(before: World, after: World) -> list[Change]:
+def diff_worlds(before: World, after: World) -> list[Difference]:
     """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users."""
     changes = _compare("crm", before.records, after.records, record_values, v.crm_ref)
     for name in dict.fromkeys([*before.users, *after.users]):
@@ -83,18 +83,18 @@ def _compare(
     values: Callable[[T], Values],
     ref: Callable[[str], str],
     created: str = "created",
-) -> list[Change]:
+) -> list[Difference]:
     changes = []
     for key in dict.fromkeys([*before, *after]):
         old, new = before.get(key), after.get(key)
         if old is None and new is not None:
-            changes.append(Change(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
+            changes.append(Difference(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
         elif new is None and old is not None:
-            changes.append(Change(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
+            changes.append(Difference(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
         elif old is not None and new is not None:
             differs = _differences(values(old), values(new))
             if differs:
-                changes.append(Change(side, ref(key), "changed", differs))
+                changes.append(Difference(side, ref(key), "changed", differs))
     return changes
 
 
@@ -107,7 +107,7 @@ def _differences(old: Values, new: Values) -> dict[str, tuple[Any, Any]]:
     return {k: (old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)}
 
 
-def _links(before: list[Link], after: list[Link]) -> list[Change]:
+def _links(before: list[Link], after: list[Link]) -> list[Difference]:
     """Links made or ended. A link is one (user, item, record): item ids are never reused in one Outlook."""
     old = {(k.user, k.item, k.record): k for k in before}
     new = {(k.user, k.item, k.record): k for k in after}
@@ -121,7 +121,7 @@ def _links(before: list[Link], after: list[Link]) -> list[Change]:
         user, item, record = key
         fields = _differences(_link_values(a), _link_values(b))
         kind = "made" if now else "ended"
-        changes.append(Change("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
+        changes.append(Difference("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
     return changes
 
 

@@ -26,7 +26,7 @@ DO_OF = {cls: do for do, cls in v.ACTION_CLASSES.items()}  # the `do:` of each a
 
 
 @dataclass(frozen=True)
-class Change:
+class PropertyChange:
     """One property of one side that an event changed; `old`/`new` are None where there was no value."""
 
     side: str  # "crm", "outlook" or "link"
@@ -64,7 +64,7 @@ class Entry:
     side: str  # the lane: "crm" or "outlook" for user actions, "link" for decisions
     event: str  # the action's `do`, or "decision"
     summary: str
-    changes: tuple[Change, ...] = ()
+    changes: tuple[PropertyChange, ...] = ()
     rule: str | None = None
     sentence: str | None = None
     source: str | None = None
@@ -288,9 +288,9 @@ def _exists(values: Values | None) -> Values:
     return {"exists": False} if values is None else {"exists": True, **values}
 
 
-def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Values]) -> list[Change]:
+def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Values]) -> list[PropertyChange]:
     """What changed between two snapshots. A created side lists its values; a deleted one only that it went."""
-    changes: list[Change] = []
+    changes: list[PropertyChange] = []
     for key, new in after.items():
         side, ref = key
         old = before[key]
@@ -298,7 +298,7 @@ def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Va
         for name in [*old, *(k for k in new if k not in old)]:
             if old.get(name) != new.get(name) and not (gone and name != "exists"):
                 if name == "exists" or new.get(name) not in (None, []) or old.get(name) not in (None, []):
-                    changes.append(Change(side, ref, name, old.get(name), new.get(name)))
+                    changes.append(PropertyChange(side, ref, name, old.get(name), new.get(name)))
     return changes
 
 
@@ -341,7 +341,7 @@ def build(
 
 
 def _entry(
-    position: int, event: v.Action | v.Decided, changes: tuple[Change, ...], sync: int | None, family: list[str]
+    position: int, event: v.Action | v.Decided, changes: tuple[PropertyChange, ...], sync: int | None, family: list[str]
 ) -> Entry:
     queued_for = tuple(dict.fromkeys(q.user for q in event.queued if _concerns(q, family)))
     if isinstance(event, v.Decided):
@@ -379,7 +379,7 @@ def show_value(value: Any) -> str:
     return str(value) if value != "" else '""'
 
 
-def change_line(change: Change) -> str:
+def change_line(change: PropertyChange) -> str:
     """`crm:c1 fields.phone: 555-0100 -> 555-0199`, or `crm:c1 created` / `deleted`."""
     if change.field == "exists":
         return f"{change.ref} {'created' if change.new else 'deleted'}"

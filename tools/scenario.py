@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.application import ActionRefusedError, Ledger
 from syncledger.ledger.store import Recorded
 from syncledger.ledger.vocabulary import Action
 from syncledger.projections.index import ItemIndex
@@ -165,7 +165,7 @@ def run(scenario: Scenario, db: str | None = None) -> Outcome:
             if step.action is not None:
                 try:
                     recorded = ledger.stage(step.action)
-                except ActionRefused as e:
+                except ActionRefusedError as e:
                     raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e.problem}") from None
                 except ValueError as e:
                     raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e}") from None

@@ -9,8 +9,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.application import ActionRefused, Ledger
-from syncledger.ledger.checks import Refused, check
+from syncledger.ledger.application import ActionRefusedError, Ledger
+from syncledger.ledger.checks import RefusedError, check
 from syncledger.ledger.evolve import evolve
 from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World
@@ -76,7 +76,7 @@ def test_a_refused_input_appends_nothing(
     before_position, before_world = ledger.store.last_position(), state_document(ledger.world)
     refused = _refused_action(ledger.world, bad)
     valid = v.ACTION_ADAPTER.validate_python({"do": "user.add", "user": f"newcomer{bad}", "at": refused.at})
-    with pytest.raises(ActionRefused):
+    with pytest.raises(ActionRefusedError):
         ledger.append([valid, refused])
     assert ledger.store.last_position() == before_position
     assert state_document(ledger.world) == before_world
@@ -95,7 +95,7 @@ def _refused_action(world: World, n: int) -> v.Action:
         {"do": "user.add", "user": "alice"},
     ]
     action = v.ACTION_ADAPTER.validate_python({**candidates[n % len(candidates)], "at": at})
-    with pytest.raises(Refused):
+    with pytest.raises(RefusedError):
         check(world, action)
     return action  # type: ignore[no-any-return]
 
