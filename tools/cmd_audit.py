@@ -3,7 +3,6 @@ sync of a user, and what changed over a stretch of time."""
 
 from __future__ import annotations
 
-import copy
 import sys
 from bisect import bisect_right
 from datetime import UTC, datetime
@@ -16,7 +15,7 @@ from rich.text import Text
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.checks import RefusedError
-from syncledger.ledger.engine import handle
+from syncledger.ledger.engine import decide
 from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
@@ -160,13 +159,13 @@ def _event_sentence(event: v.Action | v.Decided, names: Names, when: str = "") -
 
 
 def dry_run(world: World, user: str, at: datetime) -> tuple[v.Action, list[Recorded]]:
-    """What the user's next sync at `at` would record, through the engine itself on a copy of the world; for an
-    offline user, what going online would (replay the offline operations, then sync). Appends nothing."""
+    """What the user's next sync at `at` would record, decided by the engine itself without changing the world;
+    for an offline user, what going online would (replay the offline operations, then sync). Appends nothing."""
     online = world.users[user].online
     action: v.Action = (
         v.SyncRequested(do="sync", user=user, at=at) if online else v.WentOnline(do="online", user=user, at=at)
     )
-    return action, handle(copy.deepcopy(world), action)
+    return action, decide(world, action)
 
 
 @app.command()
