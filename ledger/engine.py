@@ -23,7 +23,7 @@ from . import vocabulary as v
 from .checks import RefusedError, check
 from .draft import draft
 from .evolve import evolve
-from .rules import Verdict
+from .rules import RuleSet, Verdict
 from .world import (
     Pending,
     Record,
@@ -62,6 +62,11 @@ def handle(world: World, action: v.Action) -> list[Recorded]:
 def decide(world: World, action: v.Action) -> list[Recorded]:
     """What `handle` would record for the action, decided against a draft: `world` is left as it was."""
     return handle(draft(world), action)
+
+
+def _rules(user: User) -> RuleSet:
+    """The rule table that decides for the user: the one of their synchronisation method (one method so far)."""
+    return rules.OUTLOOK_CLIENT
 
 
 class _Batch:
@@ -222,7 +227,7 @@ def _untrack(batch: _Batch, a: v.OutlookItemUntracked) -> None:
     )
     cause = batch.record(a)
     queue = _self_queue(a.user, a.do, link.record, a.item, cause, designated=rules.designation(situation))
-    batch.decide(rules.decide(situation), cause, a.when, a.user, (a.user, a.item, link.record), queue)
+    batch.decide(_rules(user).decide(situation), cause, a.when, a.user, (a.user, a.item, link.record), queue)
 
 
 def _immediate(batch: _Batch, a: v.OfflineAction) -> None:
@@ -237,7 +242,7 @@ def _immediate(batch: _Batch, a: v.OfflineAction) -> None:
     if not user.online:
         record = link.record if link is not None else getattr(a, "record", None)
         queue = _self_queue(user.name, f"offline:{a.do}", record, a.item, cause, replay=a)
-        verdict = rules.decide(rules.OfflineOperation(user=user.name, item=a.item))
+        verdict = _rules(user).decide(rules.OfflineOperation(user=user.name, item=a.item))
         batch.decide(verdict, cause, a.when, user.name, (user.name, a.item, record or ""), queue)
         return
     _apply_immediate(batch, a, cause, user.name, a.when)
@@ -267,7 +272,7 @@ def _apply_immediate(batch: _Batch, a: v.OfflineAction, cause: int, actor: str, 
         start=getattr(a, "start", None),
         regarding=getattr(a, "regarding", None),
     )
-    verdict = rules.decide(situation)
+    verdict = _rules(user).decide(situation)
     queue = _crm_changed(world, verdict, link.record, a.do, user.name)
     batch.decide(verdict, cause, at, actor, (user.name, item_id, link.record), queue)
 
@@ -297,7 +302,7 @@ def _track(
         start=item.start,
         in_filter=in_filter(probe, user),
     )
-    batch.decide(rules.decide(situation), cause, at, actor, (user.name, item_id, record_id))
+    batch.decide(_rules(user).decide(situation), cause, at, actor, (user.name, item_id, record_id))
 
 
 def _known(world: World, record_id: str) -> Record:
@@ -318,12 +323,12 @@ def _go_online(batch: _Batch, a: v.WentOnline) -> None:
         replay = op.replay
         assert replay is not None, "every offline operation carries the action to replay"
         batch.carried = [fx.SettleOperation(user=user.name, cause=op.cause)]
-        conflict = rules.OUTLOOK_CLIENT.match(_replay_situation(world, user, op, replay))
+        conflict = _rules(user).match(_replay_situation(world, user, op, replay))
         if conflict is not None:
             batch.decide(conflict, op.cause, a.when, user.name, (user.name, op.item or "", op.record or ""))
         else:
             _apply_immediate(batch, replay, op.cause, user.name, a.when)
-    verdict = rules.decide(rules.GoingOnline(user=user.name))
+    verdict = _rules(user).decide(rules.GoingOnline(user=user.name))
     pending = list(user.pending)
     batch.decide(verdict, cause, a.when, user.name, (user.name, "", ""))
     _run_sync(batch, user, pending, a.when)
@@ -398,7 +403,7 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
     if not untrack and (link is None or link.item != item_id):
         return  # the link already ended another way: nothing left to decide
     known = _known(world, record_id)
-    verdict = rules.decide(
+    verdict = _rules(user).decide(
         rules.OutlookRemoval(
             untrack=untrack,
             family=rules.family(known.type),
@@ -422,7 +427,7 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
     assert link is not None
     record = world.records.get(record_id)
     known = _known(world, record_id)
-    verdict = rules.decide(
+    verdict = _rules(user).decide(
         rules.QueuedCrmChange(
             family=rules.family(known.type),
             record_exists=record is not None,
@@ -445,7 +450,7 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
 
 def _filter_entry(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
     item_id = fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item))
-    verdict = rules.decide(
+    verdict = _rules(user).decide(
         rules.FilterEntry(
             user=user.name,
             record=record.id,
