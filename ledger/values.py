@@ -1,5 +1,5 @@
-"""The values events are made of: names, times, field values, the CRM and Outlook types, and the frozen model
-every event and effect is built on. Actions (`ledger.vocabulary`) and effects (`ledger.effects`) share them."""
+"""The values that actions (`ledger.vocabulary`) and effects (`ledger.effects`) share: the frozen model every
+event is built on, field values, and the CRM and Outlook types."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -22,7 +21,7 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _encodable(text: str) -> str:
+def encodable(text: str) -> str:
     """Text must be valid Unicode (no lone surrogates from undecodable bytes): the store writes UTF-8."""
     try:
         text.encode("utf-8")
@@ -31,21 +30,10 @@ def _encodable(text: str) -> str:
     return text
 
 
-def _not_a_number(value: object) -> object:
-    """pydantic would read a number as a Unix timestamp; a time here is written as ISO 8601."""
-    if isinstance(value, (int, float)) or (
-        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
-    ):
-        raise ValueError("a time is written as ISO 8601 with a time zone (e.g. 2026-03-02T11:00:00Z), not a number")
-    return value
-
-
 CrmType = Literal["contact", "appointment", "task", "email", "phonecall", "letter", "fax"]
 OutlookType = Literal["contact", "appointment", "task", "email"]
 CrmState = Literal["active", "inactive", "completed", "canceled"]
-SyncFilter = Literal["owned", "owned_and_shared"]
 Origin = Literal["tracked", "synced"]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)]
 
 
 def _a_float(value: object) -> object:
@@ -55,8 +43,7 @@ def _a_float(value: object) -> object:
     return value
 
 
-Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
-Text = Annotated[StrictStr, AfterValidator(_encodable)]
+Text = Annotated[StrictStr, AfterValidator(encodable)]
 FieldValue = (
     Text
     | StrictBool
@@ -64,4 +51,4 @@ FieldValue = (
     | Annotated[float, BeforeValidator(_a_float), Field(allow_inf_nan=False)]
     | None
 )
-Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)], FieldValue]
+Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(encodable)], FieldValue]

@@ -10,16 +10,39 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StrictBool, TypeAdapter
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictStr,
+    TypeAdapter,
+)
 
 from .effects import Effect
-from .values import CrmType, Fields, Model, Name, OutlookType, SyncFilter, Time
+from .values import CrmType, Fields, Model, OutlookType, encodable
 
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
 TASK_LIKE = ("task", "phonecall", "letter", "fax")
 ACTIVITY_TYPES = ("appointment", "task", "email", "phonecall", "letter", "fax")
 SYNC_FILTERS = ("owned", "owned_and_shared")
+
+
+def _not_a_number(value: object) -> object:
+    """pydantic would read a number as a Unix timestamp; a time here is written as ISO 8601."""
+    if isinstance(value, (int, float)) or (
+        isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit()
+    ):
+        raise ValueError("a time is written as ISO 8601 with a time zone (e.g. 2026-03-02T11:00:00Z), not a number")
+    return value
+
+
+SyncFilter = Literal["owned", "owned_and_shared"]
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(encodable)]
+Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
 
 
 def outlook_type_of(crm_type: str) -> str:
