@@ -106,13 +106,13 @@ class _Batch:
     ) -> None:
         """Record the verdict as a decision about `ends` (user, item, record), as far as its rule is about them."""
         user, item, record = ends
-        about = {
-            "both": [v.crm_ref(record), v.outlook_ref(user, item)],
-            "item": [v.outlook_ref(user, item)],
-            "user": [f"user:{user}"],
-        }.get(verdict.rule.about)
-        if about is None:
+        kind = verdict.rule.about
+        if kind == "none":
             return  # a rule that records no decision (FILTER-SKIP-DELETED)
+        if kind == "both":
+            about = [v.crm_ref(record), v.outlook_ref(user, item)]
+        else:
+            about = [v.outlook_ref(user, item)] if kind == "item" else [f"user:{user}"]
         effects, self.carried = (*self.carried, *verdict.effects), []
         decision = v.Decided(
             at=at,
@@ -449,20 +449,21 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
 
 
 def _filter_entry(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
-    item_id = fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item))
-    verdict = _rules(user).decide(
-        rules.FilterEntry(
+    if skips_deleted(user, record):  # every sync asks again, for every copy the user ever removed: keep it cheap
+        situation = rules.FilterEntry(user.name, record.id, None, v.outlook_type_of(record.type), skipped=True)
+    else:
+        situation = rules.FilterEntry(
             user=user.name,
             record=record.id,
-            item=item_id,
+            item=fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item)),
             type=v.outlook_type_of(record.type),
-            skipped=skips_deleted(user, record),
+            skipped=False,
             fields=record.fields,
             start=record.start,
             completed=shows_completed(record),
         )
-    )
-    batch.decide(verdict, cause, at, actor, (user.name, item_id, record.id))
+    verdict = _rules(user).decide(situation)
+    batch.decide(verdict, cause, at, actor, (user.name, situation.item or "", record.id))
 
 
 _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {

@@ -119,6 +119,7 @@ def _pull(c: QueuedCrmChange) -> tuple[Effect, ...]:
 
 
 def _create_copy(f: FilterEntry) -> tuple[Effect, ...]:
+    assert f.item is not None, "a copy to create has its id"
     return (
         CreateItem(user=f.user, item=f.item, type=f.type, fields=f.fields, start=f.start, completed=f.completed),
         LinkItem(user=f.user, item=f.item, record=f.record, origin="synced", in_filter=True),

@@ -135,9 +135,10 @@ class FilterEntry:
 
     user: str
     record: str
-    item: str  # the id a copy would get
+    item: str | None  # the id a copy gets; None when skipped (picking one looks through every id ever used)
     type: str  # the copy's Outlook type
     skipped: bool  # the user removed their copy and the record has not changed in CRM since
+    # the values a copy takes (left out when skipped)
     fields: Values = field(default_factory=dict)
     start: datetime | None = None
     completed: bool = False
