@@ -24,6 +24,7 @@ from .checks import RefusedError, check
 from .draft import draft
 from .evolve import evolve
 from .rules import RuleSet, Verdict
+from .vocabulary import Recorded
 from .world import (
     Pending,
     Record,
@@ -42,7 +43,6 @@ from .world import (
 
 __all__ = ["RefusedError", "decide", "handle"]
 
-Recorded = tuple[int, "v.Action | v.Decided"]
 Queue = Callable[[int], Iterable[v.Queued]]
 
 

@@ -8,6 +8,7 @@ a rule found wrong is retired and replaced by a new ID. One module per synchroni
 
 from __future__ import annotations
 
+from ..sources import SOURCES
 from .outlook_client import (
     CRM_CHANGE_RULES,
     FILTER_RULES,
@@ -28,7 +29,7 @@ from .situations import (
     Untracking,
     family,
 )
-from .table import SOURCES, Rule, RuleSet, Verdict
+from .table import Rule, RuleSet, Verdict
 
 __all__ = [
     "CRM_CHANGE_RULES",

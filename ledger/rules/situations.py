@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..values import FieldValue
+from ..vocabulary import TASK_LIKE
 
 Values = dict[str, FieldValue]
 
@@ -146,4 +147,4 @@ class FilterEntry:
 
 def family(crm_type: str) -> str:
     """The rules speak of contacts, appointments, tasks (every task-like activity) and e-mails."""
-    return "task" if crm_type in ("task", "phonecall", "letter", "fax") else crm_type
+    return "task" if crm_type in TASK_LIKE else crm_type

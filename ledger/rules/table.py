@@ -12,16 +12,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from ..effects import Effect
-
-SOURCES = {
-    "seed": "the white paper's table, as quoted in the seed text",
-    "DEL": 'Microsoft docs, "Delete records that have been tracked in Dynamics 365 for Outlook"',
-    "H4": 'CRM 4.0/2011 help, "Synchronizing information"',
-    "OFF": 'Microsoft docs, "Work offline in Dynamics 365 for Outlook"',
-    "SSS": 'Microsoft Learn, "Synchronization logic for appointments, contacts and tasks"',
-    "B11": "a CRM 2011 book, chapter on deleting records",
-    "3P": "CRM consultants' blogs",
-}
+from ..sources import SOURCES
 
 
 def _nothing(situation: Any) -> tuple[Effect, ...]:
@@ -54,7 +45,7 @@ class Rule:
 
     @property
     def source_text(self) -> str:
-        return "; ".join(SOURCES[s] for s in self.sources) or "this project's own decision"
+        return "; ".join(SOURCES[s].title for s in self.sources) or "this project's own decision"
 
 
 def row(

@@ -11,7 +11,7 @@ from syncledger.ledger.application import Ledger
 from syncledger.ledger.rules import RULES
 from syncledger.ledger.world import links
 from syncledger.projections.index import ItemIndex
-from syncledger.tools.explain import explain
+from syncledger.tools.explain.why import explain
 from tests.strategies import histories
 
 
