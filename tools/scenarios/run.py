@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.application import ActionRefusedError, Ledger
 from syncledger.ledger.location import new_file, undo_new_file
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
@@ -42,7 +42,7 @@ def run(scenario: Scenario, db: str | None = None) -> Outcome:
             if step.action is not None:
                 try:
                     recorded = ledger.stage(step.action)
-                except ActionRefused as e:
+                except ActionRefusedError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
                 except ValueError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
