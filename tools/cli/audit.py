@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from syncledger.ledger.checks import Refused
+from syncledger.ledger.checks import RefusedError
 from syncledger.projections.document import iso
 
 from ..explain.diff import diff_between
@@ -100,7 +100,7 @@ def preview(
     try:
         at_from = "given" if at is not None else ("ledger" if reader.world.at is not None else "clock")
         found = dry_run(reader, user, when, at_from)
-    except Refused as e:
+    except RefusedError as e:
         raise Usage(one_line(f"preview {shown(user)}: {e}")) from None
     print_json(found.document()) if json else print_preview(found)
 

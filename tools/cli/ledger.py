@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from syncledger.ledger.application import ActionRefused
+from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
@@ -66,7 +66,7 @@ def do(
     last = ledger.world.at
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
-    except ActionRefused as e:
+    except ActionRefusedError as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if when is None:  # after the append: a refusal is its one line and nothing else
         _warn_if_far(last)

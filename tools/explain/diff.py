@@ -24,7 +24,7 @@ Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "ow
 
 
 @dataclass(frozen=True)
-class Change:
+class Difference:
     """One thing that changed: `fields` maps each property that differs to (old, new), None where absent."""
 
     side: str  # "crm", "outlook", "link" or "user"
@@ -67,7 +67,7 @@ def user_values(user: User) -> Values:
     }
 
 
-def diff_worlds(before: World, after: World) -> list[Change]:
+def diff_worlds(before: World, after: World) -> list[Difference]:
     """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users."""
     changes = _compare("crm", before.records, after.records, record_values, v.crm_ref)
     for name in dict.fromkeys([*before.users, *after.users]):
@@ -91,18 +91,18 @@ def _compare(
     values: Callable[[T], Values],
     ref: Callable[[str], str],
     created: str = "created",
-) -> list[Change]:
+) -> list[Difference]:
     changes = []
     for key in dict.fromkeys([*before, *after]):
         old, new = before.get(key), after.get(key)
         if old is None and new is not None:
-            changes.append(Change(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
+            changes.append(Difference(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
         elif new is None and old is not None:
-            changes.append(Change(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
+            changes.append(Difference(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
         elif old is not None and new is not None:
             differs = _differences(values(old), values(new))
             if differs:
-                changes.append(Change(side, ref(key), "changed", differs))
+                changes.append(Difference(side, ref(key), "changed", differs))
     return changes
 
 
@@ -115,7 +115,7 @@ def _differences(old: Values, new: Values) -> dict[str, tuple[Any, Any]]:
     return {k: (old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)}
 
 
-def _links(before: list[Link], after: list[Link]) -> list[Change]:
+def _links(before: list[Link], after: list[Link]) -> list[Difference]:
     """Links made or ended. A link is one (user, item, record): item ids are never reused in one Outlook."""
     old = {(k.user, k.item, k.record): k for k in before}
     new = {(k.user, k.item, k.record): k for k in after}
@@ -129,7 +129,7 @@ def _links(before: list[Link], after: list[Link]) -> list[Change]:
         user, item, record = key
         fields = _differences(_link_values(a), _link_values(b))
         kind = "made" if now else "ended"
-        changes.append(Change("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
+        changes.append(Difference("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
     return changes
 
 
@@ -150,7 +150,7 @@ class Diff:
     end: int
     before: World
     after: World
-    changes: list[Change]
+    changes: list[Difference]
     by: list[dict[str, Any] | None]
     by_field: list[dict[str, dict[str, Any]]]  # per change: for each property, the event that last changed it
 
@@ -187,7 +187,7 @@ def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
 
 
 def changed_by(
-    change: Change, a: int, b: int, reader: Reader, world_b: World, fields: dict[str, dict[str, Any]] | None = None
+    change: Difference, a: int, b: int, reader: Reader, world_b: World, fields: dict[str, dict[str, Any]] | None = None
 ) -> dict[str, Any] | None:
     """The event between the two points that made the change: what a support engineer looks up next. For a
     changed record or item, the latest of the events that made its field changes (`fields`)."""
@@ -217,7 +217,7 @@ def _event_found(position: int | None, reader: Reader) -> dict[str, Any] | None:
     return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}
 
 
-def fields_changed_by(change: Change, a: int, b: int, reader: Reader) -> dict[str, dict[str, Any]]:
+def fields_changed_by(change: Difference, a: int, b: int, reader: Reader) -> dict[str, dict[str, Any]]:
     """For each property of a changed record or item, the last event in (a, b] that changed it. Not the last
     event about the item: a sync that pulled Bob's edit into Alice's Outlook did not change the CRM record."""
     if change.kind != "changed" or change.side not in ("crm", "outlook"):

@@ -8,7 +8,8 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from syncledger.ledger.vocabulary import CrmState, CrmType, FieldValue, OutlookType, Time
+from syncledger.ledger.values import CrmState, CrmType, FieldValue, OutlookType
+from syncledger.ledger.vocabulary import Time
 from syncledger.ledger.world import World, links
 from syncledger.projections.document import iso
 
