@@ -10,6 +10,7 @@ in large pages. Events are pydantic models, mapped to stored rows by our own sma
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from itertools import starmap
@@ -158,6 +159,9 @@ def _undecodable(position: int, error: Exception, ciphered: bool) -> str:
     return f"cannot decode the event at position {position}: {type(error).__name__}: {text}"
 
 
+CONNECT_TIMEOUT = 5  # seconds to reach PostgreSQL
+
+
 def environment(url: str | None) -> dict[str, str]:
     """The `eventsourcing` settings for a ledger location: None or ':memory:' (in memory), a `postgresql://`
     URL, or a file path (SQLite)."""
@@ -171,6 +175,8 @@ def environment(url: str | None) -> dict[str, str]:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.postgres",
             POSTGRES_LOCK_TIMEOUT="30",
+            # also how long to wait for a connection from the pool: an unreachable server fails in seconds, not 30
+            POSTGRES_CONNECT_TIMEOUT=str(CONNECT_TIMEOUT),
             POSTGRES_POOL_SIZE="2",
             POSTGRES_DBNAME=parts.path.lstrip("/") or "postgres",
             POSTGRES_HOST=parts.hostname or "127.0.0.1",
@@ -180,6 +186,8 @@ def environment(url: str | None) -> dict[str, str]:
             POSTGRES_SCHEMA=_query(parts.query).get("schema", ""),
             CREATE_TABLE="true",
         )
+    elif scheme := re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", url):  # mysql://... is not a file name
+        raise StoreError(f"{scheme[0]} is not a ledger location: give a SQLite file path or a postgresql:// URL")
     else:
         env.update(
             PERSISTENCE_MODULE="eventsourcing.sqlite", SQLITE_DBNAME=url, CREATE_TABLE="true", SQLITE_LOCK_TIMEOUT="30"
@@ -205,15 +213,19 @@ def connect_postgres(env: dict[str, str], **options: Any) -> Any:
     eventsourcing pools: for the schema lock here, and for the read models."""
     import psycopg
 
-    return psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        connect_timeout=10,
-        **options,
-    )
+    try:
+        return psycopg.connect(
+            dbname=env["POSTGRES_DBNAME"],
+            host=env["POSTGRES_HOST"],
+            port=env["POSTGRES_PORT"],
+            user=env["POSTGRES_USER"],
+            password=env["POSTGRES_PASSWORD"] or None,
+            connect_timeout=CONNECT_TIMEOUT,
+            **options,
+        )
+    except psycopg.OperationalError as e:  # unreachable, refused, wrong password: one line, not a traceback
+        where = f"{env['POSTGRES_HOST']}:{env['POSTGRES_PORT']}"
+        raise StoreError(f"cannot reach PostgreSQL at {where}: {' '.join(str(e).split())}") from None
 
 
 @contextmanager

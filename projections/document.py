@@ -49,6 +49,14 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
     return {
         "position": world.position,
         "at": iso(world.at),
+        "users": {
+            u.name: {
+                "offline": not u.online,
+                "sync_filter": u.sync_filter,
+                "delete_untracked_email_in_crm": u.delete_untracked_email_in_crm,
+            }
+            for u in users
+        },
         "crm": {
             r.id: {
                 "type": r.type,

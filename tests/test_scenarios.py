@@ -45,7 +45,7 @@ def test_a_failed_check_exits_1_after_the_whole_scenario_ran_and_says_what_was_f
 ) -> None:
     scenario = tmp_path / "wrong.yaml"
     scenario.write_text(
-        "title: wrong on purpose\nusers: {alice: {}}\nsteps:\n"
+        "title: wrong on purpose\nusers: {alice: {}, bob: {}}\nsteps:\n"
         "  - {do: crm.create, actor: alice, record: c1, type: contact}\n"
         "  - expect: {crm: {c1: {owner: bob}}}\n"
         "  - {do: crm.delete, actor: alice, record: c1}\n"
@@ -71,7 +71,8 @@ def test_json_prints_one_state_document_per_file(run_cli: Run) -> None:
     result = run_cli("run", "--json", OWN[0], OWN[1])
     assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in result.stdout.splitlines()]
-    assert len(docs) == 2 and all(set(d) == {"position", "at", "crm", "outlook", "links", "pending"} for d in docs)
+    keys = {"position", "at", "users", "crm", "outlook", "links", "pending"}
+    assert len(docs) == 2 and all(set(d) == keys for d in docs)
 
 
 def test_a_file_appended_to_a_ledger_checks_decisions_stored_before_it_and_its_own(

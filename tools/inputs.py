@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import reprlib
 from datetime import datetime
-from typing import Any
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from syncledger.ledger import vocabulary as v
 
@@ -32,9 +33,79 @@ def shown(value: Any, limit: int = 80) -> str:
     return _SHORT.repr(value)
 
 
+UNION_BRANCHES = {"ItemCheck", "RecordCheck"}  # models that share a place with `absent` in a check
+
+
+def _keys(loc: list[str]) -> list[str]:
+    """Pydantic's error location without the steps that name a branch of a union (`literal['absent']`, `bool`
+    at the end, a check's model anywhere): only the keys of the input."""
+    while loc and (loc[-1].startswith(("literal[", "function-")) or loc[-1] in ("bool", "str", "int", "float")):
+        loc = loc[:-1]
+    return [part for part in loc if part not in UNION_BRANCHES]
+
+
+def valid_keys(cls: type[BaseModel]) -> list[str]:
+    """The keys an input model takes, as the input spells them (`with`, not `with_`); not the ledger's own."""
+    hidden = {"at", "id", "queued", "do"}
+    return [f.alias or name for name, f in cls.model_fields.items() if name not in hidden]
+
+
+def _choices(annotation: Any) -> list[str]:
+    """The values a key takes when they are a closed set (Literal values, true/false), else []."""
+    if annotation is bool:
+        return ["true", "false"]
+    if get_origin(annotation) is Literal:
+        return [str(value) for value in get_args(annotation)]
+    if get_origin(annotation) in (Union, UnionType, Annotated):
+        return [c for arg in get_args(annotation) if arg is not type(None) for c in _choices(arg)]
+    return []
+
+
+PLACEHOLDERS = {"actor": "USER", "owner": "USER", "to": "USER", "with": "USER", "regarding": "RECORD"}
+
+
+def verb_usage(cls: type[BaseModel]) -> str:
+    """`actor=ACTOR record=RECORD [fields.NAME=VALUE] [start=TIME]`: the keys of one verb as `syncledger do`
+    takes them, read from its model (so that the help cannot drift from what is accepted)."""
+    hidden = {"at", "id", "queued", "do"}
+    words = []
+    for name, info in cls.model_fields.items():
+        if name in hidden:
+            continue
+        key = info.alias or name
+        choices = _choices(info.annotation)
+        if choices:
+            word = f"{key}={'|'.join(choices)}"
+        elif get_origin(info.annotation) is dict:
+            word = f"{key}.NAME=VALUE"
+        elif "datetime" in str(info.annotation).lower():
+            word = f"{key}=TIME"
+        else:
+            word = f"{key}={PLACEHOLDERS.get(key, key.upper())}"
+        words.append(word if info.is_required() else f"[{word}]")
+    return " ".join(words)
+
+
+def verb_table() -> list[str]:
+    """One line per verb with its keys, for `syncledger do --help`."""
+    width = max(map(len, v.ACTION_CLASSES))
+    return [f"{do:<{width}}  {verb_usage(cls)}" for do, cls in v.ACTION_CLASSES.items()]
+
+
+def option_values(name: str) -> list[str] | None:
+    """The values a user option takes, from the vocabulary's `user.add` (None for an unknown option)."""
+    found = v.UserAdded.model_fields.get(name)
+    if found is None or name == "user":
+        return None
+    choices = get_args(found.annotation)
+    return [str(c) for c in choices] if choices else ["true", "false"]
+
+
 def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
-    """The first problem of a pydantic error, in one line a person can act on."""
-    e = error.errors()[0]
+    """The problem of a pydantic error that says most, in one line a person can act on: an unknown key before
+    the missing key it may be a typo of."""
+    errors = error.errors()
+    e = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = [str(p) for p in e["loc"]]
     kind = e["type"]
     if kind == "union_tag_invalid":
@@ -42,17 +113,20 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
         return f"unknown action {shown(tag)} (valid: {', '.join(v.ACTION_CLASSES)})"
     if kind == "union_tag_not_found":
         return "missing key 'do' (the action)"
-    if loc and loc[0] in v.ACTION_CLASSES:
+    action = v.ACTION_CLASSES.get(loc[0]) if loc else None
+    if action is not None:
         loc = loc[1:]  # the discriminated union's tag says nothing the reader does not know
+    loc = _keys(loc)
     key = ".".join([*(str(p) for p in prefix), *loc]) or "value"
     if kind == "missing":
         return f"missing key '{key}'"
     if kind == "extra_forbidden":
-        return f"unknown key '{key}'"
+        valid = f" (valid: {', '.join(valid_keys(action))})" if action is not None and len(loc) == 1 else ""
+        return f"unknown key {shown(key)}{valid}"  # a long key elided, so that the valid ones stay in view
     if kind == "literal_error":
         expected = e.get("ctx", {}).get("expected", "")
         valid = ", ".join(part.strip(" '") for part in expected.replace(" or ", ",").split(","))
-        return f"unknown {loc[-1] if loc else 'value'} {shown(e['input'])} (valid: {valid})"
+        return f"unknown {key} {shown(e['input'])} (valid: {valid})"
     message = e["msg"].removeprefix("Value error, ")
     return f"{key}: {message[0].lower()}{message[1:]} (got {shown(e['input'])})"
 
@@ -68,6 +142,10 @@ def parse_action(raw: Any) -> v.Action:
     try:
         action = v.ACTION_ADAPTER.validate_python(raw)
     except ValidationError as e:
+        wrong_value = "value" in raw and any(x["loc"][:2] == ("option", "value") for x in e.errors())
+        allowed = option_values(str(raw.get("name"))) if wrong_value else None
+        if allowed is not None:  # the option's name says which values are valid
+            raise BadInput(f"{raw['name']} must be {' or '.join(allowed)} (got {shown(raw['value'])})") from None
         raise BadInput(describe(e)) from None
     assert isinstance(action, v.Action)  # the adapter's union holds only actions
     return action

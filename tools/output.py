@@ -4,6 +4,7 @@ one-line errors on standard error."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from typing import Any
 
@@ -33,6 +34,16 @@ def one_line(message: str, limit: int = 500) -> str:
 
 def fail(message: str) -> None:
     """One line on standard error: what is wrong and where (never wrapped, never a traceback)."""
+    sys.stderr.write(f"syncledger: {one_line(message, 900)}\n")
+
+
+def db_option(db: str | None) -> str:
+    """` --db D` for a command line to paste (quoted for the shell), or nothing for the default ledger."""
+    return f" --db {shlex.quote(db)}" if db else ""
+
+
+def warn(message: str) -> None:
+    """One line on standard error that does not stop the command."""
     sys.stderr.write(f"syncledger: {one_line(message, 900)}\n")
 
 

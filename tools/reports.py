@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.table import Table
+from rich.text import Text
 
 from syncledger.ledger.rules import RULES
 
@@ -12,7 +13,13 @@ from .output import cell, console, table
 
 
 def print_state(doc: dict[str, Any]) -> None:
-    console.print(f"[bold]Ledger at position {doc['position']}[/bold] ({doc['at'] or 'empty'})")
+    console.print(f"Ledger at position {doc['position']} ({doc['at'] or 'empty'})", style="bold", markup=False)
+    users = table("Users", "user", "Outlook", "sync filter", "untracked e-mail in CRM", "pending")
+    for name, u in doc.get("users", {}).items():
+        deletes = "deleted" if u["delete_untracked_email_in_crm"] else "kept"
+        state = "offline" if u["offline"] else "online"
+        _row(users, name, state, u["sync_filter"], deletes, len(doc["pending"].get(name, [])))
+    _print(users)
     crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
     for rid, r in doc["crm"].items():
         _row(
@@ -25,7 +32,7 @@ def print_state(doc: dict[str, Any]) -> None:
             r["start"] or "",
             _fields(r["fields"]),
         )
-    console.print(crm)
+    _print(crm)
     for user, items in doc["outlook"].items():
         t = table(f"{cell(user)}'s Outlook", "item", "type", "link", "done", "start", "fields")
         for iid, i in items.items():
@@ -39,16 +46,24 @@ def print_state(doc: dict[str, Any]) -> None:
                 i["start"] or "",
                 _fields(i["fields"]),
             )
-        console.print(t)
+        _print(t)
     links = table("Links", "user", "item", "record", "state", "origin", "last change")
     for k in doc["links"]:
         _row(links, k["user"], k["item"], k["record"], k["state"], k["origin"], f"{k['rule']} @{k['position']}")
-    console.print(links)
+    _print(links)
     pending = table("Pending (decided at each user's next sync)", "user", "operation", "record", "item", "cause")
     for user, ops in doc["pending"].items():
         for p in ops:
             _row(pending, user, p["operation"], p["record"] or "", p["item"] or "", f"@{p['cause']} {p['at']}")
-    console.print(pending)
+    _print(pending)
+
+
+def _print(t: Table) -> None:
+    """A table, or its title and `none`: headers over nothing read as if something failed to print."""
+    if t.row_count:
+        console.print(t)
+    else:
+        console.print(f"{t.title}: none")
 
 
 def _row(t: Table, *values: object) -> None:
@@ -78,6 +93,6 @@ def print_rules() -> None:
     """One block per rule: readable on a terminal and when piped into a file or grep."""
     for r in RULES.values():
         sources = " ".join(f"[{s}]" for s in r.sources) or "(no source: this project's decision)"
-        console.print(f"[bold]{r.id}[/bold]  {r.timing}, {r.confidence} {sources}")
-        console.print(f"    when {r.when}")
-        console.print(f"    then {r.then}\n")
+        console.print(Text.assemble((r.id, "bold"), f"  {r.timing}, {r.confidence} {sources}"))
+        console.print(f"    when {r.when}", markup=False)
+        console.print(f"    then {r.then}\n", markup=False)

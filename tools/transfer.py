@@ -16,7 +16,7 @@ from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
 from .actionlines import BadLine, differences, read_lines, to_line
-from .inputs import Point
+from .inputs import BadInput, Point
 from .progress import Update
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
@@ -37,6 +37,10 @@ def export_range(reader: Reader, start: Point | None, end: Point | None) -> tupl
     else:
         after = reader.position_at_time(start - timedelta(microseconds=1))
     upto = end if end is None or isinstance(end, int) else reader.position_at_time(end)
+    if start is not None and end is not None and upto is not None:  # never answered with actions outside it
+        same_kind = isinstance(start, int) == isinstance(end, int)
+        if start > end if same_kind else after > upto:  # type: ignore[operator]
+            raise BadInput("--from is after --to: give the earlier point first")
     return after, upto
 
 

@@ -34,43 +34,43 @@ SHARED = [
 
 # What the sentence of each rule's decision must say, beyond the rule's ID and source.
 SAYS = {
-    "TRACK-EMAIL": "was created from Alice's e-mail m1 and linked to it, owned by Alice",
-    "TRACK-ITEM": "was created from Alice's contact o1 and linked to it, owned by Alice",
+    "TRACK-EMAIL": "was created from alice's e-mail m1 and linked to it, owned by alice",
+    "TRACK-ITEM": "was created from alice's contact o1 and linked to it, owned by alice",
     "SET-REGARDING": "was set Regarding contact c9",
     "OUTLOOK-EDIT-PUSH": "CRM task t1 was marked completed",
-    "EDIT-ORPHAN": "the edit stayed in Alice's Outlook only",
-    "UNTRACK-LINK": "the link between Alice's contact o1 and CRM contact o1 ended",
-    "OFFLINE-QUEUE": "Alice was offline, so the tracking of e-mail m1 waited until Alice went online",
-    "OFFLINE-CONFLICT": "When Alice went online at 09:04, Alice's tracking of e-mail m1, queued offline, was dropped",
-    "FILTER-CREATE": "a copy of CRM contact c1 was created in Alice's Outlook as contact c1",
-    "CRM-EDIT-PULL": "Alice's contact c1 took the current values of CRM contact c1",
-    "CONTACT-DEL-CRM-NONOWNER": "contact c1 was deleted from Alice's Outlook because CRM contact c1 was deleted and "
-    "Alice was not its owner",
-    "CONTACT-DEL-CRM-OWNER": "Alice's contact o1 was kept and unlinked because CRM contact o1 was deleted and Alice "
+    "EDIT-ORPHAN": "the edit stayed in alice's Outlook only",
+    "UNTRACK-LINK": "the link between alice's contact o1 and CRM contact o1 ended",
+    "OFFLINE-QUEUE": "alice was offline, so the tracking of e-mail m1 waited until alice went online",
+    "OFFLINE-CONFLICT": "When alice went online at 09:04, alice's tracking of e-mail m1, queued offline, was dropped",
+    "FILTER-CREATE": "a copy of CRM contact c1 was created in alice's Outlook as contact c1",
+    "CRM-EDIT-PULL": "alice's contact c1 took the current values of CRM contact c1",
+    "CONTACT-DEL-CRM-NONOWNER": "contact c1 was deleted from alice's Outlook because CRM contact c1 was deleted and "
+    "alice was not its owner",
+    "CONTACT-DEL-CRM-OWNER": "alice's contact o1 was kept and unlinked because CRM contact o1 was deleted and alice "
     "was its owner",
-    "APPT-DEL-CRM-FUTURE": "appointment a1 was deleted from Alice's Outlook because CRM appointment a1 was deleted "
+    "APPT-DEL-CRM-FUTURE": "appointment a1 was deleted from alice's Outlook because CRM appointment a1 was deleted "
     "and starts after the sync",
-    "APPT-DEL-CRM-PAST": "Alice's appointment a1 was kept and unlinked because CRM appointment a1 was deleted and "
+    "APPT-DEL-CRM-PAST": "alice's appointment a1 was kept and unlinked because CRM appointment a1 was deleted and "
     "does not start after the sync",
-    "TASK-DEL-CRM-OPEN": "task t1 was deleted from Alice's Outlook because CRM task t1 was deleted and Alice's copy "
+    "TASK-DEL-CRM-OPEN": "task t1 was deleted from alice's Outlook because CRM task t1 was deleted and alice's copy "
     "was not completed",
-    "TASK-DEL-CRM-DONE": "Alice's task t1 was kept and unlinked because CRM task t1 was deleted and Alice's copy "
+    "TASK-DEL-CRM-DONE": "alice's task t1 was kept and unlinked because CRM task t1 was deleted and alice's copy "
     "was completed",
-    "EMAIL-DEL-CRM": "Alice's e-mail m1 was kept and unlinked because CRM e-mail m1 was deleted",
-    "FILTER-LEAVE-SYNCED": "contact c1 was deleted from Alice's Outlook because CRM contact c1 left Alice's sync "
+    "EMAIL-DEL-CRM": "alice's e-mail m1 was kept and unlinked because CRM e-mail m1 was deleted",
+    "FILTER-LEAVE-SYNCED": "contact c1 was deleted from alice's Outlook because CRM contact c1 left alice's sync "
     "filter",
     "FILTER-LEAVE-TRACKED": "stayed linked and took the current values of CRM task t1",
-    "DELETED-BOTH-SIDES": "the link between Alice's contact c1 and CRM contact c1 ended; nothing else to do",
+    "DELETED-BOTH-SIDES": "the link between alice's contact c1 and CRM contact c1 ended; nothing else to do",
     "EMAIL-DEL-OUTLOOK": "CRM e-mail m1 was kept and the link ended",
-    "EMAIL-UNTRACK-KEEP": "CRM e-mail m1 was kept because Alice did not designate it for deletion",
-    "EMAIL-UNTRACK-DELETE": "CRM e-mail m1 was deleted because Alice designated it for deletion",
+    "EMAIL-UNTRACK-KEEP": "CRM e-mail m1 was kept because alice did not designate it for deletion",
+    "EMAIL-UNTRACK-DELETE": "CRM e-mail m1 was deleted because alice designated it for deletion",
     "CONTACT-DEL-OUTLOOK": "CRM contact c1 was kept and the link ended",
-    "APPT-DEL-OUTLOOK-OWNER": "CRM appointment a1 was deleted because Alice owned it, it was active and it starts "
+    "APPT-DEL-OUTLOOK-OWNER": "CRM appointment a1 was deleted because alice owned it, it was active and it starts "
     "after the sync",
-    "APPT-DEL-OUTLOOK-KEEP": "CRM appointment a1 was kept and the link ended because Bob, not Alice, owns it",
+    "APPT-DEL-OUTLOOK-KEEP": "CRM appointment a1 was kept and the link ended because bob, not alice, owns it",
     "TASK-DEL-OUTLOOK-OPEN": "CRM task t1 was deleted because it was still open",
     "TASK-DEL-OUTLOOK-DONE": "CRM task t1 was kept and the link ended because it was completed",
-    "UNTRACK-ITEM": "CRM contact o1 was deleted because Alice owned it and designated it for deletion",
+    "UNTRACK-ITEM": "CRM contact o1 was deleted because alice owned it and designated it for deletion",
 }
 DECIDED_ABOUT_ITEMS = [rule for rule in RULES if rule not in ("FILTER-SKIP-DELETED", "GO-ONLINE-SYNC")]
 
@@ -130,9 +130,9 @@ def test_why_tells_the_story_with_names_types_and_times(tmp_path: Path, run_cli:
     db = tmp_path / "l.db"
     run_cli("run", SCENARIOS / "share-then-delete.yaml", "--db", db)
     text = run_cli("why", "outlook:alice/c1", "--db", db).stdout
-    assert "Contact c1 is no longer in Alice's Outlook" in text
-    assert "Bob deleted contact c1 in CRM on 2 March 2026 at 11:00." in text
-    assert "At Alice's sync at 11:01, contact c1 was deleted from Alice's Outlook because" in text
+    assert "Contact c1 is no longer in alice's Outlook" in text
+    assert "bob deleted contact c1 in CRM on 2 March 2026 at 11:00." in text
+    assert "At alice's sync at 11:01, contact c1 was deleted from alice's Outlook because" in text
     assert "source: the white paper's table" in text
     kept = _json(run_cli("why", "outlook:bob/c1", "--json", "--db", db))
     assert kept["exists"] and kept["type"] == "contact" and kept["link"]["state"] == "unlinked"
@@ -144,7 +144,7 @@ def test_why_of_a_linked_item_says_since_when_and_which_decision_made_the_link(t
     run_cli("run", SCENARIOS / "rule-crm-edit-pull.yaml", "--db", db)
     found = _json(run_cli("why", "outlook:alice/c1", "--json", "--db", db))
     assert found["link"]["state"] == "linked" and found["link"]["rule"] == "FILTER-CREATE"
-    assert "linked to CRM contact c1, since" in found["now"] and "(at Alice's sync; FILTER-CREATE)" in found["now"]
+    assert "linked to CRM contact c1, since" in found["now"] and "(at alice's sync; FILTER-CREATE)" in found["now"]
     rules = [step["rule"] for step in found["chain"] if step["rule"]]
     assert rules[0] == "FILTER-CREATE" and rules[-1] == "CRM-EDIT-PULL"
 
@@ -156,7 +156,7 @@ def test_why_follows_causes_through_earlier_decisions(tmp_path: Path, run_cli: R
     pull = chain[-1]
     push = next(step for step in chain if step["position"] == pull["cause"])
     assert pull["rule"] == "CRM-EDIT-PULL" and push["rule"] == "OUTLOOK-EDIT-PUSH"
-    assert "which queued the change for the next sync of Carol" in push["sentence"]
+    assert "which queued the change for the next sync of carol" in push["sentence"]
     assert next(step for step in chain if step["position"] == push["cause"])["event"] == "outlook.update"
 
 
@@ -228,10 +228,10 @@ def test_preview_explains_each_decision_and_its_cause(tmp_path: Path, run_cli: R
     found = _json(run_cli("preview", "alice", "--at", "2026-03-02T11:05:00Z", "--json", "--db", db))
     (decision,) = found["decisions"]
     assert decision["rule"] == "CONTACT-DEL-CRM-NONOWNER"
-    assert "contact c1 would be deleted from Alice's Outlook" in decision["sentence"]
-    assert decision["cause_sentence"] == "Bob deleted contact c1 in CRM on 2 March 2026 at 11:00"
+    assert "contact c1 would be deleted from alice's Outlook" in decision["sentence"]
+    assert decision["cause_sentence"] == "bob deleted contact c1 in CRM on 2 March 2026 at 11:00"
     text = run_cli("preview", "alice", "--at", "2026-03-02T11:05:00Z", "--db", db).stdout
-    assert "Alice's next sync on 2 March 2026 at 11:05 (UTC) would decide" in text
+    assert "alice's next sync on 2 March 2026 at 11:05 (UTC) would decide" in text
     assert "A dry run: nothing was appended." in text
 
 
@@ -267,12 +267,12 @@ def test_pending_lists_each_queued_operation_and_what_queued_it(tmp_path: Path, 
     assert {user: len(ops) for user, ops in found["pending"].items()} == {"alice": 1, "bob": 1}
     (op,) = found["pending"]["alice"]
     assert (op["operation"], op["record"], op["item"], op["waits_for"]) == ("crm.delete", "c1", "c1", "sync")
-    assert op["sentence"] == "Bob deleted contact c1 in CRM" and op["at"] == "2026-03-02T11:00:00Z"
+    assert op["sentence"] == "bob deleted contact c1 in CRM" and op["at"] == "2026-03-02T11:00:00Z"
     state = _json(run_cli("state", "--json", "--db", db))
     assert {k: op[k] for k in ("operation", "record", "item", "cause", "at")} == state["pending"]["alice"][0]
     assert set(_json(run_cli("pending", "--user", "bob", "--json", "--db", db))["pending"]) == {"bob"}
     text = run_cli("pending", "--db", db).stdout
-    assert "Alice: 1 operation waiting for the next sync" in text and "Bob deleted contact c1 in CRM" in text
+    assert "alice: 1 operation waiting for the next sync" in text and "bob deleted contact c1 in CRM" in text
     assert "unknown user 'zoe'" in _one_error_line(run_cli("pending", "--user", "zoe", "--db", db))
 
 

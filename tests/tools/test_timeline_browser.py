@@ -134,6 +134,54 @@ def test_the_demo_timeline_renders_lanes_rule_labels_and_details(
     opened.close()
 
 
+def test_the_page_shows_why_reasons_in_rows_and_causes_as_links(browser: Any, run_cli: Run, tmp_path: Path) -> None:
+    db, html = tmp_path / "demo.db", tmp_path / "c1.html"
+    assert run_cli("demo", "--db", db).returncode == 0
+    _history(run_cli, db, "outlook:alice/c1", html)
+    why = json.loads(run_cli("why", "outlook:alice/c1", "--json", "--db", db).stdout)
+    opened = OpenPage(browser, html)
+    page = opened.page
+
+    answer = page.locator(".why")  # the `why` answer, on top of the page, before the timeline
+    assert answer.is_visible() and why["now"] in answer.inner_text()
+    assert all(step["sentence"] in answer.inner_text() for step in why["chain"])
+    links = answer.locator("a.pos")
+    assert links.all_inner_texts() == [f"@{step['position']}" for step in why["chain"]]
+    box = answer.bounding_box()
+    assert box is not None and box["y"] < page.locator(".timeline").bounding_box()["y"]
+
+    row = page.locator('.row[data-rule="CONTACT-DEL-CRM-NONOWNER"]')
+    reason = row.locator(".reason")  # the reason in the row itself, before any click
+    assert reason.is_visible() and "alice was not its owner when it was deleted" in reason.inner_text()
+    assert page.locator(".row[data-rule] .reason").count() == page.locator(".timeline .row .rule").count()
+    cause = reason.locator("a.pos")
+    assert cause.inner_text() == f"@{_cause(page, row)}"
+
+    page.locator("#decisions-only").check()  # the cause's row is an action: hidden by the filter...
+    target = page.locator(f"#e-{_cause(page, row)}")
+    assert not target.is_visible()
+    cause.click()  # ...and the link shows it again, in view below the sticky lane headers
+    assert page.url.endswith(f"#e-{_cause(page, row)}")
+    assert target.is_visible() and target.evaluate("e => e.matches(':target')")
+    top, head = target.bounding_box(), page.locator(".lanes").bounding_box()
+    assert top is not None and head is not None and top["y"] >= head["y"] + head["height"] - 1
+    assert not page.locator(f"#more-{row.get_attribute('data-pos')}").is_visible()  # a link is not a click on the row
+
+    row.locator(".when").click()
+    labels = page.locator(f"#more-{row.get_attribute('data-pos')} dt").all_inner_texts()
+    assert "the rule says" in labels and "caused by" in labels and "sentence" not in labels, labels
+    assert opened.errors == []
+    assert opened.requests == [opened.url]
+    opened.close()
+
+
+def _cause(page: Any, row: Any) -> int:
+    """The position a decision's row names as its cause (from the page's own details)."""
+    pos = row.get_attribute("data-pos")
+    text = page.locator(f"#more-{pos} dt:text-is('caused by') + dd").text_content() or ""
+    return int(text.strip().removeprefix("@"))
+
+
 def _busy_record(updates: int) -> dict[str, Any]:
     """One contact edited in CRM again and again, with Alice syncing every other edit and editing her copy."""
     steps: list[dict[str, Any]] = [
@@ -168,6 +216,14 @@ def test_a_history_of_more_than_1000_events_still_renders(browser: Any, run_cli:
     assert page.locator(".row").count() == doc["count"]
     assert page.locator(".timeline .row .rule").count() == len(rules)
     assert page.locator(".sync").count() == sum(1 for g in doc["groups"] if g["sync"])
+
+    cut = page.evaluate(
+        "Array.from(document.querySelectorAll('.row .when')).filter(e => e.scrollWidth > e.clientWidth)"
+        ".map(e => e.textContent)"
+    )
+    assert cut == []  # the time column fits "@1234 2026-03-02 11:15:00": no position or second is cut
+    assert page.locator(".row .when").last.inner_text().startswith(f"@{doc['groups'][-1]['events'][-1]['position']} ")
+    assert page.locator(".row[data-rule] .reason").count() == len(rules)
 
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     head = page.locator(".lanes").bounding_box()

@@ -16,7 +16,7 @@ from syncledger.ledger.store import NoLedger, StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
-from ..output import console, print_json
+from ..output import console, db_option, print_json
 from ..progress import progress
 
 # `syncledger --help` lists the commands in this order: a first ledger, the support questions, checking the
@@ -79,7 +79,8 @@ def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
             return reader_module.open_reader(location, progress=update, create=not must_exist)
     except NoLedger as e:
         raise Usage(
-            f"{e} (create one with 'syncledger demo' or 'syncledger do user.add user=alice', or choose one with --db)"
+            f"{e} (create one with 'syncledger demo{db_option(location)}' or 'syncledger do user.add user=alice"
+            f"{db_option(db)}', or choose one with --db)"
         ) from None
     except StoreError as e:
         raise Usage(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals

@@ -39,7 +39,7 @@ def why(
     except BadInput as e:
         raise Usage(one_line(str(e))) from None
     found = explain(ref, reader.world, reader.index, reader.event)
-    print_json(found.document()) if json else print_why(found)
+    print_json(found.document()) if json else print_why(found, db)
 
 
 # ------------------------------------------------------------------------------------------------- pending
@@ -78,13 +78,14 @@ def pending(
 def preview(
     user: str = typer.Argument(..., help="The user whose next sync to preview."),
     at: str | None = typer.Option(
-        None, "--at", help="When the sync would run (default: now, or the ledger's last time if later)."
+        None, "--at", help="When the sync would run (default: the time of the ledger's last event)."
     ),  # fmt: skip
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
     """What the user's next sync would decide, record by record and rule by rule: a dry run through the same
-    engine, appending nothing. For an offline user, what going online would do.
+    engine, appending nothing. For an offline user, what going online would do. Without --at, as of the
+    ledger's last event (and it says so).
 
     \b
     Example:
@@ -97,7 +98,8 @@ def preview(
     except BadInput as e:
         raise Usage(one_line(str(e))) from None
     try:
-        found = dry_run(reader, user, when)
+        at_from = "given" if at is not None else ("ledger" if reader.world.at is not None else "clock")
+        found = dry_run(reader, user, when, at_from)
     except RefusedError as e:
         raise Usage(one_line(f"preview {shown(user)}: {e}")) from None
     print_json(found.document()) if json else print_preview(found)
@@ -124,5 +126,5 @@ def diff(
     try:
         found = diff_between(reader, parse_point(start), parse_point(end))
     except BadInput as e:
-        raise Usage(one_line(str(e))) from None
+        raise Usage(one_line(f"diff {start} {end}: {e}")) from None
     print_json(found.document()) if json else print_diff(found)

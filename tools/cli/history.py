@@ -62,10 +62,12 @@ def history(
     except BadInput as e:
         raise Usage(str(e)) from None
     found = load_history(reader, ref, first, last)
-    now = explain(ref, reader.world, reader.index, reader.event).now  # the same sentence as why
+    answer = explain(ref, reader.world, reader.index, reader.event)  # the same sentences as why
+    now = answer.now
     if html is not None:
+        chain = [(step.position, step.sentence) for step in answer.steps]
         try:
-            html.write_text(render_timeline(found, now), encoding="utf-8")
+            html.write_text(render_timeline(found, now, chain), encoding="utf-8")
         except OSError as e:
             raise Usage(f"cannot write {html}: {e.strerror or e}") from None
     if json:

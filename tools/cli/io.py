@@ -36,7 +36,10 @@ def export(
         syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
     """
     reader = open_reader(db)
-    after, upto = export_range(reader, _point(start, "--from"), _point(end, "--to"))
+    try:
+        after, upto = export_range(reader, _point(start, "--from"), _point(end, "--to"))
+    except BadInput as e:
+        raise Usage(one_line(f"--from {start} --to {end}: {e}")) from None
     export_lines(reader.ledger, after, upto, sys.stdout.buffer)
 
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import inspect
+from datetime import UTC, datetime, timedelta
 
 import typer
 
@@ -10,9 +11,9 @@ from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
-from ..explain.sentences import describe_action, describe_decision
-from ..inputs import BadInput, parse_action, parse_pairs, parse_time
-from ..output import console, print_json
+from ..explain.sentences import Names, describe_action, describe_decision
+from ..inputs import BadInput, parse_action, parse_pairs, parse_time, verb_table
+from ..output import console, print_json, warn
 from ..reports import print_rules, print_state, rules_document
 from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 
@@ -21,7 +22,23 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-@app.command(context_settings={"allow_extra_args": False})
+FAR = timedelta(days=1)
+
+
+def _warn_if_far(last: datetime | None) -> None:
+    """Without --at the action is stamped now: say so when the ledger's last event is far from now (a ledger of
+    last March gets an action of today, and every rule that compares times decides by today)."""
+    now = _now()
+    if last is None or abs(now - last) <= FAR:
+        return
+    if now > last:
+        said = f"recorded now ({iso(now)}), {(now - last).days} days after the ledger's last event ({iso(last)})"
+    else:
+        days = (last - now).days
+        said = f"the clock ({iso(now)}) is {days} days before the ledger's last event, so recorded at {iso(last)}"
+    warn(f"warning: no --at: {said}; give --at TIME to record when it happened")
+
+
 def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
     pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
@@ -29,11 +46,12 @@ def do(
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """Append one action to the ledger, with everything it causes.
+    """Append one action to the ledger, with everything it causes. Without --at it is stamped now (or at the
+    ledger's last time if that is later), with a warning when that is more than a day from the ledger's last event.
 
     \b
     Example:
-        syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
+        syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe" --at 2026-03-02T11:30:00Z
     """
     try:
         raw = parse_pairs(verb, pairs or [])
@@ -45,16 +63,25 @@ def do(
     except BadInput as e:
         raise Usage(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
+    last = ledger.world.at
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
     except ActionRefusedError as e:
         raise Usage(f"{verb}: {e.problem}") from None
+    if when is None:  # after the append: a refusal is its one line and nothing else
+        _warn_if_far(last)
     if json:
         print_json([{"position": p, **dump(e)} for p, e in recorded])
         return
+    names = Names(ledger.world)
     for position, event in recorded:
-        text = describe_decision(event) if isinstance(event, Decided) else describe_action(event)
-        console.print(f"@{position} {iso(event.at)} {text}")
+        text = describe_decision(event, names) if isinstance(event, Decided) else describe_action(event, names)
+        console.print(f"@{position} {iso(event.at)} {text}", markup=False)
+
+
+# the verbs and their keys, from the vocabulary, so that the help cannot drift from what `do` accepts
+VERBS = "\b\nVerbs and their keys ([optional]; docs/SCENARIOS.md says what each means):\n" + "\n".join(verb_table())
+app.command(context_settings={"allow_extra_args": False}, help=f"{inspect.getdoc(do)}\n\n{VERBS}")(do)
 
 
 @app.command()

@@ -13,7 +13,7 @@ from syncledger.projections.reader import open_reader
 from .. import scenarios
 from ..explain.text import print_why
 from ..explain.why import explain
-from ..output import console, fail, print_json
+from ..output import console, db_option, fail, print_json
 from ..reports import print_state
 from ..scenarios.demo import DEMO_REF, write_demo
 from .app import DbOption, JsonOption, Usage, app
@@ -32,18 +32,22 @@ def run(
         syncledger run tests/scenarios/*.yaml
     """
     worst = 0
+    statuses: list[int] = []
     for path in files:
         try:
             outcome = scenarios.run(scenarios.load(path), db)
         except scenarios.ScenarioError as e:
             fail(str(e))
             worst = 2
+            statuses.append(2)
             continue
         except StoreError as e:
             fail(f"{path}: {e}")
             worst = 2
+            statuses.append(2)
             continue
         worst = max(worst, outcome.status)
+        statuses.append(outcome.status)
         if json:
             print_json(state_document(outcome.ledger.world))
         report = sys.stderr if json else sys.stdout
@@ -53,6 +57,9 @@ def run(
                 report.write(f"  {failure}\n")
         elif not json:
             report.write(f"ok   {path}: {outcome.scenario.title}\n")
+    if len(files) > 1 and not json:  # the end of a long list says how it went, without scrolling back
+        refused = f", {statuses.count(2)} refused (bad input)" if 2 in statuses else ""
+        sys.stdout.write(f"{len(files)} files: {statuses.count(0)} ok, {statuses.count(1)} failed{refused}\n")
     raise typer.Exit(worst)
 
 
@@ -66,12 +73,12 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     """
     try:
         outcome = write_demo(db)
-    except scenarios.ScenarioError as e:
+    except (scenarios.ScenarioError, StoreError) as e:
         raise Usage(str(e)) from None
-    console.print(f"[bold]{outcome.scenario.title}[/bold]  (ledger written to {db})\n")
+    console.print(f"{outcome.scenario.title}  (ledger written to {db})\n", style="bold", markup=False)
     print_state(state_document(outcome.ledger.world))
-    console.print(f"\n[bold]syncledger why {DEMO_REF} --db {db}[/bold]")
+    console.print(f"\nsyncledger why {DEMO_REF}{db_option(db)}", style="bold", markup=False)
     reader = open_reader(db)
-    print_why(explain(DEMO_REF, reader.world, reader.index, reader.event))
+    print_why(explain(DEMO_REF, reader.world, reader.index, reader.event), db)
     if outcome.failures:
         raise typer.Exit(1)

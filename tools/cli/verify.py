@@ -40,11 +40,14 @@ def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
         seal = "a keyed seal (HMAC)" if report.keyed else "an unkeyed seal (SHA-256)"
         console.print(
             f"ok: {report.events:,} events at {ledger_location(db)}, under {seal}; nothing lost, nothing "
-            f"changed; {report.checkpoints} checkpoints, the archived past and the item index equal a rebuild"
+            f"changed; {report.checkpoints} checkpoints, the archived past and the item index equal a rebuild",
+            markup=False,
         )
     else:
         first = report.findings[0]
-        console.print(f"[bold red]{len(report.findings)} finding(s)[/bold red]; the first at position {first.position}")
+        console.print(
+            f"{len(report.findings)} finding(s); the first at position {first.position}", style="bold red", markup=False
+        )
         for f in report.findings[:50]:
-            console.print(f"  @{f.position} {f.check}: {f.problem}")
+            console.print(f"  @{f.position} {f.check}: {f.problem}", markup=False)
     raise typer.Exit(0 if report.ok else 1)

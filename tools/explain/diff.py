@@ -16,6 +16,7 @@ from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
 from ..inputs import BadInput, Point
+from .history import load_history
 from .why import removal_position
 
 T = TypeVar("T")
@@ -151,12 +152,14 @@ class Diff:
     after: World
     changes: list[Difference]
     by: list[dict[str, Any] | None]
+    by_field: list[dict[str, dict[str, Any]]]  # per change: for each property, the event that last changed it
 
     def document(self) -> dict[str, Any]:
+        rows = zip(self.changes, self.by, self.by_field, strict=True)
         return {
             "from": {"position": self.start, "at": iso(self.before.at)},
             "to": {"position": self.end, "at": iso(self.after.at)},
-            "changes": [c.document() | {"by": found} for c, found in zip(self.changes, self.by, strict=True)],
+            "changes": [c.document() | {"by": found, "by_field": fields} for c, found, fields in rows],
         }
 
 
@@ -171,19 +174,27 @@ def position_of(point: Point, reader: Reader) -> int:
 
 
 def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
-    """What changed from `start` to `end` (either may come first), and which event made each change."""
+    """What changed from `start` to `end`, and which event made each change; `BadInput` if `start` is after
+    `end` (answering would show the events outside the range as if undone)."""
     a, b = position_of(start, reader), position_of(end, reader)
+    if a > b:
+        raise BadInput(f"A (@{a}) is after B (@{b}): give the earlier point first")
     before, after = reader.world_at(a), reader.world_at(b)
     changes = diff_worlds(before, after)
-    by = [changed_by(change, a, b, reader, after) for change in changes]
-    return Diff(a, b, before, after, changes, by)
+    by_field = [fields_changed_by(change, a, b, reader) for change in changes]
+    by = [changed_by(c, a, b, reader, after, fields) for c, fields in zip(changes, by_field, strict=True)]
+    return Diff(a, b, before, after, changes, by, by_field)
 
 
-def changed_by(change: Difference, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
-    """The event between the two points that made the change: what a support engineer looks up next."""
-    low, high = min(a, b), max(a, b)
+def changed_by(
+    change: Difference, a: int, b: int, reader: Reader, world_b: World, fields: dict[str, dict[str, Any]] | None = None
+) -> dict[str, Any] | None:
+    """The event between the two points that made the change: what a support engineer looks up next. For a
+    changed record or item, the latest of the events that made its field changes (`fields`)."""
+    if fields:
+        return max(fields.values(), key=lambda found: found["position"])
     touched = reader.index.touched.get(change.ref, [])
-    inside = touched[bisect_right(touched, low) : bisect_right(touched, high)]
+    inside = touched[bisect_right(touched, a) : bisect_right(touched, b)]
     position: int | None
     if change.side == "link":
         position = change.fields.get("position", (None, None))[1]
@@ -196,7 +207,25 @@ def changed_by(change: Difference, a: int, b: int, reader: Reader, world_b: Worl
         position = removal_position(change.ref, reader.index, reader.event)
     else:
         position = inside[-1] if inside else None
+    return _event_found(position, reader)
+
+
+def _event_found(position: int | None, reader: Reader) -> dict[str, Any] | None:
     event = reader.event(position) if position else None
     if event is None:
         return None
     return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}
+
+
+def fields_changed_by(change: Difference, a: int, b: int, reader: Reader) -> dict[str, dict[str, Any]]:
+    """For each property of a changed record or item, the last event in (a, b] that changed it. Not the last
+    event about the item: a sync that pulled Bob's edit into Alice's Outlook did not change the CRM record."""
+    if change.kind != "changed" or change.side not in ("crm", "outlook"):
+        return {}
+    last: dict[str, int] = {}
+    for entry in load_history(reader, change.ref, a + 1, b).entries:
+        for made in entry.changes:
+            if made.ref == change.ref and made.side == change.side and made.field in change.fields:
+                last[made.field] = entry.position
+    found = {name: _event_found(position, reader) for name, position in last.items()}
+    return {name: event for name, event in found.items() if event is not None}

@@ -19,7 +19,7 @@ from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
 from ..inputs import Point
-from .sentences import describe_action, describe_decision
+from .sentences import Names, describe_action, describe_decision
 
 Bound = Point  # a position, or a time
 Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
@@ -323,8 +323,10 @@ def build(
     recorded = sorted(events, key=lambda r: r[0])
     family = [ref, *partner_refs(ref, recorded)]
     sides = _Sides()
+    names = Names()  # the types the events name, so that an action reads as in why and preview: `contact c1`
     history = History(ref, [])
     for position, event in recorded:
+        names.learn(event)
         if not belongs(ref, event):
             continue
         before = sides.snapshot(family)
@@ -339,12 +341,17 @@ def build(
                 history.syncs[sync] = point
             else:
                 sync = None
-        history.entries.append(_entry(position, event, changes, sync, family))
+        history.entries.append(_entry(position, event, changes, sync, family, names))
     return history
 
 
 def _entry(
-    position: int, event: v.Action | v.Decided, changes: tuple[PropertyChange, ...], sync: int | None, family: list[str]
+    position: int,
+    event: v.Action | v.Decided,
+    changes: tuple[PropertyChange, ...],
+    sync: int | None,
+    family: list[str],
+    names: Names,
 ) -> Entry:
     queued_for = tuple(dict.fromkeys(q.user for q in event.queued if _concerns(q, family)))
     if isinstance(event, v.Decided):
@@ -355,7 +362,7 @@ def _entry(
             event.actor,
             "link",
             "decision",
-            describe_decision(event) if rule else f"{event.rule} (a rule this version does not know)",
+            describe_decision(event, names) if rule else f"{event.rule} (a rule this version does not know)",
             changes,
             rule=event.rule,
             sentence=rule.sentence if rule else None,
@@ -367,7 +374,7 @@ def _entry(
         )
     do = DO_OF[type(event)]
     side = do.partition(".")[0] if do.startswith(("crm.", "outlook.")) else "user"
-    summary = describe_action(event)
+    summary = describe_action(event, names)
     return Entry(position, event.when, event.user_name, side, do, summary, changes, queued_for=queued_for)
 
 

@@ -25,6 +25,7 @@ class Preview:
     at: datetime
     action: v.Action  # what would run: a sync, or going online
     decisions: list[dict[str, Any]]  # JSON-ready, with sentences in the conditional
+    at_from: str = "given"  # where `at` came from: "given" (--at), "ledger" (its last event), "clock" (empty ledger)
 
     @property
     def online(self) -> bool:
@@ -34,6 +35,7 @@ class Preview:
         return {
             "user": self.user,
             "at": iso(self.at),
+            "at_from": self.at_from,
             "does": self.action.do,
             "appended": False,
             "decisions": self.decisions,
@@ -50,19 +52,19 @@ def dry_run(world: World, user: str, at: datetime) -> tuple[v.Action, list[Recor
     return action, decide(world, action)
 
 
-def preview(reader: Reader, user: str, at: datetime) -> Preview:
+def preview(reader: Reader, user: str, at: datetime, at_from: str = "given") -> Preview:
     """The dry run of `user`'s next sync at `at` (see `preview_time`); `RefusedError` if the engine refuses it."""
     action, recorded = dry_run(reader.world, user, at)
-    return Preview(user, at, action, preview_decisions(recorded, reader))
+    return Preview(user, at, action, preview_decisions(recorded, reader), at_from)
 
 
 def preview_time(at: str | None, world: World) -> datetime:
-    """When the previewed sync runs: `--at`, or now (the ledger's last time if later); never before the ledger's
-    last event, since a preview only looks ahead."""
+    """When the previewed sync runs: `--at`, or the time of the ledger's last event (not the machine's clock: a
+    ledger of last March is previewed as of last March), now for an empty ledger; never before the ledger's last
+    event, since a preview only looks ahead."""
     last = world.at
     if at is None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        return max(now, last) if last else now
+        return last if last is not None else datetime.now(UTC).replace(microsecond=0)
     when = parse_time(at, "--at")
     if last is not None and when < last:
         raise BadInput(f"--at {iso(when)} is before the ledger's last event ({iso(last)}): a preview only looks ahead")

@@ -50,16 +50,22 @@ MAX_READS = 64  # how far back `why` walks one item's own events before giving u
 
 
 def person(name: str) -> str:
-    """A user name as a person says it: alice -> Alice; an id such as u0042 or j.smith stays as it is."""
-    return name[:1].upper() + name[1:] if name.isalpha() else name
+    """A user name as it was declared: `alice` stays `alice`, so that what a sentence names is what a command
+    takes (`--user alice`, `outlook:alice/c1`), also at the start of a sentence."""
+    return name
 
 
 def people(names: list[str]) -> str:
-    """`Bob`, `Bob and Carol`, `Bob, Carol, Dan and 2 others`."""
+    """`bob`, `bob and carol`, `bob, carol, dan and 2 others`."""
     said = [person(n) for n in dict.fromkeys(names)]
     if len(said) > 4:
         said = [*said[:3], f"{len(said) - 3} others"]
     return said[0] if len(said) == 1 else f"{', '.join(said[:-1])} and {said[-1]}"
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 sync point`, `2 sync points`, `0 events`."""
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 def type_word(kind: str | None) -> str | None:
@@ -206,7 +212,8 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
         "offline": lambda: f"{who}'s Outlook went offline",
         "online": lambda: f"{who}'s Outlook went online",
     }[e.do]()
-    return capital(f"{body} {when}".strip())
+    text = f"{body} {when}".strip()
+    return text if text.startswith(who) else capital(text)
 
 
 def describe_action(e: v.Action, names: Names | None = None) -> str:
@@ -460,7 +467,7 @@ def decision_sentence(
     if others:
         body += f", which {'would queue' if would else 'queued'} the change for the next sync of {people(others)}"
     text = body if d.rule == "OFFLINE-QUEUE" else f"{context}, {body}"
-    return f"{capital(text)} ({rule_note(d.rule)})"
+    return f"{text if text.startswith(say.user) else capital(text)} ({rule_note(d.rule)})"
 
 
 def _rule_effect(rule_id: str) -> str:

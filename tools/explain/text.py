@@ -3,6 +3,7 @@ data is printed as it is, never read as rich markup."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 from typing import Any
 
@@ -14,11 +15,11 @@ from rich.text import Text
 from syncledger.projections.document import iso
 
 from ..inputs import parse_time
-from ..output import console, table
+from ..output import console, db_option, table
 from .diff import Diff, Difference
 from .history import Entry, History, PropertyChange, show_value
 from .preview import Preview
-from .sentences import Clock, person
+from .sentences import Clock, counted, person
 from .why import Explanation
 
 SIDE_LABELS = {"crm": "CRM", "outlook": "Outlook", "link": "link", "user": "user"}
@@ -28,7 +29,8 @@ SIDE_STYLES = {"crm": "blue", "outlook": "yellow", "link": "magenta", "user": "d
 # ------------------------------------------------------------------------------------------------- why
 
 
-def print_why(found: Explanation) -> None:
+def print_why(found: Explanation, db: str | None = None) -> None:
+    """The explanation in sentences; its hint names the ledger given with --db, so that it can be pasted."""
     console.print(found.ref, style="bold", markup=False)
     console.print(found.now, markup=False)
     if not found.steps:
@@ -37,7 +39,8 @@ def print_why(found: Explanation) -> None:
     console.print(f"\n{decided} (times in UTC):", markup=False)
     for step in found.steps:
         console.print(f"  @{step.position}  {step.sentence}.", markup=False)
-    console.print(f"\nEvery event of it: syncledger history {found.ref}", style="dim", markup=False)
+    hint = f"syncledger history {shlex.quote(found.ref)}{db_option(db)}"
+    console.print(f"\nEvery event of it: {hint}", style="dim", markup=False)
 
 
 # ------------------------------------------------------------------------------------------------- pending
@@ -64,6 +67,9 @@ def print_preview(found: Preview) -> None:
     user = person(found.user)
     what = f"{user}'s next sync" if found.online else f"{user} is offline: going online"
     console.print(f"{what} {Clock().at(found.at)} (UTC) would decide:", style="bold", markup=False)
+    if found.at_from != "given":
+        source = "the time of the ledger's last event" if found.at_from == "ledger" else "now (the ledger is empty)"
+        console.print(f"  (at {iso(found.at)}: {source}; give --at for another time)", style="dim", markup=False)
     if not found.decisions:
         console.print("  nothing: no queued operation, and nothing new in the sync filter.", markup=False)
     for d in found.decisions:
@@ -84,8 +90,8 @@ def print_diff(found: Diff) -> None:
     )
     if changes:
         grid = _keep_whole(table("", "what", "change", "details", "by"), 0, 1, 3)
-        for change, by in zip(changes, found.by, strict=True):
-            _add_row(grid, _what(change), change.kind, _details(change), _by_text(by))
+        for change, by, fields in zip(changes, found.by, found.by_field, strict=True):
+            _add_row(grid, _what(change), change.kind, _details(change), _by_text(by, fields))
         _print_table(grid)
 
 
@@ -138,7 +144,14 @@ def _value(value: Any) -> str:
     return str(value)
 
 
-def _by_text(found: dict[str, Any] | None) -> str:
+def _by_text(found: dict[str, Any] | None, fields: dict[str, dict[str, Any]]) -> str:
+    """The event that made the change; one per field when different events changed different fields."""
+    makers = {(e["position"], e["rule"] or e["event"]) for e in fields.values()}
+    if len(makers) > 1:
+        return "; ".join(
+            f"{name} @{e['position']} {e['rule'] or e['event']}"
+            for name, e in sorted(fields.items(), key=lambda pair: pair[1]["position"])
+        )
     if found is None:
         return ""
     return f"@{found['position']} {found['rule'] or found['event']}"
@@ -150,7 +163,8 @@ def _by_text(found: dict[str, Any] | None) -> str:
 def print_history(found: History, now: str) -> None:
     """Rich on a terminal, plain text when piped (the console decides); user data is escaped, never markup."""
     syncs = len({e.sync for e in found.entries if e.sync is not None})
-    console.print(f"[bold]History of {escape(found.ref)}[/bold]: {len(found.entries)} events, {syncs} sync points")
+    sizes = f"{counted(len(found.entries), 'event')}, {counted(syncs, 'sync point')}"
+    console.print(f"[bold]History of {escape(found.ref)}[/bold]: {sizes}")
     console.print(escape(now))
     if not found.entries:
         console.print("No event in that range.")

@@ -1,6 +1,7 @@
-"""An item's history as one self-contained HTML page: a timeline with three lanes (CRM, the link, Outlook), sync
-points as bands, decisions labelled by rule, details on hover and on click. Pure: entries in, one string out;
-inline CSS and JS only, and a content security policy that forbids any fetch."""
+"""An item's history as one self-contained HTML page: the `why` answer on top, then a timeline with three lanes
+(CRM, the link, Outlook), sync points as bands, decisions labelled by rule with their reason in the row, causes
+as links to their rows, and the details on click. Pure: entries in, one string out; inline CSS and JS only, and
+a content security policy that forbids any fetch."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RU
 from syncledger.projections.document import iso
 
 from .history import Entry, History, PropertyChange, SyncPoint, change_line, show_value
+from .sentences import counted, rule_note
 
 # Rules are coloured by the table they come from, so a long timeline reads by kind of decision at a glance.
 RULE_FAMILIES = (
@@ -41,20 +43,32 @@ header p { margin: 2px 0; color: var(--muted); }
 .rule.immediate { background: var(--immediate); } .rule.pull { background: var(--pull); }
 .rule.push { background: var(--push); } .rule.filter { background: var(--filter); }
 .rule.unknown { background: #374151; }
-.grid { display: grid; grid-template-columns: 200px repeat(3, minmax(0, 1fr)); }
+.why { margin: 8px 0 2px; padding: 8px 12px; background: #f5f3ff; border-left: 4px solid var(--link);
+       max-width: 1100px; }
+.why h2 { margin: 0 0 4px; font-size: 13px; }
+header .why p { color: #111827; }
+.why ol { margin: 0; padding-left: 0; list-style: none; }
+.why li { margin: 2px 0; }
+a.pos { color: var(--link); font-variant-numeric: tabular-nums; white-space: nowrap; }
+/* the first column fits the longest "@position date time" of this page (--when, in ch): never cut */
+.grid { display: grid; grid-template-columns: var(--when, 23ch) repeat(3, minmax(0, 1fr)); column-gap: 0; }
 .lanes { position: sticky; top: 0; z-index: 2; background: #f9fafb; border-bottom: 2px solid var(--line);
          font-weight: 600; }
 .lanes > div { padding: 6px 10px; }
 .lane-head.crm { color: var(--crm); } .lane-head.link { color: var(--link); }
 .lane-head.outlook { color: var(--outlook); }
-.row { border-bottom: 1px solid #f3f4f6; cursor: pointer; min-height: 26px; }
+.row { border-bottom: 1px solid #f3f4f6; cursor: pointer; min-height: 26px; scroll-margin-top: 48px; }
+.row:target, .row.target { background: #fef9c3; }
 .row:hover, .row:focus { background: #f5f3ff; outline: none; }
 .row > div { padding: 3px 10px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; }
 .row .lane { border-left: 1px dashed var(--line); }
 .group.in-sync { box-shadow: inset 5px 0 0 var(--pull); margin: 6px 0; }  /* a shadow: no column shift */
 .group.kind-online, .group.kind-online-sync { box-shadow: inset 5px 0 0 var(--link); }
 .group > * { box-shadow: inherit; }  /* the band and the rows have backgrounds that would hide the bar */
-.when { color: var(--muted); font-variant-numeric: tabular-nums; }
+.when { color: var(--muted); font-variant-numeric: tabular-nums; text-overflow: clip !important; }
+.row > .reason { grid-column: 2 / -1; white-space: normal; overflow: visible; padding: 0 10px 4px;
+                 color: #374151; }
+.reason a.pos { margin-left: 4px; }
 .mark { display: inline-block; width: 9px; height: 9px; border-radius: 50%; margin-right: 6px;
         vertical-align: baseline; }
 .crm .mark { background: var(--crm); } .outlook .mark { background: var(--outlook); }
@@ -62,7 +76,7 @@ header p { margin: 2px 0; color: var(--muted); }
 .effect { color: var(--muted); }
 .sync { padding: 5px 10px; background: #ecfdf5; color: #065f46; font-weight: 600; }
 .kind-online > .sync, .kind-online-sync > .sync { background: #eef2ff; color: #3730a3; }
-.more { padding: 6px 10px 10px 210px; white-space: normal; background: #fafafa;
+.more { padding: 6px 10px 10px calc(var(--when, 23ch) + 10px); white-space: normal; background: #fafafa;
         cursor: auto; }
 .more dl { margin: 0; display: grid; grid-template-columns: max-content 1fr; gap: 2px 12px; }
 .more dt { color: var(--muted); } .more dd { margin: 0; }
@@ -83,9 +97,19 @@ SCRIPT = """
     row.setAttribute('aria-expanded', String(!more.classList.contains('hidden')));
   }
   document.querySelector('.timeline').addEventListener('click', (event) => {
+    if (event.target.closest('a')) return;  // a cause: follow the link, leave the details as they are
     const row = event.target.closest('.row');
     if (row) toggle(row);
   });
+  function reveal() {  // a link to a row the filters hide shows it again
+    const target = location.hash && document.getElementById(location.hash.slice(1));
+    if (!target || !target.classList.contains('hidden')) return;
+    search.value = ''; decisionsOnly.checked = false; hiddenRules.clear();
+    for (const button of document.querySelectorAll('.legend button')) button.classList.remove('off');
+    apply();
+    target.scrollIntoView();
+  }
+  window.addEventListener('hashchange', reveal);
   document.querySelector('.timeline').addEventListener('keydown', (event) => {
     const row = event.target.closest('.row');
     if (row && (event.key === 'Enter' || event.key === ' ')) { event.preventDefault(); toggle(row); }
@@ -119,8 +143,8 @@ SCRIPT = """
 """
 
 
-def render_timeline(history: History, now: str = "") -> str:
-    """The whole page for one item's history."""
+def render_timeline(history: History, now: str = "", chain: list[tuple[int, str]] | None = None) -> str:
+    """The whole page for one item's history; `chain` is the `why` answer (position, sentence), shown on top."""
     outlook_users = sorted({ref.split(":", 1)[1].split("/")[0] for ref in _refs(history, "outlook:")})
     outlook_title = (
         f"{outlook_users[0]}'s Outlook" if len(outlook_users) == 1 else f"Outlook ({', '.join(outlook_users)})"
@@ -129,7 +153,10 @@ def render_timeline(history: History, now: str = "") -> str:
         f'<div class="lane-head {key}">{escape(outlook_title if key == "outlook" else title)}</div>'
         for key, title in LANES
     )
-    body = "".join(_group(history, number, point, entries) for number, (point, entries) in enumerate(history.groups()))
+    shown = {e.position for e in history.entries}  # the rows a position can link to
+    body = "".join(
+        _group(history, number, point, entries, shown) for number, (point, entries) in enumerate(history.groups())
+    )
     counts: dict[str, int] = {}
     for rule in history.rules():
         counts[rule] = counts.get(rule, 0) + 1
@@ -146,6 +173,8 @@ def render_timeline(history: History, now: str = "") -> str:
         else "no event in this range"
     )
     syncs = len({e.sync for e in history.entries if e.sync is not None})
+    widest = max((len(_when(e)) for e in history.entries), default=22)
+    why = _why(now, chain or [], shown)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -156,12 +185,12 @@ def render_timeline(history: History, now: str = "") -> str:
 <title>History of {escape(history.ref)} - syncledger</title>
 <style>{STYLE}</style>
 </head>
-<body>
+<body style="--when: {widest + 3}ch">
 <header>
 <h1>History of {escape(history.ref)}</h1>
-<p>{escape(now)}</p>
-<p>{len(history.entries)} events, {syncs} sync points; {escape(span)}. Hover a row for a summary, click it
-for the details.</p>
+{why}
+<p>{counted(len(history.entries), "event")}, {counted(syncs, "sync point")}; {escape(span)}. Each decision says why
+in its row; click a row for the details, a position to go to its row.</p>
 <div class="controls">
 <input type="search" id="search" placeholder="Filter: text, rule, user, field" aria-label="Filter">
 <label><input type="checkbox" id="decisions-only"> decisions only</label>
@@ -180,14 +209,34 @@ for the details.</p>
 """
 
 
+def _why(now: str, chain: list[tuple[int, str]], shown: set[int]) -> str:
+    """The answer of `syncledger why`: the item's state, and the chain from the user actions to the decisions."""
+    steps = "".join(f"<li>{_position(position, shown)} {escape(sentence)}.</li>" for position, sentence in chain)
+    chain_html = f"<h2>How it came to this (times in UTC)</h2><ol>{steps}</ol>" if steps else ""
+    return f'<section class="why" aria-label="Why"><p><strong>{escape(now)}</strong></p>{chain_html}</section>'
+
+
+def _position(position: int | None, shown: set[int]) -> str:
+    """`@13` as a link to that event's row when the page has it (else as text: not an event of this history)."""
+    if position is None:
+        return ""
+    if position in shown:
+        return f'<a class="pos" href="#e-{position}">@{position}</a>'
+    return f'<span class="pos">@{position}</span>'
+
+
+def _when(e: Entry) -> str:
+    return f"@{e.position} {e.at:%Y-%m-%d %H:%M:%S}"
+
+
 def _refs(history: History, prefix: str) -> set[str]:
     refs = {c.ref for e in history.entries for c in e.changes if c.ref.startswith(prefix)}
     return refs | ({history.ref} if history.ref.startswith(prefix) else set())
 
 
-def _group(history: History, number: int, point: SyncPoint | None, entries: list[Entry]) -> str:
+def _group(history: History, number: int, point: SyncPoint | None, entries: list[Entry], shown: set[int]) -> str:
     """A section per sync point (a band, then its decisions), and one per run of events between syncs."""
-    rows = "".join(_row(history.ref, entry, number) for entry in entries)
+    rows = "".join(_row(history.ref, entry, number, shown) for entry in entries)
     if point is None:
         return f'<section class="group" data-group="{number}">{rows}</section>'
     band = (
@@ -197,7 +246,7 @@ def _group(history: History, number: int, point: SyncPoint | None, entries: list
     return f'<section class="group in-sync kind-{point.kind}" data-group="{number}">{band}{rows}</section>'
 
 
-def _row(ref: str, e: Entry, group: int) -> str:
+def _row(ref: str, e: Entry, group: int, shown: set[int]) -> str:
     lanes = {key: "" for key, _ in LANES}
     main_lane = e.side if e.side in lanes else "link"
     if e.rule is not None:
@@ -212,13 +261,25 @@ def _row(ref: str, e: Entry, group: int) -> str:
     tooltip = "\n".join([e.summary, *(change_line(c) for c in e.changes)])
     searchable = " ".join([e.summary, e.actor, e.rule or "", *(change_line(c) for c in e.changes)]).lower()
     cells = "".join(f'<div class="lane {key}">{lanes[key]}</div>' for key, _ in LANES)
-    when = f"@{e.position} {e.at:%Y-%m-%d %H:%M:%S}"
+    reason = _reason(e, shown)
     return (
-        f'<div class="grid row" tabindex="0" role="button" aria-expanded="false" data-pos="{e.position}" '
-        f'data-group="{group}" data-rule="{escape(e.rule or "")}" data-text="{escape(searchable)}" '
-        f'title="{escape(tooltip)}"><div class="when">{escape(when)}</div>{cells}</div>'
-        f'<div class="more hidden" id="more-{e.position}">{_details(e)}</div>'
+        f'<div class="grid row" id="e-{e.position}" tabindex="0" role="button" aria-expanded="false" '
+        f'data-pos="{e.position}" data-group="{group}" data-rule="{escape(e.rule or "")}" '
+        f'data-text="{escape(searchable)}" title="{escape(tooltip)}"><div class="when">{escape(_when(e))}</div>'
+        f"{cells}{reason}</div>"
+        f'<div class="more hidden" id="more-{e.position}">{_details(e, shown)}</div>'
     )
+
+
+def _reason(e: Entry, shown: set[int]) -> str:
+    """A decision's sentence (what it did and why, without the rule's note: the label says the rule), and what
+    caused it, as a link to that row."""
+    if e.rule is None:
+        return ""
+    sentence = e.summary.removesuffix(f" ({rule_note(e.rule)})")
+    extra = f" ({e.reason})" if e.reason and e.reason not in sentence else ""
+    cause = f" · caused by {_position(e.cause, shown)}" if e.cause is not None else ""
+    return f'<div class="reason">{escape(sentence + extra)}.{cause}</div>'
 
 
 def _effects(ref: str, changes: tuple[PropertyChange, ...]) -> dict[str, str]:
@@ -241,13 +302,16 @@ def _effects(ref: str, changes: tuple[PropertyChange, ...]) -> dict[str, str]:
     return {side: ", ".join(dict.fromkeys(texts)) for side, texts in words.items()}
 
 
-def _details(e: Entry) -> str:
-    pairs = [("when", f"@{e.position}, {iso(e.at)}"), ("actor", e.actor), ("what", e.summary)]
+def _details(e: Entry, shown: set[int]) -> str:
+    """Every fact of the event, each labelled for what it is (HTML, escaped here)."""
+    pairs = [("position, time", escape(f"@{e.position}, {iso(e.at)}")), ("by", escape(e.actor))]
+    pairs.append(("what happened" if e.rule is None else "decision", escape(e.summary)))
     if e.rule is not None:
-        pairs += [("rule", e.rule), ("sentence", e.sentence or ""), ("source", e.source or "")]
-        pairs += [("cause", f"@{e.cause}")] + ([("why", e.reason)] if e.reason else [])
+        pairs += [("rule", escape(e.rule)), ("the rule says", escape(e.sentence or "unknown to this version"))]
+        pairs += [("source", escape(e.source or "unknown")), ("caused by", _position(e.cause, shown))]
+        pairs += [("recorded reason", escape(e.reason))] if e.reason else []
     if e.queued_for:
-        pairs.append(("queued for", ", ".join(e.queued_for)))
-    items = "".join(f"<dt>{escape(k)}</dt><dd>{escape(v)}</dd>" for k, v in pairs)
+        pairs.append(("queued for the next sync of", escape(", ".join(e.queued_for))))
+    items = "".join(f"<dt>{escape(k)}</dt><dd>{v}</dd>" for k, v in pairs)
     changes = "".join(f"<li>{escape(change_line(c))}</li>" for c in e.changes)
-    return f"<dl>{items}<dt>changes</dt><dd><ul>{changes or '<li>none</li>'}</ul></dd></dl>"
+    return f"<dl>{items}<dt>what changed</dt><dd><ul>{changes or '<li>nothing</li>'}</ul></dd></dl>"

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
-from syncledger.ledger.values import FieldValue
+from syncledger.ledger.values import CrmState, CrmType, FieldValue, OutlookType
 from syncledger.ledger.vocabulary import Time
 from syncledger.ledger.world import World, links
 from syncledger.projections.document import iso
 
-from ..inputs import BadInput, describe
+from ..inputs import BadInput, describe, shown
+
+# crm:<record>, outlook:<user>/<item>, user:<name>, no part empty (an id may hold a slash; a user name before it not)
+REFERENCE = re.compile(r"crm:.+|outlook:(?P<user>[^/]+)/.+|user:(?P<named>.+)", re.DOTALL)
 
 
 class _Check(BaseModel):
@@ -20,9 +24,9 @@ class _Check(BaseModel):
 
 
 class RecordCheck(_Check):
-    type: str | None = None
+    type: CrmType | None = None
     owner: str | None = None
-    state: str | None = None
+    state: CrmState | None = None
     regarding: str | None = None
     start: Time | None = None
     fields: dict[str, FieldValue] | None = None
@@ -30,7 +34,7 @@ class RecordCheck(_Check):
 
 
 class ItemCheck(_Check):
-    type: str | None = None
+    type: OutlookType | None = None
     linked: StrictBool | StrictStr | None = None
     completed: bool | None = None
     start: Time | None = None
@@ -54,13 +58,44 @@ class Expectation(_Check):
     why: dict[str, StrictStr | None] = {}
 
 
+CHECKS: dict[str, tuple[str, type[BaseModel]]] = {
+    "crm": ("a CRM record", RecordCheck),
+    "outlook": ("an Outlook item", ItemCheck),
+    "links": ("a link", LinkCheck),
+}
+
+
 def parse_expectation(raw: Any) -> Expectation:
     if not isinstance(raw, dict):
         raise BadInput("expect: must be a mapping of checks (crm, outlook, links, pending, why)")
     try:
         return Expectation.model_validate(raw)
     except ValidationError as e:
-        raise BadInput(describe(e, ("expect",))) from None
+        raise BadInput(_describe_check(e)) from None
+
+
+def _describe_check(error: ValidationError) -> str:
+    """What is wrong with a check, naming the kind of thing checked and what it takes: a check of an item is
+    `absent` or a mapping of its properties, and `absent` is only one branch of that choice."""
+    errors = error.errors()
+    where = [e for e in errors if e["loc"] and e["loc"][0] in CHECKS]
+    extra = next((e for e in errors if e["type"] == "extra_forbidden"), None)
+    if extra is not None and extra["loc"][0] in CHECKS:
+        what, model = CHECKS[str(extra["loc"][0])]
+        valid = ", ".join(model.model_fields)
+        return f"expect: unknown key {shown(str(extra['loc'][-1]))} in a check of {what} (valid: {valid})"
+    if extra is not None and len(extra["loc"]) == 1:
+        return f"expect: unknown key {shown(str(extra['loc'][0]))} (valid: {', '.join(Expectation.model_fields)})"
+    shapes = [e for e in where if e["type"] == "model_type" and e["loc"][0] != "links"]
+    if shapes and len(where) == 2:  # neither `absent` nor a mapping
+        what, model = CHECKS[str(shapes[0]["loc"][0])]
+        key = ".".join(str(p) for p in shapes[0]["loc"][:-1])
+        got = shown(shapes[0]["input"])
+        return f"expect.{key}: a check of {what} is absent or a mapping of {', '.join(model.model_fields)} (got {got})"
+    if where and where[0]["type"] == "literal_error" and len(where) > 1:
+        errors = [e for e in errors if e is not where[0]]  # `absent` was not meant: say what is wrong in the rest
+        return describe(ValidationError.from_exception_data(error.title, errors), ("expect",))  # type: ignore[arg-type]
+    return describe(error, ("expect",))
 
 
 def _show(value: Any) -> str:
@@ -84,6 +119,10 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
     for record_id, check in expectation.crm.items():
         record = world.records.get(record_id)
         where = f"crm.{record_id}"
+        if isinstance(check, RecordCheck):
+            for name in [check.owner, *(check.shared_with or [])]:
+                if name is not None:
+                    _user(world, name, f"{where}.{'owner' if name == check.owner else 'shared_with'}")
         if check == "absent" or record is None:
             _compare(
                 where, "absent" if check == "absent" else "present", "absent" if record is None else "present", failures
@@ -125,6 +164,8 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
             for name, value in (item_check.fields or {}).items():
                 _compare(f"{where}.fields.{name}", value, item.fields.get(name), failures)
     for n, link_check in enumerate(expectation.links, 1):
+        if link_check.user is not None:
+            _user(world, link_check.user, f"links[{n}].user")
         wanted = link_check.model_dump(exclude_none=True)
         rows = [
             {"user": k.user, "item": k.item, "record": k.record, "state": k.state, "origin": k.origin, "rule": k.rule}
@@ -140,15 +181,19 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
     for user_name, count in expectation.pending.items():
         _compare(f"pending.{user_name}", count, len(_user(world, user_name).pending), failures)
     for ref, rule in expectation.why.items():
-        if not ref.startswith(("crm:", "outlook:", "user:")) or (ref.startswith("outlook:") and "/" not in ref):
-            raise BadInput(f"why: {ref!r} is not a reference (crm:<record> or outlook:<user>/<item>)")
+        found = REFERENCE.fullmatch(ref)
+        if found is None:
+            raise BadInput(f"expect: why: {shown(ref)} is not a reference (crm:<record> or outlook:<user>/<item>)")
+        if (named := found["user"] or found["named"]) is not None:
+            _user(world, named, f"why.{ref}")
         last = index.last_decision(ref)
         _compare(f"why.{ref}", rule, last[1] if last else None, failures)
     return failures
 
 
-def _user(world: World, name: str) -> Any:
+def _user(world: World, name: str, where: str = "") -> Any:
+    """A user a check names: an undeclared one is bad input (a typo), not a failed check."""
     user = world.users.get(name)
     if user is None:
-        raise BadInput(f"expect: unknown user '{name}'")
+        raise BadInput(f"expect: {where + ': ' if where else ''}unknown user {shown(name)}")
     return user
