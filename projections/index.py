@@ -109,7 +109,7 @@ def catch_up_index(location: str, upto: int) -> None:
     """Bring the item index of the ledger at `location` up to `upto`: what a second process runs during a long
     catch-up (it opens the ledger itself; nothing is shared with the process that started it)."""
     store = EventStore(location)
-    models = open_read_models(location, store.mapper)
+    models = open_read_models(location, store.mapper, store)
     try:
         IndexProjection(store, models).catch_up(upto)
     finally:

@@ -47,15 +47,21 @@ def ledger_location(db: str | None) -> str:
     return db or os.environ.get("SYNCLEDGER_DB") or DEFAULT_DB
 
 
-def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
-    """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date; reading
-    commands refuse a missing file instead of creating an empty ledger."""
+def existing_location(db: str | None) -> str:
+    """The ledger's location (`ledger_location`); a missing file is refused instead of becoming an empty ledger."""
     location = ledger_location(db)
-    if must_exist and "://" not in location and not Path(location).exists():
+    if "://" not in location and not Path(location).exists():
         raise Usage(
             f"no ledger at {location} (create one with 'syncledger demo' or 'syncledger do user.add "
             f"user=alice', or choose one with --db)"
         )
+    return location
+
+
+def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
+    """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date; reading
+    commands refuse a missing file instead of creating an empty ledger."""
+    location = existing_location(db) if must_exist else ledger_location(db)
     try:
         with progress("bringing the read models up to date") as update:
             return reader_module.open_reader(location, progress=update)
