@@ -25,6 +25,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    OperationalError,
     PersistenceError,
     StoredEvent,
 )
@@ -322,10 +323,10 @@ class EventStore:
         derived data at that position is sealed to."""
         if position == self._last_seal[0] and position > 0:
             return self._last_seal[1]
-        rows = self._rows_between(position - 1, position)
         try:
+            rows = self._rows_between(position - 1, position)
             return unwrap(rows[0][2])[1] if rows else None
-        except ValueError:
+        except (ValueError, StoreError):
             return None
 
     def head(self) -> tuple[int, datetime | None, bytes] | None:
@@ -346,20 +347,20 @@ class EventStore:
         """Whether the newest row is sealed with a key (`seal.KEYED`) or not; None if the ledger is empty or the
         row has no seal."""
         last = self.last_position()
-        rows = self._rows_between(last - 1, last) if last else []
         try:
+            rows = self._rows_between(last - 1, last) if last else []
             return unwrap(rows[0][2])[0] if rows else None
-        except ValueError:
+        except (ValueError, StoreError):  # a damaged row: `verify` says what
             return None
 
     def key_seals_newest(self, key: bytes) -> bool:
         """Whether `key` made the newest row's seal (a ledger that does not yet record its key's fingerprint)."""
         last = self.last_position()
-        rows = self._rows_between(last - 2, last) if last else []
         try:
+            rows = self._rows_between(last - 2, last) if last else []
             previous = unwrap(rows[0][2])[1] if len(rows) == 2 else GENESIS
             _, stored, payload = unwrap(rows[-1][2])
-        except (ValueError, IndexError):
+        except (ValueError, IndexError, StoreError):
             return False
         return seal(previous, last, rows[-1][1], payload, key) == stored
 
@@ -402,10 +403,10 @@ class EventStore:
                 raw.row_factory = None
                 raw.execute(statement, (STREAM, after, upto if upto is not None else 2**62, limit))
                 return raw.fetchall()
-        except sqlite3.OperationalError as e:
+        except (sqlite3.OperationalError, OperationalError) as e:
             raise self._text_row(after, e) from None
 
-    def _text_row(self, after: int, error: sqlite3.OperationalError) -> Exception:
+    def _text_row(self, after: int, error: Exception) -> Exception:
         """A StoreError naming the first row after `after` that SQL turned into text (SQLite cannot give it as
         a string when its bytes are not UTF-8), or the error itself if it is something else."""
         if "decode" not in str(error):
@@ -446,7 +447,7 @@ class EventStore:
                     raw.row_factory = None
                     raw.execute(statement, (STREAM, *chunk))
                     rows += raw.fetchall()
-            except sqlite3.OperationalError as e:
+            except (sqlite3.OperationalError, OperationalError) as e:
                 raise self._text_row(chunk[0] - 1, e) from None
         return list(starmap(self.mapper.decode_row, rows))
 
