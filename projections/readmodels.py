@@ -294,6 +294,12 @@ class SqlReadModels(ReadModels):
         event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
         batch_digests = digests(projection, {table: rows for table, _, rows in inserts})
         with self._transaction() as c:
+            if not isinstance(self.db, sqlite3.Connection):  # one writer of a projection at a time, as on SQLite:
+                # the seal of each batch is chained to the one before, so batches must not interleave
+                c.execute(
+                    "SELECT pg_advisory_xact_lock(hashtext('syncledger-write:' || current_schema() || %s))",
+                    (projection,),
+                )
             c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
             found = c.fetchone()
             if (int(found[0]) if found else 0) != first - 1:
