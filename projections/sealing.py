@@ -156,4 +156,8 @@ def warn(problem: str) -> None:
     """One line on standard error, once per process: derived data was ignored, the answer comes from the events."""
     if problem not in _WARNED:
         _WARNED.add(problem)
-        print(f"syncledger: warning: {problem}; ignored, answered from the events (syncledger verify)", file=sys.stderr)
+        print(
+            f"syncledger: warning: {problem}; ignored, answered from the events ('syncledger verify' says what "
+            "else; 'syncledger verify --rebuild' rebuilds the read models)",
+            file=sys.stderr,
+        )
