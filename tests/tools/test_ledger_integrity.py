@@ -265,6 +265,22 @@ def test_a_keyed_ledger_refuses_writers_and_checkers_without_its_key(
     assert found[0]["position"] == 1 and "not sealed with the key" in found[0]["problem"]
 
 
+def test_a_keyed_ledger_whose_fingerprint_was_deleted_is_still_keyed(
+    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its rows say they are keyed, and the newest seal tells the right key from a wrong one."""
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    location = _ledger(places, 10)
+    _sql(location, "DELETE FROM syncledger_ledger")
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    assert "is sealed with a key" in _one_error_line(run_cli("state", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", "another key")
+    assert "newest seal was made with another" in _one_error_line(run_cli("do", "user.add", "user=z", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    assert run_cli("verify", "--db", location).returncode == 0
+    assert len(_sql(location, "SELECT value FROM syncledger_ledger")) == 1, "recorded again"
+
+
 def test_a_key_is_not_added_to_an_unkeyed_ledger_midway(
     places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
