@@ -122,9 +122,12 @@ def test_bad_heads_and_an_empty_ledger_are_one_line(places: Locations, run_cli: 
     assert f"{bad}:3" in _one_error_line(run_cli("verify", "--heads", bad, "--db", location))
     assert "cannot read" in _one_error_line(run_cli("verify", "--heads", tmp_path / "none", "--db", location))
     empty = places.new()
-    assert run_cli("verify", "--db", empty).returncode == 0 or "://" not in str(empty)
-    if "://" in str(empty):
-        assert "no head" in _one_error_line(run_cli("head", "--db", empty))
+    if "://" not in str(empty):  # a missing file is not made into a ledger by reading it
+        assert "no ledger at" in _one_error_line(run_cli("head", "--db", empty))
+        assert run_cli("pending", "--db", empty).returncode == 2
+        open_reader(empty).ledger.store.close()  # an empty ledger
+    assert "no events yet" in _one_error_line(run_cli("head", "--db", empty))
+    assert run_cli("verify", "--db", empty).returncode == 0
 
 
 def test_without_a_head_read_models_past_the_last_event_are_reported_as_truncation(
