@@ -28,10 +28,13 @@ _HEAD = re.compile(r"([1-9][0-9]{0,18}):([0-9a-fA-F]{64})")
 def verify(
     json: bool = JsonOption,
     head: list[str] = typer.Option(
-        [], "--head", help="A head printed by 'syncledger head' earlier (POSITION:SEAL): the ledger must still hold it."
+        [],
+        "--head",
+        metavar="POSITION:SEAL",
+        help="A head printed by 'syncledger head' earlier (POSITION:SEAL): the ledger must still hold it.",
     ),
     heads: Path | None = typer.Option(
-        None, "--heads", help="A file of heads, one POSITION:SEAL at the start of a line."
+        None, "--heads", metavar="FILE", help="A file of heads, one POSITION:SEAL at the start of a line."
     ),
     rebuild: bool = typer.Option(
         False, "--rebuild", help="After checking, drop the read models and rebuild them from the events as they are."
