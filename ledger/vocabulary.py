@@ -26,7 +26,6 @@ from pydantic import (
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
 TASK_LIKE = ("task", "phonecall", "letter", "fax")
-ACTIVITY_TYPES = ("appointment", "task", "email", "phonecall", "letter", "fax")
 SYNC_FILTERS = ("owned", "owned_and_shared")
 
 
@@ -105,6 +104,7 @@ class Action(Model):
     at: Time | None = None
     id: Name | None = None
     queued: tuple[Queued, ...] = ()
+    do: str  # every action names itself: each subclass narrows this to its own literal (and it is the tag)
 
     @property
     def user_name(self) -> str:
@@ -267,6 +267,14 @@ class WentOnline(Action):
     user: Name
 
 
+STATE_AFTER: dict[str, CrmState] = {  # the CRM state each state-changing action leaves its record in
+    "crm.complete": "completed",
+    "crm.cancel": "canceled",
+    "crm.deactivate": "inactive",
+    "crm.activate": "active",
+}
+
+
 AnyAction = Annotated[
     UserAdded
     | OptionChanged
@@ -298,7 +306,6 @@ ACTION_CLASSES: dict[str, type[Action]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls
     for cls in AnyAction.__origin__.__args__  # type: ignore[attr-defined]
 }
-CRM_ACTIONS = tuple(name for name in ACTION_CLASSES if name.startswith("crm."))
 
 
 # --------------------------------------------------------------------------------------------- effects
@@ -432,6 +439,7 @@ class Decided(Model):
 
 
 Event = Annotated[AnyAction | Decided, Field(discriminator="do")]
+Recorded = tuple[int, Action | Decided]  # an event and its position in the ledger
 EVENT_CLASSES: dict[str, type[Model]] = {**ACTION_CLASSES, "decision": Decided}
 ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAction)
 

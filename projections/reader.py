@@ -11,7 +11,8 @@ from typing import Any
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.store import EventStore, Recorded, StoreError, _redacted
+from syncledger.ledger.store import EventStore, StoreError, _redacted
+from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World
 
 from .keys import check_seal_key

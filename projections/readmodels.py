@@ -19,7 +19,7 @@ import orjson
 
 from syncledger.ledger.past import PastRows, made
 from syncledger.ledger.seal import GENESIS
-from syncledger.ledger.store import environment
+from syncledger.ledger.store import connect_postgres, environment
 from syncledger.ledger.world import Link, Record
 
 from .codec import record_data, record_of
@@ -44,14 +44,100 @@ class ForgedCheckpoint(ValueError):
     """A stored checkpoint does not match its seal: it is not used."""
 
 
-class ReadModels:
+class ReadModels(Protocol):
+    """The read models as the projections write them and the read side asks them: two projections (INDEX, WORLD),
+    each complete up to its tracking position. Two implementations, side by side below: `MemoryReadModels` (dicts)
+    and `SqlReadModels` (tables beside the events on SQLite or PostgreSQL)."""
+
+    def tracking(self, projection: str) -> int:
+        """The position up to which the projection (INDEX or WORLD) is complete."""
+        ...
+
+    def write_index(
+        self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
+    ) -> bool:
+        """The index rows and action ids of positions `first`..`position`, with the new tracking position, in one
+        transaction; only if the index is complete up to `first - 1` (whether it wrote)."""
+        ...
+
+    def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
+        """The checkpoints and the past (but its action ids) of positions `first`..`position`, likewise."""
+        ...
+
+    def checkpoint(self, position: int) -> bytes | None:
+        """The checkpoint at exactly `position`, as stored (enciphered), if there is one; `ForgedCheckpoint` if it
+        does not match its seal."""
+        ...
+
+    def checkpoint_row(self, position: int) -> tuple[bytes, bytes | None] | None:
+        """The checkpoint at `position` and its seal, as stored, unchecked (for `verify`)."""
+        ...
+
+    def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None: ...
+
+    def checkpoints(self) -> list[int]: ...
+
+    def touched(self, ref: str) -> list[tuple[int, str | None]]:
+        """The positions that touched `ref`, each with the rule of its decision (None for an action)."""
+        ...
+
+    def refs(self) -> list[str]: ...
+
+    # the archive (`ledger.past.Archive`): what the present no longer holds, as of position `upto`
+    def record(self, record: str, upto: int) -> Record | None: ...
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool: ...
+
+    def action(self, action_id: str, upto: int) -> int | None: ...
+
+    def ended_links(self, upto: int) -> list[Link]: ...
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
+
+    def rows(self, upto: int, raw: bool = False) -> PastRows:
+        """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
+        ...
+
+    # seals (`projections.sealing`) and what the ledger says of itself (`projections.keys`)
+    sealer: Sealer | None
+    # the past folded from the events, for when the stored archive does not match its seals (`projections.projector`)
+    rebuild_past: Callable[[], PastRows] | None
+
+    def batches(self, projection: str) -> list[Batch]:
+        """The sealed batches of a projection, in order."""
+        ...
+
+    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
+        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`)."""
+        ...
+
+    def highest_positions(self) -> dict[str, int]:
+        """The highest position each read model names (for `verify`'s check for a truncated ledger)."""
+        ...
+
+    def seal_fingerprint(self) -> str | None:
+        """The fingerprint of the key the ledger is sealed with, if it is (`projections.keys`)."""
+        ...
+
+    def record_seal_fingerprint(self, fingerprint: str) -> None: ...
+
+    def reset(self) -> None:
+        """Forget everything: the projections rebuild from the events."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _exactly(found: tuple[int, bytes] | None, position: int) -> bytes | None:
+    return found[1] if found is not None and found[0] == position else None
+
+
+class MemoryReadModels:
     """In memory: for scenario runs and tests. Nothing can change it behind the ledger's back: it is not sealed."""
 
-    sealer: Sealer | None = None
-    # the past folded from the events, for when the stored archive does not match its seals (`projections.projector`)
-    rebuild_past: Callable[[], PastRows] | None = None
-
     def __init__(self) -> None:
+        self.sealer: Sealer | None = None
+        self.rebuild_past: Callable[[], PastRows] | None = None
         self._fingerprint: str | None = None
         self._tracking: dict[str, int] = {}
         self._checkpoints: dict[int, bytes] = {}
@@ -89,9 +175,7 @@ class ReadModels:
         return True
 
     def checkpoint(self, position: int) -> bytes | None:
-        """The checkpoint at exactly `position`, as stored (enciphered), if there is one."""
-        found = self.checkpoint_at_or_before(position)
-        return found[1] if found is not None and found[0] == position else None
+        return _exactly(self.checkpoint_at_or_before(position), position)
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         positions = sorted(self._checkpoints)
@@ -107,14 +191,12 @@ class ReadModels:
         return (found, None) if found is not None else None
 
     def batches(self, projection: str) -> list[Batch]:
-        """The sealed batches of a projection, in order."""
         return []
 
     def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
         return []
 
     def highest_positions(self) -> dict[str, int]:
-        """The highest position each read model names (for `verify`'s check for a truncated ledger)."""
         past = self._past
         return {
             "tracking positions": max(self._tracking.values(), default=0),
@@ -125,7 +207,6 @@ class ReadModels:
         }
 
     def seal_fingerprint(self) -> str | None:
-        """The fingerprint of the key the ledger is sealed with, if it is (`projections.keys`)."""
         return self._fingerprint
 
     def record_seal_fingerprint(self, fingerprint: str) -> None:
@@ -163,9 +244,9 @@ class ReadModels:
         return self._past.upto(upto)
 
     def reset(self) -> None:
-        fingerprint = self._fingerprint
+        fingerprint, sealer, rebuild_past = self._fingerprint, self.sealer, self.rebuild_past
         self.__init__()  # type: ignore[misc]
-        self._fingerprint = fingerprint
+        self._fingerprint, self.sealer, self.rebuild_past = fingerprint, sealer, rebuild_past
 
     def close(self) -> None:
         pass
@@ -200,14 +281,15 @@ def _link(row: Sequence[Any]) -> Link:
     return Link(user, item, record, origin, "unlinked", rule, int(position), bool(in_filter), int(made))
 
 
-class SqlReadModels(ReadModels):
+class SqlReadModels:
     """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema). Tombstones are
     encrypted with the events' cipher; like the item index, the other tables hold ids and positions only."""
 
     def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
         self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
+        self.rebuild_past: Callable[[], PastRows] | None = None
         self._trusted: set[str] = set()  # projections whose batches were found to match their seals
-        self._stand_in: ReadModels | None = None  # the past folded from the events, when they did not
+        self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
         # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
@@ -379,7 +461,7 @@ class SqlReadModels(ReadModels):
                 (fingerprint,),
             )
 
-    def _untrusted(self, projection: str) -> ReadModels | None:
+    def _untrusted(self, projection: str) -> MemoryReadModels | None:
         """None if the projection's stored rows match their seals (checked once per process); else the past
         folded from the events, which answers instead."""
         if self.sealer is None or projection in self._trusted or self.rebuild_past is None:
@@ -401,7 +483,7 @@ class SqlReadModels(ReadModels):
             self._trusted.add(projection)
             return None
         warn(f"{problems[0][1]} (position {problems[0][0]})")
-        stand_in = ReadModels()
+        stand_in = MemoryReadModels()
         rows = self.rebuild_past()
         stand_in.write_world(1, max(tracking, 1), [], rows)
         stand_in._past.actions.update(rows.actions)
@@ -523,7 +605,7 @@ def open_read_models(url: str | None, cipher: Cipher, sealer: Sealer | None = No
     `sealer` (the ledger's event store)."""
     env = environment(url)
     if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
-        return ReadModels()
+        return MemoryReadModels()
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
         # the projector writes from one other thread while catching up, never while this one uses it
         connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None, check_same_thread=False)
@@ -532,16 +614,6 @@ def open_read_models(url: str | None, cipher: Cipher, sealer: Sealer | None = No
         # 2 MB of cache, most inserts read a page back from the file first
         connection.execute("PRAGMA cache_size=-65536")
         return SqlReadModels(connection, "?", "BLOB", cipher, sealer)
-    import psycopg
-
     schema = env.get("POSTGRES_SCHEMA")
-    server: Any = psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        options=f"-c search_path={schema}" if schema else None,
-        connect_timeout=10,
-    )
+    server = connect_postgres(env, options=f"-c search_path={schema}" if schema else None)
     return SqlReadModels(server, "%s", "BYTEA", cipher, sealer)

@@ -1,4 +1,5 @@
-"""Turning outside input (scenario steps, JSON lines, command-line verbs) into actions, with one-line errors."""
+"""Turning outside input (scenario steps, JSON lines, command-line verbs and values) into actions, times and
+positions, with one-line errors."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from pydantic import ValidationError
 from syncledger.ledger import vocabulary as v
 
 from .output import one_line
+
+Point = int | datetime  # a place in the ledger: a position, or a time
 
 
 class BadInput(ValueError):
@@ -63,9 +66,11 @@ def parse_action(raw: Any) -> v.Action:
     if not isinstance(raw.get("do", ""), str):  # pydantic would spell out the whole value in its message
         raise BadInput(f"do must be the name of an action, not {type(raw['do']).__name__}")
     try:
-        return v.ACTION_ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
+        action = v.ACTION_ADAPTER.validate_python(raw)
     except ValidationError as e:
         raise BadInput(describe(e)) from None
+    assert isinstance(action, v.Action)  # the adapter's union holds only actions
+    return action
 
 
 def parse_time(text: str, what: str = "time") -> datetime:
@@ -76,3 +81,40 @@ def parse_time(text: str, what: str = "time") -> datetime:
     if t.tzinfo is None:
         raise BadInput(f"{what} {shown(text)} has no time zone (add Z or +01:00)")
     return t
+
+
+def parse_position(text: str) -> int | None:
+    """A position given as plain ASCII digits (not `²`, not a 5,000-digit number), else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def parse_point(text: str, what: str = "time") -> Point:
+    """A position (digits) or an ISO 8601 time with a time zone: what `--since`, `--from`, `diff A B` take."""
+    position = parse_position(text)
+    if position is not None:
+        return position
+    try:
+        return parse_time(text, what)
+    except BadInput as e:
+        raise BadInput(f"{e}, nor a position") from None
+
+
+def parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
+    """`syncledger do VERB key=value...` as the mapping of an action; dotted keys nest (fields.phone=555)."""
+    raw: dict[str, Any] = {"do": verb}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"'{pair}' is not key=value (e.g. record=c1, fields.phone=555)")
+        path = key.split(".")
+        target = raw
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise BadInput(f"'{key}' mixes a value and nested keys")
+        # values are text (ids, field values, ISO times); only the options' true and false are not
+        flag = (
+            {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None
+        )
+        target[path[-1]] = value if flag is None else flag
+    return raw

@@ -18,8 +18,8 @@ import pytest
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.seal import seal, unwrap, wrap
 from syncledger.projections.reader import open_reader
-from syncledger.tools import randomwalk
 from syncledger.tools.actionlines import to_line
+from tests import randomwalk
 from tests.conftest import Locations, require_postgres
 
 Run = Callable[..., subprocess.CompletedProcess[str]]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
-from pathlib import Path
 
 import typer
 
@@ -12,12 +10,13 @@ from syncledger.ledger.store import StoreError
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 
-from . import scenario as scenarios
+from .. import scenarios
+from ..explain.text import print_why
+from ..explain.why import explain
+from ..output import console, fail, print_json
+from ..reports import print_state
+from ..scenarios.demo import DEMO_REF, write_demo
 from .app import DbOption, JsonOption, Usage, app
-from .cmd_audit import print_why
-from .explain import explain
-from .output import console, fail, print_json
-from .reports import print_state
 
 
 @app.command()
@@ -28,7 +27,9 @@ def run(
 ) -> None:
     """Run scenario files, each in a fresh in-memory ledger (or appended to --db), and check their expectations.
 
-    Example: syncledger run tests/scenarios/*.yaml
+    \b
+    Example:
+        syncledger run tests/scenarios/*.yaml
     """
     worst = 0
     for path in files:
@@ -59,21 +60,18 @@ def run(
 def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to write the demo ledger.")) -> None:
     """Write a fresh sample ledger from the shipped demo scenario and show what it holds.
 
-    Example: syncledger demo && syncledger state --db syncledger-demo.db
+    \b
+    Example:
+        syncledger demo && syncledger state --db syncledger-demo.db
     """
-    if "://" not in db:
-        for suffix in ("", "-wal", "-shm"):
-            Path(db + suffix).unlink(missing_ok=True)
-    with resources.as_file(resources.files("syncledger.tools") / "demo.yaml") as path:
-        try:
-            outcome = scenarios.run(scenarios.load(str(path)), db)
-        except scenarios.ScenarioError as e:
-            raise Usage(str(e)) from None
+    try:
+        outcome = write_demo(db)
+    except scenarios.ScenarioError as e:
+        raise Usage(str(e)) from None
     console.print(f"[bold]{outcome.scenario.title}[/bold]  (ledger written to {db})\n")
     print_state(state_document(outcome.ledger.world))
-    ref = "outlook:alice/c1"
-    console.print(f"\n[bold]syncledger why {ref} --db {db}[/bold]")
+    console.print(f"\n[bold]syncledger why {DEMO_REF} --db {db}[/bold]")
     reader = open_reader(db)
-    print_why(explain(ref, reader.world, reader.index, reader.event))
+    print_why(explain(DEMO_REF, reader.world, reader.index, reader.event))
     if outcome.failures:
         raise typer.Exit(1)

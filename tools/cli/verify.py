@@ -17,9 +17,9 @@ from syncledger.projections.keys import KeyRefused, check_seal_key
 from syncledger.projections.projector import Projector
 from syncledger.projections.readmodels import open_read_models
 
+from ..output import console, one_line, print_json
+from ..progress import progress
 from .app import DbOption, JsonOption, Usage, app, existing_location, ledger_location
-from .output import console, one_line, print_json
-from .progress import progress
 
 _HEAD = re.compile(r"([1-9][0-9]{0,18}):([0-9a-fA-F]{64})")
 
@@ -49,7 +49,9 @@ def verify(
     With --rebuild, the read models are then rebuilt from the events: after an older copy of the ledger was
     restored on purpose, whose read models reach past its end, so that the other commands refuse it.
 
-    Example: SYNCLEDGER_SEAL_KEY=... syncledger verify --heads heads.txt --json
+    
+    Example:
+        SYNCLEDGER_SEAL_KEY=... syncledger verify --heads heads.txt --json
     """
     anchors = [_head(text, "--head") for text in head] + (_heads_file(heads) if heads is not None else [])
     location = existing_location(db)
@@ -136,7 +138,9 @@ def head_(json: bool = JsonOption, db: str | None = DbOption) -> None:
     Keep heads outside the ledger (a ticket, a mail, a log): 'syncledger verify --heads FILE' later shows whether
     the ledger still holds each, so that events removed from its end, or an older copy restored, are found.
 
-    Example: syncledger head >> /var/log/syncledger-heads.txt
+    \b
+    Example:
+        syncledger head >> /var/log/syncledger-heads.txt
     """
     location = existing_location(db)
     try:
