@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.checks import Refused
+from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
@@ -137,7 +137,7 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, 
             if position is None:
                 try:
                     ledger.stage(action, keep=False)
-                except Refused as e:
+                except RefusedError as e:
                     raise BadLine(number, str(e)) from None
                 line_of_id[action.id or ""] = number
                 staged += 1

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import typer
 
-from syncledger.ledger.application import ActionRefused
+from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
@@ -47,7 +47,7 @@ def do(
     ledger = open_ledger(db, must_exist=False)
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
-    except ActionRefused as e:
+    except ActionRefusedError as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if json:
         print_json([{"position": p, **dump(e)} for p, e in recorded])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.application import ActionRefusedError, Ledger
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
@@ -38,7 +38,7 @@ def run(scenario: Scenario, db: str | None = None) -> Outcome:
             if step.action is not None:
                 try:
                     recorded = ledger.stage(step.action)
-                except ActionRefused as e:
+                except ActionRefusedError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
                 except ValueError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
