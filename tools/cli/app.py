@@ -30,6 +30,7 @@ COMMANDS = (
     "rules",
     "run",
     "verify",
+    "head",
     "import",
     "export",
     "generate",
