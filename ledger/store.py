@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from datetime import datetime
 from itertools import starmap
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import unquote, urlparse
 
 import orjson
@@ -24,6 +26,7 @@ from eventsourcing.persistence import (
     IntegrityError,
     JSONTranscoder,
     Mapper,
+    OperationalError,
     PersistenceError,
     StoredEvent,
 )
@@ -58,6 +61,16 @@ _BUILD_OF_TOPIC = {topic: builder(cls) for topic, cls in _CLASS_OF_TOPIC.items()
 Row = tuple[int, str, bytes]  # position, topic, state: a stored row as the store reads it
 Encoded = tuple[int, str, bytes]  # position, topic, payload: an event as the store will write it, before its seal
 DECIDED_TOPIC = _TOPIC_PREFIX + "Decided"
+
+
+class StoredRow(NamedTuple):
+    """A stored row exactly as the database holds it, for `verify`: `text` if its storage class is text (SQLite),
+    not bytes, which only a change with SQL makes."""
+
+    position: int
+    topic: str
+    state: bytes
+    text: bool = False
 
 
 class ConflictError(StoreError):
@@ -336,17 +349,79 @@ class EventStore:
             return GENESIS
         if self._last_seal[0] == position - 1:
             return self._last_seal[1]
-        rows = self.recorder.select_events(STREAM, gt=position - 2, lte=position - 1, limit=1)
-        return unwrap(rows[0].state)[1] if rows else GENESIS  # no row: the insert will conflict anyway
+        rows = self._rows_between(position - 2, position - 1)
+        return unwrap(rows[0][2])[1] if rows else GENESIS  # no row: the insert will conflict anyway
 
-    def rows(self, after: int = 0) -> Iterator[StoredEvent]:
-        """The stored rows as they are, for `verify`: in order, in large pages."""
+    def rows(self, after: int = 0) -> Iterator[StoredRow]:
+        """The stored rows as they are, for `verify`: in order, in large pages; a row whose state SQL turned into
+        text is given as its bytes, marked."""
+        datastore = getattr(self.recorder, "datastore", None)
         while True:
-            page = self.recorder.select_events(STREAM, gt=after, limit=PAGE)
+            if isinstance(datastore, SQLiteDatastore):
+                statement = (
+                    f"SELECT originator_version, topic, CAST(state AS BLOB), typeof(state) = 'text' FROM "
+                    f"{self.recorder.events_table_name} WHERE originator_id = ? AND originator_version > ? "  # type: ignore[attr-defined]
+                    "ORDER BY originator_version LIMIT ?"
+                )
+                with datastore.transaction(commit=False) as cursor, cursor as raw:
+                    raw.row_factory = None
+                    raw.execute(statement, (STREAM, after, PAGE))
+                    page = [StoredRow(p, t, bytes(s or b""), bool(x)) for p, t, s, x in raw.fetchall()]
+            else:
+                page = [StoredRow(*row) for row in _as_rows(self.recorder.select_events(STREAM, gt=after, limit=PAGE))]
             if not page:
                 return
             yield from page
-            after = page[-1].originator_version
+            after = page[-1].position
+
+    def seal_at(self, position: int) -> bytes | None:
+        """The seal stored with the event at `position` (None if there is none there, or it has none): what
+        derived data at that position is sealed to."""
+        if position == self._last_seal[0] and position > 0:
+            return self._last_seal[1]
+        try:
+            rows = self._rows_between(position - 1, position)
+            return unwrap(rows[0][2])[1] if rows else None
+        except (ValueError, StoreError):
+            return None
+
+    def head(self) -> tuple[int, datetime | None, bytes] | None:
+        """The newest event's position, time and stored seal; None for an empty ledger. StoreError if that row
+        cannot be read."""
+        last = self.last_position()
+        rows = self._rows_between(last - 1, last) if last else []
+        if not rows:
+            return None
+        try:
+            _, stored_seal, _ = unwrap(rows[0][2])
+        except ValueError as e:
+            raise StoreError(f"the event at position {last}: {e}") from None
+        _, event = self.mapper.decode_row(*rows[0])
+        return last, event.at, stored_seal
+
+    def newest_kind(self) -> int | None:
+        """Whether the newest row is sealed with a key (`seal.KEYED`) or not; None if the ledger is empty or the
+        row has no seal."""
+        last = self.last_position()
+        try:
+            rows = self._rows_between(last - 1, last) if last else []
+            return unwrap(rows[0][2])[0] if rows else None
+        except (ValueError, StoreError):  # a damaged row: `verify` says what
+            return None
+
+    def key_seals_newest(self, key: bytes) -> bool:
+        """Whether `key` made the newest row's seal (a ledger that does not yet record its key's fingerprint)."""
+        last = self.last_position()
+        try:
+            rows = self._rows_between(last - 2, last) if last else []
+            previous = unwrap(rows[0][2])[1] if len(rows) == 2 else GENESIS
+            _, stored, payload = unwrap(rows[-1][2])
+        except (ValueError, IndexError, StoreError):
+            return False
+        return seal(previous, last, rows[-1][1], payload, key) == stored
+
+    def _rows_between(self, after: int, upto: int) -> list[Row]:
+        return self._page(after, upto, upto - after)
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[Recorded]:
         """The events at positions after `after` (and up to `upto`), in order, read in large pages."""
@@ -379,10 +454,32 @@ class EventStore:
             "WHERE originator_id = ? AND originator_version > ? AND originator_version <= ? "
             "ORDER BY originator_version LIMIT ?"
         )
+        try:
+            with datastore.transaction(commit=False) as cursor, cursor as raw:
+                raw.row_factory = None
+                raw.execute(statement, (STREAM, after, upto if upto is not None else 2**62, limit))
+                return raw.fetchall()
+        except (sqlite3.OperationalError, OperationalError) as e:
+            raise self._text_row(after, e) from None
+
+    def _text_row(self, after: int, error: Exception) -> Exception:
+        """A StoreError naming the first row after `after` that SQL turned into text (SQLite cannot give it as
+        a string when its bytes are not UTF-8), or the error itself if it is something else."""
+        if "decode" not in str(error):
+            return error
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         with datastore.transaction(commit=False) as cursor, cursor as raw:
             raw.row_factory = None
-            raw.execute(statement, (STREAM, after, upto if upto is not None else 2**62, limit))
-            return raw.fetchall()
+            found = raw.execute(
+                f"SELECT min(originator_version) FROM {self.recorder.events_table_name} "  # type: ignore[attr-defined]
+                "WHERE originator_id = ? AND originator_version > ? AND typeof(state) != 'blob'",
+                (STREAM, after),
+            ).fetchone()
+        where = f"the event at position {found[0]}" if found and found[0] is not None else "an event"
+        return StoreError(
+            f"{where} is stored as text, not bytes: it was changed with SQL behind the ledger's back "
+            "(syncledger verify reports what else)"
+        )
 
     def read_at(self, positions: Sequence[int]) -> list[Recorded]:
         """The events at the given positions (in order): one query per few hundred, not one each (an item's
@@ -401,10 +498,13 @@ class EventStore:
                 f"SELECT originator_version, topic, state FROM {table} WHERE originator_id = ? AND "
                 f"originator_version IN ({','.join('?' * len(chunk))}) ORDER BY originator_version"
             )
-            with datastore.transaction(commit=False) as cursor, cursor as raw:
-                raw.row_factory = None
-                raw.execute(statement, (STREAM, *chunk))
-                rows += raw.fetchall()
+            try:
+                with datastore.transaction(commit=False) as cursor, cursor as raw:
+                    raw.row_factory = None
+                    raw.execute(statement, (STREAM, *chunk))
+                    rows += raw.fetchall()
+            except (sqlite3.OperationalError, OperationalError) as e:
+                raise self._text_row(chunk[0] - 1, e) from None
         return list(starmap(self.mapper.decode_row, rows))
 
     def _rows_at_on_postgres(self, wanted: list[int]) -> list[Row]:
@@ -423,10 +523,19 @@ class EventStore:
         return rows
 
     def read_one(self, position: int) -> Recorded | None:
-        rows = _as_rows(self.recorder.select_events(STREAM, gt=position - 1, lte=position, limit=1))
+        rows = self._rows_between(position - 1, position)
         return self.mapper.decode_row(*rows[0]) if rows else None
 
     def last_position(self) -> int:
+        datastore = getattr(self.recorder, "datastore", None)
+        if isinstance(datastore, SQLiteDatastore):  # without reading the row: its state may not be readable
+            with datastore.transaction(commit=False) as cursor, cursor as raw:
+                raw.row_factory = None
+                statement = (
+                    f"SELECT max(originator_version) FROM {self.recorder.events_table_name} WHERE originator_id = ?"  # type: ignore[attr-defined]
+                )
+                found = raw.execute(statement, (STREAM,)).fetchone()
+            return int(found[0]) if found and found[0] is not None else 0
         rows = self.recorder.select_events(STREAM, desc=True, limit=1)
         return rows[0].originator_version if rows else 0
 

@@ -119,7 +119,7 @@ def catch_up_index(location: str, upto: int, parent: int | None = None) -> None:
     if parent is not None:
         end_with(parent)
     store = EventStore(location)
-    models = open_read_models(location, store.mapper)
+    models = open_read_models(location, store.mapper, store)
     try:
         IndexProjection(store, models).catch_up(upto)
     finally:

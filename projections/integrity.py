@@ -1,9 +1,11 @@
 """`verify`: is anything lost, changed or inconsistent? The stored rows against their seal chain, every event
-decoded, decisions against their causes and the rule table, and every read model against a rebuild."""
+decoded, decisions against their causes and the rule table, action ids unique, the heads kept outside the ledger
+against its events, every read model against its seal and a rebuild, and nothing derived naming a position past
+the last event (a truncated ledger)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from syncledger.ledger import vocabulary as v
@@ -16,6 +18,9 @@ from syncledger.ledger.world import World, forget_changes
 from .codec import CheckpointMissingError, decode_checkpoint, present_data
 from .index import ItemIndex
 from .readmodels import INDEX, WORLD, ReadModels
+from .sealing import batch_problems, checkpoint_seal
+
+Head = tuple[int, bytes]  # a position and the seal of its event, as `syncledger head` printed them
 
 
 @dataclass
@@ -38,7 +43,12 @@ class Report:
         return not self.findings
 
 
-def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int], None] | None = None) -> Report:
+def verify(
+    store: EventStore,
+    models: ReadModels,
+    progress: Callable[[int, int], None] | None = None,
+    heads: Sequence[Head] = (),
+) -> Report:
     indexed, folded = models.tracking(INDEX), models.tracking(WORLD)
     report = Report(tracking=min(indexed, folded))
 
@@ -47,11 +57,22 @@ def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int],
 
     checkpoints = set(models.checkpoints())
     report.checkpoints = len(checkpoints)
+    batches = {projection: models.batches(projection) for projection in (INDEX, WORLD)}
+    # the event seals that derived data and heads are checked against, kept as the scan passes them
+    wanted = checkpoints | {b.last for found in batches.values() for b in found} | {p for p, _ in heads}
+    seals: dict[int, bytes] = {}
+    ids: dict[str, int] = {}  # action id -> its position: each id once in the whole ledger
     world, scan = World(), ItemIndex()
     previous_seal, expected, last_at = GENESIS, 1, None
     total = store.last_position()
     for row in store.rows():
-        position = row.originator_version
+        position = row.position
+        if row.text:
+            add(
+                position,
+                "storage",
+                "the event is stored as text, not bytes: it was changed with SQL behind the ledger's back",
+            )
         if position != expected:
             add(
                 expected,
@@ -81,11 +102,24 @@ def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int],
                 "removed, behind the ledger's back",
             )
         previous_seal = stored_seal  # so that one changed event is reported once, not at every later one
+        if position in wanted:
+            seals[position] = stored_seal
         try:
-            _, event = store.mapper.decode(row)
+            _, event = store.mapper.decode_row(position, row.topic, row.state, validate=True)
         except StoreError as e:
             add(position, "decode", str(e))
             continue
+        action_id = getattr(event, "id", None) if isinstance(event, v.Action) else None
+        if action_id is not None:
+            if action_id in ids:
+                add(
+                    position,
+                    "action id",
+                    f"action id '{action_id}' is already at position {ids[action_id]}: "
+                    "the same action was appended twice",
+                )
+            else:
+                ids[action_id] = position
         if last_at is not None and event.at is not None and event.at < last_at:
             add(position, "time", f"time goes backwards from {last_at.isoformat()} to {event.at.isoformat()}")
         last_at = event.at
@@ -96,16 +130,24 @@ def verify(store: EventStore, models: ReadModels, progress: Callable[[int, int],
                 add(position, "decision", f"its cause {event.cause} is not an earlier event")
         try:
             evolve(world, event, position)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
             add(position, "fold", f"the event does not apply to the state before it ({type(e).__name__}: {e})")
         if position <= indexed:
             scan.add([(position, event)])
         if position in checkpoints:
-            _check_checkpoint(store, models, position, world, add)
+            _check_checkpoint(store, models, position, world, seals[position], add)
             forget_changes(world)  # nothing is written from this world: keep its memory flat
         if progress is not None and position % 10_000 == 0:
             progress(position, total)
-    report.events = expected - 1
+    report.events = last = expected - 1
+    _check_heads(heads, seals, last, add)
+    _check_truncation(models, last, add)
+    if models.sealer is not None:
+        for projection, found in batches.items():
+            for position, problem in batch_problems(
+                projection, found, models.tracking(projection), store.seal_key, models.read_table, seals.get
+            ):
+                add(position, "read model", problem)
     _check_index(models, scan, add)
     _check_past(models, folded, indexed, world, add)
     report.findings = _collapsed(sorted(report.findings, key=lambda f: f.position or report.events + 1))
@@ -127,12 +169,61 @@ def _collapsed(findings: list[Finding]) -> list[Finding]:
     return out
 
 
+def _check_heads(
+    heads: Sequence[Head], seals: dict[int, bytes], last: int, add: Callable[[int, str, str], None]
+) -> None:
+    for position, seal_value in heads:
+        if position > last:
+            add(
+                position,
+                "head",
+                f"the ledger ends at position {last}, before this head: events were removed from "
+                "its end, or an older copy of it restored",
+            )
+        elif position not in seals:
+            add(position, "head", "the ledger has no sealed event at this head's position")
+        elif seals[position] != seal_value:
+            add(
+                position,
+                "head",
+                "the event here is not the one this head names: the ledger up to here was changed or replaced",
+            )
+
+
+def _check_truncation(models: ReadModels, last: int, add: Callable[[int, str, str], None]) -> None:
+    """Derived data remembers how far the ledger went: past its last event, events were removed from its end."""
+    for what, position in models.highest_positions().items():
+        if position > last:
+            add(
+                last + 1,
+                "truncation",
+                f"the {what} name position {position}, past the last event ({last}): events were removed from "
+                "the ledger's end, or an older copy of it restored",
+            )
+
+
 def _check_checkpoint(
-    store: EventStore, models: ReadModels, position: int, world: World, add: Callable[[int, str, str], None]
+    store: EventStore,
+    models: ReadModels,
+    position: int,
+    world: World,
+    event_seal: bytes,
+    add: Callable[[int, str, str], None],
 ) -> None:
     def read(at: int) -> bytes | None:
-        found = models.checkpoint(at)
-        return store.mapper.decipher(found) if found is not None else None
+        found = models.checkpoint_row(at)
+        return store.mapper.decipher(found[0]) if found is not None else None
+
+    found = models.checkpoint_row(position)
+    sealer = models.sealer
+    if found is not None and sealer is not None and found[1] != checkpoint_seal(sealer, position, found[0], event_seal):
+        add(
+            position,
+            "checkpoint",
+            "the checkpoint does not match its seal: it was changed behind the ledger's "
+            "back, or written for other events; it is not used",
+        )
+        return
 
     try:
         stored = decode_checkpoint(position, read)
@@ -162,9 +253,9 @@ def _check_past(
     """The archived past (deleted records and items, ended links; and the index's action ids) against the
     rebuild's, each up to where its projection is complete."""
     try:
-        stored = models.rows(folded)
+        stored = models.rows(folded, raw=True)
         # the two projections are usually complete up to the same position: then one read serves both
-        stored_ids = stored.actions if indexed == folded else models.rows(indexed).actions
+        stored_ids = stored.actions if indexed == folded else models.rows(indexed, raw=True).actions
     except Exception as e:  # an archive row that cannot be read is a finding, not a crash
         add(0, "archive", f"the archived past cannot be read ({type(e).__name__})")
         return

@@ -12,7 +12,7 @@ import sys
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
@@ -25,6 +25,7 @@ from syncledger.ledger.world import World, forget_changes
 from .codec import compressed, decode_checkpoint, present_json
 from .index import IndexProjection
 from .readmodels import INDEX, WORLD, ReadModels
+from .sealing import warn
 
 CHECKPOINT_EVERY = 5_000  # time travel replays at most this many events (plus one action's consequences)
 DELTAS = 3  # checkpoints written as deltas onto the one before, after each full one: time travel decodes at most
@@ -53,6 +54,7 @@ class Projector:
     ) -> None:
         self.store, self.models, self.every, self.parallel_from = store, models, every, parallel_from
         self.index = IndexProjection(store, models)
+        models.rebuild_past = self._past_from_events
         self._checkpoints: list[tuple[int, Future[bytes]]] = []
         # one thread, beside the fold: compresses and encrypts checkpoints, and, while catching up, writes the
         # world's rows (sqlite3 and zlib let go of Python's lock while they work, so it runs on the second core)
@@ -68,16 +70,33 @@ class Projector:
 
     def world_at(self, position: int) -> World:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval. A
-        checkpoint that cannot be read (changed behind the ledger's back: `verify` says where) is not used; the
-        state is then folded from the start."""
+        checkpoint that does not match its seal or cannot be read or folded onto (changed behind the ledger's
+        back: `verify` says where) is not used; the state is then folded from the start."""
         found = self.models.checkpoint_at_or_before(position)
-        world = World(past=Past(self.models))
         if found:
-            with suppress(ValueError, LookupError, zlib.error):
+            try:
                 world = decode_checkpoint(found[0], self._deciphered, self.models)
-        for pos, event in self.store.read(after=world.position, upto=position):
+                for pos, event in self.store.read(after=world.position, upto=position):
+                    evolve(world, event, pos)
+                return world
+            except (ValueError, LookupError, TypeError, AttributeError, zlib.error) as e:
+                problem = (
+                    str(e)
+                    if isinstance(e, ValueError) and "seal" in str(e)
+                    else f"the checkpoint at {found[0]} cannot be used ({type(e).__name__})"
+                )
+                warn(problem)
+        world = World(past=Past(self.models))
+        for pos, event in self.store.read(after=0, upto=position):
             evolve(world, event, pos)
         return world
+
+    def _past_from_events(self) -> PastRows:
+        """The whole past folded from the events: what answers when the archive does not match its seals."""
+        world = World()
+        for pos, event in self.store.read():
+            evolve(world, event, pos)
+        return world.past.rows()
 
     def _deciphered(self, position: int) -> bytes | None:
         found = self.models.checkpoint(position)

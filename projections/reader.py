@@ -11,12 +11,13 @@ from typing import Any
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.store import EventStore
+from syncledger.ledger.store import EventStore, StoreError, _redacted
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World
 
+from .keys import check_seal_key
 from .projector import CHECKPOINT_EVERY, Progress, Projector
-from .readmodels import ReadModels, open_read_models
+from .readmodels import INDEX, WORLD, ReadModels, open_read_models
 
 
 class _View(Mapping[str, list[Any]]):
@@ -111,8 +112,24 @@ def open_reader(
     create: bool = True,
 ) -> Reader:
     """The ledger at `location` with its read models brought up to date; they follow its own appends too. Unless
-    `create`, only an existing ledger is opened (`ledger.location.NoLedger` where there is none)."""
+    `create`, only an existing ledger is opened (`ledger.location.NoLedger` where there is none). A seal key that
+    does not fit the ledger is refused (`projections.keys`)."""
     store = EventStore(location, create=create)
-    projector = Projector(store, open_read_models(location, store.mapper), checkpoint_every)
+    models = open_read_models(location, store.mapper, store)
+    check_seal_key(store, models, _redacted(location))
+    _refuse_truncated(store, models, _redacted(location))
+    projector = Projector(store, models, checkpoint_every)
     ledger = Ledger(store, observer=projector, load_world=lambda: projector.catch_up(progress))
     return Reader(ledger, projector)
+
+
+def _refuse_truncated(store: EventStore, models: ReadModels, where: str) -> None:
+    """Read models complete beyond the last event mean the ledger lost its end (or an older copy was restored):
+    nothing is appended or answered over that gap, and the read models stay as the evidence `verify` reports."""
+    ahead, last = max(models.tracking(INDEX), models.tracking(WORLD)), store.last_position()
+    if ahead > last:
+        raise StoreError(
+            f"the ledger at {where} ends at position {last}, but its read models reach {ahead}: events were removed "
+            "from its end, or an older copy of it restored; run 'syncledger verify' (with your heads), then "
+            "'syncledger verify --rebuild' to accept the ledger as it is"
+        )

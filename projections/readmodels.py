@@ -2,7 +2,11 @@
 past (`ledger.past`: deleted records, deleted items, ended links, action ids), the item index (which positions
 touched each reference, and which of them are decisions), and the tracking position up to which they are all
 complete. SQLite and PostgreSQL share the SQL; memory uses dicts. Everything here is derived from the events:
-a read model of another format is dropped and rebuilt, never migrated."""
+a read model of another format is dropped and rebuilt, never migrated. Checkpoints and each batch of rows are
+sealed to the events (`projections.sealing`); the archive answers from its tables only once their seals match.
+
+Beside them, one table that is not derived and never dropped: what the ledger says of itself (the fingerprint
+of its seal key, `projections.keys`)."""
 
 from __future__ import annotations
 
@@ -11,19 +15,21 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 import orjson
 
 from syncledger.ledger.past import PastRows, made
+from syncledger.ledger.seal import GENESIS
 from syncledger.ledger.store import connect_postgres, environment
 from syncledger.ledger.world import Link, Record
 
 from .codec import record_data, record_of
+from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal, digests, warn
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
-FORMAT = 6  # of the read models; another format is rebuilt from the events
+FORMAT = 7  # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed)
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -36,6 +42,10 @@ class Cipher(Protocol):
     def encipher(self, data: bytes) -> bytes: ...
 
     def decipher(self, data: bytes) -> bytes: ...
+
+
+class ForgedCheckpoint(ValueError):
+    """A stored checkpoint does not match its seal: it is not used."""
 
 
 class ReadModels(Protocol):
@@ -59,7 +69,12 @@ class ReadModels(Protocol):
         ...
 
     def checkpoint(self, position: int) -> bytes | None:
-        """The checkpoint at exactly `position`, as stored (enciphered), if there is one."""
+        """The checkpoint at exactly `position`, as stored (enciphered), if there is one; `ForgedCheckpoint` if it
+        does not match its seal."""
+        ...
+
+    def checkpoint_row(self, position: int) -> tuple[bytes, bytes | None] | None:
+        """The checkpoint at `position` and its seal, as stored, unchecked (for `verify`)."""
         ...
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None: ...
@@ -83,7 +98,32 @@ class ReadModels(Protocol):
 
     def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
 
-    def rows(self, upto: int) -> PastRows: ...
+    def rows(self, upto: int, raw: bool = False) -> PastRows:
+        """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
+        ...
+
+    # seals (`projections.sealing`) and what the ledger says of itself (`projections.keys`)
+    sealer: Sealer | None
+    # the past folded from the events, for when the stored archive does not match its seals (`projections.projector`)
+    rebuild_past: Callable[[], PastRows] | None
+
+    def batches(self, projection: str) -> list[Batch]:
+        """The sealed batches of a projection, in order."""
+        ...
+
+    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
+        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`)."""
+        ...
+
+    def highest_positions(self) -> dict[str, int]:
+        """The highest position each read model names (for `verify`'s check for a truncated ledger)."""
+        ...
+
+    def seal_fingerprint(self) -> str | None:
+        """The fingerprint of the key the ledger is sealed with, if it is (`projections.keys`)."""
+        ...
+
+    def record_seal_fingerprint(self, fingerprint: str) -> None: ...
 
     def reset(self) -> None:
         """Forget everything: the projections rebuild from the events."""
@@ -97,9 +137,12 @@ def _exactly(found: tuple[int, bytes] | None, position: int) -> bytes | None:
 
 
 class MemoryReadModels:
-    """In memory: for scenario runs and tests."""
+    """In memory: for scenario runs and tests. Nothing can change it behind the ledger's back: it is not sealed."""
 
     def __init__(self) -> None:
+        self.sealer: Sealer | None = None
+        self.rebuild_past: Callable[[], PastRows] | None = None
+        self._fingerprint: str | None = None
         self._tracking: dict[str, int] = {}
         self._checkpoints: dict[int, bytes] = {}
         self._index: dict[str, list[tuple[int, str | None]]] = {}
@@ -146,6 +189,33 @@ class MemoryReadModels:
     def checkpoints(self) -> list[int]:
         return sorted(self._checkpoints)
 
+    def checkpoint_row(self, position: int) -> tuple[bytes, bytes | None] | None:
+        """The checkpoint at `position` and its seal, as stored, unchecked (for `verify`)."""
+        found = self._checkpoints.get(position)
+        return (found, None) if found is not None else None
+
+    def batches(self, projection: str) -> list[Batch]:
+        return []
+
+    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
+        return []
+
+    def highest_positions(self) -> dict[str, int]:
+        past = self._past
+        return {
+            "tracking positions": max(self._tracking.values(), default=0),
+            "checkpoints": max(self._checkpoints, default=0),
+            "item index": max((p for rows in self._index.values() for p, _ in rows), default=0),
+            "action ids": max(past.actions.values(), default=0),
+            "archived past": max([*past.items.values(), *(link.position for link in past.links)], default=0),
+        }
+
+    def seal_fingerprint(self) -> str | None:
+        return self._fingerprint
+
+    def record_seal_fingerprint(self, fingerprint: str) -> None:
+        self._fingerprint = fingerprint
+
     def touched(self, ref: str) -> list[tuple[int, str | None]]:
         return list(self._index.get(ref, ()))
 
@@ -174,20 +244,24 @@ class MemoryReadModels:
             return found
         return next((k for k in reversed(self.ended_links(upto)) if k.user == user and k.item == item), None)
 
-    def rows(self, upto: int) -> PastRows:
+    def rows(self, upto: int, raw: bool = False) -> PastRows:
         return self._past.upto(upto)
 
     def reset(self) -> None:
+        fingerprint, sealer, rebuild_past = self._fingerprint, self.sealer, self.rebuild_past
         self.__init__()  # type: ignore[misc]
+        self._fingerprint, self.sealer, self.rebuild_past = fingerprint, sealer, rebuild_past
 
     def close(self) -> None:
         pass
 
 
-_TABLES = ("tracking", "checkpoints", "index", "past_records", "past_items", "past_links", "actions")
+_TABLES = ("tracking", "checkpoints", "index", "past_records", "past_items", "past_links", "actions", "batches")
+_LEDGER = "CREATE TABLE IF NOT EXISTS syncledger_ledger (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL, "
+    "seal {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT NOT NULL, position BIGINT NOT NULL, rule TEXT, "
     "PRIMARY KEY (ref, position)){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_past_records (record TEXT PRIMARY KEY, position BIGINT NOT NULL, "
@@ -199,6 +273,9 @@ _SCHEMA = (
     "in_filter BOOLEAN NOT NULL){without_rowid}",
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (owner, item, made)",
     "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_batches (projection TEXT NOT NULL, last BIGINT NOT NULL, "
+    "first BIGINT NOT NULL, event_seal {blob} NOT NULL, digests {blob} NOT NULL, seal {blob} NOT NULL, "
+    "PRIMARY KEY (projection, last)){without_rowid}",
 )
 _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 
@@ -212,8 +289,11 @@ class SqlReadModels:
     """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema). Tombstones are
     encrypted with the events' cipher; like the item index, the other tables hold ids and positions only."""
 
-    def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher) -> None:
-        self.db, self.mark, self.cipher = connection, mark, cipher
+    def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
+        self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
+        self.rebuild_past: Callable[[], PastRows] | None = None
+        self._trusted: set[str] = set()  # projections whose batches were found to match their seals
+        self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
         # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
@@ -224,6 +304,7 @@ class SqlReadModels:
             if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions
                 c.execute("SELECT pg_advisory_xact_lock(hashtext('syncledger-read-models:' || current_schema()))")
             c.execute(_SCHEMA[0])
+            c.execute(_LEDGER)
             c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = 'format'"))
             found = c.fetchone()
             if found is None or int(found[0]) != FORMAT:
@@ -235,8 +316,9 @@ class SqlReadModels:
                 c.execute(statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else ""))
 
     def _ready(self) -> bool:
-        """Whether the read models of this format, every table and index of `_SCHEMA`, are there (read only)."""
-        names = [re.findall(r"EXISTS (\w+)", statement)[0] for statement in _SCHEMA]
+        """Whether the read models of this format, every table and index of `_SCHEMA` and `_LEDGER`, are there (read
+        only)."""
+        names = [re.findall(r"EXISTS (\w+)", statement)[0] for statement in (*_SCHEMA, _LEDGER)]
         try:
             found = self._one("SELECT position FROM syncledger_tracking WHERE name = 'format'")
             if found is None or int(found[0]) != FORMAT:
@@ -287,44 +369,71 @@ class SqlReadModels:
             INDEX,
             first,
             position,
-            ("INSERT INTO syncledger_index VALUES (?, ?, ?)", rows),
-            ("INSERT INTO syncledger_actions VALUES (?, ?)", actions),
+            ("index", "INSERT INTO syncledger_index VALUES (?, ?, ?)", rows),
+            ("actions", "INSERT INTO syncledger_actions VALUES (?, ?)", actions),
         )
 
     def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
         records = [(r.id, r.changed, self.cipher.encipher(orjson.dumps(record_data(r)))) for r in past.records.values()]
         links = [(k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter) for k in past.links]
+        sealer = self.sealer
+        sealed = [(at, state, checkpoint_seal(sealer, at, state) if sealer else b"") for at, state in checkpoints]
         return self._write(
             WORLD,
             first,
             position,
-            ("INSERT INTO syncledger_checkpoints VALUES (?, ?)", checkpoints),
-            ("INSERT INTO syncledger_past_records VALUES (?, ?, ?)", records),
-            ("INSERT INTO syncledger_past_items VALUES (?, ?, ?)", [(*k, p) for k, p in past.items.items()]),
-            (f"INSERT INTO syncledger_past_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", links),
+            ("checkpoints", "INSERT INTO syncledger_checkpoints VALUES (?, ?, ?)", sealed),
+            ("past_records", "INSERT INTO syncledger_past_records VALUES (?, ?, ?)", records),
+            (
+                "past_items",
+                "INSERT INTO syncledger_past_items VALUES (?, ?, ?)",
+                [(*k, p) for k, p in past.items.items()],
+            ),
+            (
+                "past_links",
+                f"INSERT INTO syncledger_past_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                links,
+            ),
         )
 
-    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, Sequence[Any]]) -> bool:
+    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, str, Sequence[Any]]) -> bool:
         """The rows of positions `first`..`position` and the projection's new tracking position, in one
         transaction, if the projection is complete up to `first - 1`: another process may have written them
-        first. Whether it wrote."""
+        first. Whether it wrote. The batch is sealed to the event at `position` and to the batch before."""
+        key = self.sealer.seal_key if self.sealer is not None else None
+        event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
+        batch_digests = digests(projection, {table: rows for table, _, rows in inserts})
         for attempt in range(WRITE_TRIES):
             try:
                 with self._transaction() as c:
                     if not isinstance(self.db, sqlite3.Connection):  # SQLite's BEGIN IMMEDIATE already serialises
-                        # one writer of a projection at a time, so that the check below holds until the commit:
-                        # without it, two processes that both found the same position raced (issue 11, item 4)
+                        # one writer of a projection at a time, so that the check below holds until the commit
+                        # (two processes that both found the same position raced: issue 11, item 4) and the
+                        # batches' seals, each chained to the one before, do not interleave
                         c.execute(
-                            "SELECT pg_advisory_xact_lock(hashtext('syncledger-tracking:' || current_schema() || %s))",
+                            "SELECT pg_advisory_xact_lock(hashtext('syncledger-write:' || current_schema() || %s))",
                             (projection,),
                         )
                     c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
                     found = c.fetchone()
                     if (int(found[0]) if found else 0) != first - 1:
                         return False
-                    for statement, rows in inserts:
+                    for _, statement, rows in inserts:
                         if rows:
                             c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
+                    c.execute(
+                        self._sql(
+                            "SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"
+                        ),
+                        (projection,),
+                    )
+                    before = c.fetchone()
+                    previous = bytes(before[0]) if before else GENESIS
+                    seal = batch_seal(key, projection, previous, first, position, event_seal, batch_digests)
+                    c.execute(
+                        self._sql("INSERT INTO syncledger_batches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+                        (projection, position, first, event_seal, batch_digests, seal),
+                    )
                     c.execute(
                         self._sql(
                             "INSERT INTO syncledger_tracking VALUES (?, ?) "
@@ -339,8 +448,91 @@ class SqlReadModels:
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
         return False
 
+    # --------------------------------------------------------------------- seals (`projections.sealing`)
+
     def checkpoint(self, position: int) -> bytes | None:
-        return _exactly(self.checkpoint_at_or_before(position), position)
+        """The checkpoint at exactly `position`, as stored (enciphered), if there is one; `ForgedCheckpoint` if it
+        does not match its seal."""
+        found = self.checkpoint_row(position)
+        if found is None:
+            return None
+        state, seal = found
+        if self.sealer is not None and seal != checkpoint_seal(self.sealer, position, state):
+            raise ForgedCheckpoint(f"the checkpoint at position {position} does not match its seal")
+        return state
+
+    def checkpoint_row(self, position: int) -> tuple[bytes, bytes | None] | None:
+        row = self._one("SELECT state, seal FROM syncledger_checkpoints WHERE position = ?", (position,))
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def batches(self, projection: str) -> list[Batch]:
+        rows = self._all(
+            "SELECT projection, last, first, event_seal, digests, seal FROM syncledger_batches WHERE projection = ? "
+            "ORDER BY last",
+            (projection,),
+        )
+        return [Batch(p, int(last), int(first), bytes(e), bytes(d), bytes(s)) for p, last, first, e, d, s in rows]
+
+    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
+        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`)."""
+        return self._all(f"SELECT {columns} FROM syncledger_{table} WHERE position <= ?", (upto,))
+
+    def highest_positions(self) -> dict[str, int]:
+        def most(statement: str) -> int:
+            row = self._one(statement)
+            return int(row[0]) if row and row[0] is not None else 0
+
+        return {
+            "tracking positions": most("SELECT max(position) FROM syncledger_tracking WHERE name != 'format'"),
+            "checkpoints": most("SELECT max(position) FROM syncledger_checkpoints"),
+            "item index": most("SELECT max(position) FROM syncledger_index"),
+            "action ids": most("SELECT max(position) FROM syncledger_actions"),
+            "archived past": max(
+                most(f"SELECT max(position) FROM syncledger_{table}")
+                for table in ("past_records", "past_items", "past_links")
+            ),
+            "sealed batches": most("SELECT max(last) FROM syncledger_batches"),
+        }
+
+    def seal_fingerprint(self) -> str | None:
+        row = self._one("SELECT value FROM syncledger_ledger WHERE name = 'seal key fingerprint'")
+        return str(row[0]) if row else None
+
+    def record_seal_fingerprint(self, fingerprint: str) -> None:
+        with self._transaction() as c:
+            c.execute(
+                self._sql("INSERT INTO syncledger_ledger VALUES ('seal key fingerprint', ?) ON CONFLICT DO NOTHING"),
+                (fingerprint,),
+            )
+
+    def _untrusted(self, projection: str) -> MemoryReadModels | None:
+        """None if the projection's stored rows match their seals (checked once per process); else the past
+        folded from the events, which answers instead."""
+        if self.sealer is None or projection in self._trusted or self.rebuild_past is None:
+            return None
+        if self._stand_in is not None:
+            return self._stand_in
+        batches = self.batches(projection)
+        newest = batches[-1].last if batches else 0
+        stored = {b.last: b.event_seal for b in batches}
+        sealer = self.sealer
+
+        def event_seal(position: int) -> bytes | None:  # the newest against the events; the chain covers the rest
+            return sealer.seal_at(position) if position == newest else stored[position]
+
+        tables = ("actions",) if projection == INDEX else None
+        tracking = self.tracking(projection)
+        problems = batch_problems(projection, batches, tracking, sealer.seal_key, self.read_table, event_seal, tables)
+        if not problems:
+            self._trusted.add(projection)
+            return None
+        warn(f"{problems[0][1]} (position {problems[0][0]})")
+        stand_in = MemoryReadModels()
+        rows = self.rebuild_past()
+        stand_in.write_world(1, max(tracking, 1), [], rows)
+        stand_in._past.actions.update(rows.actions)
+        self._stand_in = stand_in
+        return stand_in
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         row = self._one(
@@ -362,6 +554,8 @@ class SqlReadModels:
     # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
 
     def record(self, record: str, upto: int) -> Record | None:
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.record(record, upto)
         row = self._one("SELECT state FROM syncledger_past_records WHERE record = ? AND position <= ?", (record, upto))
         return self._record(row[0]) if row else None
 
@@ -370,15 +564,24 @@ class SqlReadModels:
         return record_of(orjson.loads(self.cipher.decipher(bytes(state))))
 
     def item_deleted(self, user: str, item: str, upto: int) -> bool:
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.item_deleted(user, item, upto)
         statement = "SELECT 1 FROM syncledger_past_items WHERE owner = ? AND item = ? AND position <= ?"
         return self._one(statement, (user, item, upto)) is not None
 
     def action(self, action_id: str, upto: int) -> int | None:
+        if (stand_in := self._untrusted(INDEX)) is not None:
+            return stand_in.action(action_id, upto)
         row = self._one("SELECT position FROM syncledger_actions WHERE id = ? AND position <= ?", (action_id, upto))
         return int(row[0]) if row else None
 
     def ended_links(self, upto: int) -> list[Link]:
         """Read once per process and kept: an ended link never changes, and a state document lists them all."""
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.ended_links(upto)
+        return self._stored_links(upto)
+
+    def _stored_links(self, upto: int) -> list[Link]:
         if upto > self._links_upto:
             rows = self._all(
                 f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ?",
@@ -389,6 +592,8 @@ class SqlReadModels:
         return [link for link in self._links if link.position <= upto]
 
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.last_link(user, item, upto)
         row = self._one(
             f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE owner = ? AND item = ? AND position <= ? "
             "ORDER BY made DESC LIMIT 1",
@@ -396,14 +601,17 @@ class SqlReadModels:
         )
         return _link(row) if row else None
 
-    def rows(self, upto: int) -> PastRows:
+    def rows(self, upto: int, raw: bool = False) -> PastRows:
+        """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
+        if not raw and (stand_in := self._untrusted(WORLD) or self._untrusted(INDEX)) is not None:
+            return stand_in.rows(upto)
         records = self._all("SELECT state FROM syncledger_past_records WHERE position <= ?", (upto,))
         items = self._all("SELECT owner, item, position FROM syncledger_past_items WHERE position <= ?", (upto,))
         actions = self._all("SELECT id, position FROM syncledger_actions WHERE position <= ?", (upto,))
         return PastRows(
             {r.id: r for r in (self._record(state) for (state,) in records)},
             {(u, i): int(p) for u, i, p in items},
-            self.ended_links(upto),
+            self._stored_links(upto),
             {i: int(p) for i, p in actions},
         )
 
@@ -414,6 +622,7 @@ class SqlReadModels:
                 c.execute(f"DELETE FROM syncledger_{table}")
             c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
         self._links, self._links_upto = [], 0
+        self._trusted, self._stand_in = set(), None
 
     def close(self) -> None:
         self.db.close()
@@ -449,8 +658,9 @@ class _Transaction:
             self.db.rollback()
 
 
-def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
-    """The read models of the ledger at `url` (the same places `ledger.store.EventStore` takes)."""
+def open_read_models(url: str | None, cipher: Cipher, sealer: Sealer | None = None) -> ReadModels:
+    """The read models of the ledger at `url` (the same places `ledger.store.EventStore` takes), sealed with
+    `sealer` (the ledger's event store)."""
     env = environment(url)
     if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
         return MemoryReadModels()
@@ -461,7 +671,7 @@ def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
         # the item index is written in key order, which is not the order of the events: with SQLite's default
         # 2 MB of cache, most inserts read a page back from the file first
         connection.execute("PRAGMA cache_size=-65536")
-        return SqlReadModels(connection, "?", "BLOB", cipher)
+        return SqlReadModels(connection, "?", "BLOB", cipher, sealer)
     schema = env.get("POSTGRES_SCHEMA")
     server = connect_postgres(env, options=f"-c search_path={schema}" if schema else None)
-    return SqlReadModels(server, "%s", "BYTEA", cipher)
+    return SqlReadModels(server, "%s", "BYTEA", cipher, sealer)

@@ -12,7 +12,7 @@ from typer.core import TyperGroup
 
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.location import OPENED, from_storage, is_damage, storage_problem
-from syncledger.ledger.store import NoLedger, StoreError
+from syncledger.ledger.store import EventStore, NoLedger, StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
@@ -33,6 +33,7 @@ COMMANDS = (
     "rules",
     "run",
     "verify",
+    "head",
     "import",
     "export",
     "generate",
@@ -70,6 +71,25 @@ def ledger_location(db: str | None) -> str:
     return db or os.environ.get("SYNCLEDGER_DB") or DEFAULT_DB
 
 
+def open_store(db: str | None) -> tuple[str, EventStore]:
+    """The event store of the ledger at --db, for commands that read the events without the read models (`head`,
+    `verify`): only an existing ledger is opened, as `open_reader` does; nothing is created or changed."""
+    location = ledger_location(db)
+    try:
+        return location, EventStore(location, create=False)
+    except NoLedger as e:
+        raise Usage(_no_ledger_hint(e, location, db)) from None
+    except StoreError as e:
+        raise Usage(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
+
+
+def _no_ledger_hint(error: NoLedger, location: str, db: str | None) -> str:
+    return (
+        f"{error} (create one with 'syncledger demo{db_option(location)}' or 'syncledger do user.add user=alice"
+        f"{db_option(db)}', or choose one with --db)"
+    )
+
+
 def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
     """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date. Reading
     commands open only a ledger: where there is none, or something else, they change nothing and say so."""
@@ -78,10 +98,7 @@ def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
         with progress("bringing the read models up to date") as update:
             return reader_module.open_reader(location, progress=update, create=not must_exist)
     except NoLedger as e:
-        raise Usage(
-            f"{e} (create one with 'syncledger demo{db_option(location)}' or 'syncledger do user.add user=alice"
-            f"{db_option(db)}', or choose one with --db)"
-        ) from None
+        raise Usage(_no_ledger_hint(e, location, db)) from None
     except StoreError as e:
         raise Usage(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
 

@@ -1,30 +1,83 @@
-"""`syncledger verify`: nothing lost, nothing changed, and every read model equal to a rebuild."""
+"""`syncledger verify`: nothing lost, nothing changed, and every read model equal to a rebuild; `syncledger head`:
+the anchor that shows a ledger cut short, kept outside it."""
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import typer
 
+from syncledger.ledger.seal import KEYED
+from syncledger.ledger.store import StoreError
+from syncledger.projections.document import iso
+from syncledger.projections.integrity import Head
 from syncledger.projections.integrity import verify as check_ledger
+from syncledger.projections.keys import KeyRefused, check_seal_key
+from syncledger.projections.projector import Projector
+from syncledger.projections.readmodels import open_read_models
 
-from ..output import console, print_json
+from ..output import console, one_line, print_json
 from ..progress import progress
-from .app import DbOption, JsonOption, app, ledger_location, open_reader, reports_damage
+from .app import DbOption, JsonOption, Usage, app, ledger_location, open_store, reports_damage
+
+_HEAD = re.compile(r"([1-9][0-9]{0,18}):([0-9a-fA-F]{64})")
 
 
 @app.command()
 @reports_damage
-def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
+def verify(
+    json: bool = JsonOption,
+    head: list[str] = typer.Option(
+        [],
+        "--head",
+        metavar="POSITION:SEAL",
+        help="A head printed by 'syncledger head' earlier (POSITION:SEAL): the ledger must still hold it.",
+    ),
+    heads: Path | None = typer.Option(
+        None, "--heads", metavar="FILE", help="A file of heads, one POSITION:SEAL at the start of a line."
+    ),
+    rebuild: bool = typer.Option(
+        False, "--rebuild", help="After checking, drop the read models and rebuild them from the events as they are."
+    ),
+    db: str | None = DbOption,
+) -> None:
     """Check the ledger's integrity: the sequence, the seal over every event, decisions against their causes and
-    the rule table, and the read models (checkpoints, the archived past, the item index) against a rebuild. Exit 1
-    with findings.
+    the rule table, action ids unique, the read models (checkpoints, the archived past, the item index) against
+    their seals and a rebuild, nothing derived past the last event, and every head given. Exit 1 with findings;
+    exit 2 if it cannot check (a keyed ledger without its key).
 
-    \b
+    With --rebuild, the read models are then rebuilt from the events: after an older copy of the ledger was
+    restored on purpose, whose read models reach past its end, so that the other commands refuse it.
+
+    
     Example:
-        SYNCLEDGER_SEAL_KEY=... syncledger verify --json
+        SYNCLEDGER_SEAL_KEY=... syncledger verify --heads heads.txt --json
     """
-    reader = open_reader(db)
+    anchors = [_head(text, "--head") for text in head] + (_heads_file(heads) if heads is not None else [])
+    location, store = open_store(db)
+    try:
+        models = open_read_models(location, store.mapper, store)
+    except StoreError as e:
+        raise Usage(str(e)) from e
+    try:
+        check_seal_key(store, models, ledger_location(db))
+    except KeyRefused as e:
+        raise Usage(f"cannot verify: {e}") from None
+    try:  # bring the read models up to date if the events allow; what stops it is reported by the checks below
+        with progress("bringing the read models up to date") as update:
+            Projector(store, models).catch_up(update)
+    except (StoreError, ValueError, LookupError, TypeError, AttributeError):
+        pass
     with progress("verifying") as update:
-        report = check_ledger(reader.ledger.store, reader.projector.models, update)
+        report = check_ledger(store, models, update, anchors)
+    if rebuild:
+        models.reset()
+        try:
+            with progress("rebuilding the read models") as update:
+                Projector(store, models).catch_up(update)
+        except StoreError as e:
+            raise Usage(f"the read models cannot be rebuilt: {e}") from None
     if json:
         print_json(
             {
@@ -32,15 +85,17 @@ def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
                 "events": report.events,
                 "keyed": report.keyed,
                 "checkpoints": report.checkpoints,
+                "heads": len(anchors),
                 "read_models_up_to": report.tracking,
                 "findings": [f.__dict__ for f in report.findings],
             }
         )
     elif report.ok:
         seal = "a keyed seal (HMAC)" if report.keyed else "an unkeyed seal (SHA-256)"
+        held = f"; holds the {len(anchors)} head(s) given" if anchors else ""
         console.print(
             f"ok: {report.events:,} events at {ledger_location(db)}, under {seal}; nothing lost, nothing "
-            f"changed; {report.checkpoints} checkpoints, the archived past and the item index equal a rebuild",
+            f"changed{held}; {report.checkpoints} checkpoints, the archived past and the item index equal a rebuild",
             markup=False,
         )
     else:
@@ -49,5 +104,65 @@ def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
             f"{len(report.findings)} finding(s); the first at position {first.position}", style="bold red", markup=False
         )
         for f in report.findings[:50]:
-            console.print(f"  @{f.position} {f.check}: {f.problem}", markup=False)
+            console.print(f"  @{f.position} {f.check}: {one_line(f.problem)}", markup=False)
     raise typer.Exit(0 if report.ok else 1)
+
+
+def _head(text: str, where: str) -> Head:
+    found = _HEAD.fullmatch(text.strip())
+    if found is None:
+        raise Usage(
+            one_line(
+                f"{where}: '{text}' is not a head: expected POSITION:SEAL as 'syncledger head' prints it "
+                "(a position, a colon, 64 hex digits)",
+                300,
+            )
+        )
+    return int(found[1]), bytes.fromhex(found[2])
+
+
+def _heads_file(path: Path) -> list[Head]:
+    """Heads one per line (as `syncledger head >> FILE` appends them): the first word of each line; blank lines
+    and lines starting with # are skipped."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise Usage(f"--heads {path}: cannot read it ({type(e).__name__}: {one_line(str(e), 200)})") from None
+    return [
+        _head(line.split()[0], f"{path}:{number}")
+        for number, line in enumerate(lines, 1)
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+
+
+@app.command("head")
+def head_(json: bool = JsonOption, db: str | None = DbOption) -> None:
+    """Print the ledger's head: the position, time and seal of its newest event (an HMAC when the ledger is keyed).
+    Keep heads outside the ledger (a ticket, a mail, a log): 'syncledger verify --heads FILE' later shows whether
+    the ledger still holds each, so that events removed from its end, or an older copy restored, are found.
+
+    \b
+    Example:
+        syncledger head >> /var/log/syncledger-heads.txt
+    """
+    _, store = open_store(db)
+    try:
+        found = store.head()
+    except StoreError as e:
+        raise Usage(str(e)) from None
+    if found is None:
+        raise Usage(f"the ledger at {ledger_location(db)} has no events yet: there is no head to keep")
+    position, at, seal = found
+    keyed = store.newest_kind() == KEYED
+    if json:
+        print_json(
+            {
+                "head": f"{position}:{seal.hex()}",
+                "position": position,
+                "at": iso(at),
+                "seal": seal.hex(),
+                "keyed": keyed,
+            }
+        )
+    else:
+        console.print(f"{position}:{seal.hex()} {iso(at)} {'keyed' if keyed else 'unkeyed'}", markup=False)

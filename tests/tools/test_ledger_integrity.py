@@ -1,0 +1,336 @@
+"""The ledger's promises against an attacker and an unlucky operator (issue 11), through the real `syncledger`
+command on SQLite and PostgreSQL: heads kept outside the ledger show a ledger cut short; derived data (checkpoints,
+the archive, action ids) never decides unverified; a keyed ledger refuses writers and checkers without its key;
+rows damaged with SQL are findings, never crashes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.seal import seal, unwrap, wrap
+from syncledger.projections.reader import open_reader
+from syncledger.tools.actionlines import to_line
+from tests import randomwalk
+from tests.conftest import Locations, require_postgres
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+KEY = "kept-outside-the-database"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def places(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
+    if request.param == "postgres":
+        require_postgres()
+    made = Locations(request.param, tmp_path)
+    yield made
+    made.drop()
+
+
+def _ledger(places: Locations, count: int = 120) -> str:
+    """A ledger of random valid actions (with ids), with a checkpoint every 40 events."""
+    location = places.new()
+    assert location is not None
+    reader = open_reader(location, checkpoint_every=40)
+    for action in randomwalk.actions(5, count):
+        reader.ledger.append([action])
+    reader.projector.models.close()
+    reader.ledger.store.close()
+    return location
+
+
+def _sql(location: str, statement: str, *params: object) -> list[Any]:
+    """Run SQL behind the ledger's back, as an attacker or an operator could."""
+    if "://" not in location:
+        import sqlite3
+
+        with sqlite3.connect(location) as db:
+            return db.execute(statement, params).fetchall()
+    import psycopg
+
+    base, schema = location.split("?schema=")
+    with psycopg.connect(base, options=f"-c search_path={schema}", autocommit=True) as db:
+        cursor = db.execute(statement.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return cursor.fetchall() if cursor.description else []
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stdout + result.stderr
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("syncledger: warning:")]
+    assert "Traceback" not in result.stderr and len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def _findings(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
+    assert result.returncode == 1, result.stdout + result.stderr
+    found: list[dict[str, Any]] = json.loads(result.stdout)["findings"]
+    return found
+
+
+def _last(location: str) -> int:
+    return int(_sql(location, "SELECT max(originator_version) FROM stored_events")[0][0])
+
+
+# ------------------------------------------------------------------------------------------------- heads
+
+
+def test_a_head_kept_outside_shows_a_ledger_cut_short_and_its_read_models_rolled_back(
+    places: Locations, run_cli: Run, tmp_path: Path
+) -> None:
+    location = _ledger(places)
+    heads = tmp_path / "heads.txt"
+    early = run_cli("head", "--db", location)
+    assert early.returncode == 0, early.stderr
+    first, at, keyed = early.stdout.split()
+    assert first.startswith(f"{_last(location)}:") and at.startswith("2026-") and keyed == "unkeyed"
+    assert run_cli("do", "user.add", "user=zoe", "--db", location).returncode == 0
+    doc = json.loads(run_cli("head", "--json", "--db", location).stdout)
+    assert doc["position"] == _last(location) and doc["head"] == f"{doc['position']}:{doc['seal']}"
+    heads.write_text(f"# heads of the team ledger\n{early.stdout}\n{doc['head']} taken after zoe\n")
+    assert run_cli("verify", "--heads", heads, "--db", location).returncode == 0
+    # the newest event removed, and the read models rolled back with it: nothing inside the ledger remembers it
+    _sql(location, "DELETE FROM stored_events WHERE originator_version = ?", doc["position"])
+    for table in ("checkpoints", "index", "actions", "past_records", "past_items", "past_links"):
+        _sql(location, f"DELETE FROM syncledger_{table} WHERE position >= ?", doc["position"])
+    _sql(location, "DELETE FROM syncledger_batches WHERE last >= ?", doc["position"])
+    _sql(location, "UPDATE syncledger_tracking SET position = ? WHERE name != 'format'", doc["position"] - 1)
+    assert run_cli("verify", "--db", location).returncode == 0, "without a head, a careful cut is not seen"
+    found = _findings(run_cli("verify", "--json", "--heads", heads, "--db", location))
+    assert [(f["position"], f["check"]) for f in found] == [(doc["position"], "head")]
+    assert "ends at position" in found[0]["problem"]
+    assert run_cli("verify", "--head", first, "--db", location).returncode == 0, "the earlier head is still held"
+    # the same position holding another event: the head names a seal the ledger no longer has
+    assert run_cli("do", "user.add", "user=yves", "--db", location).returncode == 0
+    replaced = _findings(run_cli("verify", "--json", "--head", doc["head"], "--db", location))
+    assert [(f["position"], f["check"]) for f in replaced] == [(doc["position"], "head")]
+    assert "not the one this head names" in replaced[0]["problem"]
+
+
+def test_bad_heads_and_an_empty_ledger_are_one_line(places: Locations, run_cli: Run, tmp_path: Path) -> None:
+    location = _ledger(places, 5)
+    assert "is not a head" in _one_error_line(run_cli("verify", "--head", "12:zz", "--db", location))
+    bad = tmp_path / "heads.txt"
+    bad.write_text("\n7:" + "ab" * 32 + "\nnonsense here\n")
+    assert f"{bad}:3" in _one_error_line(run_cli("verify", "--heads", bad, "--db", location))
+    assert "cannot read" in _one_error_line(run_cli("verify", "--heads", tmp_path / "none", "--db", location))
+    empty = places.new()
+    # a missing file or schema is not made into a ledger by reading it
+    assert "no ledger at" in _one_error_line(run_cli("head", "--db", empty))
+    assert run_cli("pending", "--db", empty).returncode == 2
+    open_reader(empty).ledger.store.close()  # an empty ledger
+    assert "no events yet" in _one_error_line(run_cli("head", "--db", empty))
+    assert run_cli("verify", "--db", empty).returncode == 0
+
+
+def test_without_a_head_read_models_past_the_last_event_are_reported_as_truncation(
+    places: Locations, run_cli: Run
+) -> None:
+    location = _ledger(places)
+    last = _last(location)
+    cut = int(_sql(location, "SELECT max(position) FROM syncledger_actions")[0][0]) - 1  # the newest action id goes
+    _sql(location, "DELETE FROM stored_events WHERE originator_version > ?", cut)
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    truncation = [f for f in found if f["check"] == "truncation"]
+    names = " ".join(f["problem"] for f in truncation)
+    for what in ("tracking positions", "checkpoints", "item index", "action ids", "sealed batches"):
+        assert f"the {what} name position" in names, names
+    assert all(f["position"] == cut + 1 for f in truncation)
+    # the other commands refuse the gap instead of appending over it, and keep the evidence
+    refused = _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert f"ends at position {cut}, but its read models reach {last}" in refused
+    assert _last(location) == cut
+    # an older copy restored on purpose: accepted by rebuilding the read models from the events
+    assert run_cli("verify", "--rebuild", "--db", location).returncode == 1
+    assert run_cli("verify", "--db", location).returncode == 0
+    assert run_cli("do", "user.add", "user=zoe", "--db", location).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------------- derived data
+
+
+def _forge_newest_checkpoint(location: str, change: Callable[[dict[str, Any]], None]) -> int:
+    position, state = _sql(location, "SELECT position, state FROM syncledger_checkpoints ORDER BY position DESC")[0]
+    data = orjson.loads(zlib.decompress(bytes(state)))
+    change(data)
+    _sql(
+        location,
+        "UPDATE syncledger_checkpoints SET state = ? WHERE position = ?",
+        zlib.compress(orjson.dumps(data)),
+        position,
+    )
+    return int(position)
+
+
+def _other_filter(data: dict[str, Any]) -> None:
+    for user in data["users"]:
+        user["sync_filter"] = "owned_and_shared" if user["sync_filter"] == "owned" else "owned"
+
+
+def _without_alice(data: dict[str, Any]) -> None:
+    data["users"] = [u for u in data["users"] if u["name"] != "alice"]
+
+
+@pytest.mark.parametrize("change", [_other_filter, _without_alice], ids=["sync-filter-changed", "user-removed"])
+def test_a_checkpoint_changed_with_sql_decides_nothing(
+    places: Locations, run_cli: Run, change: Callable[[dict[str, Any]], None]
+) -> None:
+    forged, twin = _ledger(places), _ledger(places)
+    position = _forge_newest_checkpoint(forged, change)
+    for location in (forged, twin):
+        done = run_cli("do", "sync", "user=alice", "--at", "2026-03-05T09:00:00Z", "--json", "--db", location)
+        assert done.returncode == 0, done.stderr
+    state = [run_cli("state", "--json", "--db", location) for location in (forged, twin)]
+    assert state[0].returncode == 0 and state[0].stdout == state[1].stdout, "decided from the events, not the forgery"
+    assert "does not match its seal" in state[0].stderr  # reported, as a warning, not silently ignored
+    found = _findings(run_cli("verify", "--json", "--db", forged))
+    assert [(f["position"], f["check"]) for f in found] == [(position, "checkpoint")]
+    assert "does not match its seal" in found[0]["problem"]
+
+
+def test_a_deleted_action_id_row_does_not_let_a_reimport_append_it_twice(
+    places: Locations, run_cli: Run, tmp_path: Path
+) -> None:
+    location = places.new()
+    lines = tmp_path / "actions.jsonl"
+    walk = randomwalk.actions(7, 40)
+    lines.write_bytes(b"".join(to_line(a.model_copy(update={"id": a.id or f"line-{n}"})) for n, a in enumerate(walk)))
+    assert run_cli("import", lines, "--db", location).returncode == 0
+    events = _last(str(location))
+    (held,) = _sql(str(location), "SELECT id, position FROM syncledger_actions ORDER BY position DESC LIMIT 1")
+    _sql(str(location), "DELETE FROM syncledger_actions WHERE id = ?", held[0])
+    again = run_cli("import", lines, "--db", location)
+    assert again.returncode == 0, again.stderr
+    assert _last(str(location)) == events, "nothing appended: the id is in the events"
+    assert "does not match" in again.stderr or "differ from what was sealed" in again.stderr
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert {f["check"] for f in found} == {"read model", "archive"}
+    assert any("action ids" in f["problem"] for f in found)
+
+
+def test_verify_finds_an_action_id_appended_twice(places: Locations, run_cli: Run) -> None:
+    location = places.new()
+    reader = open_reader(location)
+    actions = list(randomwalk.actions(3, 10))
+    twice = v.ACTION_ADAPTER.validate_python({"do": "sync", "user": "alice", "at": actions[-1].at, "id": "dup"})
+    reader.ledger.append([*actions, twice])
+    last = reader.ledger.store.last_position()
+    reader.ledger.store.append([(last + 1, twice)])  # past every check, as a writer with database access could
+    reader.ledger.store.close()
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    ids = [f for f in found if f["check"] == "action id"]
+    assert [f["position"] for f in ids] == [last + 1]
+    assert f"action id '{twice.id}' is already at position" in ids[0]["problem"]
+
+
+# ------------------------------------------------------------------------------------------------- keys
+
+
+def test_a_keyed_ledger_refuses_writers_and_checkers_without_its_key(
+    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    location = _ledger(places, 20)
+    events = _last(location)
+    assert run_cli("verify", "--db", location).returncode == 0
+    fingerprint = _sql(location, "SELECT value FROM syncledger_ledger")[0][0]
+    assert KEY not in fingerprint and len(fingerprint) == 32
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    assert "is sealed with a key" in _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert "cannot verify" in _one_error_line(run_cli("verify", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", "another key")
+    assert "is not the key of the ledger" in _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert _last(location) == events, "nothing appended"
+    # re-sealed from the start without a key, as someone with database access could: keyless verify is not clean
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    previous = bytes(32)
+    for position, topic, state in _sql(
+        location, "SELECT originator_version, topic, state FROM stored_events ORDER BY 1"
+    ):
+        payload = unwrap(bytes(state))[2]
+        previous = seal(previous, position, topic, payload, None)
+        _sql(
+            location,
+            "UPDATE stored_events SET state = ? WHERE originator_version = ?",
+            wrap(previous, payload, False),
+            position,
+        )
+    assert "cannot verify" in _one_error_line(run_cli("verify", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert found[0]["position"] == 1 and "not sealed with the key" in found[0]["problem"]
+
+
+def test_a_keyed_ledger_whose_fingerprint_was_deleted_is_still_keyed(
+    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its rows say they are keyed, and the newest seal tells the right key from a wrong one."""
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    location = _ledger(places, 10)
+    _sql(location, "DELETE FROM syncledger_ledger")
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    assert "is sealed with a key" in _one_error_line(run_cli("state", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", "another key")
+    assert "newest seal was made with another" in _one_error_line(run_cli("do", "user.add", "user=z", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    assert run_cli("verify", "--db", location).returncode == 0
+    assert len(_sql(location, "SELECT value FROM syncledger_ledger")) == 1, "recorded again"
+
+
+def test_a_key_is_not_added_to_an_unkeyed_ledger_midway(
+    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    location = _ledger(places, 5)
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    assert "is not sealed with a key" in _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    assert run_cli("verify", "--db", location).returncode == 0
+
+
+# ------------------------------------------------------------------------------------------------- damaged rows
+
+
+def _append_row(location: str, state: bytes) -> int:
+    position = _last(location) + 1
+    _sql(
+        location,
+        "INSERT INTO stored_events (originator_id, originator_version, topic, state) VALUES (?, ?, ?, ?)",
+        "syncledger",
+        position,
+        "ledger.vocabulary:SyncRequested",
+        state,
+    )
+    return position
+
+
+@pytest.mark.parametrize("row", ["garbage", "unsealed"])
+def test_a_garbage_or_unsealed_row_after_the_last_checkpoint_is_a_finding_and_one_line(
+    places: Locations, run_cli: Run, row: str
+) -> None:
+    location = _ledger(places, 20)
+    state = b"\x00garbage" if row == "garbage" else b'{"do":"sync","user":"alice","at":"2026-03-04T00:00:00Z"}'
+    position = _append_row(location, state)
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert (position, "seal") in [(f["position"], f["check"]) for f in found]
+    for command in (["state"], ["do", "user.add", "user=zoe"], ["why", "user:alice"]):
+        line = _one_error_line(run_cli(*command, "--db", location))
+        assert f"position {position}" in line, line
+
+
+def test_a_row_turned_into_text_with_sql_is_a_finding_and_one_line(tmp_path: Path, run_cli: Run) -> None:
+    places = Locations("sqlite", tmp_path)
+    location = _ledger(places, 20)
+    last = _last(location)
+    _sql(location, "UPDATE stored_events SET state = replace(state, 'a', 'e') WHERE originator_version = ?", last)
+    assert _sql(location, "SELECT typeof(state) FROM stored_events WHERE originator_version = ?", last) == [("text",)]
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert (last, "storage") in [(f["position"], f["check"]) for f in found]
+    line = _one_error_line(run_cli("why", "user:alice", "--db", location))
+    assert f"position {last} is stored as text" in line
