@@ -7,7 +7,7 @@ it. Effects are what a decision changes; the fold (`ledger.evolve`) applies them
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,7 +21,9 @@ from pydantic import (
     StrictInt,
     StrictStr,
     TypeAdapter,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
@@ -48,6 +50,73 @@ def _not_a_number(value: object) -> object:
     return value
 
 
+# ------------------------------------------------------------------ input guards: what no back end can keep
+# Every value of an action reaches the store, its read models and the terminal. What one back end cannot keep
+# (PostgreSQL text cannot hold NUL; UTF-8 cannot encode a lone surrogate) would be appended on another and then
+# fail every later command there, and a time past the calendar's end fails where it is converted to UTC. So
+# these are refused where a value becomes an action, for every back end alike.
+
+EARLIEST_TIME = datetime(1, 1, 2, tzinfo=UTC)  # a day inside the calendar's ends: any time zone can show them
+LATEST_TIME = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
+
+
+def representable(t: datetime) -> datetime:
+    """A time the ledger can convert, compare and show in any time zone; ValueError otherwise."""
+    try:
+        utc = t.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ValueError(
+            f"{t.isoformat()} is outside the times the ledger can represent (0001-01-02 to 9999-12-30 UTC)"
+        )
+    return t
+
+
+def text_problem(text: str) -> str | None:
+    """Why a back end could not store this text, or None when every back end can."""
+    if "\x00" in text:
+        return "holds a NUL character (\\x00), which the ledger cannot store"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds an undecodable byte (a lone surrogate), which the ledger cannot store"
+    return None
+
+
+def unstorable(value: object, where: tuple[object, ...] = ()) -> tuple[str, str] | None:
+    """(the dotted key, the problem) of the first text, key or value, in `value` that no back end can store.
+    A loop, not a recursion: input nested a thousand deep is refused elsewhere, and must not crash here."""
+    pending: list[tuple[object, tuple[object, ...]]] = [(value, where)]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            if (problem := text_problem(value)) is not None:
+                return ".".join(map(str, where)) or "value", problem
+        elif isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and (problem := text_problem(key)) is not None:
+                    return ".".join(map(str, (*where, key))), f"the key {problem}"
+            pending += reversed([(inner, (*where, key)) for key, inner in value.items()])
+        elif isinstance(value, (list, tuple)):
+            pending += reversed([(inner, (*where, number)) for number, inner in enumerate(value)])
+    return None
+
+
+def _every_text_storable(action: BaseModel) -> BaseModel:
+    """The model check of every action: each of its texts, whatever field holds it (one added later too)."""
+    fields = type(action).model_fields
+    for name, value in action.__dict__.items():
+        if name != "queued" and not isinstance(value, BaseModel):
+            found = unstorable(value, (fields[name].alias or name,) if name in fields else (name,))
+            if found is not None:
+                raise PydanticCustomError("unstorable", "{key}: {problem}", {"key": found[0], "problem": found[1]})
+    return action
+
+
+# --------------------------------------------------------------------------------------------- types
+
 CrmType = Literal["contact", "appointment", "task", "email", "phonecall", "letter", "fax"]
 OutlookType = Literal["contact", "appointment", "task", "email"]
 CrmState = Literal["active", "inactive", "completed", "canceled"]
@@ -63,7 +132,7 @@ def _a_float(value: object) -> object:
     return value
 
 
-Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(representable)]
 Text = Annotated[StrictStr, AfterValidator(_encodable)]
 FieldValue = (
     Text
@@ -105,6 +174,8 @@ class Action(Model):
     at: Time | None = None
     id: Name | None = None
     queued: tuple[Queued, ...] = ()
+
+    _storable = model_validator(mode="after")(_every_text_storable)  # see "input guards" above
 
     @property
     def user_name(self) -> str:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import reprlib
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -42,6 +43,8 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
     if loc and loc[0] in v.ACTION_CLASSES:
         loc = loc[1:]  # the discriminated union's tag says nothing the reader does not know
     key = ".".join([*(str(p) for p in prefix), *loc]) or "value"
+    if kind == "unstorable":  # the message names the key inside the action already
+        return f"{'.'.join(map(str, prefix))}.{e['msg']}" if prefix else str(e["msg"])
     if kind == "missing":
         return f"missing key '{key}'"
     if kind == "extra_forbidden":
@@ -75,4 +78,52 @@ def parse_time(text: str, what: str = "time") -> datetime:
         raise BadInput(f"{what} {shown(text)} is not an ISO 8601 time (e.g. 2026-03-02T11:00:00Z)") from None
     if t.tzinfo is None:
         raise BadInput(f"{what} {shown(text)} has no time zone (add Z or +01:00)")
-    return t
+    return representable_time(t, what)
+
+
+def representable_time(t: datetime, what: str = "time") -> datetime:
+    """A time the ledger can keep and show (`vocabulary.representable`), or `BadInput` naming it."""
+    try:
+        return v.representable(t)
+    except ValueError as e:
+        raise BadInput(f"{what} {e}") from None
+
+
+def storable_text(text: str, what: str) -> str:
+    """Text from the command line that will be looked up in the ledger's storage (a user, a reference): what
+    no back end can store is not in the ledger, and PostgreSQL would fail on the query itself."""
+    problem = v.text_problem(text)
+    if problem is not None:
+        raise BadInput(f"{what} {shown(text)} {problem}")
+    return text
+
+
+# --------------------------------------------------------------------------------------- the typo guard
+
+AHEAD = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """How far ahead a time may lie: a year past both the ledger's last event and the clock, unless `--future`
+    says the time is meant. One typo (2062 for 2026, or 9999-12-31) would otherwise freeze the ledger's time:
+    every later action without a time, and every import, would go backwards. `now` is the clock as the command
+    line read it; nothing in the ledger reads a clock."""
+
+    now: datetime
+    future: bool = False
+
+    def check(self, t: datetime | None, last: datetime | None, what: str) -> None:
+        if t is None or self.future:
+            return
+        known = max(self.now, last) if last is not None else self.now
+        if t > known + AHEAD:
+            since = f"the ledger's last event ({_iso(last)}) and " if last is not None else ""
+            raise BadInput(
+                f"{what} {_iso(t)} is more than a year after {since}the clock ({_iso(self.now)}): "
+                "a typo? give --future if that time is meant"
+            )
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
