@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import sys
 from bisect import bisect_right
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -21,11 +21,11 @@ from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from .app import DbOption, JsonOption, Usage, app, open_reader
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_reader
 from .diff import Change, diff_worlds
 from .explain import Explanation, check_ref, explain, removal_position
-from .inputs import BadInput, parse_time, shown
-from .output import console, print_json, table
+from .inputs import BadInput, Horizon, parse_time, shown
+from .output import console, print_json, printable, table
 from .sentences import Clock, Names, action_sentence, decision_sentence, one_line, person
 
 Recorded = tuple[int, "v.Action | v.Decided"]
@@ -51,7 +51,7 @@ def _keep_whole(grid: Table, *columns: int) -> Table:
 
 def _add_row(grid: Table, *cells: str) -> None:
     """Cells are data, never rich markup: a value like `[alice]` must print as it is."""
-    grid.add_row(*(Text(cell) for cell in cells))
+    grid.add_row(*(Text(printable(cell)) for cell in cells))
 
 
 def as_position(text: str) -> int | None:
@@ -175,6 +175,7 @@ def preview(
     at: str | None = typer.Option(
         None, "--at", help="When the sync would run (default: now, or the ledger's last time if later)."
     ),  # fmt: skip
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -186,7 +187,7 @@ def preview(
     reader = open_reader(db)
     world = reader.world
     _known_user(world, user)
-    when = _preview_time(at, world)
+    when = _preview_time(at, world, horizon(future))
     try:
         action, recorded = dry_run(world, user, when)
     except Refused as e:
@@ -207,13 +208,13 @@ def preview(
     console.print("A dry run: nothing was appended.", style="dim", markup=False)
 
 
-def _preview_time(at: str | None, world: World) -> datetime:
+def _preview_time(at: str | None, world: World, ahead: Horizon) -> datetime:
     last = world.at
     if at is None:
-        now = datetime.now(UTC).replace(microsecond=0)
-        return max(now, last) if last else now
+        return max(ahead.now, last) if last else ahead.now
     try:
         when = parse_time(at, "--at")
+        ahead.check(when, last, "--at")
     except BadInput as e:
         raise Usage(one_line(str(e))) from None
     if last is not None and when < last:
@@ -259,6 +260,7 @@ def _preview_decisions(recorded: list[Recorded], reader: Reader) -> list[dict[st
 def diff(
     start: str = typer.Argument(..., metavar="A", help="From: a position, or an ISO time."),
     end: str = typer.Argument(..., metavar="B", help="To: a position, or an ISO time."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -268,8 +270,9 @@ def diff(
     Example: syncledger diff 9 2026-03-02T11:20:00Z
     """
     reader = open_reader(db)
-    a, world_a = _point(start, reader)
-    b, world_b = _point(end, reader)
+    ahead = horizon(future)
+    a, world_a = _point(start, reader, ahead)
+    b, world_b = _point(end, reader, ahead)
     changes = diff_worlds(world_a, world_b)
     by = [_changed_by(change, a, b, reader, world_b) for change in changes]
     if json:
@@ -290,7 +293,7 @@ def diff(
         _print_table(grid)
 
 
-def _point(text: str, reader: Reader) -> tuple[int, World]:
+def _point(text: str, reader: Reader, ahead: Horizon) -> tuple[int, World]:
     """A position (digits) or an ISO time, and the world as of it."""
     last = reader.world.position
     position = as_position(text)
@@ -299,7 +302,9 @@ def _point(text: str, reader: Reader) -> tuple[int, World]:
             raise Usage(one_line(f"position {position} is outside the ledger (0..{last})"))
         return position, reader.world_at(position)
     try:
-        position = reader.position_at_time(parse_time(text, "time"))
+        when = parse_time(text, "time")
+        ahead.check(when, reader.world.at, "time")
+        position = reader.position_at_time(when)
     except BadInput as e:
         raise Usage(one_line(f"{e}, nor a position")) from None
     return position, reader.world_at(position)

@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import sys
 from importlib import resources
-from pathlib import Path
 
 import typer
 
 from syncledger.ledger.store import StoreError
+from syncledger.ledger.vocabulary import Action
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 
 from . import scenario as scenarios
-from .app import DbOption, JsonOption, Usage, app
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon
 from .cmd_audit import print_why
+from .demo_guard import NotADemo, make_room
 from .explain import explain
-from .output import console, fail, print_json
+from .output import console, fail, print_json, printable
 from .reports import print_state
 
 
 @app.command()
 def run(
     files: list[str] = typer.Argument(..., help="Scenario files (YAML)."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -33,7 +35,7 @@ def run(
     worst = 0
     for path in files:
         try:
-            outcome = scenarios.run(scenarios.load(path), db)
+            outcome = scenarios.run(scenarios.load(path), db, horizon(future))
         except scenarios.ScenarioError as e:
             fail(str(e))
             worst = 2
@@ -47,27 +49,29 @@ def run(
             print_json(state_document(outcome.ledger.world))
         report = sys.stderr if json else sys.stdout
         if outcome.failures:
-            report.write(f"FAIL {path}: {outcome.scenario.title}\n")
+            report.write(printable(f"FAIL {path}: {outcome.scenario.title}") + "\n")
             for failure in outcome.failures:
-                report.write(f"  {failure}\n")
+                report.write(printable(f"  {failure}") + "\n")
         elif not json:
-            report.write(f"ok   {path}: {outcome.scenario.title}\n")
+            report.write(printable(f"ok   {path}: {outcome.scenario.title}") + "\n")
     raise typer.Exit(worst)
 
 
 @app.command()
 def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to write the demo ledger.")) -> None:
-    """Write a fresh sample ledger from the shipped demo scenario and show what it holds.
+    """Write a fresh sample ledger from the shipped demo scenario and show what it holds. An earlier demo at
+    --db is replaced; anything else there is refused and left as it is.
 
     Example: syncledger demo && syncledger state --db syncledger-demo.db
     """
-    if "://" not in db:
-        for suffix in ("", "-wal", "-shm"):
-            Path(db + suffix).unlink(missing_ok=True)
     with resources.as_file(resources.files("syncledger.tools") / "demo.yaml") as path:
         try:
-            outcome = scenarios.run(scenarios.load(str(path)), db)
-        except scenarios.ScenarioError as e:
+            scenario = scenarios.load(str(path))
+            fresh = scenarios.run(scenario).ledger  # what the demo is: the actions it appends to an empty ledger
+            actions = [event for _, event in fresh.events() if isinstance(event, Action)]
+            make_room(db, actions, fresh.world.position)
+            outcome = scenarios.run(scenario, db)
+        except (scenarios.ScenarioError, NotADemo) as e:
             raise Usage(str(e)) from None
     console.print(f"[bold]{outcome.scenario.title}[/bold]  (ledger written to {db})\n")
     print_state(state_document(outcome.ledger.world))
