@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -13,6 +14,7 @@ from syncledger.ledger.store import StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
+from .inputs import Horizon
 from .progress import progress
 
 app = typer.Typer(
@@ -28,6 +30,19 @@ DbOption = typer.Option(
     None, "--db", help="Ledger: a SQLite file (default ./syncledger.db, or $SYNCLEDGER_DB) or a postgresql:// URL."
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+FutureOption = typer.Option(
+    False, "--future", help="Accept times more than a year after both the ledger's last event and the clock."
+)
+
+
+def clock() -> datetime:
+    """The time now: read here, in the command line, and handed to the ledger; the ledger reads no clock."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def horizon(future: bool) -> Horizon:
+    """The typo guard for the times a command takes (`inputs.Horizon`), with the clock read now."""
+    return Horizon(clock(), future)
 
 
 def collect_for_bulk_work() -> None:

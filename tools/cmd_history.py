@@ -12,7 +12,7 @@ from rich.markup import escape
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from .app import DbOption, JsonOption, Usage, app, open_reader
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_reader
 from .explain import check_ref, explain
 from .history import (
     Bound,
@@ -65,6 +65,7 @@ def history(
     since: str | None = typer.Option(None, "--since", help="From this position or ISO time (inclusive)."),
     until: str | None = typer.Option(None, "--until", help="Up to this position or ISO time (inclusive)."),
     html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML timeline to FILE."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -77,6 +78,13 @@ def history(
     if first is not None and last is not None and type(first) is type(last) and first > last:  # type: ignore[operator]
         raise Usage(f"--since {since} is after --until {until}")
     reader = open_reader(db)
+    ahead = horizon(future)
+    for bound, option in ((first, "--since"), (last, "--until")):
+        if isinstance(bound, datetime):
+            try:
+                ahead.check(bound, reader.world.at, option)
+            except BadInput as e:
+                raise Usage(str(e)) from None
     if not is_item_ref(ref):
         raise Usage(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
     try:

@@ -20,9 +20,9 @@ from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
 from .actionlines import BadLine, differences, read_lines, to_line
-from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_ledger, open_reader
 from .cmd_audit import as_position
-from .inputs import BadInput, parse_time
+from .inputs import BadInput, Horizon, parse_time
 from .output import console, print_json
 from .progress import Update, progress
 from .sentences import one_line
@@ -39,6 +39,7 @@ FEW = 1_000  # up to this many lines already held, read them one by one; more, i
 def export(
     start: str | None = typer.Option(None, "--from", help="First action: a position or an ISO time (inclusive)."),
     end: str | None = typer.Option(None, "--to", help="Last action: a position or an ISO time (inclusive)."),
+    future: bool = FutureOption,
     db: str | None = DbOption,
 ) -> None:
     """Write the ledger's user actions (not its decisions: an import decides them again) as action lines, in
@@ -47,8 +48,9 @@ def export(
     Example: syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
     """
     reader = open_reader(db)
-    after = _after(start, reader)
-    upto = _upto(end, reader)
+    ahead = horizon(future)
+    after = _after(start, reader, ahead)
+    upto = _upto(end, reader, ahead)
     out = sys.stdout.buffer
     chunk: list[bytes] = []
     for _, event in reader.ledger.events(after, upto):
@@ -61,28 +63,33 @@ def export(
     out.flush()
 
 
-def _after(text: str | None, reader: Reader) -> int:
+def _after(text: str | None, reader: Reader, ahead: Horizon) -> int:
     """The position after which `--from` starts (its own event included)."""
     if text is None:
         return 0
     position = as_position(text)
     if position is not None:
         return max(position - 1, 0)
-    return reader.position_at_time(_time(text, "--from") - timedelta(microseconds=1))
+    return reader.position_at_time(_time(text, "--from", reader, ahead) - timedelta(microseconds=1))
 
 
-def _upto(text: str | None, reader: Reader) -> int | None:
+def _upto(text: str | None, reader: Reader, ahead: Horizon) -> int | None:
     if text is None:
         return None
     position = as_position(text)
-    return position if position is not None else reader.position_at_time(_time(text, "--to"))
+    return position if position is not None else reader.position_at_time(_time(text, "--to", reader, ahead))
 
 
-def _time(text: str, option: str) -> datetime:
+def _time(text: str, option: str, reader: Reader, ahead: Horizon) -> datetime:
     try:
-        return parse_time(text, option)
+        when = parse_time(text, option)
     except BadInput as e:
         raise Usage(one_line(f"{e}, nor a position")) from None
+    try:
+        ahead.check(when, reader.world.at, option)
+    except BadInput as e:
+        raise Usage(str(e)) from None
+    return when
 
 
 # ----------------------------------------------------------------------------------------------- import
@@ -115,6 +122,7 @@ class Imported:
 @app.command("import")
 def import_(
     file: str = typer.Argument(..., help="Action lines (JSON Lines); - for standard input."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -129,7 +137,7 @@ def import_(
         ledger = open_ledger(db, must_exist=False)
         try:
             with progress("checking and importing") as update:
-                found = import_actions(ledger, stream, update)
+                found = import_actions(ledger, stream, update, horizon(future))
         except BadLine as e:
             raise Usage(one_line(f"{name}: {e}")) from None
         except ConflictError as e:
@@ -164,16 +172,19 @@ def _opened(file: str) -> Iterator[BinaryIO]:
         yield stream
 
 
-def import_actions(ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None) -> Imported:
+def import_actions(
+    ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None, ahead: Horizon | None = None
+) -> Imported:
     """Check every line, in order, as input and through the rules, then append the new ones in batches;
-    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
+    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them.
+    With `ahead`, a new line's time may be at most that far past the line before it (or the ledger's last event)."""
     raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
     for attempt in range(RETRIES):
         ledger.catch_up()
         stored = ledger.world.position
         count = _Count()
         source = _counted(read_lines(_kept(lines, raw) if attempt == 0 else raw), count, progress)
-        skipped, appended = _stage(ledger, source)
+        skipped, appended = _stage(ledger, source, ahead)
         try:
             ledger.commit(batch_size=BATCH_SIZE)
         except ConflictError:
@@ -206,7 +217,7 @@ def _kept(source: Iterable[bytes], into: list[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, int]:
+def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon | None = None) -> tuple[int, int]:
     """Stage every new line (a dry run through the rules; the events are kept encoded only) and check the ones the
     ledger already holds; the numbers of lines skipped and staged. On the first bad line, forget everything
     staged and raise its `BadLine`."""
@@ -219,8 +230,10 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, 
             position = ledger.world.past.action(action.id) if action.id is not None else None
             if position is None:
                 try:
+                    if ahead is not None:
+                        ahead.check(action.at, ledger.world.at, "at")
                     ledger.stage(action, keep=False)
-                except Refused as e:
+                except (Refused, BadInput) as e:
                     raise BadLine(number, str(e)) from None
                 line_of_id[action.id or ""] = number
                 staged += 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 import typer
@@ -11,25 +10,38 @@ from syncledger.ledger.application import ActionRefused
 from syncledger.ledger.vocabulary import dump
 from syncledger.projections.document import iso, state_document
 
-from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-from .inputs import BadInput, parse_action, parse_time
+from .app import DbOption, FutureOption, JsonOption, Usage, app, clock, horizon, open_ledger, open_reader
+from .inputs import BadInput, parse_action, parse_time, shown
 from .output import console, print_json
 from .reports import print_rules, print_state, rules_document
 from .sentences import describe_action, describe_decision
 
+_NOT_ARGUMENTS = {  # keys of the action that `do` sets itself: an argument would be silently overwritten
+    "do": "the action is the verb, given once",
+    "at": "the time is given with --at",
+}
+
 
 def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
     raw: dict[str, Any] = {"do": verb}
+    given: set[str] = set()
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise Usage(f"'{pair}' is not key=value (e.g. record=c1, fields.phone=555)")
+            raise Usage(f"{shown(pair)} is not key=value (e.g. record=c1, fields.phone=555)")
+        if key in _NOT_ARGUMENTS:
+            raise Usage(f"unknown argument '{key}=': {_NOT_ARGUMENTS[key]}")
+        if key in given:
+            raise Usage(f"{shown(key)} is given twice (each key once)")
+        given.add(key)
         path = key.split(".")
         target = raw
         for part in path[:-1]:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
-                raise Usage(f"'{key}' mixes a value and nested keys")
+                raise Usage(f"{shown(key)} mixes a value and nested keys")
+        if path[-1] in target:  # `fields=x` after `fields.a=1`, or the other way round
+            raise Usage(f"{shown(key)} mixes a value and nested keys")
         # values are text (ids, field values, ISO times); only the options' true and false are not
         flag = (
             {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None
@@ -38,15 +50,12 @@ def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
     return raw
 
 
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
-
 @app.command(context_settings={"allow_extra_args": False})
 def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
     pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
     at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a time zone)."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -61,7 +70,11 @@ def do(
         raise Usage(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
     try:
-        recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
+        horizon(future).check(when, ledger.world.at, "--at")
+    except BadInput as e:
+        raise Usage(f"{verb}: {e}") from None
+    try:
+        recorded = ledger.append([action.model_copy(update={"at": when})], clock=clock)
     except ActionRefused as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if json:
@@ -77,6 +90,7 @@ def state(
     at: str | None = typer.Option(None, "--at", help="The state as of this time."),
     position: int | None = typer.Option(None, "--position", help="The state after this event."),
     user: str | None = typer.Option(None, "--user", help="Only this user's Outlook, links and queue."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -93,13 +107,15 @@ def state(
         world = reader.world_at(position)
     elif at is not None:
         try:
-            world = reader.world_at_time(parse_time(at, "--at"))
+            when = parse_time(at, "--at")
+            horizon(future).check(when, reader.world.at, "--at")
         except BadInput as e:
             raise Usage(str(e)) from None
+        world = reader.world_at_time(when)
     else:
         world = reader.world
     if user is not None and user not in world.users:
-        raise Usage(f"unknown user '{user}' (known: {', '.join(world.users) or 'none'})")
+        raise Usage(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
     doc = state_document(world, user)
     print_json(doc) if json else print_state(doc)
 
