@@ -335,15 +335,15 @@ def test_a_scenario_that_creeps_ahead_step_by_step_is_measured_from_the_step_bef
 def test_a_user_declared_twice_in_yaml_is_refused(place: Locations, tmp_path: Path, run_cli: Run) -> None:
     db = seeded(place)
     twice = write(tmp_path, "twice.yaml", "users:\n  amy: {}\n  amy: {sync_filter: owned_and_shared}\n")
-    refused(run_cli("run", twice, "--db", db), "twice.yaml", "line 3", "'amy'", "twice")
+    refused(run_cli("run", twice, "--db", db), "twice.yaml", "line 3", "'amy'", "given twice")
     still_works(db, SEEDED)
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "steps:\n  - {do: sync, user: zoe, user: amy}\n",
-        "steps:\n  - {do: crm.update, actor: zoe, record: z1, fields: {a: 1, a: 2}}\n",
+        "steps:\n  - {do: sync, user: amy, user: zoe}\n",
+        "steps:\n  - {do: crm.create, actor: zoe, record: z1, type: task, fields: {a: 1, a: 2}}\n",
         "title: a\ntitle: b\n",
         "expect: {crm: {z1: absent}, crm: {}}\n",
     ],
@@ -351,13 +351,13 @@ def test_a_user_declared_twice_in_yaml_is_refused(place: Locations, tmp_path: Pa
 )
 def test_keys_given_twice_in_yaml_are_refused(tmp_path: Path, text: str) -> None:
     path = write(tmp_path, "dup.yaml", "users: {zoe: {}}\n" + text)
-    refused(run("run", path), "dup.yaml", "twice")
+    refused(run("run", path), "dup.yaml", "given twice")
 
 
 @pytest.mark.parametrize(
     "line",
     [
-        b'{"id": "d-1", "at": "2026-01-02T09:00:00Z", "do": "user.add", "user": "amy", "user": "zoe"}',
+        b'{"id": "d-1", "at": "2026-01-02T09:00:00Z", "do": "user.add", "user": "zoe", "user": "amy"}',
         b'{"id": "d-1", "at": "2026-01-02T09:00:00Z", "do": "crm.update", "actor": "zoe", "record": "z1", '
         b'"fields": {"a": 1, "a" : 2}}',
         b'{"id": "d-1", "id": "d-2", "at": "2026-01-02T09:00:00Z", "do": "sync", "user": "zoe"}',
@@ -368,7 +368,7 @@ def test_keys_given_twice_in_an_action_line_are_refused(place: Locations, tmp_pa
     db = seeded(place)
     path = tmp_path / "dup.jsonl"
     path.write_bytes(b'{"id": "d-0", "at": "2026-01-02T08:00:00Z", "do": "sync", "user": "zoe"}\n' + line + b"\n")
-    refused(run("import", path, "--db", db), "line 2", "twice")
+    refused(run("import", path, "--db", db), "line 2", "given twice")
     still_works(db, SEEDED)
 
 
@@ -383,8 +383,8 @@ def test_a_colon_inside_a_value_is_not_a_key_given_twice(tmp_path: Path, place: 
 @pytest.mark.parametrize(
     ("args", "mention"),
     [
-        (["sync", "user=zoe", "user=amy"], "twice"),
-        (["crm.update", "actor=zoe", "record=z1", "fields.a=1", "fields.a=2"], "twice"),
+        (["sync", "user=amy", "user=zoe"], "given twice"),
+        (["crm.update", "actor=zoe", "record=z1", "fields.a=1", "fields.a=2"], "given twice"),
         (["crm.update", "actor=zoe", "record=z1", "fields.a=1", "fields=x"], "mixes"),
         (["sync", "user=zoe", "at=2026-05-01T00:00:00Z"], "--at"),
         (["sync", "user=zoe", "do=crm.delete"], "verb"),
