@@ -105,7 +105,11 @@ def unstorable(value: object, where: tuple[object, ...] = ()) -> tuple[str, str]
 
 
 def _every_text_storable(action: BaseModel) -> BaseModel:
-    """The model check of every action: each of its texts, whatever field holds it (one added later too)."""
+    """The model check of every action: each of its texts, whatever field holds it (one added later too). An
+    import validates a million actions: all their texts are checked at once, and looked at one by one (to say
+    which) only when that finds something, or when a value nests deeper than the flat `fields`."""
+    if _all_storable(action.__dict__):
+        return action
     fields = type(action).model_fields
     for name, value in action.__dict__.items():
         if name != "queued" and not isinstance(value, BaseModel):
@@ -113,6 +117,36 @@ def _every_text_storable(action: BaseModel) -> BaseModel:
             if found is not None:
                 raise PydanticCustomError("unstorable", "{key}: {problem}", {"key": found[0], "problem": found[1]})
     return action
+
+
+def _all_storable(values: dict[str, object]) -> bool:
+    """True if every text among the values (and the keys and values of a flat mapping) is storable; False
+    when one is not, or when a value is nested deeper (then `unstorable` looks)."""
+    texts: list[str] = []
+    for name, value in values.items():
+        kind = type(value)
+        if kind is str:
+            texts.append(value)  # type: ignore[arg-type]
+        elif kind is dict:
+            for key, inner in value.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return False
+                texts.append(key)
+                if type(inner) is str:
+                    texts.append(inner)
+                elif isinstance(inner, (dict, list, tuple)):
+                    return False
+        elif kind in (list, tuple) and value and name != "queued":
+            return False
+    text = "".join(texts)
+    if "\x00" in text:
+        return False
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
 
 
 # --------------------------------------------------------------------------------------------- types
