@@ -15,8 +15,8 @@ from typing import Protocol
 from .checks import Refused
 from .engine import handle
 from .evolve import evolve
-from .store import DECIDED_TOPIC, ConflictError, Encoded, EventStore, Recorded
-from .vocabulary import Action, Decided
+from .store import DECIDED_TOPIC, ConflictError, Encoded, EventStore
+from .vocabulary import Action, Decided, Recorded
 from .world import World
 
 RETRIES = 60

@@ -185,11 +185,11 @@ def _(a: v.CrmRecordEdited, world: World) -> None:
     _start_only_for_appointments(a.start, found.type, f"'{a.record}'")
 
 
-_STATE_CHANGES: dict[str, tuple[str, str, Callable[[str], bool]]] = {
-    "crm.complete": ("completed", "an activity", lambda t: t != "contact"),
-    "crm.cancel": ("canceled", "an activity", lambda t: t != "contact"),
-    "crm.deactivate": ("inactive", "a contact", lambda t: t == "contact"),
-    "crm.activate": ("active", "a contact", lambda t: t == "contact"),
+_STATE_CHANGES: dict[str, tuple[str, Callable[[str], bool]]] = {  # what each takes (the state: v.STATE_AFTER)
+    "crm.complete": ("an activity", lambda t: t != "contact"),
+    "crm.cancel": ("an activity", lambda t: t != "contact"),
+    "crm.deactivate": ("a contact", lambda t: t == "contact"),
+    "crm.activate": ("a contact", lambda t: t == "contact"),
 }
 
 
@@ -200,7 +200,8 @@ _STATE_CHANGES: dict[str, tuple[str, str, Callable[[str], bool]]] = {
 def _(a: v.CrmActivityCompleted, world: World) -> None:
     user(world, a.actor)
     found = record(world, a.record)
-    state, takes, accepts = _STATE_CHANGES[a.do]
+    takes, accepts = _STATE_CHANGES[a.do]
+    state = v.STATE_AFTER[a.do]
     if not accepts(found.type):
         raise Refused(f"{a.do} takes {takes}, not {found.type} '{a.record}'")
     if found.state == state:

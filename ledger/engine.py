@@ -18,6 +18,7 @@ from . import rules
 from . import vocabulary as v
 from .checks import Refused, check
 from .evolve import evolve
+from .vocabulary import Recorded
 from .world import (
     Pending,
     Record,
@@ -35,8 +36,6 @@ from .world import (
 )
 
 __all__ = ["Refused", "handle"]
-
-Recorded = tuple[int, "v.Action | v.Decided"]
 
 
 def handle(world: World, action: v.Action) -> list[Recorded]:
@@ -380,17 +379,17 @@ def _offline_conflict(world: World, user: User, op: Pending, replay: v.Action) -
 def _sync_requested(batch: _Batch, a: v.SyncRequested) -> None:
     user = batch.world.users[a.user]
     pending = list(user.pending)
-    cause = batch.record(a)  # folding it takes every pending operation
-    _run_sync(batch, user, pending, a.when, cause)
+    batch.record(a)  # folding it takes every pending operation
+    _run_sync(batch, user, pending, a.when)
 
 
 def _sync(batch: _Batch, user: User, cause: int, at: datetime, rule: str) -> None:
     pending = list(user.pending)
     batch.decide(rule, cause, at, user.name, [f"user:{user.name}"], [v.SyncStarted(user=user.name)])
-    _run_sync(batch, user, pending, at, cause)
+    _run_sync(batch, user, pending, at)
 
 
-def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime, sync_cause: int) -> None:
+def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -> None:
     """A sync of the user at `at`: (1) own deletions and untracks, (2) queued CRM changes, one decision per
     record, (3) reconciliation of the filter."""
     world = batch.world

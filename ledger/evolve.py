@@ -104,20 +104,12 @@ def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
         record.start = e.start
 
 
-_STATE_OF = {
-    "crm.complete": "completed",
-    "crm.cancel": "canceled",
-    "crm.deactivate": "inactive",
-    "crm.activate": "active",
-}
-
-
 @_apply.register(v.CrmActivityCompleted)
 @_apply.register(v.CrmActivityCanceled)
 @_apply.register(v.CrmContactDeactivated)
 @_apply.register(v.CrmContactActivated)
 def _(e: v.CrmActivityCompleted, world: World, position: int) -> None:
-    _record(world, e.record, position).state = _STATE_OF[e.do]
+    _record(world, e.record, position).state = v.STATE_AFTER[e.do]
 
 
 @_apply.register

@@ -11,15 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
-SOURCES = {
-    "seed": "the white paper's table, as quoted in the seed text",
-    "DEL": 'Microsoft docs, "Delete records that have been tracked in Dynamics 365 for Outlook"',
-    "H4": 'CRM 4.0/2011 help, "Synchronizing information"',
-    "OFF": 'Microsoft docs, "Work offline in Dynamics 365 for Outlook"',
-    "SSS": 'Microsoft Learn, "Synchronization logic for appointments, contacts and tasks"',
-    "B11": "a CRM 2011 book, chapter on deleting records",
-    "3P": "CRM consultants' blogs",
-}
+from .sources import SOURCES
+from .vocabulary import TASK_LIKE
 
 
 class Outcome(Enum):
@@ -83,7 +76,7 @@ class Rule:
 
     @property
     def source_text(self) -> str:
-        return "; ".join(SOURCES[s] for s in self.sources) or "this project's own decision"
+        return "; ".join(SOURCES[s].title for s in self.sources) or "this project's own decision"
 
 
 def _r(
@@ -432,7 +425,7 @@ RULES: dict[str, Rule] = {r.id: r for r in (*IMMEDIATE_RULES, *FILTER_RULES, *CR
 
 def family(crm_type: str) -> str:
     """The rules speak of contacts, appointments, tasks (every task-like activity) and e-mails."""
-    return "task" if crm_type in ("task", "phonecall", "letter", "fax") else crm_type
+    return "task" if crm_type in TASK_LIKE else crm_type
 
 
 def decide_removal(removal: Removal) -> Rule:

@@ -31,7 +31,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from .seal import GENESIS, configured_key, seal, unwrap, wrap
 from .serial import builder
-from .vocabulary import EVENT_CLASSES, Action, Decided, dump
+from .vocabulary import EVENT_CLASSES, Action, Decided, Recorded, dump
 
 STREAM = "syncledger"  # one stream; a text id, so reading a row does not parse a UUID
 PAGE = 10_000  # rows per query
@@ -44,7 +44,6 @@ _TOPIC_PREFIX = "ledger.vocabulary:"
 _CLASS_OF_TOPIC = {_TOPIC_PREFIX + cls.__name__: cls for cls in EVENT_CLASSES.values()}
 _BUILD_OF_TOPIC = {topic: builder(cls) for topic, cls in _CLASS_OF_TOPIC.items()}
 
-Recorded = tuple[int, "Action | Decided"]
 Row = tuple[int, str, bytes]  # position, topic, state: a stored row as the store reads it
 Encoded = tuple[int, str, bytes]  # position, topic, payload: an event as the store will write it, before its seal
 DECIDED_TOPIC = _TOPIC_PREFIX + "Decided"
@@ -195,21 +194,29 @@ def _redacted(url: str | None) -> str:
     return str(url or "memory")
 
 
+def connect_postgres(env: dict[str, str], **options: Any) -> Any:
+    """A connection of our own to the PostgreSQL server named in `env` (see `environment`), beside the ones
+    eventsourcing pools: for the schema lock here, and for the read models."""
+    import psycopg
+
+    return psycopg.connect(
+        dbname=env["POSTGRES_DBNAME"],
+        host=env["POSTGRES_HOST"],
+        port=env["POSTGRES_PORT"],
+        user=env["POSTGRES_USER"],
+        password=env["POSTGRES_PASSWORD"] or None,
+        connect_timeout=10,
+        **options,
+    )
+
+
 @contextmanager
 def _schema_lock(env: dict[str, str]) -> Iterator[None]:
     """Creates the schema named in the URL on first use, and holds an advisory lock while the tables in it are
     created: PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions."""
     import psycopg
 
-    with psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        autocommit=True,
-        connect_timeout=10,
-    ) as connection:
+    with connect_postgres(env, autocommit=True) as connection:
         connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"syncledger:{env['POSTGRES_SCHEMA']}",))
         connection.execute(
             psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(env["POSTGRES_SCHEMA"]))

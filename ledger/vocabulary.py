@@ -28,7 +28,6 @@ from pydantic_core import PydanticCustomError
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
 TASK_LIKE = ("task", "phonecall", "letter", "fax")
-ACTIVITY_TYPES = ("appointment", "task", "email", "phonecall", "letter", "fax")
 SYNC_FILTERS = ("owned", "owned_and_shared")
 
 
@@ -208,6 +207,7 @@ class Action(Model):
     at: Time | None = None
     id: Name | None = None
     queued: tuple[Queued, ...] = ()
+    do: str  # every action names itself: each subclass narrows this to its own literal (and it is the tag)
 
     _storable = model_validator(mode="after")(_every_text_storable)  # see "input guards" above
 
@@ -372,6 +372,14 @@ class WentOnline(Action):
     user: Name
 
 
+STATE_AFTER: dict[str, CrmState] = {  # the CRM state each state-changing action leaves its record in
+    "crm.complete": "completed",
+    "crm.cancel": "canceled",
+    "crm.deactivate": "inactive",
+    "crm.activate": "active",
+}
+
+
 AnyAction = Annotated[
     UserAdded
     | OptionChanged
@@ -403,7 +411,6 @@ ACTION_CLASSES: dict[str, type[Action]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls
     for cls in AnyAction.__origin__.__args__  # type: ignore[attr-defined]
 }
-CRM_ACTIONS = tuple(name for name in ACTION_CLASSES if name.startswith("crm."))
 
 
 # --------------------------------------------------------------------------------------------- effects
@@ -537,6 +544,7 @@ class Decided(Model):
 
 
 Event = Annotated[AnyAction | Decided, Field(discriminator="do")]
+Recorded = tuple[int, Action | Decided]  # an event and its position in the ledger
 EVENT_CLASSES: dict[str, type[Model]] = {**ACTION_CLASSES, "decision": Decided}
 ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAction)
 

@@ -17,7 +17,8 @@ from contextlib import contextmanager, suppress
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
 from syncledger.ledger.past import Past, PastRows
-from syncledger.ledger.store import EventStore, Recorded, StoreError
+from syncledger.ledger.store import EventStore, StoreError
+from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
 
 from .codec import compressed, decode_checkpoint, present_json

@@ -11,7 +11,8 @@ from typing import Any
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.store import EventStore, Recorded
+from syncledger.ledger.store import EventStore
+from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World
 
 from .projector import CHECKPOINT_EVERY, Progress, Projector

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 import orjson
 
 from syncledger.ledger.past import PastRows, made
-from syncledger.ledger.store import environment
+from syncledger.ledger.store import connect_postgres, environment
 from syncledger.ledger.world import Link, Record
 
 from .codec import record_data, record_of
@@ -34,7 +34,65 @@ class Cipher(Protocol):
     def decipher(self, data: bytes) -> bytes: ...
 
 
-class ReadModels:
+class ReadModels(Protocol):
+    """The read models as the projections write them and the read side asks them: two projections (INDEX, WORLD),
+    each complete up to its tracking position. Two implementations, side by side below: `MemoryReadModels` (dicts)
+    and `SqlReadModels` (tables beside the events on SQLite or PostgreSQL)."""
+
+    def tracking(self, projection: str) -> int:
+        """The position up to which the projection (INDEX or WORLD) is complete."""
+        ...
+
+    def write_index(
+        self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
+    ) -> bool:
+        """The index rows and action ids of positions `first`..`position`, with the new tracking position, in one
+        transaction; only if the index is complete up to `first - 1` (whether it wrote)."""
+        ...
+
+    def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
+        """The checkpoints and the past (but its action ids) of positions `first`..`position`, likewise."""
+        ...
+
+    def checkpoint(self, position: int) -> bytes | None:
+        """The checkpoint at exactly `position`, as stored (enciphered), if there is one."""
+        ...
+
+    def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None: ...
+
+    def checkpoints(self) -> list[int]: ...
+
+    def touched(self, ref: str) -> list[tuple[int, str | None]]:
+        """The positions that touched `ref`, each with the rule of its decision (None for an action)."""
+        ...
+
+    def refs(self) -> list[str]: ...
+
+    # the archive (`ledger.past.Archive`): what the present no longer holds, as of position `upto`
+    def record(self, record: str, upto: int) -> Record | None: ...
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool: ...
+
+    def action(self, action_id: str, upto: int) -> int | None: ...
+
+    def ended_links(self, upto: int) -> list[Link]: ...
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
+
+    def rows(self, upto: int) -> PastRows: ...
+
+    def reset(self) -> None:
+        """Forget everything: the projections rebuild from the events."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def _exactly(found: tuple[int, bytes] | None, position: int) -> bytes | None:
+    return found[1] if found is not None and found[0] == position else None
+
+
+class MemoryReadModels:
     """In memory: for scenario runs and tests."""
 
     def __init__(self) -> None:
@@ -74,9 +132,7 @@ class ReadModels:
         return True
 
     def checkpoint(self, position: int) -> bytes | None:
-        """The checkpoint at exactly `position`, as stored (enciphered), if there is one."""
-        found = self.checkpoint_at_or_before(position)
-        return found[1] if found is not None and found[0] == position else None
+        return _exactly(self.checkpoint_at_or_before(position), position)
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         positions = sorted(self._checkpoints)
@@ -148,7 +204,7 @@ def _link(row: Sequence[Any]) -> Link:
     return Link(user, item, record, origin, "unlinked", rule, int(position), bool(in_filter), int(made))
 
 
-class SqlReadModels(ReadModels):
+class SqlReadModels:
     """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema). Tombstones are
     encrypted with the events' cipher; like the item index, the other tables hold ids and positions only."""
 
@@ -236,6 +292,9 @@ class SqlReadModels(ReadModels):
             c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name = ?"), (projection,))
             c.execute(self._sql("INSERT INTO syncledger_tracking VALUES (?, ?)"), (projection, position))
         return True
+
+    def checkpoint(self, position: int) -> bytes | None:
+        return _exactly(self.checkpoint_at_or_before(position), position)
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         row = self._one(
@@ -334,7 +393,7 @@ def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
     """The read models of the ledger at `url` (the same places `ledger.store.EventStore` takes)."""
     env = environment(url)
     if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
-        return ReadModels()
+        return MemoryReadModels()
     if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
         # the projector writes from one other thread while catching up, never while this one uses it
         connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None, check_same_thread=False)
@@ -343,16 +402,6 @@ def open_read_models(url: str | None, cipher: Cipher) -> ReadModels:
         # 2 MB of cache, most inserts read a page back from the file first
         connection.execute("PRAGMA cache_size=-65536")
         return SqlReadModels(connection, "?", "BLOB", cipher)
-    import psycopg
-
     schema = env.get("POSTGRES_SCHEMA")
-    server: Any = psycopg.connect(
-        dbname=env["POSTGRES_DBNAME"],
-        host=env["POSTGRES_HOST"],
-        port=env["POSTGRES_PORT"],
-        user=env["POSTGRES_USER"],
-        password=env["POSTGRES_PASSWORD"] or None,
-        options=f"-c search_path={schema}" if schema else None,
-        connect_timeout=10,
-    )
+    server = connect_postgres(env, options=f"-c search_path={schema}" if schema else None)
     return SqlReadModels(server, "%s", "BYTEA", cipher)

@@ -16,7 +16,7 @@ from syncledger.ledger.evolve import evolve
 from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World
 from syncledger.projections.document import state_document
-from syncledger.tools import scenario
+from syncledger.tools import scenarios
 from tests.conftest import BACKENDS, Locations, require_postgres
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
@@ -24,7 +24,7 @@ SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
 
 @pytest.fixture(scope="module")
 def documents_in_memory() -> dict[str, dict[str, object]]:
-    return {p.name: state_document(scenario.run(scenario.load(str(p))).ledger.world) for p in SCENARIOS}
+    return {p.name: state_document(scenarios.run(scenarios.load(str(p))).ledger.world) for p in SCENARIOS}
 
 
 @pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "memory"])
@@ -36,7 +36,7 @@ def test_every_scenario_gives_the_same_state_on_every_back_end(
     locations = Locations(backend, tmp_path)
     try:
         for path in SCENARIOS:
-            outcome = scenario.run(scenario.load(str(path)), locations.new())
+            outcome = scenarios.run(scenarios.load(str(path)), locations.new())
             assert outcome.failures == [], path.name
             assert state_document(outcome.ledger.world) == documents_in_memory[path.name], path.name
     finally:

@@ -29,7 +29,7 @@ def test_the_wheel_adds_only_syncledger_and_runs_as_a_module(tmp_path: Path) -> 
     assert top_level == {"syncledger"}
     for part in ("ledger", "projections", "tools"):
         assert f"syncledger/{part}/__init__.py" in names
-    assert "syncledger/__main__.py" in names and "syncledger/tools/demo.yaml" in names
+    assert "syncledger/__main__.py" in names and "syncledger/tools/scenarios/demo.yaml" in names
 
     # installed into a folder of its own, ahead of the editable install on the path, it runs by itself
     target = tmp_path / "site"

@@ -15,7 +15,7 @@ HERE = Path(__file__).resolve().parent
 OWN = sorted((HERE / "scenarios").glob("*.yaml"))
 SHARED_DIR = HERE.parents[1] / "shared" / "scenarios"
 SHARED = sorted(SHARED_DIR.glob("*.yaml"))
-DEMO = HERE.parent / "tools" / "demo.yaml"
+DEMO = HERE.parent / "tools" / "scenarios" / "demo.yaml"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -13,7 +13,7 @@ import orjson
 from syncledger.ledger import vocabulary as v
 
 from .inputs import BadInput, parse_action, parse_time, shown
-from .sentences import one_line
+from .output import one_line
 
 BOM = b"\xef\xbb\xbf"
 FIRST_KEYS = ("id", "at", "do")

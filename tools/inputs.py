@@ -1,4 +1,5 @@
-"""Turning outside input (scenario steps, JSON lines, command-line verbs) into actions, with one-line errors."""
+"""Turning outside input (scenario steps, JSON lines, command-line verbs and values) into actions, times and
+positions, with one-line errors."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pydantic import ValidationError
 from syncledger.ledger import vocabulary as v
 
 from .output import one_line
+
+Point = int | datetime  # a place in the ledger: a position, or a time
 
 
 class BadInput(ValueError):
@@ -66,9 +69,11 @@ def parse_action(raw: Any) -> v.Action:
     if not isinstance(raw.get("do", ""), str):  # pydantic would spell out the whole value in its message
         raise BadInput(f"do must be the name of an action, not {type(raw['do']).__name__}")
     try:
-        return v.ACTION_ADAPTER.validate_python(raw)  # type: ignore[no-any-return]
+        action = v.ACTION_ADAPTER.validate_python(raw)
     except ValidationError as e:
         raise BadInput(describe(e)) from None
+    assert isinstance(action, v.Action)  # the adapter's union holds only actions
+    return action
 
 
 def parse_time(text: str, what: str = "time") -> datetime:
@@ -127,3 +132,54 @@ class Horizon:
 
 def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def parse_position(text: str) -> int | None:
+    """A position given as plain ASCII digits (not `²`, not a 5,000-digit number), else None."""
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= 18 else None
+
+
+def parse_point(text: str, what: str = "time") -> Point:
+    """A position (digits) or an ISO 8601 time with a time zone: what `--since`, `--from`, `diff A B` take."""
+    position = parse_position(text)
+    if position is not None:
+        return position
+    try:
+        return parse_time(text, what)
+    except BadInput as e:
+        raise BadInput(f"{e}, nor a position") from None
+
+
+_NOT_ARGUMENTS = {  # keys of the action that `do` sets itself: an argument would be silently overwritten
+    "do": "the action is the verb, given once",
+    "at": "the time is given with --at",
+}
+
+
+def parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
+    """`syncledger do VERB key=value...` as the mapping of an action; dotted keys nest (fields.phone=555)."""
+    raw: dict[str, Any] = {"do": verb}
+    given: set[str] = set()
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"{shown(pair)} is not key=value (e.g. record=c1, fields.phone=555)")
+        if key in _NOT_ARGUMENTS:
+            raise BadInput(f"unknown argument '{key}=': {_NOT_ARGUMENTS[key]}")
+        if key in given:  # a second value would silently win
+            raise BadInput(f"{shown(key)} is given twice (each key once)")
+        given.add(key)
+        path = key.split(".")
+        target = raw
+        for part in path[:-1]:
+            target = target.setdefault(part, {})
+            if not isinstance(target, dict):
+                raise BadInput(f"{shown(key)} mixes a value and nested keys")
+        if path[-1] in target:  # `fields=x` after `fields.a=1`, or the other way round
+            raise BadInput(f"{shown(key)} mixes a value and nested keys")
+        # values are text (ids, field values, ISO times); only the options' true and false are not
+        flag = (
+            {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None
+        )
+        target[path[-1]] = value if flag is None else flag
+    return raw

@@ -37,7 +37,7 @@ class _Console(Console):
     passes escape sequences, NUL and bidi overrides to the terminal. Line breaks at the start or end of a text
     are the command's own layout and stay; one inside a text is a value's and is shown escaped."""
 
-    def print(self, *objects: Any, **options: Any) -> None:  # type: ignore[override]
+    def print(self, *objects: Any, **options: Any) -> None:
         super().print(*(_printable_layout(o) if isinstance(o, str) else o for o in objects), **options)
 
 

@@ -16,10 +16,11 @@ from pydantic import BaseModel, ValidationError
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.serial import builder
-from syncledger.tools import randomwalk, scenario
+from syncledger.tools import scenarios
+from tests import randomwalk
 
 REPO = Path(__file__).resolve().parents[2]
-SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "demo.yaml"]
+SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "scenarios" / "demo.yaml"]
 EFFECT_KINDS = {cls.model_fields["kind"].default for cls in v.Effect.__origin__.__args__}  # type: ignore[attr-defined]
 
 
@@ -66,7 +67,7 @@ def _real_events() -> tuple[v.Action | v.Decided, ...]:
         for action in randomwalk.actions(seed, 250):
             events += [event for _, event in ledger.append([action])]
     for path in SCENARIOS:
-        events += [event for _, event in scenario.run(scenario.load(str(path))).ledger.store.read()]
+        events += [event for _, event in scenarios.run(scenarios.load(str(path))).ledger.store.read()]
     return tuple(events)
 
 

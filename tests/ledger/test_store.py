@@ -10,8 +10,8 @@ import pytest
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import ConflictError, EventStore
-from syncledger.tools.randomwalk import actions
 from tests.conftest import Locations
+from tests.randomwalk import actions
 
 
 @pytest.fixture

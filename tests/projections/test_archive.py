@@ -9,7 +9,7 @@ from syncledger.ledger.past import Past
 from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World, links
 from syncledger.projections.readmodels import open_read_models
-from syncledger.tools import randomwalk
+from tests import randomwalk
 from tests.conftest import Locations
 
 

@@ -11,8 +11,8 @@ from syncledger.ledger.application import Ledger
 from syncledger.ledger.rules import RULES
 from syncledger.ledger.world import links
 from syncledger.projections.index import ItemIndex
-from syncledger.tools import randomwalk
-from syncledger.tools.explain import explain
+from syncledger.tools.explain.why import explain
+from tests import randomwalk
 
 
 @settings(max_examples=30, deadline=None)

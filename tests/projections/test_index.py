@@ -5,7 +5,7 @@ from __future__ import annotations
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.projections.index import refs_of
-from syncledger.tools import randomwalk
+from tests import randomwalk
 
 
 def _by_getattr(event: v.Action | v.Decided) -> tuple[str, ...]:

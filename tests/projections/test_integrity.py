@@ -10,7 +10,7 @@ import pytest
 from syncledger.ledger.seal import unwrap, wrap
 from syncledger.projections.integrity import verify
 from syncledger.projections.reader import open_reader
-from syncledger.tools import randomwalk
+from tests import randomwalk
 
 
 def _ledger(path: Path, count: int = 120) -> str:

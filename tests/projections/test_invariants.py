@@ -15,7 +15,7 @@ from syncledger.ledger.evolve import evolve
 from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World
 from syncledger.projections.document import state_document
-from syncledger.tools import randomwalk
+from tests import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at, world_at_time
 

@@ -13,8 +13,8 @@ from syncledger.projections.codec import checkpoint_data, decode_checkpoint
 from syncledger.projections.document import state_document
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import open_reader
-from syncledger.projections.readmodels import INDEX, WORLD
-from syncledger.tools import randomwalk
+from syncledger.projections.readmodels import INDEX, WORLD, MemoryReadModels, ReadModels, SqlReadModels
+from tests import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at
 
@@ -131,3 +131,11 @@ def test_a_failure_of_the_second_process_is_one_line_saying_so(tmp_path, monkeyp
     monkeypatch.setattr(projector, "_INDEX_ELSEWHERE", "raise SystemExit('the index could not be written')")
     with pytest.raises(StoreError, match="^indexing the ledger in a second process failed: the index could not be"):
         reader.projector.catch_up()
+
+
+def test_memory_and_sql_read_models_are_two_implementations_of_one_protocol() -> None:
+    members = [name for name in vars(ReadModels) if not name.startswith("_")]
+    assert "checkpoint" in members and "write_world" in members
+    for implementation in (MemoryReadModels, SqlReadModels):
+        assert all(callable(vars(implementation).get(name)) for name in members), implementation
+    assert not issubclass(SqlReadModels, MemoryReadModels)  # side by side, neither inheriting the other

@@ -16,9 +16,9 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.rules import RULES
 from syncledger.projections.document import iso
-from syncledger.tools import scenario
+from syncledger.tools import scenarios
 from syncledger.tools.actionlines import to_line
-from syncledger.tools.diff import diff_worlds
+from syncledger.tools.explain.diff import diff_worlds
 from tests.reference import world_at
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -186,7 +186,7 @@ def test_why_refuses_an_unknown_reference_and_suggests_close_ones(tmp_path: Path
 
 def _timed_actions(name: str) -> list[v.Action]:
     """The scenario's actions with their times, each given an id, as an import would carry them."""
-    actions = [step.action for step in scenario.load(str(SCENARIOS / f"{name}.yaml")).steps if step.action]
+    actions = [step.action for step in scenarios.load(str(SCENARIOS / f"{name}.yaml")).steps if step.action]
     return [a.model_copy(update={"id": f"{name}-{n}"}) for n, a in enumerate(actions, 1)]
 
 
@@ -319,7 +319,7 @@ def test_diff_shows_field_changes_old_to_new_in_text_and_json(tmp_path: Path, ru
 
 
 def test_diff_worlds_is_a_pure_comparison_of_two_states() -> None:
-    ledger = scenario.run(scenario.load(str(SCENARIOS / "share-then-delete.yaml"))).ledger
+    ledger = scenarios.run(scenarios.load(str(SCENARIOS / "share-then-delete.yaml"))).ledger
     before = world_at(ledger.store, 8)
     changes = {(c.side, c.ref, c.kind) for c in diff_worlds(before, ledger.world)}
     assert ("crm", "crm:c1", "deleted") in changes and ("outlook", "outlook:alice/c1", "deleted") in changes

@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from syncledger.ledger.rules import RULES
-from syncledger.tools.app import open_reader
-from syncledger.tools.cmd_history import load_history
+from syncledger.projections.reader import open_reader
+from syncledger.tools.explain.history import load_history
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 SCENARIOS = Path(__file__).resolve().parents[1] / "scenarios"
@@ -184,6 +184,21 @@ def test_unknown_and_bad_references_and_bounds_exit_2_in_one_line(tmp_path: Path
     assert "not an ISO 8601 time" in _one_error_line(run_cli("history", "crm:c1", "--since", "yesterday", "--db", db))
     assert "after --until" in _one_error_line(run_cli("history", "crm:c1", "--since", "9", "--until", "3", "--db", db))
     assert "no ledger" in _one_error_line(run_cli("history", "crm:c1", "--db", tmp_path / "missing.db"))
+
+
+def test_a_position_or_a_time_is_parsed_alike_by_every_command(tmp_path: Path, run_cli: Run) -> None:
+    """`²` is a digit to Python but no position: bad input everywhere (history once crashed on it, exit 70)."""
+    db = _ledger(run_cli, tmp_path, SHARE_THEN_DELETE)
+    for args in (
+        ["history", "crm:c1", "--since", "²"],
+        ["history", "crm:c1", "--until", "1²"],
+        ["diff", "²", "3"],
+        ["export", "--from", "²"],
+    ):
+        error = _one_error_line(run_cli(*args, "--db", db))
+        assert "'²' is not an ISO 8601 time" in error or "'1²' is not an ISO 8601 time" in error
+        assert "nor a position" in error
+    assert _events(_history(run_cli, db, "crm:c1", "--since", "3", "--until", "2026-12-31T00:00:00Z"))
 
 
 def test_piped_text_is_plain_and_grouped(tmp_path: Path, run_cli: Run) -> None:

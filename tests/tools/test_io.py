@@ -20,8 +20,10 @@ from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import EventStore
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
-from syncledger.tools import cmd_io, randomwalk, scenario
+from syncledger.tools import scenarios, transfer
 from syncledger.tools.actionlines import BadLine, parse_line, read_lines, to_line
+from syncledger.tools.transfer import import_actions
+from tests import randomwalk
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 HERE = Path(__file__).resolve().parents[1]
@@ -56,7 +58,7 @@ def _random_actions(seed: int, count: int) -> list[v.Action]:
 
 
 def _scenario_actions(name: str) -> list[v.Action]:
-    actions = [step.action for step in scenario.load(str(SCENARIOS / f"{name}.yaml")).steps if step.action]
+    actions = [step.action for step in scenarios.load(str(SCENARIOS / f"{name}.yaml")).steps if step.action]
     return [a.model_copy(update={"id": f"s-{n}"}) for n, a in enumerate(actions, 1)]
 
 
@@ -128,7 +130,7 @@ def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
     lines = [to_line(a) for a in actions]
     location = str(tmp_path / "crash.db")
     ledger = open_reader(location).ledger
-    monkeypatch.setattr(cmd_io, "BATCH_SIZE", 40)
+    monkeypatch.setattr(transfer, "BATCH_SIZE", 40)
     real_append, calls = ledger.store.append_encoded, []
 
     def append_then_crash(batch: Any) -> None:
@@ -139,12 +141,12 @@ def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
 
     monkeypatch.setattr(ledger.store, "append_encoded", append_then_crash)
     with pytest.raises(KeyboardInterrupt):
-        cmd_io.import_actions(ledger, lines)
+        import_actions(ledger, lines)
     stored = [e for _, e in EventStore(location).read() if isinstance(e, v.Action)]
     assert 0 < len(stored) < len(actions)
     assert [a.id for a in stored] == [a.id for a in actions[: len(stored)]], "what was stored is a prefix"
     reopened = open_reader(location).ledger
-    found = cmd_io.import_actions(reopened, lines)
+    found = import_actions(reopened, lines)
     assert (found.skipped, found.appended) == (len(stored), len(actions) - len(stored))
     assert state_document(open_reader(location).world) == _in_memory_state(actions)
 

@@ -1,5 +1,5 @@
-"""Scenario files: load (safe YAML only), turn steps into timed actions and checks, run them through the real
-ledger, and report: passed, failed checks (status 1), or refused input (status 2, nothing appended)."""
+"""Scenario files: load (safe YAML only) and turn their steps into timed actions and checks; `ScenarioError`
+names the file, the step and the problem (refused input, status 2)."""
 
 from __future__ import annotations
 
@@ -10,14 +10,10 @@ from typing import Any
 
 import yaml
 
-from syncledger.ledger.application import ActionRefused, Ledger
-from syncledger.ledger.store import Recorded
 from syncledger.ledger.vocabulary import Action
-from syncledger.projections.index import ItemIndex
-from syncledger.projections.reader import StoredIndex, open_reader
 
-from .expect import Expectation, evaluate, parse_expectation
-from .inputs import BadInput, Horizon, parse_action, parse_time, representable_time, shown
+from ..inputs import BadInput, parse_action, parse_time, representable_time, shown
+from .expect import Expectation, parse_expectation
 
 DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
 STEP = timedelta(minutes=1)
@@ -43,18 +39,7 @@ class Scenario:
     steps: list[Step] = field(default_factory=list)
 
 
-@dataclass
-class Outcome:
-    scenario: Scenario
-    ledger: Ledger
-    failures: list[str]
-
-    @property
-    def status(self) -> int:
-        return 1 if self.failures else 0
-
-
-def _where(path: str, number: int | None, label: str | None = None) -> str:
+def where(path: str, number: int | None, label: str | None = None) -> str:
     return f"{path}: {label}" if label else (f"{path}: step {number}" if number else path)
 
 
@@ -105,7 +90,7 @@ def load(path: str) -> Scenario:
         try:
             step, previous = _step(number, raw, start, previous)
         except BadInput as e:
-            raise ScenarioError(f"{_where(path, number)}: {e}") from None
+            raise ScenarioError(f"{where(path, number)}: {e}") from None
         scenario.steps.append(step)
     if doc.get("expect") is not None:
         try:
@@ -175,64 +160,3 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
         when = representable_time(start if previous is None else previous + STEP, "the step's time")
     action = parse_action(raw)
     return Step(number, action.model_copy(update={"at": when})), when
-
-
-def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None) -> Outcome:
-    """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
-    a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check. With
-    `ahead`, no step's time may lie further past the step before it (or the ledger's last event)."""
-    reader = None if db is None else open_reader(db)
-    ledger = Ledger() if reader is None else reader.ledger
-    index = _StagedOverStored(reader.index if reader is not None else None)
-    failures: list[str] = []
-    try:
-        for step in scenario.steps:
-            if step.action is not None:
-                try:
-                    if ahead is not None:
-                        ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
-                    recorded = ledger.stage(step.action)
-                except BadInput as e:
-                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e}") from None
-                except ActionRefused as e:
-                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e.problem}") from None
-                except ValueError as e:
-                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e}") from None
-                index.add(recorded)
-            if step.expectation is not None:
-                try:
-                    found = evaluate(step.expectation, ledger.world, index)
-                except BadInput as e:
-                    raise ScenarioError(f"{_where(scenario.path, step.number, _label(step))}: {e}") from None
-                label = f"step {step.number}" if step.number else "expect"
-                failures += [f"{label}: {failure}" for failure in found]
-        ledger.commit()
-    except ScenarioError:
-        ledger.rollback()
-        raise
-    return Outcome(scenario, ledger, failures)
-
-
-class _StagedOverStored:
-    """The decisions this file stages, over those the ledger's stored index already holds: `why` checks need
-    both, and reading the whole ledger to index it again would cost what the ledger costs."""
-
-    def __init__(self, stored: StoredIndex | None) -> None:
-        self.stored, self.staged = stored, ItemIndex()
-
-    def add(self, recorded: list[Recorded]) -> None:
-        self.staged.add(recorded)
-
-    def last_decision(self, ref: str) -> tuple[int, str] | None:
-        found = self.staged.last_decision(ref)
-        if found is None and self.stored is not None:
-            found = self.stored.last_decision(ref)
-        return found
-
-
-def _label(step: Step) -> str | None:
-    if step.number is not None:
-        return None
-    if step.action is not None:
-        return f"users.{getattr(step.action, 'user', '')}"
-    return "final expect"

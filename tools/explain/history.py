@@ -1,6 +1,6 @@
 """An item's history: every event that touched it on either side and its link, what each changed (field: old ->
-new) and, for decisions, the rule behind them, grouped by the sync that decided them. Pure: events in, entries
-out; the command (`tools.cmd_history`) does the reading."""
+new) and, for decisions, the rule behind them, grouped by the sync that decided them. `build` is pure: events in,
+entries out; `load_history` reads only the events the item index files under the item and its link partners."""
 
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from typing import Any
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.rules import RULES
+from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.document import iso
+from syncledger.projections.reader import Reader
 
+from ..inputs import Point
 from .sentences import describe_action, describe_decision
 
-Recorded = tuple[int, "v.Action | v.Decided"]
-Bound = int | datetime  # a position, or a time
+Bound = Point  # a position, or a time
 Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
 
 RECORD_CHANGES = (v.RecordCreated, v.RecordChanged, v.RecordDeleted)
@@ -400,3 +402,68 @@ def _within(position: int, at: datetime, since: Bound | None, until: Bound | Non
     if isinstance(since, int) and position < since or isinstance(since, datetime) and at < since:
         return False
     return not (isinstance(until, int) and position > until or isinstance(until, datetime) and at > until)
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+def load_history(reader: Reader, ref: str, since: Bound | None = None, until: Bound | None = None) -> History:
+    """Read only the events the item index files under the item and its link partners, and the sync points
+    of the decisions among them, then build the history (a lookup, not a scan of the ledger)."""
+    touched = reader.index.touched
+    own = reader.events(touched.get(ref, []))
+    seen = {position for position, _ in own}
+    wanted = {p for partner in partner_refs(ref, own) for p in touched.get(partner, []) if p not in seen}
+    events = own + reader.events(wanted)
+    sync_of = sync_point_positions(events, lambda user: touched.get(f"user:{user}", []))
+    points = dict(reader.events(set(sync_of.values())))
+    return build(ref, events, points, sync_of, since, until)
+
+
+# --------------------------------------------------------------------------------------------- JSON
+
+
+def history_document(found: History, now: str, since: str | None, until: str | None) -> dict[str, Any]:
+    return {
+        "ref": found.ref,
+        "now": now,
+        "since": since,
+        "until": until,
+        "count": len(found.entries),
+        "groups": [
+            {"sync": _point_document(point), "events": [_entry_document(e) for e in entries]}
+            for point, entries in found.groups()
+        ],
+    }
+
+
+def _point_document(point: SyncPoint | None) -> dict[str, Any] | None:
+    if point is None:
+        return None
+    return {"position": point.position, "at": iso(point.at), "user": point.user, "kind": point.kind}
+
+
+def _entry_document(e: Entry) -> dict[str, Any]:
+    return {
+        "position": e.position,
+        "at": iso(e.at),
+        "actor": e.actor,
+        "side": e.side,
+        "event": e.event,
+        "summary": e.summary,
+        "changes": [
+            {"side": c.side, "ref": c.ref, "field": c.field, "old": _plain(c.old), "new": _plain(c.new)}
+            for c in e.changes
+        ],
+        "rule": e.rule,
+        "sentence": e.sentence,
+        "source": e.source,
+        "cause": e.cause,
+        "reason": e.reason,
+        "sync": e.sync,
+        "queued_for": list(e.queued_for),
+    }
+
+
+def _plain(value: Any) -> Any:
+    return iso(value) if isinstance(value, datetime) else value

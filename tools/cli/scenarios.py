@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import sys
-from importlib import resources
 
 import typer
 
 from syncledger.ledger.store import StoreError
-from syncledger.ledger.vocabulary import Action
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 
-from . import scenario as scenarios
+from .. import scenarios
+from ..explain.text import print_why
+from ..explain.why import explain
+from ..output import console, fail, print_json, printable
+from ..reports import print_state
+from ..scenarios.demo import DEMO_REF, write_demo
+from ..scenarios.earlier_demo import NotADemo
 from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon
-from .cmd_audit import print_why
-from .demo_guard import NotADemo, make_room
-from .explain import explain
-from .output import console, fail, print_json, printable
-from .reports import print_state
 
 
 @app.command()
@@ -30,7 +29,9 @@ def run(
 ) -> None:
     """Run scenario files, each in a fresh in-memory ledger (or appended to --db), and check their expectations.
 
-    Example: syncledger run tests/scenarios/*.yaml
+    \b
+    Example:
+        syncledger run tests/scenarios/*.yaml
     """
     worst = 0
     for path in files:
@@ -62,22 +63,18 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     """Write a fresh sample ledger from the shipped demo scenario and show what it holds. An earlier demo at
     --db is replaced; anything else there is refused and left as it is.
 
-    Example: syncledger demo && syncledger state --db syncledger-demo.db
+    \b
+    Example:
+        syncledger demo && syncledger state --db syncledger-demo.db
     """
-    with resources.as_file(resources.files("syncledger.tools") / "demo.yaml") as path:
-        try:
-            scenario = scenarios.load(str(path))
-            fresh = scenarios.run(scenario).ledger  # what the demo is: the actions it appends to an empty ledger
-            actions = [event for _, event in fresh.events() if isinstance(event, Action)]
-            make_room(db, actions, fresh.world.position)
-            outcome = scenarios.run(scenario, db)
-        except (scenarios.ScenarioError, NotADemo) as e:
-            raise Usage(str(e)) from None
+    try:
+        outcome = write_demo(db)
+    except (scenarios.ScenarioError, NotADemo) as e:
+        raise Usage(str(e)) from None
     console.print(f"[bold]{outcome.scenario.title}[/bold]  (ledger written to {db})\n")
     print_state(state_document(outcome.ledger.world))
-    ref = "outlook:alice/c1"
-    console.print(f"\n[bold]syncledger why {ref} --db {db}[/bold]")
+    console.print(f"\n[bold]syncledger why {DEMO_REF} --db {db}[/bold]")
     reader = open_reader(db)
-    print_why(explain(ref, reader.world, reader.index, reader.event))
+    print_why(explain(DEMO_REF, reader.world, reader.index, reader.event))
     if outcome.failures:
         raise typer.Exit(1)

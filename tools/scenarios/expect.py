@@ -12,7 +12,7 @@ from syncledger.ledger.vocabulary import FieldValue, Time
 from syncledger.ledger.world import World, links
 from syncledger.projections.document import iso
 
-from .inputs import BadInput, describe
+from ..inputs import BadInput, describe
 
 
 class _Check(BaseModel):

@@ -18,7 +18,7 @@ from syncledger.ledger.engine import handle
 from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 
-from .progress import progress
+from ..progress import progress
 
 FIRST_DAY = datetime.fromisoformat("2026-03-02T08:00:00+00:00")  # a Monday
 TICK = timedelta(minutes=15)
@@ -124,7 +124,7 @@ class Organisation:
             return {"do": "outlook.track", "user": name, "item": candidate}
         if roll < 0.40:  # CRM web client: a new record for oneself or a colleague
             kind = rng.choice(("contact", "contact", "appointment", "task", "task", "phonecall", "letter", "fax"))
-            raw = {
+            raw: dict[str, Any] = {
                 "do": "crm.create",
                 "actor": name,
                 "record": f"r{self.serial}",

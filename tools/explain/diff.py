@@ -1,15 +1,22 @@
 """What changed between two states of the ledger: CRM records and Outlook items created, deleted or changed
-(property by property, old -> new), links made or ended, users added or changed. Pure: two worlds in, changes out."""
+(property by property, old -> new), links made or ended, users added or changed. `diff_worlds` is pure: two
+worlds in, changes out; `diff_between` reads the two points and finds the event that made each change."""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, TypeVar
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import Item, Link, Record, User, World, links
 from syncledger.projections.document import iso
+from syncledger.projections.reader import Reader
+
+from ..inputs import BadInput, Point
+from .why import removal_position
 
 T = TypeVar("T")
 Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "owner", "fields.phone", ...
@@ -69,7 +76,7 @@ def diff_worlds(before: World, after: World) -> list[Change]:
             old.items if old else {},
             new.items if new else {},
             item_values,
-            lambda item, name=name: v.outlook_ref(name, item),  # type: ignore[misc]
+            partial(v.outlook_ref, name),
         )
     changes += _links(links(before), links(after))
     changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")
@@ -129,3 +136,67 @@ def _link_values(link: Link | None) -> Values:
     if link is None:
         return {}
     return {"state": link.state, "origin": link.origin, "rule": link.rule, "position": link.position}
+
+
+# ----------------------------------------------------------------------------------------------- between two points
+
+
+@dataclass(frozen=True)
+class Diff:
+    """The changes from one point of the ledger to another, each with the event that made it (or None)."""
+
+    start: int
+    end: int
+    before: World
+    after: World
+    changes: list[Change]
+    by: list[dict[str, Any] | None]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "from": {"position": self.start, "at": iso(self.before.at)},
+            "to": {"position": self.end, "at": iso(self.after.at)},
+            "changes": [c.document() | {"by": found} for c, found in zip(self.changes, self.by, strict=True)],
+        }
+
+
+def position_of(point: Point, reader: Reader) -> int:
+    """The position a point names: itself (inside the ledger), or the last event at or before a time."""
+    if isinstance(point, int):
+        last = reader.world.position
+        if point > last:
+            raise BadInput(f"position {point} is outside the ledger (0..{last})")
+        return point
+    return reader.position_at_time(point)
+
+
+def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
+    """What changed from `start` to `end` (either may come first), and which event made each change."""
+    a, b = position_of(start, reader), position_of(end, reader)
+    before, after = reader.world_at(a), reader.world_at(b)
+    changes = diff_worlds(before, after)
+    by = [changed_by(change, a, b, reader, after) for change in changes]
+    return Diff(a, b, before, after, changes, by)
+
+
+def changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
+    """The event between the two points that made the change: what a support engineer looks up next."""
+    low, high = min(a, b), max(a, b)
+    touched = reader.index.touched.get(change.ref, [])
+    inside = touched[bisect_right(touched, low) : bisect_right(touched, high)]
+    position: int | None
+    if change.side == "link":
+        position = change.fields.get("position", (None, None))[1]
+    elif change.kind in ("created", "added"):
+        position = inside[0] if inside else None
+    elif change.kind == "deleted" and change.side == "crm":
+        gone = world_b.past.record(change.ref[4:])
+        position = gone.changed if gone is not None else None
+    elif change.kind == "deleted":
+        position = removal_position(change.ref, reader.index, reader.event)
+    else:
+        position = inside[-1] if inside else None
+    event = reader.event(position) if position else None
+    if event is None:
+        return None
+    return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}

@@ -21,13 +21,13 @@ from syncledger.ledger.seal import unwrap
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import Reader, open_reader
 
-from .app import collect_for_bulk_work
-from .cmd_history import load_history
-from .cmd_io import import_actions
-from .explain import explain
+from ..explain.history import load_history
+from ..explain.why import explain
+from ..output import console, table
+from ..progress import progress
+from ..transfer import import_actions
 from .generate import write_lines
-from .output import console, table
-from .progress import progress
+from .tuning import collect_for_bulk_work
 
 TIME_TRAVEL_SAMPLES, LOOKUP_SAMPLES = 20, 50
 

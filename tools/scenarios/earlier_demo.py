@@ -18,7 +18,7 @@ from urllib.parse import quote
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.store import EventStore, StoreError, environment
 
-from .actionlines import content
+from ..actionlines import content
 
 EVENTS_TABLE = "stored_events"
 OWN_PREFIX = "syncledger_"  # the read models' tables (projections.readmodels)

@@ -10,11 +10,12 @@ from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.rules import RULES, SOURCES
+from syncledger.ledger.rules import RULES
+from syncledger.ledger.sources import SOURCES
 from syncledger.ledger.world import Record, World, known_record
 from syncledger.projections.document import iso
 
-from .output import one_line
+from ..output import one_line
 
 Event = v.Action | v.Decided
 
@@ -34,15 +35,6 @@ Lookup = Callable[[int], "v.Action | v.Decided | None"]
 
 TYPE_WORDS = {"email": "e-mail", "phonecall": "phone call"}
 RULE_TYPES = {"CONTACT": "contact", "APPT": "appointment", "TASK": "task"}
-SHORT_SOURCES = {  # the full titles are in `syncledger rules`; a sentence needs only enough to find them
-    "seed": "the white paper's table",
-    "DEL": 'Microsoft docs, "Delete records that have been tracked"',
-    "H4": 'CRM help, "Synchronizing information"',
-    "OFF": 'Microsoft docs, "Work offline"',
-    "SSS": 'Microsoft Learn, "Synchronization logic"',
-    "B11": "a CRM 2011 book",
-    "3P": "CRM consultants' blogs",
-}
 OFFLINE_OPERATIONS = {
     "outlook.update": "edit",
     "outlook.complete": "completion",
@@ -157,7 +149,7 @@ def rule_note(rule_id: str) -> str:
     rule = RULES.get(rule_id)
     if rule is None:
         return f"{rule_id}, a rule this version does not know"
-    sources = "; ".join(SHORT_SOURCES.get(s, SOURCES[s]) for s in rule.sources) or "this project's own decision"
+    sources = "; ".join(SOURCES[s].short for s in rule.sources) or "this project's own decision"
     return f"{rule.id}; source: {sources}"
 
 
@@ -168,8 +160,13 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
     """One sentence for a user action, e.g. `Bob deleted contact c1 in CRM at 11:00`."""
     who = person(e.user_name)
     a: Any = e
-    item = (lambda: names.item(e.user_name, a.item)) if hasattr(a, "item") else None
-    record = (lambda: names.record(a.record)) if getattr(a, "record", None) else None
+
+    def item() -> str:  # called only by the sentences of actions on an item
+        return names.item(e.user_name, a.item)
+
+    def record() -> str:  # called only by the sentences of actions on a record
+        return names.record(a.record)
+
     body = {
         "user.add": lambda: f"{who} was added as a user (sync filter: {a.sync_filter})",
         "option": lambda: (
@@ -457,12 +454,17 @@ def decision_sentence(
         context = f"When {say.user} {'goes' if would else 'went'} online{when}"
     else:
         context = "At once"
-    body = _BODIES.get(d.rule, lambda s: RULES[d.rule].then if d.rule in RULES else "a decision was recorded")(say)
+    body = _BODIES[d.rule](say) if d.rule in _BODIES else _rule_effect(d.rule)
     others = [q.user for q in d.queued if q.user != say.user_name]
     if others:
         body += f", which {'would queue' if would else 'queued'} the change for the next sync of {people(others)}"
     text = body if d.rule == "OFFLINE-QUEUE" else f"{context}, {body}"
     return f"{capital(text)} ({rule_note(d.rule)})"
+
+
+def _rule_effect(rule_id: str) -> str:
+    """A decision whose rule has no sentence of its own: the rule table's effect, if this version knows it."""
+    return RULES[rule_id].then if rule_id in RULES else "a decision was recorded"
 
 
 def describe_decision(d: v.Decided, names: Names | None = None) -> str:

@@ -1,17 +1,13 @@
-"""`syncledger export` and `syncledger import`: the ledger's user actions as action lines, and back. Import
-checks the whole file through the rules before appending anything, skips the lines the ledger already holds,
-and appends in batches that a second import completes after a crash."""
+"""Action lines in and out of the ledger. Export writes the user actions in order; import checks the whole file
+through the rules before appending anything, skips the lines the ledger already holds, and appends in batches
+that a second import completes after a crash."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import BinaryIO
-
-import typer
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
@@ -20,12 +16,8 @@ from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
 from .actionlines import BadLine, differences, read_lines, to_line
-from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_ledger, open_reader
-from .cmd_audit import as_position
-from .inputs import BadInput, Horizon, parse_time
-from .output import console, print_json
-from .progress import Update, progress
-from .sentences import one_line
+from .inputs import BadInput, Horizon, Point
+from .progress import Update
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
 RETRIES = 5  # another writer appending meanwhile: re-read and check again
@@ -35,25 +27,24 @@ FEW = 1_000  # up to this many lines already held, read them one by one; more, i
 # ----------------------------------------------------------------------------------------------- export
 
 
-@app.command("export")
-def export(
-    start: str | None = typer.Option(None, "--from", help="First action: a position or an ISO time (inclusive)."),
-    end: str | None = typer.Option(None, "--to", help="Last action: a position or an ISO time (inclusive)."),
-    future: bool = FutureOption,
-    db: str | None = DbOption,
-) -> None:
-    """Write the ledger's user actions (not its decisions: an import decides them again) as action lines, in
-    order, on standard output.
+def export_range(reader: Reader, start: Point | None, end: Point | None) -> tuple[int, int | None]:
+    """The positions to export, as (after, upto) for `Ledger.events`: from `start` (its own event included) to
+    `end` (inclusive), each a position or a time."""
+    if start is None:
+        after = 0
+    elif isinstance(start, int):
+        after = max(start - 1, 0)
+    else:
+        after = reader.position_at_time(start - timedelta(microseconds=1))
+    upto = end if end is None or isinstance(end, int) else reader.position_at_time(end)
+    return after, upto
 
-    Example: syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
-    """
-    reader = open_reader(db)
-    ahead = horizon(future)
-    after = _after(start, reader, ahead)
-    upto = _upto(end, reader, ahead)
-    out = sys.stdout.buffer
+
+def export_lines(ledger: Ledger, after: int, upto: int | None, out: BinaryIO) -> None:
+    """Write the user actions after `after` up to `upto` as action lines (not the decisions: an import decides
+    them again), in order, a chunk at a time."""
     chunk: list[bytes] = []
-    for _, event in reader.ledger.events(after, upto):
+    for _, event in ledger.events(after, upto):
         if isinstance(event, v.Action):
             chunk.append(to_line(event))
             if len(chunk) >= 10_000:
@@ -61,35 +52,6 @@ def export(
                 chunk = []
     out.write(b"".join(chunk))
     out.flush()
-
-
-def _after(text: str | None, reader: Reader, ahead: Horizon) -> int:
-    """The position after which `--from` starts (its own event included)."""
-    if text is None:
-        return 0
-    position = as_position(text)
-    if position is not None:
-        return max(position - 1, 0)
-    return reader.position_at_time(_time(text, "--from", reader, ahead) - timedelta(microseconds=1))
-
-
-def _upto(text: str | None, reader: Reader, ahead: Horizon) -> int | None:
-    if text is None:
-        return None
-    position = as_position(text)
-    return position if position is not None else reader.position_at_time(_time(text, "--to", reader, ahead))
-
-
-def _time(text: str, option: str, reader: Reader, ahead: Horizon) -> datetime:
-    try:
-        when = parse_time(text, option)
-    except BadInput as e:
-        raise Usage(one_line(f"{e}, nor a position")) from None
-    try:
-        ahead.check(when, reader.world.at, option)
-    except BadInput as e:
-        raise Usage(str(e)) from None
-    return when
 
 
 # ----------------------------------------------------------------------------------------------- import
@@ -119,65 +81,11 @@ class Imported:
         }
 
 
-@app.command("import")
-def import_(
-    file: str = typer.Argument(..., help="Action lines (JSON Lines); - for standard input."),
-    future: bool = FutureOption,
-    json: bool = JsonOption,
-    db: str | None = DbOption,
-) -> None:
-    """Append action lines to the ledger. Every line is checked through the rules first: one bad line appends
-    nothing. Lines whose id the ledger already holds with the same content are skipped, so importing a file
-    again is harmless (and completes an import that was interrupted).
-
-    Example: syncledger import actions.jsonl --db team.db
-    """
-    name = "standard input" if file == "-" else file
-    with _opened(file) as stream:
-        ledger = open_ledger(db, must_exist=False)
-        try:
-            with progress("checking and importing") as update:
-                found = import_actions(ledger, stream, update, horizon(future))
-        except BadLine as e:
-            raise Usage(one_line(f"{name}: {e}")) from None
-        except ConflictError as e:
-            raise Usage(one_line(f"{name}: {e}; nothing more was appended, import the file again")) from None
-    if json:
-        print_json(found.document(name))
-    elif found.appended:
-        first, last = found.first, found.last
-        decided = found.events - found.appended
-        skipped = f"; {found.skipped} already in the ledger, skipped" if found.skipped else ""
-        console.print(
-            f"Imported {found.appended} actions from {name} at positions {first}..{last} (with {decided} "
-            f"decisions){skipped}.",
-            markup=False,
-        )
-    else:
-        held = f"all {found.lines} actions of {name} are in the ledger already"
-        console.print(f"Nothing to import: {held}.", markup=False)
-
-
-@contextmanager
-def _opened(file: str) -> Iterator[BinaryIO]:
-    """The file (standard input for `-`), opened before the ledger so that a wrong name creates no ledger."""
-    if file == "-":
-        yield sys.stdin.buffer
-        return
-    try:
-        stream = open(file, "rb")  # not `with open(...)` here: only this error is about the file
-    except OSError as e:
-        raise Usage(one_line(f"cannot read {file}: {e.strerror or e}")) from None
-    with stream:
-        yield stream
-
-
 def import_actions(
     ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None, ahead: Horizon | None = None
 ) -> Imported:
     """Check every line, in order, as input and through the rules, then append the new ones in batches;
-    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them.
-    With `ahead`, a new line's time may be at most that far past the line before it (or the ledger's last event)."""
+    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
     raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
     for attempt in range(RETRIES):
         ledger.catch_up()
@@ -230,7 +138,7 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon
             position = ledger.world.past.action(action.id) if action.id is not None else None
             if position is None:
                 try:
-                    if ahead is not None:
+                    if ahead is not None:  # the typo guard, from the line before (or the ledger's last event)
                         ahead.check(action.at, ledger.world.at, "at")
                     ledger.stage(action, keep=False)
                 except (Refused, BadInput) as e:

@@ -2,52 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import typer
 
 from syncledger.ledger.application import ActionRefused
-from syncledger.ledger.vocabulary import dump
+from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
+from ..explain.sentences import describe_action, describe_decision
+from ..inputs import BadInput, parse_action, parse_pairs, parse_time, shown
+from ..output import console, print_json
+from ..reports import print_rules, print_state, rules_document
 from .app import DbOption, FutureOption, JsonOption, Usage, app, clock, horizon, open_ledger, open_reader
-from .inputs import BadInput, parse_action, parse_time, shown
-from .output import console, print_json
-from .reports import print_rules, print_state, rules_document
-from .sentences import describe_action, describe_decision
-
-_NOT_ARGUMENTS = {  # keys of the action that `do` sets itself: an argument would be silently overwritten
-    "do": "the action is the verb, given once",
-    "at": "the time is given with --at",
-}
-
-
-def _parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
-    raw: dict[str, Any] = {"do": verb}
-    given: set[str] = set()
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise Usage(f"{shown(pair)} is not key=value (e.g. record=c1, fields.phone=555)")
-        if key in _NOT_ARGUMENTS:
-            raise Usage(f"unknown argument '{key}=': {_NOT_ARGUMENTS[key]}")
-        if key in given:
-            raise Usage(f"{shown(key)} is given twice (each key once)")
-        given.add(key)
-        path = key.split(".")
-        target = raw
-        for part in path[:-1]:
-            target = target.setdefault(part, {})
-            if not isinstance(target, dict):
-                raise Usage(f"{shown(key)} mixes a value and nested keys")
-        if path[-1] in target:  # `fields=x` after `fields.a=1`, or the other way round
-            raise Usage(f"{shown(key)} mixes a value and nested keys")
-        # values are text (ids, field values, ISO times); only the options' true and false are not
-        flag = (
-            {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None
-        )
-        target[path[-1]] = value if flag is None else flag
-    return raw
 
 
 @app.command(context_settings={"allow_extra_args": False})
@@ -61,10 +26,16 @@ def do(
 ) -> None:
     """Append one action to the ledger, with everything it causes.
 
-    Example: syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
+    \b
+    Example:
+        syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe"
     """
     try:
-        action = parse_action(_parse_pairs(verb, pairs or []))
+        raw = parse_pairs(verb, pairs or [])
+    except BadInput as e:
+        raise Usage(str(e)) from None
+    try:
+        action = parse_action(raw)
         when = parse_time(at, "--at") if at is not None else None
     except BadInput as e:
         raise Usage(f"{verb}: {e}") from None
@@ -81,7 +52,7 @@ def do(
         print_json([{"position": p, **dump(e)} for p, e in recorded])
         return
     for position, event in recorded:
-        text = describe_decision(event) if event.do == "decision" else describe_action(event)  # type: ignore[arg-type]
+        text = describe_decision(event) if isinstance(event, Decided) else describe_action(event)
         console.print(f"@{position} {iso(event.at)} {text}")
 
 
@@ -96,7 +67,9 @@ def state(
 ) -> None:
     """Both stores, the links and the pending operations, now or at a past point.
 
-    Example: syncledger state --position 9 --json
+    \b
+    Example:
+        syncledger state --position 9 --json
     """
     if at is not None and position is not None:
         raise Usage("give --at or --position, not both")
@@ -124,6 +97,8 @@ def state(
 def rules(json: bool = JsonOption) -> None:
     """The synchronisation rules, from the code: ID, timing, condition, effect, confidence, sources.
 
-    Example: syncledger rules --json
+    \b
+    Example:
+        syncledger rules --json
     """
     print_json(rules_document()) if json else print_rules()

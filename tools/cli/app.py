@@ -2,22 +2,51 @@
 
 from __future__ import annotations
 
-import gc
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
+from typer.core import TyperGroup
 
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
-from .inputs import Horizon
-from .progress import progress
+from ..inputs import BadInput, Horizon, Point
+from ..progress import progress
+
+# `syncledger --help` lists the commands in this order: a first ledger, the support questions, checking the
+# rules, moving actions in and out, then measuring; not in the order their modules happen to be imported
+COMMANDS = (
+    "demo",
+    "do",
+    "state",
+    "why",
+    "history",
+    "pending",
+    "preview",
+    "diff",
+    "rules",
+    "run",
+    "verify",
+    "import",
+    "export",
+    "generate",
+    "bench",
+)
+
+
+class _InOrder(TyperGroup):
+    def list_commands(self, ctx: Any) -> list[str]:
+        known = super().list_commands(ctx)
+        return sorted(known, key=lambda name: COMMANDS.index(name) if name in COMMANDS else len(COMMANDS))
+
 
 app = typer.Typer(
+    cls=_InOrder,
     add_completion=False,
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -45,13 +74,14 @@ def horizon(future: bool) -> Horizon:
     return Horizon(clock(), future)
 
 
-def collect_for_bulk_work() -> None:
-    """Set the garbage collector for a process that folds and imports millions of small objects. They make no
-    reference cycles, so reference counting frees them; but the cyclic collector's default thresholds made it
-    walk the whole growing heap again and again: 40% of an import's time, measured. Start-up objects are
-    frozen out of its sight and it runs far less often (still, so that a rare cycle is freed)."""
-    gc.freeze()
-    gc.set_threshold(100_000, 50, 100)
+def within_horizon(point: Point | None, last: datetime | None, future: bool, what: str) -> None:
+    """A time given to a reading command (`state --at`, `diff`, `--since`, `--from`...) passes the typo guard, or
+    the command ends with `Usage`; positions and absent points pass as they are."""
+    if isinstance(point, datetime):
+        try:
+            horizon(future).check(point, last, what)
+        except BadInput as e:
+            raise Usage(str(e)) from None
 
 
 class Usage(Exception):

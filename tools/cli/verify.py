@@ -6,9 +6,9 @@ import typer
 
 from syncledger.projections.integrity import verify as check_ledger
 
+from ..output import console, print_json
+from ..progress import progress
 from .app import DbOption, JsonOption, app, ledger_location, open_reader
-from .output import console, print_json
-from .progress import progress
 
 
 @app.command()
@@ -17,7 +17,9 @@ def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
     the rule table, and the read models (checkpoints, the archived past, the item index) against a rebuild. Exit 1
     with findings.
 
-    Example: SYNCLEDGER_SEAL_KEY=... syncledger verify --json
+    \b
+    Example:
+        SYNCLEDGER_SEAL_KEY=... syncledger verify --json
     """
     reader = open_reader(db)
     with progress("verifying") as update:

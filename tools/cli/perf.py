@@ -6,9 +6,9 @@ import sys
 
 import typer
 
+from ..output import print_json
+from ..perf.generate import write_lines
 from .app import JsonOption, Usage, app
-from .generate import write_lines
-from .output import print_json
 
 
 @app.command()
@@ -20,7 +20,9 @@ def generate(
 ) -> None:
     """Write a deterministic synthetic organisation as action lines (JSON Lines) for `syncledger import`.
 
-    Example: syncledger generate --users 100 --days 20 --seed 7 > org.jsonl
+    \b
+    Example:
+        syncledger generate --users 100 --days 20 --seed 7 > org.jsonl
     """
     write_lines(sys.stdout.buffer, users, days, seed, events)
 
@@ -35,9 +37,11 @@ def bench(
     """Measure ingest, rebuild, time travel, lookups and memory on a temporary SQLite ledger, each beside the
     machine's own limit on the same rows in the same run.
 
-    Example: syncledger bench --events 1000000 --json
+    \b
+    Example:
+        syncledger bench --events 1000000 --json
     """
-    from .bench import report, run_bench
+    from ..perf.bench import report, run_bench
 
     try:
         result = run_bench(events, users, seed)

@@ -1,5 +1,5 @@
 """`why`: the chain from user actions to an item's present state, through every decision on the way, in the
-sentences of `tools.sentences`."""
+sentences of `tools.explain.sentences`."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import Link, World, latest_link
 from syncledger.projections.document import iso
 
-from .inputs import BadInput, shown
+from ..inputs import BadInput, shown
+from ..output import one_line
 from .sentences import (
     MAX_READS,
     MAX_REF,
@@ -46,6 +47,13 @@ def check_ref(ref: str, index: Index) -> None:
     if not well_formed:
         raise BadInput(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>{hint}")
     raise BadInput(f"unknown reference {shown(ref)}{hint}")
+
+
+def check_user(world: World, name: str) -> None:
+    """An unknown user is bad input; the message names the known ones (the first ten)."""
+    if name not in world.users:
+        known = ", ".join(list(world.users)[:10]) + (", ..." if len(world.users) > 10 else "")
+        raise BadInput(one_line(f"unknown user {shown(name)} (known: {known or 'none'})"))
 
 
 def suggestions(ref: str, index: Index, limit: int = 3) -> list[str]:

@@ -1,0 +1,60 @@
+"""The `syncledger` command line: a thin layer over the ledger, its projections and the tools below it.
+
+Each command group is a module of this package that registers on the shared app (`app.py`) and only wires:
+options in, the work done below the command line (`tools.explain`, `tools.transfer`, `tools.scenarios`,
+`tools.perf`), output out. Nothing but this module imports them. Every command that prints data takes `--json`.
+Exit status: 0 success, 1 a check failed (or verify found a problem), 2 bad input or usage, with one line on
+standard error.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Protocol, runtime_checkable
+
+import typer
+
+from ..output import fail
+from ..perf.tuning import collect_for_bulk_work
+from . import audit, history, io, ledger, perf, scenarios, verify  # noqa: F401  (each registers its commands)
+from .app import Usage, app
+
+
+@runtime_checkable
+class _ClickError(Protocol):
+    """A usage error of (typer's own copy of) click: we print its message our way."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
+
+    def show(self) -> None: ...
+
+
+def main() -> None:
+    """Run the command line with one-line errors and the documented exit statuses."""
+    collect_for_bulk_work()
+    try:
+        code = app(standalone_mode=False, prog_name="syncledger")  # also as `python -m syncledger`
+    except Usage as e:
+        fail(str(e))
+        code = 2
+    except KeyboardInterrupt:
+        code = 130
+    except Exception as e:
+        if isinstance(e, typer.Abort):  # Ctrl-C at a prompt
+            sys.exit(130)
+        if isinstance(e, _ClickError) and type(e).__name__ == "NoArgsIsHelpError":  # a bare `syncledger`
+            e.show()  # the usage and the commands, as typer itself shows them (exit 2)
+            sys.exit(e.exit_code)
+        if isinstance(e, _ClickError):
+            fail(e.format_message())
+            code = 2
+            sys.exit(code)
+        # a bug: still one line, the traceback on request
+        if os.environ.get("SYNCLEDGER_DEBUG"):
+            raise
+        fail(f"internal error: {type(e).__name__}: {e} (run with SYNCLEDGER_DEBUG=1 for the traceback)")
+        code = 70
+    sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,136 @@
+"""`syncledger why`, `pending`, `preview` and `diff`: the support questions about one item, the queues, the next
+sync of a user, and what changed over a stretch of time."""
+
+from __future__ import annotations
+
+import typer
+
+from syncledger.ledger.checks import Refused
+from syncledger.projections.document import iso
+
+from ..explain.diff import diff_between
+from ..explain.pending import queues
+from ..explain.preview import preview as dry_run
+from ..explain.preview import preview_time
+from ..explain.text import print_diff, print_pending, print_preview, print_why
+from ..explain.why import check_ref, check_user, explain
+from ..inputs import BadInput, parse_point, shown
+from ..output import one_line, print_json
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_reader, within_horizon
+
+# ------------------------------------------------------------------------------------------------- why
+
+
+@app.command()
+def why(
+    ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<item>"),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """Why an item is in its present state: the chain from the user actions to the decisions, in sentences.
+
+    \b
+    Example:
+        syncledger why outlook:alice/c1
+    """
+    reader = open_reader(db)
+    try:
+        check_ref(ref, reader.index)
+    except BadInput as e:
+        raise Usage(one_line(str(e))) from None
+    found = explain(ref, reader.world, reader.index, reader.event)
+    print_json(found.document()) if json else print_why(found)
+
+
+# ------------------------------------------------------------------------------------------------- pending
+
+
+@app.command()
+def pending(
+    user: str | None = typer.Option(None, "--user", help="Only this user's queue."),
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """The queued operations that each user's next sync (or going online) will decide, and what queued them.
+
+    \b
+    Example:
+        syncledger pending --user alice
+    """
+    reader = open_reader(db)
+    world = reader.world
+    if user is not None:
+        try:
+            check_user(world, user)
+        except BadInput as e:
+            raise Usage(str(e)) from None
+    found = queues(reader, user)
+    if json:
+        print_json({"position": world.position, "at": iso(world.at), "pending": found})
+        return
+    print_pending(found, {name: world.users[name].online for name in found})
+
+
+# ------------------------------------------------------------------------------------------------- preview
+
+
+@app.command()
+def preview(
+    user: str = typer.Argument(..., help="The user whose next sync to preview."),
+    at: str | None = typer.Option(
+        None, "--at", help="When the sync would run (default: now, or the ledger's last time if later)."
+    ),  # fmt: skip
+    future: bool = FutureOption,
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """What the user's next sync would decide, record by record and rule by rule: a dry run through the same
+    engine, appending nothing. For an offline user, what going online would do.
+
+    \b
+    Example:
+        syncledger preview alice --at 2026-03-02T11:15:00Z
+    """
+    reader = open_reader(db)
+    try:
+        check_user(reader.world, user)
+        when = preview_time(at, reader.world, horizon(future))
+    except BadInput as e:
+        raise Usage(one_line(str(e))) from None
+    try:
+        found = dry_run(reader, user, when)
+    except Refused as e:
+        raise Usage(one_line(f"preview {shown(user)}: {e}")) from None
+    print_json(found.document()) if json else print_preview(found)
+
+
+# ------------------------------------------------------------------------------------------------- diff
+
+
+@app.command()
+def diff(
+    start: str = typer.Argument(..., metavar="A", help="From: a position, or an ISO time."),
+    end: str = typer.Argument(..., metavar="B", help="To: a position, or an ISO time."),
+    future: bool = FutureOption,
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """What changed from A to B in both stores and in the links: records and items created, deleted and changed
+    (old -> new), links made or ended.
+
+    \b
+    Example:
+        syncledger diff 9 2026-03-02T11:20:00Z
+    """
+    reader = open_reader(db)
+    try:
+        a, b = parse_point(start), parse_point(end)
+    except BadInput as e:
+        raise Usage(one_line(str(e))) from None
+    within_horizon(a, reader.world.at, future, "time")
+    within_horizon(b, reader.world.at, future, "time")
+    try:
+        found = diff_between(reader, a, b)
+    except BadInput as e:
+        raise Usage(one_line(str(e))) from None
+    print_json(found.document()) if json else print_diff(found)

@@ -1,0 +1,79 @@
+"""`syncledger history`: an item's timeline across both stores and its links, as text, JSON or an HTML page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from rich.markup import escape
+
+from ..explain.history import history_document, is_item_ref, load_history
+from ..explain.text import print_history
+from ..explain.timeline_html import render_timeline
+from ..explain.why import check_ref, explain
+from ..inputs import BadInput, Point, parse_point
+from ..output import console, print_json
+from .app import DbOption, FutureOption, JsonOption, Usage, app, open_reader, within_horizon
+
+
+def _bound(text: str | None, what: str) -> Point | None:
+    if text is None:
+        return None
+    try:
+        return parse_point(text, what)
+    except BadInput as e:
+        raise Usage(str(e)) from None
+
+
+def _in_order(first: Point | None, last: Point | None) -> bool | None:
+    """Whether `--since` comes no later than `--until`; None when they cannot be compared (a position, a time)."""
+    if isinstance(first, int) and isinstance(last, int):
+        return first <= last
+    if isinstance(first, datetime) and isinstance(last, datetime):
+        return first <= last
+    return None
+
+
+@app.command()
+def history(
+    ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<item>"),
+    since: str | None = typer.Option(None, "--since", help="From this position or ISO time (inclusive)."),
+    until: str | None = typer.Option(None, "--until", help="Up to this position or ISO time (inclusive)."),
+    html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML timeline to FILE."),
+    future: bool = FutureOption,
+    json: bool = JsonOption,
+    db: str | None = DbOption,
+) -> None:
+    """Every event that touched an item on either side and its link, grouped by sync, with what changed and
+    the rule of each decision.
+
+    \b
+    Example:
+        syncledger history outlook:alice/c1 --since 2026-03-02T10:00:00Z --html alice-c1.html
+    """
+    first, last = _bound(since, "--since"), _bound(until, "--until")
+    if _in_order(first, last) is False:
+        raise Usage(f"--since {since} is after --until {until}")
+    reader = open_reader(db)
+    within_horizon(first, reader.world.at, future, "--since")
+    within_horizon(last, reader.world.at, future, "--until")
+    if not is_item_ref(ref):
+        raise Usage(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
+    try:
+        check_ref(ref, reader.index)
+    except BadInput as e:
+        raise Usage(str(e)) from None
+    found = load_history(reader, ref, first, last)
+    now = explain(ref, reader.world, reader.index, reader.event).now  # the same sentence as why
+    if html is not None:
+        try:
+            html.write_text(render_timeline(found, now), encoding="utf-8")
+        except OSError as e:
+            raise Usage(f"cannot write {html}: {e.strerror or e}") from None
+    if json:
+        print_json(history_document(found, now, since, until))
+        return
+    print_history(found, now)
+    if html is not None:
+        console.print(f"Timeline written to {escape(str(html))}")

@@ -1,0 +1,85 @@
+"""Running a loaded scenario through the real ledger, and its outcome: passed, failed checks (status 1), or
+refused input (`ScenarioError`, status 2, nothing appended)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.vocabulary import Recorded
+from syncledger.projections.index import ItemIndex
+from syncledger.projections.reader import StoredIndex, open_reader
+
+from ..inputs import BadInput, Horizon
+from .expect import evaluate
+from .load import Scenario, ScenarioError, Step, where
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    ledger: Ledger
+    failures: list[str]
+
+    @property
+    def status(self) -> int:
+        return 1 if self.failures else 0
+
+
+def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None) -> Outcome:
+    """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
+    a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check. With
+    `ahead`, no step's time may lie further past the step before it (or the ledger's last event)."""
+    reader = None if db is None else open_reader(db)
+    ledger = Ledger() if reader is None else reader.ledger
+    index = _StagedOverStored(reader.index if reader is not None else None)
+    failures: list[str] = []
+    try:
+        for step in scenario.steps:
+            if step.action is not None:
+                try:
+                    if ahead is not None:  # the typo guard (a BadInput, so a ValueError: reported below)
+                        ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
+                    recorded = ledger.stage(step.action)
+                except ActionRefused as e:
+                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
+                except ValueError as e:
+                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
+                index.add(recorded)
+            if step.expectation is not None:
+                try:
+                    found = evaluate(step.expectation, ledger.world, index)
+                except BadInput as e:
+                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
+                label = f"step {step.number}" if step.number else "expect"
+                failures += [f"{label}: {failure}" for failure in found]
+        ledger.commit()
+    except ScenarioError:
+        ledger.rollback()
+        raise
+    return Outcome(scenario, ledger, failures)
+
+
+class _StagedOverStored:
+    """The decisions this file stages, over those the ledger's stored index already holds: `why` checks need
+    both, and reading the whole ledger to index it again would cost what the ledger costs."""
+
+    def __init__(self, stored: StoredIndex | None) -> None:
+        self.stored, self.staged = stored, ItemIndex()
+
+    def add(self, recorded: list[Recorded]) -> None:
+        self.staged.add(recorded)
+
+    def last_decision(self, ref: str) -> tuple[int, str] | None:
+        found = self.staged.last_decision(ref)
+        if found is None and self.stored is not None:
+            found = self.stored.last_decision(ref)
+        return found
+
+
+def _label(step: Step) -> str | None:
+    if step.number is not None:
+        return None
+    if step.action is not None:
+        return f"users.{getattr(step.action, 'user', '')}"
+    return "final expect"
