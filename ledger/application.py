@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from .checks import Refused
+from .checks import RefusedError
 from .engine import handle
 from .evolve import evolve
 from .store import DECIDED_TOPIC, ConflictError, Encoded, EventStore
@@ -22,7 +22,7 @@ from .world import World
 RETRIES = 60
 
 
-class ActionRefused(Refused):
+class ActionRefusedError(RefusedError):
     """An action of a batch was refused; `index` says which (0-based). Nothing of the batch was appended."""
 
     def __init__(self, index: int, problem: str) -> None:
@@ -65,7 +65,7 @@ class Ledger:
         return new
 
     def append(self, actions: Sequence[Action], clock: Callable[[], datetime] | None = None) -> list[Recorded]:
-        """Decide and append the actions in one transaction: all of them, or none (then `ActionRefused`).
+        """Decide and append the actions in one transaction: all of them, or none (then `ActionRefusedError`).
 
         An action without a time is stamped `clock()`, or the ledger's last time if that is later; stamping
         happens after catching up on each try, so racing writers never make time go backwards."""
@@ -78,8 +78,8 @@ class Ledger:
                     action = action.model_copy(update={"at": max(now, self.world.at) if self.world.at else now})
                 try:
                     self.stage(action)
-                except Refused as e:
-                    raise ActionRefused(index, str(e)) from None
+                except RefusedError as e:
+                    raise ActionRefusedError(index, str(e)) from None
             try:
                 return self.commit()
             except ConflictError:
@@ -94,7 +94,7 @@ class Ledger:
         of a million lines keeps a few hundred bytes per event instead of a few kilobytes)."""
         try:
             recorded = handle(self.world, action)
-        except Refused:
+        except RefusedError:
             self.rollback()
             raise
         self._encoded += self.store.mapper.encoded(recorded)

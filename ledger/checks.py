@@ -1,6 +1,6 @@
 """Checks of an action against the current state: what SCENARIOS.md says is refused, with one-line reasons.
 
-A refused action raises `Refused`; nothing is appended. Checks read the world and never change it.
+A refused action raises `RefusedError`; nothing is appended. Checks read the world and never change it.
 """
 
 from __future__ import annotations
@@ -13,16 +13,16 @@ from . import vocabulary as v
 from .world import Item, Record, User, World, item_id_used, queued_track, record_id_used
 
 
-class Refused(ValueError):
+class RefusedError(ValueError):
     """The action is not valid in the ledger's current state; the message says why in one line."""
 
 
 def check(world: World, action: v.Action) -> None:
     if world.at is not None and action.at is not None and action.at < world.at:
-        raise Refused(f"time goes backwards from {_clock(world.at, action.at)} to {_clock(action.at, world.at)}")
+        raise RefusedError(f"time goes backwards from {_clock(world.at, action.at)} to {_clock(action.at, world.at)}")
     held = world.past.action(action.id) if action.id is not None else None
     if held is not None:
-        raise Refused(f"action id '{action.id}' is already in the ledger (at position {held})")
+        raise RefusedError(f"action id '{action.id}' is already in the ledger (at position {held})")
     _check(action, world)
 
 
@@ -44,7 +44,7 @@ def user(world: World, name: str) -> User:
     found = world.users.get(name)
     if found is None:
         known = ", ".join(sorted(world.users)) or "none yet"
-        raise Refused(f"unknown user '{name}' (declared: {known})")
+        raise RefusedError(f"unknown user '{name}' (declared: {known})")
     return found
 
 
@@ -52,8 +52,8 @@ def record(world: World, record_id: str) -> Record:
     found = world.records.get(record_id)
     if found is None:
         if world.past.record(record_id) is not None:
-            raise Refused(f"unknown record '{record_id}' (it was deleted in CRM)")
-        raise Refused(f"unknown record '{record_id}'")
+            raise RefusedError(f"unknown record '{record_id}' (it was deleted in CRM)")
+        raise RefusedError(f"unknown record '{record_id}'")
     return found
 
 
@@ -61,14 +61,14 @@ def item(world: World, name: str, item_id: str) -> Item:
     found = user(world, name).items.get(item_id)
     if found is None:
         if world.past.item_deleted(name, item_id):
-            raise Refused(f"unknown item '{item_id}' in {name}'s Outlook (it was deleted)")
-        raise Refused(f"unknown item '{item_id}' in {name}'s Outlook")
+            raise RefusedError(f"unknown item '{item_id}' in {name}'s Outlook (it was deleted)")
+        raise RefusedError(f"unknown item '{item_id}' in {name}'s Outlook")
     return found
 
 
 def _start_only_for_appointments(start: datetime | None, kind: str, what: str) -> None:
     if start is not None and kind != "appointment":
-        raise Refused(f"start is only for appointments, not {kind} {what}")
+        raise RefusedError(f"start is only for appointments, not {kind} {what}")
 
 
 # ------------------------------------------------------------------------------------------- users
@@ -77,34 +77,34 @@ def _start_only_for_appointments(start: datetime | None, kind: str, what: str) -
 @_check.register
 def _(a: v.UserAdded, world: World) -> None:
     if a.user in world.users:
-        raise Refused(f"user '{a.user}' is already declared")
+        raise RefusedError(f"user '{a.user}' is already declared")
 
 
 @_check.register
 def _(a: v.OptionChanged, world: World) -> None:
     user(world, a.user)
     if a.name == "sync_filter" and a.value not in v.SYNC_FILTERS:
-        raise Refused(f"option sync_filter takes owned or owned_and_shared, not {a.value!r}")
+        raise RefusedError(f"option sync_filter takes owned or owned_and_shared, not {a.value!r}")
     if a.name == "delete_untracked_email_in_crm" and not isinstance(a.value, bool):
-        raise Refused(f"option delete_untracked_email_in_crm takes true or false, not {a.value!r}")
+        raise RefusedError(f"option delete_untracked_email_in_crm takes true or false, not {a.value!r}")
 
 
 @_check.register
 def _(a: v.SyncRequested, world: World) -> None:
     if not user(world, a.user).online:
-        raise Refused(f"user '{a.user}' is offline and cannot synchronise")
+        raise RefusedError(f"user '{a.user}' is offline and cannot synchronise")
 
 
 @_check.register
 def _(a: v.WentOffline, world: World) -> None:
     if not user(world, a.user).online:
-        raise Refused(f"user '{a.user}' is already offline")
+        raise RefusedError(f"user '{a.user}' is already offline")
 
 
 @_check.register
 def _(a: v.WentOnline, world: World) -> None:
     if user(world, a.user).online:
-        raise Refused(f"user '{a.user}' is already online")
+        raise RefusedError(f"user '{a.user}' is already online")
 
 
 # ------------------------------------------------------------------------------------------- Outlook
@@ -113,7 +113,7 @@ def _(a: v.WentOnline, world: World) -> None:
 @_check.register
 def _(a: v.OutlookItemCreated, world: World) -> None:
     if item_id_used(world, user(world, a.user).name, a.item):
-        raise Refused(f"item id '{a.item}' is already used in {a.user}'s Outlook")
+        raise RefusedError(f"item id '{a.item}' is already used in {a.user}'s Outlook")
     _start_only_for_appointments(a.start, a.type, f"'{a.item}'")
 
 
@@ -127,9 +127,9 @@ def _(a: v.OutlookItemEdited, world: World) -> None:
 def _(a: v.OutlookTaskCompleted, world: World) -> None:
     found = item(world, a.user, a.item)
     if found.type != "task":
-        raise Refused(f"outlook.complete takes a task, not {found.type} '{a.item}'")
+        raise RefusedError(f"outlook.complete takes a task, not {found.type} '{a.item}'")
     if found.completed:
-        raise Refused(f"task '{a.item}' is already completed in {a.user}'s Outlook")
+        raise RefusedError(f"task '{a.item}' is already completed in {a.user}'s Outlook")
 
 
 @_check.register
@@ -143,25 +143,25 @@ def _(a: v.OutlookItemTracked, world: World) -> None:
     owner = world.users[a.user]
     link = owner.links_by_item.get(a.item)
     if link is not None:
-        raise Refused(f"item '{a.item}' is already linked to CRM record '{link.record}'")
+        raise RefusedError(f"item '{a.item}' is already linked to CRM record '{link.record}'")
     if queued_track(owner, a.item):
-        raise Refused(f"item '{a.item}' is already being tracked (queued while {a.user} is offline)")
+        raise RefusedError(f"item '{a.item}' is already being tracked (queued while {a.user} is offline)")
     if a.record is not None and record_id_used(world, a.record):
-        raise Refused(f"record id '{a.record}' is already used in CRM")
+        raise RefusedError(f"record id '{a.record}' is already used in CRM")
 
 
 @_check.register
 def _(a: v.OutlookItemUntracked, world: World) -> None:
     item(world, a.user, a.item)
     if a.item not in world.users[a.user].links_by_item:
-        raise Refused(f"item '{a.item}' is not linked, so it cannot be untracked")
+        raise RefusedError(f"item '{a.item}' is not linked, so it cannot be untracked")
 
 
 @_check.register
 def _(a: v.OutlookRegardingSet, world: World) -> None:
     found = item(world, a.user, a.item)
     if found.type != "email":
-        raise Refused(f"outlook.set_regarding takes an e-mail, not {found.type} '{a.item}'")
+        raise RefusedError(f"outlook.set_regarding takes an e-mail, not {found.type} '{a.item}'")
     record(world, a.regarding)
 
 
@@ -174,7 +174,7 @@ def _(a: v.CrmRecordCreated, world: World) -> None:
     if a.owner is not None:
         user(world, a.owner)
     if record_id_used(world, a.record):
-        raise Refused(f"record id '{a.record}' is already used in CRM")
+        raise RefusedError(f"record id '{a.record}' is already used in CRM")
     _start_only_for_appointments(a.start, a.type, f"'{a.record}'")
 
 
@@ -203,9 +203,9 @@ def _(a: v.CrmActivityCompleted, world: World) -> None:
     takes, accepts = _STATE_CHANGES[a.do]
     state = v.STATE_AFTER[a.do]
     if not accepts(found.type):
-        raise Refused(f"{a.do} takes {takes}, not {found.type} '{a.record}'")
+        raise RefusedError(f"{a.do} takes {takes}, not {found.type} '{a.record}'")
     if found.state == state:
-        raise Refused(f"{found.type} '{a.record}' is already {state}")
+        raise RefusedError(f"{found.type} '{a.record}' is already {state}")
 
 
 @_check.register
@@ -220,7 +220,7 @@ def _(a: v.CrmRecordAssigned, world: World) -> None:
     found = record(world, a.record)
     user(world, a.to)
     if found.owner == a.to:
-        raise Refused(f"record '{a.record}' is already owned by {a.to}")
+        raise RefusedError(f"record '{a.record}' is already owned by {a.to}")
 
 
 @_check.register
@@ -229,9 +229,9 @@ def _(a: v.CrmRecordShared, world: World) -> None:
     found = record(world, a.record)
     user(world, a.with_)
     if found.owner == a.with_:
-        raise Refused(f"{a.with_} owns record '{a.record}': sharing with the owner changes nothing")
+        raise RefusedError(f"{a.with_} owns record '{a.record}': sharing with the owner changes nothing")
     if a.with_ in found.shared_with:
-        raise Refused(f"record '{a.record}' is already shared with {a.with_}")
+        raise RefusedError(f"record '{a.record}' is already shared with {a.with_}")
 
 
 @_check.register
@@ -240,4 +240,4 @@ def _(a: v.CrmRecordUnshared, world: World) -> None:
     found = record(world, a.record)
     user(world, a.with_)
     if a.with_ not in found.shared_with:
-        raise Refused(f"record '{a.record}' is not shared with {a.with_}")
+        raise RefusedError(f"record '{a.record}' is not shared with {a.with_}")

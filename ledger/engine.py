@@ -1,11 +1,14 @@
 """The sync engine: turns one user action into the events to record, in causal order.
 
-Shape (the imperative shell around a functional core): the action is checked, then recorded; immediate
-operations append their decisions in the same batch; queued ones ride on the event as pending operations; a
-sync gathers the user's pending operations and the state at sync time, asks the rule table (`ledger.rules`)
-for each, and records every decision with its rule and cause. Each recorded event is folded into the world at
-once, so the next decision sees the state after the previous one. No clock and no I/O: time comes with the
-action, positions follow the world's.
+Shape (the imperative shell around a functional core): the action is checked, then recorded; for each
+consequence the engine gathers a situation from the state (`ledger.rules.situations`), the rule table decides
+it (`ledger.rules`: the rule and its effects), and the engine records the decision with its cause and the
+operations it queues. Immediate operations decide in the same batch; queued ones ride on the event as pending
+operations until the user's sync. Each recorded event is folded at once, so the next situation sees the state
+after the previous decision. No clock and no I/O: time comes with the action, positions follow the world's.
+
+`handle` folds into the world it is given (the write side); `decide` answers the same on a draft of it
+(`ledger.draft`) and leaves the world as it was (a dry run).
 """
 
 from __future__ import annotations
@@ -14,10 +17,13 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from . import effects as fx
 from . import rules
 from . import vocabulary as v
-from .checks import Refused, check
+from .checks import RefusedError, check
+from .draft import draft
 from .evolve import evolve
+from .rules import RuleSet, Verdict
 from .vocabulary import Recorded
 from .world import (
     Pending,
@@ -35,13 +41,16 @@ from .world import (
     skips_deleted,
 )
 
-__all__ = ["Refused", "handle"]
+__all__ = ["RefusedError", "decide", "handle"]
+
+Queue = Callable[[int], Iterable[v.Queued]]
 
 
 def handle(world: World, action: v.Action) -> list[Recorded]:
-    """Check the action, then record it and everything it causes. Raises `Refused` and records nothing."""
+    """Check the action, then record it and everything it causes, folding each event into `world`. Raises
+    `RefusedError` and records nothing."""
     if action.at is None:
-        raise Refused("the action has no time")
+        raise RefusedError("the action has no time")
     check(world, action)
     batch = _Batch(world)
     if action.id is None:
@@ -50,19 +59,29 @@ def handle(world: World, action: v.Action) -> list[Recorded]:
     return batch.recorded
 
 
+def decide(world: World, action: v.Action) -> list[Recorded]:
+    """What `handle` would record for the action, decided against a draft: `world` is left as it was."""
+    return handle(draft(world), action)
+
+
+def _rules(user: User) -> RuleSet:
+    """The rule table that decides for the user: the one of their synchronisation method (one method so far)."""
+    return rules.OUTLOOK_CLIENT
+
+
 class _Batch:
     """The events one action records, each folded into the world as soon as it is recorded."""
 
     def __init__(self, world: World) -> None:
         self.world = world
         self.recorded: list[Recorded] = []
-        self.carried: list[object] = []  # effects the next decision takes along (a replay settling its op)
+        self.carried: list[fx.Effect] = []  # effects the next decision takes along (a replay settling its op)
 
     @property
     def next_position(self) -> int:
         return self.world.position + 1
 
-    def record(self, event: v.Action | v.Decided, queue: Callable[[int], Iterable[v.Queued]] | None = None) -> int:
+    def record(self, event: v.Action | v.Decided, queue: Queue | None = None) -> int:
         """Fold and keep the event. `queue(position)` names the pending operations it creates, computed from
         the state after the event (who has the record in their filter *after* the change)."""
         position = self.next_position
@@ -78,27 +97,33 @@ class _Batch:
 
     def decide(
         self,
-        rule: str,
+        verdict: Verdict,
         cause: int,
         at: datetime,
         actor: str,
-        about: Iterable[str],
-        effects: Iterable[object] = (),
-        reason: str | None = None,
-        queue: Callable[[int], Iterable[v.Queued]] | None = None,
-    ) -> int:
-        effects = (*self.carried, *effects)
-        self.carried = []
+        ends: tuple[str, str, str],
+        queue: Queue | None = None,
+    ) -> None:
+        """Record the verdict as a decision about `ends` (user, item, record), as far as its rule is about them."""
+        user, item, record = ends
+        kind = verdict.rule.about
+        if kind == "none":
+            return  # a rule that records no decision (FILTER-SKIP-DELETED)
+        if kind == "both":
+            about = [v.crm_ref(record), v.outlook_ref(user, item)]
+        else:
+            about = [v.outlook_ref(user, item)] if kind == "item" else [f"user:{user}"]
+        effects, self.carried = (*self.carried, *verdict.effects), []
         decision = v.Decided(
             at=at,
             actor=actor,
-            rule=rule,
+            rule=verdict.rule.id,
             cause=cause,
             about=tuple(dict.fromkeys(about)),
             effects=effects,
-            reason=reason,
+            reason=verdict.reason,
         )
-        return self.record(decision, queue)
+        self.record(decision, queue)
 
 
 # ------------------------------------------------------------------------------------------ queueing
@@ -192,21 +217,17 @@ def _untrack(batch: _Batch, a: v.OutlookItemUntracked) -> None:
     world = batch.world
     user = world.users[a.user]
     link = user.links_by_item[a.item]
-    if a.delete_in_crm is not None:
-        designated = a.delete_in_crm
-    else:
-        is_email = _known(world, link.record).type == "email"
-        designated = is_email and user.delete_untracked_email_in_crm
-    cause = batch.record(a)
-    batch.decide(
-        "UNTRACK-LINK",
-        cause,
-        a.when,
-        a.user,
-        _ends(a.user, a.item, link.record),
-        [v.Unlinked(user=a.user, item=a.item, record=link.record)],
-        queue=_self_queue(a.user, a.do, link.record, a.item, cause, designated=designated),
+    situation = rules.Untracking(
+        user=a.user,
+        item=a.item,
+        record=link.record,
+        delete_in_crm=a.delete_in_crm,
+        is_email=_known(world, link.record).type == "email",
+        email_option=user.delete_untracked_email_in_crm,
     )
+    cause = batch.record(a)
+    queue = _self_queue(a.user, a.do, link.record, a.item, cause, designated=rules.designation(situation))
+    batch.decide(_rules(user).decide(situation), cause, a.when, a.user, (a.user, a.item, link.record), queue)
 
 
 def _immediate(batch: _Batch, a: v.OfflineAction) -> None:
@@ -220,21 +241,9 @@ def _immediate(batch: _Batch, a: v.OfflineAction) -> None:
         return  # an edit of an unlinked item stays in Outlook
     if not user.online:
         record = link.record if link is not None else getattr(a, "record", None)
-        batch.decide(
-            "OFFLINE-QUEUE",
-            cause,
-            a.when,
-            user.name,
-            [v.outlook_ref(user.name, a.item)],
-            queue=_self_queue(
-                user.name,
-                f"offline:{a.do}",
-                record,
-                a.item,
-                cause,
-                replay=a,
-            ),
-        )
+        queue = _self_queue(user.name, f"offline:{a.do}", record, a.item, cause, replay=a)
+        verdict = _rules(user).decide(rules.OfflineOperation(user=user.name, item=a.item))
+        batch.decide(verdict, cause, a.when, user.name, (user.name, a.item, record or ""), queue)
         return
     _apply_immediate(batch, a, cause, user.name, a.when)
 
@@ -253,37 +262,27 @@ def _apply_immediate(batch: _Batch, a: v.OfflineAction, cause: int, actor: str, 
         _track(batch, user, item_id, None, cause, at, actor)
         link = user.links_by_item[item_id]
     assert link is not None
-    about = _ends(user.name, item_id, link.record)
-    if link.record not in world.records:
-        batch.decide(
-            "EDIT-ORPHAN",
-            cause,
-            at,
-            actor,
-            [v.outlook_ref(user.name, item_id)],
-            reason=f"CRM record '{link.record}' no longer exists",
-        )
-        return
-    operation: str = a.do
-    if isinstance(a, v.OutlookRegardingSet):
-        change = v.RecordChanged(record=link.record, regarding=a.regarding)
-        rule = "SET-REGARDING"
-    elif isinstance(a, v.OutlookTaskCompleted):
-        change = v.RecordChanged(record=link.record, state="completed")
-        rule = "OUTLOOK-EDIT-PUSH"
-    else:
-        assert isinstance(a, v.OutlookItemEdited)
-        change = v.RecordChanged(record=link.record, fields=a.fields, start=a.start)
-        rule = "OUTLOOK-EDIT-PUSH"
-    batch.decide(
-        rule,
-        cause,
-        at,
-        actor,
-        about,
-        [change],
-        queue=change_queue(world, link.record, operation, except_user=user.name),
+    situation = rules.OutlookEdit(
+        kind=a.do.removeprefix("outlook."),
+        user=user.name,
+        item=item_id,
+        record=link.record,
+        record_exists=link.record in world.records,
+        fields=getattr(a, "fields", {}),
+        start=getattr(a, "start", None),
+        regarding=getattr(a, "regarding", None),
     )
+    verdict = _rules(user).decide(situation)
+    queue = _crm_changed(world, verdict, link.record, a.do, user.name)
+    batch.decide(verdict, cause, at, actor, (user.name, item_id, link.record), queue)
+
+
+def _crm_changed(world: World, verdict: Verdict, record: str, operation: str, user: str) -> Queue | None:
+    """A decision that changes or deletes a CRM record is a CRM change like any other, queued for every other
+    user it concerns (a record a user's own track creates concerns no one else yet)."""
+    if any(isinstance(e, (fx.ChangeRecord, fx.DeleteRecord)) for e in verdict.effects):
+        return change_queue(world, record, operation, except_user=user)
+    return None
 
 
 def _track(
@@ -292,25 +291,18 @@ def _track(
     world = batch.world
     item = user.items[item_id]
     record_id = record_id or fresh_id(item_id, lambda rid: record_id_used(world, rid))
-    state = "completed" if item.completed else "active"
-    created = v.RecordCreated(
-        record=record_id, type=item.type, owner=user.name, state=state, fields=item.fields, start=item.start
+    probe = Record(record_id, item.type, user.name, "completed" if item.completed else "active")
+    situation = rules.Tracking(
+        user=user.name,
+        item=item_id,
+        record=record_id,
+        type=item.type,
+        completed=item.completed,
+        fields=item.fields,
+        start=item.start,
+        in_filter=in_filter(probe, user),
     )
-    probe = Record(record_id, item.type, user.name, state)
-    rule = "TRACK-EMAIL" if item.type == "email" else "TRACK-ITEM"
-    batch.decide(
-        rule,
-        cause,
-        at,
-        actor,
-        _ends(user.name, item_id, record_id),
-        [
-            created,
-            v.Linked(
-                user=user.name, item=item_id, record=record_id, origin="tracked", in_filter=in_filter(probe, user)
-            ),
-        ],
-    )
+    batch.decide(_rules(user).decide(situation), cause, at, actor, (user.name, item_id, record_id))
 
 
 def _known(world: World, record_id: str) -> Record:
@@ -318,10 +310,6 @@ def _known(world: World, record_id: str) -> Record:
     known = known_record(world, record_id)
     assert known is not None, f"record '{record_id}' is named but was never recorded"
     return known
-
-
-def _ends(user: str, item: str, record: str) -> list[str]:
-    return [v.crm_ref(record), v.outlook_ref(user, item)]
 
 
 # ------------------------------------------------------------------------------------------ offline
@@ -334,43 +322,34 @@ def _go_online(batch: _Batch, a: v.WentOnline) -> None:
     for op in [p for p in user.pending if p.operation.startswith("offline:")]:
         replay = op.replay
         assert replay is not None, "every offline operation carries the action to replay"
-        conflict = _offline_conflict(world, user, op, replay)
-        batch.carried = [v.Settled(user=user.name, cause=op.cause)]
+        batch.carried = [fx.SettleOperation(user=user.name, cause=op.cause)]
+        conflict = _rules(user).match(_replay_situation(world, user, op, replay))
         if conflict is not None:
-            batch.decide(
-                "OFFLINE-CONFLICT",
-                op.cause,
-                a.when,
-                user.name,
-                [v.outlook_ref(user.name, op.item or "")],
-                reason=conflict,
-            )
+            batch.decide(conflict, op.cause, a.when, user.name, (user.name, op.item or "", op.record or ""))
         else:
             _apply_immediate(batch, replay, op.cause, user.name, a.when)
-    _sync(batch, user, cause, a.when, "GO-ONLINE-SYNC")
+    verdict = _rules(user).decide(rules.GoingOnline(user=user.name))
+    pending = list(user.pending)
+    batch.decide(verdict, cause, a.when, user.name, (user.name, "", ""))
+    _run_sync(batch, user, pending, a.when)
 
 
-def _offline_conflict(world: World, user: User, op: Pending, replay: v.Action) -> str | None:
-    """Why a queued offline operation can no longer be applied, or None if it can."""
+def _replay_situation(world: World, user: User, op: Pending, replay: v.OfflineAction) -> rules.OfflineReplay:
     item_id = op.item or ""
-    if item_id not in user.items:
-        return f"item '{item_id}' was deleted before {user.name} went online"
     link = user.links_by_item.get(item_id)
-    if op.record is not None and not isinstance(replay, v.OutlookItemTracked):
-        if link is None:
-            return f"the link of '{item_id}' to '{op.record}' ended before {user.name} went online"
-        if link.record != op.record:
-            return f"'{item_id}' is now linked to '{link.record}', not '{op.record}'"
-        if op.record not in world.records:
-            return f"CRM record '{op.record}' was deleted before {user.name} went online"
-    if isinstance(replay, v.OutlookRegardingSet) and replay.regarding not in world.records:
-        return f"the Regarding record '{replay.regarding}' was deleted before {user.name} went online"
-    if isinstance(replay, v.OutlookItemTracked):
-        if link is not None:
-            return f"item '{item_id}' is already linked to '{link.record}'"
-        if replay.record is not None and record_id_used(world, replay.record):
-            return f"record id '{replay.record}' was used in CRM meanwhile"
-    return None
+    regarding = replay.regarding if isinstance(replay, v.OutlookRegardingSet) else None
+    return rules.OfflineReplay(
+        user=user.name,
+        item=item_id,
+        kind=replay.do.removeprefix("outlook."),
+        item_exists=item_id in user.items,
+        queued_record=op.record,
+        linked_record=link.record if link is not None else None,
+        queued_record_exists=op.record in world.records if op.record is not None else False,
+        queued_record_used=record_id_used(world, op.record) if op.record is not None else False,
+        regarding=regarding,
+        regarding_exists=regarding is None or regarding in world.records,
+    )
 
 
 # ------------------------------------------------------------------------------------------ the sync
@@ -381,12 +360,6 @@ def _sync_requested(batch: _Batch, a: v.SyncRequested) -> None:
     pending = list(user.pending)
     batch.record(a)  # folding it takes every pending operation
     _run_sync(batch, user, pending, a.when)
-
-
-def _sync(batch: _Batch, user: User, cause: int, at: datetime, rule: str) -> None:
-    pending = list(user.pending)
-    batch.decide(rule, cause, at, user.name, [f"user:{user.name}"], [v.SyncStarted(user=user.name)])
-    _run_sync(batch, user, pending, at)
 
 
 def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -> None:
@@ -404,19 +377,19 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -
         link = active_link(world, user.name, record_id)
         if link is not None:
             _crm_change_reaches(batch, user, record_id, cause, at, actor)
-    for record in _missing_copies(world, user):
-        _filter_create(batch, user, record, latest_cause.get(record.id, record.changed), at, actor)
+    for record in _unlinked_in_filter(world, user):
+        _filter_entry(batch, user, record, latest_cause.get(record.id, record.changed), at, actor)
 
 
-def _missing_copies(world: World, user: User) -> list[Record]:
-    """The records in the user's filter with no linked copy in their Outlook (and not skipped), oldest first.
-    Every sync walks all the user's records, so the common case (already linked) is checked first."""
+def _unlinked_in_filter(world: World, user: User) -> list[Record]:
+    """The records in the user's filter with no linked copy in their Outlook, oldest first. Every sync walks all
+    the user's records, so the common case (already linked) is checked first."""
     missing = []
     for record_id in user.owned if user.sync_filter == "owned" else {**user.owned, **user.shared}:
         if user.name in world.links_to.get(record_id, ()):
             continue
         record = world.records[record_id]
-        if in_filter(record, user) and not skips_deleted(user, record):
+        if in_filter(record, user):
             missing.append(record)
     missing.sort(key=lambda r: r.created)
     return missing
@@ -429,90 +402,68 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
     link = active_link(world, user.name, record_id)
     if not untrack and (link is None or link.item != item_id):
         return  # the link already ended another way: nothing left to decide
-    record = world.records.get(record_id)
     known = _known(world, record_id)
-    situation = rules.Removal(
-        untrack=untrack,
-        family=rules.family(known.type),
-        record_exists=record is not None,
-        user_owns=known.owner == user.name,
-        record_state=known.state,
-        starts_after_sync=known.start is not None and known.start > at,
-        designated=bool(op.designated),
-    )
-    rule = rules.decide_removal(situation)
-    effects: list[object] = [] if untrack else [v.Unlinked(user=user.name, item=item_id, record=record_id)]
-    outcome = rule.outcome
-    deletes = record is not None and (
-        outcome in (rules.Outcome.DELETE_RECORD, rules.Outcome.DELETE_RECORD_IF_EXISTS)
-        or (
-            outcome is rules.Outcome.DELETE_RECORD_IF_OWNED_AND_DESIGNATED
-            and situation.user_owns
-            and situation.designated
+    verdict = _rules(user).decide(
+        rules.OutlookRemoval(
+            untrack=untrack,
+            family=rules.family(known.type),
+            record_exists=record_id in world.records,
+            user_owns=known.owner == user.name,
+            record_state=known.state,
+            starts_after_sync=known.start is not None and known.start > at,
+            designated=bool(op.designated),
+            user=user.name,
+            item=item_id,
+            record=record_id,
         )
     )
-    queue = None
-    if deletes:
-        effects.insert(0, v.RecordDeleted(record=record_id))
-        queue = change_queue(world, record_id, "sync", except_user=user.name)
-    batch.decide(rule.id, op.cause, at, actor, _ends(user.name, item_id, record_id), effects, queue=queue)
+    queue = _crm_changed(world, verdict, record_id, "sync", user.name)
+    batch.decide(verdict, op.cause, at, actor, (user.name, item_id, record_id), queue)
 
 
 def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, at: datetime, actor: str) -> None:
     world = batch.world
     link = active_link(world, user.name, record_id)
     assert link is not None
-    item = user.items[link.item]
     record = world.records.get(record_id)
     known = _known(world, record_id)
-    now_in = in_filter(record, user)
-    rule = rules.decide_change(
-        rules.Change(
+    verdict = _rules(user).decide(
+        rules.QueuedCrmChange(
             family=rules.family(known.type),
             record_exists=record is not None,
             owned_at_deletion=known.owner == user.name,
             started_after_sync=known.start is not None and known.start > at,
-            copy_completed=item.completed,
-            in_filter_now=now_in,
+            copy_completed=user.items[link.item].completed,
+            in_filter_now=in_filter(record, user),
             in_filter_before=link.in_filter,
             origin=link.origin,
+            user=user.name,
+            item=link.item,
+            record=record_id,
+            fields=known.fields,
+            start=known.start,
+            completed=shows_completed(known),
         )
     )
-    unlink = v.Unlinked(user=user.name, item=link.item, record=record_id)
-    effects: list[object]
-    if rule.outcome is rules.Outcome.DELETE_ITEM:
-        effects = [v.ItemDeleted(user=user.name, item=link.item), unlink]
-    elif rule.outcome is rules.Outcome.UNLINK_ITEM:
-        effects = [unlink]
+    batch.decide(verdict, cause, at, actor, (user.name, link.item, record_id))
+
+
+def _filter_entry(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
+    if skips_deleted(user, record):  # every sync asks again, for every copy the user ever removed: keep it cheap
+        situation = rules.FilterEntry(user.name, record.id, None, v.outlook_type_of(record.type), skipped=True)
     else:
-        assert record is not None
-        effects = [
-            v.ItemReplaced(
-                user=user.name,
-                item=link.item,
-                fields=record.fields,
-                start=record.start,
-                completed=shows_completed(record),
-            ),
-            v.FilterNoted(user=user.name, item=link.item, in_filter=now_in),
-        ]
-    batch.decide(rule.id, cause, at, actor, _ends(user.name, link.item, record_id), effects)
-
-
-def _filter_create(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
-    item_id = fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item))
-    effects = [
-        v.ItemCreated(
+        situation = rules.FilterEntry(
             user=user.name,
-            item=item_id,
+            record=record.id,
+            item=fresh_id(record.id, lambda item: item_id_used(batch.world, user.name, item)),
             type=v.outlook_type_of(record.type),
+            skipped=False,
             fields=record.fields,
             start=record.start,
             completed=shows_completed(record),
-        ),
-        v.Linked(user=user.name, item=item_id, record=record.id, origin="synced", in_filter=True),
-    ]
-    batch.decide("FILTER-CREATE", cause, at, actor, _ends(user.name, item_id, record.id), effects)
+        )
+    verdict = _rules(user).decide(situation)
+    batch.decide(verdict, cause, at, actor, (user.name, situation.item or "", record.id))
 
 
 _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {

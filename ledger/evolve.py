@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from functools import singledispatch
 
+from . import effects as fx
 from . import vocabulary as v
 from .world import Item, Link, Pending, Record, User, World
 
@@ -154,12 +155,12 @@ def _effect(effect: object, world: World, position: int, rule: str) -> None:
 
 
 @_effect.register
-def _(f: v.RecordCreated, world: World, position: int, rule: str) -> None:
+def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
     _add_record(world, Record(f.record, f.type, f.owner, f.state, dict(f.fields), start=f.start), position)
 
 
 @_effect.register
-def _(f: v.RecordChanged, world: World, position: int, rule: str) -> None:
+def _(f: fx.ChangeRecord, world: World, position: int, rule: str) -> None:
     record = _record(world, f.record, position)
     record.fields.update(f.fields)
     if f.start is not None:
@@ -171,17 +172,17 @@ def _(f: v.RecordChanged, world: World, position: int, rule: str) -> None:
 
 
 @_effect.register
-def _(f: v.RecordDeleted, world: World, position: int, rule: str) -> None:
+def _(f: fx.DeleteRecord, world: World, position: int, rule: str) -> None:
     _delete_record(world, f.record, position)
 
 
 @_effect.register
-def _(f: v.ItemCreated, world: World, position: int, rule: str) -> None:
+def _(f: fx.CreateItem, world: World, position: int, rule: str) -> None:
     _new_item(world, f.user, Item(f.item, f.type, dict(f.fields), f.start, f.completed, position))
 
 
 @_effect.register
-def _(f: v.ItemReplaced, world: World, position: int, rule: str) -> None:
+def _(f: fx.ReplaceItem, world: World, position: int, rule: str) -> None:
     item = _item(world, f.user, f.item, position)
     item.fields = dict(f.fields)
     item.start = f.start
@@ -189,12 +190,12 @@ def _(f: v.ItemReplaced, world: World, position: int, rule: str) -> None:
 
 
 @_effect.register
-def _(f: v.ItemDeleted, world: World, position: int, rule: str) -> None:
+def _(f: fx.DeleteItem, world: World, position: int, rule: str) -> None:
     _delete_item(world, f.user, f.item, position)
 
 
 @_effect.register
-def _(f: v.Linked, world: World, position: int, rule: str) -> None:
+def _(f: fx.LinkItem, world: World, position: int, rule: str) -> None:
     link = Link(f.user, f.item, f.record, f.origin, "linked", rule, position, f.in_filter, made=position)
     world.users[f.user].links_by_item[f.item] = link
     world.links_to.setdefault(f.record, {})[f.user] = link
@@ -202,7 +203,7 @@ def _(f: v.Linked, world: World, position: int, rule: str) -> None:
 
 
 @_effect.register
-def _(f: v.Unlinked, world: World, position: int, rule: str) -> None:
+def _(f: fx.UnlinkItem, world: World, position: int, rule: str) -> None:
     user = world.users[f.user]
     link = user.links_by_item.pop(f.item)
     by_user = world.links_to[f.record]
@@ -215,19 +216,19 @@ def _(f: v.Unlinked, world: World, position: int, rule: str) -> None:
 
 
 @_effect.register
-def _(f: v.FilterNoted, world: World, position: int, rule: str) -> None:
+def _(f: fx.NoteFilter, world: World, position: int, rule: str) -> None:
     world.users[f.user].links_by_item[f.item].in_filter = f.in_filter
     world.changed_links[(f.user, f.item)] = None
 
 
 @_effect.register
-def _(f: v.Settled, world: World, position: int, rule: str) -> None:
+def _(f: fx.SettleOperation, world: World, position: int, rule: str) -> None:
     pending = world.users[f.user].pending
     pending[:] = [p for p in pending if p.cause != f.cause]
 
 
 @_effect.register
-def _(f: v.SyncStarted, world: World, position: int, rule: str) -> None:
+def _(f: fx.ClearPending, world: World, position: int, rule: str) -> None:
     world.users[f.user].pending.clear()
 
 

@@ -1,8 +1,8 @@
-"""The ledger's vocabulary: user actions (one model per `do:`), decisions, and the effects they carry.
+"""The ledger's vocabulary: user actions (one model per `do:`) and decisions, the events the ledger stores.
 
 Every user action is an event in the past tense: it happened in CRM or in someone's Outlook, and the ledger
 records it. Decisions are the sync engine's answers, each naming the rule behind it and the event that caused
-it. Effects are what a decision changes; the fold (`ledger.evolve`) applies them without re-deciding.
+it, and carrying what it changes (`ledger.effects`). A class's name is its stored topic: never rename one.
 """
 
 from __future__ import annotations
@@ -18,26 +18,19 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictInt,
     StrictStr,
     TypeAdapter,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
+from .effects import Effect
+from .values import CrmState, CrmType, Fields, Model, OutlookType, encodable
+
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
 TASK_LIKE = ("task", "phonecall", "letter", "fax")
 SYNC_FILTERS = ("owned", "owned_and_shared")
-
-
-def _encodable(text: str) -> str:
-    """Text must be valid Unicode (no lone surrogates from undecodable bytes): the store writes UTF-8."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("text is not valid Unicode (it holds an undecodable byte)") from None
-    return text
 
 
 def _not_a_number(value: object) -> object:
@@ -148,42 +141,14 @@ def _all_storable(values: dict[str, object]) -> bool:
     return True
 
 
-# --------------------------------------------------------------------------------------------- types
-
-CrmType = Literal["contact", "appointment", "task", "email", "phonecall", "letter", "fax"]
-OutlookType = Literal["contact", "appointment", "task", "email"]
-CrmState = Literal["active", "inactive", "completed", "canceled"]
 SyncFilter = Literal["owned", "owned_and_shared"]
-Origin = Literal["tracked", "synced"]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)]
-
-
-def _a_float(value: object) -> object:
-    """An integer too large for the store is refused, not rounded into a float."""
-    if not isinstance(value, float):
-        raise ValueError("a number must be an integer between -2**63 and 2**63-1, or a decimal")
-    return value
-
-
+Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(encodable)]
 Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(representable)]
-Text = Annotated[StrictStr, AfterValidator(_encodable)]
-FieldValue = (
-    Text
-    | StrictBool
-    | Annotated[StrictInt, Field(ge=-(2**63), le=2**63 - 1)]  # what the store's JSON keeps exactly
-    | Annotated[float, BeforeValidator(_a_float), Field(allow_inf_nan=False)]
-    | None
-)
-Fields = dict[Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(_encodable)], FieldValue]
 
 
 def outlook_type_of(crm_type: str) -> str:
     """Outlook shows task-like activities (phone calls, letters, faxes) as tasks."""
     return "task" if crm_type in TASK_LIKE else crm_type
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Queued(Model):
@@ -411,118 +376,6 @@ ACTION_CLASSES: dict[str, type[Action]] = {
     cls.model_fields["do"].annotation.__args__[0]: cls
     for cls in AnyAction.__origin__.__args__  # type: ignore[attr-defined]
 }
-
-
-# --------------------------------------------------------------------------------------------- effects
-
-
-class RecordCreated(Model):
-    kind: Literal["record.created"] = "record.created"
-    record: str
-    type: CrmType
-    owner: str
-    state: CrmState = "active"
-    fields: Fields = {}
-    start: datetime | None = None
-
-
-class RecordChanged(Model):
-    """A partial change of a CRM record: only the named parts change; `fields` are merged."""
-
-    kind: Literal["record.changed"] = "record.changed"
-    record: str
-    fields: Fields = {}
-    start: datetime | None = None
-    state: CrmState | None = None
-    regarding: str | None = None
-
-
-class RecordDeleted(Model):
-    kind: Literal["record.deleted"] = "record.deleted"
-    record: str
-
-
-class ItemCreated(Model):
-    kind: Literal["item.created"] = "item.created"
-    user: str
-    item: str
-    type: OutlookType
-    fields: Fields = {}
-    start: datetime | None = None
-    completed: bool = False
-
-
-class ItemReplaced(Model):
-    """The Outlook copy takes the CRM record's current values."""
-
-    kind: Literal["item.replaced"] = "item.replaced"
-    user: str
-    item: str
-    fields: Fields = {}
-    start: datetime | None = None
-    completed: bool = False
-
-
-class ItemDeleted(Model):
-    kind: Literal["item.deleted"] = "item.deleted"
-    user: str
-    item: str
-
-
-class Linked(Model):
-    kind: Literal["linked"] = "linked"
-    user: str
-    item: str
-    record: str
-    origin: Origin
-    in_filter: bool
-
-
-class Unlinked(Model):
-    kind: Literal["unlinked"] = "unlinked"
-    user: str
-    item: str
-    record: str
-
-
-class FilterNoted(Model):
-    """Remembers whether the linked record was in the user's filter at this sync (the filter-leave rules)."""
-
-    kind: Literal["filter.noted"] = "filter.noted"
-    user: str
-    item: str
-    in_filter: bool
-
-
-class Settled(Model):
-    """A pending operation of the user that this decision has dealt with (an offline replay)."""
-
-    kind: Literal["settled"] = "settled"
-    user: str
-    cause: int
-
-
-class SyncStarted(Model):
-    """The user's sync takes every pending operation: afterwards the user has none."""
-
-    kind: Literal["sync.started"] = "sync.started"
-    user: str
-
-
-Effect = Annotated[
-    RecordCreated
-    | RecordChanged
-    | RecordDeleted
-    | ItemCreated
-    | ItemReplaced
-    | ItemDeleted
-    | Linked
-    | Unlinked
-    | FilterNoted
-    | Settled
-    | SyncStarted,
-    Field(discriminator="kind"),
-]
 
 
 class Decided(Model):

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from .past import Past, made
-from .vocabulary import TASK_LIKE, FieldValue, OfflineAction, Queued
+from .values import FieldValue
+from .vocabulary import TASK_LIKE, OfflineAction, Queued
 
 
 @dataclass(slots=True)

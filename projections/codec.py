@@ -135,7 +135,7 @@ def checkpoint_data(blob: bytes) -> dict[str, Any]:
     return data
 
 
-class CheckpointMissing(LookupError):
+class CheckpointMissingError(LookupError):
     pass
 
 
@@ -148,7 +148,7 @@ def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archiv
         blob = read(wanted)
         if blob is None:
             onto = f", which the one at {chain[-1]['position']} is a delta onto," if chain else ""
-            raise CheckpointMissing(f"the checkpoint at {wanted}{onto} is missing")
+            raise CheckpointMissingError(f"the checkpoint at {wanted}{onto} is missing")
         data = checkpoint_data(blob)
         if data["position"] != wanted or (data["base"] is not None and data["base"] >= wanted):
             raise ValueError(f"the checkpoint stored at {wanted} is not one of that position")

@@ -13,7 +13,7 @@ from syncledger.ledger.seal import GENESIS, KEYED, seal, unwrap
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.world import World, forget_changes
 
-from .codec import CheckpointMissing, decode_checkpoint, present_data
+from .codec import CheckpointMissingError, decode_checkpoint, present_data
 from .index import ItemIndex
 from .readmodels import INDEX, WORLD, ReadModels
 
@@ -136,7 +136,7 @@ def _check_checkpoint(
 
     try:
         stored = decode_checkpoint(position, read)
-    except CheckpointMissing as e:
+    except CheckpointMissingError as e:
         add(position, "checkpoint", f"the checkpoint cannot be read: {e}")
         return
     except Exception as e:  # a checkpoint that cannot be read is a finding, not a crash

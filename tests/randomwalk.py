@@ -10,7 +10,7 @@ from typing import Any
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.checks import Refused, check
+from syncledger.ledger.checks import RefusedError, check
 from syncledger.ledger.world import World
 
 USERS = ("alice", "bob", "carol")
@@ -108,7 +108,7 @@ def actions(seed: int, count: int) -> Iterator[v.Action]:
             action = v.ACTION_ADAPTER.validate_python({**raw, "at": at})
             try:
                 check(ledger.world, action)
-            except Refused:
+            except RefusedError:
                 continue
             ledger.append([action])
             yield action

@@ -11,7 +11,7 @@ from typing import BinaryIO
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.checks import Refused
+from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
@@ -141,7 +141,7 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon
                     if ahead is not None:  # the typo guard, from the line before (or the ledger's last event)
                         ahead.check(action.at, ledger.world.at, "at")
                     ledger.stage(action, keep=False)
-                except (Refused, BadInput) as e:
+                except (RefusedError, BadInput) as e:
                     raise BadLine(number, str(e)) from None
                 line_of_id[action.id or ""] = number
                 staged += 1

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 import pytest
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.application import ActionRefusedError, Ledger
 from syncledger.ledger.engine import handle
 from syncledger.ledger.world import World, fresh_id
 
@@ -64,7 +64,7 @@ def test_several_queued_changes_of_one_record_give_one_decision_citing_the_lates
 def test_a_refused_action_in_a_batch_appends_nothing_and_names_its_index() -> None:
     ledger = given()
     before = ledger.world.position
-    with pytest.raises(ActionRefused) as refused:
+    with pytest.raises(ActionRefusedError) as refused:
         ledger.append(
             [
                 act(1, do="crm.create", actor="bob", record="c1", type="contact"),

@@ -13,6 +13,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.serial import builder
@@ -21,7 +22,7 @@ from tests import randomwalk
 
 REPO = Path(__file__).resolve().parents[2]
 SCENARIOS = [*sorted((REPO / "tests" / "scenarios").glob("*.yaml")), REPO / "tools" / "scenarios" / "demo.yaml"]
-EFFECT_KINDS = {cls.model_fields["kind"].default for cls in v.Effect.__origin__.__args__}  # type: ignore[attr-defined]
+EFFECT_KINDS = {cls.model_fields["kind"].default for cls in fx.Effect.__origin__.__args__}  # type: ignore[attr-defined]
 
 
 def _same(a: Any, b: Any, where: str = "event") -> None:

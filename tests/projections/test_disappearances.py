@@ -4,22 +4,22 @@ ended link has a recorded decision naming a rule and a cause, and `why` finds it
 from __future__ import annotations
 
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.rules import RULES
 from syncledger.ledger.world import links
 from syncledger.projections.index import ItemIndex
 from syncledger.tools.explain.why import explain
-from tests import randomwalk
+from tests.strategies import histories
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(min_value=0, max_value=2**32 - 1), count=st.integers(min_value=20, max_value=250))
-def test_every_disappearance_has_a_decision_with_a_rule_and_a_cause_that_why_returns(seed: int, count: int) -> None:
+@given(history=histories(max_actions=250))
+def test_every_disappearance_has_a_decision_with_a_rule_and_a_cause_that_why_returns(history: list[v.Action]) -> None:
     ledger, index = Ledger(), ItemIndex()
-    for action in randomwalk.actions(seed, count):
+    for action in history:
         index.add(ledger.append([action]))
     events = dict(ledger.store.read())
     lookup = events.get
@@ -30,11 +30,11 @@ def test_every_disappearance_has_a_decision_with_a_rule_and_a_cause_that_why_ret
         if not isinstance(event, v.Decided):
             continue
         for effect in event.effects:
-            if isinstance(effect, v.ItemDeleted):
+            if isinstance(effect, fx.DeleteItem):
                 removed_items[v.outlook_ref(effect.user, effect.item)] = (position, event.rule)
-            elif isinstance(effect, v.RecordDeleted):
+            elif isinstance(effect, fx.DeleteRecord):
                 removed_records[v.crm_ref(effect.record)] = (position, event.rule)
-            elif isinstance(effect, v.Unlinked):
+            elif isinstance(effect, fx.UnlinkItem):
                 ended[(effect.user, effect.item, effect.record)] = (position, event.rule)
             else:
                 continue

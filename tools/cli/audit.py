@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from syncledger.ledger.checks import Refused
+from syncledger.ledger.checks import RefusedError
 from syncledger.projections.document import iso
 
 from ..explain.diff import diff_between
@@ -99,7 +99,7 @@ def preview(
         raise Usage(one_line(str(e))) from None
     try:
         found = dry_run(reader, user, when)
-    except Refused as e:
+    except RefusedError as e:
         raise Usage(one_line(f"preview {shown(user)}: {e}")) from None
     print_json(found.document()) if json else print_preview(found)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from syncledger.ledger.application import ActionRefused
+from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
@@ -46,7 +46,7 @@ def do(
         raise Usage(f"{verb}: {e}") from None
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=clock)
-    except ActionRefused as e:
+    except ActionRefusedError as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if json:
         print_json([{"position": p, **dump(e)} for p, e in recorded])

@@ -23,7 +23,7 @@ Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "ow
 
 
 @dataclass(frozen=True)
-class Change:
+class Difference:
     """One thing that changed: `fields` maps each property that differs to (old, new), None where absent."""
 
     side: str  # "crm", "outlook", "link" or "user"
@@ -66,7 +66,7 @@ def user_values(user: User) -> Values:
     }
 
 
-def diff_worlds(before: World, after: World) -> list[Change]:
+def diff_worlds(before: World, after: World) -> list[Difference]:
     """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users."""
     changes = _compare("crm", before.records, after.records, record_values, v.crm_ref)
     for name in dict.fromkeys([*before.users, *after.users]):
@@ -90,18 +90,18 @@ def _compare(
     values: Callable[[T], Values],
     ref: Callable[[str], str],
     created: str = "created",
-) -> list[Change]:
+) -> list[Difference]:
     changes = []
     for key in dict.fromkeys([*before, *after]):
         old, new = before.get(key), after.get(key)
         if old is None and new is not None:
-            changes.append(Change(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
+            changes.append(Difference(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
         elif new is None and old is not None:
-            changes.append(Change(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
+            changes.append(Difference(side, ref(key), "deleted", {k: (x, None) for k, x in _set(values(old))}))
         elif old is not None and new is not None:
             differs = _differences(values(old), values(new))
             if differs:
-                changes.append(Change(side, ref(key), "changed", differs))
+                changes.append(Difference(side, ref(key), "changed", differs))
     return changes
 
 
@@ -114,7 +114,7 @@ def _differences(old: Values, new: Values) -> dict[str, tuple[Any, Any]]:
     return {k: (old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)}
 
 
-def _links(before: list[Link], after: list[Link]) -> list[Change]:
+def _links(before: list[Link], after: list[Link]) -> list[Difference]:
     """Links made or ended. A link is one (user, item, record): item ids are never reused in one Outlook."""
     old = {(k.user, k.item, k.record): k for k in before}
     new = {(k.user, k.item, k.record): k for k in after}
@@ -128,7 +128,7 @@ def _links(before: list[Link], after: list[Link]) -> list[Change]:
         user, item, record = key
         fields = _differences(_link_values(a), _link_values(b))
         kind = "made" if now else "ended"
-        changes.append(Change("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
+        changes.append(Difference("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
     return changes
 
 
@@ -149,7 +149,7 @@ class Diff:
     end: int
     before: World
     after: World
-    changes: list[Change]
+    changes: list[Difference]
     by: list[dict[str, Any] | None]
 
     def document(self) -> dict[str, Any]:
@@ -179,7 +179,7 @@ def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
     return Diff(a, b, before, after, changes, by)
 
 
-def changed_by(change: Change, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
+def changed_by(change: Difference, a: int, b: int, reader: Reader, world_b: World) -> dict[str, Any] | None:
     """The event between the two points that made the change: what a support engineer looks up next."""
     low, high = min(a, b), max(a, b)
     touched = reader.index.touched.get(change.ref, [])

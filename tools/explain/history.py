@@ -10,8 +10,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.rules import RULES
+from syncledger.ledger.values import Fields
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
@@ -22,12 +24,12 @@ from .sentences import describe_action, describe_decision
 Bound = Point  # a position, or a time
 Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
 
-RECORD_CHANGES = (v.RecordCreated, v.RecordChanged, v.RecordDeleted)
+RECORD_CHANGES = (fx.CreateRecord, fx.ChangeRecord, fx.DeleteRecord)
 DO_OF = {cls: do for do, cls in v.ACTION_CLASSES.items()}  # the `do:` of each action class
 
 
 @dataclass(frozen=True)
-class Change:
+class PropertyChange:
     """One property of one side that an event changed; `old`/`new` are None where there was no value."""
 
     side: str  # "crm", "outlook" or "link"
@@ -65,7 +67,7 @@ class Entry:
     side: str  # the lane: "crm" or "outlook" for user actions, "link" for decisions
     event: str  # the action's `do`, or "decision"
     summary: str
-    changes: tuple[Change, ...] = ()
+    changes: tuple[PropertyChange, ...] = ()
     rule: str | None = None
     sentence: str | None = None
     source: str | None = None
@@ -111,7 +113,7 @@ def partner_refs(ref: str, events: Iterable[Recorded]) -> list[str]:
         if not isinstance(event, v.Decided):
             continue
         for effect in event.effects:
-            if not isinstance(effect, v.Linked):
+            if not isinstance(effect, fx.LinkItem):
                 continue
             item_ref, record_ref = v.outlook_ref(effect.user, effect.item), v.crm_ref(effect.record)
             if ref == item_ref:
@@ -138,7 +140,7 @@ def sync_user(event: v.Action | v.Decided) -> str | None:
         return None
     if event.actor.startswith("sync:"):
         return event.actor.removeprefix("sync:")
-    settled = [e.user for e in event.effects if isinstance(e, v.Settled)]  # an offline operation replayed
+    settled = [e.user for e in event.effects if isinstance(e, fx.SettleOperation)]  # an offline operation replayed
     return settled[0] if settled else None
 
 
@@ -212,41 +214,41 @@ class _Sides:
             item["completed"] = True
 
     def _effect(self, effect: object) -> None:
-        if isinstance(effect, v.RecordCreated):
+        if isinstance(effect, fx.CreateRecord):
             values = _record(effect.type, effect.owner, effect.state, effect.fields, effect.start)
             self.records[v.crm_ref(effect.record)] = values
-        elif isinstance(effect, v.RecordChanged) and (record := self.records.get(v.crm_ref(effect.record))):
+        elif isinstance(effect, fx.ChangeRecord) and (record := self.records.get(v.crm_ref(effect.record))):
             _merge(record, effect.fields, effect.start)
             if effect.state is not None:
                 record["state"] = effect.state
             if effect.regarding is not None:
                 record["regarding"] = effect.regarding
-        elif isinstance(effect, v.RecordDeleted):
+        elif isinstance(effect, fx.DeleteRecord):
             self.records.pop(v.crm_ref(effect.record), None)
-        elif isinstance(effect, (v.ItemCreated, v.ItemReplaced)):
+        elif isinstance(effect, (fx.CreateItem, fx.ReplaceItem)):
             item_ref = v.outlook_ref(effect.user, effect.item)
-            kind = effect.type if isinstance(effect, v.ItemCreated) else self.items.get(item_ref, {}).get("type")
+            kind = effect.type if isinstance(effect, fx.CreateItem) else self.items.get(item_ref, {}).get("type")
             self.items[item_ref] = _item(kind, effect.fields, effect.start, effect.completed)
-        elif isinstance(effect, v.ItemDeleted):
+        elif isinstance(effect, fx.DeleteItem):
             self.items.pop(v.outlook_ref(effect.user, effect.item), None)
-        elif isinstance(effect, v.Linked):
+        elif isinstance(effect, fx.LinkItem):
             self.links[v.outlook_ref(effect.user, effect.item)] = f"{effect.record} ({effect.origin})"
-        elif isinstance(effect, v.Unlinked):
+        elif isinstance(effect, fx.UnlinkItem):
             self.links.pop(v.outlook_ref(effect.user, effect.item), None)
 
 
-def _record(kind: str, owner: str, state: str, fields: v.Fields, start: datetime | None) -> Values:
+def _record(kind: str, owner: str, state: str, fields: Fields, start: datetime | None) -> Values:
     return {"type": kind, "owner": owner, "state": state, "start": iso(start), "regarding": None, "shared_with": []} | {
         f"fields.{k}": value for k, value in fields.items()
     }
 
 
-def _item(kind: str | None, fields: v.Fields, start: datetime | None, completed: bool) -> Values:
+def _item(kind: str | None, fields: Fields, start: datetime | None, completed: bool) -> Values:
     done = {"completed": completed} if kind == "task" else {}  # only tasks show completion in Outlook
     return {"type": kind, "start": iso(start), **done} | {f"fields.{k}": value for k, value in fields.items()}
 
 
-def _merge(values: Values, fields: v.Fields, start: datetime | None) -> None:
+def _merge(values: Values, fields: Fields, start: datetime | None) -> None:
     values.update({f"fields.{k}": value for k, value in fields.items()})
     if start is not None:
         values["start"] = iso(start)
@@ -289,9 +291,9 @@ def _exists(values: Values | None) -> Values:
     return {"exists": False} if values is None else {"exists": True, **values}
 
 
-def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Values]) -> list[Change]:
+def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Values]) -> list[PropertyChange]:
     """What changed between two snapshots. A created side lists its values; a deleted one only that it went."""
-    changes: list[Change] = []
+    changes: list[PropertyChange] = []
     for key, new in after.items():
         side, ref = key
         old = before[key]
@@ -299,7 +301,7 @@ def _diff(before: dict[tuple[str, str], Values], after: dict[tuple[str, str], Va
         for name in [*old, *(k for k in new if k not in old)]:
             if old.get(name) != new.get(name) and not (gone and name != "exists"):
                 if name == "exists" or new.get(name) not in (None, []) or old.get(name) not in (None, []):
-                    changes.append(Change(side, ref, name, old.get(name), new.get(name)))
+                    changes.append(PropertyChange(side, ref, name, old.get(name), new.get(name)))
     return changes
 
 
@@ -342,7 +344,7 @@ def build(
 
 
 def _entry(
-    position: int, event: v.Action | v.Decided, changes: tuple[Change, ...], sync: int | None, family: list[str]
+    position: int, event: v.Action | v.Decided, changes: tuple[PropertyChange, ...], sync: int | None, family: list[str]
 ) -> Entry:
     queued_for = tuple(dict.fromkeys(q.user for q in event.queued if _concerns(q, family)))
     if isinstance(event, v.Decided):
@@ -380,7 +382,7 @@ def show_value(value: Any) -> str:
     return str(value) if value != "" else '""'
 
 
-def change_line(change: Change) -> str:
+def change_line(change: PropertyChange) -> str:
     """`crm:c1 fields.phone: 555-0100 -> 555-0199`, or `crm:c1 created` / `deleted`."""
     if change.field == "exists":
         return f"{change.ref} {'created' if change.new else 'deleted'}"

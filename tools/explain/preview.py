@@ -3,13 +3,12 @@ user, what going online would do (replay the offline operations, then sync)."""
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.engine import handle
+from syncledger.ledger.engine import decide
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World
 from syncledger.projections.document import iso
@@ -42,17 +41,17 @@ class Preview:
 
 
 def dry_run(world: World, user: str, at: datetime) -> tuple[v.Action, list[Recorded]]:
-    """What the user's next sync at `at` would record, through the engine itself on a copy of the world; for an
-    offline user, what going online would (replay the offline operations, then sync). Appends nothing."""
+    """What the user's next sync at `at` would record, decided by the engine itself without changing the world;
+    for an offline user, what going online would (replay the offline operations, then sync). Appends nothing."""
     online = world.users[user].online
     action: v.Action = (
         v.SyncRequested(do="sync", user=user, at=at) if online else v.WentOnline(do="online", user=user, at=at)
     )
-    return action, handle(copy.deepcopy(world), action)
+    return action, decide(world, action)
 
 
 def preview(reader: Reader, user: str, at: datetime) -> Preview:
-    """The dry run of `user`'s next sync at `at` (see `preview_time`); `Refused` if the engine refuses it."""
+    """The dry run of `user`'s next sync at `at` (see `preview_time`); `RefusedError` if the engine refuses it."""
     action, recorded = dry_run(reader.world, user, at)
     return Preview(user, at, action, preview_decisions(recorded, reader))
 

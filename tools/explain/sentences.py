@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.rules import RULES
 from syncledger.ledger.sources import SOURCES
@@ -111,9 +112,9 @@ class Names:
             self.types[v.crm_ref(event.record)] = event.type
         elif isinstance(event, v.Decided):
             for effect in event.effects:
-                if isinstance(effect, v.ItemCreated):
+                if isinstance(effect, fx.CreateItem):
                     self.types[v.outlook_ref(effect.user, effect.item)] = effect.type
-                elif isinstance(effect, v.RecordCreated):
+                elif isinstance(effect, fx.CreateRecord):
                     self.types[v.crm_ref(effect.record)] = effect.type
 
     def record_type(self, record: str) -> str | None:
@@ -265,7 +266,7 @@ class _Say:
 
     @property
     def deletes_record(self) -> bool:
-        return any(isinstance(e, v.RecordDeleted) for e in self.d.effects)
+        return any(isinstance(e, fx.DeleteRecord) for e in self.d.effects)
 
     def kept_record(self) -> Record | None:
         """The kept record, if nothing changed it since the decision (so its values are the ones decided on)."""
@@ -294,15 +295,15 @@ class _Say:
 
 
 def _set_regarding(s: _Say) -> str:
-    change = next((e for e in s.d.effects if isinstance(e, v.RecordChanged)), None)
+    change = next((e for e in s.d.effects if isinstance(e, fx.ChangeRecord)), None)
     regarding = s.names.record(change.regarding) if change and change.regarding else "the chosen record"
-    if any(isinstance(e, v.RecordCreated) for e in s.d.effects):
+    if any(isinstance(e, fx.CreateRecord) for e in s.d.effects):
         return f"{s.user}'s {s.item} {s.was('was', 'would be')} tracked as {s.record}, Regarding {regarding}"
     return f"{s.record} {s.was('was', 'would be')} set Regarding {regarding}"
 
 
 def _edit_push(s: _Say) -> str:
-    change = next((e for e in s.d.effects if isinstance(e, v.RecordChanged)), None)
+    change = next((e for e in s.d.effects if isinstance(e, fx.ChangeRecord)), None)
     if change is not None and change.state == "completed":
         return f"{s.record} {s.was('was', 'would be')} marked completed, as in {s.user}'s Outlook"
     edit = changes_text(change.fields, change.start) if change else "the edit"
@@ -450,7 +451,7 @@ def decision_sentence(
     when = f" {when}" if when else ""
     if d.actor.startswith("sync:"):
         context = f"At {say.user}'s {'next ' if would else ''}sync{when}"
-    elif d.rule == "GO-ONLINE-SYNC" or any(isinstance(e, v.Settled) for e in d.effects):  # replays on going online
+    elif d.rule == "GO-ONLINE-SYNC" or any(isinstance(e, fx.SettleOperation) for e in d.effects):  # going online
         context = f"When {say.user} {'goes' if would else 'went'} online{when}"
     else:
         context = "At once"

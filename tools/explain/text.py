@@ -15,9 +15,8 @@ from syncledger.projections.document import iso
 
 from ..inputs import parse_time
 from ..output import console, printable, table
-from .diff import Change, Diff
-from .history import Change as HistoryChange
-from .history import Entry, History, show_value
+from .diff import Diff, Difference
+from .history import Entry, History, PropertyChange, show_value
 from .preview import Preview
 from .sentences import Clock, person
 from .why import Explanation
@@ -113,11 +112,11 @@ def _add_row(grid: Table, *cells: str) -> None:
     grid.add_row(*(Text(printable(cell)) for cell in cells))
 
 
-def _what(change: Change) -> str:
+def _what(change: Difference) -> str:
     return f"{change.ref} <-> {change.record}" if change.record else change.ref
 
 
-def _details(change: Change) -> str:
+def _details(change: Difference) -> str:
     if change.side == "link":
         old, new = ({k: pair[i] for k, pair in change.fields.items()} for i in (0, 1))
         if change.kind == "made":
@@ -184,10 +183,10 @@ def _print_entry(e: Entry, indent: str) -> None:
         console.print(f"{more}[dim]queued for {escape(', '.join(e.queued_for))}[/dim]")
 
 
-def describe_changes(changes: tuple[HistoryChange, ...]) -> list[str]:
+def describe_changes(changes: tuple[PropertyChange, ...]) -> list[str]:
     """One line per changed side: `crm:c1 created: type=contact, ...`, `crm:c1 deleted`, or `field: old -> new`."""
     lines: list[str] = []
-    by_side: dict[tuple[str, str], list[HistoryChange]] = {}
+    by_side: dict[tuple[str, str], list[PropertyChange]] = {}
     for change in changes:
         by_side.setdefault((change.side, change.ref), []).append(change)
     for (_, ref), group in by_side.items():

@@ -9,7 +9,7 @@ from html import escape
 from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RULES, OUTLOOK_REMOVAL_RULES
 from syncledger.projections.document import iso
 
-from .history import Change, Entry, History, SyncPoint, change_line, show_value
+from .history import Entry, History, PropertyChange, SyncPoint, change_line, show_value
 
 # Rules are coloured by the table they come from, so a long timeline reads by kind of decision at a glance.
 RULE_FAMILIES = (
@@ -221,7 +221,7 @@ def _row(ref: str, e: Entry, group: int) -> str:
     )
 
 
-def _effects(ref: str, changes: tuple[Change, ...]) -> dict[str, str]:
+def _effects(ref: str, changes: tuple[PropertyChange, ...]) -> dict[str, str]:
     """A few words per side for its lane: created, deleted, linked, or `field: new value`; prefixed with the
     item's name when it is not the item whose history this is (a record's copies in several Outlooks)."""
     words: dict[str, list[str]] = {}

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import Link, World, latest_link
 from syncledger.projections.document import iso
@@ -144,7 +145,7 @@ def causes(position: int, read: Lookup, index: Index) -> set[int]:
         found.add(next_position)
         if not isinstance(event, v.Decided):
             break
-        if any(isinstance(e, v.Settled) for e in event.effects):
+        if any(isinstance(e, fx.SettleOperation) for e in event.effects):
             held = read(event.cause + 1)
             if isinstance(held, v.Decided) and held.rule == "OFFLINE-QUEUE" and held.cause == event.cause:
                 found.add(event.cause + 1)
@@ -241,7 +242,7 @@ def removal_position(ref: str, index: Index, read: Lookup) -> int | None:
         if isinstance(event, v.OutlookItemDeleted):
             return position
         if isinstance(event, v.Decided) and any(
-            isinstance(e, v.ItemDeleted) and e.user == user and e.item == item for e in event.effects
+            isinstance(e, fx.DeleteItem) and e.user == user and e.item == item for e in event.effects
         ):
             return position
     return None
@@ -257,7 +258,7 @@ def _how(position: int, read: Lookup, names: Names, clock: Clock, since: bool = 
         return f"{when} ({action_sentence(event, names)})"
     if event.actor.startswith("sync:"):
         context = f"at {person(event.actor[5:])}'s sync"
-    elif any(isinstance(e, v.Settled) for e in event.effects):
+    elif any(isinstance(e, fx.SettleOperation) for e in event.effects):
         context = f"when {person(event.actor)} went online"
     else:
         cause = read(event.cause)

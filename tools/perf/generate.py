@@ -13,7 +13,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.checks import Refused
+from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.engine import handle
 from syncledger.ledger.world import World
 from syncledger.projections.document import iso
@@ -62,7 +62,7 @@ class Organisation:
         try:
             action = v.ACTION_ADAPTER.validate_python(line)
             self.events += len(handle(self.world, action))
-        except Refused:
+        except RefusedError:
             return None
         return line
 

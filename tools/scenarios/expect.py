@@ -8,7 +8,8 @@ from typing import Any, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.vocabulary import FieldValue, Time
+from syncledger.ledger.values import FieldValue
+from syncledger.ledger.vocabulary import Time
 from syncledger.ledger.world import World, links
 from syncledger.projections.document import iso
 

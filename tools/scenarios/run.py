@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from syncledger.ledger.application import ActionRefused, Ledger
+from syncledger.ledger.application import ActionRefusedError, Ledger
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
@@ -41,7 +41,7 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
                     if ahead is not None:  # the typo guard (a BadInput, so a ValueError: reported below)
                         ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
                     recorded = ledger.stage(step.action)
-                except ActionRefused as e:
+                except ActionRefusedError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
                 except ValueError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None

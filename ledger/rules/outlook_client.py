@@ -1,108 +1,146 @@
-"""The rule table: every synchronisation rule as data (ID, timing, condition, effect, confidence, source), and
-the small pure functions that pick the rule for a queued operation at sync time.
+"""The Dynamics CRM client for Outlook (method `outlook_client`): the rows of RULES.md, each with the situation
+it answers, when it applies, and what it changes.
 
-`syncledger rules` prints this table; it is the project's documentation of behaviour. IDs never change
-meaning: a rule found wrong is retired and replaced by a new ID.
+Within one kind of situation the first row that applies decides, so a row may count on the rows above it
+having not applied; rows that `syncledger rules` prints in another order than they are tried exclude each
+other instead.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from enum import Enum
+from ..effects import (
+    ChangeRecord,
+    ClearPending,
+    CreateItem,
+    CreateRecord,
+    DeleteItem,
+    DeleteRecord,
+    Effect,
+    LinkItem,
+    NoteFilter,
+    ReplaceItem,
+    UnlinkItem,
+)
+from .situations import (
+    FilterEntry,
+    GoingOnline,
+    OfflineOperation,
+    OfflineReplay,
+    OutlookEdit,
+    OutlookRemoval,
+    QueuedCrmChange,
+    Tracking,
+    Untracking,
+)
+from .table import RuleSet, row
 
-from .sources import SOURCES
-from .vocabulary import TASK_LIKE
-
-
-class Outcome(Enum):
-    """What a queued rule does to the two stores and the link."""
-
-    DELETE_RECORD = "the CRM record is deleted and the link ends"
-    END_LINK = "the CRM record is kept and the link ends"
-    KEEP = "nothing changes (the link had already ended)"
-    DELETE_RECORD_IF_OWNED_AND_DESIGNATED = "the CRM record is deleted if the user owns it and designated it"
-    DELETE_RECORD_IF_EXISTS = "the CRM record is deleted if it still exists"
-    DELETE_ITEM = "the Outlook item is deleted and the link ends"
-    UNLINK_ITEM = "the Outlook item is kept and the link ends"
-    PULL = "the Outlook item takes the CRM record's current values"
-    CREATE_ITEM = "an Outlook copy is created and linked"
-    NOTHING = "nothing is done"
-    IMMEDIATE = "applied when the action is appended"
-
-
-@dataclass(frozen=True, slots=True)
-class Removal:
-    """The user's own Outlook deletion or untrack, seen at the user's sync (step 1)."""
-
-    untrack: bool
-    family: str  # contact, appointment, task (every task-like type) or email
-    record_exists: bool
-    user_owns: bool  # at sync time
-    record_state: str  # at sync time, or at deletion if gone
-    starts_after_sync: bool
-    designated: bool
+METHOD = "outlook_client"
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    """Queued CRM changes of one record with an active link, seen at the user's sync (step 2)."""
-
-    family: str
-    record_exists: bool
-    owned_at_deletion: bool
-    started_after_sync: bool  # the start the record had at its deletion, compared with the sync time
-    copy_completed: bool
-    in_filter_now: bool
-    in_filter_before: bool
-    origin: str
+# ------------------------------------------------------------------------------------------ effects
+# What the rows change, as small functions of their situation.
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    id: str
-    timing: str  # "immediate" or "queued"
-    when: str
-    then: str
-    confidence: str  # stated, stated (3rd party), inferred, decision
-    sources: tuple[str, ...]
-    about: str  # what `why` finds the decision under: "both", "item", "user" or "none"
-    applies: Callable[[Removal], bool] | Callable[[Change], bool] | None = None
-    outcome: Outcome = Outcome.IMMEDIATE
-
-    @property
-    def sentence(self) -> str:
-        return f"When {self.when}: {self.then}."
-
-    @property
-    def source_text(self) -> str:
-        return "; ".join(SOURCES[s].title for s in self.sources) or "this project's own decision"
+def _track(t: Tracking) -> tuple[Effect, ...]:
+    state = "completed" if t.completed else "active"
+    return (
+        CreateRecord(record=t.record, type=t.type, owner=t.user, state=state, fields=t.fields, start=t.start),
+        LinkItem(user=t.user, item=t.item, record=t.record, origin="tracked", in_filter=t.in_filter),
+    )
 
 
-def _r(
-    id: str,
-    timing: str,
-    when: str,
-    then: str,
-    confidence: str,
-    sources: str,
-    about: str = "both",
-    applies: Callable[..., bool] | None = None,
-    outcome: Outcome = Outcome.IMMEDIATE,
-) -> Rule:
-    return Rule(id, timing, when, then, confidence, tuple(sources.split()), about, applies, outcome)
+def _push(e: OutlookEdit) -> tuple[Effect, ...]:
+    if e.kind == "complete":
+        return (ChangeRecord(record=e.record, state="completed"),)
+    return (ChangeRecord(record=e.record, fields=e.fields, start=e.start),)
 
+
+def _offline_conflict(r: OfflineReplay) -> str | None:
+    """Why a queued offline operation can no longer be applied, or None if it can."""
+    if not r.item_exists:
+        return f"item '{r.item}' was deleted before {r.user} went online"
+    if r.queued_record is not None and r.kind != "track":
+        if r.linked_record is None:
+            return f"the link of '{r.item}' to '{r.queued_record}' ended before {r.user} went online"
+        if r.linked_record != r.queued_record:
+            return f"'{r.item}' is now linked to '{r.linked_record}', not '{r.queued_record}'"
+        if not r.queued_record_exists:
+            return f"CRM record '{r.queued_record}' was deleted before {r.user} went online"
+    if r.kind == "set_regarding" and not r.regarding_exists:
+        return f"the Regarding record '{r.regarding}' was deleted before {r.user} went online"
+    if r.kind == "track":
+        if r.linked_record is not None:
+            return f"item '{r.item}' is already linked to '{r.linked_record}'"
+        if r.queued_record is not None and r.queued_record_used:
+            return f"record id '{r.queued_record}' was used in CRM meanwhile"
+    return None
+
+
+def designation(u: Untracking) -> bool:
+    """UNTRACK-LINK: whether the untrack designates the CRM record for deletion, fixed at the untrack."""
+    if u.delete_in_crm is not None:
+        return u.delete_in_crm
+    return u.is_email and u.email_option
+
+
+def _unlink(s: OutlookRemoval | QueuedCrmChange) -> UnlinkItem:
+    return UnlinkItem(user=s.user, item=s.item, record=s.record)
+
+
+def _end_link(r: OutlookRemoval) -> tuple[Effect, ...]:
+    return (_unlink(r),)
+
+
+def _delete_record_and_end_link(r: OutlookRemoval) -> tuple[Effect, ...]:
+    return (DeleteRecord(record=r.record), _unlink(r)) if r.record_exists else (_unlink(r),)
+
+
+def _delete_record_if_exists(r: OutlookRemoval) -> tuple[Effect, ...]:
+    return (DeleteRecord(record=r.record),) if r.record_exists else ()
+
+
+def _delete_record_if_owned_and_designated(r: OutlookRemoval) -> tuple[Effect, ...]:
+    return _delete_record_if_exists(r) if r.user_owns and r.designated else ()
+
+
+def _delete_copy(c: QueuedCrmChange) -> tuple[Effect, ...]:
+    return (DeleteItem(user=c.user, item=c.item), _unlink(c))
+
+
+def _unlink_copy(c: QueuedCrmChange) -> tuple[Effect, ...]:
+    return (_unlink(c),)
+
+
+def _pull(c: QueuedCrmChange) -> tuple[Effect, ...]:
+    return (
+        ReplaceItem(user=c.user, item=c.item, fields=c.fields, start=c.start, completed=c.completed),
+        NoteFilter(user=c.user, item=c.item, in_filter=c.in_filter_now),
+    )
+
+
+def _create_copy(f: FilterEntry) -> tuple[Effect, ...]:
+    assert f.item is not None, "a copy to create has its id"
+    return (
+        CreateItem(user=f.user, item=f.item, type=f.type, fields=f.fields, start=f.start, completed=f.completed),
+        LinkItem(user=f.user, item=f.item, record=f.record, origin="synced", in_filter=True),
+    )
+
+
+# ------------------------------------------------------------------------------------------ immediate
 
 IMMEDIATE_RULES = (
-    _r(
+    row(
         "TRACK-EMAIL",
         "immediate",
         "a user tracks an Outlook e-mail",
         "a CRM e-mail activity is created (owner: the user; fields copied) and linked, origin tracked",
         "stated",
         "H4",
+        situation=Tracking,
+        applies=lambda t: t.type == "email",
+        effects=_track,
     ),
-    _r(
+    row(
         "TRACK-ITEM",
         "immediate",
         "a user tracks an Outlook contact, appointment or task",
@@ -110,24 +148,33 @@ IMMEDIATE_RULES = (
         "completed) and linked, origin tracked",
         "stated",
         "H4",
+        situation=Tracking,
+        applies=lambda t: True,
+        effects=_track,
     ),
-    _r(
+    row(
         "SET-REGARDING",
         "immediate",
         "a user sets Regarding on an Outlook e-mail to an existing CRM record",
         "the e-mail is tracked first if it is not (as TRACK-EMAIL), and the CRM e-mail's regarding is set",
         "stated",
         "H4",
+        situation=OutlookEdit,
+        applies=lambda e: e.record_exists and e.kind == "set_regarding",
+        effects=lambda e: (ChangeRecord(record=e.record, regarding=e.regarding),),
     ),
-    _r(
+    row(
         "OUTLOOK-EDIT-PUSH",
         "immediate",
         "a user saves an edit to a linked Outlook item (fields, start, or completing a task)",
         "the CRM record takes the edited fields only (and state completed)",
         "stated",
         "H4",
+        situation=OutlookEdit,
+        applies=lambda e: e.record_exists and e.kind in ("update", "complete"),
+        effects=_push,
     ),
-    _r(
+    row(
         "EDIT-ORPHAN",
         "immediate",
         "a user (online) edits, completes or sets Regarding on a linked Outlook item whose CRM record no longer exists",
@@ -135,8 +182,11 @@ IMMEDIATE_RULES = (
         "decision",
         "",
         about="item",
+        situation=OutlookEdit,
+        applies=lambda e: not e.record_exists,
+        reason=lambda e: f"CRM record '{e.record}' no longer exists",
     ),
-    _r(
+    row(
         "UNTRACK-LINK",
         "immediate",
         "a user untracks a linked item (online or offline)",
@@ -144,8 +194,11 @@ IMMEDIATE_RULES = (
         "delete_untracked_email_in_crm at that moment, else false; the CRM side is decided at the next sync",
         "stated",
         "seed DEL",
+        situation=Untracking,
+        applies=lambda u: True,
+        effects=lambda u: (UnlinkItem(user=u.user, item=u.item, record=u.record),),
     ),
-    _r(
+    row(
         "OFFLINE-QUEUE",
         "immediate",
         "an immediate operation by an offline user",
@@ -153,8 +206,10 @@ IMMEDIATE_RULES = (
         "stated",
         "OFF",
         about="item",
+        situation=OfflineOperation,
+        applies=lambda o: True,
     ),
-    _r(
+    row(
         "OFFLINE-CONFLICT",
         "immediate",
         "a queued offline operation can no longer be applied when the user goes online (the item is gone; the "
@@ -164,8 +219,11 @@ IMMEDIATE_RULES = (
         "decision",
         "",
         about="item",
+        situation=OfflineReplay,
+        applies=lambda r: _offline_conflict(r) is not None,
+        reason=_offline_conflict,
     ),
-    _r(
+    row(
         "GO-ONLINE-SYNC",
         "immediate",
         "an offline user goes online",
@@ -173,82 +231,94 @@ IMMEDIATE_RULES = (
         "stated",
         "OFF H4",
         about="user",
+        situation=GoingOnline,
+        applies=lambda g: True,
+        effects=lambda g: (ClearPending(user=g.user),),
     ),
 )
 
-# Step 2: CRM changes reaching Outlook. The first row whose condition holds decides.
+# ------------------------------------------------------------------------------------------ step 2
+# CRM changes reaching Outlook. The first row whose condition holds decides.
+
 CRM_CHANGE_RULES = (
-    _r(
+    row(
         "CONTACT-DEL-CRM-NONOWNER",
         "queued",
         "a linked CRM contact was deleted and the user was not its owner at the deletion",
         "the Outlook contact is deleted",
         "stated",
         "seed DEL",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "contact" and not c.owned_at_deletion,
-        outcome=Outcome.DELETE_ITEM,
+        effects=_delete_copy,
     ),
-    _r(
+    row(
         "CONTACT-DEL-CRM-OWNER",
         "queued",
         "a linked CRM contact was deleted and the user was its owner at the deletion",
         "the Outlook contact is kept and unlinked",
         "stated",
         "seed DEL",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "contact",
-        outcome=Outcome.UNLINK_ITEM,
+        effects=_unlink_copy,
     ),
-    _r(
+    row(
         "APPT-DEL-CRM-FUTURE",
         "queued",
         "a linked CRM appointment was deleted and its CRM start (at the deletion) is after the sync time",
         "the Outlook appointment is deleted",
         "stated",
         "seed DEL",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment" and c.started_after_sync,
-        outcome=Outcome.DELETE_ITEM,
+        effects=_delete_copy,
     ),
-    _r(
+    row(
         "APPT-DEL-CRM-PAST",
         "queued",
         "a linked CRM appointment was deleted and its CRM start is not after the sync time (or it has none)",
         "the Outlook appointment is kept and unlinked",
         "stated",
         "seed DEL",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment",
-        outcome=Outcome.UNLINK_ITEM,
+        effects=_unlink_copy,
     ),
-    _r(
+    row(
         "TASK-DEL-CRM-OPEN",
         "queued",
         "a linked CRM task (or phone call, letter, fax) was deleted and the Outlook copy is not completed at sync time",
         "the Outlook task is deleted",
         "stated",
         "seed B11",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "task" and not c.copy_completed,
-        outcome=Outcome.DELETE_ITEM,
+        effects=_delete_copy,
     ),
-    _r(
+    row(
         "TASK-DEL-CRM-DONE",
         "queued",
         "a linked CRM task (or phone call, letter, fax) was deleted and the Outlook copy is completed at sync time",
         "the Outlook task is kept and unlinked",
         "stated",
         "seed B11",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "task",
-        outcome=Outcome.UNLINK_ITEM,
+        effects=_unlink_copy,
     ),
-    _r(
+    row(
         "EMAIL-DEL-CRM",
         "queued",
         "a linked CRM e-mail was deleted",
         "the Outlook e-mail is kept and unlinked",
         "stated",
         "seed DEL",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "email",
-        outcome=Outcome.UNLINK_ITEM,
+        effects=_unlink_copy,
     ),
-    _r(
+    row(
         "FILTER-LEAVE-SYNCED",
         "queued",
         "a record with an active link was in the user's filter before and is not now (assigned to another user, "
@@ -256,20 +326,22 @@ CRM_CHANGE_RULES = (
         "the Outlook copy is deleted",
         "stated (3rd party)",
         "3P SSS",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.in_filter_now and c.origin == "synced",
-        outcome=Outcome.DELETE_ITEM,
+        effects=_delete_copy,
     ),
-    _r(
+    row(
         "FILTER-LEAVE-TRACKED",
         "queued",
         "a record with an active link was in the user's filter before and is not now, and the copy's origin is tracked",
         "the copy stays linked and takes the record's current values",
         "stated (3rd party)",
         "3P",
+        situation=QueuedCrmChange,
         applies=lambda c: not c.in_filter_now and c.in_filter_before,
-        outcome=Outcome.PULL,
+        effects=_pull,
     ),
-    _r(
+    row(
         "CRM-EDIT-PULL",
         "queued",
         "a record with an active link changed in CRM, and it is in the user's filter or the copy's origin is "
@@ -277,14 +349,17 @@ CRM_CHANGE_RULES = (
         "the Outlook copy takes the record's current values (fields, start, completion)",
         "stated",
         "H4",
+        situation=QueuedCrmChange,
         applies=lambda c: True,
-        outcome=Outcome.PULL,
+        effects=_pull,
     ),
 )
 
-# Step 3: reconciliation of the user's filter.
+# ------------------------------------------------------------------------------------------ step 3
+# Reconciliation of the user's filter.
+
 FILTER_RULES = (
-    _r(
+    row(
         "FILTER-CREATE",
         "queued",
         "a CRM record is in the user's filter and the user has no active link to it",
@@ -292,9 +367,11 @@ FILTER_RULES = (
         "completion copied), linked, origin synced",
         "stated",
         "H4",
-        outcome=Outcome.CREATE_ITEM,
+        situation=FilterEntry,
+        applies=lambda f: not f.skipped,
+        effects=_create_copy,
     ),
-    _r(
+    row(
         "FILTER-SKIP-DELETED",
         "queued",
         "a CRM record is in the user's filter without an active link, but the user deleted or untracked their "
@@ -304,43 +381,49 @@ FILTER_RULES = (
         "decision",
         "3P",
         about="none",
-        outcome=Outcome.NOTHING,
+        situation=FilterEntry,
+        applies=lambda f: f.skipped,
     ),
 )
 
-# Step 1: the user's own Outlook deletions and untracks reaching CRM.
+# ------------------------------------------------------------------------------------------ step 1
+# The user's own Outlook deletions and untracks reaching CRM.
+
 OUTLOOK_REMOVAL_RULES = (
-    _r(
+    row(
         "DELETED-BOTH-SIDES",
         "queued",
         "a user deleted a linked Outlook item and its CRM record was deleted too before the sync",
         "the link ends; nothing else to do (the queued CRM deletion is dropped)",
         "decision",
         "",
+        situation=OutlookRemoval,
         applies=lambda r: not r.untrack and not r.record_exists,
-        outcome=Outcome.END_LINK,
+        effects=_end_link,
     ),
-    _r(
+    row(
         "EMAIL-DEL-OUTLOOK",
         "queued",
         "a user deleted a linked Outlook e-mail",
         "the CRM e-mail is kept; the link ends",
         "stated",
         "seed DEL",
+        situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "email",
-        outcome=Outcome.END_LINK,
+        effects=_end_link,
     ),
-    _r(
+    row(
         "CONTACT-DEL-OUTLOOK",
         "queued",
         "a user deleted a linked Outlook contact",
         "the CRM contact is kept; the link ends",
         "stated",
         "DEL B11",
+        situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact",
-        outcome=Outcome.END_LINK,
+        effects=_end_link,
     ),
-    _r(
+    row(
         "APPT-DEL-OUTLOOK-OWNER",
         "queued",
         "a user deleted a linked Outlook appointment that the user owns in CRM, which is active and starts "
@@ -348,6 +431,7 @@ OUTLOOK_REMOVAL_RULES = (
         "the CRM appointment is deleted",
         "stated (3rd party)",
         "B11 SSS",
+        situation=OutlookRemoval,
         applies=lambda r: (
             not r.untrack
             and r.family == "appointment"
@@ -355,9 +439,9 @@ OUTLOOK_REMOVAL_RULES = (
             and r.record_state == "active"
             and r.starts_after_sync
         ),
-        outcome=Outcome.DELETE_RECORD,
+        effects=_delete_record_and_end_link,
     ),
-    _r(
+    row(
         "APPT-DEL-OUTLOOK-KEEP",
         "queued",
         "a user deleted a linked Outlook appointment that the user does not own in CRM, or that is completed, "
@@ -365,82 +449,64 @@ OUTLOOK_REMOVAL_RULES = (
         "the CRM appointment is kept; the link ends",
         "stated (3rd party)",
         "B11 SSS",
+        situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "appointment",
-        outcome=Outcome.END_LINK,
+        effects=_end_link,
     ),
-    _r(
+    row(
         "TASK-DEL-OUTLOOK-OPEN",
         "queued",
         "a user deleted a linked Outlook task whose CRM record is active",
         "the CRM record is deleted",
         "stated (3rd party)",
         "B11 SSS",
+        situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task" and r.record_state == "active",
-        outcome=Outcome.DELETE_RECORD,
+        effects=_delete_record_and_end_link,
     ),
-    _r(
+    row(
         "TASK-DEL-OUTLOOK-DONE",
         "queued",
         "a user deleted a linked Outlook task whose CRM record is completed or canceled",
         "the CRM record is kept; the link ends",
         "stated (3rd party)",
         "B11",
+        situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task",
-        outcome=Outcome.END_LINK,
+        effects=_end_link,
     ),
-    _r(
+    row(
         "EMAIL-UNTRACK-DELETE",
         "queued",
         "a user untracked an e-mail and designated deletion",
         "the CRM e-mail is deleted (if it still exists)",
         "stated",
         "seed DEL",
+        situation=OutlookRemoval,
         applies=lambda r: r.untrack and r.family == "email" and r.designated,
-        outcome=Outcome.DELETE_RECORD_IF_EXISTS,
+        effects=_delete_record_if_exists,
     ),
-    _r(
+    row(
         "EMAIL-UNTRACK-KEEP",
         "queued",
         "a user untracked an e-mail and did not designate deletion",
         "the CRM e-mail is kept",
         "stated",
         "seed DEL",
+        situation=OutlookRemoval,
         applies=lambda r: r.untrack and r.family == "email",
-        outcome=Outcome.KEEP,
     ),
-    _r(
+    row(
         "UNTRACK-ITEM",
         "queued",
         "a user untracked a contact, appointment or task",
         "the CRM record is deleted only if the user owns it and designated deletion; otherwise kept",
         "stated",
         "DEL",
+        situation=OutlookRemoval,
         applies=lambda r: r.untrack,
-        outcome=Outcome.DELETE_RECORD_IF_OWNED_AND_DESIGNATED,
+        effects=_delete_record_if_owned_and_designated,
     ),
 )
 
-RULES: dict[str, Rule] = {r.id: r for r in (*IMMEDIATE_RULES, *FILTER_RULES, *CRM_CHANGE_RULES, *OUTLOOK_REMOVAL_RULES)}
-
-
-def family(crm_type: str) -> str:
-    """The rules speak of contacts, appointments, tasks (every task-like activity) and e-mails."""
-    return "task" if crm_type in TASK_LIKE else crm_type
-
-
-def decide_removal(removal: Removal) -> Rule:
-    """Step 1: the rule for one of the user's own Outlook deletions or untracks."""
-    return _first(OUTLOOK_REMOVAL_RULES, removal)
-
-
-def decide_change(change: Change) -> Rule:
-    """Step 2: the rule for the queued CRM changes of one record the user has an active link to."""
-    return _first(CRM_CHANGE_RULES, change)
-
-
-def _first(rows: tuple[Rule, ...], situation: Removal | Change) -> Rule:
-    for row in rows:
-        assert row.applies is not None
-        if row.applies(situation):  # type: ignore[arg-type]
-            return row
-    raise LookupError(f"no rule applies to {situation}")  # the last row of each table always applies
+OUTLOOK_CLIENT = RuleSet(METHOD, (*IMMEDIATE_RULES, *FILTER_RULES, *CRM_CHANGE_RULES, *OUTLOOK_REMOVAL_RULES))
