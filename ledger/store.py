@@ -10,7 +10,6 @@ in large pages. Events are pydantic models, mapped to stored rows by our own sma
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from itertools import starmap
@@ -29,6 +28,17 @@ from eventsourcing.persistence import (
 )
 from eventsourcing.sqlite import SQLiteDatastore
 
+from .location import (
+    OPENED,
+    from_storage,
+    postgres_holds_ledger,
+    refuse_reserved_schema,
+    sqlite_holds_ledger,
+    storage_problem,
+)
+from .location import LocationError as LocationError  # re-exported: what opening the store raises
+from .location import NoLedger as NoLedger
+from .location import StoreError as StoreError
 from .seal import GENESIS, configured_key, seal, unwrap, wrap
 from .serial import builder
 from .vocabulary import EVENT_CLASSES, Action, Decided, Recorded, dump
@@ -47,10 +57,6 @@ _BUILD_OF_TOPIC = {topic: builder(cls) for topic, cls in _CLASS_OF_TOPIC.items()
 Row = tuple[int, str, bytes]  # position, topic, state: a stored row as the store reads it
 Encoded = tuple[int, str, bytes]  # position, topic, payload: an event as the store will write it, before its seal
 DECIDED_TOPIC = _TOPIC_PREFIX + "Decided"
-
-
-class StoreError(RuntimeError):
-    """The ledger's storage cannot be opened or read; the message says which and why."""
 
 
 class ConflictError(StoreError):
@@ -211,27 +217,52 @@ def connect_postgres(env: dict[str, str], **options: Any) -> Any:
 
 
 @contextmanager
-def _schema_lock(env: dict[str, str]) -> Iterator[None]:
-    """Creates the schema named in the URL on first use, and holds an advisory lock while the tables in it are
-    created: PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions."""
+def _opening_postgres(env: dict[str, str], where: str, create: bool) -> Iterator[None]:
+    """Looks at the schema named in the URL (PostgreSQL's own `public` without one) before anything is written:
+    a ledger is opened as it is (no tables are created, no lock is taken); where there is nothing yet, one is
+    created only to write, under an advisory lock, since PostgreSQL's CREATE ... IF NOT EXISTS is not safe against
+    itself in concurrent sessions; anything else is refused."""
     import psycopg
 
+    schema = env["POSTGRES_SCHEMA"] or "public"
+    refuse_reserved_schema(schema, where)
     with connect_postgres(env, autocommit=True) as connection:
-        connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"syncledger:{env['POSTGRES_SCHEMA']}",))
-        connection.execute(
-            psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(env["POSTGRES_SCHEMA"]))
-        )
+        if postgres_holds_ledger(connection, schema, where):
+            env["CREATE_TABLE"] = "false"
+        elif not create:
+            raise NoLedger(f"no ledger at {where}")
+        else:
+            connection.execute("SELECT pg_advisory_lock(hashtext(%s))", (f"syncledger:{env['POSTGRES_SCHEMA']}",))
+            if not postgres_holds_ledger(connection, schema, where):  # as it is now that no other writer creates it
+                connection.execute(
+                    psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(psycopg.sql.Identifier(schema))
+                )
         yield  # the session's advisory lock ends with the connection
+
+
+def _looked_at(env: dict[str, str], where: str, create: bool) -> Any:
+    """What to hold while the `eventsourcing` recorder opens (and creates) the ledger's tables."""
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+        return _opening_postgres(env, where, create)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        if not sqlite_holds_ledger(env["SQLITE_DBNAME"], where) and not create:
+            raise NoLedger(f"no ledger at {where}")
+    return nullcontext()
 
 
 class EventStore:
     """Append and read the ledger's events; nothing here can change or remove one (invariant 1)."""
 
-    def __init__(self, url: str | None = None) -> None:
+    def __init__(self, url: str | None = None, *, create: bool = True) -> None:
+        """The ledger at `url`. What is there is looked at first, without changing it (`ledger.location`): a
+        ledger is opened; where there is nothing yet, one is created only if `create` (else `NoLedger`); anything
+        else is refused (`LocationError`)."""
         self.url = url
         env = environment(url)
+        where = _redacted(url)
+        OPENED.append(where)
         try:
-            with _schema_lock(env) if env.get("POSTGRES_SCHEMA") else nullcontext():
+            with _looked_at(env, where, create):
                 factory: Any = InfrastructureFactory.construct(env)
                 self.recorder: ApplicationRecorder = factory.application_recorder()
             self.mapper = EventMapper(JSONTranscoder(), factory.compressor(), factory.cipher())
@@ -244,8 +275,13 @@ class EventStore:
                     "'from eventsourcing.cipher import AESCipher; print(AESCipher.create_key(32))'"
                 ) from None
             raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
-        except (PersistenceError, OSError, sqlite3.DatabaseError) as e:  # e.g. a file that is not a database
-            raise StoreError(f"cannot open the ledger at {_redacted(url)}: {' '.join(str(e).split())}") from None
+        except StoreError:
+            raise
+        except Exception as e:  # e.g. a file that is not a database, a damaged one, a server that refuses
+            if not from_storage(e):
+                raise
+            problem = storage_problem(e, where)
+            raise StoreError(problem or f"cannot open the ledger at {where}: {' '.join(str(e).split())}") from None
         self._factory = factory
         self.seal_key = configured_key()
         self._last_seal: tuple[int, bytes] = (0, GENESIS)

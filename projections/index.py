@@ -8,7 +8,14 @@ second process beside the fold of the world (`projections.projector`)."""
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
+import sys
+import threading
+import time
 from collections.abc import Iterable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,9 +112,12 @@ class IndexProjection:
         self.flush()
 
 
-def catch_up_index(location: str, upto: int) -> None:
+def catch_up_index(location: str, upto: int, parent: int | None = None) -> None:
     """Bring the item index of the ledger at `location` up to `upto`: what a second process runs during a long
-    catch-up (it opens the ledger itself; nothing is shared with the process that started it)."""
+    catch-up (it opens the ledger itself; nothing is shared with the process that started it). With `parent`, it
+    ends when that process does, however that ends (`end_with`)."""
+    if parent is not None:
+        end_with(parent)
     store = EventStore(location)
     models = open_read_models(location, store.mapper)
     try:
@@ -115,3 +125,26 @@ def catch_up_index(location: str, upto: int) -> None:
     finally:
         models.close()
         store.close()
+
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when the thread that started it ends
+WATCH_EVERY = 0.5  # seconds between looks at the parent, where the kernel cannot be asked
+
+
+def end_with(parent: int) -> None:
+    """Make this process end when process `parent` ends, even by SIGKILL (which no handler of the parent sees):
+    on Linux the kernel is asked to send SIGKILL then; elsewhere, and in case it was already gone, a thread looks
+    whether this process has been handed to another parent. Unfinished index rows are rolled back with the
+    transaction; the tracking position stays where the last whole write left it."""
+    if sys.platform.startswith("linux"):
+        with suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:  # it ended before the kernel was asked
+        os._exit(1)
+    threading.Thread(target=_watch, args=(parent,), name="syncledger-parent-watch", daemon=True).start()
+
+
+def _watch(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(WATCH_EVERY)
+    os._exit(1)

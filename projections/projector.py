@@ -16,6 +16,7 @@ from contextlib import contextmanager, suppress
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
+from syncledger.ledger.location import from_storage, is_damage
 from syncledger.ledger.past import Past, PastRows
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
@@ -34,9 +35,11 @@ PARALLEL_FROM = 100_000  # events behind from which the index is caught up in a 
 Progress = Callable[[int, int], None]  # (done, total)
 
 # what the second process runs: a fresh interpreter, so that nothing of this one (its main module, its open
-# connections) is carried over; it opens the ledger itself
+# connections) is carried over; it opens the ledger itself, and ends with this one, killed or not
+# (`projections.index.end_with`)
 _INDEX_ELSEWHERE = (
-    "import sys; from syncledger.projections.index import catch_up_index; catch_up_index(sys.argv[1], int(sys.argv[2]))"
+    "import sys; from syncledger.projections.index import catch_up_index; "
+    "catch_up_index(sys.argv[1], int(sys.argv[2]), int(sys.argv[3]))"
 )
 
 
@@ -94,11 +97,16 @@ class Projector:
         opened there again, so it must be a file or a server), else here, before it."""
         behind = last - self.models.tracking(INDEX)
         if behind < self.parallel_from or self.store.url in (None, ":memory:"):
-            self.index.catch_up(last)
+            try:
+                self.index.catch_up(last)
+            except Exception as e:
+                if not _unwritable(e):
+                    raise
+                self.index.discard()  # it stays behind, complete up to its tracking position
             yield
             return
         second = subprocess.Popen(
-            [sys.executable, "-c", _INDEX_ELSEWHERE, self.store.url, str(last)],
+            [sys.executable, "-c", _INDEX_ELSEWHERE, self.store.url, str(last), str(os.getpid())],
             env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},  # it imports what this process does
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
@@ -157,8 +165,15 @@ class Projector:
         """Forget the past that the archive now holds: a long rebuild keeps its memory flat."""
         while self._writes and (wait or self._writes[0][1].done()):
             position, written = self._writes.pop(0)
-            if written.result():
-                world.past.settle(position)
+            try:
+                if written.result():
+                    world.past.settle(position)
+            except Exception as e:
+                # the read models could not be written (after retries): the world folded here is still right, so
+                # the command goes on (a writer's append is never lost to its read models); they stay where
+                # they were, for the next catch-up, and the past stays in memory instead of the archive
+                if not _unwritable(e):
+                    raise
 
     # ------------------------------------------------------------------------------- following the write side
 
@@ -174,9 +189,21 @@ class Projector:
 
     def flush(self) -> None:
         """Write what was noted, each projection with its new tracking position in one transaction; if other
-        writers' events came in between, leave them to `catch_up` (a tracking position never skips)."""
-        self.index.flush()
-        self._flush_world()
+        writers' events came in between, leave them to `catch_up` (a tracking position never skips). The events
+        are stored by now: a read model that cannot be written stays where it was, for the next `catch_up` to
+        complete, and never turns a stored append into a failed command."""
+        try:
+            self.index.flush()
+        except Exception as e:
+            if not _unwritable(e):
+                raise
+            self.index.discard()
+        try:
+            self._flush_world()
+        except Exception as e:
+            if not _unwritable(e):
+                raise
+            self._base = None  # the next checkpoint noted here is a full one
 
     def discard(self) -> None:
         """Forget what was noted but not written (a refused batch)."""
@@ -216,6 +243,12 @@ class Projector:
     ) -> bool:
         packed = [(at, bytes_.result()) for at, bytes_ in checkpoints]
         return self.models.write_world(first, position, packed, past)
+
+
+def _unwritable(error: Exception) -> bool:
+    """Whether writing a read model failed because of its storage (a lock held too long, a full disk), which the
+    events do not depend on; not a damaged file, which every command must report."""
+    return from_storage(error) and not is_damage(error)
 
 
 def _pack(state: bytes, encipher: Callable[[bytes], bytes]) -> bytes:

@@ -80,6 +80,11 @@ class Reader:
             return self.ledger.world
         return self.projector.world_at(position)
 
+    def close(self) -> None:
+        """Close the ledger's connections (the read models', then the events')."""
+        self.projector.models.close()
+        self.ledger.store.close()
+
     def world_at_time(self, at: datetime) -> World:
         """The state after every event that happened at or before `at`."""
         return self.world_at(self.position_at_time(at))
@@ -103,9 +108,11 @@ def open_reader(
     *,
     progress: Progress | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    create: bool = True,
 ) -> Reader:
-    """The ledger at `location` with its read models brought up to date; they follow its own appends too."""
-    store = EventStore(location)
+    """The ledger at `location` with its read models brought up to date; they follow its own appends too. Unless
+    `create`, only an existing ledger is opened (`ledger.location.NoLedger` where there is none)."""
+    store = EventStore(location, create=create)
     projector = Projector(store, open_read_models(location, store.mapper), checkpoint_every)
     ledger = Ledger(store, observer=projector, load_world=lambda: projector.catch_up(progress))
     return Reader(ledger, projector)

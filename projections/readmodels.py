@@ -7,7 +7,10 @@ a read model of another format is dropped and rebuilt, never migrated."""
 from __future__ import annotations
 
 import bisect
+import random
+import re
 import sqlite3
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
@@ -24,6 +27,7 @@ FORMAT = 6  # of the read models; another format is rebuilt from the events
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
+WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
 
 
 class Cipher(Protocol):
@@ -214,6 +218,8 @@ class SqlReadModels:
         self._links_upto = 0
         # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
         sqlite = isinstance(connection, sqlite3.Connection)
+        if self._ready():  # every command opens them: no lock and no DDL when they are all there already
+            return
         with self._transaction() as c:
             if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions
                 c.execute("SELECT pg_advisory_xact_lock(hashtext('syncledger-read-models:' || current_schema()))")
@@ -227,6 +233,27 @@ class SqlReadModels:
                 c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('format', ?)"), (FORMAT,))
             for statement in _SCHEMA[1:]:
                 c.execute(statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else ""))
+
+    def _ready(self) -> bool:
+        """Whether the read models of this format, every table and index of `_SCHEMA`, are there (read only)."""
+        names = [re.findall(r"EXISTS (\w+)", statement)[0] for statement in _SCHEMA]
+        try:
+            found = self._one("SELECT position FROM syncledger_tracking WHERE name = 'format'")
+            if found is None or int(found[0]) != FORMAT:
+                return False
+            if isinstance(self.db, sqlite3.Connection):
+                marks = ", ".join("?" * len(names))
+                there = self._one(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names)
+            else:
+                there = self._one(
+                    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = ANY(?)",
+                    (names,),
+                )
+        except Exception:  # no tracking table yet, or another format: created below
+            self.db.rollback()
+            return False
+        return int(there[0]) == len(names)
 
     def _sql(self, statement: str) -> str:
         return statement.replace("?", self.mark)
@@ -281,17 +308,36 @@ class SqlReadModels:
         """The rows of positions `first`..`position` and the projection's new tracking position, in one
         transaction, if the projection is complete up to `first - 1`: another process may have written them
         first. Whether it wrote."""
-        with self._transaction() as c:
-            c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
-            found = c.fetchone()
-            if (int(found[0]) if found else 0) != first - 1:
-                return False
-            for statement, rows in inserts:
-                if rows:
-                    c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
-            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name = ?"), (projection,))
-            c.execute(self._sql("INSERT INTO syncledger_tracking VALUES (?, ?)"), (projection, position))
-        return True
+        for attempt in range(WRITE_TRIES):
+            try:
+                with self._transaction() as c:
+                    if not isinstance(self.db, sqlite3.Connection):  # SQLite's BEGIN IMMEDIATE already serialises
+                        # one writer of a projection at a time, so that the check below holds until the commit:
+                        # without it, two processes that both found the same position raced (issue 11, item 4)
+                        c.execute(
+                            "SELECT pg_advisory_xact_lock(hashtext('syncledger-tracking:' || current_schema() || %s))",
+                            (projection,),
+                        )
+                    c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
+                    found = c.fetchone()
+                    if (int(found[0]) if found else 0) != first - 1:
+                        return False
+                    for statement, rows in inserts:
+                        if rows:
+                            c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
+                    c.execute(
+                        self._sql(
+                            "INSERT INTO syncledger_tracking VALUES (?, ?) "
+                            "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                        ),
+                        (projection, position),
+                    )
+                return True
+            except Exception as e:
+                if attempt == WRITE_TRIES - 1 or not _transient(e):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
+        return False
 
     def checkpoint(self, position: int) -> bytes | None:
         return _exactly(self.checkpoint_at_or_before(position), position)
@@ -371,6 +417,20 @@ class SqlReadModels:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _transient(error: Exception) -> bool:
+    """Whether a read-model write failed only because another process wrote at the same time: trying again sees
+    what it wrote (and usually finds there is nothing left to write)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    return type(error).__name__ in (
+        "UniqueViolation",
+        "SerializationFailure",
+        "DeadlockDetected",
+        "LockNotAvailable",
+        "QueryCanceled",
+    )
 
 
 class _Transaction:

@@ -101,8 +101,9 @@ def test_an_import_killed_at_random_moments_is_completed_by_importing_again(
         partial = 0
         if db.exists():
             verified = _cli("verify", "--json", "--db", db, cwd=tmp_path)
-            assert verified.returncode == 0, verified.stdout + verified.stderr
-            partial = json.loads(verified.stdout)["events"]
+            if not (verified.returncode == 2 and "no ledger at" in verified.stderr):  # killed before it made one
+                assert verified.returncode == 0, verified.stdout + verified.stderr
+                partial = json.loads(verified.stdout)["events"]
         killed_midway += 0 < partial < complete  # a prefix: the kill landed while it wrote
         again = _cli("import", lines, "--db", db, cwd=tmp_path)
         assert again.returncode == 0, again.stderr

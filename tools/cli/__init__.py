@@ -18,7 +18,7 @@ import typer
 from ..output import fail
 from ..perf.tuning import collect_for_bulk_work
 from . import audit, history, io, ledger, perf, scenarios, verify  # noqa: F401  (each registers its commands)
-from .app import Usage, app
+from .app import Usage, app, storage_failure
 
 
 @runtime_checkable
@@ -52,6 +52,10 @@ def main() -> None:
             fail(e.format_message())
             code = 2
             sys.exit(code)
+        problem = storage_failure(e)  # a full disk, a damaged file, a lost server: not a bug
+        if problem is not None:
+            fail(problem)
+            sys.exit(2)
         # a bug: still one line, the traceback on request
         if os.environ.get("SYNCLEDGER_DEBUG"):
             raise

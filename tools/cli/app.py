@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from typer.core import TyperGroup
 
 from syncledger.ledger.application import Ledger
-from syncledger.ledger.store import StoreError
+from syncledger.ledger.location import OPENED, from_storage, is_damage, storage_problem
+from syncledger.ledger.store import NoLedger, StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
 from ..inputs import BadInput, Horizon, Point
+from ..output import console, print_json
 from ..progress import progress
 
 # `syncledger --help` lists the commands in this order: a first ledger, the support questions, checking the
@@ -93,19 +96,50 @@ def ledger_location(db: str | None) -> str:
 
 
 def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
-    """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date; reading
-    commands refuse a missing file instead of creating an empty ledger."""
+    """The ledger at --db (or $SYNCLEDGER_DB, or ./syncledger.db) with its read models up to date. Reading
+    commands open only a ledger: where there is none, or something else, they change nothing and say so."""
     location = ledger_location(db)
-    if must_exist and "://" not in location and not Path(location).exists():
-        raise Usage(
-            f"no ledger at {location} (create one with 'syncledger demo' or 'syncledger do user.add "
-            f"user=alice', or choose one with --db)"
-        )
     try:
         with progress("bringing the read models up to date") as update:
-            return reader_module.open_reader(location, progress=update)
+            return reader_module.open_reader(location, progress=update, create=not must_exist)
+    except NoLedger as e:
+        raise Usage(
+            f"{e} (create one with 'syncledger demo' or 'syncledger do user.add user=alice', or choose one with --db)"
+        ) from None
     except StoreError as e:
-        raise Usage(str(e)) from None
+        raise Usage(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
+
+
+def storage_failure(error: BaseException) -> str | None:
+    """One line for a failure of the storage under the ledger (a full disk, a damaged file, a lost server), naming
+    the ledger last opened; None for anything else (a bug, even one the storage reports, such as bad SQL)."""
+    if not from_storage(error):
+        return None
+    return storage_problem(error, OPENED[-1] if OPENED else "the ledger")
+
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def reports_damage(command: Command) -> Command:
+    """For `verify`: a ledger whose storage is damaged (a corrupt page) is a finding, exit status 1, with what and
+    where; not a usage error, and never an internal one."""
+
+    @functools.wraps(command)
+    def checked(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except Exception as e:
+            if not is_damage(e):
+                raise
+            problem = storage_failure(e) or str(e)
+            if kwargs.get("json"):
+                print_json({"ok": False, "findings": [{"position": None, "check": "storage", "problem": problem}]})
+            else:
+                console.print(f"1 finding: the storage: {problem}", markup=False)
+            raise typer.Exit(1) from None
+
+    return checked  # type: ignore[return-value]
 
 
 def open_ledger(db: str | None, *, must_exist: bool = True) -> Ledger:

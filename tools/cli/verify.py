@@ -8,10 +8,11 @@ from syncledger.projections.integrity import verify as check_ledger
 
 from ..output import console, print_json
 from ..progress import progress
-from .app import DbOption, JsonOption, app, ledger_location, open_reader
+from .app import DbOption, JsonOption, app, ledger_location, open_reader, reports_damage
 
 
 @app.command()
+@reports_damage
 def verify(json: bool = JsonOption, db: str | None = DbOption) -> None:
     """Check the ledger's integrity: the sequence, the seal over every event, decisions against their causes and
     the rule table, and the read models (checkpoints, the archived past, the item index) against a rebuild. Exit 1

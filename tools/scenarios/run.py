@@ -3,9 +3,11 @@ refused input (`ScenarioError`, status 2, nothing appended)."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from syncledger.ledger.application import ActionRefusedError, Ledger
+from syncledger.ledger.location import new_file, undo_new_file
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
@@ -30,6 +32,8 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
     """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
     a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check. With
     `ahead`, no step's time may lie further past the step before it (or the ledger's last event)."""
+    fresh = new_file(db)  # a refused file then leaves no empty ledger behind
+    existed = fresh and db is not None and os.path.exists(db)
     reader = None if db is None else open_reader(db)
     ledger = Ledger() if reader is None else reader.ledger
     index = _StagedOverStored(reader.index if reader is not None else None)
@@ -56,6 +60,9 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
         ledger.commit()
     except ScenarioError:
         ledger.rollback()
+        if fresh and reader is not None and db is not None and ledger.store.last_position() == 0:
+            reader.close()
+            undo_new_file(db, existed)
         raise
     return Outcome(scenario, ledger, failures)
 
