@@ -7,19 +7,22 @@ it, and carrying what it changes (`ledger.effects`). A class's name is its store
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AwareDatetime,
+    BaseModel,
     BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictStr,
     TypeAdapter,
+    model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from .effects import Effect
 from .values import CrmState, CrmType, Fields, Model, OutlookType, encodable
@@ -39,9 +42,108 @@ def _not_a_number(value: object) -> object:
     return value
 
 
+# ------------------------------------------------------------------ input guards: what no back end can keep
+# Every value of an action reaches the store, its read models and the terminal. What one back end cannot keep
+# (PostgreSQL text cannot hold NUL; UTF-8 cannot encode a lone surrogate) would be appended on another and then
+# fail every later command there, and a time past the calendar's end fails where it is converted to UTC. So
+# these are refused where a value becomes an action, for every back end alike.
+
+EARLIEST_TIME = datetime(1, 1, 2, tzinfo=UTC)  # a day inside the calendar's ends: any time zone can show them
+LATEST_TIME = datetime(9999, 12, 30, 23, 59, 59, tzinfo=UTC)
+
+
+def representable(t: datetime) -> datetime:
+    """A time the ledger can convert, compare and show in any time zone; ValueError otherwise."""
+    try:
+        utc = t.astimezone(UTC)
+    except (OverflowError, ValueError):
+        utc = None
+    if utc is None or not EARLIEST_TIME <= utc <= LATEST_TIME:
+        raise ValueError(
+            f"{t.isoformat()} is outside the times the ledger can represent (0001-01-02 to 9999-12-30 UTC)"
+        )
+    return t
+
+
+def text_problem(text: str) -> str | None:
+    """Why a back end could not store this text, or None when every back end can."""
+    if "\x00" in text:
+        return "holds a NUL character (\\x00), which the ledger cannot store"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds an undecodable byte (a lone surrogate), which the ledger cannot store"
+    return None
+
+
+def unstorable(value: object, where: tuple[object, ...] = ()) -> tuple[str, str] | None:
+    """(the dotted key, the problem) of the first text, key or value, in `value` that no back end can store.
+    A loop, not a recursion: input nested a thousand deep is refused elsewhere, and must not crash here."""
+    pending: list[tuple[object, tuple[object, ...]]] = [(value, where)]
+    while pending:
+        value, where = pending.pop()
+        if isinstance(value, str):
+            if (problem := text_problem(value)) is not None:
+                return ".".join(map(str, where)) or "value", problem
+        elif isinstance(value, dict):
+            for key in value:
+                if isinstance(key, str) and (problem := text_problem(key)) is not None:
+                    return ".".join(map(str, (*where, key))), f"the key {problem}"
+            pending += reversed([(inner, (*where, key)) for key, inner in value.items()])
+        elif isinstance(value, (list, tuple)):
+            pending += reversed([(inner, (*where, number)) for number, inner in enumerate(value)])
+    return None
+
+
+def _every_text_storable(action: BaseModel) -> BaseModel:
+    """The model check of every action: each of its texts, whatever field holds it (one added later too). An
+    import validates a million actions: all their texts are checked at once, and looked at one by one (to say
+    which) only when that finds something, or when a value nests deeper than the flat `fields`."""
+    if _all_storable(action.__dict__):
+        return action
+    fields = type(action).model_fields
+    for name, value in action.__dict__.items():
+        if name != "queued" and not isinstance(value, BaseModel):
+            found = unstorable(value, (fields[name].alias or name,) if name in fields else (name,))
+            if found is not None:
+                raise PydanticCustomError("unstorable", "{key}: {problem}", {"key": found[0], "problem": found[1]})
+    return action
+
+
+def _all_storable(values: dict[str, object]) -> bool:
+    """True if every text among the values (and the keys and values of a flat mapping) is storable; False
+    when one is not, or when a value is nested deeper (then `unstorable` looks)."""
+    texts: list[str] = []
+    for name, value in values.items():
+        kind = type(value)
+        if kind is str:
+            texts.append(value)  # type: ignore[arg-type]
+        elif kind is dict:
+            for key, inner in value.items():  # type: ignore[attr-defined]
+                if type(key) is not str:
+                    return False
+                texts.append(key)
+                if type(inner) is str:
+                    texts.append(inner)
+                elif isinstance(inner, (dict, list, tuple)):
+                    return False
+        elif kind in (list, tuple) and value and name != "queued":
+            return False
+    text = "".join(texts)
+    if "\x00" in text:
+        return False
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 SyncFilter = Literal["owned", "owned_and_shared"]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(encodable)]
-Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number)]
+Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(representable)]
 
 
 def outlook_type_of(crm_type: str) -> str:
@@ -71,6 +173,8 @@ class Action(Model):
     id: Name | None = None
     queued: tuple[Queued, ...] = ()
     do: str  # every action names itself: each subclass narrows this to its own literal (and it is the tag)
+
+    _storable = model_validator(mode="after")(_every_text_storable)  # see "input guards" above
 
     @property
     def user_name(self) -> str:

@@ -3,6 +3,8 @@ the ledger's internal `queued` key. Parsing says which line is wrong and why, in
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -10,7 +12,7 @@ import orjson
 
 from syncledger.ledger import vocabulary as v
 
-from .inputs import BadInput, parse_action, parse_time
+from .inputs import BadInput, parse_action, parse_time, shown
 from .output import one_line
 
 BOM = b"\xef\xbb\xbf"
@@ -42,6 +44,9 @@ def parse_line(number: int, line: bytes) -> v.Action:
         raise BadLine(number, f"not valid JSON ({e.msg}, at column {e.colno})") from None
     if not isinstance(raw, dict):
         raise BadLine(number, f"an action line is a JSON object with a 'do' key, not {type(raw).__name__}")
+    repeated = _repeated_key(line, raw)
+    if repeated is not None:
+        raise BadLine(number, f"key {shown(repeated)} is given twice in one object")
     for key in ("id", "at"):
         if key not in raw:
             raise BadLine(number, f"missing key '{key}' (every action line has an id and a time)")
@@ -52,6 +57,63 @@ def parse_line(number: int, line: bytes) -> v.Action:
         return parse_action({**raw, "at": at})
     except BadInput as e:
         raise BadLine(number, str(e)) from None
+
+
+_KEY_END = re.compile(rb'"\s*:')  # where each key of a JSON text ends (and maybe a few string values' insides)
+
+
+def _repeated_key(line: bytes, parsed: dict[str, Any]) -> str | None:
+    """A key given twice in one object of the line, which JSON parsers (orjson too) resolve silently, last one
+    wins. Exact and cheap: every key of the text ends in `"` and `:`, so a line with fewer such places than its
+    parsed objects have keys has none repeated; only a line with more is parsed again, keeping every pair."""
+    keys = _count_keys(parsed)
+    ends = line.count(b'":')  # fast, and exact unless white space stands between a key and its colon
+    spaced = b'" ' in line or b'"\t' in line or b'"\n' in line or b'"\r' in line  # JSON's white space
+    if ends < keys or (ends == keys and spaced):
+        ends = len(_KEY_END.findall(line))
+    if ends <= keys:
+        return None
+    found: list[str] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        keys = [key for key, _ in items]
+        if len(set(keys)) < len(keys) and not found:
+            found.append(next(key for number, key in enumerate(keys) if key in keys[:number]))
+        return dict(items)
+
+    try:
+        json.loads(line, object_pairs_hook=pairs)
+    except RecursionError:  # deeper than Python's parser goes (orjson goes deeper): no action nests like that
+        return None
+    return found[0] if found else None
+
+
+def _count_keys(value: Any) -> int:
+    """The keys of every object in a parsed line (a loop: a line may nest deeper than Python recurses)."""
+    if type(value) is dict:  # an action line: one object, its `fields` one level down (plain loops: fastest)
+        count = len(value)
+        for inner in value.values():
+            if type(inner) is dict:
+                count += len(inner)
+                for deeper in inner.values():
+                    if type(deeper) is dict or type(deeper) is list:
+                        return _count_all_keys(value)
+            elif type(inner) is list:
+                return _count_all_keys(value)
+        return count
+    return _count_all_keys(value)
+
+
+def _count_all_keys(value: Any) -> int:
+    count, pending = 0, [value]
+    while pending:
+        inner = pending.pop()
+        if isinstance(inner, dict):
+            count += len(inner)
+            pending += [x for x in inner.values() if isinstance(x, (dict, list))]
+        elif isinstance(inner, list):
+            pending += [x for x in inner if isinstance(x, (dict, list))]
+    return count
 
 
 def _json_type(value: Any) -> str:

@@ -4,7 +4,8 @@ positions, with one-line errors."""
 from __future__ import annotations
 
 import reprlib
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -118,6 +119,8 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
         loc = loc[1:]  # the discriminated union's tag says nothing the reader does not know
     loc = _keys(loc)
     key = ".".join([*(str(p) for p in prefix), *loc]) or "value"
+    if kind == "unstorable":  # the message names the key inside the action already
+        return f"{'.'.join(map(str, prefix))}.{e['msg']}" if prefix else str(e["msg"])
     if kind == "missing":
         return f"missing key '{key}'"
     if kind == "extra_forbidden":
@@ -158,7 +161,55 @@ def parse_time(text: str, what: str = "time") -> datetime:
         raise BadInput(f"{what} {shown(text)} is not an ISO 8601 time (e.g. 2026-03-02T11:00:00Z)") from None
     if t.tzinfo is None:
         raise BadInput(f"{what} {shown(text)} has no time zone (add Z or +01:00)")
-    return t
+    return representable_time(t, what)
+
+
+def representable_time(t: datetime, what: str = "time") -> datetime:
+    """A time the ledger can keep and show (`vocabulary.representable`), or `BadInput` naming it."""
+    try:
+        return v.representable(t)
+    except ValueError as e:
+        raise BadInput(f"{what} {e}") from None
+
+
+def storable_text(text: str, what: str) -> str:
+    """Text from the command line that will be looked up in the ledger's storage (a user, a reference): what
+    no back end can store is not in the ledger, and PostgreSQL would fail on the query itself."""
+    problem = v.text_problem(text)
+    if problem is not None:
+        raise BadInput(f"{what} {shown(text)} {problem}")
+    return text
+
+
+# --------------------------------------------------------------------------------------- the typo guard
+
+AHEAD = timedelta(days=365)
+
+
+@dataclass(frozen=True)
+class Horizon:
+    """How far ahead a time may lie: a year past both the ledger's last event and the clock, unless `--future`
+    says the time is meant. One typo (2062 for 2026, or 9999-12-31) would otherwise freeze the ledger's time:
+    every later action without a time, and every import, would go backwards. `now` is the clock as the command
+    line read it; nothing in the ledger reads a clock."""
+
+    now: datetime
+    future: bool = False
+
+    def check(self, t: datetime | None, last: datetime | None, what: str) -> None:
+        if t is None or self.future:
+            return
+        known = max(self.now, last) if last is not None else self.now
+        if t > known + AHEAD:
+            since = f"the ledger's last event ({_iso(last)}) and " if last is not None else ""
+            raise BadInput(
+                f"{what} {_iso(t)} is more than a year after {since}the clock ({_iso(self.now)}): "
+                "a typo? give --future if that time is meant"
+            )
+
+
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def parse_position(text: str) -> int | None:
@@ -177,19 +228,33 @@ def parse_point(text: str, what: str = "time") -> Point:
         raise BadInput(f"{e}, nor a position") from None
 
 
+_NOT_ARGUMENTS = {  # keys of the action that `do` sets itself: an argument would be silently overwritten
+    "do": "the action is the verb, given once",
+    "at": "the time is given with --at",
+}
+
+
 def parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
     """`syncledger do VERB key=value...` as the mapping of an action; dotted keys nest (fields.phone=555)."""
     raw: dict[str, Any] = {"do": verb}
+    given: set[str] = set()
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise BadInput(f"'{pair}' is not key=value (e.g. record=c1, fields.phone=555)")
+            raise BadInput(f"{shown(pair)} is not key=value (e.g. record=c1, fields.phone=555)")
+        if key in _NOT_ARGUMENTS:
+            raise BadInput(f"unknown argument '{key}=': {_NOT_ARGUMENTS[key]}")
+        if key in given:  # a second value would silently win
+            raise BadInput(f"{shown(key)} is given twice (each key once)")
+        given.add(key)
         path = key.split(".")
         target = raw
         for part in path[:-1]:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
-                raise BadInput(f"'{key}' mixes a value and nested keys")
+                raise BadInput(f"{shown(key)} mixes a value and nested keys")
+        if path[-1] in target:  # `fields=x` after `fields.a=1`, or the other way round
+            raise BadInput(f"{shown(key)} mixes a value and nested keys")
         # values are text (ids, field values, ISO times); only the options' true and false are not
         flag = (
             {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None

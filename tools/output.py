@@ -4,6 +4,7 @@ one-line errors on standard error."""
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import sys
 from typing import Any
@@ -13,9 +14,46 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+# What must not reach a terminal raw from a value: C0 and C1 control characters (escape sequences, NUL, bells,
+# line breaks that would forge a line of output), DEL, the bidirectional overrides and isolates that reorder
+# what is shown, line and paragraph separators, and lone surrogates (undecodable bytes).
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escaped(match: re.Match[str]) -> str:
+    char = match.group()
+    code = ord(char)
+    return _NAMED.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+
+
+def printable(text: str) -> str:
+    """Text from outside (ids, names, field values, titles) as every text output and error line shows it: the
+    characters above escaped as Python writes them (`\\x1b`, `\\n`, `\\u202e`), everything else as it is."""
+    return _UNPRINTABLE.sub(_escaped, text) if _UNPRINTABLE.search(text) else text
+
+
+class _Console(Console):
+    """rich's console, with every text it is given made `printable`. rich drops a few control characters but
+    passes escape sequences, NUL and bidi overrides to the terminal. Line breaks at the start or end of a text
+    are the command's own layout and stay; one inside a text is a value's and is shown escaped."""
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        super().print(*(_printable_layout(o) if isinstance(o, str) else o for o in objects), **options)
+
+
+def _printable_layout(text: str) -> str:
+    body = text.strip("\n")
+    if not body:
+        return text
+    head = text[: len(text) - len(text.lstrip("\n"))]
+    tail = text[len(text.rstrip("\n")) :]
+    return head + printable(body) + tail
+
+
 # piped output is for scripts and files: no colour, and lines as long as they need to be
-console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 400)
-errors = Console(stderr=True, highlight=False, soft_wrap=True)
+console = _Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 400)
+errors = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def print_json(doc: Any) -> None:
@@ -23,9 +61,9 @@ def print_json(doc: Any) -> None:
 
 
 def one_line(message: str, limit: int = 500) -> str:
-    """A message safe to print: on one line, lone surrogates (undecodable bytes) escaped, the middle of a long
-    one elided, so that hostile input is never echoed at full length."""
-    text = " ".join(message.split()).encode("utf-8", "backslashreplace").decode("utf-8")
+    """A message safe to print: on one line, control characters and lone surrogates (undecodable bytes) escaped
+    (`printable`), the middle of a long one elided, so that hostile input is never echoed at full length."""
+    text = " ".join(printable(message).split())
     if len(text) <= limit:
         return text
     head = limit * 2 // 3
@@ -49,7 +87,7 @@ def warn(message: str) -> None:
 
 def cell(value: object) -> str:
     """A value from the ledger as a table cell: shown as it is, never read as rich markup (`[alice]` stays)."""
-    return escape(str(value))
+    return escape(printable(str(value)))
 
 
 def table(title: str, *columns: str) -> Table:

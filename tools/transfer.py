@@ -16,7 +16,7 @@ from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
 from .actionlines import BadLine, differences, read_lines, to_line
-from .inputs import BadInput, Point
+from .inputs import BadInput, Horizon, Point
 from .progress import Update
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
@@ -85,7 +85,9 @@ class Imported:
         }
 
 
-def import_actions(ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None) -> Imported:
+def import_actions(
+    ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None, ahead: Horizon | None = None
+) -> Imported:
     """Check every line, in order, as input and through the rules, then append the new ones in batches;
     `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
     raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
@@ -94,7 +96,7 @@ def import_actions(ledger: Ledger, lines: Iterable[bytes], progress: Update | No
         stored = ledger.world.position
         count = _Count()
         source = _counted(read_lines(_kept(lines, raw) if attempt == 0 else raw), count, progress)
-        skipped, appended = _stage(ledger, source)
+        skipped, appended = _stage(ledger, source, ahead)
         try:
             ledger.commit(batch_size=BATCH_SIZE)
         except ConflictError:
@@ -127,7 +129,7 @@ def _kept(source: Iterable[bytes], into: list[bytes]) -> Iterator[bytes]:
         yield line
 
 
-def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, int]:
+def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon | None = None) -> tuple[int, int]:
     """Stage every new line (a dry run through the rules; the events are kept encoded only) and check the ones the
     ledger already holds; the numbers of lines skipped and staged. On the first bad line, forget everything
     staged and raise its `BadLine`."""
@@ -140,8 +142,10 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]]) -> tuple[int, 
             position = ledger.world.past.action(action.id) if action.id is not None else None
             if position is None:
                 try:
+                    if ahead is not None:  # the typo guard, from the line before (or the ledger's last event)
+                        ahead.check(action.at, ledger.world.at, "at")
                     ledger.stage(action, keep=False)
-                except RefusedError as e:
+                except (RefusedError, BadInput) as e:
                     raise BadLine(number, str(e)) from None
                 line_of_id[action.id or ""] = number
                 staged += 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import typer
@@ -16,6 +17,7 @@ from syncledger.ledger.store import EventStore, NoLedger, StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
+from ..inputs import BadInput, Horizon, Point
 from ..output import console, db_option, print_json
 from ..progress import progress
 
@@ -61,6 +63,29 @@ DbOption = typer.Option(
     None, "--db", help="Ledger: a SQLite file (default ./syncledger.db, or $SYNCLEDGER_DB) or a postgresql:// URL."
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+FutureOption = typer.Option(
+    False, "--future", help="Accept times more than a year after both the ledger's last event and the clock."
+)
+
+
+def clock() -> datetime:
+    """The time now: read here, in the command line, and handed to the ledger; the ledger reads no clock."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def horizon(future: bool) -> Horizon:
+    """The typo guard for the times a command takes (`inputs.Horizon`), with the clock read now."""
+    return Horizon(clock(), future)
+
+
+def within_horizon(point: Point | None, last: datetime | None, future: bool, what: str) -> None:
+    """A time given to a reading command (`state --at`, `diff`, `--since`, `--from`...) passes the typo guard, or
+    the command ends with `Usage`; positions and absent points pass as they are."""
+    if isinstance(point, datetime):
+        try:
+            horizon(future).check(point, last, what)
+        except BadInput as e:
+            raise Usage(str(e)) from None
 
 
 class Usage(Exception):

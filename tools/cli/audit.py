@@ -16,7 +16,7 @@ from ..explain.text import print_diff, print_pending, print_preview, print_why
 from ..explain.why import check_ref, check_user, explain
 from ..inputs import BadInput, parse_point, shown
 from ..output import one_line, print_json
-from .app import DbOption, JsonOption, Usage, app, open_reader
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_reader, within_horizon
 
 # ------------------------------------------------------------------------------------------------- why
 
@@ -80,6 +80,7 @@ def preview(
     at: str | None = typer.Option(
         None, "--at", help="When the sync would run (default: the time of the ledger's last event)."
     ),  # fmt: skip
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -94,7 +95,7 @@ def preview(
     reader = open_reader(db)
     try:
         check_user(reader.world, user)
-        when = preview_time(at, reader.world)
+        when = preview_time(at, reader.world, horizon(future))
     except BadInput as e:
         raise Usage(one_line(str(e))) from None
     try:
@@ -112,6 +113,7 @@ def preview(
 def diff(
     start: str = typer.Argument(..., metavar="A", help="From: a position, or an ISO time."),
     end: str = typer.Argument(..., metavar="B", help="To: a position, or an ISO time."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -124,7 +126,13 @@ def diff(
     """
     reader = open_reader(db)
     try:
-        found = diff_between(reader, parse_point(start), parse_point(end))
+        a, b = parse_point(start), parse_point(end)
+    except BadInput as e:
+        raise Usage(one_line(str(e))) from None
+    within_horizon(a, reader.world.at, future, "time")
+    within_horizon(b, reader.world.at, future, "time")
+    try:
+        found = diff_between(reader, a, b)
     except BadInput as e:
         raise Usage(one_line(f"diff {start} {end}: {e}")) from None
     print_json(found.document()) if json else print_diff(found)

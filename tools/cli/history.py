@@ -14,7 +14,7 @@ from ..explain.timeline_html import render_timeline
 from ..explain.why import check_ref, explain
 from ..inputs import BadInput, Point, parse_point
 from ..output import console, print_json
-from .app import DbOption, JsonOption, Usage, app, open_reader
+from .app import DbOption, FutureOption, JsonOption, Usage, app, open_reader, within_horizon
 
 
 def _bound(text: str | None, what: str) -> Point | None:
@@ -41,6 +41,7 @@ def history(
     since: str | None = typer.Option(None, "--since", help="From this position or ISO time (inclusive)."),
     until: str | None = typer.Option(None, "--until", help="Up to this position or ISO time (inclusive)."),
     html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML timeline to FILE."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -55,6 +56,8 @@ def history(
     if _in_order(first, last) is False:
         raise Usage(f"--since {since} is after --until {until}")
     reader = open_reader(db)
+    within_horizon(first, reader.world.at, future, "--since")
+    within_horizon(last, reader.world.at, future, "--until")
     if not is_item_ref(ref):
         raise Usage(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
     try:

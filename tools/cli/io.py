@@ -17,7 +17,7 @@ from ..inputs import BadInput, Point, parse_point
 from ..output import console, one_line, print_json
 from ..progress import progress
 from ..transfer import export_lines, export_range, import_actions
-from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_ledger, open_reader, within_horizon
 
 # ----------------------------------------------------------------------------------------------- export
 
@@ -26,6 +26,7 @@ from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
 def export(
     start: str | None = typer.Option(None, "--from", help="First action: a position or an ISO time (inclusive)."),
     end: str | None = typer.Option(None, "--to", help="Last action: a position or an ISO time (inclusive)."),
+    future: bool = FutureOption,
     db: str | None = DbOption,
 ) -> None:
     """Write the ledger's user actions (not its decisions: an import decides them again) as action lines, in
@@ -36,8 +37,11 @@ def export(
         syncledger export --db old.db > actions.jsonl && syncledger import actions.jsonl --db new.db
     """
     reader = open_reader(db)
+    first, last = _point(start, "--from"), _point(end, "--to")
+    within_horizon(first, reader.world.at, future, "--from")
+    within_horizon(last, reader.world.at, future, "--to")
     try:
-        after, upto = export_range(reader, _point(start, "--from"), _point(end, "--to"))
+        after, upto = export_range(reader, first, last)
     except BadInput as e:
         raise Usage(one_line(f"--from {start} --to {end}: {e}")) from None
     export_lines(reader.ledger, after, upto, sys.stdout.buffer)
@@ -58,6 +62,7 @@ def _point(text: str | None, option: str) -> Point | None:
 @app.command("import")
 def import_(
     file: str = typer.Argument(..., help="Action lines (JSON Lines); - for standard input."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -74,7 +79,7 @@ def import_(
         ledger = open_ledger(db, must_exist=False)
         try:
             with progress("checking and importing") as update:
-                found = import_actions(ledger, stream, update)
+                found = import_actions(ledger, stream, update, horizon(future))
         except BadLine as e:
             raise Usage(one_line(f"{name}: {e}")) from None
         except ConflictError as e:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import typer
 
@@ -12,15 +12,10 @@ from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
-from ..inputs import BadInput, parse_action, parse_pairs, parse_time, verb_table
+from ..inputs import BadInput, parse_action, parse_pairs, parse_time, shown, verb_table
 from ..output import console, print_json, warn
 from ..reports import print_rules, print_state, rules_document
-from .app import DbOption, JsonOption, Usage, app, open_ledger, open_reader
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
-
+from .app import DbOption, FutureOption, JsonOption, Usage, app, clock, horizon, open_ledger, open_reader
 
 FAR = timedelta(days=1)
 
@@ -28,7 +23,7 @@ FAR = timedelta(days=1)
 def _warn_if_far(last: datetime | None) -> None:
     """Without --at the action is stamped now: say so when the ledger's last event is far from now (a ledger of
     last March gets an action of today, and every rule that compares times decides by today)."""
-    now = _now()
+    now = clock()
     if last is None or abs(now - last) <= FAR:
         return
     if now > last:
@@ -43,6 +38,7 @@ def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
     pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
     at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a time zone)."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -65,7 +61,11 @@ def do(
     ledger = open_ledger(db, must_exist=False)
     last = ledger.world.at
     try:
-        recorded = ledger.append([action.model_copy(update={"at": when})], clock=_now)
+        horizon(future).check(when, ledger.world.at, "--at")
+    except BadInput as e:
+        raise Usage(f"{verb}: {e}") from None
+    try:
+        recorded = ledger.append([action.model_copy(update={"at": when})], clock=clock)
     except ActionRefusedError as e:
         raise Usage(f"{verb}: {e.problem}") from None
     if when is None:  # after the append: a refusal is its one line and nothing else
@@ -89,6 +89,7 @@ def state(
     at: str | None = typer.Option(None, "--at", help="The state as of this time."),
     position: int | None = typer.Option(None, "--position", help="The state after this event."),
     user: str | None = typer.Option(None, "--user", help="Only this user's Outlook, links and queue."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -107,13 +108,15 @@ def state(
         world = reader.world_at(position)
     elif at is not None:
         try:
-            world = reader.world_at_time(parse_time(at, "--at"))
+            when = parse_time(at, "--at")
+            horizon(future).check(when, reader.world.at, "--at")
         except BadInput as e:
             raise Usage(str(e)) from None
+        world = reader.world_at_time(when)
     else:
         world = reader.world
     if user is not None and user not in world.users:
-        raise Usage(f"unknown user '{user}' (known: {', '.join(world.users) or 'none'})")
+        raise Usage(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
     doc = state_document(world, user)
     print_json(doc) if json else print_state(doc)
 

@@ -13,15 +13,17 @@ from syncledger.projections.reader import open_reader
 from .. import scenarios
 from ..explain.text import print_why
 from ..explain.why import explain
-from ..output import console, db_option, fail, print_json
+from ..output import console, db_option, fail, print_json, printable
 from ..reports import print_state
 from ..scenarios.demo import DEMO_REF, write_demo
-from .app import DbOption, JsonOption, Usage, app
+from ..scenarios.earlier_demo import NotADemo
+from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon
 
 
 @app.command()
 def run(
     files: list[str] = typer.Argument(..., help="Scenario files (YAML)."),
+    future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -35,7 +37,7 @@ def run(
     statuses: list[int] = []
     for path in files:
         try:
-            outcome = scenarios.run(scenarios.load(path), db)
+            outcome = scenarios.run(scenarios.load(path), db, horizon(future))
         except scenarios.ScenarioError as e:
             fail(str(e))
             worst = 2
@@ -52,11 +54,11 @@ def run(
             print_json(state_document(outcome.ledger.world))
         report = sys.stderr if json else sys.stdout
         if outcome.failures:
-            report.write(f"FAIL {path}: {outcome.scenario.title}\n")
+            report.write(printable(f"FAIL {path}: {outcome.scenario.title}") + "\n")
             for failure in outcome.failures:
-                report.write(f"  {failure}\n")
+                report.write(printable(f"  {failure}") + "\n")
         elif not json:
-            report.write(f"ok   {path}: {outcome.scenario.title}\n")
+            report.write(printable(f"ok   {path}: {outcome.scenario.title}") + "\n")
     if len(files) > 1 and not json:  # the end of a long list says how it went, without scrolling back
         refused = f", {statuses.count(2)} refused (bad input)" if 2 in statuses else ""
         sys.stdout.write(f"{len(files)} files: {statuses.count(0)} ok, {statuses.count(1)} failed{refused}\n")
@@ -65,7 +67,8 @@ def run(
 
 @app.command()
 def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to write the demo ledger.")) -> None:
-    """Write a fresh sample ledger from the shipped demo scenario and show what it holds.
+    """Write a fresh sample ledger from the shipped demo scenario and show what it holds. An earlier demo at
+    --db is replaced; anything else there is refused and left as it is.
 
     \b
     Example:
@@ -73,7 +76,7 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     """
     try:
         outcome = write_demo(db)
-    except (scenarios.ScenarioError, StoreError) as e:
+    except (scenarios.ScenarioError, StoreError, NotADemo) as e:
         raise Usage(str(e)) from None
     console.print(f"{outcome.scenario.title}  (ledger written to {db})\n", style="bold", markup=False)
     print_state(state_document(outcome.ledger.world))

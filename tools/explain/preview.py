@@ -4,7 +4,7 @@ user, what going online would do (replay the offline operations, then sync)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from syncledger.ledger import vocabulary as v
@@ -14,7 +14,7 @@ from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from ..inputs import BadInput, parse_time
+from ..inputs import BadInput, Horizon, parse_time
 from .pending import event_sentence
 from .sentences import Clock, Names, decision_sentence
 
@@ -58,14 +58,15 @@ def preview(reader: Reader, user: str, at: datetime, at_from: str = "given") -> 
     return Preview(user, at, action, preview_decisions(recorded, reader), at_from)
 
 
-def preview_time(at: str | None, world: World) -> datetime:
+def preview_time(at: str | None, world: World, ahead: Horizon) -> datetime:
     """When the previewed sync runs: `--at`, or the time of the ledger's last event (not the machine's clock: a
     ledger of last March is previewed as of last March), now for an empty ledger; never before the ledger's last
-    event, since a preview only looks ahead."""
+    event, since a preview only looks ahead, nor past the typo guard (`ahead`, which holds the clock)."""
     last = world.at
     if at is None:
-        return last if last is not None else datetime.now(UTC).replace(microsecond=0)
+        return last if last is not None else ahead.now
     when = parse_time(at, "--at")
+    ahead.check(when, last, "--at")
     if last is not None and when < last:
         raise BadInput(f"--at {iso(when)} is before the ledger's last event ({iso(last)}): a preview only looks ahead")
     return when

@@ -15,7 +15,7 @@ from rich.text import Text
 from syncledger.projections.document import iso
 
 from ..inputs import parse_time
-from ..output import console, db_option, table
+from ..output import console, db_option, printable, table
 from .diff import Diff, Difference
 from .history import Entry, History, PropertyChange, show_value
 from .preview import Preview
@@ -115,7 +115,7 @@ def _keep_whole(grid: Table, *columns: int) -> Table:
 
 def _add_row(grid: Table, *cells: str) -> None:
     """Cells are data, never rich markup: a value like `[alice]` must print as it is."""
-    grid.add_row(*(Text(cell) for cell in cells))
+    grid.add_row(*(Text(printable(cell)) for cell in cells))
 
 
 def _what(change: Difference) -> str:

@@ -37,7 +37,8 @@ Event = v.Action | v.Decided
 
 def check_ref(ref: str, index: Index) -> None:
     """An unknown or malformed reference is bad input; the message suggests the closest known ones."""
-    if len(ref) > MAX_REF or one_line(ref, MAX_REF) != ref:  # longer than any id, or bytes that are not text
+    # longer than any id, spaces around or inside that no id has, or text no back end stores (NUL, surrogates)
+    if len(ref) > MAX_REF or " ".join(ref.split()) != ref or v.text_problem(ref) is not None:
         raise BadInput(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>")
     well_formed = ref.startswith(("crm:", "user:")) or (ref.startswith("outlook:") and "/" in ref)
     if well_formed and index.known(ref):

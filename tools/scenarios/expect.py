@@ -8,6 +8,7 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
 
+from syncledger.ledger import vocabulary as v
 from syncledger.ledger.values import CrmState, CrmType, FieldValue, OutlookType
 from syncledger.ledger.vocabulary import Time
 from syncledger.ledger.world import World, links
@@ -68,6 +69,9 @@ CHECKS: dict[str, tuple[str, type[BaseModel]]] = {
 def parse_expectation(raw: Any) -> Expectation:
     if not isinstance(raw, dict):
         raise BadInput("expect: must be a mapping of checks (crm, outlook, links, pending, why)")
+    unstorable = v.unstorable(raw, ("expect",))  # no such id is in the ledger, and PostgreSQL fails the query
+    if unstorable is not None:
+        raise BadInput(f"{unstorable[0]}: {unstorable[1]}")
     try:
         return Expectation.model_validate(raw)
     except ValidationError as e:

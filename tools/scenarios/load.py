@@ -12,7 +12,7 @@ import yaml
 
 from syncledger.ledger.vocabulary import Action
 
-from ..inputs import BadInput, parse_action, parse_time, shown
+from ..inputs import BadInput, parse_action, parse_time, representable_time, shown
 from .expect import Expectation, parse_expectation
 
 DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
@@ -50,7 +50,7 @@ def load(path: str) -> Scenario:
     except (OSError, UnicodeDecodeError) as e:
         raise ScenarioError(f"{path}: cannot read the file: {getattr(e, 'strerror', None) or e}") from None
     try:
-        doc = yaml.safe_load(text)
+        doc = yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 (safe: a SafeLoader that refuses repeated keys)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = f" at line {mark.line + 1}" if mark is not None else ""
@@ -100,6 +100,29 @@ def load(path: str) -> Scenario:
     return scenario
 
 
+class _UniqueKeys(yaml.SafeLoader):
+    """Safe YAML, except that a key given twice in one mapping is an error: PyYAML keeps the last one silently,
+    which would let `users: {alice: {}, alice: {sync_filter: owned}}` escape "a user declared twice". Keys
+    merged in with `<<` may still be overridden, as YAML means them to be."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=deep)
+            try:
+                repeated = key in seen
+                seen.add(key)
+            except TypeError:  # an unhashable key: the base class says so
+                continue
+            if repeated:
+                raise yaml.constructor.ConstructorError(
+                    problem=f"key {shown(key)} is given twice in one mapping", problem_mark=key_node.start_mark
+                )
+        return super().construct_mapping(node, deep)
+
+
 def _time(value: Any, path: str, what: str) -> datetime:
     try:
         if not isinstance(value, (str, datetime)):
@@ -107,7 +130,7 @@ def _time(value: Any, path: str, what: str) -> datetime:
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 raise BadInput(f"{what} {value.isoformat()!r} has no time zone (add Z or +01:00)")
-            return value
+            return representable_time(value, what)
         return parse_time(str(value), what)
     except BadInput as e:
         raise ScenarioError(f"{path}: {e}") from None
@@ -129,10 +152,11 @@ def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> 
         when = at if isinstance(at, datetime) else parse_time(at, "at")
         if when.tzinfo is None:
             raise BadInput(f"at {when.isoformat()!r} has no time zone (add Z or +01:00)")
+        representable_time(when, "at")
         floor = previous or start
         if when < floor:
             raise BadInput(f"time goes backwards from {floor.isoformat()} to {when.isoformat()}")
     else:
-        when = start if previous is None else previous + STEP
+        when = representable_time(start if previous is None else previous + STEP, "the step's time")
     action = parse_action(raw)
     return Step(number, action.model_copy(update={"at": when})), when

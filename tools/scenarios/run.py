@@ -12,7 +12,7 @@ from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
 
-from ..inputs import BadInput
+from ..inputs import BadInput, Horizon
 from .expect import evaluate
 from .load import Scenario, ScenarioError, Step, where
 
@@ -28,9 +28,10 @@ class Outcome:
         return 1 if self.failures else 0
 
 
-def run(scenario: Scenario, db: str | None = None) -> Outcome:
+def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None) -> Outcome:
     """Run a loaded scenario in a fresh in-memory ledger, or appended to the ledger at `db` (atomically:
-    a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check."""
+    a refused step appends nothing of the file). `ScenarioError` for a refused step or a bad check. With
+    `ahead`, no step's time may lie further past the step before it (or the ledger's last event)."""
     fresh = new_file(db)  # a refused file then leaves no empty ledger behind
     existed = fresh and db is not None and os.path.exists(db)
     reader = None if db is None else open_reader(db)
@@ -41,6 +42,8 @@ def run(scenario: Scenario, db: str | None = None) -> Outcome:
         for step in scenario.steps:
             if step.action is not None:
                 try:
+                    if ahead is not None:  # the typo guard (a BadInput, so a ValueError: reported below)
+                        ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
                     recorded = ledger.stage(step.action)
                 except ActionRefusedError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
