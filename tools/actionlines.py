@@ -12,14 +12,14 @@ import orjson
 
 from syncledger.ledger import vocabulary as v
 
-from .inputs import BadInput, parse_action, parse_time, shown
+from .inputs import BadInputError, parse_action, parse_time, shown
 from .output import one_line
 
 BOM = b"\xef\xbb\xbf"
 FIRST_KEYS = ("id", "at", "do")
 
 
-class BadLine(ValueError):
+class BadLineError(ValueError):
     """A line that is not a valid action line: `line N: problem`."""
 
     def __init__(self, number: int, problem: str) -> None:
@@ -37,26 +37,26 @@ def to_line(action: v.Action) -> bytes:
 
 
 def parse_line(number: int, line: bytes) -> v.Action:
-    """One action line, checked as an input (not yet against the ledger); `BadLine` if it is not one."""
+    """One action line, checked as an input (not yet against the ledger); `BadLineError` if it is not one."""
     try:
         raw = orjson.loads(line)
     except orjson.JSONDecodeError as e:
-        raise BadLine(number, f"not valid JSON ({e.msg}, at column {e.colno})") from None
+        raise BadLineError(number, f"not valid JSON ({e.msg}, at column {e.colno})") from None
     if not isinstance(raw, dict):
-        raise BadLine(number, f"an action line is a JSON object with a 'do' key, not {type(raw).__name__}")
+        raise BadLineError(number, f"an action line is a JSON object with a 'do' key, not {type(raw).__name__}")
     repeated = _repeated_key(line, raw)
     if repeated is not None:
-        raise BadLine(number, f"key {shown(repeated)} is given twice in one object")
+        raise BadLineError(number, f"key {shown(repeated)} is given twice in one object")
     for key in ("id", "at"):
         if key not in raw:
-            raise BadLine(number, f"missing key '{key}' (every action line has an id and a time)")
+            raise BadLineError(number, f"missing key '{key}' (every action line has an id and a time)")
         if not isinstance(raw[key], str):
-            raise BadLine(number, f"{key} must be text, not {_json_type(raw[key])}")
+            raise BadLineError(number, f"{key} must be text, not {_json_type(raw[key])}")
     try:
         at = parse_time(raw["at"], "at")  # ISO 8601 with a zone: not a number of seconds, not a bare date
         return parse_action({**raw, "at": at})
-    except BadInput as e:
-        raise BadLine(number, str(e)) from None
+    except BadInputError as e:
+        raise BadLineError(number, str(e)) from None
 
 
 _KEY_END = re.compile(rb'"\s*:')  # where each key of a JSON text ends (and maybe a few string values' insides)
@@ -121,7 +121,7 @@ def _json_type(value: Any) -> str:
 
 
 def read_lines(lines: Iterable[bytes]) -> Iterator[tuple[int, v.Action]]:
-    """(line number, action) for every line that is not blank; `BadLine` at the first bad one."""
+    """(line number, action) for every line that is not blank; `BadLineError` at the first bad one."""
     for number, line in enumerate(lines, 1):
         if number == 1:
             line = line.removeprefix(BOM)

@@ -18,7 +18,7 @@ from .output import one_line
 Point = int | datetime  # a place in the ledger: a position, or a time
 
 
-class BadInput(ValueError):
+class BadInputError(ValueError):
     """Input that cannot become an action or a check; the message names what is wrong (not where)."""
 
 
@@ -137,19 +137,19 @@ def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:
 def parse_action(raw: Any) -> v.Action:
     """An action from a mapping with a `do:` key (a scenario step, a JSON line, a command-line verb)."""
     if not isinstance(raw, dict):
-        raise BadInput(f"an action must be a mapping with a 'do' key, not {type(raw).__name__}")
+        raise BadInputError(f"an action must be a mapping with a 'do' key, not {type(raw).__name__}")
     if "queued" in raw:
-        raise BadInput("unknown key 'queued'")
+        raise BadInputError("unknown key 'queued'")
     if not isinstance(raw.get("do", ""), str):  # pydantic would spell out the whole value in its message
-        raise BadInput(f"do must be the name of an action, not {type(raw['do']).__name__}")
+        raise BadInputError(f"do must be the name of an action, not {type(raw['do']).__name__}")
     try:
         action = v.ACTION_ADAPTER.validate_python(raw)
     except ValidationError as e:
         wrong_value = "value" in raw and any(x["loc"][:2] == ("option", "value") for x in e.errors())
         allowed = option_values(str(raw.get("name"))) if wrong_value else None
         if allowed is not None:  # the option's name says which values are valid
-            raise BadInput(f"{raw['name']} must be {' or '.join(allowed)} (got {shown(raw['value'])})") from None
-        raise BadInput(describe(e)) from None
+            raise BadInputError(f"{raw['name']} must be {' or '.join(allowed)} (got {shown(raw['value'])})") from None
+        raise BadInputError(describe(e)) from None
     assert isinstance(action, v.Action)  # the adapter's union holds only actions
     return action
 
@@ -158,27 +158,18 @@ def parse_time(text: str, what: str = "time") -> datetime:
     try:
         t = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise BadInput(f"{what} {shown(text)} is not an ISO 8601 time (e.g. 2026-03-02T11:00:00Z)") from None
+        raise BadInputError(f"{what} {shown(text)} is not an ISO 8601 time (e.g. 2026-03-02T11:00:00Z)") from None
     if t.tzinfo is None:
-        raise BadInput(f"{what} {shown(text)} has no time zone (add Z or +01:00)")
+        raise BadInputError(f"{what} {shown(text)} has no time zone (add Z or +01:00)")
     return representable_time(t, what)
 
 
 def representable_time(t: datetime, what: str = "time") -> datetime:
-    """A time the ledger can keep and show (`vocabulary.representable`), or `BadInput` naming it."""
+    """A time the ledger can keep and show (`vocabulary.representable`), or `BadInputError` naming it."""
     try:
         return v.representable(t)
     except ValueError as e:
-        raise BadInput(f"{what} {e}") from None
-
-
-def storable_text(text: str, what: str) -> str:
-    """Text from the command line that will be looked up in the ledger's storage (a user, a reference): what
-    no back end can store is not in the ledger, and PostgreSQL would fail on the query itself."""
-    problem = v.text_problem(text)
-    if problem is not None:
-        raise BadInput(f"{what} {shown(text)} {problem}")
-    return text
+        raise BadInputError(f"{what} {e}") from None
 
 
 # --------------------------------------------------------------------------------------- the typo guard
@@ -202,7 +193,7 @@ class Horizon:
         known = max(self.now, last) if last is not None else self.now
         if t > known + AHEAD:
             since = f"the ledger's last event ({_iso(last)}) and " if last is not None else ""
-            raise BadInput(
+            raise BadInputError(
                 f"{what} {_iso(t)} is more than a year after {since}the clock ({_iso(self.now)}): "
                 "a typo? give --future if that time is meant"
             )
@@ -224,8 +215,8 @@ def parse_point(text: str, what: str = "time") -> Point:
         return position
     try:
         return parse_time(text, what)
-    except BadInput as e:
-        raise BadInput(f"{e}, nor a position") from None
+    except BadInputError as e:
+        raise BadInputError(f"{e}, nor a position") from None
 
 
 _NOT_ARGUMENTS = {  # keys of the action that `do` sets itself: an argument would be silently overwritten
@@ -241,20 +232,20 @@ def parse_pairs(verb: str, pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key:
-            raise BadInput(f"{shown(pair)} is not key=value (e.g. record=c1, fields.phone=555)")
+            raise BadInputError(f"{shown(pair)} is not key=value (e.g. record=c1, fields.phone=555)")
         if key in _NOT_ARGUMENTS:
-            raise BadInput(f"unknown argument '{key}=': {_NOT_ARGUMENTS[key]}")
+            raise BadInputError(f"unknown argument '{key}=': {_NOT_ARGUMENTS[key]}")
         if key in given:  # a second value would silently win
-            raise BadInput(f"{shown(key)} is given twice (each key once)")
+            raise BadInputError(f"{shown(key)} is given twice (each key once)")
         given.add(key)
         path = key.split(".")
         target = raw
         for part in path[:-1]:
             target = target.setdefault(part, {})
             if not isinstance(target, dict):
-                raise BadInput(f"{shown(key)} mixes a value and nested keys")
+                raise BadInputError(f"{shown(key)} mixes a value and nested keys")
         if path[-1] in target:  # `fields=x` after `fields.a=1`, or the other way round
-            raise BadInput(f"{shown(key)} mixes a value and nested keys")
+            raise BadInputError(f"{shown(key)} mixes a value and nested keys")
         # values are text (ids, field values, ISO times); only the options' true and false are not
         flag = (
             {"true": True, "false": False}.get(value) if path[0] not in ("fields", "user", "item", "record") else None

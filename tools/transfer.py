@@ -15,8 +15,8 @@ from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.store import ConflictError
 from syncledger.projections.reader import Reader
 
-from .actionlines import BadLine, differences, read_lines, to_line
-from .inputs import BadInput, Horizon, Point
+from .actionlines import BadLineError, differences, read_lines, to_line
+from .inputs import BadInputError, Horizon, Point
 from .progress import Update
 
 BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
@@ -40,7 +40,7 @@ def export_range(reader: Reader, start: Point | None, end: Point | None) -> tupl
     if start is not None and end is not None and upto is not None:  # never answered with actions outside it
         same_kind = isinstance(start, int) == isinstance(end, int)
         if start > end if same_kind else after > upto:  # type: ignore[operator]
-            raise BadInput("--from is after --to: give the earlier point first")
+            raise BadInputError("--from is after --to: give the earlier point first")
     return after, upto
 
 
@@ -89,7 +89,7 @@ def import_actions(
     ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None, ahead: Horizon | None = None
 ) -> Imported:
     """Check every line, in order, as input and through the rules, then append the new ones in batches;
-    `BadLine` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
+    `BadLineError` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
     raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
     for attempt in range(RETRIES):
         ledger.catch_up()
@@ -132,7 +132,7 @@ def _kept(source: Iterable[bytes], into: list[bytes]) -> Iterator[bytes]:
 def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon | None = None) -> tuple[int, int]:
     """Stage every new line (a dry run through the rules; the events are kept encoded only) and check the ones the
     ledger already holds; the numbers of lines skipped and staged. On the first bad line, forget everything
-    staged and raise its `BadLine`."""
+    staged and raise its `BadLineError`."""
     stored = ledger.world.position  # ids at or before it are in the store; after it, staged from this file
     held: list[tuple[int, v.Action, int]] = []  # checked in one go at the end: reading them one by one is slow
     line_of_id: dict[str, int] = {}
@@ -145,8 +145,8 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon
                     if ahead is not None:  # the typo guard, from the line before (or the ledger's last event)
                         ahead.check(action.at, ledger.world.at, "at")
                     ledger.stage(action, keep=False)
-                except (RefusedError, BadInput) as e:
-                    raise BadLine(number, str(e)) from None
+                except (RefusedError, BadInputError) as e:
+                    raise BadLineError(number, str(e)) from None
                 line_of_id[action.id or ""] = number
                 staged += 1
                 continue
@@ -156,13 +156,13 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon
             else:
                 earlier = ledger.staged_event(position)
                 _same(number, action, earlier, f"is also on line {line_of_id[action.id or '']}")
-    except BadLine:
+    except BadLineError:
         ledger.rollback()
         _check_held(held, ledger)  # an earlier line that differs from the ledger is the first bad one
         raise
     try:
         _check_held(held, ledger)
-    except BadLine:
+    except BadLineError:
         ledger.rollback()
         raise
     return skipped, staged
@@ -176,10 +176,10 @@ def _check_held(held: list[tuple[int, v.Action, int]], ledger: Ledger) -> None:
 
 def _same(number: int, line: v.Action, held: v.Action | v.Decided | None, where: str) -> None:
     if not isinstance(held, v.Action):
-        raise BadLine(number, f"action id '{line.id}' {where} but that position holds no action")
+        raise BadLineError(number, f"action id '{line.id}' {where} but that position holds no action")
     differ = differences(held, line)
     if differ:
-        raise BadLine(number, f"action id '{line.id}' {where} with different content ({', '.join(differ)} differ)")
+        raise BadLineError(number, f"action id '{line.id}' {where} with different content ({', '.join(differ)} differ)")
 
 
 def _held_events(positions: list[int], ledger: Ledger) -> dict[int, v.Action | v.Decided]:

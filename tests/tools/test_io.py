@@ -21,7 +21,7 @@ from syncledger.ledger.store import EventStore
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 from syncledger.tools import scenarios, transfer
-from syncledger.tools.actionlines import BadLine, parse_line, read_lines, to_line
+from syncledger.tools.actionlines import BadLineError, parse_line, read_lines, to_line
 from syncledger.tools.transfer import import_actions
 from tests import randomwalk
 
@@ -267,9 +267,9 @@ def test_action_lines_parse_and_format_without_the_ledger() -> None:
     line = b'{"id":"a-1","at":"2026-03-02T11:00:00Z","do":"crm.share","actor":"bob","record":"c1","with":"alice"}'
     action = parse_line(1, line)
     assert to_line(action) == line + b"\n"
-    with pytest.raises(BadLine, match="line 7: missing key 'at'"):
+    with pytest.raises(BadLineError, match="line 7: missing key 'at'"):
         parse_line(7, b'{"id": "x", "do": "sync", "user": "bob"}')
-    with pytest.raises(BadLine, match=r"line 2: unknown key 'k+\.\.\.k+' \(valid: user\)$") as refused:
+    with pytest.raises(BadLineError, match=r"line 2: unknown key 'k+\.\.\.k+' \(valid: user\)$") as refused:
         parse_line(
             2, b'{"id": "x", "at": "2026-03-02T11:00:00Z", "do": "sync", "user": "bob", "' + b"k" * 100_000 + b'": 1}'
         )

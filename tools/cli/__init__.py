@@ -18,7 +18,7 @@ import typer
 from ..output import fail
 from ..perf.tuning import collect_for_bulk_work
 from . import audit, history, io, ledger, perf, scenarios, verify  # noqa: F401  (each registers its commands)
-from .app import Usage, app, storage_failure
+from .app import UsageError, app, storage_failure
 
 
 @runtime_checkable
@@ -37,7 +37,7 @@ def main() -> None:
     collect_for_bulk_work()
     try:
         code = app(standalone_mode=False, prog_name="syncledger")  # also as `python -m syncledger`
-    except Usage as e:
+    except UsageError as e:
         fail(str(e))
         code = 2
     except KeyboardInterrupt:

@@ -17,7 +17,7 @@ from syncledger.ledger.store import EventStore, NoLedger, StoreError
 from syncledger.projections import reader as reader_module
 from syncledger.projections.reader import Reader
 
-from ..inputs import BadInput, Horizon, Point
+from ..inputs import BadInputError, Horizon, Point
 from ..output import console, db_option, print_json
 from ..progress import progress
 
@@ -80,15 +80,15 @@ def horizon(future: bool) -> Horizon:
 
 def within_horizon(point: Point | None, last: datetime | None, future: bool, what: str) -> None:
     """A time given to a reading command (`state --at`, `diff`, `--since`, `--from`...) passes the typo guard, or
-    the command ends with `Usage`; positions and absent points pass as they are."""
+    the command ends with `UsageError`; positions and absent points pass as they are."""
     if isinstance(point, datetime):
         try:
             horizon(future).check(point, last, what)
-        except BadInput as e:
-            raise Usage(str(e)) from None
+        except BadInputError as e:
+            raise UsageError(str(e)) from None
 
 
-class Usage(Exception):
+class UsageError(Exception):
     """Bad input or usage: exit status 2 with this one line."""
 
 
@@ -103,9 +103,9 @@ def open_store(db: str | None) -> tuple[str, EventStore]:
     try:
         return location, EventStore(location, create=False)
     except NoLedger as e:
-        raise Usage(_no_ledger_hint(e, location, db)) from None
+        raise UsageError(_no_ledger_hint(e, location, db)) from None
     except StoreError as e:
-        raise Usage(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
+        raise UsageError(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
 
 
 def _no_ledger_hint(error: NoLedger, location: str, db: str | None) -> str:
@@ -123,9 +123,9 @@ def open_reader(db: str | None, *, must_exist: bool = True) -> Reader:
         with progress("bringing the read models up to date") as update:
             return reader_module.open_reader(location, progress=update, create=not must_exist)
     except NoLedger as e:
-        raise Usage(_no_ledger_hint(e, location, db)) from None
+        raise UsageError(_no_ledger_hint(e, location, db)) from None
     except StoreError as e:
-        raise Usage(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
+        raise UsageError(str(e)) from e  # the cause tells `reports_damage` a damaged file from other refusals
 
 
 def storage_failure(error: BaseException) -> str | None:

@@ -14,9 +14,9 @@ from ..explain.preview import preview as dry_run
 from ..explain.preview import preview_time
 from ..explain.text import print_diff, print_pending, print_preview, print_why
 from ..explain.why import check_ref, check_user, explain
-from ..inputs import BadInput, parse_point, shown
+from ..inputs import BadInputError, parse_point, shown
 from ..output import one_line, print_json
-from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_reader, within_horizon
+from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon, open_reader, within_horizon
 
 # ------------------------------------------------------------------------------------------------- why
 
@@ -36,8 +36,8 @@ def why(
     reader = open_reader(db)
     try:
         check_ref(ref, reader.index)
-    except BadInput as e:
-        raise Usage(one_line(str(e))) from None
+    except BadInputError as e:
+        raise UsageError(one_line(str(e))) from None
     found = explain(ref, reader.world, reader.index, reader.event)
     print_json(found.document()) if json else print_why(found, db)
 
@@ -62,8 +62,8 @@ def pending(
     if user is not None:
         try:
             check_user(world, user)
-        except BadInput as e:
-            raise Usage(str(e)) from None
+        except BadInputError as e:
+            raise UsageError(str(e)) from None
     found = queues(reader, user)
     if json:
         print_json({"position": world.position, "at": iso(world.at), "pending": found})
@@ -96,13 +96,13 @@ def preview(
     try:
         check_user(reader.world, user)
         when = preview_time(at, reader.world, horizon(future))
-    except BadInput as e:
-        raise Usage(one_line(str(e))) from None
+    except BadInputError as e:
+        raise UsageError(one_line(str(e))) from None
     try:
         at_from = "given" if at is not None else ("ledger" if reader.world.at is not None else "clock")
         found = dry_run(reader, user, when, at_from)
     except RefusedError as e:
-        raise Usage(one_line(f"preview {shown(user)}: {e}")) from None
+        raise UsageError(one_line(f"preview {shown(user)}: {e}")) from None
     print_json(found.document()) if json else print_preview(found)
 
 
@@ -127,12 +127,12 @@ def diff(
     reader = open_reader(db)
     try:
         a, b = parse_point(start), parse_point(end)
-    except BadInput as e:
-        raise Usage(one_line(str(e))) from None
+    except BadInputError as e:
+        raise UsageError(one_line(str(e))) from None
     within_horizon(a, reader.world.at, future, "time")
     within_horizon(b, reader.world.at, future, "time")
     try:
         found = diff_between(reader, a, b)
-    except BadInput as e:
-        raise Usage(one_line(f"diff {start} {end}: {e}")) from None
+    except BadInputError as e:
+        raise UsageError(one_line(f"diff {start} {end}: {e}")) from None
     print_json(found.document()) if json else print_diff(found)

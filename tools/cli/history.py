@@ -12,9 +12,9 @@ from ..explain.history import history_document, is_item_ref, load_history
 from ..explain.text import print_history
 from ..explain.timeline_html import render_timeline
 from ..explain.why import check_ref, explain
-from ..inputs import BadInput, Point, parse_point
+from ..inputs import BadInputError, Point, parse_point
 from ..output import console, print_json
-from .app import DbOption, FutureOption, JsonOption, Usage, app, open_reader, within_horizon
+from .app import DbOption, FutureOption, JsonOption, UsageError, app, open_reader, within_horizon
 
 
 def _bound(text: str | None, what: str) -> Point | None:
@@ -22,8 +22,8 @@ def _bound(text: str | None, what: str) -> Point | None:
         return None
     try:
         return parse_point(text, what)
-    except BadInput as e:
-        raise Usage(str(e)) from None
+    except BadInputError as e:
+        raise UsageError(str(e)) from None
 
 
 def _in_order(first: Point | None, last: Point | None) -> bool | None:
@@ -54,16 +54,16 @@ def history(
     """
     first, last = _bound(since, "--since"), _bound(until, "--until")
     if _in_order(first, last) is False:
-        raise Usage(f"--since {since} is after --until {until}")
+        raise UsageError(f"--since {since} is after --until {until}")
     reader = open_reader(db)
     within_horizon(first, reader.world.at, future, "--since")
     within_horizon(last, reader.world.at, future, "--until")
     if not is_item_ref(ref):
-        raise Usage(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
+        raise UsageError(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
     try:
         check_ref(ref, reader.index)
-    except BadInput as e:
-        raise Usage(str(e)) from None
+    except BadInputError as e:
+        raise UsageError(str(e)) from None
     found = load_history(reader, ref, first, last)
     answer = explain(ref, reader.world, reader.index, reader.event)  # the same sentences as why
     now = answer.now
@@ -72,7 +72,7 @@ def history(
         try:
             html.write_text(render_timeline(found, now, chain), encoding="utf-8")
         except OSError as e:
-            raise Usage(f"cannot write {html}: {e.strerror or e}") from None
+            raise UsageError(f"cannot write {html}: {e.strerror or e}") from None
     if json:
         print_json(history_document(found, now, since, until))
         return

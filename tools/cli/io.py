@@ -12,12 +12,12 @@ import typer
 
 from syncledger.ledger.store import ConflictError
 
-from ..actionlines import BadLine
-from ..inputs import BadInput, Point, parse_point
+from ..actionlines import BadLineError
+from ..inputs import BadInputError, Point, parse_point
 from ..output import console, one_line, print_json
 from ..progress import progress
 from ..transfer import export_lines, export_range, import_actions
-from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon, open_ledger, open_reader, within_horizon
+from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon, open_ledger, open_reader, within_horizon
 
 # ----------------------------------------------------------------------------------------------- export
 
@@ -42,8 +42,8 @@ def export(
     within_horizon(last, reader.world.at, future, "--to")
     try:
         after, upto = export_range(reader, first, last)
-    except BadInput as e:
-        raise Usage(one_line(f"--from {start} --to {end}: {e}")) from None
+    except BadInputError as e:
+        raise UsageError(one_line(f"--from {start} --to {end}: {e}")) from None
     export_lines(reader.ledger, after, upto, sys.stdout.buffer)
 
 
@@ -52,8 +52,8 @@ def _point(text: str | None, option: str) -> Point | None:
         return None
     try:
         return parse_point(text, option)
-    except BadInput as e:
-        raise Usage(one_line(str(e))) from None
+    except BadInputError as e:
+        raise UsageError(one_line(str(e))) from None
 
 
 # ----------------------------------------------------------------------------------------------- import
@@ -80,10 +80,10 @@ def import_(
         try:
             with progress("checking and importing") as update:
                 found = import_actions(ledger, stream, update, horizon(future))
-        except BadLine as e:
-            raise Usage(one_line(f"{name}: {e}")) from None
+        except BadLineError as e:
+            raise UsageError(one_line(f"{name}: {e}")) from None
         except ConflictError as e:
-            raise Usage(one_line(f"{name}: {e}; nothing more was appended, import the file again")) from None
+            raise UsageError(one_line(f"{name}: {e}; nothing more was appended, import the file again")) from None
     if json:
         print_json(found.document(name))
     elif found.appended:
@@ -109,6 +109,6 @@ def _opened(file: str) -> Iterator[BinaryIO]:
     try:
         stream = open(file, "rb")  # not `with open(...)` here: only this error is about the file
     except OSError as e:
-        raise Usage(one_line(f"cannot read {file}: {e.strerror or e}")) from None
+        raise UsageError(one_line(f"cannot read {file}: {e.strerror or e}")) from None
     with stream:
         yield stream

@@ -12,10 +12,10 @@ from syncledger.ledger.vocabulary import Decided, dump
 from syncledger.projections.document import iso, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
-from ..inputs import BadInput, parse_action, parse_pairs, parse_time, shown, verb_table
+from ..inputs import BadInputError, parse_action, parse_pairs, parse_time, shown, verb_table
 from ..output import console, print_json, warn
 from ..reports import print_rules, print_state, rules_document
-from .app import DbOption, FutureOption, JsonOption, Usage, app, clock, horizon, open_ledger, open_reader
+from .app import DbOption, FutureOption, JsonOption, UsageError, app, clock, horizon, open_ledger, open_reader
 
 FAR = timedelta(days=1)
 
@@ -51,23 +51,23 @@ def do(
     """
     try:
         raw = parse_pairs(verb, pairs or [])
-    except BadInput as e:
-        raise Usage(str(e)) from None
+    except BadInputError as e:
+        raise UsageError(str(e)) from None
     try:
         action = parse_action(raw)
         when = parse_time(at, "--at") if at is not None else None
-    except BadInput as e:
-        raise Usage(f"{verb}: {e}") from None
+    except BadInputError as e:
+        raise UsageError(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
     last = ledger.world.at
     try:
         horizon(future).check(when, ledger.world.at, "--at")
-    except BadInput as e:
-        raise Usage(f"{verb}: {e}") from None
+    except BadInputError as e:
+        raise UsageError(f"{verb}: {e}") from None
     try:
         recorded = ledger.append([action.model_copy(update={"at": when})], clock=clock)
     except ActionRefusedError as e:
-        raise Usage(f"{verb}: {e.problem}") from None
+        raise UsageError(f"{verb}: {e.problem}") from None
     if when is None:  # after the append: a refusal is its one line and nothing else
         _warn_if_far(last)
     if json:
@@ -100,23 +100,23 @@ def state(
         syncledger state --position 9 --json
     """
     if at is not None and position is not None:
-        raise Usage("give --at or --position, not both")
+        raise UsageError("give --at or --position, not both")
     reader = open_reader(db)
     if position is not None:
         if not 0 <= position <= reader.world.position:
-            raise Usage(f"--position {position} is outside the ledger (0..{reader.world.position})")
+            raise UsageError(f"--position {position} is outside the ledger (0..{reader.world.position})")
         world = reader.world_at(position)
     elif at is not None:
         try:
             when = parse_time(at, "--at")
             horizon(future).check(when, reader.world.at, "--at")
-        except BadInput as e:
-            raise Usage(str(e)) from None
+        except BadInputError as e:
+            raise UsageError(str(e)) from None
         world = reader.world_at_time(when)
     else:
         world = reader.world
     if user is not None and user not in world.users:
-        raise Usage(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
+        raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
     doc = state_document(world, user)
     print_json(doc) if json else print_state(doc)
 

@@ -8,7 +8,7 @@ import typer
 
 from ..output import print_json
 from ..perf.generate import write_lines
-from .app import JsonOption, Usage, app
+from .app import JsonOption, UsageError, app
 
 
 @app.command()
@@ -46,5 +46,5 @@ def bench(
     try:
         result = run_bench(events, users, seed)
     except ValueError as e:
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     print_json(result) if json else report(result)

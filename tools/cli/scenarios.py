@@ -17,7 +17,7 @@ from ..output import console, db_option, fail, print_json, printable
 from ..reports import print_state
 from ..scenarios.demo import DEMO_REF, write_demo
 from ..scenarios.earlier_demo import NotADemo
-from .app import DbOption, FutureOption, JsonOption, Usage, app, horizon
+from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon
 
 
 @app.command()
@@ -77,7 +77,7 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     try:
         outcome = write_demo(db)
     except (scenarios.ScenarioError, StoreError, NotADemo) as e:
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     console.print(f"{outcome.scenario.title}  (ledger written to {db})\n", style="bold", markup=False)
     print_state(state_document(outcome.ledger.world))
     console.print(f"\nsyncledger why {DEMO_REF}{db_option(db)}", style="bold", markup=False)

@@ -19,7 +19,7 @@ from syncledger.projections.readmodels import open_read_models
 
 from ..output import console, one_line, print_json
 from ..progress import progress
-from .app import DbOption, JsonOption, Usage, app, ledger_location, open_store, reports_damage
+from .app import DbOption, JsonOption, UsageError, app, ledger_location, open_store, reports_damage
 
 _HEAD = re.compile(r"([1-9][0-9]{0,18}):([0-9a-fA-F]{64})")
 
@@ -59,11 +59,11 @@ def verify(
     try:
         models = open_read_models(location, store.mapper, store)
     except StoreError as e:
-        raise Usage(str(e)) from e
+        raise UsageError(str(e)) from e
     try:
         check_seal_key(store, models, ledger_location(db))
     except KeyRefused as e:
-        raise Usage(f"cannot verify: {e}") from None
+        raise UsageError(f"cannot verify: {e}") from None
     try:  # bring the read models up to date if the events allow; what stops it is reported by the checks below
         with progress("bringing the read models up to date") as update:
             Projector(store, models).catch_up(update)
@@ -77,7 +77,7 @@ def verify(
             with progress("rebuilding the read models") as update:
                 Projector(store, models).catch_up(update)
         except StoreError as e:
-            raise Usage(f"the read models cannot be rebuilt: {e}") from None
+            raise UsageError(f"the read models cannot be rebuilt: {e}") from None
     if json:
         print_json(
             {
@@ -111,7 +111,7 @@ def verify(
 def _head(text: str, where: str) -> Head:
     found = _HEAD.fullmatch(text.strip())
     if found is None:
-        raise Usage(
+        raise UsageError(
             one_line(
                 f"{where}: '{text}' is not a head: expected POSITION:SEAL as 'syncledger head' prints it "
                 "(a position, a colon, 64 hex digits)",
@@ -127,7 +127,7 @@ def _heads_file(path: Path) -> list[Head]:
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
-        raise Usage(f"--heads {path}: cannot read it ({type(e).__name__}: {one_line(str(e), 200)})") from None
+        raise UsageError(f"--heads {path}: cannot read it ({type(e).__name__}: {one_line(str(e), 200)})") from None
     return [
         _head(line.split()[0], f"{path}:{number}")
         for number, line in enumerate(lines, 1)
@@ -149,9 +149,9 @@ def head_(json: bool = JsonOption, db: str | None = DbOption) -> None:
     try:
         found = store.head()
     except StoreError as e:
-        raise Usage(str(e)) from None
+        raise UsageError(str(e)) from None
     if found is None:
-        raise Usage(f"the ledger at {ledger_location(db)} has no events yet: there is no head to keep")
+        raise UsageError(f"the ledger at {ledger_location(db)} has no events yet: there is no head to keep")
     position, at, seal = found
     keyed = store.newest_kind() == KEYED
     if json:

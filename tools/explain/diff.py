@@ -15,7 +15,7 @@ from syncledger.ledger.world import Item, Link, Record, User, World, links
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from ..inputs import BadInput, Point
+from ..inputs import BadInputError, Point
 from .history import load_history
 from .why import removal_position
 
@@ -168,17 +168,17 @@ def position_of(point: Point, reader: Reader) -> int:
     if isinstance(point, int):
         last = reader.world.position
         if point > last:
-            raise BadInput(f"position {point} is outside the ledger (0..{last})")
+            raise BadInputError(f"position {point} is outside the ledger (0..{last})")
         return point
     return reader.position_at_time(point)
 
 
 def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
-    """What changed from `start` to `end`, and which event made each change; `BadInput` if `start` is after
+    """What changed from `start` to `end`, and which event made each change; `BadInputError` if `start` is after
     `end` (answering would show the events outside the range as if undone)."""
     a, b = position_of(start, reader), position_of(end, reader)
     if a > b:
-        raise BadInput(f"A (@{a}) is after B (@{b}): give the earlier point first")
+        raise BadInputError(f"A (@{a}) is after B (@{b}): give the earlier point first")
     before, after = reader.world_at(a), reader.world_at(b)
     changes = diff_worlds(before, after)
     by_field = [fields_changed_by(change, a, b, reader) for change in changes]

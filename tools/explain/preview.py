@@ -14,7 +14,7 @@ from syncledger.ledger.world import World
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
-from ..inputs import BadInput, Horizon, parse_time
+from ..inputs import BadInputError, Horizon, parse_time
 from .pending import event_sentence
 from .sentences import Clock, Names, decision_sentence
 
@@ -68,7 +68,9 @@ def preview_time(at: str | None, world: World, ahead: Horizon) -> datetime:
     when = parse_time(at, "--at")
     ahead.check(when, last, "--at")
     if last is not None and when < last:
-        raise BadInput(f"--at {iso(when)} is before the ledger's last event ({iso(last)}): a preview only looks ahead")
+        raise BadInputError(
+            f"--at {iso(when)} is before the ledger's last event ({iso(last)}): a preview only looks ahead"
+        )
     return when
 
 

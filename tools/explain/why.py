@@ -14,7 +14,7 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import Link, World, latest_link
 from syncledger.projections.document import iso
 
-from ..inputs import BadInput, shown
+from ..inputs import BadInputError, shown
 from ..output import one_line
 from .sentences import (
     MAX_READS,
@@ -39,22 +39,22 @@ def check_ref(ref: str, index: Index) -> None:
     """An unknown or malformed reference is bad input; the message suggests the closest known ones."""
     # longer than any id, spaces around or inside that no id has, or text no back end stores (NUL, surrogates)
     if len(ref) > MAX_REF or " ".join(ref.split()) != ref or v.text_problem(ref) is not None:
-        raise BadInput(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>")
+        raise BadInputError(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>")
     well_formed = ref.startswith(("crm:", "user:")) or (ref.startswith("outlook:") and "/" in ref)
     if well_formed and index.known(ref):
         return
     close = suggestions(ref, index)
     hint = f" (did you mean {' or '.join(close)}?)" if close else ""
     if not well_formed:
-        raise BadInput(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>{hint}")
-    raise BadInput(f"unknown reference {shown(ref)}{hint}")
+        raise BadInputError(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>{hint}")
+    raise BadInputError(f"unknown reference {shown(ref)}{hint}")
 
 
 def check_user(world: World, name: str) -> None:
     """An unknown user is bad input; the message names the known ones (the first ten)."""
     if name not in world.users:
         known = ", ".join(list(world.users)[:10]) + (", ..." if len(world.users) > 10 else "")
-        raise BadInput(one_line(f"unknown user {shown(name)} (known: {known or 'none'})"))
+        raise BadInputError(one_line(f"unknown user {shown(name)} (known: {known or 'none'})"))
 
 
 def suggestions(ref: str, index: Index, limit: int = 3) -> list[str]:

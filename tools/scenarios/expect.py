@@ -14,7 +14,7 @@ from syncledger.ledger.vocabulary import Time
 from syncledger.ledger.world import World, links
 from syncledger.projections.document import iso
 
-from ..inputs import BadInput, describe, shown
+from ..inputs import BadInputError, describe, shown
 
 # crm:<record>, outlook:<user>/<item>, user:<name>, no part empty (an id may hold a slash; a user name before it not)
 REFERENCE = re.compile(r"crm:.+|outlook:(?P<user>[^/]+)/.+|user:(?P<named>.+)", re.DOTALL)
@@ -68,14 +68,14 @@ CHECKS: dict[str, tuple[str, type[BaseModel]]] = {
 
 def parse_expectation(raw: Any) -> Expectation:
     if not isinstance(raw, dict):
-        raise BadInput("expect: must be a mapping of checks (crm, outlook, links, pending, why)")
+        raise BadInputError("expect: must be a mapping of checks (crm, outlook, links, pending, why)")
     unstorable = v.unstorable(raw, ("expect",))  # no such id is in the ledger, and PostgreSQL fails the query
     if unstorable is not None:
-        raise BadInput(f"{unstorable[0]}: {unstorable[1]}")
+        raise BadInputError(f"{unstorable[0]}: {unstorable[1]}")
     try:
         return Expectation.model_validate(raw)
     except ValidationError as e:
-        raise BadInput(_describe_check(e)) from None
+        raise BadInputError(_describe_check(e)) from None
 
 
 def _describe_check(error: ValidationError) -> str:
@@ -187,7 +187,7 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
     for ref, rule in expectation.why.items():
         found = REFERENCE.fullmatch(ref)
         if found is None:
-            raise BadInput(f"expect: why: {shown(ref)} is not a reference (crm:<record> or outlook:<user>/<item>)")
+            raise BadInputError(f"expect: why: {shown(ref)} is not a reference (crm:<record> or outlook:<user>/<item>)")
         if (named := found["user"] or found["named"]) is not None:
             _user(world, named, f"why.{ref}")
         last = index.last_decision(ref)
@@ -199,5 +199,5 @@ def _user(world: World, name: str, where: str = "") -> Any:
     """A user a check names: an undeclared one is bad input (a typo), not a failed check."""
     user = world.users.get(name)
     if user is None:
-        raise BadInput(f"expect: {where + ': ' if where else ''}unknown user {shown(name)}")
+        raise BadInputError(f"expect: {where + ': ' if where else ''}unknown user {shown(name)}")
     return user

@@ -12,7 +12,7 @@ import yaml
 
 from syncledger.ledger.vocabulary import Action
 
-from ..inputs import BadInput, parse_action, parse_time, representable_time, shown
+from ..inputs import BadInputError, parse_action, parse_time, representable_time, shown
 from .expect import Expectation, parse_expectation
 
 DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
@@ -79,7 +79,7 @@ def load(path: str) -> Scenario:
             raise ScenarioError(f"{path}: users.{name}: options must be a mapping, e.g. {{sync_filter: owned}}")
         try:
             action = parse_action(raw)
-        except BadInput as e:
+        except BadInputError as e:
             raise ScenarioError(f"{path}: users.{name}: {e}") from None
         scenario.steps.append(Step(None, action.model_copy(update={"at": start})))
     steps = doc["steps"] if doc.get("steps") is not None else []
@@ -89,13 +89,13 @@ def load(path: str) -> Scenario:
     for number, raw in enumerate(steps, 1):
         try:
             step, previous = _step(number, raw, start, previous)
-        except BadInput as e:
+        except BadInputError as e:
             raise ScenarioError(f"{where(path, number)}: {e}") from None
         scenario.steps.append(step)
     if doc.get("expect") is not None:
         try:
             scenario.steps.append(Step(None, expectation=parse_expectation(doc["expect"])))
-        except BadInput as e:
+        except BadInputError as e:
             raise ScenarioError(f"{path}: final {e}") from None
     return scenario
 
@@ -126,36 +126,36 @@ class _UniqueKeys(yaml.SafeLoader):
 def _time(value: Any, path: str, what: str) -> datetime:
     try:
         if not isinstance(value, (str, datetime)):
-            raise BadInput(f"{what} must be an ISO 8601 time with a time zone, not {type(value).__name__}")
+            raise BadInputError(f"{what} must be an ISO 8601 time with a time zone, not {type(value).__name__}")
         if isinstance(value, datetime):
             if value.tzinfo is None:
-                raise BadInput(f"{what} {value.isoformat()!r} has no time zone (add Z or +01:00)")
+                raise BadInputError(f"{what} {value.isoformat()!r} has no time zone (add Z or +01:00)")
             return representable_time(value, what)
         return parse_time(str(value), what)
-    except BadInput as e:
+    except BadInputError as e:
         raise ScenarioError(f"{path}: {e}") from None
 
 
 def _step(number: int, raw: Any, start: datetime, previous: datetime | None) -> tuple[Step, datetime | None]:
     if not isinstance(raw, dict):
-        raise BadInput("a step must be a mapping: an action ({do: ...}) or a check ({expect: ...})")
+        raise BadInputError("a step must be a mapping: an action ({do: ...}) or a check ({expect: ...})")
     if "expect" in raw:
         extra = sorted(map(str, set(raw) - {"expect"}))
         if extra:
-            raise BadInput(f"unknown key '{extra[0]}' beside expect")
+            raise BadInputError(f"unknown key '{extra[0]}' beside expect")
         return Step(number, expectation=parse_expectation(raw["expect"])), previous
     raw = dict(raw)
     at = raw.pop("at", None)
     if at is not None:
         if not isinstance(at, (str, datetime)):
-            raise BadInput(f"at must be an ISO 8601 time with a time zone, not {type(at).__name__}")
+            raise BadInputError(f"at must be an ISO 8601 time with a time zone, not {type(at).__name__}")
         when = at if isinstance(at, datetime) else parse_time(at, "at")
         if when.tzinfo is None:
-            raise BadInput(f"at {when.isoformat()!r} has no time zone (add Z or +01:00)")
+            raise BadInputError(f"at {when.isoformat()!r} has no time zone (add Z or +01:00)")
         representable_time(when, "at")
         floor = previous or start
         if when < floor:
-            raise BadInput(f"time goes backwards from {floor.isoformat()} to {when.isoformat()}")
+            raise BadInputError(f"time goes backwards from {floor.isoformat()} to {when.isoformat()}")
     else:
         when = representable_time(start if previous is None else previous + STEP, "the step's time")
     action = parse_action(raw)

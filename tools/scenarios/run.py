@@ -12,7 +12,7 @@ from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.reader import StoredIndex, open_reader
 
-from ..inputs import BadInput, Horizon
+from ..inputs import BadInputError, Horizon
 from .expect import evaluate
 from .load import Scenario, ScenarioError, Step, where
 
@@ -42,7 +42,7 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
         for step in scenario.steps:
             if step.action is not None:
                 try:
-                    if ahead is not None:  # the typo guard (a BadInput, so a ValueError: reported below)
+                    if ahead is not None:  # the typo guard (a BadInputError, so a ValueError: reported below)
                         ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
                     recorded = ledger.stage(step.action)
                 except ActionRefusedError as e:
@@ -53,7 +53,7 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
             if step.expectation is not None:
                 try:
                     found = evaluate(step.expectation, ledger.world, index)
-                except BadInput as e:
+                except BadInputError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
                 label = f"step {step.number}" if step.number else "expect"
                 failures += [f"{label}: {failure}" for failure in found]
