@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import quote
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.store import EventStore, StoreError, environment
+from syncledger.ledger.store import EventStore, StoreError, connect_postgres, environment
 
 from ..actionlines import content
 
@@ -78,14 +78,7 @@ def _make_room_on_postgres(url: str, demo_actions: list[v.Action], demo_events: 
     env = environment(url)
     schema = env.get("POSTGRES_SCHEMA") or "public"
     try:
-        with psycopg.connect(
-            dbname=env["POSTGRES_DBNAME"],
-            host=env["POSTGRES_HOST"],
-            port=env["POSTGRES_PORT"],
-            user=env["POSTGRES_USER"],
-            password=env["POSTGRES_PASSWORD"] or None,
-            connect_timeout=10,
-        ) as connection:
+        with connect_postgres(env) as connection:  # unreachable: StoreError, one line
             ours = [
                 row[0]
                 for row in connection.execute(
