@@ -176,6 +176,7 @@ def _(a: v.CrmRecordCreated, world: World) -> None:
     if record_id_used(world, a.record):
         raise RefusedError(f"record id '{a.record}' is already used in CRM")
     _start_only_for_appointments(a.start, a.type, f"'{a.record}'")
+    _regarding_only_for_emails(a.regarding, a.type, f"'{a.record}'")
 
 
 @_check.register
@@ -183,6 +184,12 @@ def _(a: v.CrmRecordEdited, world: World) -> None:
     user(world, a.actor)
     found = record(world, a.record)
     _start_only_for_appointments(a.start, found.type, f"'{a.record}'")
+    _regarding_only_for_emails(a.regarding, found.type, f"'{a.record}'")
+
+
+def _regarding_only_for_emails(regarding: str | None, kind: str, what: str) -> None:
+    if regarding is not None and kind != "email":
+        raise RefusedError(f"regarding is only for e-mails, not {kind} {what}")
 
 
 _STATE_CHANGES: dict[str, tuple[str, Callable[[str], bool]]] = {  # what each takes (the state: v.STATE_AFTER)
@@ -241,3 +248,17 @@ def _(a: v.CrmRecordUnshared, world: World) -> None:
     user(world, a.with_)
     if a.with_ not in found.shared_with:
         raise RefusedError(f"record '{a.record}' is not shared with {a.with_}")
+
+
+# ------------------------------------------------------------------------------------------- imports
+
+
+@_check.register
+def _(a: v.DiscrepancyFound, world: World) -> None:
+    """A discrepancy records what a real export showed; it changes nothing, so nothing in the state refuses it."""
+
+
+@_check.register
+def _(a: v.ItemAliased, world: World) -> None:
+    if not item_id_used(world, user(world, a.user).name, a.item):
+        raise RefusedError(f"unknown item '{a.item}' in {a.user}'s Outlook")

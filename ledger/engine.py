@@ -273,8 +273,18 @@ def _apply_immediate(batch: _Batch, a: v.OfflineAction, cause: int, actor: str, 
         regarding=getattr(a, "regarding", None),
     )
     verdict = _rules(user).decide(situation)
-    queue = _crm_changed(world, verdict, link.record, a.do, user.name)
+    if _audit_edit(a):  # the audit log names what changed, not to what: no CRM change, nothing for anyone
+        verdict = verdict.without_record_changes()
+        queue = None
+    else:
+        queue = _crm_changed(world, verdict, link.record, a.do, user.name)
     batch.decide(verdict, cause, at, actor, (user.name, item_id, link.record), queue)
+
+
+def _audit_edit(a: v.Action) -> bool:
+    """An edit read from a mailbox audit (SOURCES.md "Outlook edits without values"): it carries `changed` and no
+    value, so it changes nothing in CRM and lifts no one's FILTER-SKIP-DELETED."""
+    return isinstance(a, v.OutlookItemEdited) and a.changed is not None and not a.fields and a.start is None
 
 
 def _crm_changed(world: World, verdict: Verdict, record: str, operation: str, user: str) -> Queue | None:
@@ -479,6 +489,8 @@ _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {
     v.SyncRequested: _sync_requested,
     v.WentOffline: _plain,
     v.WentOnline: _go_online,
+    v.DiscrepancyFound: _plain,
+    v.ItemAliased: _plain,
     **{
         cls: _crm_change
         for cls in (

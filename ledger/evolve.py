@@ -94,7 +94,8 @@ def _(e: v.WentOnline, world: World, position: int) -> None:
 @_apply.register
 def _(e: v.CrmRecordCreated, world: World, position: int) -> None:
     owner = e.owner or e.actor
-    _add_record(world, Record(e.record, e.type, owner, "active", dict(e.fields), start=e.start), position)
+    record = Record(e.record, e.type, owner, "active", dict(e.fields), start=e.start, regarding=e.regarding)
+    _add_record(world, record, position)
 
 
 @_apply.register
@@ -103,6 +104,14 @@ def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
     record.fields.update(e.fields)
     if e.start is not None:
         record.start = e.start
+    if e.regarding is not None:
+        record.regarding = e.regarding
+
+
+@_apply.register(v.DiscrepancyFound)
+@_apply.register(v.ItemAliased)
+def _(e: v.Action, world: World, position: int) -> None:
+    """Recorded for the reader (a lead, another name of an item); the state stays as it was."""
 
 
 @_apply.register(v.CrmActivityCompleted)

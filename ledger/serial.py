@@ -95,7 +95,7 @@ def _converter(annotation: Any, where: str) -> Convert | None:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin is Annotated:
         return _converter(args[0], where)
-    if annotation in _AS_IS or origin is Literal:
+    if annotation in _AS_IS or origin is Literal or annotation is Any:  # Any: JSON data kept as JSON gives it
         return None
     if annotation in (datetime, AwareDatetime):
         return parse_time

@@ -166,11 +166,29 @@ class Queued(Model):
 # --------------------------------------------------------------------------------------------- actions
 
 
+Cycle = Annotated[StrictStr, Field(pattern=r"^[1-9][0-9]{0,5}[smh]$")]
+
+
+class Source(Model):
+    """Where an imported action came from (SOURCES.md, "Provenance"): the system, the source's own id, the file
+    and row it was read from; `first_seen` for an item added because a row named it before any `Create`,
+    `cycle` for an inferred sync, `logon_type` as the mailbox audit wrote it."""
+
+    system: Literal["dataverse", "m365", "baseline", "inferred"]
+    id: Name | None = None
+    file: Name | None = None
+    row: Annotated[int, Field(ge=0)] | None = None
+    first_seen: StrictBool | None = None
+    cycle: Cycle | None = None
+    logon_type: Annotated[int, Field(ge=-(2**31), le=2**31)] | None = None
+
+
 class Action(Model):
     """A user action; `at` and `id` are filled in by the ledger when the input leaves them out."""
 
     at: Time | None = None
     id: Name | None = None
+    source: Source | None = None  # set by an import from a real organisation's exports, else absent
     queued: tuple[Queued, ...] = ()
     do: str  # every action names itself: each subclass narrows this to its own literal (and it is the tag)
 
@@ -192,6 +210,7 @@ class UserAdded(Action):
     user: Name
     sync_filter: SyncFilter = "owned"
     delete_untracked_email_in_crm: StrictBool = False
+    cycle: Cycle | None = None  # how often the user's sync runs, as people.yaml says (inferred syncs)
 
 
 class OptionChanged(Action):
@@ -216,6 +235,7 @@ class OutlookItemEdited(Action):
     item: Name
     fields: Fields = {}
     start: Time | None = None
+    changed: tuple[Name, ...] | None = None  # the properties a mailbox audit names, without their values
 
 
 class OutlookTaskCompleted(Action):
@@ -259,6 +279,7 @@ class CrmRecordCreated(Action):
     owner: Name | None = None
     fields: Fields = {}
     start: Time | None = None
+    regarding: Name | None = None  # an e-mail's regarding record, as Dataverse recorded it (unchecked)
 
 
 class CrmRecordEdited(Action):
@@ -267,6 +288,7 @@ class CrmRecordEdited(Action):
     record: Name
     fields: Fields = {}
     start: Time | None = None
+    regarding: Name | None = None
 
 
 class CrmActivityCompleted(Action):
@@ -337,6 +359,44 @@ class WentOnline(Action):
     user: Name
 
 
+class RowRef(Model):
+    file: Name
+    row: Annotated[int, Field(ge=0)]
+    id: Name
+
+
+class DecisionRef(Model):
+    rule: Name
+    position: Annotated[int, Field(ge=1)]
+    at: Time
+
+
+class DiscrepancyFound(Action):
+    """A row of a real organisation's export that the ledger would refuse only because of a state its own rules
+    (or inferred syncs) produced: recorded as a lead for the support engineer, it changes nothing. Not a
+    decision: `decision` names the one it contradicts (none when the synchronisation did what no rule did)."""
+
+    do: Literal["discrepancy"]
+    row: RowRef
+    action: dict[str, Any]
+    refusal: Annotated[StrictStr, Field(min_length=1, max_length=2000)]
+    decision: DecisionRef | None = None
+
+    @property
+    def user_name(self) -> str:
+        return str(self.action.get("user") or self.action.get("actor", ""))
+
+
+class ItemAliased(Action):
+    """The mailbox audit's id of an item the synchronisation created (SOURCES.md: aliases): references accept
+    either."""
+
+    do: Literal["alias"]
+    user: Name
+    item: Name
+    alias: Name
+
+
 STATE_AFTER: dict[str, CrmState] = {  # the CRM state each state-changing action leaves its record in
     "crm.complete": "completed",
     "crm.cancel": "canceled",
@@ -367,7 +427,9 @@ AnyAction = Annotated[
     | CrmRecordUnshared
     | SyncRequested
     | WentOffline
-    | WentOnline,
+    | WentOnline
+    | DiscrepancyFound
+    | ItemAliased,
     Field(discriminator="do"),
 ]
 OfflineAction = OutlookItemEdited | OutlookTaskCompleted | OutlookItemTracked | OutlookRegardingSet

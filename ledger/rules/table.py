@@ -73,6 +73,11 @@ class Verdict(NamedTuple):
     effects: tuple[Effect, ...]
     reason: str | None = None
 
+    def without_record_changes(self) -> Verdict:
+        """The same rule, changing nothing in CRM: an edit whose values are unknown (a mailbox audit's)."""
+        kept = tuple(e for e in self.effects if getattr(e, "kind", None) != "record.changed")
+        return self._replace(effects=kept)
+
 
 class RuleSet:
     """A synchronisation method's rules, in the order `syncledger rules` prints them."""

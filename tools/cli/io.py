@@ -16,6 +16,9 @@ from ..actionlines import BadLineError
 from ..inputs import BadInputError, Point, parse_point
 from ..output import console, one_line, print_json
 from ..progress import progress
+from ..sources.errors import SourceError
+from ..sources.importer import read_inputs, run_import
+from ..sources.load import KINDS, detect
 from ..transfer import export_lines, export_range, import_actions
 from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon, open_ledger, open_reader, within_horizon
 
@@ -59,21 +62,93 @@ def _point(text: str | None, option: str) -> Point | None:
 # ----------------------------------------------------------------------------------------------- import
 
 
-@app.command("import")
+@app.command("import", context_settings={"ignore_unknown_options": True})
 def import_(
-    file: str = typer.Argument(..., help="Action lines (JSON Lines); - for standard input."),
+    files: list[str] = typer.Argument(
+        ...,
+        metavar="[--from KIND] FILE...",
+        help="Action lines (- for standard input), or with --people a real organisation's exports: a baseline, "
+        "Dataverse audits pages, Microsoft 365 audit CSVs (each file's kind is told from its content; --from "
+        "baseline|dataverse|m365|actions before files forces theirs).",
+    ),
+    people: str | None = typer.Option(None, "--people", help="people.yaml: who is who in the exports."),
+    skip_unknown_records: bool = typer.Option(
+        False, "--skip-unknown-records", help="Count and skip rows about a record the ledger and baseline lack."
+    ),
     future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """Append action lines to the ledger. Every line is checked through the rules first: one bad line appends
-    nothing. Lines whose id the ledger already holds with the same content are skipped, so importing a file
-    again is harmless (and completes an import that was interrupted).
+    """Append action lines to the ledger, or a real organisation's exports (SOURCES.md) with --people. Every line
+    and row is checked through the rules first: one bad one appends nothing. What the ledger already holds is
+    skipped, so importing again is harmless (and completes an import that was interrupted).
 
     \b
     Example:
         syncledger import actions.jsonl --db team.db
+        syncledger import --people people.yaml baseline.json audits-*.json m365-audit.csv --db contoso.db
     """
+    given = _with_kinds(files)
+    if people is None and not skip_unknown_records and len(given) == 1 and given[0][1] is None:
+        file = given[0][0]
+        if file == "-" or _kind_of(file) in (None, "actions"):
+            _import_lines(file, future, json, db)
+            return
+    _import_sources(people, given, skip_unknown_records, json, db)
+
+
+def _with_kinds(args: list[str]) -> list[tuple[str, str | None]]:
+    """The files with the kind `--from` forces on those after it (until the next `--from`)."""
+    out: list[tuple[str, str | None]] = []
+    kind: str | None = None
+    words = iter(args)
+    for word in words:
+        if word == "--from" or word.startswith("--from="):
+            value = word.partition("=")[2] if "=" in word else next(words, None)
+            if value not in KINDS:
+                raise UsageError(f"--from takes {'|'.join(KINDS)}, not {value!r}")
+            kind = value
+        elif word.startswith("--") and word != "-":
+            raise UsageError(f"no such option: {word}")
+        else:
+            out.append((word, kind))
+    if not out:
+        raise UsageError("give at least one FILE to import")
+    return out
+
+
+def _kind_of(file: str) -> str | None:
+    try:
+        with open(file, "rb") as stream:
+            head = stream.read(1 << 20)
+    except OSError:
+        return None
+    return detect(head) if len(head) < 1 << 20 else ("actions" if head.lstrip(b"\xef\xbb\xbf").startswith(b"{\"") else detect(head))
+
+
+def _import_sources(
+    people_file: str | None, files: list[tuple[str, str | None]], skip_unknown: bool, json: bool, db: str | None
+) -> None:
+    for path, _ in files:
+        if path == "-":
+            raise UsageError("standard input is for action lines alone; give the exports as files")
+    try:
+        inputs = read_inputs(people_file, files)  # every file checked as input before a ledger is opened
+        ledger = open_ledger(db, must_exist=False)
+        with progress("judging the rows and importing"):
+            report = run_import(ledger, inputs, skip_unknown_records=skip_unknown)
+    except SourceError as e:
+        raise UsageError(one_line(str(e))) from None
+    except ConflictError as e:
+        raise UsageError(one_line(f"{e}; nothing more was appended, import the files again")) from None
+    if json:
+        print_json(report.document())
+    else:
+        for line in report.text():
+            console.print(line, markup=False)
+
+
+def _import_lines(file: str, future: bool, json: bool, db: str | None) -> None:
     name = "standard input" if file == "-" else file
     with _opened(file) as stream:
         ledger = open_ledger(db, must_exist=False)

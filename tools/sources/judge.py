@@ -1,0 +1,605 @@
+"""Judging every row of one command against the ledger, in time order (SOURCES.md "Judging a row"), with the
+syncs inferred at cycle boundaries between them: each row is skipped and counted, refused as bad input, recorded
+as a discrepancy, or staged as actions. Nothing is stored here: the caller commits, or rolls back."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.checks import RefusedError, check
+from syncledger.ledger.world import World
+
+from ..actionlines import differences
+from ..inputs import BadInputError, parse_action, shown
+from . import dataverse, m365
+from .baseline import Baseline
+from .dataverse import UnknownPerson
+from .errors import LooseError, SourceError
+from .load import Row, SourceFile
+from .people import People
+from .report import Report
+from .times import iso
+
+MIDNIGHT = timedelta(0)
+USER_KEYS = ("user", "actor", "owner", "to", "with_")
+
+
+@dataclass
+class Copy:
+    """An item FILTER-CREATE made in this command: a sync client's `Create` row may name it (an alias)."""
+
+    user: str
+    item: str
+    type: str
+    label: str | None
+    at: datetime
+
+
+class Judge:
+    def __init__(
+        self,
+        ledger: Ledger,
+        people: People | None,
+        files: list[SourceFile],
+        rows: list[Row],
+        *,
+        skip_unknown_records: bool = False,
+        collect: Callable[[v.Action], None] | None = None,
+    ) -> None:
+        self.ledger = ledger
+        self.people = people
+        self.rows = rows
+        self.skip_unknown_records = skip_unknown_records
+        self.collect = collect
+        self.report = Report(files, rows=len(rows))
+        self.infer = people is not None and any(f.kind in ("dataverse", "m365") for f in files)
+        self.stored = ledger.world.position
+        self.started_at = ledger.world.at
+        self.baseline_at: datetime | None = None
+        self.copies: list[Copy] = []
+        self.aliases: dict[tuple[str, str], str] = {}  # (user, alias) -> item
+        self.aliased: set[tuple[str, str]] = set()  # (user, item) with an alias
+        if rows:
+            self.report.window = (min(r.at for r in rows), max(r.at for r in rows))
+
+    @property
+    def world(self) -> World:
+        return self.ledger.world
+
+    # ------------------------------------------------------------------------------------------ the run
+
+    def run(self) -> Report:
+        self._users_as_declared()
+        for row in self.rows:
+            if self.infer:
+                self._infer_until(row.at, inclusive=False)
+            self._judge(row)
+        if self.infer and self.report.window is not None:
+            self._infer_until(self.report.window[1], inclusive=True)
+        if self.people is not None:
+            self.report.pending_at_end = {
+                name: len(self.world.users[name].pending) for name in self.people.users if name in self.world.users
+            }
+        return self.report
+
+    def _users_as_declared(self) -> None:
+        """A user the ledger has with other options than people.yaml's is refused: change it with `option`."""
+        if self.people is None:
+            return
+        for name, person in self.people.users.items():
+            user = self.world.users.get(name)
+            if user is None:
+                continue
+            wanted = {
+                "sync_filter": person.sync_filter or "owned",
+                "delete_untracked_email_in_crm": bool(person.delete_untracked_email_in_crm),
+            }
+            if hasattr(user, "sync_method"):
+                wanted["sync_method"] = person.method
+            for option, value in wanted.items():
+                if getattr(user, option) != value:
+                    raise SourceError(
+                        self.people.file,
+                        f"users.{name}: the ledger has {name} with {option} {getattr(user, option)}, not {value}: "
+                        f"change it with `option` first",
+                    )
+
+    def _judge(self, row: Row) -> None:
+        try:
+            if row.kind == "baseline":
+                self._baseline(row)
+            elif row.kind == "actions":
+                self._action_line(row)
+            elif row.kind == "dataverse":
+                self._dataverse(row)
+            else:
+                self._m365(row)
+        except LooseError as e:
+            raise SourceError(row.file.path, str(e), row.number) from None
+        except UnknownPerson as e:
+            raise self._unknown_person(e) from None
+
+    def _bad(self, row: Row, problem: str) -> SourceError:
+        return SourceError(row.file.path, problem, row.number)
+
+    def _in_time(self, row: Row) -> None:
+        if self.baseline_at is not None and row.at < self.baseline_at:
+            raise self._bad(row, f"the row ({iso(row.at)}) is earlier than the baseline ({iso(self.baseline_at)})")
+        if self.started_at is not None and row.at < self.started_at:
+            raise self._bad(
+                row, f"the row ({iso(row.at)}) is earlier than the ledger's last event ({iso(self.started_at)})"
+            )
+
+    # ------------------------------------------------------------------------------------------ staging
+
+    def _event_at(self, position: int) -> v.Action | v.Decided | None:
+        if position > self.stored:
+            return self.ledger.staged_event(position)
+        found = self.ledger.store.read_one(position)
+        return found[1] if found is not None else None
+
+    def _held(self, action_id: str) -> v.Action | v.Decided | None:
+        position = self.world.past.action(action_id)
+        return self._event_at(position) if position is not None else None
+
+    def _stage(self, action: v.Action) -> None:
+        recorded = self.ledger.stage(action, keep=False)
+        self.report.appended[action.do] += 1
+        if self.report.first is None:
+            self.report.first = recorded[0][0]
+        self.report.last = recorded[-1][0]
+        if self.collect is not None:
+            self.collect(action)
+        for _, event in recorded:
+            if isinstance(event, v.Decided) and event.rule == "FILTER-CREATE":
+                for effect in event.effects:
+                    if effect.kind == "item.created":
+                        label = effect.fields.get("subject") or effect.fields.get("fullname")  # type: ignore[union-attr]
+                        self.copies.append(
+                            Copy(effect.user, effect.item, effect.type, _label(label), event.at)  # type: ignore[union-attr]
+                        )
+
+    def _declare(self, name: str, at: datetime) -> None:
+        if name in self.world.users or self.people is None or name not in self.people.users:
+            return
+        self._stage(self.people.user_add(name, at))
+
+    def _declare_named(self, action: v.Action) -> None:
+        if isinstance(action, v.UserAdded) or action.at is None:
+            return
+        for key in USER_KEYS:
+            name = action.__dict__.get(key)
+            if isinstance(name, str):
+                self._declare(name, action.at)
+
+    def _try(self, row: Row, action: v.Action, discrepancy: bool = True) -> None:
+        """Stage the action; a refusal is a discrepancy when a decision caused it, else bad input."""
+        self._declare_named(action)
+        try:
+            check(self.world, action)
+        except RefusedError as e:
+            blamed = self._blame(action) if discrepancy else None
+            if blamed is None:
+                raise self._bad(row, str(e)) from None
+            self._discrepancy(row, action, str(e), blamed)
+            return
+        self._stage(action)
+
+    def _discrepancy(self, row: Row, action: v.Action, refusal: str, decision: v.DecisionRef | None) -> None:
+        assert action.id is not None and action.at is not None
+        data = v.dump(action)
+        data.pop("queued", None)
+        found = v.DiscrepancyFound(
+            do="discrepancy",
+            id=action.id,
+            at=action.at,
+            row=v.RowRef(file=row.file.name, row=row.number, id=action.id),
+            action=data,
+            refusal=refusal,
+            decision=decision,
+            source=action.source,
+        )
+        self._stage(found)
+        self.report.discrepancies += 1
+
+    # ------------------------------------------------------------------------------------------ blame
+
+    def _decision_at(self, position: int | None) -> v.DecisionRef | None:
+        if position is None:
+            return None
+        event = self._event_at(position)
+        if isinstance(event, v.Decided) and event.rule != "BASELINE":
+            return v.DecisionRef(rule=event.rule, position=position, at=event.at)
+        return None
+
+    def _item_deleter(self, user: str, item: str) -> v.DecisionRef | None:
+        """The decision that deleted the item, or None if its user (or the baseline) did."""
+        past = self.world.past
+        position = past.since.items.get((user, item))
+        if position is None:
+            link = past.last_link(user, item)
+            if link is None:
+                return None
+            event = self._event_at(link.position)
+            deletes = isinstance(event, v.Decided) and any(
+                e.kind == "item.deleted" and e.item == item for e in event.effects  # type: ignore[union-attr]
+            )
+            return self._decision_at(link.position) if deletes else None
+        return self._decision_at(position)
+
+    def _blame(self, action: v.Action) -> v.DecisionRef | None:
+        """The decision behind the state that refuses the action, if a decision made it so (SOURCES.md point 3)."""
+        world = self.world
+        if isinstance(action, (v.OutlookItemEdited, v.OutlookItemDeleted, v.OutlookTaskCompleted)):
+            user = world.users.get(action.user)
+            if user is not None and action.item not in user.items and world.past.item_deleted(action.user, action.item):
+                return self._item_deleter(action.user, action.item)
+            return None
+        record_id = action.__dict__.get("record")
+        if not action.do.startswith("crm.") or not isinstance(record_id, str) or action.do == "crm.create":
+            return None
+        record = world.records.get(record_id)
+        if record is None:
+            gone = world.past.record(record_id)
+            return self._decision_at(gone.changed) if gone is not None else None
+        if action.do in v.STATE_AFTER and record.state == v.STATE_AFTER[action.do]:
+            return self._decision_at(record.changed)
+        if isinstance(action, v.CrmRecordAssigned) and record.owner == action.to:
+            return self._decision_at(record.changed)
+        return None
+
+    # ------------------------------------------------------------------------------------------ syncs
+
+    def _infer_until(self, t: datetime, inclusive: bool) -> None:
+        """Every sync due before `t` (at `t` too when `inclusive`): at the first boundary strictly after each online
+        user's earliest pending operation; at one instant, in people.yaml's order."""
+        assert self.people is not None
+        while True:
+            due: tuple[datetime, str] | None = None
+            for name, person in self.people.users.items():
+                user = self.world.users.get(name)
+                if user is None or not user.online or not user.pending:
+                    continue
+                boundary = _boundary_after(min(p.at for p in user.pending), person.seconds)
+                if self.world.at is not None and boundary < self.world.at:
+                    boundary = _boundary_at_or_after(self.world.at, person.seconds)
+                if (boundary < t or (inclusive and boundary <= t)) and (due is None or boundary < due[0]):
+                    due = (boundary, name)
+            if due is None:
+                return
+            at, name = due
+            sync_id = f"inferred:{name}@{iso(at)}"
+            if self.world.past.action(sync_id) is not None:
+                return  # already there: an import completed after a crash, whose world is past this point
+            person = self.people.users[name]
+            source = v.Source(system="inferred", cycle=person.effective_cycle)
+            self._stage(v.SyncRequested(do="sync", id=sync_id, at=at, user=name, source=source))
+            self.report.syncs_inferred += 1
+
+    # ------------------------------------------------------------------------------------------ baseline
+
+    def _baseline(self, row: Row) -> None:
+        found: Baseline = row.data
+        self.baseline_at = found.at
+        if self.world.past.action(found.id) is not None:
+            self.report.skip("duplicate")
+            return
+        if self.world.records or any(u.items for u in self.world.users.values()) or self.world.past.since.records:
+            raise self._bad(row, "the ledger already has records or items, and this baseline is not the one it has")
+        if self.started_at is not None and found.at < self.started_at:
+            raise self._bad(row, f"the baseline ({iso(found.at)}) is earlier than the ledger's last event")
+        for name in found.users:
+            self._declare(name, found.at)
+        source = {"system": "baseline", "id": found.id.removeprefix("baseline:")[:12], "file": row.file.name, "row": 1}
+        try:
+            action = parse_action(
+                {"do": "baseline", "id": found.id, "at": found.at, "document": found.document, "source": source}
+            )
+        except BadInputError as e:
+            raise self._bad(row, f"this syncledger cannot record a baseline yet ({e})") from None
+        self._try(row, action, discrepancy=False)
+        self.report.baseline_unlinked += found.unlinked
+
+    # ------------------------------------------------------------------------------------------ action lines
+
+    def _action_line(self, row: Row) -> None:
+        action: v.Action = row.data
+        if action.id is not None:
+            held = self._held(action.id)
+            if held is not None:
+                self._same(row, action, held)
+                self.report.skip("duplicate")
+                return
+        self._in_time(row)
+        self._try(row, action, discrepancy=False)
+
+    def _same(self, row: Row, action: v.Action, held: v.Action | v.Decided) -> None:
+        if not isinstance(held, v.Action):
+            raise self._bad(row, f"action id '{action.id}' is in the ledger but that position holds no action")
+        if isinstance(held, v.DiscrepancyFound) and not isinstance(action, v.DiscrepancyFound):
+            other = dict(held.action)
+            mine = v.dump(action)
+            mine.pop("queued", None)
+            differ = [k for k in dict.fromkeys([*other, *mine]) if k != "source" and other.get(k) != mine.get(k)]
+            if not differ or _times_equal(other, mine, differ):
+                return
+        else:
+            differ = [k for k in differences(held, action) if k != "source"]
+            if not differ:
+                return
+        raise self._bad(row, f"id '{action.id}' is already in the ledger with different content ({', '.join(differ)} differ)")
+
+    # ------------------------------------------------------------------------------------------ Dataverse
+
+    def _dataverse(self, row: Row) -> None:
+        people = self.people
+        assert people is not None
+        r: dataverse.DataverseRow = row.data
+        first_id = r.id
+        held = self._held(first_id)
+        if held is not None:
+            mapped = dataverse.map_row(r, people)
+            if mapped.actions is None or mapped.by_sync and not isinstance(held, v.DiscrepancyFound):
+                raise self._bad(row, f"id '{first_id}' is already in the ledger with different content")
+            self._same(row, self._crm_action(row, mapped.actions[0], first_id), held)
+            self.report.skip("duplicate")
+            return
+        mapped = dataverse.map_row(r, people)
+        if mapped.skip is not None:
+            self.report.skip(mapped.skip)
+            return
+        assert mapped.actions is not None
+        if mapped.by_sync:
+            self._by_synchronisation(row, mapped.actions, first_id)
+            return
+        self._in_time(row)
+        for number, raw in enumerate(mapped.actions, 1):
+            action_id = first_id if number == 1 else f"{first_id}/{number}"
+            if raw["do"] != "crm.create" and not self._record_known(raw["record"]):
+                if self.skip_unknown_records:
+                    self.report.skip("unknown record")
+                    return
+                raise self._unknown_record(row, raw["record"])
+            self._try(row, self._crm_action(row, raw, action_id))
+
+    def _crm_action(self, row: Row, raw: dict[str, Any], action_id: str) -> v.Action:
+        auditid = action_id.removeprefix("dataverse:").split("/")[0]
+        source = {"system": "dataverse", "id": auditid, "file": row.file.name, "row": row.number}
+        try:
+            return parse_action({**raw, "id": action_id, "at": row.at, "source": source})
+        except BadInputError as e:
+            raise self._bad(row, str(e)) from None
+
+    def _record_known(self, record: str) -> bool:
+        return record in self.world.records or self.world.past.record(record) is not None
+
+    def _by_synchronisation(self, row: Row, actions: list[dict[str, Any]], first_id: str) -> None:
+        """A row the synchronisation made: skipped, unless it changed a record's existence, state or owner to what
+        the ledger's record does not have (then the synchronisation did what no rule did: a discrepancy)."""
+        self._in_time(row)
+        for number, raw in enumerate(actions, 1):
+            record = self.world.records.get(raw["record"])
+            if record is None:
+                continue
+            did = None
+            if raw["do"] == "crm.delete":
+                did = f"the synchronisation deleted record '{record.id}'; the rules did not"
+            elif raw["do"] in v.STATE_AFTER and record.state != v.STATE_AFTER[raw["do"]]:
+                did = f"the synchronisation made record '{record.id}' {v.STATE_AFTER[raw['do']]}; the rules did not"
+            elif raw["do"] == "crm.assign" and record.owner != raw["to"]:
+                did = f"the synchronisation assigned record '{record.id}' to {raw['to']}; the rules did not"
+            if did is not None:
+                action_id = first_id if number == 1 else f"{first_id}/{number}"
+                auditid = first_id.removeprefix("dataverse:")
+                source = v.Source(system="dataverse", id=auditid, file=row.file.name, row=row.number)
+                action = v.ACTION_ADAPTER.validate_python(
+                    {**raw, "id": action_id, "at": row.at, "source": source.model_dump(exclude_none=True)}
+                )
+                self._discrepancy(row, action, did, None)
+                return
+        self.report.skip("made by synchronisation")
+
+    # ------------------------------------------------------------------------------------------ Microsoft 365
+
+    def _m365(self, row: Row) -> None:
+        people = self.people
+        assert people is not None
+        r: m365.M365Row = row.data
+        data = r.data
+        if not isinstance(data.get("Id"), str) or not data["Id"]:
+            raise LooseError("AuditData.Id is missing")
+        kind = m365.record_type(data)
+        if kind not in m365.EXCHANGE_ITEM_TYPES:
+            self.report.skip("another record type")
+            return
+        operation = data.get("Operation")
+        if operation not in m365.OPERATIONS:
+            self.report.skip("another operation")
+            return
+        mailbox = data.get("MailboxOwnerUPN")
+        if not isinstance(mailbox, str) or not mailbox:
+            raise LooseError("AuditData.MailboxOwnerUPN is missing")
+        user = people.mailbox_user(mailbox)
+        by_sync = people.is_sync_client(data.get("ClientInfoString"))
+        if user is None:
+            if people.others_skip:
+                self.report.skip("unnamed mailbox")
+                return
+            if not by_sync:
+                raise UnknownPerson("mailbox", mailbox.lower())
+        items = m365.items_of(data)
+        if user is None:
+            self.report.skip("made by synchronisation")
+            return
+        logon = data.get("LogonType")
+        for number, item in enumerate(items, 1):
+            action_id = r.id if number == 1 else f"{r.id}/{number}"
+            source = v.Source(
+                system="m365",
+                id=r.id.removeprefix("m365:"),
+                file=row.file.name,
+                row=row.number,
+                logon_type=logon if isinstance(logon, int) and not isinstance(logon, bool) else None,
+            )
+            self._m365_item(row, user, operation, item, action_id, by_sync, source)
+
+    def _m365_item(
+        self, row: Row, user: str, operation: str, item: m365.Touched, action_id: str, by_sync: bool, source: v.Source
+    ) -> None:
+        held = self._held(action_id)
+        if held is not None:
+            if not isinstance(held, v.Action) or (held.user_name not in (user, "")):
+                raise self._bad(row, f"id '{action_id}' is already in the ledger with different content")
+            self.report.skip("duplicate")
+            return
+        kind = m365.folder_type(item.folder)
+        if by_sync:
+            if operation == "Create":
+                self._in_time(row)
+                self._alias(row, user, item, kind, action_id, source, exact_time=True)
+            else:
+                self.report.skip("made by synchronisation")
+            return
+        self._in_time(row)
+        world_user = self.world.users.get(user)
+        item_id = self.aliases.get((user, item.id), item.id)
+        exists = world_user is not None and item_id in world_user.items
+        deleted = world_user is not None and not exists and self.world.past.item_deleted(user, item_id)
+        base = {"id": action_id, "at": row.at, "user": user, "item": item_id, "source": source}
+        if operation == "Create":
+            fields = {"subject": item.subject} if item.subject else {}
+            self._try(row, v.OutlookItemCreated(do="outlook.create", type=kind, fields=fields, **base))  # type: ignore[arg-type]
+            return
+        if deleted:
+            decision = self._item_deleter(user, item_id)
+            if operation in m365.LATER_STAGES or (operation == "MoveToDeletedItems" and decision is None):
+                self.report.skip("later stage of a deletion")
+                return
+            if decision is None:
+                self.report.skip("item already deleted by its user")
+                return
+        elif not exists:
+            if self._alias(row, user, item, kind, action_id + "/alias", source, exact_time=False):
+                item_id = self.aliases[(user, item.id)]
+                base["item"] = item_id
+            elif operation in m365.LATER_STAGES:
+                self.report.skip("deleted before the window")
+                return
+            else:
+                self._first_seen(row, user, item, kind, action_id, source)
+        if operation == "Update":
+            changed = tuple(p for p in (row.data.data.get("ModifiedProperties") or ()) if isinstance(p, str) and p)
+            self._try(row, v.OutlookItemEdited(do="outlook.update", changed=changed, **base))  # type: ignore[arg-type]
+        else:
+            self._try(row, v.OutlookItemDeleted(do="outlook.delete", **base))  # type: ignore[arg-type]
+
+    def _first_seen(self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source) -> None:
+        fields = {"subject": item.subject} if item.subject else {}
+        seen = source.model_copy(update={"first_seen": True})
+        create = v.OutlookItemCreated(
+            do="outlook.create", id=f"{action_id}/seen", at=row.at, user=user, item=item.id, type=kind,  # type: ignore[arg-type]
+            fields=fields, source=seen,
+        )
+        self._try(row, create, discrepancy=False)
+        self.report.first_seen += 1
+
+    def _alias(
+        self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source, exact_time: bool
+    ) -> bool:
+        """The mailbox's id of a copy FILTER-CREATE made: within one cycle of a sync client's `Create` row (of the
+        same type and label, without an alias yet); for a later row, the one copy of that label without one."""
+        assert self.people is not None
+        window = timedelta(seconds=self.people.users[user].seconds)
+        label = _label(item.subject)
+        found = [
+            c
+            for c in self.copies
+            if c.user == user
+            and (user, c.item) not in self.aliased
+            and c.label is not None
+            and c.label == label
+            and (not exact_time or (c.type == kind and abs(c.at - row.at) <= window))
+            and c.item in self.world.users[user].items
+        ]
+        if not found or (not exact_time and len(found) != 1):
+            if exact_time:
+                self.report.skip("made by synchronisation (unmatched)")
+            return False
+        copy = found[0]
+        alias = v.ItemAliased(do="alias", id=action_id, at=row.at, user=user, item=copy.item, alias=item.id, source=source)
+        self._try(row, alias, discrepancy=False)
+        self.aliases[(user, item.id)] = copy.item
+        self.aliased.add((user, copy.item))
+        self.report.aliases += 1
+        return True
+
+    # ------------------------------------------------------------------------------------------ bad input
+
+    def _unknown_person(self, error: UnknownPerson) -> SourceError:
+        rows = [r for r in self.rows if _names(r, error.key)]
+        first = rows[0] if rows else None
+        where = f" (first: {first.file.name} row {first.number})" if first is not None else ""
+        count = f"in {len(rows)} row{'s' if len(rows) != 1 else ''}"
+        problem = f"unknown {error.kind} {shown(error.key)} {count}{where}: add it to people.yaml"
+        if first is None:
+            return SourceError(self.people.file if self.people else "people.yaml", problem)
+        return SourceError(first.file.path, problem, first.number)
+
+    def _unknown_record(self, row: Row, record: str) -> SourceError:
+        rows = [r for r in self.rows if r.kind == "dataverse" and str(r.data.raw.get("_objectid_value", "")).lower() == record]
+        first = rows[0] if rows else row
+        return SourceError(
+            first.file.path,
+            f"record {shown(record)} is not in the ledger, not in the baseline and not created by an earlier row "
+            f"({len(rows)} row{'s' if len(rows) != 1 else ''} name it): add it to the baseline, or give "
+            "--skip-unknown-records to count and skip those rows",
+            first.number,
+        )
+
+
+def _names(row: Row, key: str) -> bool:
+    if row.kind == "dataverse":
+        raw = row.data.raw
+        return any(str(raw.get(k) or "").lower() == key for k in ("_userid_value", "_callinguserid_value"))
+    if row.kind == "m365":
+        return str(row.data.data.get("MailboxOwnerUPN") or "").lower() == key
+    return False
+
+
+def _label(text: object) -> str | None:
+    return text.strip() if isinstance(text, str) and text.strip() else None
+
+
+def _times_equal(a: dict[str, Any], b: dict[str, Any], keys: list[str]) -> bool:
+    """Held JSON and a new action's dump differ only in how they write the same instants."""
+    for key in keys:
+        x, y = a.get(key), b.get(key)
+        if not (isinstance(x, str) and isinstance(y, str)):
+            return False
+        try:
+            if datetime.fromisoformat(x.replace("Z", "+00:00")) != datetime.fromisoformat(y.replace("Z", "+00:00")):
+                return False
+        except ValueError:
+            return False
+    return True
+
+
+def _boundary_after(t: datetime, seconds: int) -> datetime:
+    """The first multiple of the cycle since 00:00 UTC of that day strictly later than `t`."""
+    t = t.astimezone(UTC)
+    midnight = t.replace(hour=0, minute=0, second=0, microsecond=0)
+    elapsed = (t - midnight).total_seconds()
+    steps = int(elapsed // seconds) + 1
+    boundary = midnight + timedelta(seconds=steps * seconds)
+    next_midnight = midnight + timedelta(days=1)
+    return min(boundary, next_midnight) if boundary > next_midnight else boundary
+
+
+def _boundary_at_or_after(t: datetime, seconds: int) -> datetime:
+    after = _boundary_after(t - timedelta(microseconds=1), seconds)
+    return after
