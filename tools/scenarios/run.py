@@ -88,5 +88,5 @@ def _label(step: Step) -> str | None:
     if step.number is not None:
         return None
     if step.action is not None:
-        return f"users.{getattr(step.action, 'user', '')}"
+        return "baseline" if step.action.do == "baseline" else f"users.{getattr(step.action, 'user', '')}"
     return "final expect"
