@@ -46,7 +46,8 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
                         ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
                     recorded = ledger.stage(step.action)
                 except ActionRefusedError as e:
-                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
+                    problem = e.problem.removeprefix("baseline ") if step.action.do == "baseline" else e.problem
+                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {problem}") from None
                 except ValueError as e:
                     raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
                 index.add(recorded)
