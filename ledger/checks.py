@@ -262,3 +262,77 @@ def _(a: v.DiscrepancyFound, world: World) -> None:
 def _(a: v.ItemAliased, world: World) -> None:
     if not item_id_used(world, user(world, a.user).name, a.item):
         raise RefusedError(f"unknown item '{a.item}' in {a.user}'s Outlook")
+# ------------------------------------------------------------------------------------------- the baseline
+
+_STATES = {"contact": ("active", "inactive")}  # every other type is an activity
+_ACTIVITY_STATES = ("active", "completed", "canceled")
+
+
+@_check.register
+def _(a: v.BaselineObserved, world: World) -> None:
+    """SOURCES.md "Precise rules", Baseline: a document that could be the state before the first event."""
+    doc = a.document
+    if world.records or any(u.items for u in world.users.values()):
+        raise RefusedError(
+            "the ledger already has records or items: a baseline is the state before them, so it comes first"
+        )
+    records: dict[str, v.BaselineRecord] = {}
+    for r in doc.records:
+        where = f"baseline record '{r.id}'"
+        if r.id in records:
+            raise RefusedError(f"{where} is listed twice")
+        if record_id_used(world, r.id):
+            raise RefusedError(f"{where}: record id '{r.id}' is already used in CRM")
+        records[r.id] = r
+        _baseline_user(world, r.owner, f"{where}: owner")
+        states = _STATES.get(r.type, _ACTIVITY_STATES)
+        if r.state not in states:
+            raise RefusedError(f"{where}: a {r.type} is {' or '.join(states)}, not {r.state}")
+        _start_only_for_appointments(r.start, r.type, where.removeprefix("baseline "))
+        if r.regarding is not None and r.type != "email":
+            raise RefusedError(f"{where}: regarding is only for e-mails, not {r.type}")
+        for name in r.shared_with:
+            _baseline_user(world, name, f"{where}: shared_with")
+            if name == r.owner:
+                raise RefusedError(f"{where}: shared with its owner {name}")
+        if len(set(r.shared_with)) != len(r.shared_with):
+            raise RefusedError(f"{where}: shared_with names a user twice")
+    for name, items in doc.items.items():
+        _baseline_user(world, name, f"baseline items of '{name}'")
+        seen: set[str] = set()
+        for i in items:
+            where = f"baseline item '{i.id}' of {name}"
+            if i.id in seen:
+                raise RefusedError(f"{where} is listed twice")
+            seen.add(i.id)
+            if item_id_used(world, name, i.id):
+                raise RefusedError(f"{where}: item id '{i.id}' is already used in {name}'s Outlook")
+            _start_only_for_appointments(i.start, i.type, where.removeprefix("baseline "))
+            if i.completed and i.type != "task":
+                raise RefusedError(f"{where}: completed is only for tasks, not {i.type}")
+    items_of = {name: {i.id: i for i in items} for name, items in doc.items.items()}
+    linked_items: set[tuple[str, str]] = set()
+    linked_records: set[tuple[str, str]] = set()
+    for k in doc.links:
+        where = f"baseline link of {k.user}'s '{k.item}' to '{k.record}'"
+        _baseline_user(world, k.user, f"{where}: user")
+        found = items_of.get(k.user, {}).get(k.item)
+        if found is None:
+            raise RefusedError(f"{where}: no item '{k.item}' among {k.user}'s items of the baseline")
+        record = records.get(k.record)
+        if record is None:
+            raise RefusedError(f"{where}: no record '{k.record}' among the baseline's records")
+        if v.outlook_type_of(record.type) != found.type:
+            raise RefusedError(f"{where}: a {found.type} cannot be linked to a {record.type}")
+        if (k.user, k.item) in linked_items:
+            raise RefusedError(f"{where}: the item has another link in the baseline")
+        if (k.user, k.record) in linked_records:
+            raise RefusedError(f"{where}: {k.user} has another item linked to that record in the baseline")
+        linked_items.add((k.user, k.item))
+        linked_records.add((k.user, k.record))
+
+
+def _baseline_user(world: World, name: str, where: str) -> None:
+    if name not in world.users:
+        known = ", ".join(sorted(world.users)) or "none yet"
+        raise RefusedError(f"{where}: unknown user '{name}' (declare users before the baseline; declared: {known})")

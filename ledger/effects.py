@@ -24,6 +24,8 @@ class CreateRecord(Model):
     state: CrmState = "active"
     fields: Fields = {}
     start: datetime | None = None
+    shared_with: tuple[str, ...] | None = None  # only a record observed in a baseline is shared as it is made
+    regarding: str | None = None
 
 
 class ChangeRecord(Model):

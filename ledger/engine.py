@@ -476,6 +476,45 @@ def _filter_entry(batch: _Batch, user: User, record: Record, cause: int, at: dat
     batch.decide(verdict, cause, at, actor, (user.name, situation.item or "", record.id))
 
 
+# ------------------------------------------------------------------------------------------ the baseline
+
+
+def _baseline(batch: _Batch, a: v.BaselineObserved) -> None:
+    """A baseline is recorded, then one BASELINE decision per record (with the items linked to it) and one per
+    item linked to nothing, each setting them as reported (`ledger.rules.observed`). A link remembers whether
+    its record was in the user's filter at the baseline's time, as a sync would have noted it."""
+    world, doc = batch.world, a.document
+    cause = batch.record(a)
+    linked: dict[str, list[v.BaselineLink]] = {}
+    for k in doc.links:
+        linked.setdefault(k.record, []).append(k)
+    items = {(user, i.id): i for user, its in doc.items.items() for i in its}
+    placed: set[tuple[str, str]] = set()
+    for r in doc.records:
+        probe = Record(r.id, r.type, r.owner, r.state, shared_with=dict.fromkeys(r.shared_with))
+        links = linked.get(r.id, [])
+        situation = rules.Baselining(
+            record=r,
+            items=tuple((k.user, items[(k.user, k.item)]) for k in links),
+            links=tuple((k.user, k.item, k.origin, in_filter(probe, world.users[k.user])) for k in links),
+        )
+        placed.update((k.user, k.item) for k in links)
+        about = (v.crm_ref(r.id), *(v.outlook_ref(k.user, k.item) for k in links))
+        _observed(batch, situation, cause, a.when, about)
+    for (user, item_id), item in items.items():
+        if (user, item_id) not in placed:
+            situation = rules.Baselining(record=None, items=((user, item),))
+            _observed(batch, situation, cause, a.when, (v.outlook_ref(user, item_id),))
+
+
+def _observed(batch: _Batch, situation: rules.Baselining, cause: int, at: datetime, about: tuple[str, ...]) -> None:
+    verdict = rules.OBSERVED.decide(situation)
+    decision = v.Decided(
+        at=at, actor="baseline", rule=verdict.rule.id, cause=cause, about=about, effects=verdict.effects
+    )
+    batch.record(decision)
+
+
 _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {
     v.UserAdded: _plain,
     v.OptionChanged: _option,
@@ -491,6 +530,7 @@ _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {
     v.WentOnline: _go_online,
     v.DiscrepancyFound: _plain,
     v.ItemAliased: _plain,
+    v.BaselineObserved: _baseline,
     **{
         cls: _crm_change
         for cls in (

@@ -67,8 +67,10 @@ def _(e: v.OutlookItemDeleted, world: World, position: int) -> None:
 
 @_apply.register(v.OutlookItemTracked)
 @_apply.register(v.OutlookRegardingSet)
+@_apply.register(v.BaselineObserved)
 def _(e: v.Action, world: World, position: int) -> None:
-    """Tracking changes nothing by itself: its consequences are decisions (TRACK-*, SET-REGARDING)."""
+    """Tracking changes nothing by itself: its consequences are decisions (TRACK-*, SET-REGARDING); a baseline
+    neither: the BASELINE decisions that follow it set what it observed."""
 
 
 @_apply.register
@@ -165,7 +167,11 @@ def _effect(effect: object, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
-    _add_record(world, Record(f.record, f.type, f.owner, f.state, dict(f.fields), start=f.start), position)
+    shared = dict.fromkeys(f.shared_with or ())
+    record = Record(f.record, f.type, f.owner, f.state, dict(f.fields), shared, f.regarding, f.start)
+    _add_record(world, record, position)
+    for name in shared:
+        world.users[name].shared[record.id] = None
 
 
 @_effect.register

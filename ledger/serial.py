@@ -111,8 +111,11 @@ def _converter(annotation: Any, where: str) -> Convert | None:
     if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
         each = _converter(args[0], where)
         return tuple if each is None else lambda values: tuple(map(each, values)) if values else ()
-    if origin is dict and _converter(args[1], where) is None:
-        return None
+    if origin is dict:
+        value = _converter(args[1], where)
+        if value is None:
+            return None
+        return lambda mapping: {key: value(inner) for key, inner in mapping.items()}
     raise TypeError(f"{where}: no trusted decoding for {annotation!r}; teach ledger/serial.py to read it")
 
 

@@ -7,6 +7,8 @@ it, and carrying what it changes (`ledger.effects`). A class's name is its store
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -25,7 +27,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from .effects import Effect
-from .values import CrmState, CrmType, Fields, Model, OutlookType, encodable
+from .values import CrmState, CrmType, Fields, Model, Origin, OutlookType, encodable
 
 CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "fax")
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
@@ -151,6 +153,10 @@ def outlook_type_of(crm_type: str) -> str:
     return "task" if crm_type in TASK_LIKE else crm_type
 
 
+SourceValue = Annotated[StrictStr, AfterValidator(encodable)] | StrictBool | int
+Source = dict[Name, SourceValue]  # provenance: {system: dataverse|m365|baseline|inferred, id, file, row, ...}
+
+
 class Queued(Model):
     """One pending operation for one user, created by the event that carries it."""
 
@@ -169,28 +175,14 @@ class Queued(Model):
 Cycle = Annotated[StrictStr, Field(pattern=r"^[1-9][0-9]{0,5}[smh]$")]
 
 
-class Source(Model):
-    """Where an imported action came from (SOURCES.md, "Provenance"): the system, the source's own id, the file
-    and row it was read from; `first_seen` for an item added because a row named it before any `Create`,
-    `cycle` for an inferred sync, `logon_type` as the mailbox audit wrote it."""
-
-    system: Literal["dataverse", "m365", "baseline", "inferred"]
-    id: Name | None = None
-    file: Name | None = None
-    row: Annotated[int, Field(ge=0)] | None = None
-    first_seen: StrictBool | None = None
-    cycle: Cycle | None = None
-    logon_type: Annotated[int, Field(ge=-(2**31), le=2**31)] | None = None
-
-
 class Action(Model):
     """A user action; `at` and `id` are filled in by the ledger when the input leaves them out."""
 
     at: Time | None = None
     id: Name | None = None
-    source: Source | None = None  # set by an import from a real organisation's exports, else absent
     queued: tuple[Queued, ...] = ()
     do: str  # every action names itself: each subclass narrows this to its own literal (and it is the tag)
+    source: Source | None = None  # where an imported action came from (SOURCES.md "Provenance"); typed: none
 
     _storable = model_validator(mode="after")(_every_text_storable)  # see "input guards" above
 
@@ -395,6 +387,78 @@ class ItemAliased(Action):
     user: Name
     item: Name
     alias: Name
+# ------------------------------------------------------------------------------------------ the baseline
+# What an organisation reported it held before the first event (SOURCES.md "The baseline"): one action that
+# names the records, items and links as they were; the BASELINE decisions set them (`ledger.engine`).
+
+
+class BaselineRecord(Model):
+    id: Name
+    type: CrmType
+    owner: Name
+    state: CrmState = "active"
+    fields: Fields = {}
+    start: Time | None = None
+    shared_with: tuple[Name, ...] = ()
+    regarding: Name | None = None
+
+
+class BaselineItem(Model):
+    id: Name
+    type: OutlookType
+    fields: Fields = {}
+    start: Time | None = None
+    completed: StrictBool = False
+
+
+class BaselineLink(Model):
+    user: Name
+    item: Name
+    record: Name
+    origin: Origin
+
+
+class BaselineDocument(Model):
+    """The document of a baseline file, of a `baseline` action line, of a scenario's `baseline:` key."""
+
+    at: Time
+    records: tuple[BaselineRecord, ...] = ()
+    items: dict[Name, tuple[BaselineItem, ...]] = {}
+    links: tuple[BaselineLink, ...] = ()
+
+    def canonical(self) -> str:
+        """The document as canonical JSON (sorted keys, no spaces, defaults left out): what its id hashes."""
+        data = self.model_dump(mode="json", exclude_defaults=True)
+        data["at"] = self.model_dump(mode="json")["at"]
+        return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+    def refs(self) -> tuple[str, ...]:
+        """Every record and item the document sets, as references."""
+        return (
+            *(crm_ref(r.id) for r in self.records),
+            *(outlook_ref(user, i.id) for user, items in self.items.items() for i in items),
+        )
+
+
+def baseline_id(document: BaselineDocument) -> str:
+    return "baseline:" + hashlib.sha256(document.canonical().encode("utf-8")).hexdigest()
+
+
+class BaselineObserved(Action):
+    """The state observed before the first event (`do: baseline`); its time and id follow from the document."""
+
+    do: Literal["baseline"]
+    document: BaselineDocument
+
+    @model_validator(mode="after")
+    def _time_and_id(self) -> BaselineObserved:
+        if self.at is not None and self.at != self.document.at:
+            raise ValueError(f"at must be the document's at ({self.document.at.isoformat()}), or left out")
+        if self.id is not None and self.id != baseline_id(self.document):
+            raise ValueError("id must be baseline:<sha256 of the document's canonical JSON>, or left out")
+        if self.at is None or self.id is None:
+            return self.model_copy(update={"at": self.document.at, "id": baseline_id(self.document)})
+        return self
 
 
 STATE_AFTER: dict[str, CrmState] = {  # the CRM state each state-changing action leaves its record in
@@ -429,7 +493,8 @@ AnyAction = Annotated[
     | WentOffline
     | WentOnline
     | DiscrepancyFound
-    | ItemAliased,
+    | ItemAliased
+    | BaselineObserved,
     Field(discriminator="do"),
 ]
 OfflineAction = OutlookItemEdited | OutlookTaskCompleted | OutlookItemTracked | OutlookRegardingSet

@@ -32,6 +32,16 @@ def refs_in(values: Mapping[str, Any]) -> tuple[str, ...]:
     `crm:<record>`, `outlook:<user>/<item>`, `user:<name>`."""
     if values["do"] == "decision":
         return tuple(values["about"])
+    if values["do"] == "baseline":  # every record and item it names (its decisions set them)
+        document = values["document"]
+        if isinstance(document, v.BaselineDocument):
+            named = document.refs()
+        else:
+            named = (
+                *(v.crm_ref(r["id"]) for r in document.get("records", ())),
+                *(v.outlook_ref(user, i["id"]) for user, its in document.get("items", {}).items() for i in its),
+            )
+        return named or ("user:",)
     user = values.get("user") or values.get("actor") or ""
     refs: list[str] = []
     item = values.get("item")

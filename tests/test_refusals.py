@@ -941,3 +941,159 @@ def test_refused_file_and_do_verb_leave_a_ledger_unchanged(run_cli, tmp_path):
     line = one_error_line(refused)
     assert "nope" in line, line
     assert state_document(run_cli, db) == before
+
+
+# --- the baseline (SOURCES.md "Precise rules", Baseline) ------------------------------------------------------
+
+GOOD_BASELINE = {
+    "records": [
+        {"id": "c1", "type": "contact", "owner": "bob", "fields": {"fullname": "Jane Doe"}},
+        {"id": "t1", "type": "task", "owner": "bob", "state": "completed"},
+    ],
+    "items": {"alice": [{"id": "i1", "type": "contact"}], "bob": [{"id": "i2", "type": "task", "completed": True}]},
+    "links": [
+        {"user": "alice", "item": "i1", "record": "c1", "origin": "synced"},
+        {"user": "bob", "item": "i2", "record": "t1", "origin": "tracked"},
+    ],
+}
+
+
+def _baseline(change: dict[str, object]) -> dict[str, object]:
+    document = json.loads(json.dumps(GOOD_BASELINE))
+    document.update(change)
+    return document
+
+
+def _bad_record(**change: object) -> dict[str, object]:
+    return _baseline({"records": [{**GOOD_BASELINE["records"][0], **change}, GOOD_BASELINE["records"][1]]})  # type: ignore[index]
+
+
+def _bad_link(**change: object) -> dict[str, object]:
+    return _baseline({"links": [{**GOOD_BASELINE["links"][0], **change}]})  # type: ignore[index]
+
+
+BAD_BASELINES = [
+    pytest.param(_bad_record(type="widget"), r"widget", id="unknown-type"),
+    pytest.param(_bad_record(state="completed"), r"contact is active or inactive, not completed", id="state-of-type"),
+    pytest.param(_bad_record(state="open"), r"open", id="unknown-state"),
+    pytest.param(_bad_record(start="2026-03-10T14:00:00Z"), r"start is only for appointments", id="start-on-contact"),
+    pytest.param(_bad_record(owner="carol"), r"owner: unknown user 'carol'", id="owner-undeclared"),
+    pytest.param(_bad_record(shared_with=["carol"]), r"shared_with: unknown user 'carol'", id="share-undeclared"),
+    pytest.param(_bad_record(shared_with=["bob"]), r"shared with its owner", id="shared-with-owner"),
+    pytest.param(_baseline({"items": {"carol": []}}), r"items of 'carol'.*unknown user", id="store-undeclared"),
+    pytest.param(
+        _baseline({"items": {"alice": [{"id": "i1", "type": "contact", "completed": True}], "bob": []}, "links": []}),
+        r"completed is only for tasks",
+        id="completed-on-contact",
+    ),
+    pytest.param(
+        _baseline({"records": [GOOD_BASELINE["records"][0]] * 2, "links": []}),  # type: ignore[index]
+        r"listed twice",
+        id="record-twice",
+    ),
+    pytest.param(_bad_link(item="nope"), r"no item 'nope'", id="link-to-unknown-item"),
+    pytest.param(_bad_link(record="nope"), r"no record 'nope'", id="link-to-unknown-record"),
+    pytest.param(_bad_link(record="t1"), r"a contact cannot be linked to a task", id="link-type-mismatch"),
+    pytest.param(_bad_link(origin="imported"), r"origin.*imported", id="link-origin"),
+    pytest.param(
+        _baseline({"links": [GOOD_BASELINE["links"][0], {**GOOD_BASELINE["links"][0], "record": "c2"}]}),  # type: ignore[index]
+        r"no record 'c2'|another link",
+        id="item-linked-twice-unknown",
+    ),
+    pytest.param(
+        _baseline(
+            {
+                "records": [*GOOD_BASELINE["records"], {"id": "c2", "type": "contact", "owner": "bob"}],  # type: ignore[misc]
+                "links": [GOOD_BASELINE["links"][0], {**GOOD_BASELINE["links"][0], "record": "c2"}],  # type: ignore[index]
+            }
+        ),
+        r"the item has another link",
+        id="item-linked-twice",
+    ),
+    pytest.param(
+        _baseline(
+            {
+                "items": {"alice": [{"id": "i1", "type": "contact"}, {"id": "i3", "type": "contact"}]},
+                "links": [GOOD_BASELINE["links"][0], {**GOOD_BASELINE["links"][0], "item": "i3"}],  # type: ignore[index]
+            }
+        ),
+        r"alice has another item linked to that record",
+        id="user-record-linked-twice",
+    ),
+    pytest.param(_baseline({"at": "2026-03-02T08:00:00Z"}), r"before start", id="before-start"),
+    pytest.param(_baseline({"colour": "blue"}), r"colour", id="unknown-key"),
+]
+
+
+def _baseline_scenario(path: Path, document: object, steps: list[str] | None = None) -> Path:
+    text = yaml.safe_dump(
+        {"title": "baseline", "start": START, "users": {"alice": {}, "bob": {}}, "baseline": document},
+        sort_keys=False,
+    )
+    path.write_text(text + "steps:\n" + "".join(f"  - {step}\n" for step in steps or []))
+    return path
+
+
+def test_the_good_baseline_of_these_cases_is_accepted(run_cli, tmp_path):
+    result = run_cli("run", _baseline_scenario(tmp_path / "good.yaml", GOOD_BASELINE, ["{do: sync, user: alice}"]))
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(("document", "fragment"), BAD_BASELINES)
+def test_a_baseline_that_could_not_be_the_state_before_the_first_event_is_refused(
+    run_cli, tmp_path, document, fragment
+):
+    db = tmp_path / "l.db"
+    path = _baseline_scenario(tmp_path / "bad-baseline.yaml", document)
+    line = assert_refused(run_cli("run", path, "--db", db), path, None, (fragment,))
+    assert "baseline" in without_path(line, path)
+    assert not db.exists()  # nothing appended: not even the users
+
+
+def test_a_baseline_after_records_exist_is_refused_as_a_step(run_cli, tmp_path):
+    step = "{do: baseline, document: " + json.dumps({**GOOD_BASELINE, "at": START}) + "}"
+    path = write_scenario(tmp_path / "late.yaml", [CRM_TASK.replace("t1", "t9"), step])
+    assert_refused(run_cli("run", path), path, 2, (r"already has records or items",))
+
+
+def _lines(path: Path, actions: list[dict[str, object]]) -> Path:
+    path.write_text("".join(json.dumps(a) + "\n" for a in actions))
+    return path
+
+
+USERS_LINES = [
+    {"id": "u-alice", "at": START, "do": "user.add", "user": "alice"},
+    {"id": "u-bob", "at": START, "do": "user.add", "user": "bob"},
+]
+
+
+def test_a_baseline_as_an_action_line_imports_once_and_a_different_one_is_refused(run_cli, tmp_path):
+    db = tmp_path / "l.db"
+    baseline = {"do": "baseline", "document": {**GOOD_BASELINE, "at": START}}
+    first = _lines(tmp_path / "first.jsonl", [*USERS_LINES, baseline])
+    assert run_cli("import", first, "--db", db).returncode == 0
+    again = run_cli("import", first, "--db", db)  # the same baseline (the same id: its document's hash) is skipped
+    assert again.returncode == 0 and "Nothing to import" in again.stdout, again.stdout + again.stderr
+    before = state_document(run_cli, db)
+    other = {"do": "baseline", "document": {**_bad_record(fields={"fullname": "Jane Roe"}), "at": START}}
+    refused = run_cli("import", _lines(tmp_path / "other.jsonl", [other]), "--db", db)
+    assert refused.returncode == 2 and "already has records or items" in one_error_line(refused)
+    assert state_document(run_cli, db) == before
+
+
+def test_a_baseline_later_than_other_events_is_refused(run_cli, tmp_path):
+    db = tmp_path / "l.db"
+    later = [{**u, "at": "2026-03-02T10:00:00Z"} for u in USERS_LINES]
+    assert run_cli("import", _lines(tmp_path / "users.jsonl", later), "--db", db).returncode == 0
+    baseline = {"do": "baseline", "document": {**GOOD_BASELINE, "at": START}}
+    refused = run_cli("import", _lines(tmp_path / "b.jsonl", [baseline]), "--db", db)
+    assert refused.returncode == 2 and "time goes backwards" in one_error_line(refused)
+
+
+def test_a_baseline_line_with_another_id_or_time_than_its_document_is_refused(run_cli, tmp_path):
+    db = tmp_path / "l.db"
+    document = {**GOOD_BASELINE, "at": START}
+    for wrong, fragment in (({"id": "b1"}, "id must be baseline:"), ({"at": "2026-03-02T10:00:00Z"}, "at must be")):
+        line = {**wrong, "do": "baseline", "document": document}
+        refused = run_cli("import", _lines(tmp_path / "b.jsonl", [*USERS_LINES, line]), "--db", db)
+        assert refused.returncode == 2 and fragment in one_error_line(refused), refused.stderr

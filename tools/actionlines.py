@@ -49,10 +49,14 @@ def parse_line(number: int, line: bytes) -> v.Action:
         raise BadLineError(number, f"key {shown(repeated)} is given twice in one object")
     for key in ("id", "at"):
         if key not in raw:
+            if raw.get("do") == "baseline":  # its time and id follow from its document
+                continue
             raise BadLineError(number, f"missing key '{key}' (every action line has an id and a time)")
         if not isinstance(raw[key], str):
             raise BadLineError(number, f"{key} must be text, not {_json_type(raw[key])}")
     try:
+        if "at" not in raw:
+            return parse_action(raw)
         at = parse_time(raw["at"], "at")  # ISO 8601 with a zone: not a number of seconds, not a bare date
         return parse_action({**raw, "at": at})
     except BadInputError as e:

@@ -92,7 +92,9 @@ def rules_document() -> list[dict[str, Any]]:
 def print_rules() -> None:
     """One block per rule: readable on a terminal and when piped into a file or grep."""
     for r in RULES.values():
-        sources = " ".join(f"[{s}]" for s in r.sources) or "(no source: this project's decision)"
+        sources = " ".join(f"[{s}]" for s in r.sources) or (
+            "(what the organisation reported)" if r.confidence == "observed" else "(no source: this project's decision)"
+        )
         console.print(Text.assemble((r.id, "bold"), f"  {r.timing}, {r.confidence} {sources}"))
         console.print(f"    when {r.when}", markup=False)
         console.print(f"    then {r.then}\n", markup=False)

@@ -9,6 +9,7 @@ a rule found wrong is retired and replaced by a new ID. One module per synchroni
 from __future__ import annotations
 
 from ..sources import SOURCES
+from .observed import OBSERVED, OBSERVED_RULES, Baselining
 from .outlook_client import (
     CRM_CHANGE_RULES,
     FILTER_RULES,
@@ -32,6 +33,9 @@ from .situations import (
 from .table import Rule, RuleSet, Verdict
 
 __all__ = [
+    "OBSERVED",
+    "OBSERVED_RULES",
+    "Baselining",
     "CRM_CHANGE_RULES",
     "FILTER_RULES",
     "IMMEDIATE_RULES",
@@ -56,7 +60,8 @@ __all__ = [
     "family",
 ]
 
-RULES: dict[str, Rule] = OUTLOOK_CLIENT.rules  # every rule by ID, in the order `syncledger rules` prints them
+# every rule by ID, in the order `syncledger rules` prints them: the synchronisation's, then the observed ones
+RULES: dict[str, Rule] = {**OUTLOOK_CLIENT.rules, **OBSERVED.rules}
 
 
 def decide(situation: object, rule_set: RuleSet = OUTLOOK_CLIENT) -> Verdict:

@@ -28,10 +28,10 @@ class Rule:
     """One row of a rule table: what `syncledger rules` prints, and how the row decides its situations."""
 
     id: str
-    timing: str  # "immediate" or "queued"
+    timing: str  # "immediate", "queued" or "observed" (recorded as reported: BASELINE)
     when: str
     then: str
-    confidence: str  # stated, stated (3rd party), inferred, decision
+    confidence: str  # stated, stated (3rd party), inferred, decision, observed (what the organisation reported)
     sources: tuple[str, ...]
     about: str  # what `why` finds the decision under: "both", "item", "user" or "none" (no decision recorded)
     situation: type  # the kind of question the row answers (a class of `.situations`)
@@ -45,6 +45,8 @@ class Rule:
 
     @property
     def source_text(self) -> str:
+        if self.confidence == "observed":
+            return "what the organisation reported: not a decision"
         return "; ".join(SOURCES[s].title for s in self.sources) or "this project's own decision"
 
 

@@ -259,6 +259,36 @@ CASES: dict[str, tuple[list[Do], Do, list[tuple[str, tuple[fx.Effect, ...]]]]] =
         alice("sync"),
         [("UNTRACK-ITEM", (fx.DeleteRecord(record="c1"),))],
     ),
+    "BASELINE": (  # one decision per record with the items linked to it, then one per item linked to nothing
+        [],
+        {
+            "do": "baseline",
+            "document": {
+                "at": "2026-03-02T09:02:00Z",
+                "records": [
+                    {"id": "c1", "type": "contact", "owner": "bob", "shared_with": ["alice"], "fields": {"n": "1"}},
+                    {"id": "t1", "type": "task", "owner": "bob", "state": "completed"},
+                ],
+                "items": {"alice": [{"id": "i1", "type": "contact"}, {"id": "i2", "type": "task", "completed": True}]},
+                "links": [{"user": "alice", "item": "i1", "record": "c1", "origin": "synced"}],
+            },
+        },
+        [
+            (
+                "BASELINE",
+                (
+                    fx.CreateRecord(
+                        record="c1", type="contact", owner="bob", fields={"n": "1"}, shared_with=("alice",)
+                    ),
+                    fx.CreateItem(user="alice", item="i1", type="contact"),
+                    # alice's filter is `owned`: the shared record was not in it at the baseline's time
+                    fx.LinkItem(user="alice", item="i1", record="c1", origin="synced", in_filter=False),
+                ),
+            ),
+            ("BASELINE", (fx.CreateRecord(record="t1", type="task", owner="bob", state="completed"),)),
+            ("BASELINE", (fx.CreateItem(user="alice", item="i2", type="task", completed=True),)),
+        ],
+    ),
 }
 
 
@@ -282,7 +312,8 @@ def test_given_events_when_an_action_then_these_decisions(rule: str) -> None:
     before = copy.deepcopy(world)
     decided = decide(world, action)
     assert world == before, "deciding changes nothing"
-    assert decided[0] == (world.position + 1, action.model_copy(update={"id": f"auto-{world.position + 1}"}))
+    given_id = action.id or f"auto-{world.position + 1}"  # a baseline's id is its document's hash
+    assert decided[0] == (world.position + 1, action.model_copy(update={"id": given_id}))
     assert [(d.rule, d.effects) for _, d in decided if isinstance(d, v.Decided)] == then
     assert all(d.cause < p and d.rule in RULES for p, d in decided if isinstance(d, v.Decided))
     assert handle(world, action) == decided, "recording it records what deciding said"

@@ -41,10 +41,11 @@ def test_every_rule_of_the_spec_is_in_the_table_with_its_timing() -> None:
 def test_every_rule_has_a_condition_an_effect_a_confidence_and_a_source_or_is_a_decision() -> None:
     for rule in RULES.values():
         assert rule.when and rule.then
-        assert rule.confidence in ("stated", "stated (3rd party)", "inferred", "decision")
-        assert rule.sources or rule.confidence == "decision", rule.id
+        assert rule.confidence in ("stated", "stated (3rd party)", "inferred", "decision", "observed")
+        assert rule.sources or rule.confidence in ("decision", "observed"), rule.id
         assert all(s in rules.SOURCES for s in rule.sources)
-        assert rule.timing in ("immediate", "queued")
+        assert rule.timing in ("immediate", "queued", "observed")
+        assert (rule.timing == "observed") == (rule.confidence == "observed"), rule.id
         assert rule.about in ("both", "item", "user", "none")
 
 
@@ -287,12 +288,13 @@ def test_task_like_activities_follow_the_task_rules(crm_type: str) -> None:
 
 
 def test_every_rule_answers_one_kind_of_situation_and_the_table_keeps_its_printed_order() -> None:
-    assert list(RULES) == [r.id for r in rules.OUTLOOK_CLIENT.rules.values()]
-    assert list(RULES)[:2] == ["TRACK-EMAIL", "TRACK-ITEM"] and list(RULES)[-1] == "UNTRACK-ITEM"
-    kinds = {r.situation for r in RULES.values()}
+    assert list(RULES) == [*rules.OUTLOOK_CLIENT.rules, *rules.OBSERVED.rules]
+    assert list(RULES)[:2] == ["TRACK-EMAIL", "TRACK-ITEM"] and list(RULES)[-2:] == ["UNTRACK-ITEM", "BASELINE"]
+    kinds = {r.situation for r in rules.OUTLOOK_CLIENT.rules.values()}
     assert kinds == {Tracking, OutlookEdit, Untracking, OfflineOperation, OfflineReplay, GoingOnline}.union(
         {OutlookRemoval, QueuedCrmChange, FilterEntry}
     )
+    assert {r.situation for r in rules.OBSERVED.rules.values()} == {rules.Baselining}
 
 
 def test_a_situation_no_row_answers_is_an_error_not_a_silent_default() -> None:

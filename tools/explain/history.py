@@ -216,6 +216,8 @@ class _Sides:
     def _effect(self, effect: object) -> None:
         if isinstance(effect, fx.CreateRecord):
             values = _record(effect.type, effect.owner, effect.state, effect.fields, effect.start)
+            values["shared_with"] = sorted(effect.shared_with or ())
+            values["regarding"] = effect.regarding
             self.records[v.crm_ref(effect.record)] = values
         elif isinstance(effect, fx.ChangeRecord) and (record := self.records.get(v.crm_ref(effect.record))):
             _merge(record, effect.fields, effect.start)

@@ -114,6 +114,12 @@ class Names:
         """Remember the types an event names (items created, records created by a decision)."""
         if isinstance(event, v.OutlookItemCreated):
             self.types[v.outlook_ref(event.user, event.item)] = event.type
+        elif isinstance(event, v.BaselineObserved):
+            for r in event.document.records:
+                self.types[v.crm_ref(r.id)] = r.type
+            for user, items in event.document.items.items():
+                for i in items:
+                    self.types[v.outlook_ref(user, i.id)] = i.type
         elif isinstance(event, v.CrmRecordCreated):
             self.types[v.crm_ref(event.record)] = event.type
         elif isinstance(event, v.Decided):
@@ -156,6 +162,8 @@ def rule_note(rule_id: str) -> str:
     rule = RULES.get(rule_id)
     if rule is None:
         return f"{rule_id}, a rule this version does not know"
+    if rule.confidence == "observed":
+        return f"{rule.id}; what the organisation reported, not a decision"
     sources = "; ".join(SOURCES[s].short for s in rule.sources) or "this project's own decision"
     return f"{rule.id}; source: {sources}"
 
@@ -211,9 +219,29 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
         "sync": lambda: f"{who} synchronised",
         "offline": lambda: f"{who}'s Outlook went offline",
         "online": lambda: f"{who}'s Outlook went online",
+        "baseline": lambda: f"{_baseline_counts(a.document)} {_were(a.document)} {observed_in(a)}",
     }[e.do]()
     text = f"{body} {when}".strip()
     return text if text.startswith(who) else capital(text)
+
+
+def observed_in(baseline: v.Action | None, at: datetime | None = None) -> str:
+    """`observed in the baseline of 2026-03-01, from baseline.json` (the file when the baseline names one)."""
+    when = (baseline.when if baseline is not None else at) or datetime.min
+    source = getattr(baseline, "source", None) or {}
+    file = f", from {source['file']}" if source.get("file") else ""
+    return f"observed in the baseline of {when.astimezone(UTC).date().isoformat()}{file}"
+
+
+def _baseline_counts(document: v.BaselineDocument) -> str:
+    items = sum(len(its) for its in document.items.values())
+    records, links = counted(len(document.records), "record"), counted(len(document.links), "link")
+    return f"{records}, {counted(items, 'Outlook item')} and {links}"
+
+
+def _were(document: v.BaselineDocument) -> str:
+    things = len(document.records) + sum(map(len, document.items.values())) + len(document.links)
+    return "was" if things == 1 else "were"
 
 
 def describe_action(e: v.Action, names: Names | None = None) -> str:
@@ -332,6 +360,26 @@ def _offline_queue(s: _Say) -> str:
     return f"{s.user} was offline, so the {what} of {s.item} {s.was('waited', 'would wait')} until {s.user} went online"
 
 
+def _baseline(s: _Say) -> str:
+    """BASELINE: what the baseline set, with where it came from."""
+    created = next((e for e in s.d.effects if isinstance(e, fx.CreateRecord)), None)
+    copies = [e for e in s.d.effects if isinstance(e, fx.LinkItem)]
+    where = observed_in(s.cause if isinstance(s.cause, v.BaselineObserved) else None, s.d.at)
+    if created is None:
+        items = [e for e in s.d.effects if isinstance(e, fx.CreateItem)]
+        first = items[0] if items else None
+        what = f"{person(first.user)}'s {s.names.item(first.user, first.item)}" if first else "an Outlook item"
+        return f"{what} {s.was('was', 'would be')} {where}, linked to no CRM record"
+    facts = [f"owned by {person(created.owner)}", created.state]
+    if created.shared_with:
+        facts.append(f"shared with {people(list(created.shared_with))}")
+    linked = [f"{person(k.user)}'s {s.names.item(k.user, k.item)} ({k.origin})" for k in copies[:5]]
+    if len(copies) > 5:
+        linked.append(f"{len(copies) - 5} more")
+    link_text = f"linked to {', '.join(linked)}" if linked else "linked to no Outlook item"
+    return f"{s.record} {s.was('was', 'would be')} {where} ({', '.join(facts)}), {link_text}"
+
+
 def _offline_conflict(s: _Say) -> str:
     what = OFFLINE_OPERATIONS.get(s.cause.do, "operation") if s.cause is not None else "operation"
     return f"{s.user}'s {what} of {s.item}, queued offline, {s.was('was', 'would be')} dropped because {s.d.reason}"
@@ -441,6 +489,7 @@ _BODIES: dict[str, Callable[[_Say], str]] = {
     "TASK-DEL-OUTLOOK-OPEN": lambda s: f"{s.deleted()} because it was still open there",
     "TASK-DEL-OUTLOOK-DONE": _task_kept,
     "UNTRACK-ITEM": _untrack_item,
+    "BASELINE": _baseline,
 }
 
 
@@ -466,7 +515,7 @@ def decision_sentence(
     others = [q.user for q in d.queued if q.user != say.user_name]
     if others:
         body += f", which {'would queue' if would else 'queued'} the change for the next sync of {people(others)}"
-    text = body if d.rule == "OFFLINE-QUEUE" else f"{context}, {body}"
+    text = body if d.rule in ("OFFLINE-QUEUE", "BASELINE") else f"{context}, {body}"
     return f"{text if text.startswith(say.user) else capital(text)} ({rule_note(d.rule)})"
 
 

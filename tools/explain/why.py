@@ -26,6 +26,7 @@ from .sentences import (
     action_sentence,
     capital,
     decision_sentence,
+    observed_in,
     people,
     person,
 )
@@ -256,7 +257,10 @@ def _how(position: int, read: Lookup, names: Names, clock: Clock, since: bool = 
     when = clock.at(event.at, since)
     if not isinstance(event, v.Decided):
         return f"{when} ({action_sentence(event, names)})"
-    if event.actor.startswith("sync:"):
+    if event.rule == "BASELINE":
+        cause = read(event.cause)
+        context = observed_in(cause if isinstance(cause, v.BaselineObserved) else None, event.at)
+    elif event.actor.startswith("sync:"):
         context = f"at {person(event.actor[5:])}'s sync"
     elif any(isinstance(e, fx.SettleOperation) for e in event.effects):
         context = f"when {person(event.actor)} went online"

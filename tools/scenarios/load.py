@@ -17,7 +17,7 @@ from .expect import Expectation, parse_expectation
 
 DEFAULT_START = datetime.fromisoformat("2026-01-01T09:00:00+00:00")
 STEP = timedelta(minutes=1)
-_TOP_KEYS = {"title", "start", "users", "steps", "expect"}
+_TOP_KEYS = {"title", "start", "users", "baseline", "steps", "expect"}
 
 
 class ScenarioError(ValueError):
@@ -82,13 +82,18 @@ def load(path: str) -> Scenario:
         except BadInputError as e:
             raise ScenarioError(f"{path}: users.{name}: {e}") from None
         scenario.steps.append(Step(None, action.model_copy(update={"at": start})))
+    first = start  # the time of a first step without `at:`
+    if doc.get("baseline") is not None:
+        baseline = _baseline(doc["baseline"], start, path)
+        scenario.steps.append(Step(None, baseline))
+        first = max(start, baseline.when)
     steps = doc["steps"] if doc.get("steps") is not None else []
     if not isinstance(steps, list):
         raise ScenarioError(f"{path}: steps: must be a list")
     previous: datetime | None = None
     for number, raw in enumerate(steps, 1):
         try:
-            step, previous = _step(number, raw, start, previous)
+            step, previous = _step(number, raw, first, previous)
         except BadInputError as e:
             raise ScenarioError(f"{where(path, number)}: {e}") from None
         scenario.steps.append(step)
@@ -98,6 +103,19 @@ def load(path: str) -> Scenario:
         except BadInputError as e:
             raise ScenarioError(f"{path}: final {e}") from None
     return scenario
+
+
+def _baseline(raw: Any, start: datetime, path: str) -> Action:
+    """The top-level `baseline:` key: SOURCES.md's document, its `at` defaulting to the scenario's start."""
+    if not isinstance(raw, dict):
+        raise ScenarioError(f"{path}: baseline: must be a mapping with at, records, items and links")
+    try:
+        action = parse_action({"do": "baseline", "document": {"at": start, **raw}})
+    except BadInputError as e:
+        raise ScenarioError(f"{path}: baseline: {str(e).replace('document.', '')}") from None
+    if action.when < start:
+        raise ScenarioError(f"{path}: baseline: its at {action.when.isoformat()} is before start {start.isoformat()}")
+    return action
 
 
 class _UniqueKeys(yaml.SafeLoader):

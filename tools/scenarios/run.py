@@ -45,10 +45,11 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
                     if ahead is not None:  # the typo guard (a BadInputError, so a ValueError: reported below)
                         ahead.check(step.action.at, ledger.world.at, "start" if step.number is None else "at")
                     recorded = ledger.stage(step.action)
-                except ActionRefusedError as e:
-                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e.problem}") from None
                 except ValueError as e:
-                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {e}") from None
+                    problem = e.problem if isinstance(e, ActionRefusedError) else str(e)
+                    if step.action.do == "baseline":  # the label says so already
+                        problem = problem.removeprefix("baseline ")
+                    raise ScenarioError(f"{where(scenario.path, step.number, _label(step))}: {problem}") from None
                 index.add(recorded)
             if step.expectation is not None:
                 try:
@@ -88,5 +89,5 @@ def _label(step: Step) -> str | None:
     if step.number is not None:
         return None
     if step.action is not None:
-        return f"users.{getattr(step.action, 'user', '')}"
+        return "baseline" if step.action.do == "baseline" else f"users.{getattr(step.action, 'user', '')}"
     return "final expect"

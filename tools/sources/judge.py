@@ -277,7 +277,7 @@ class Judge:
             if self.world.past.action(sync_id) is not None:
                 return  # already there: an import completed after a crash, whose world is past this point
             person = self.people.users[name]
-            source = v.Source(system="inferred", cycle=person.effective_cycle)
+            source = {"system": "inferred", "cycle": person.effective_cycle}
             self._stage(v.SyncRequested(do="sync", id=sync_id, at=at, user=name, source=source))
             self.report.syncs_inferred += 1
 
@@ -396,10 +396,8 @@ class Judge:
             if did is not None:
                 action_id = first_id if number == 1 else f"{first_id}/{number}"
                 auditid = first_id.removeprefix("dataverse:")
-                source = v.Source(system="dataverse", id=auditid, file=row.file.name, row=row.number)
-                action = v.ACTION_ADAPTER.validate_python(
-                    {**raw, "id": action_id, "at": row.at, "source": source.model_dump(exclude_none=True)}
-                )
+                source = {"system": "dataverse", "id": auditid, "file": row.file.name, "row": row.number}
+                action = v.ACTION_ADAPTER.validate_python({**raw, "id": action_id, "at": row.at, "source": source})
                 self._discrepancy(row, action, did, None)
                 return
         self.report.skip("made by synchronisation")
@@ -439,13 +437,10 @@ class Judge:
         logon = data.get("LogonType")
         for number, item in enumerate(items, 1):
             action_id = r.id if number == 1 else f"{r.id}/{number}"
-            source = v.Source(
-                system="m365",
-                id=r.id.removeprefix("m365:"),
-                file=row.file.name,
-                row=row.number,
-                logon_type=logon if isinstance(logon, int) and not isinstance(logon, bool) else None,
-            )
+            source: v.Source = {"system": "m365", "id": r.id.removeprefix("m365:"), "file": row.file.name}
+            source["row"] = row.number
+            if isinstance(logon, int) and not isinstance(logon, bool):
+                source["logon_type"] = logon
             self._m365_item(row, user, operation, item, action_id, by_sync, source)
 
     def _m365_item(
@@ -500,7 +495,7 @@ class Judge:
 
     def _first_seen(self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source) -> None:
         fields = {"subject": item.subject} if item.subject else {}
-        seen = source.model_copy(update={"first_seen": True})
+        seen = {**source, "first_seen": True}
         create = v.OutlookItemCreated(
             do="outlook.create", id=f"{action_id}/seen", at=row.at, user=user, item=item.id, type=kind,  # type: ignore[arg-type]
             fields=fields, source=seen,
