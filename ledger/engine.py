@@ -443,7 +443,10 @@ def _mailbox_edits(batch: _Batch, user: User, group: list[Pending], at: datetime
         keeps_skip=record is not None and skips_deleted(user, record),
     )
     verdict = _rules(user).decide(situation)
-    queue = _crm_changed(world, verdict, record_id, group[-1].operation, user.name)
+    if all(op.replay is not None and _audit_edit(op.replay) for op in group):  # a push of audit-log edits alone
+        verdict, queue = verdict.without_record_changes(), None
+    else:
+        queue = _crm_changed(world, verdict, record_id, group[-1].operation, user.name)
     batch.decide(verdict, group[-1].cause, at, actor, (user.name, item_id, record_id), queue)
 
 

@@ -286,7 +286,13 @@ class Judge:
     def _baseline(self, row: Row) -> None:
         found: Baseline = row.data
         self.baseline_at = found.at
-        if self.world.past.action(found.id) is not None:
+        source = {"system": "baseline", "file": row.file.name, "row": 1}
+        try:
+            action = parse_action({"do": "baseline", "document": found.document, "source": source})
+        except BadInputError as e:
+            raise self._bad(row, str(e)) from None
+        assert action.id is not None
+        if self.world.past.action(action.id) is not None:
             self.report.skip("duplicate")
             return
         if self.world.records or any(u.items for u in self.world.users.values()) or self.world.past.since.records:
@@ -295,13 +301,6 @@ class Judge:
             raise self._bad(row, f"the baseline ({iso(found.at)}) is earlier than the ledger's last event")
         for name in found.users:
             self._declare(name, found.at)
-        source = {"system": "baseline", "id": found.id.removeprefix("baseline:")[:12], "file": row.file.name, "row": 1}
-        try:
-            action = parse_action(
-                {"do": "baseline", "id": found.id, "at": found.at, "document": found.document, "source": source}
-            )
-        except BadInputError as e:
-            raise self._bad(row, f"this syncledger cannot record a baseline yet ({e})") from None
         self._try(row, action, discrepancy=False)
         self.report.baseline_unlinked += found.unlinked
 
