@@ -42,7 +42,12 @@ def refs_in(values: Mapping[str, Any]) -> tuple[str, ...]:
                 *(v.outlook_ref(user, i["id"]) for user, its in document.get("items", {}).items() for i in its),
             )
         return named or ("user:",)
+    if values["do"] == "discrepancy":  # about what the refused action names: history and why show it in place
+        action = values["action"]
+        return refs_in(action) if isinstance(action, Mapping) and "do" in action else ("user:",)
     user = values.get("user") or values.get("actor") or ""
+    if values["do"] == "alias":  # the item under both its names
+        return (v.outlook_ref(user, values["item"]), v.outlook_ref(user, values["alias"]))
     refs: list[str] = []
     item = values.get("item")
     if item is not None:

@@ -194,7 +194,11 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
             if a.type == "email"
             else f"{who} created {type_word(a.type)} {a.item} in Outlook"
         ),
-        "outlook.update": lambda: f"{who} edited {item()} in Outlook ({changes_text(a.fields, a.start)})",
+        "outlook.update": lambda: (
+            f"{who} edited {item()} in Outlook ({', '.join(a.changed) or 'no property named'}: the audit log has no values)"
+            if a.changed is not None and not a.fields and a.start is None
+            else f"{who} edited {item()} in Outlook ({changes_text(a.fields, a.start)})"
+        ),
         "outlook.complete": lambda: f"{who} marked {item()} completed in Outlook",
         "outlook.delete": lambda: f"{who} deleted {item()} in Outlook",
         "outlook.track": lambda: f"{who} tracked {item()} in CRM" + (f" as record {a.record}" if a.record else ""),
@@ -220,9 +224,51 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
         "offline": lambda: f"{who}'s Outlook went offline",
         "online": lambda: f"{who}'s Outlook went online",
         "baseline": lambda: f"{_baseline_counts(a.document)} {_were(a.document)} {observed_in(a)}",
+        "discrepancy": lambda: _discrepancy(a, names),
+        "alias": lambda: f"{item()} is {a.alias} in {who}'s mailbox audit",
     }[e.do]()
     text = f"{body} {when}".strip()
+    if e.do not in ("baseline", "discrepancy"):
+        text += provenance(getattr(e, "source", None))
     return text if text.startswith(who) else capital(text)
+
+
+_SYSTEMS = {"dataverse": "the Dataverse audit", "m365": "the mailbox audit"}
+
+
+def provenance(source: Any) -> str:
+    """Where an imported action came from, in one short phrase (`, from the Dataverse audit, row 3 of
+    audits.json`); nothing for an action typed with `do`, `run` or plain action lines."""
+    if not isinstance(source, dict) or not source.get("system"):
+        return ""
+    system = source["system"]
+    if system == "inferred":
+        return f" (inferred at a {source.get('cycle', '')} cycle boundary: the logs do not record syncs)".replace(
+            "a  cycle", "a cycle"
+        )
+    where = _SYSTEMS.get(system, str(system))
+    row = f", row {source['row']} of {source['file']}" if source.get("row") is not None and source.get("file") else ""
+    seen = "first seen in" if source.get("first_seen") else "from"
+    return f" ({seen} {where}{row})"
+
+
+def _discrepancy(a: Any, names: Names) -> str:
+    action = dict(a.action)
+    try:
+        refused = describe_action(v.ACTION_ADAPTER.validate_python(action), names)
+    except Exception:  # a discrepancy's action is kept as the row gave it: say it plainly if it no longer parses
+        refused = str(action.get("do"))
+    decision = a.decision
+    behind = (
+        f"; it contradicts {decision.rule} at #{decision.position} ({decision.at.astimezone(UTC).strftime('%m-%d %H:%M')})"
+        if decision is not None
+        else ""
+    )
+    return f"discrepancy: {_lower_first(refused)}, which the ledger refuses ({a.refusal}){behind}"
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:] if text[:1].isupper() and text[1:2].islower() else text
 
 
 def observed_in(baseline: v.Action | None, at: datetime | None = None) -> str:

@@ -219,8 +219,19 @@ def explain(ref: str, world: World, index: Index, lookup: Lookup) -> Explanation
     if not positions:  # no decision: the user actions that made it and last changed it
         touched = index.touched.get(ref, [])
         positions = {touched[0], touched[-1]} if touched else set()
+    positions |= _discrepancies_after(ref, min(positions, default=0), index, read)
     steps = steps_of(positions, read, names)
     return Explanation(ref, exists, kind_of, now, last[1] if last else None, link_doc, steps)
+
+
+DISCREPANCY_LOOK = 500  # the latest events of a reference that `why` reads to show its discrepancies in place
+
+
+def _discrepancies_after(ref: str, first: int, index: Index, read: Lookup) -> set[int]:
+    """The discrepancies recorded about `ref` since the chain began (SOURCES.md: `why` shows them in place, after
+    the decision they contradict): a lead, not a cause."""
+    touched = [p for p in index.touched.get(ref, []) if p > first][-DISCREPANCY_LOOK:]
+    return {p for p in touched if isinstance(read(p), v.DiscrepancyFound)}
 
 
 def _link_document(link: Link | None) -> dict[str, Any] | None:
