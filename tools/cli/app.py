@@ -37,6 +37,8 @@ COMMANDS = (
     "verify",
     "head",
     "import",
+    "convert",
+    "discrepancies",
     "export",
     "generate",
     "bench",

@@ -179,6 +179,7 @@ class Judge:
 
     def _try(self, row: Row, action: v.Action, discrepancy: bool = True) -> None:
         """Stage the action; a refusal is a discrepancy when a decision caused it, else bad input."""
+        self._in_time(row)
         self._declare_named(action)
         try:
             check(self.world, action)
@@ -192,6 +193,7 @@ class Judge:
 
     def _discrepancy(self, row: Row, action: v.Action, refusal: str, decision: v.DecisionRef | None) -> None:
         assert action.id is not None and action.at is not None
+        self._in_time(row)
         data = v.dump(action)
         data.pop("queued", None)
         found = v.DiscrepancyFound(
@@ -314,7 +316,6 @@ class Judge:
                 self._same(row, action, held)
                 self.report.skip("duplicate")
                 return
-        self._in_time(row)
         self._try(row, action, discrepancy=False)
 
     def _same(self, row: Row, action: v.Action, held: v.Action | v.Decided) -> None:
@@ -356,7 +357,6 @@ class Judge:
         if mapped.by_sync:
             self._by_synchronisation(row, mapped.actions, first_id)
             return
-        self._in_time(row)
         for number, raw in enumerate(mapped.actions, 1):
             action_id = first_id if number == 1 else f"{first_id}/{number}"
             if raw["do"] != "crm.create" and not self._record_known(raw["record"]):
@@ -380,7 +380,6 @@ class Judge:
     def _by_synchronisation(self, row: Row, actions: list[dict[str, Any]], first_id: str) -> None:
         """A row the synchronisation made: skipped, unless it changed a record's existence, state or owner to what
         the ledger's record does not have (then the synchronisation did what no rule did: a discrepancy)."""
-        self._in_time(row)
         for number, raw in enumerate(actions, 1):
             record = self.world.records.get(raw["record"])
             if record is None:
@@ -454,12 +453,10 @@ class Judge:
         kind = m365.folder_type(item.folder)
         if by_sync:
             if operation == "Create":
-                self._in_time(row)
                 self._alias(row, user, item, kind, action_id, source, exact_time=True)
             else:
                 self.report.skip("made by synchronisation")
             return
-        self._in_time(row)
         world_user = self.world.users.get(user)
         item_id = self.aliases.get((user, item.id), item.id)
         exists = world_user is not None and item_id in world_user.items
