@@ -64,6 +64,8 @@ class Judge:
         self.copies: list[Copy] = []
         self.aliases: dict[tuple[str, str], str] = {}  # (user, alias) -> item
         self.aliased: set[tuple[str, str]] = set()  # (user, item) with an alias
+        self.waiting: list[_Waiting] = []  # sync clients' Create rows whose copy may come within a cycle
+        self._matching = False
         if rows:
             self.report.window = (min(r.at for r in rows), max(r.at for r in rows))
 
@@ -78,9 +80,11 @@ class Judge:
         for row in self.rows:
             if self.infer:
                 self._infer_until(row.at, inclusive=False)
+            self._expire(row.at)
             self._judge(row)
         if self.infer and self.report.window is not None:
             self._infer_until(self.report.window[1], inclusive=True)
+        self._expire(None)
         if self.people is not None:
             self.report.pending_at_end = {
                 name: len(self.world.users[name].pending) for name in self.people.users if name in self.world.users
@@ -163,6 +167,8 @@ class Judge:
                         self.copies.append(
                             Copy(effect.user, effect.item, effect.type, _label(label), event.at)  # type: ignore[union-attr]
                         )
+        if self.waiting and not self._matching:
+            self._match_waiting()
 
     def _declare(self, name: str, at: datetime) -> None:
         if name in self.world.users or self.people is None or name not in self.people.users:
@@ -499,8 +505,32 @@ class Judge:
         self._try(row, create, discrepancy=False)
         self.report.first_seen += 1
 
+    def _match_waiting(self) -> None:
+        self._matching = True
+        try:
+            for waiting in list(self.waiting):
+                if self._alias(*waiting.args, exact_time=True, wait=False):
+                    self.waiting.remove(waiting)
+        finally:
+            self._matching = False
+
+    def _expire(self, now: datetime | None) -> None:
+        """Sync clients' Create rows whose cycle has passed without a copy to name: counted as unmatched."""
+        for waiting in list(self.waiting):
+            if now is None or now > waiting.deadline:
+                self.waiting.remove(waiting)
+                self.report.skip("made by synchronisation (unmatched)")
+
     def _alias(
-        self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source, exact_time: bool
+        self,
+        row: Row,
+        user: str,
+        item: m365.Touched,
+        kind: str,
+        action_id: str,
+        source: v.Source,
+        exact_time: bool,
+        wait: bool = True,
     ) -> bool:
         """The mailbox's id of a copy FILTER-CREATE made: within one cycle of a sync client's `Create` row (of the
         same type and label, without an alias yet); for a later row, the one copy of that label without one."""
@@ -518,11 +548,12 @@ class Judge:
             and c.item in self.world.users[user].items
         ]
         if not found or (not exact_time and len(found) != 1):
-            if exact_time:
-                self.report.skip("made by synchronisation (unmatched)")
+            if exact_time and wait:  # the sync may make its copy after the mailbox logged it: wait one cycle
+                self.waiting.append(_Waiting((row, user, item, kind, action_id, source), row.at + window))
             return False
         copy = found[0]
-        alias = v.ItemAliased(do="alias", id=action_id, at=row.at, user=user, item=copy.item, alias=item.id, source=source)
+        at = max(row.at, self.world.at or row.at)
+        alias = v.ItemAliased(do="alias", id=action_id, at=at, user=user, item=copy.item, alias=item.id, source=source)
         self._try(row, alias, discrepancy=False)
         self.aliases[(user, item.id)] = copy.item
         self.aliased.add((user, copy.item))
@@ -551,6 +582,12 @@ class Judge:
             "--skip-unknown-records to count and skip those rows",
             first.number,
         )
+
+
+@dataclass
+class _Waiting:
+    args: tuple[Row, str, m365.Touched, str, str, v.Source]
+    deadline: datetime
 
 
 def _names(row: Row, key: str) -> bool:

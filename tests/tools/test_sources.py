@@ -1,0 +1,327 @@
+"""Real data in (SOURCES.md): every mapping row, every skip reason, both CSV headers, pages, group rows, case,
+each kind of discrepancy, bad input, re-import; on data written by hand (`sources/render.py`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import Ledger
+from syncledger.projections.document import state_document
+from syncledger.tools.sources.errors import SourceError
+from syncledger.tools.sources.importer import read_inputs, run_import
+from syncledger.tools.sources.report import Report
+
+from .sources.render import ALICE, BOB, PEOPLE, SYNC_CLIENT, SYNC_USER, TEAM, csv_text, dv, guid, m365, page, share, when, write
+
+C1, C2, T1, A1, E1 = guid(901), guid(902), guid(903), guid(904), guid(905)
+
+
+def run(tmp: Path, files: dict[str, str], people: str = PEOPLE, ledger: Ledger | None = None, **kw: Any) -> tuple[Ledger, Report]:
+    p = write(tmp, "people.yaml", people)
+    paths = [(str(write(tmp, name, text)), None) for name, text in files.items()]
+    ledger = ledger if ledger is not None else Ledger()
+    report = run_import(ledger, read_inputs(str(p), paths), **kw)  # type: ignore[arg-type]
+    return ledger, report
+
+
+def actions(ledger: Ledger) -> list[dict[str, Any]]:
+    out = []
+    for _, e in ledger.events():
+        if isinstance(e, v.Action) and e.do not in ("user.add", "sync"):
+            d = v.dump(e)
+            d.pop("queued", None)
+            out.append(d)
+    return out
+
+
+def rules(ledger: Ledger) -> list[tuple[str, str]]:
+    return [(e.rule, e.at.isoformat()[11:16]) for _, e in ledger.events() if isinstance(e, v.Decided)]
+
+
+def bad(tmp: Path, files: dict[str, str], people: str = PEOPLE, **kw: Any) -> str:
+    ledger = Ledger()
+    with pytest.raises(SourceError) as e:
+        run(tmp, files, people, ledger, **kw)
+    assert ledger.world.position == 0 and list(ledger.events()) == []
+    assert "\n" not in str(e.value)
+    return str(e.value)
+
+
+def contact(n: int, record: str, at: str, owner: str = BOB, name: str = "Ken Ito", user: str = BOB) -> dict[str, Any]:
+    return dv(n, 1, "contact", record, at, user, new={"fullname": name, "_ownerid_value": owner, "statecode": 0})
+
+
+# ------------------------------------------------------------------------------------------ Dataverse rows
+
+
+def test_a_create_row_becomes_crm_create_with_owner_fields_start_and_initial_state(tmp_path: Path) -> None:
+    rows = [
+        dv(1, 1, "appointment", A1.upper(), when(4, 9), new={"subject": "QBR", "scheduledstart": "2026-03-10T14:00:00.1234567Z",
+           "_ownerid_value": ALICE, "statecode": 3, "prioritycode": 1, "isonline": True, "description": None}),
+        dv(2, 1, 4212, T1, when(4, 9, 1), new={"subject": "Call", "statecode": 2, "statuscode": 6, "name@OData.Community.Display.V1.FormattedValue": "x"}),
+        dv(3, 1, "email", E1, when(4, 9, 2), new={"subject": "Re", "_regardingobjectid_value": C1.upper()}),
+        dv(4, 1, "2", C1, when(4, 9, 3), new={"fullname": "Jo", "statecode": 1}),
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    got = actions(ledger)
+    assert [(a["do"], a["id"]) for a in got] == [
+        ("crm.create", f"dataverse:{guid(1)}"),
+        ("crm.create", f"dataverse:{guid(2)}"),
+        ("crm.cancel", f"dataverse:{guid(2)}/2"),
+        ("crm.create", f"dataverse:{guid(3)}"),
+        ("crm.create", f"dataverse:{guid(4)}"),
+        ("crm.deactivate", f"dataverse:{guid(4)}/2"),
+    ]
+    appointment = got[0]
+    assert appointment["record"] == A1 and appointment["owner"] == "alice" and appointment["actor"] == "bob"
+    assert appointment["start"] == "2026-03-10T14:00:00.123456Z"  # fractions past microseconds are cut
+    assert appointment["fields"] == {"subject": "QBR", "prioritycode": "1", "isonline": "true"}
+    assert appointment["source"] == {"system": "dataverse", "id": guid(1), "file": "a.json", "row": 1}
+    assert got[1]["type"] == "task" and got[1]["owner"] == "bob" and got[1]["fields"] == {"subject": "Call"}
+    assert got[3]["regarding"] == C1 and got[4]["type"] == "contact"
+    assert report.appended["crm.create"] == 4 and report.first_seen == 0
+
+
+def test_an_update_row_gives_update_assign_state_in_that_order_with_numbered_ids(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(2, 2, "contact", C1, when(4, 10), old={"telephone1": "1", "_ownerid_value": BOB, "statecode": 0, "jobtitle": "x"},
+           new={"telephone1": "2", "_ownerid_value": ALICE, "statecode": 1}),
+        dv(3, 41, "contact", C1, when(4, 11), ALICE, old={"statecode": 1}, new={"statecode": 0}),
+        dv(4, 1, "appointment", A1, when(4, 12), new={"subject": "Q", "scheduledstart": when(10, 14)}),
+        dv(5, 47, "appointment", A1, when(4, 13), old={"scheduledstart": when(10, 14)}, new={"scheduledstart": when(11, 9)}),
+        dv(6, 13, "appointment", A1, when(4, 14), old={"_ownerid_value": BOB}, new={"_ownerid_value": ALICE}),
+        dv(7, 3, "appointment", A1, when(4, 15), ALICE, details=None),
+    ]
+    ledger, _ = run(tmp_path, {"a.json": page(rows)})
+    got = [(a["do"], a["id"].removeprefix("dataverse:")) for a in actions(ledger)]
+    assert got[1:] == [
+        ("crm.update", guid(2)),
+        ("crm.assign", f"{guid(2)}/2"),
+        ("crm.deactivate", f"{guid(2)}/3"),
+        ("crm.activate", guid(3)),
+        ("crm.create", guid(4)),
+        ("crm.update", guid(5)),
+        ("crm.assign", guid(6)),
+        ("crm.delete", guid(7)),
+    ]
+    update = actions(ledger)[1]
+    assert update["fields"] == {"telephone1": "2", "jobtitle": None}  # a column left out of NewValue was cleared
+    assert actions(ledger)[6]["start"] == "2026-03-11T09:00:00Z"
+
+
+def test_state_actions_of_activities_with_and_without_details(tmp_path: Path) -> None:
+    t2 = guid(906)
+    rows = [
+        dv(1, 1, "task", T1, when(4, 9), new={"subject": "a"}),
+        dv(2, 1, "task", t2, when(4, 9), new={"subject": "b"}),
+        dv(3, 18, "task", T1, when(4, 10), details=None),
+        dv(4, 17, "task", t2, when(4, 10), old={"statecode": 0}, new={"statecode": 2}),
+        dv(5, 2, "task", T1, when(4, 11), old={"statecode": 1}, new={"statecode": 0}),  # reopened
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    assert [a["do"] for a in actions(ledger)][2:] == ["crm.complete", "crm.cancel"]
+    assert report.skipped == {"reopened": 1}
+
+
+def test_shares_read_access_only(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        share(2, C1, when(4, 10), ALICE, "None", "ReadAccess, WriteAccess"),
+        share(3, C1, when(4, 11), ALICE, "ReadAccess,WriteAccess", "ReadAccess", action=48),  # no change
+        share(4, C1, when(4, 12), TEAM, "None", "ReadAccess"),  # a team: another principal
+        share(5, C1, when(4, 13), ALICE.lower(), "ReadAccess", "None", action=49),
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    got = actions(ledger)
+    assert [(a["do"], a.get("with")) for a in got] == [("crm.create", None), ("crm.share", "alice"), ("crm.unshare", "alice")]
+    assert report.skipped == {"no change": 1, "another principal": 1}
+
+
+def test_every_dataverse_skip_reason_is_counted(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(2, 1, "account", guid(950), when(4, 9, 1), new={"name": "Contoso"}),
+        dv(3, 64, "contact", C1, when(4, 9, 2)),  # user access audit: another operation
+        dv(4, 2, "contact", C1, when(4, 9, 3), details={"@odata.type": "#Microsoft.Dynamics.CRM.RelationshipAuditDetail"}),
+        dv(5, 1, "contact", C2, when(4, 9, 4), new={"fullname": "T", "_ownerid_value": TEAM}),
+        dv(6, 2, "contact", C1, when(4, 9, 5), SYNC_USER, old={"telephone1": "1"}, new={"telephone1": "2"}),
+        dv(7, 2, "contact", C1, when(4, 9, 6), ALICE, old={"telephone1": "1"}, new={"telephone1": "2"}, caller=SYNC_USER.upper()),
+        dv(8, 2, "contact", C1, when(4, 9, 7), old={"fullname": "Ken Ito", "x": 1}, new={"fullname": "Ken Ito", "x": 1}),
+    ]
+    _, report = run(tmp_path, {"a.json": page(rows)})
+    assert report.document()["skipped"] == {
+        "another table": 1,
+        "another operation": 1,
+        "another detail type": 1,
+        "another principal": 1,
+        "made by synchronisation": 2,
+        "no change": 1,
+    }
+    assert report.rows == 8 and report.appended["crm.create"] == 1
+
+
+def test_unknown_records_are_bad_input_or_counted_with_the_option(tmp_path: Path) -> None:
+    rows = [dv(n, 2, "contact", C1, when(4, 9 + n), old={"a": "1"}, new={"a": str(n + 1)}) for n in range(1, 4)]
+    message = bad(tmp_path, {"a.json": page(rows)})
+    assert f"row 1: record '{C1}' is not in the ledger" in message and "(3 rows name it)" in message
+    assert "--skip-unknown-records" in message
+    _, report = run(tmp_path, {"a.json": page(rows)}, skip_unknown_records=True)
+    assert report.skipped == {"unknown record": 3} and sum(report.appended.values()) == 0
+
+
+# ------------------------------------------------------------------------------------------ Microsoft 365 rows
+
+
+@pytest.mark.parametrize("header", ["purview", "powershell"])
+def test_both_csv_headers_with_a_bom_and_a_type_line(tmp_path: Path, header: str) -> None:
+    rows = [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("RgAAAAx1", "Lunch", "\\Calendar")]),
+        m365(2, "Create", "ALICE@contoso.com", when(4, 9, 1), [("AAMkC1", "Jo", "\\Contacts\\Work")]),
+        m365(3, "Create", "alice@contoso.com", when(4, 9, 2), [("AAMkT1", "Do it", "\\Tasks")]),
+        m365(4, "Create", "alice@contoso.com", when(4, 9, 3), [("AAMkE1", "Hi", "\\Inbox")]),
+        m365(5, "UserLoggedIn", "alice@contoso.com", when(4, 9, 4), record_type=15),
+        m365(6, "MailItemsAccessed", "alice@contoso.com", when(4, 9, 5), [("AAMkE1", "Hi", "\\Inbox")], record_type=50),
+        m365(7, "Send", "alice@contoso.com", when(4, 9, 6), [("AAMkE1", "Hi", "\\Inbox")]),
+    ]
+    ledger, report = run(tmp_path, {"m.csv": csv_text(rows, header, bom=True, type_line=header == "powershell")})
+    got = actions(ledger)
+    assert [(a["type"], a["item"], a["fields"]) for a in got] == [
+        ("appointment", "RgAAAAx1", {"subject": "Lunch"}),
+        ("contact", "AAMkC1", {"subject": "Jo"}),
+        ("task", "AAMkT1", {"subject": "Do it"}),
+        ("email", "AAMkE1", {"subject": "Hi"}),
+    ]
+    assert got[0]["id"] == "m365:6a1b2c3d-0000-4000-8000-000000000001"  # GUIDs lower-cased, item ids as written
+    assert got[0]["source"] == {"system": "m365", "id": "6a1b2c3d-0000-4000-8000-000000000001", "file": "m.csv", "row": 1, "logon_type": 0}
+    assert report.skipped == {"another record type": 2, "another operation": 1}
+    assert report.document()["files"] == [{"name": "m.csv", "kind": "m365", "rows": 7, "incomplete": False}]
+
+
+def test_updates_deletions_first_seen_and_later_stages(tmp_path: Path) -> None:
+    inbox = "\\Inbox"
+    rows = [
+        m365(1, "Update", "alice@contoso.com", when(4, 9), [("AAMkE1", "Hi", inbox)], modified=["Subject", "Body"]),
+        m365(2, "MoveToDeletedItems", "alice@contoso.com", when(4, 10), [("AAMkE1", "Hi", inbox)]),
+        m365(3, "SoftDelete", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", "\\Deleted Items")]),
+        m365(4, "Update", "alice@contoso.com", when(4, 12), [("AAMkE1", "Hi", "\\Deleted Items")], modified=["Body"]),
+        m365(5, "HardDelete", "alice@contoso.com", when(4, 13), [("AAMkOld", "Old", "\\Deleted Items")]),
+        m365(6, "HardDelete", "alice@contoso.com", when(4, 14), [("AAMkE2", "x", inbox), ("AAMkE3", "y", inbox)], group=True),
+    ]
+    ledger, report = run(tmp_path, {"m.csv": csv_text(rows)})
+    got = actions(ledger)
+    first = "m365:6a1b2c3d-0000-4000-8000-000000000001"
+    assert [(a["do"], a["id"]) for a in got] == [
+        ("outlook.create", f"{first}/seen"),
+        ("outlook.update", first),
+        ("outlook.delete", "m365:6a1b2c3d-0000-4000-8000-000000000002"),
+    ]
+    assert got[0]["source"]["first_seen"] is True and got[0]["type"] == "email"
+    assert got[1]["changed"] == ["Subject", "Body"] and got[1]["fields"] == {}
+    assert report.first_seen == 1
+    assert report.skipped == {
+        "later stage of a deletion": 1,
+        "item already deleted by its user": 1,
+        "deleted before the window": 3,  # the group row's two items each
+    }
+
+
+def test_group_rows_give_one_action_per_item_with_numbered_ids(tmp_path: Path) -> None:
+    items = [("AAMkE1", "a", "\\Inbox"), ("AAMkE2", "b", "\\Inbox"), ("AAMkE3", "c", "\\Inbox")]
+    rows = [m365(n, "Create", "bob@contoso.com", when(4, 9), [it]) for n, it in enumerate(items, 1)]
+    rows.append(m365(9, "MoveToDeletedItems", "bob@contoso.com", when(4, 10), items))
+    ledger, _ = run(tmp_path, {"m.csv": csv_text(rows)})
+    deletes = [a for a in actions(ledger) if a["do"] == "outlook.delete"]
+    base = "m365:6a1b2c3d-0000-4000-8000-000000000009"
+    assert [(a["id"], a["item"]) for a in deletes] == [(base, "AAMkE1"), (f"{base}/2", "AAMkE2"), (f"{base}/3", "AAMkE3")]
+
+
+def test_mailboxes_the_file_does_not_name(tmp_path: Path) -> None:
+    rows = [m365(1, "Create", "carol@contoso.com", when(4, 9), [("AAMkE1", "a", "\\Inbox")])] * 2
+    message = bad(tmp_path, {"m.csv": csv_text(rows)})
+    assert message.startswith(f"{tmp_path / 'm.csv'} row 1: unknown mailbox 'carol@contoso.com' in 2 rows (first: m.csv row 1)")
+    _, report = run(tmp_path, {"m.csv": csv_text(rows)}, people=PEOPLE + "others: skip\n")
+    assert report.skipped == {"unnamed mailbox": 2}
+
+
+def test_unknown_crm_users_are_named_with_their_rows(tmp_path: Path) -> None:
+    stranger = "1B2E0000-0000-4000-8000-000000000000"
+    rows = [contact(1, C1, when(4, 9)), *[dv(n, 2, "contact", C1, when(4, 10 + n), stranger, old={"a": "1"}, new={"a": "2"}) for n in (2, 3)]]
+    message = bad(tmp_path, {"a.json": page(rows)})
+    assert "row 2: unknown CRM user '1b2e0000-0000-4000-8000-000000000000' in 2 rows (first: a.json row 2): add it to people.yaml" in message
+
+
+def test_sync_client_creates_become_aliases_of_the_copies_filter_create_made(tmp_path: Path) -> None:
+    rows = [contact(1, C1, when(4, 9))]
+    mails = [
+        # logged at 09:05, before the sync inferred at 09:05 made the copy: matched within one cycle
+        m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [("AAMkK1", "Ken Ito", "\\Contacts")], client=SYNC_CLIENT),
+        m365(2, "Create", "bob@contoso.com", when(4, 9, 6), [("AAMkK2", "Nobody", "\\Contacts")], client=SYNC_CLIENT),
+        m365(3, "Update", "bob@contoso.com", when(4, 11), [("AAMkK1", "Ken Ito", "\\Contacts")], modified=["Email1"]),
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows), "m.csv": csv_text(mails)})
+    alias = [a for a in actions(ledger) if a["do"] == "alias"]
+    assert alias == [{**alias[0], "user": "bob", "item": C1, "alias": "AAMkK1"}]
+    update = [a for a in actions(ledger) if a["do"] == "outlook.update"]
+    assert update[0]["item"] == C1  # the alias names the copy
+    assert report.aliases == 1 and report.skipped == {"made by synchronisation (unmatched)": 1}
+
+
+# ------------------------------------------------------------------------------------------ files and merge
+
+
+def test_pages_merge_by_time_and_a_next_link_marks_the_export_incomplete(tmp_path: Path) -> None:
+    one = page([contact(1, C1, when(4, 9)), dv(3, 2, "contact", C1, when(4, 11), old={"a": "1"}, new={"a": "3"})], next_link=True)
+    two = page([dv(2, 2, "contact", C1, when(4, 10), old={"a": "0"}, new={"a": "1"})])
+    ledger, report = run(tmp_path, {"p1.json": one, "p2.json": two})
+    assert [a["id"][-2:] for a in actions(ledger)] == ["01", "02", "03"]
+    assert [f["incomplete"] for f in report.document()["files"]] == [True, False]
+    assert report.document()["window"] == ["2026-03-04T09:00:00Z", "2026-03-04T11:00:00Z"]
+
+
+def test_syncs_are_inferred_at_the_first_boundary_strictly_after_and_not_after_the_last_row(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9, 5)),  # exactly at bob's boundary: decided at the next one, 09:10
+        dv(2, 2, "contact", C1, when(4, 9, 30), old={"a": "0"}, new={"a": "1"}),
+        dv(3, 2, "contact", C1, when(4, 9, 31), old={"a": "1"}, new={"a": "2"}),  # pending at the end
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    syncs = [(e.id, e.source) for _, e in ledger.events() if isinstance(e, v.SyncRequested)]
+    assert syncs == [("inferred:bob@2026-03-04T09:10:00Z", {"system": "inferred", "cycle": "5m"})]
+    assert report.syncs_inferred == 1 and report.pending_at_end == {"bob": 2}
+
+
+def test_action_lines_in_the_same_command_take_part(tmp_path: Path) -> None:
+    lines = "\n".join(
+        json.dumps(line)
+        for line in [
+            {"id": "x1", "at": when(4, 9, 2), "do": "sync", "user": "bob"},
+        ]
+    )
+    rows = [contact(1, C1, when(4, 9))]
+    ledger, report = run(tmp_path, {"a.json": page(rows), "b.jsonl": lines})
+    assert [e.id for _, e in ledger.events() if isinstance(e, v.SyncRequested)] == ["x1"]
+    assert report.syncs_inferred == 0
+
+
+def test_importing_again_appends_nothing_and_convert_reimports_to_the_same_ledger(tmp_path: Path, run_cli: Any) -> None:
+    rows = [contact(1, C1, when(4, 9)), dv(2, 2, "contact", C1, when(4, 10), old={"a": "0"}, new={"a": "1"})]
+    files = {"a.json": page(rows), "m.csv": csv_text([m365(1, "Update", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", "\\Inbox")], modified=["Body"])])}
+    ledger, first = run(tmp_path, files)
+    before = ledger.world.position
+    _, again = run(tmp_path, files, ledger=ledger)
+    assert ledger.world.position == before and sum(again.appended.values()) == 0
+    assert again.skipped == {"duplicate": 3}  # 2 Dataverse rows, one m365 row (its /seen is not judged again)
+    people = write(tmp_path, "people.yaml", PEOPLE)
+    converted = run_cli("convert", "--people", people, tmp_path / "a.json", tmp_path / "m.csv")
+    assert converted.returncode == 0, converted.stderr
+    lines = write(tmp_path, "c.jsonl", converted.stdout)
+    assert run_cli("import", lines, "--db", tmp_path / "c.db").returncode == 0
+    state = json.loads(run_cli("state", "--json", "--db", tmp_path / "c.db").stdout)
+    mine = json.loads(json.dumps(state_document(ledger.world)))
+    assert state["crm"] == mine["crm"] and state["outlook"] == mine["outlook"] and state["pending"] == mine["pending"]
