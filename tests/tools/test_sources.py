@@ -325,3 +325,125 @@ def test_importing_again_appends_nothing_and_convert_reimports_to_the_same_ledge
     state = json.loads(run_cli("state", "--json", "--db", tmp_path / "c.db").stdout)
     mine = json.loads(json.dumps(state_document(ledger.world)))
     assert state["crm"] == mine["crm"] and state["outlook"] == mine["outlook"] and state["pending"] == mine["pending"]
+
+
+# ------------------------------------------------------------------------------------------ discrepancies
+
+
+def _discrepancies(ledger: Ledger) -> list[v.DiscrepancyFound]:
+    return [e for _, e in ledger.events() if isinstance(e, v.DiscrepancyFound)]
+
+
+BASELINE = {
+    "at": when(1, 0),
+    "records": [
+        {"id": C2.upper(), "type": "contact", "owner": "alice", "state": "active", "fields": {"fullname": "Linda"}},
+        {"id": T1, "type": "task", "owner": "bob", "fields": {"subject": "Send"}},
+    ],
+    "items": {
+        "alice": [{"id": "AAMkL1", "type": "contact", "fields": {"fullname": "Linda"}}],
+        "bob": [{"id": "AAMkT1", "type": "task", "fields": {"subject": "Send"}}],
+    },
+    "links": [
+        {"user": "alice", "item": "AAMkL1", "record": C2, "origin": "synced"},
+        {"user": "bob", "item": "AAMkT1", "record": T1, "origin": "synced"},
+    ],
+}
+
+
+def test_an_edit_and_a_deletion_of_an_item_a_sync_deleted_are_discrepancies(tmp_path: Path) -> None:
+    rows = [dv(1, 13, "contact", C2, when(5, 10), ALICE, old={"_ownerid_value": ALICE}, new={"_ownerid_value": BOB})]
+    mails = [
+        m365(1, "Update", "alice@contoso.com", when(5, 10, 20), [("AAMkL1", "Linda", "\\Contacts")], modified=["Body"]),
+        m365(2, "MoveToDeletedItems", "alice@contoso.com", when(5, 10, 30), [("AAMkL1", "Linda", "\\Contacts")]),
+        m365(3, "SoftDelete", "alice@contoso.com", when(5, 10, 40), [("AAMkL1", "Linda", "\\Deleted Items")]),
+    ]
+    files = {"b.json": json.dumps(BASELINE), "a.json": page(rows), "m.csv": csv_text(mails)}
+    ledger, report = run(tmp_path, files)
+    found = _discrepancies(ledger)
+    assert [(d.action["do"], d.decision.rule if d.decision else None) for d in found] == [
+        ("outlook.update", "FILTER-LEAVE-SYNCED"),
+        ("outlook.delete", "FILTER-LEAVE-SYNCED"),
+    ]
+    assert found[0].row == v.RowRef(file="m.csv", row=1, id="m365:6a1b2c3d-0000-4000-8000-000000000001")
+    assert found[0].decision is not None and found[0].decision.at.isoformat()[11:16] == "10:15"
+    assert "deleted" in found[0].refusal
+    assert report.discrepancies == 2 and report.skipped == {"later stage of a deletion": 1}
+    assert state_document(ledger.world)["outlook"]["alice"] == {}  # a discrepancy changes nothing
+
+
+def test_an_update_of_a_record_a_sync_deleted_and_a_state_a_decision_set(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(2, 2, "contact", C1, when(4, 10, 30), ALICE, old={"a": "1"}, new={"a": "2"}),
+        dv(3, 18, "task", T1, when(4, 11, 30), details=None),
+    ]
+    mails = [
+        m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [("AAMkK1", "Ken Ito", "\\Contacts")], client=SYNC_CLIENT),
+        m365(2, "MoveToDeletedItems", "bob@contoso.com", when(4, 10), [("AAMkK1", "Ken Ito", "\\Contacts")]),
+    ]
+    line = json.dumps({"id": "done", "at": when(4, 11), "do": "outlook.complete", "user": "bob", "item": "AAMkT1"})
+    files = {"b.json": json.dumps(BASELINE), "a.json": page(rows), "m.csv": csv_text(mails), "l.jsonl": line}
+    ledger, report = run(tmp_path, files)
+    found = _discrepancies(ledger)
+    assert [(d.action["do"], d.decision.rule if d.decision else None) for d in found] == [
+        ("crm.update", "SSS-CONTACT-DEL-EXCHANGE-OWNER"),
+        ("crm.complete", "SSS-EXCHANGE-EDIT-PUSH"),
+    ]
+    assert found[0].id == f"dataverse:{guid(2)}"  # the id the row's action would have had
+    assert report.discrepancies == 2
+
+
+def test_a_row_the_synchronisation_made_that_no_rule_made_is_a_discrepancy(tmp_path: Path) -> None:
+    rows = [
+        dv(1, 18, "task", T1, when(4, 9), SYNC_USER, details=None),  # the task is active in the ledger
+        dv(2, 2, "task", T1, when(4, 9, 1), SYNC_USER, old={"subject": "Send"}, new={"subject": "Sent"}),
+        dv(3, 3, "contact", C2, when(4, 9, 2), SYNC_USER, details=None),
+    ]
+    ledger, report = run(tmp_path, {"b.json": json.dumps(BASELINE), "a.json": page(rows)})
+    found = _discrepancies(ledger)
+    assert [(d.action["do"], d.decision) for d in found] == [("crm.complete", None), ("crm.delete", None)]
+    assert "the rules did not" in found[0].refusal
+    assert report.skipped == {"made by synchronisation": 1}
+    assert state_document(ledger.world)["crm"][T1]["state"] == "active"
+
+
+# ------------------------------------------------------------------------------------------ bad input
+
+
+def test_bad_input_is_one_line_naming_file_and_row_and_appends_nothing(tmp_path: Path) -> None:
+    good = page([contact(1, C1, when(4, 9))])
+    assert "is not valid JSON" in bad(tmp_path, {"a.json": good, "b.json": '{"value": [1,'})
+    missing = dv(2, 2, "contact", C1, when(4, 10), old={"a": "1"}, new={"a": "2"})
+    del missing["_objectid_value"]
+    assert "b.json row 1: _objectid_value is missing" in bad(tmp_path, {"a.json": good, "b.json": page([missing])})
+    assert "row 1: details" not in bad(tmp_path, {"b.json": page([dv(2, 2, "contact", C1, when(4, 10), details=None)])})
+    no_time = dv(3, 1, "contact", C1, "yesterday")
+    assert "b.json row 1: createdon 'yesterday' is not an ISO 8601 time" in bad(tmp_path, {"b.json": page([no_time])})
+    broken = "CreationDate,UserIds,Operations,AuditData\r\n2026-03-04,x,Create,{not json\r\n"
+    assert "m.csv row 1: AuditData is not valid JSON" in bad(tmp_path, {"a.json": good, "m.csv": broken})
+    assert "is of no known kind" in bad(tmp_path, {"a.json": good, "x.txt": "hello\n"})
+    later = {**BASELINE, "at": when(5, 0)}
+    assert "is earlier than the baseline" in bad(tmp_path, {"b.json": json.dumps(later), "a.json": good})
+    assert "unknown key 'colour'" in bad(tmp_path, {"a.json": good}, people=PEOPLE.replace("sync_method", "colour"))
+
+
+def test_a_different_baseline_or_a_changed_row_is_refused_after_an_import(tmp_path: Path) -> None:
+    rows = [contact(1, C1, when(4, 9))]
+    ledger, _ = run(tmp_path, {"b.json": json.dumps(BASELINE), "a.json": page(rows)})
+    position = ledger.world.position
+    other = {**BASELINE, "records": BASELINE["records"][:1], "links": BASELINE["links"][:1]}
+    other["items"] = {"alice": BASELINE["items"]["alice"]}
+    with pytest.raises(SourceError, match="already has records or items"):
+        run(tmp_path, {"b.json": json.dumps(other)}, ledger=ledger)
+    changed = [contact(1, C1, when(4, 9), name="Ken Itō")]
+    with pytest.raises(SourceError, match=r"a.json row 1: id 'dataverse:.*' is already in the ledger with different content \(fields differ\)"):
+        run(tmp_path, {"a.json": page(changed)}, ledger=ledger)
+    assert ledger.world.position == position
+
+
+def test_a_user_the_ledger_has_with_other_options_is_refused(tmp_path: Path) -> None:
+    ledger = Ledger()
+    ledger.append([v.UserAdded(do="user.add", user="alice", sync_filter="owned_and_shared", at=v.representable(__import__("datetime").datetime(2026, 3, 1, tzinfo=__import__("datetime").UTC)))])
+    with pytest.raises(SourceError, match="change it with `option` first"):
+        run(tmp_path, {"a.json": page([contact(1, C1, when(4, 9))])}, ledger=ledger)

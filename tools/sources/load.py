@@ -81,6 +81,11 @@ def load(files: list[tuple[str, str | None]], people: People | None) -> tuple[li
     for index, (path, forced) in enumerate(files):
         data = read(path)
         kind = forced or detect(data)
+        if kind is None and data.removeprefix(BOM).lstrip()[:1] in (b"{", b"["):
+            try:
+                orjson.loads(data.removeprefix(BOM))
+            except orjson.JSONDecodeError as e:
+                raise SourceError(path, f"is not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
         if kind is None:
             raise SourceError(
                 path, "is of no known kind (a baseline, a Dataverse audits page, a Microsoft 365 audit CSV or action "
