@@ -142,3 +142,145 @@ def write(tmp: Path, name: str, text: str) -> Path:
     path = tmp / name
     path.write_text(text, encoding="utf-8")
     return path
+
+
+# ------------------------------------------------------------------------------------------ a random organisation
+
+ORG_PEOPLE = PEOPLE.replace("users:\n", "users:\n  carol: {crm: 11111111-2222-4333-8444-555555555555, mailbox: carol@contoso.com, sync_filter: owned_and_shared}\n")
+GUIDS["carol"] = "11111111-2222-4333-8444-555555555555"
+MAILBOXES["carol"] = "carol@contoso.com"
+
+
+def organisation(seed: int, steps: int) -> list[dict[str, Any]]:
+    """Random user actions of three users (action-line mappings without ids), valid whatever the syncs decide:
+    CRM actions on records, and Outlook actions on e-mails that arrived in a mailbox (never linked)."""
+    import random
+    from datetime import timedelta
+
+    rng = random.Random(seed)
+    users = ["alice", "bob", "carol"]
+    t = datetime(2026, 3, 2, 8, 0, 3, tzinfo=UTC)
+    records: dict[str, dict[str, Any]] = {}
+    mails: dict[str, list[str]] = {u: [] for u in users}
+    out: list[dict[str, Any]] = []
+    for n in range(steps):
+        t += timedelta(seconds=rng.randint(20, 900))
+        at = t.isoformat().replace("+00:00", "Z")
+        actor = rng.choice(users)
+        live = [r for r in records if "deleted" not in records[r]]
+        choice = rng.random()
+        if choice < 0.25 or not live:
+            kind = rng.choice(["contact", "task", "appointment", "email"])
+            rid = guid(100000 + n)
+            owner = rng.choice(users)
+            fields = {"subject" if kind != "contact" else "fullname": f"{kind} {n}"}
+            action = {"do": "crm.create", "actor": actor, "record": rid, "type": kind, "owner": owner, "fields": fields}
+            if kind == "appointment":
+                action["start"] = (t + timedelta(days=rng.randint(-2, 5))).isoformat().replace("+00:00", "Z")
+            records[rid] = {"type": kind, "owner": owner, "state": "active", "shared": set(), "fields": dict(fields)}
+        elif choice < 0.65:
+            rid = rng.choice(live)
+            record = records[rid]
+            options = ["update", "assign", "delete", "share"]
+            options += ["state"] if record["type"] != "email" else []
+            what = rng.choice(options)
+            others = [u for u in users if u != record["owner"]]
+            if what == "update":
+                value = f"v{n}"
+                action = {"do": "crm.update", "actor": actor, "record": rid, "fields": {"telephone1": value}}
+                record["fields"]["telephone1"] = value
+            elif what == "assign":
+                to = rng.choice(others)
+                action = {"do": "crm.assign", "actor": actor, "record": rid, "to": to}
+                record["owner"] = to
+            elif what == "delete":
+                action = {"do": "crm.delete", "actor": actor, "record": rid}
+                record["deleted"] = True
+            elif what == "share":
+                who = rng.choice(others)
+                do = "crm.unshare" if who in record["shared"] else "crm.share"
+                action = {"do": do, "actor": actor, "record": rid, "with": who}
+                (record["shared"].discard if do == "crm.unshare" else record["shared"].add)(who)
+            else:
+                if record["type"] == "contact":
+                    do = "crm.deactivate" if record["state"] == "active" else "crm.activate"
+                elif record["state"] == "active":
+                    do = rng.choice(["crm.complete", "crm.cancel"])
+                else:
+                    continue
+                action = {"do": do, "actor": actor, "record": rid}
+                record["state"] = {"crm.deactivate": "inactive", "crm.activate": "active", "crm.complete": "completed", "crm.cancel": "canceled"}[do]
+        else:
+            user = actor
+            if not mails[user] or rng.random() < 0.4:
+                item = f"AAMk{user}{n}"
+                mails[user].append(item)
+                action = {"do": "outlook.create", "user": user, "item": item, "type": "email", "fields": {"subject": f"mail {n}"}}
+            elif rng.random() < 0.6:
+                action = {"do": "outlook.update", "user": user, "item": rng.choice(mails[user]), "changed": ["Body"]}
+            else:
+                item = mails[user].pop(rng.randrange(len(mails[user])))
+                action = {"do": "outlook.delete", "user": user, "item": item}
+        out.append({"at": at, **action})
+    return out
+
+
+def render(actions: list[dict[str, Any]], seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The actions as an administrator would export them: Dataverse audit rows (with their details) and mailbox
+    audit rows, with noise the importer must skip (another table, sign-ins, later stages of deletions)."""
+    import random
+
+    rng = random.Random(seed)
+    rows: list[dict[str, Any]] = []
+    mails: list[dict[str, Any]] = []
+    records: dict[str, dict[str, Any]] = {}
+    for n, a in enumerate(actions, 1):
+        at, do = a["at"], a["do"]
+        actor = GUIDS.get(a.get("actor") or a.get("user") or "", "")
+        code: Any = rng.choice([True, False])
+        if do == "crm.create":
+            records[a["record"]] = r = {"type": a["type"], "owner": a["owner"], "fields": dict(a["fields"]), "state": 0}
+            new = {**a["fields"], "_ownerid_value": GUIDS[a["owner"]].upper(), "statecode": 0}
+            if "start" in a:
+                new["scheduledstart"] = a["start"]
+            table = TYPES[a["type"]] if code else a["type"]
+            rows.append(dv(n, 1, table, a["record"], at, actor, new=new))
+        elif do.startswith("crm."):
+            r = records[a["record"]]
+            table = r["type"]
+            if do == "crm.update":
+                old = {k: r["fields"].get(k) for k in a["fields"]}
+                rows.append(dv(n, 2, table, a["record"], at, actor, old=old, new=a["fields"]))
+                r["fields"].update(a["fields"])
+            elif do == "crm.assign":
+                old_owner, r["owner"] = GUIDS[r["owner"]], a["to"]
+                rows.append(dv(n, 13, table, a["record"], at, actor, old={"_ownerid_value": old_owner}, new={"_ownerid_value": GUIDS[a["to"]]}))
+            elif do == "crm.delete":
+                rows.append(dv(n, 3, table, a["record"], at, actor, old={**r["fields"]}, new={}))
+            elif do in ("crm.share", "crm.unshare"):
+                give = do == "crm.share"
+                rows.append(share(n, a["record"], at, GUIDS[a["with"]], "None" if give else "ReadAccess", "ReadAccess" if give else "None", actor, 14 if give else 49))
+            else:
+                code_after = {"crm.complete": 1, "crm.cancel": 2, "crm.deactivate": 1, "crm.activate": 0}[do]
+                if rng.random() < 0.5:
+                    rows.append(dv(n, 2, table, a["record"], at, actor, old={"statecode": r["state"], "statuscode": 1}, new={"statecode": code_after, "statuscode": 5}))
+                else:
+                    number = {"crm.complete": 18, "crm.cancel": 17, "crm.deactivate": 5, "crm.activate": 4}[do]
+                    rows.append(dv(n, number, table, a["record"], at, actor, details=None))
+                r["state"] = code_after
+        else:
+            mailbox = MAILBOXES[a["user"]]
+            item = (a["item"], f"mail {a['item']}", "\\Inbox")
+            if do == "outlook.create":
+                item = (a["item"], a["fields"]["subject"], "\\Inbox")
+                mails.append(m365(n, "Create", mailbox, at, [item]))
+            elif do == "outlook.update":
+                mails.append(m365(n, "Update", mailbox, at, [item], modified=a["changed"]))
+            else:
+                mails.append(m365(n, "MoveToDeletedItems", mailbox, at, [item]))
+                later = at.replace("Z", ".5Z")
+                mails.append(m365(n + 500000, "SoftDelete", mailbox, later, [(a["item"], "x", "\\Deleted Items")]))
+        if rng.random() < 0.05:
+            rows.append(dv(n + 700000, 1, "account", guid(n + 800000), at, actor, new={"name": "noise"}))
+            mails.append(m365(n + 900000, "UserLoggedIn", MAILBOXES["alice"], at, record_type=15))
+    return rows, mails
