@@ -295,6 +295,8 @@ def _(a: v.DiscrepancyFound, world: World) -> None:
 def _(a: v.ItemAliased, world: World) -> None:
     if not item_id_used(world, user(world, a.user).name, a.item):
         raise RefusedError(f"unknown item '{a.item}' in {a.user}'s Outlook")
+
+
 # ------------------------------------------------------------------------------------------- the baseline
 
 _STATES = {"contact": ("active", "inactive")}  # every other type is an activity

@@ -400,6 +400,8 @@ class ItemAliased(Action):
     user: Name
     item: Name
     alias: Name
+
+
 # ------------------------------------------------------------------------------------------ the baseline
 # What an organisation reported it held before the first event (SOURCES.md "The baseline"): one action that
 # names the records, items and links as they were; the BASELINE decisions set them (`ledger.engine`).

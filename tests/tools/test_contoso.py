@@ -148,7 +148,11 @@ def test_the_discrepancy_in_why_history_and_discrepancies(contoso: tuple[Path, d
     assert found["action"]["do"] == "outlook.update" and found["action"]["changed"] == ["BusinessTelephoneNumber"]
     assert found["decision"]["rule"] == "FILTER-LEAVE-SYNCED" and found["decision"]["at"] == "2026-03-05T10:15:00Z"
     why = run_cli("why", "outlook:alice/AAMkAGI2TG93AAA1", "--db", db).stdout
-    assert "FILTER-LEAVE-SYNCED" in why and "Discrepancy" in why and why.index("FILTER-LEAVE-SYNCED") < why.index("Discrepancy")
+    assert (
+        "FILTER-LEAVE-SYNCED" in why
+        and "Discrepancy" in why
+        and why.index("FILTER-LEAVE-SYNCED") < why.index("Discrepancy")
+    )
     assert "from the Dataverse audit, row 2 of dataverse-audits.json" in why
     history = run_cli("history", "outlook:alice/AAMkAGI2TG93AAA1", "--db", db).stdout
     assert "Discrepancy" in history and "from the mailbox audit, row 1 of m365-audit.csv" in history
@@ -179,9 +183,14 @@ def test_bad_input_appends_nothing_whatever_else_the_command_was_given(
     assert result.returncode == 2 and result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "broken.csv row 1: AuditData is not valid JSON" in result.stderr
     assert not fresh.exists()
-    (tmp_path / "people2.yaml").write_text((tmp_path / "people.yaml").read_text().replace("bob@contoso.com", "robert@contoso.com"))
+    (tmp_path / "people2.yaml").write_text(
+        (tmp_path / "people.yaml").read_text().replace("bob@contoso.com", "robert@contoso.com")
+    )
     result = run_cli("import", "--people", "people2.yaml", *FILES, "--db", fresh)
-    assert result.returncode == 2 and "unknown mailbox 'bob@contoso.com' in 3 rows (first: m365-audit.csv row 3)" in result.stderr
+    assert (
+        result.returncode == 2
+        and "unknown mailbox 'bob@contoso.com' in 3 rows (first: m365-audit.csv row 3)" in result.stderr
+    )
     assert run_cli("export", "--db", fresh).stdout == ""  # the ledger it opened holds nothing
     result = run_cli("import", "--people", "people.yaml", "missing.json", "--db", fresh)
     assert result.returncode == 2 and "missing.json: cannot read it" in result.stderr

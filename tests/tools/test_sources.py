@@ -16,12 +16,29 @@ from syncledger.tools.sources.errors import SourceError
 from syncledger.tools.sources.importer import read_inputs, run_import
 from syncledger.tools.sources.report import Report
 
-from .sources.render import ALICE, BOB, PEOPLE, SYNC_CLIENT, SYNC_USER, TEAM, csv_text, dv, guid, m365, page, share, when, write
+from .sources.render import (
+    ALICE,
+    BOB,
+    PEOPLE,
+    SYNC_CLIENT,
+    SYNC_USER,
+    TEAM,
+    csv_text,
+    dv,
+    guid,
+    m365,
+    page,
+    share,
+    when,
+    write,
+)
 
 C1, C2, T1, A1, E1 = guid(901), guid(902), guid(903), guid(904), guid(905)
 
 
-def run(tmp: Path, files: dict[str, str], people: str = PEOPLE, ledger: Ledger | None = None, **kw: Any) -> tuple[Ledger, Report]:
+def run(
+    tmp: Path, files: dict[str, str], people: str = PEOPLE, ledger: Ledger | None = None, **kw: Any
+) -> tuple[Ledger, Report]:
     p = write(tmp, "people.yaml", people)
     paths = [(str(write(tmp, name, text)), None) for name, text in files.items()]
     ledger = ledger if ledger is not None else Ledger()
@@ -61,9 +78,35 @@ def contact(n: int, record: str, at: str, owner: str = BOB, name: str = "Ken Ito
 
 def test_a_create_row_becomes_crm_create_with_owner_fields_start_and_initial_state(tmp_path: Path) -> None:
     rows = [
-        dv(1, 1, "appointment", A1.upper(), when(4, 9), new={"subject": "QBR", "scheduledstart": "2026-03-10T14:00:00.1234567Z",
-           "_ownerid_value": ALICE, "statecode": 3, "prioritycode": 1, "isonline": True, "description": None}),
-        dv(2, 1, 4212, T1, when(4, 9, 1), new={"subject": "Call", "statecode": 2, "statuscode": 6, "name@OData.Community.Display.V1.FormattedValue": "x"}),
+        dv(
+            1,
+            1,
+            "appointment",
+            A1.upper(),
+            when(4, 9),
+            new={
+                "subject": "QBR",
+                "scheduledstart": "2026-03-10T14:00:00.1234567Z",
+                "_ownerid_value": ALICE,
+                "statecode": 3,
+                "prioritycode": 1,
+                "isonline": True,
+                "description": None,
+            },
+        ),
+        dv(
+            2,
+            1,
+            4212,
+            T1,
+            when(4, 9, 1),
+            new={
+                "subject": "Call",
+                "statecode": 2,
+                "statuscode": 6,
+                "name@OData.Community.Display.V1.FormattedValue": "x",
+            },
+        ),
         dv(3, 1, "email", E1, when(4, 9, 2), new={"subject": "Re", "_regardingobjectid_value": C1.upper()}),
         dv(4, 1, "2", C1, when(4, 9, 3), new={"fullname": "Jo", "statecode": 1}),
     ]
@@ -90,11 +133,26 @@ def test_a_create_row_becomes_crm_create_with_owner_fields_start_and_initial_sta
 def test_an_update_row_gives_update_assign_state_in_that_order_with_numbered_ids(tmp_path: Path) -> None:
     rows = [
         contact(1, C1, when(4, 9)),
-        dv(2, 2, "contact", C1, when(4, 10), old={"telephone1": "1", "_ownerid_value": BOB, "statecode": 0, "jobtitle": "x"},
-           new={"telephone1": "2", "_ownerid_value": ALICE, "statecode": 1}),
+        dv(
+            2,
+            2,
+            "contact",
+            C1,
+            when(4, 10),
+            old={"telephone1": "1", "_ownerid_value": BOB, "statecode": 0, "jobtitle": "x"},
+            new={"telephone1": "2", "_ownerid_value": ALICE, "statecode": 1},
+        ),
         dv(3, 41, "contact", C1, when(4, 11), ALICE, old={"statecode": 1}, new={"statecode": 0}),
         dv(4, 1, "appointment", A1, when(4, 12), new={"subject": "Q", "scheduledstart": when(10, 14)}),
-        dv(5, 47, "appointment", A1, when(4, 13), old={"scheduledstart": when(10, 14)}, new={"scheduledstart": when(11, 9)}),
+        dv(
+            5,
+            47,
+            "appointment",
+            A1,
+            when(4, 13),
+            old={"scheduledstart": when(10, 14)},
+            new={"scheduledstart": when(11, 9)},
+        ),
         dv(6, 13, "appointment", A1, when(4, 14), old={"_ownerid_value": BOB}, new={"_ownerid_value": ALICE}),
         dv(7, 3, "appointment", A1, when(4, 15), ALICE, details=None),
     ]
@@ -139,7 +197,11 @@ def test_shares_read_access_only(tmp_path: Path) -> None:
     ]
     ledger, report = run(tmp_path, {"a.json": page(rows)})
     got = actions(ledger)
-    assert [(a["do"], a.get("with")) for a in got] == [("crm.create", None), ("crm.share", "alice"), ("crm.unshare", "alice")]
+    assert [(a["do"], a.get("with")) for a in got] == [
+        ("crm.create", None),
+        ("crm.share", "alice"),
+        ("crm.unshare", "alice"),
+    ]
     assert report.skipped == {"no change": 1, "another principal": 1}
 
 
@@ -148,11 +210,30 @@ def test_every_dataverse_skip_reason_is_counted(tmp_path: Path) -> None:
         contact(1, C1, when(4, 9)),
         dv(2, 1, "account", guid(950), when(4, 9, 1), new={"name": "Contoso"}),
         dv(3, 64, "contact", C1, when(4, 9, 2)),  # user access audit: another operation
-        dv(4, 2, "contact", C1, when(4, 9, 3), details={"@odata.type": "#Microsoft.Dynamics.CRM.RelationshipAuditDetail"}),
+        dv(
+            4,
+            2,
+            "contact",
+            C1,
+            when(4, 9, 3),
+            details={"@odata.type": "#Microsoft.Dynamics.CRM.RelationshipAuditDetail"},
+        ),
         dv(5, 1, "contact", C2, when(4, 9, 4), new={"fullname": "T", "_ownerid_value": TEAM}),
         dv(6, 2, "contact", C1, when(4, 9, 5), SYNC_USER, old={"telephone1": "1"}, new={"telephone1": "2"}),
-        dv(7, 2, "contact", C1, when(4, 9, 6), ALICE, old={"telephone1": "1"}, new={"telephone1": "2"}, caller=SYNC_USER.upper()),
-        dv(8, 2, "contact", C1, when(4, 9, 7), old={"fullname": "Ken Ito", "x": 1}, new={"fullname": "Ken Ito", "x": 1}),
+        dv(
+            7,
+            2,
+            "contact",
+            C1,
+            when(4, 9, 6),
+            ALICE,
+            old={"telephone1": "1"},
+            new={"telephone1": "2"},
+            caller=SYNC_USER.upper(),
+        ),
+        dv(
+            8, 2, "contact", C1, when(4, 9, 7), old={"fullname": "Ken Ito", "x": 1}, new={"fullname": "Ken Ito", "x": 1}
+        ),
     ]
     _, report = run(tmp_path, {"a.json": page(rows)})
     assert report.document()["skipped"] == {
@@ -198,7 +279,13 @@ def test_both_csv_headers_with_a_bom_and_a_type_line(tmp_path: Path, header: str
         ("email", "AAMkE1", {"subject": "Hi"}),
     ]
     assert got[0]["id"] == "m365:6a1b2c3d-0000-4000-8000-000000000001"  # GUIDs lower-cased, item ids as written
-    assert got[0]["source"] == {"system": "m365", "id": "6a1b2c3d-0000-4000-8000-000000000001", "file": "m.csv", "row": 1, "logon_type": 0}
+    assert got[0]["source"] == {
+        "system": "m365",
+        "id": "6a1b2c3d-0000-4000-8000-000000000001",
+        "file": "m.csv",
+        "row": 1,
+        "logon_type": 0,
+    }
     assert report.skipped == {"another record type": 2, "another operation": 1}
     assert report.document()["files"] == [{"name": "m.csv", "kind": "m365", "rows": 7, "incomplete": False}]
 
@@ -211,7 +298,14 @@ def test_updates_deletions_first_seen_and_later_stages(tmp_path: Path) -> None:
         m365(3, "SoftDelete", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", "\\Deleted Items")]),
         m365(4, "Update", "alice@contoso.com", when(4, 12), [("AAMkE1", "Hi", "\\Deleted Items")], modified=["Body"]),
         m365(5, "HardDelete", "alice@contoso.com", when(4, 13), [("AAMkOld", "Old", "\\Deleted Items")]),
-        m365(6, "HardDelete", "alice@contoso.com", when(4, 14), [("AAMkE2", "x", inbox), ("AAMkE3", "y", inbox)], group=True),
+        m365(
+            6,
+            "HardDelete",
+            "alice@contoso.com",
+            when(4, 14),
+            [("AAMkE2", "x", inbox), ("AAMkE3", "y", inbox)],
+            group=True,
+        ),
     ]
     ledger, report = run(tmp_path, {"m.csv": csv_text(rows)})
     got = actions(ledger)
@@ -238,22 +332,35 @@ def test_group_rows_give_one_action_per_item_with_numbered_ids(tmp_path: Path) -
     ledger, _ = run(tmp_path, {"m.csv": csv_text(rows)})
     deletes = [a for a in actions(ledger) if a["do"] == "outlook.delete"]
     base = "m365:6a1b2c3d-0000-4000-8000-000000000009"
-    assert [(a["id"], a["item"]) for a in deletes] == [(base, "AAMkE1"), (f"{base}/2", "AAMkE2"), (f"{base}/3", "AAMkE3")]
+    assert [(a["id"], a["item"]) for a in deletes] == [
+        (base, "AAMkE1"),
+        (f"{base}/2", "AAMkE2"),
+        (f"{base}/3", "AAMkE3"),
+    ]
 
 
 def test_mailboxes_the_file_does_not_name(tmp_path: Path) -> None:
     rows = [m365(1, "Create", "carol@contoso.com", when(4, 9), [("AAMkE1", "a", "\\Inbox")])] * 2
     message = bad(tmp_path, {"m.csv": csv_text(rows)})
-    assert message.startswith(f"{tmp_path / 'm.csv'} row 1: unknown mailbox 'carol@contoso.com' in 2 rows (first: m.csv row 1)")
+    assert message.startswith(
+        f"{tmp_path / 'm.csv'} row 1: unknown mailbox 'carol@contoso.com' in 2 rows (first: m.csv row 1)"
+    )
     _, report = run(tmp_path, {"m.csv": csv_text(rows)}, people=PEOPLE + "others: skip\n")
     assert report.skipped == {"unnamed mailbox": 2}
 
 
 def test_unknown_crm_users_are_named_with_their_rows(tmp_path: Path) -> None:
     stranger = "1B2E0000-0000-4000-8000-000000000000"
-    rows = [contact(1, C1, when(4, 9)), *[dv(n, 2, "contact", C1, when(4, 10 + n), stranger, old={"a": "1"}, new={"a": "2"}) for n in (2, 3)]]
+    rows = [
+        contact(1, C1, when(4, 9)),
+        *[dv(n, 2, "contact", C1, when(4, 10 + n), stranger, old={"a": "1"}, new={"a": "2"}) for n in (2, 3)],
+    ]
     message = bad(tmp_path, {"a.json": page(rows)})
-    assert "row 2: unknown CRM user '1b2e0000-0000-4000-8000-000000000000' in 2 rows (first: a.json row 2): add it to people.yaml" in message
+    assert (
+        "row 2: unknown CRM user '1b2e0000-0000-4000-8000-000000000000' in 2 rows (first: a.json row 2): "
+        "add it to people.yaml"
+        in message
+    )
 
 
 def test_sync_client_creates_become_aliases_of_the_copies_filter_create_made(tmp_path: Path) -> None:
@@ -276,7 +383,10 @@ def test_sync_client_creates_become_aliases_of_the_copies_filter_create_made(tmp
 
 
 def test_pages_merge_by_time_and_a_next_link_marks_the_export_incomplete(tmp_path: Path) -> None:
-    one = page([contact(1, C1, when(4, 9)), dv(3, 2, "contact", C1, when(4, 11), old={"a": "1"}, new={"a": "3"})], next_link=True)
+    one = page(
+        [contact(1, C1, when(4, 9)), dv(3, 2, "contact", C1, when(4, 11), old={"a": "1"}, new={"a": "3"})],
+        next_link=True,
+    )
     two = page([dv(2, 2, "contact", C1, when(4, 10), old={"a": "0"}, new={"a": "1"})])
     ledger, report = run(tmp_path, {"p1.json": one, "p2.json": two})
     assert [a["id"][-2:] for a in actions(ledger)] == ["01", "02", "03"]
@@ -311,7 +421,12 @@ def test_action_lines_in_the_same_command_take_part(tmp_path: Path) -> None:
 
 def test_importing_again_appends_nothing_and_convert_reimports_to_the_same_ledger(tmp_path: Path, run_cli: Any) -> None:
     rows = [contact(1, C1, when(4, 9)), dv(2, 2, "contact", C1, when(4, 10), old={"a": "0"}, new={"a": "1"})]
-    files = {"a.json": page(rows), "m.csv": csv_text([m365(1, "Update", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", "\\Inbox")], modified=["Body"])])}
+    files = {
+        "a.json": page(rows),
+        "m.csv": csv_text(
+            [m365(1, "Update", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", "\\Inbox")], modified=["Body"])]
+        ),
+    }
     ledger, first = run(tmp_path, files)
     before = ledger.world.position
     _, again = run(tmp_path, files, ledger=ledger)
@@ -437,13 +552,25 @@ def test_a_different_baseline_or_a_changed_row_is_refused_after_an_import(tmp_pa
     with pytest.raises(SourceError, match="already has records or items"):
         run(tmp_path, {"b.json": json.dumps(other)}, ledger=ledger)
     changed = [contact(1, C1, when(4, 9), name="Ken Itō")]
-    with pytest.raises(SourceError, match=r"a.json row 1: id 'dataverse:.*' is already in the ledger with different content \(fields differ\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"a.json row 1: id 'dataverse:.*' is already in the ledger with different content \(fields differ\)",
+    ):
         run(tmp_path, {"a.json": page(changed)}, ledger=ledger)
     assert ledger.world.position == position
 
 
 def test_a_user_the_ledger_has_with_other_options_is_refused(tmp_path: Path) -> None:
     ledger = Ledger()
-    ledger.append([v.UserAdded(do="user.add", user="alice", sync_filter="owned_and_shared", at=v.representable(__import__("datetime").datetime(2026, 3, 1, tzinfo=__import__("datetime").UTC)))])
+    ledger.append(
+        [
+            v.UserAdded(
+                do="user.add",
+                user="alice",
+                sync_filter="owned_and_shared",
+                at=v.representable(__import__("datetime").datetime(2026, 3, 1, tzinfo=__import__("datetime").UTC)),
+            )
+        ]
+    )
     with pytest.raises(SourceError, match="change it with `option` first"):
         run(tmp_path, {"a.json": page([contact(1, C1, when(4, 9))])}, ledger=ledger)

@@ -65,11 +65,19 @@ def test_a_random_organisation_rendered_as_exports_imports_as_its_own_actions(
             got.append(_plain(v.dump(e)))
     assert got == [_plain(a) for a in expected]
     assert report.discrepancies == 0 and report.first_seen == 0
-    assert sum(report.skipped.values()) + sum(n for k, n in report.appended.items() if k not in ("user.add", "sync")) == report.rows
+    assert (
+        sum(report.skipped.values()) + sum(n for k, n in report.appended.items() if k not in ("user.add", "sync"))
+        == report.rows
+    )
 
     lines: list[bytes] = []
     converted = Ledger()
-    run_import(converted, read_inputs(str(folder / "people.yaml"), files), append=False, collect=lambda a: lines.append(to_line(a)))
+    run_import(
+        converted,
+        read_inputs(str(folder / "people.yaml"), files),
+        append=False,
+        collect=lambda a: lines.append(to_line(a)),
+    )
     assert converted.world.position == 0  # convert appends nothing
     again = Ledger()
     import_actions(again, lines)
@@ -78,7 +86,14 @@ def test_a_random_organisation_rendered_as_exports_imports_as_its_own_actions(
 
 def _cli(*args: object, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {k: val for k, val in os.environ.items() if k != "SYNCLEDGER_DB"}
-    return subprocess.run([sys.executable, "-m", "syncledger", *map(str, args)], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "syncledger", *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def test_an_import_from_the_sources_killed_with_sigkill_is_completed_by_running_it_again(tmp_path: Path) -> None:
@@ -90,7 +105,13 @@ def test_an_import_from_the_sources_killed_with_sigkill_is_completed_by_running_
     for run in range(3):
         db = tmp_path / f"killed{run}.db"
         env = {k: val for k, val in os.environ.items() if k != "SYNCLEDGER_DB"}
-        importing = subprocess.Popen([sys.executable, "-m", "syncledger", *map(str, args), "--db", str(db)], cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        importing = subprocess.Popen(
+            [sys.executable, "-m", "syncledger", *map(str, args), "--db", str(db)],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 300
         while importing.poll() is None and time.monotonic() < deadline and not _stored(db):
             time.sleep(0.002)

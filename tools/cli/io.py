@@ -123,7 +123,11 @@ def _kind_of(file: str) -> str | None:
             head = stream.read(1 << 20)
     except OSError:
         return None
-    return detect(head) if len(head) < 1 << 20 else ("actions" if head.lstrip(b"\xef\xbb\xbf").startswith(b"{\"") else detect(head))
+    return (
+        detect(head)
+        if len(head) < 1 << 20
+        else ("actions" if head.lstrip(b"\xef\xbb\xbf").startswith(b'{"') else detect(head))
+    )
 
 
 def _import_sources(

@@ -195,7 +195,8 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
             else f"{who} created {type_word(a.type)} {a.item} in Outlook"
         ),
         "outlook.update": lambda: (
-            f"{who} edited {item()} in Outlook ({', '.join(a.changed) or 'no property named'}: the audit log has no values)"
+            f"{who} edited {item()} in Outlook ({', '.join(a.changed) or 'no property named'}: "
+            "the audit log has no values)"
             if a.changed is not None and not a.fields and a.start is None
             else f"{who} edited {item()} in Outlook ({changes_text(a.fields, a.start)})"
         ),
@@ -260,7 +261,8 @@ def _discrepancy(a: Any, names: Names) -> str:
         refused = str(action.get("do"))
     decision = a.decision
     behind = (
-        f"; it contradicts {decision.rule} at #{decision.position} ({decision.at.astimezone(UTC).strftime('%m-%d %H:%M')})"
+        f"; it contradicts {decision.rule} at #{decision.position} "
+        f"({decision.at.astimezone(UTC).strftime('%m-%d %H:%M')})"
         if decision is not None
         else ""
     )

@@ -103,7 +103,9 @@ def parse(doc: Any, people: People, default_at: datetime | None = None) -> Basel
         if not isinstance(item_id, str) or item_id not in items.get(user, {}):
             raise LooseError(f"{where}: item {shown(item_id)} is not an item of {user}'s in the baseline")
         if v.outlook_type_of(records[record_id]["type"]) != items[user][item_id]["type"]:
-            raise LooseError(f"{where}: a {items[user][item_id]['type']} cannot be linked to a {records[record_id]['type']}")
+            raise LooseError(
+                f"{where}: a {items[user][item_id]['type']} cannot be linked to a {records[record_id]['type']}"
+            )
         if raw.get("origin") not in ("tracked", "synced"):
             raise LooseError(f"{where}: origin is tracked or synced, not {shown(raw.get('origin'))}")
         if (user, item_id) in by_item or (user, record_id) in by_record:

@@ -4,6 +4,7 @@ what the ledger makes of it (a record it does not know, a discrepancy) is `judge
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -152,6 +153,7 @@ def map_row(row: DataverseRow, people: People) -> Mapped:
     by_sync = people.is_sync_caller(user) or (isinstance(caller, str) and people.is_sync_caller(caller))
     actor = "synchronisation" if by_sync else _crm_person(people, user)
     if kind == "share":
+        assert isinstance(details, dict)
         mapped = _share(details, actor, record, people)
     else:
         mapped = _attributes(action, table, details, actor, record, people, row.id)
@@ -201,9 +203,7 @@ def _values(details: Any, key: str) -> dict[str, Any]:
     return {k: val for k, val in found.items() if "@" not in k}
 
 
-def _attributes(
-    action: int, table: str, details: Any, actor: str, record: str, people: People, row_id: str
-) -> Mapped:
+def _attributes(action: int, table: str, details: Any, actor: str, record: str, people: People, row_id: str) -> Mapped:
     old, new = _values(details, "OldValue"), _values(details, "NewValue")
     start_column = "scheduledstart" if table == "appointment" else None
     if action == 1:
@@ -263,7 +263,7 @@ def _attributes(
 
 
 _STATE_ACTIONS = {"crm.complete", "crm.cancel", "crm.activate", "crm.deactivate"}
-_FIXED = {
+_FIXED: dict[int, Callable[[str], str | None]] = {
     4: lambda table: "crm.activate" if table == "contact" else None,
     5: lambda table: "crm.deactivate" if table == "contact" else None,
     17: lambda table: "crm.cancel" if table != "contact" else None,

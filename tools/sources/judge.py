@@ -163,10 +163,8 @@ class Judge:
             if isinstance(event, v.Decided) and event.rule == "FILTER-CREATE":
                 for effect in event.effects:
                     if effect.kind == "item.created":
-                        label = effect.fields.get("subject") or effect.fields.get("fullname")  # type: ignore[union-attr]
-                        self.copies.append(
-                            Copy(effect.user, effect.item, effect.type, _label(label), event.at)  # type: ignore[union-attr]
-                        )
+                        label = effect.fields.get("subject") or effect.fields.get("fullname")
+                        self.copies.append(Copy(effect.user, effect.item, effect.type, _label(label), event.at))
         if self.waiting and not self._matching:
             self._match_waiting()
 
@@ -235,7 +233,7 @@ class Judge:
                 return None
             event = self._event_at(link.position)
             deletes = isinstance(event, v.Decided) and any(
-                e.kind == "item.deleted" and e.item == item for e in event.effects  # type: ignore[union-attr]
+                e.kind == "item.deleted" and e.item == item for e in event.effects
             )
             return self._decision_at(link.position) if deletes else None
         return self._decision_at(position)
@@ -338,7 +336,9 @@ class Judge:
             differ = [k for k in differences(held, action) if k != "source"]
             if not differ:
                 return
-        raise self._bad(row, f"id '{action.id}' is already in the ledger with different content ({', '.join(differ)} differ)")
+        raise self._bad(
+            row, f"id '{action.id}' is already in the ledger with different content ({', '.join(differ)} differ)"
+        )
 
     # ------------------------------------------------------------------------------------------ Dataverse
 
@@ -470,7 +470,7 @@ class Judge:
         base = {"id": action_id, "at": row.at, "user": user, "item": item_id, "source": source}
         if operation == "Create":
             fields = {"subject": item.subject} if item.subject else {}
-            self._try(row, v.OutlookItemCreated(do="outlook.create", type=kind, fields=fields, **base))  # type: ignore[arg-type]
+            self._try(row, v.OutlookItemCreated(do="outlook.create", type=kind, fields=fields, **base))
             return
         if deleted:
             decision = self._item_deleter(user, item_id)
@@ -491,16 +491,22 @@ class Judge:
                 self._first_seen(row, user, item, kind, action_id, source)
         if operation == "Update":
             changed = tuple(p for p in (row.data.data.get("ModifiedProperties") or ()) if isinstance(p, str) and p)
-            self._try(row, v.OutlookItemEdited(do="outlook.update", changed=changed, **base))  # type: ignore[arg-type]
+            self._try(row, v.OutlookItemEdited(do="outlook.update", changed=changed, **base))
         else:
-            self._try(row, v.OutlookItemDeleted(do="outlook.delete", **base))  # type: ignore[arg-type]
+            self._try(row, v.OutlookItemDeleted(do="outlook.delete", **base))
 
     def _first_seen(self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source) -> None:
         fields = {"subject": item.subject} if item.subject else {}
         seen = {**source, "first_seen": True}
         create = v.OutlookItemCreated(
-            do="outlook.create", id=f"{action_id}/seen", at=row.at, user=user, item=item.id, type=kind,  # type: ignore[arg-type]
-            fields=fields, source=seen,
+            do="outlook.create",
+            id=f"{action_id}/seen",
+            at=row.at,
+            user=user,
+            item=item.id,
+            type=kind,
+            fields=fields,
+            source=seen,
         )
         self._try(row, create, discrepancy=False)
         self.report.first_seen += 1
@@ -573,7 +579,11 @@ class Judge:
         return SourceError(first.file.path, problem, first.number)
 
     def _unknown_record(self, row: Row, record: str) -> SourceError:
-        rows = [r for r in self.rows if r.kind == "dataverse" and str(r.data.raw.get("_objectid_value", "")).lower() == record]
+        rows = [
+            r
+            for r in self.rows
+            if r.kind == "dataverse" and str(r.data.raw.get("_objectid_value", "")).lower() == record
+        ]
         first = rows[0] if rows else row
         return SourceError(
             first.file.path,

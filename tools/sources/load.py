@@ -88,8 +88,9 @@ def load(files: list[tuple[str, str | None]], people: People | None) -> tuple[li
                 raise SourceError(path, f"is not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
         if kind is None:
             raise SourceError(
-                path, "is of no known kind (a baseline, a Dataverse audits page, a Microsoft 365 audit CSV or action "
-                "lines); give --from KIND if it is one"
+                path,
+                "is of no known kind (a baseline, a Dataverse audits page, a Microsoft 365 audit CSV or action "
+                "lines); give --from KIND if it is one",
             )
         name = os.path.basename(path) or path
         source = SourceFile(path, name, kind)

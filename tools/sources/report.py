@@ -83,7 +83,9 @@ class Report:
             + (" (syncledger discrepancies lists them)" if self.discrepancies else "")
         )
         if self.baseline_unlinked:
-            lines.append(f"  baseline records in a filter without a link: {self.baseline_unlinked} (the next sync copies them)")
+            lines.append(
+                f"  baseline records in a filter without a link: {self.baseline_unlinked} (the next sync copies them)"
+            )
         pending = {u: n for u, n in self.pending_at_end.items() if n}
         if pending:
             lines.append("  still pending at the end: " + ", ".join(f"{u} {n}" for u, n in pending.items()))

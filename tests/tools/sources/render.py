@@ -72,7 +72,9 @@ def dv(
     return row
 
 
-def share(n: int, record: str, at: str, with_: str, old: str, new: str, user: str = BOB, action: int = 14) -> dict[str, Any]:
+def share(
+    n: int, record: str, at: str, with_: str, old: str, new: str, user: str = BOB, action: int = 14
+) -> dict[str, Any]:
     detail = {
         "@odata.type": "#Microsoft.Dynamics.CRM.ShareAuditDetail",
         "Principal": {"@odata.type": "#Microsoft.Dynamics.CRM.systemuser", "systemuserid": with_},
@@ -83,7 +85,10 @@ def share(n: int, record: str, at: str, with_: str, old: str, new: str, user: st
 
 
 def page(rows: list[dict[str, Any]], next_link: bool = False) -> str:
-    doc: dict[str, Any] = {"@odata.context": "https://contoso.crm4.dynamics.com/api/data/v9.2/$metadata#audits", "value": rows}
+    doc: dict[str, Any] = {
+        "@odata.context": "https://contoso.crm4.dynamics.com/api/data/v9.2/$metadata#audits",
+        "value": rows,
+    }
     if next_link:
         doc["@odata.nextLink"] = "https://contoso.crm4.dynamics.com/api/data/v9.2/audits?$skiptoken=x"
     return json.dumps(doc, indent=1)
@@ -134,7 +139,9 @@ def csv_text(rows: list[dict[str, Any]], header: str = "purview", bom: bool = Fa
     else:
         writer.writerow(["RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData", "ResultIndex"])
         for n, r in enumerate(rows, 1):
-            writer.writerow([r["Id"], r["CreationTime"], r["RecordType"], r["Operation"], r.get("UserId"), json.dumps(r), n])
+            writer.writerow(
+                [r["Id"], r["CreationTime"], r["RecordType"], r["Operation"], r.get("UserId"), json.dumps(r), n]
+            )
     return ("\ufeff" if bom else "") + out.getvalue()
 
 
@@ -146,7 +153,8 @@ def write(tmp: Path, name: str, text: str) -> Path:
 
 # ------------------------------------------------------------------------------------------ a random organisation
 
-ORG_PEOPLE = PEOPLE.replace("users:\n", "users:\n  carol: {crm: 11111111-2222-4333-8444-555555555555, mailbox: carol@contoso.com, sync_filter: owned_and_shared}\n")
+CAROL = "  carol: {crm: 11111111-2222-4333-8444-555555555555, mailbox: carol@contoso.com, sync_filter: owned_and_shared}"  # noqa: E501
+ORG_PEOPLE = PEOPLE.replace("users:\n", f"users:\n{CAROL}\n")
 GUIDS["carol"] = "11111111-2222-4333-8444-555555555555"
 MAILBOXES["carol"] = "carol@contoso.com"
 
@@ -209,13 +217,24 @@ def organisation(seed: int, steps: int) -> list[dict[str, Any]]:
                 else:
                     continue
                 action = {"do": do, "actor": actor, "record": rid}
-                record["state"] = {"crm.deactivate": "inactive", "crm.activate": "active", "crm.complete": "completed", "crm.cancel": "canceled"}[do]
+                record["state"] = {
+                    "crm.deactivate": "inactive",
+                    "crm.activate": "active",
+                    "crm.complete": "completed",
+                    "crm.cancel": "canceled",
+                }[do]
         else:
             user = actor
             if not mails[user] or rng.random() < 0.4:
                 item = f"AAMk{user}{n}"
                 mails[user].append(item)
-                action = {"do": "outlook.create", "user": user, "item": item, "type": "email", "fields": {"subject": f"mail {n}"}}
+                action = {
+                    "do": "outlook.create",
+                    "user": user,
+                    "item": item,
+                    "type": "email",
+                    "fields": {"subject": f"mail {n}"},
+                }
             elif rng.random() < 0.6:
                 action = {"do": "outlook.update", "user": user, "item": rng.choice(mails[user]), "changed": ["Body"]}
             else:
@@ -254,16 +273,49 @@ def render(actions: list[dict[str, Any]], seed: int = 0) -> tuple[list[dict[str,
                 r["fields"].update(a["fields"])
             elif do == "crm.assign":
                 old_owner, r["owner"] = GUIDS[r["owner"]], a["to"]
-                rows.append(dv(n, 13, table, a["record"], at, actor, old={"_ownerid_value": old_owner}, new={"_ownerid_value": GUIDS[a["to"]]}))
+                rows.append(
+                    dv(
+                        n,
+                        13,
+                        table,
+                        a["record"],
+                        at,
+                        actor,
+                        old={"_ownerid_value": old_owner},
+                        new={"_ownerid_value": GUIDS[a["to"]]},
+                    )
+                )
             elif do == "crm.delete":
                 rows.append(dv(n, 3, table, a["record"], at, actor, old={**r["fields"]}, new={}))
             elif do in ("crm.share", "crm.unshare"):
                 give = do == "crm.share"
-                rows.append(share(n, a["record"], at, GUIDS[a["with"]], "None" if give else "ReadAccess", "ReadAccess" if give else "None", actor, 14 if give else 49))
+                rows.append(
+                    share(
+                        n,
+                        a["record"],
+                        at,
+                        GUIDS[a["with"]],
+                        "None" if give else "ReadAccess",
+                        "ReadAccess" if give else "None",
+                        actor,
+                        14 if give else 49,
+                    )
+                )
             else:
                 code_after = {"crm.complete": 1, "crm.cancel": 2, "crm.deactivate": 1, "crm.activate": 0}[do]
                 if rng.random() < 0.5:
-                    rows.append(dv(n, 2, table, a["record"], at, actor, old={"statecode": r["state"], "statuscode": 1}, new={"statecode": code_after, "statuscode": 5}))
+                    rows.append(
+                        dv(
+                            n,
+                            2,
+                            table,
+                            a["record"],
+                            at,
+                            actor,
+                            old={"statecode": r["state"], "statuscode": 1},
+                            new={"statecode": code_after, "statuscode": 5},
+                        )
+                    )
                 else:
                     number = {"crm.complete": 18, "crm.cancel": 17, "crm.deactivate": 5, "crm.activate": 4}[do]
                     rows.append(dv(n, number, table, a["record"], at, actor, details=None))
