@@ -358,8 +358,7 @@ def test_unknown_crm_users_are_named_with_their_rows(tmp_path: Path) -> None:
     message = bad(tmp_path, {"a.json": page(rows)})
     assert (
         "row 2: unknown CRM user '1b2e0000-0000-4000-8000-000000000000' in 2 rows (first: a.json row 2): "
-        "add it to people.yaml"
-        in message
+        "add it to people.yaml" in message
     )
 
 

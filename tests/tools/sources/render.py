@@ -153,7 +153,9 @@ def write(tmp: Path, name: str, text: str) -> Path:
 
 # ------------------------------------------------------------------------------------------ a random organisation
 
-CAROL = "  carol: {crm: 11111111-2222-4333-8444-555555555555, mailbox: carol@contoso.com, sync_filter: owned_and_shared}"  # noqa: E501
+CAROL = (
+    "  carol: {crm: 11111111-2222-4333-8444-555555555555, mailbox: carol@contoso.com, sync_filter: owned_and_shared}"  # noqa: E501
+)
 ORG_PEOPLE = PEOPLE.replace("users:\n", f"users:\n{CAROL}\n")
 GUIDS["carol"] = "11111111-2222-4333-8444-555555555555"
 MAILBOXES["carol"] = "carol@contoso.com"
