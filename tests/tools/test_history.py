@@ -57,6 +57,7 @@ ITEM_OF_RULE = {
     "EMAIL-UNTRACK-DELETE": "crm:m1",
     "EMAIL-UNTRACK-KEEP": "outlook:alice/m1",
     "UNTRACK-ITEM": "crm:o1",
+    "BASELINE": "outlook:bob/AAMkAGI2TG93AAB1",
 }
 
 
