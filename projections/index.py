@@ -22,7 +22,7 @@ from typing import Any
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.store import EventStore
 
-from .readmodels import INDEX, IndexRow, ReadModels, open_read_models
+from .readmodels import INDEX, IndexRow, ReadModels, open_read_models, starting
 
 FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
 
@@ -87,6 +87,9 @@ class ItemIndex:
 
     def known(self, ref: str) -> bool:
         return ref in self.touched
+
+    def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
+        return starting(self.touched, prefix, fold_case, limit)
 
 
 class IndexProjection:

@@ -56,6 +56,9 @@ class StoredIndex:
     def known(self, ref: str) -> bool:
         return bool(self.rows(ref))
 
+    def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
+        return self.models.refs_starting(prefix, fold_case, limit)
+
 
 class Reader:
     def __init__(self, ledger: Ledger, projector: Projector) -> None:

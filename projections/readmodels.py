@@ -89,6 +89,10 @@ class ReadModels(Protocol):
 
     def refs(self) -> list[str]: ...
 
+    def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
+        """Up to `limit` references that start with `prefix` (ignoring case if `fold_case`), in order."""
+        ...
+
     # the archive (`ledger.past.Archive`): what the present no longer holds, as of position `upto`
     def record(self, record: str, upto: int) -> Record | None: ...
 
@@ -132,6 +136,16 @@ class ReadModels(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+def starting(refs: Iterable[str], prefix: str, fold_case: bool, limit: int) -> list[str]:
+    """The references among `refs` that start with `prefix` (ignoring case if `fold_case`): the first `limit`."""
+    if fold_case:
+        folded = prefix.lower()
+        found = [r for r in refs if r[: len(prefix)].lower() == folded]
+    else:
+        found = [r for r in refs if r.startswith(prefix)]
+    return sorted(found)[:limit]
 
 
 def _exactly(found: tuple[int, bytes] | None, position: int) -> bytes | None:
@@ -223,6 +237,9 @@ class MemoryReadModels:
 
     def refs(self) -> list[str]:
         return list(self._index)
+
+    def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
+        return starting(self._index, prefix, fold_case, limit)
 
     # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
 
@@ -552,6 +569,15 @@ class SqlReadModels:
 
     def refs(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
+
+    def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
+        """A scan of the index's references (a prefix is looked up only when no reference is exactly it)."""
+        column = "lower(substr(ref, 1, ?))" if fold_case else "substr(ref, 1, ?)"
+        rows = self._all(
+            f"SELECT DISTINCT ref FROM syncledger_index WHERE {column} = ? ORDER BY ref LIMIT ?",
+            (len(prefix), prefix.lower() if fold_case else prefix, limit),
+        )
+        return [r[0] for r in rows]
 
     # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
 

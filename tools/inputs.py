@@ -46,8 +46,9 @@ def _keys(loc: list[str]) -> list[str]:
 
 
 def valid_keys(cls: type[BaseModel]) -> list[str]:
-    """The keys an input model takes, as the input spells them (`with`, not `with_`); not the ledger's own."""
-    hidden = {"at", "id", "queued", "do", "source"}  # source: every action's, set by imports
+    """The keys an input model takes, as the input spells them (`with`, not `with_`); not the ledger's own, nor
+    an importer's provenance (`source`)."""
+    hidden = {"at", "id", "queued", "do", "source"}
     return [f.alias or name for name, f in cls.model_fields.items() if name not in hidden]
 
 
@@ -68,7 +69,7 @@ PLACEHOLDERS = {"actor": "USER", "owner": "USER", "to": "USER", "with": "USER", 
 def verb_usage(cls: type[BaseModel]) -> str:
     """`actor=ACTOR record=RECORD [fields.NAME=VALUE] [start=TIME]`: the keys of one verb as `syncledger do`
     takes them, read from its model (so that the help cannot drift from what is accepted)."""
-    hidden = {"at", "id", "queued", "do", "source"}  # source: every action's, set by imports
+    hidden = {"at", "id", "queued", "do", "source"}
     words = []
     for name, info in cls.model_fields.items():
         if name in hidden:

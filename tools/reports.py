@@ -9,10 +9,24 @@ from rich.text import Text
 
 from syncledger.ledger.rules import RULES, Rule, methods_of, rule_set
 
+from .explain.labels import label_of
 from .output import cell, console, table
 
 
 def print_state(doc: dict[str, Any]) -> None:
+    """The state document as tables; where a table names a record or an item by its id alone (links, pending),
+    its label (fullname or subject) stands next to it."""
+    record_labels = {rid: label_of(r["fields"]) for rid, r in doc["crm"].items()}
+    item_labels = {(u, iid): label_of(i["fields"]) for u, its in doc["outlook"].items() for iid, i in its.items()}
+
+    def record(rid: str | None) -> str:
+        found = record_labels.get(rid or "")
+        return f"{rid} ({found})" if found else (rid or "")
+
+    def item(user: str, iid: str | None) -> str:
+        found = item_labels.get((user, iid or ""))
+        return f"{iid} ({found})" if found else (iid or "")
+
     console.print(f"Ledger at position {doc['position']} ({doc['at'] or 'empty'})", style="bold", markup=False)
     org = doc.get("org")
     if org is not None:
@@ -46,7 +60,7 @@ def print_state(doc: dict[str, Any]) -> None:
                 t,
                 iid,
                 i["type"],
-                f"{link['record']} ({link['origin']})" if link else "-",
+                f"{record(link['record'])}, {link['origin']}" if link else "-",
                 "yes" if i["completed"] else "",
                 i["start"] or "",
                 _fields(i["fields"]),
@@ -54,12 +68,13 @@ def print_state(doc: dict[str, Any]) -> None:
         _print(t)
     links = table("Links", "user", "item", "record", "state", "origin", "last change")
     for k in doc["links"]:
-        _row(links, k["user"], k["item"], k["record"], k["state"], k["origin"], f"{k['rule']} @{k['position']}")
+        row = (k["user"], item(k["user"], k["item"]), record(k["record"]), k["state"], k["origin"])
+        _row(links, *row, f"{k['rule']} @{k['position']}")
     _print(links)
     pending = table("Pending (decided at each user's next sync)", "user", "operation", "record", "item", "cause")
     for user, ops in doc["pending"].items():
         for p in ops:
-            _row(pending, user, p["operation"], p["record"] or "", p["item"] or "", f"@{p['cause']} {p['at']}")
+            _row(pending, user, p["operation"], record(p["record"]), item(user, p["item"]), f"@{p['cause']} {p['at']}")
     _print(pending)
 
 

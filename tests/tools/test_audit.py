@@ -71,6 +71,8 @@ SAYS = {
     "TASK-DEL-OUTLOOK-OPEN": "CRM task t1 was deleted because it was still open",
     "TASK-DEL-OUTLOOK-DONE": "CRM task t1 was kept and the link ended because it was completed",
     "UNTRACK-ITEM": "CRM contact o1 was deleted because alice owned it and designated it for deletion",
+    "BASELINE": "CRM e-mail e0e0e0e0 was observed in the baseline of 2026-03-01 (owned by bob, active), linked to "
+    "bob's e-mail AAMkAGI2TG93AAE1 (tracked)",
 }
 DECIDED_ABOUT_ITEMS = [rule for rule in RULES if rule not in ("FILTER-SKIP-DELETED", "GO-ONLINE-SYNC")]
 

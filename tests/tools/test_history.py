@@ -68,6 +68,7 @@ ITEM_OF_RULE = {
     "SSS-APPT-DEL-CRM-KEEP": "crm:a2",
     "SSS-FILTER-LEAVE": "crm:o1",
     "SSS-FILTER-LEAVE-UNLINK": "outlook:alice/c1",
+    "BASELINE": "outlook:bob/AAMkAGI2TG93AAB1",
 }
 
 

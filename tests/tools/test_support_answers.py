@@ -240,7 +240,7 @@ def test_state_says_none_for_empty_tables_and_who_is_offline(run_cli: Run, tmp_p
 def test_user_names_as_declared_and_one_wording_in_history_and_preview(run_cli: Run, tmp_path: Path) -> None:
     db = _ledger(run_cli, tmp_path, APPOINTMENT.replace("bob", "bob.s"))
     history = run_cli("history", "outlook:carol/a1", "--db", db).stdout
-    assert "History of outlook:carol/a1: 4 events, 1 sync point\n" in history, history  # singular
+    assert "History of outlook:carol/a1 (Review): 4 events, 1 sync point\n" in history, history  # singular
     deleted = "bob.s deleted appointment a1 in CRM"
     assert deleted in history and "Carol" not in history, history
     preview = json.loads(run_cli("preview", "carol", "--json", "--db", db).stdout)

@@ -65,6 +65,7 @@ DbOption = typer.Option(
     None, "--db", help="Ledger: a SQLite file (default ./syncledger.db, or $SYNCLEDGER_DB) or a postgresql:// URL."
 )
 JsonOption = typer.Option(False, "--json", help="Print JSON instead of text.")
+REF_HELP = "crm:<record> or outlook:<user>/<item>; a unique prefix of the id will do (4+ characters)"
 FutureOption = typer.Option(
     False, "--future", help="Accept times more than a year after both the ledger's last event and the clock."
 )

@@ -12,18 +12,29 @@ from ..explain.diff import diff_between
 from ..explain.pending import queues
 from ..explain.preview import preview as dry_run
 from ..explain.preview import preview_time
+from ..explain.refs import resolve_ref
 from ..explain.text import print_diff, print_pending, print_preview, print_why
-from ..explain.why import check_ref, check_user, explain
+from ..explain.why import check_user, explain
 from ..inputs import BadInputError, parse_point, shown
 from ..output import one_line, print_json
-from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon, open_reader, within_horizon
+from .app import (
+    REF_HELP,
+    DbOption,
+    FutureOption,
+    JsonOption,
+    UsageError,
+    app,
+    horizon,
+    open_reader,
+    within_horizon,
+)
 
 # ------------------------------------------------------------------------------------------------- why
 
 
 @app.command()
 def why(
-    ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<item>"),
+    ref: str = typer.Argument(..., help=REF_HELP),
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
@@ -35,7 +46,7 @@ def why(
     """
     reader = open_reader(db)
     try:
-        check_ref(ref, reader.index)
+        ref = resolve_ref(ref, reader.index, reader.world)
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
     found = explain(ref, reader.world, reader.index, reader.event)

@@ -9,12 +9,13 @@ import typer
 from rich.markup import escape
 
 from ..explain.history import history_document, is_item_ref, load_history
+from ..explain.refs import resolve_ref
 from ..explain.text import print_history
 from ..explain.timeline_html import render_timeline
-from ..explain.why import check_ref, explain
+from ..explain.why import explain
 from ..inputs import BadInputError, Point, parse_point
 from ..output import console, print_json
-from .app import DbOption, FutureOption, JsonOption, UsageError, app, open_reader, within_horizon
+from .app import REF_HELP, DbOption, FutureOption, JsonOption, UsageError, app, open_reader, within_horizon
 
 
 def _bound(text: str | None, what: str) -> Point | None:
@@ -37,7 +38,7 @@ def _in_order(first: Point | None, last: Point | None) -> bool | None:
 
 @app.command()
 def history(
-    ref: str = typer.Argument(..., help="crm:<record> or outlook:<user>/<item>"),
+    ref: str = typer.Argument(..., help=REF_HELP),
     since: str | None = typer.Option(None, "--since", help="From this position or ISO time (inclusive)."),
     until: str | None = typer.Option(None, "--until", help="Up to this position or ISO time (inclusive)."),
     html: Path | None = typer.Option(None, "--html", help="Also write a self-contained HTML timeline to FILE."),
@@ -61,12 +62,13 @@ def history(
     if not is_item_ref(ref):
         raise UsageError(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
     try:
-        check_ref(ref, reader.index)
+        ref = resolve_ref(ref, reader.index, reader.world)
     except BadInputError as e:
         raise UsageError(str(e)) from None
     found = load_history(reader, ref, first, last)
     answer = explain(ref, reader.world, reader.index, reader.event)  # the same sentences as why
     now = answer.now
+    found.label = answer.label
     if html is not None:
         chain = [(step.position, step.sentence) for step in answer.steps]
         try:

@@ -84,6 +84,7 @@ class History:
     ref: str
     entries: list[Entry]
     syncs: dict[int, SyncPoint] = field(default_factory=dict)
+    label: str | None = None  # the item's fullname or subject, shown next to its id
 
     def groups(self) -> list[tuple[SyncPoint | None, list[Entry]]]:
         """Runs of entries decided at the same sync point (None: between syncs), in order."""
@@ -442,6 +443,7 @@ def load_history(reader: Reader, ref: str, since: Bound | None = None, until: Bo
 def history_document(found: History, now: str, since: str | None, until: str | None) -> dict[str, Any]:
     return {
         "ref": found.ref,
+        "label": found.label,
         "now": now,
         "since": since,
         "until": until,

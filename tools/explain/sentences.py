@@ -17,6 +17,7 @@ from syncledger.ledger.world import Record, World, known_record
 from syncledger.projections.document import iso
 
 from ..output import one_line
+from .labels import label, label_of
 
 Event = v.Action | v.Decided
 
@@ -109,25 +110,37 @@ class Names:
         self.index = index
         self.read = read
         self.types: dict[str, str] = {}  # ref -> type
+        self.labels: dict[str, str] = {}  # ref -> fullname or subject, as the events that made it gave it
 
     def learn(self, event: Event) -> None:
-        """Remember the types an event names (items created, records created by a decision)."""
+        """Remember the types and labels an event names (items created, records created by a decision)."""
         if isinstance(event, v.OutlookItemCreated):
-            self.types[v.outlook_ref(event.user, event.item)] = event.type
+            self._made(v.outlook_ref(event.user, event.item), event.type, event.fields)
         elif isinstance(event, v.BaselineObserved):
             for r in event.document.records:
-                self.types[v.crm_ref(r.id)] = r.type
+                self._made(v.crm_ref(r.id), r.type, r.fields)
             for user, items in event.document.items.items():
                 for i in items:
-                    self.types[v.outlook_ref(user, i.id)] = i.type
+                    self._made(v.outlook_ref(user, i.id), i.type, i.fields)
         elif isinstance(event, v.CrmRecordCreated):
-            self.types[v.crm_ref(event.record)] = event.type
+            self._made(v.crm_ref(event.record), event.type, event.fields)
         elif isinstance(event, v.Decided):
             for effect in event.effects:
                 if isinstance(effect, fx.CreateItem):
-                    self.types[v.outlook_ref(effect.user, effect.item)] = effect.type
+                    self._made(v.outlook_ref(effect.user, effect.item), effect.type, effect.fields)
                 elif isinstance(effect, fx.CreateRecord):
-                    self.types[v.crm_ref(effect.record)] = effect.type
+                    self._made(v.crm_ref(effect.record), effect.type, effect.fields)
+
+    def _made(self, ref: str, kind: str, fields: Mapping[str, object]) -> None:
+        self.types[ref] = kind
+        found = label_of(fields)
+        if found is not None:
+            self.labels.setdefault(ref, found)
+
+    def label(self, ref: str) -> str | None:
+        """The item's or record's label (`fullname`, `subject`): as it is now, else as it was made."""
+        self._first_event_type(ref)  # reads the event that made it, once, if nothing here knows it yet
+        return label(ref, self.world, self.labels)
 
     def record_type(self, record: str) -> str | None:
         world = self.world
@@ -163,7 +176,7 @@ def rule_note(rule_id: str) -> str:
     if rule is None:
         return f"{rule_id}, a rule this version does not know"
     if rule.confidence == "observed":
-        return f"{rule.id}; what the organisation reported, not a decision"
+        return f"{rule.id}; source: what the organisation reported, not a decision"
     sources = "; ".join(SOURCES[s].short for s in rule.sources) or "this project's own decision"
     return f"{rule.id}; source: {sources}"
 

@@ -31,7 +31,7 @@ SIDE_STYLES = {"crm": "blue", "outlook": "yellow", "link": "magenta", "user": "d
 
 def print_why(found: Explanation, db: str | None = None) -> None:
     """The explanation in sentences; its hint names the ledger given with --db, so that it can be pasted."""
-    console.print(found.ref, style="bold", markup=False)
+    console.print(f"{found.ref} ({found.label})" if found.label else found.ref, style="bold", markup=False)
     console.print(found.now, markup=False)
     if not found.steps:
         return
@@ -165,7 +165,8 @@ def print_history(found: History, now: str) -> None:
     """Rich on a terminal, plain text when piped (the console decides); user data is escaped, never markup."""
     syncs = len({e.sync for e in found.entries if e.sync is not None})
     sizes = f"{counted(len(found.entries), 'event')}, {counted(syncs, 'sync point')}"
-    console.print(f"[bold]History of {escape(found.ref)}[/bold]: {sizes}")
+    label = f" ({escape(found.label)})" if found.label else ""
+    console.print(f"[bold]History of {escape(found.ref)}[/bold]{label}: {sizes}")
     console.print(escape(now))
     if not found.entries:
         console.print("No event in that range.")

@@ -187,12 +187,12 @@ def render_timeline(history: History, now: str = "", chain: list[tuple[int, str]
 <meta http-equiv="Content-Security-Policy" content="{CSP}">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="icon" href="data:,">
-<title>History of {escape(history.ref)} - syncledger</title>
+<title>History of {escape(history.ref)}{escape(f" ({history.label})" if history.label else "")} - syncledger</title>
 <style>{STYLE}</style>
 </head>
 <body style="--when: {widest + 3}ch">
 <header>
-<h1>History of {escape(history.ref)}</h1>
+<h1>History of {escape(history.ref)}{escape(f" ({history.label})" if history.label else "")}</h1>
 {why}
 <p>{counted(len(history.entries), "event")}, {counted(syncs, "sync point")}; {escape(span)}. Each decision says why
 in its row; click a row for the details, a position to go to its row.</p>

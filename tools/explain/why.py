@@ -36,11 +36,16 @@ Event = v.Action | v.Decided
 # ----------------------------------------------------------------------------------------------- references
 
 
-def check_ref(ref: str, index: Index) -> None:
-    """An unknown or malformed reference is bad input; the message suggests the closest known ones."""
-    # longer than any id, spaces around or inside that no id has, or text no back end stores (NUL, surrogates)
+def check_ref_text(ref: str) -> None:
+    """A reference no index could hold is bad input before any look-up: longer than any id, spaces around or
+    inside that no id has, or text no back end stores (NUL, surrogates)."""
     if len(ref) > MAX_REF or " ".join(ref.split()) != ref or v.text_problem(ref) is not None:
         raise BadInputError(f"{shown(ref)} is not a reference: use crm:<record> or outlook:<user>/<item>")
+
+
+def check_ref(ref: str, index: Index) -> None:
+    """An unknown or malformed reference is bad input; the message suggests the closest known ones."""
+    check_ref_text(ref)
     well_formed = ref.startswith(("crm:", "user:")) or (ref.startswith("outlook:") and "/" in ref)
     if well_formed and index.known(ref):
         return
@@ -107,10 +112,12 @@ class Explanation:
     rule: str | None
     link: dict[str, Any] | None
     steps: list[Step]
+    label: str | None = None  # its fullname or subject
 
     def document(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
+            "label": self.label,
             "exists": self.exists,
             "type": self.type,
             "now": self.now,
@@ -221,7 +228,8 @@ def explain(ref: str, world: World, index: Index, lookup: Lookup) -> Explanation
         positions = {touched[0], touched[-1]} if touched else set()
     positions |= _discrepancies_after(ref, min(positions, default=0), index, read)
     steps = steps_of(positions, read, names)
-    return Explanation(ref, exists, kind_of, now, last[1] if last else None, link_doc, steps)
+    label = names.label(ref) if kind in ("crm", "outlook") else None
+    return Explanation(ref, exists, kind_of, now, last[1] if last else None, link_doc, steps, label)
 
 
 DISCREPANCY_LOOK = 500  # the latest events of a reference that `why` reads to show its discrepancies in place
