@@ -132,8 +132,13 @@ def items_of(data: dict[str, Any]) -> list[Touched]:
     return out
 
 
+NAMED_TYPES = {"exchangeitem": 2, "exchangeitemgroup": 3}  # some exports write the enumeration's name
+
+
 def record_type(data: dict[str, Any]) -> int | None:
     kind = data.get("RecordType")
     if isinstance(kind, str) and kind.isdigit():
         return int(kind)
+    if isinstance(kind, str):
+        return NAMED_TYPES.get(kind.strip().lower(), -1)
     return kind if isinstance(kind, int) else None

@@ -173,11 +173,11 @@ def organisation(seed: int, steps: int) -> list[dict[str, Any]]:
     records: dict[str, dict[str, Any]] = {}
     mails: dict[str, list[str]] = {u: [] for u in users}
     out: list[dict[str, Any]] = []
+    live: list[str] = []  # records not deleted, in order of creation
     for n in range(steps):
         t += timedelta(seconds=rng.randint(20, 900))
         at = t.isoformat().replace("+00:00", "Z")
         actor = rng.choice(users)
-        live = [r for r in records if "deleted" not in records[r]]
         choice = rng.random()
         if choice < 0.25 or not live:
             kind = rng.choice(["contact", "task", "appointment", "email"])
@@ -188,8 +188,10 @@ def organisation(seed: int, steps: int) -> list[dict[str, Any]]:
             if kind == "appointment":
                 action["start"] = (t + timedelta(days=rng.randint(-2, 5))).isoformat().replace("+00:00", "Z")
             records[rid] = {"type": kind, "owner": owner, "state": "active", "shared": set(), "fields": dict(fields)}
+            live.append(rid)
         elif choice < 0.65:
-            rid = rng.choice(live)
+            at_index = rng.randrange(len(live))
+            rid = live[at_index]
             record = records[rid]
             options = ["update", "assign", "delete", "share"]
             options += ["state"] if record["type"] != "email" else []
@@ -205,7 +207,8 @@ def organisation(seed: int, steps: int) -> list[dict[str, Any]]:
                 record["owner"] = to
             elif what == "delete":
                 action = {"do": "crm.delete", "actor": actor, "record": rid}
-                record["deleted"] = True
+                live[at_index] = live[-1]  # out of the live ones in O(1)
+                live.pop()
             elif what == "share":
                 who = rng.choice(others)
                 do = "crm.unshare" if who in record["shared"] else "crm.share"
