@@ -28,13 +28,21 @@ NOT_FIELDS = {"statuscode", "_ownerid_value", "statecode", "_regardingobjectid_v
 
 @dataclass(slots=True)
 class DataverseRow:
+    """One audit row, kept as its JSON bytes until it is judged (a million rows as dicts would not fit)."""
+
     number: int
     at: datetime
-    raw: dict[str, Any]
+    auditid: str
+    blob: bytes
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        found: dict[str, Any] = orjson.loads(self.blob)
+        return found
 
     @property
     def id(self) -> str:
-        return f"dataverse:{str(self.raw['auditid']).lower()}"
+        return f"dataverse:{self.auditid.lower()}"
 
 
 def read_file(path: str, name: str, data: bytes) -> tuple[list[DataverseRow], bool]:
@@ -53,7 +61,7 @@ def read_file(path: str, name: str, data: bytes) -> tuple[list[DataverseRow], bo
                 raise LooseError("auditid is missing or not text")
         except LooseError as e:
             raise SourceError(name, str(e), number) from None
-        out.append(DataverseRow(number, at, raw))
+        out.append(DataverseRow(number, at, raw["auditid"], orjson.dumps(raw)))
     return out, bool(doc.get("@odata.nextLink"))
 
 

@@ -579,11 +579,8 @@ class Judge:
         return SourceError(first.file.path, problem, first.number)
 
     def _unknown_record(self, row: Row, record: str) -> SourceError:
-        rows = [
-            r
-            for r in self.rows
-            if r.kind == "dataverse" and str(r.data.raw.get("_objectid_value", "")).lower() == record
-        ]
+        rows = [r for r in self.rows if r.kind == "dataverse" and record.encode() in r.data.blob.lower()]
+        rows = [r for r in rows if str(r.data.raw.get("_objectid_value", "")).lower() == record]
         first = rows[0] if rows else row
         return SourceError(
             first.file.path,
@@ -602,10 +599,12 @@ class _Waiting:
 
 def _names(row: Row, key: str) -> bool:
     if row.kind == "dataverse":
+        if key.encode() not in row.data.blob.lower():
+            return False
         raw = row.data.raw
         return any(str(raw.get(k) or "").lower() == key for k in ("_userid_value", "_callinguserid_value"))
     if row.kind == "m365":
-        return str(row.data.data.get("MailboxOwnerUPN") or "").lower() == key
+        return key in row.data.text.lower() and str(row.data.data.get("MailboxOwnerUPN") or "").lower() == key
     return False
 
 

@@ -24,13 +24,21 @@ csv.field_size_limit(1 << 30)
 
 @dataclass(slots=True)
 class M365Row:
+    """One row's AuditData, kept as its JSON text until it is judged."""
+
     number: int
     at: datetime
-    data: dict[str, Any]
+    text: str
+    row_id: str
+
+    @property
+    def data(self) -> dict[str, Any]:
+        found: dict[str, Any] = orjson.loads(self.text)
+        return found
 
     @property
     def id(self) -> str:
-        return f"m365:{str(self.data.get('Id', '')).lower()}"
+        return f"m365:{self.row_id.lower()}"
 
 
 def has_audit_data(data: bytes) -> bool:
@@ -86,7 +94,8 @@ def read_file(name: str, data: bytes) -> list[M365Row]:
                 at = source_time(parsed.get("CreationTime"), "AuditData.CreationTime")
             except LooseError as e:
                 raise SourceError(name, str(e), number) from None
-            rows.append(M365Row(number, at, parsed))
+            row_id = parsed.get("Id")
+            rows.append(M365Row(number, at, cells[column], row_id if isinstance(row_id, str) else ""))
     except csv.Error as e:
         raise SourceError(name, f"is not valid CSV ({e})", number + 1) from None
     return rows
