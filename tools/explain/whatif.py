@@ -1,0 +1,655 @@
+"""`whatif`: the ledger's own history replayed under the other rule set (RULES-SSS.md, "What if"), compared item
+by item with what the ledger holds.
+
+Three pure steps over the ledger's events as the store reads them (the shell opens the store and prints):
+
+1. **Rewrite** the user actions (what `export` writes) for the question: the moved users' declarations take the
+   method and their own `option sync_method` actions are dropped; for users moved to `server_side`, `offline` and
+   `online` are dropped and the Outlook actions they made while offline take effect when they went online, after
+   every other action at that time; `--org` options replace the ledger's own `org.option` actions of that name.
+2. **Replay** them through the engine into a fresh in-memory world (no store: each action is decided and folded,
+   as the write side does), skipping each action the other rule set refuses, with its reason; the ledger's own
+   events are folded beside it, so both sides end at the same point (`--at`).
+3. **Compare** the two ends item by item (every CRM record and Outlook item: exists or not, linked or not, its
+   properties), each difference with the decision that made it on each side: where the two sides' decisions about
+   the item first part (rule, time, cause); and a summary by rule pair, pairs without differences included.
+
+Imported ledgers (SOURCES.md: a baseline first, the moved users' syncs inferred again at the target method's
+cycle, discrepancy rows judged again) go through `Imported`, the one seam for them: this ledger holds none of
+those events yet, so it passes everything through.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.checks import RefusedError
+from syncledger.ledger.engine import handle
+from syncledger.ledger.evolve import evolve
+from syncledger.ledger.world import Item, Record, World
+from syncledger.projections.document import iso
+
+from ..inputs import BadInputError, shown
+from .diff import item_values, record_values
+
+METHODS = ("outlook_client", "server_side")
+NONE = "(none)"  # the rule of a side that made no decision about an item
+
+
+# ------------------------------------------------------------------------------------------------ the question
+
+
+@dataclass(frozen=True)
+class Question:
+    """What to replay: every user (or `users`) on `method` from their declaration on, the organisation options in
+    `org` from the start, compared at `at` (None: the end of the ledger)."""
+
+    method: str
+    users: frozenset[str] | None = None
+    org: Mapping[str, bool] = field(default_factory=dict)
+    at: datetime | None = None
+
+    def moves(self, user: str) -> bool:
+        return self.users is None or user in self.users
+
+
+def supported_methods() -> tuple[str, ...]:
+    """The methods this engine can replay: `server_side` once the vocabulary declares `sync_method`."""
+    return METHODS if "sync_method" in v.UserAdded.model_fields else METHODS[:1]
+
+
+def org_options() -> dict[str, type]:
+    """The organisation options this ledger knows (RULES-SSS.md: `distinct_logical_deletes`), each with its type."""
+    return {"distinct_logical_deletes": bool} if "org.option" in v.ACTION_CLASSES else {}
+
+
+def parse_method(text: str) -> str:
+    if text not in METHODS:
+        raise BadInputError(f"--method takes {' or '.join(METHODS)}, not {shown(text)}")
+    if text not in supported_methods():
+        raise BadInputError(f"--method {text}: this syncledger has no {text} rule set yet")
+    return text
+
+
+def parse_org(pairs: Iterable[str]) -> dict[str, bool]:
+    """`--org NAME=VALUE`, each name once, each value true or false."""
+    known = org_options()
+    options: dict[str, bool] = {}
+    for pair in pairs:
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise BadInputError(f"--org takes NAME=VALUE (e.g. distinct_logical_deletes=true), not {shown(pair)}")
+        if name not in known:
+            names = ", ".join(known) or "none in this syncledger"
+            raise BadInputError(f"--org {shown(name)}: unknown organisation option (known: {names})")
+        if value not in ("true", "false"):
+            raise BadInputError(f"--org {name} takes true or false, not {shown(value)}")
+        if name in options:
+            raise BadInputError(f"--org {name} is given twice")
+        options[name] = value == "true"
+    return options
+
+
+# ------------------------------------------------------------------------------------------------ 1. rewriting
+
+
+class Skipped(NamedTuple):
+    """An action of the ledger that the what-if history does not carry out, and why."""
+
+    id: str | None
+    at: datetime | None
+    do: str
+    user: str
+    reason: str
+    refs: tuple[str, ...]  # the record and items it names
+
+    def document(self) -> dict[str, Any]:
+        return {"id": self.id, "at": iso(self.at), "do": self.do, "user": self.user, "reason": self.reason}
+
+
+def refs_of(action: v.Action) -> tuple[str, ...]:
+    """The CRM records and Outlook items an action names."""
+    found: list[str] = []
+    data = action.__dict__
+    user = data.get("user")
+    if data.get("item") is not None and user is not None:
+        found.append(v.outlook_ref(user, data["item"]))
+    for key in ("record", "regarding"):
+        if data.get(key) is not None:
+            found.append(v.crm_ref(data[key]))
+    return tuple(found)
+
+
+class Rewriter:
+    """Step 1, streaming: `feed` each ledger action in order and replay what it returns, then `finish`. Pure: it
+    reads nothing but the actions and keeps only the Outlook actions it holds back."""
+
+    def __init__(self, question: Question) -> None:
+        self.question = question
+        self.to_server = question.method == "server_side"
+        self.offline: dict[str, list[v.Action]] = {}  # moved users offline in the ledger: what they did meanwhile
+        self.due: list[tuple[datetime, list[v.Action]]] = []  # released after every other action at that time
+        self.dropped: Counter[str] = Counter()  # what the rewriting left out, by kind
+        self.retimed: dict[str, tuple[datetime, datetime]] = {}  # action id -> (its own time, when it takes effect)
+
+    def feed(self, action: v.Action) -> list[v.Action]:
+        """What to replay, in order, for this ledger action (and the held actions due before it)."""
+        out = self._release(before=action.when)
+        data = action.__dict__
+        user = data.get("user")
+        moved = user is not None and self.question.moves(user)
+        do = action.do
+        if do == "user.add" and moved:
+            out.append(self._declared(action))
+        elif do == "option" and moved and data.get("name") == "sync_method":
+            self.dropped["their own option sync_method"] += 1
+        elif do == "org.option" and data.get("name") in self.question.org:
+            self.dropped[f"org.option {data.get('name')} (given with --org)"] += 1
+        elif self.to_server and moved and do in ("offline", "online"):
+            self.dropped[f"{do} (no offline queue with server_side)"] += 1
+            assert user is not None
+            if do == "offline":
+                self.offline.setdefault(user, [])
+            else:
+                held = self.offline.pop(user, [])
+                if held:
+                    self.due.append((action.when, held))
+        elif self.to_server and user is not None and user in self.offline and do.startswith("outlook."):
+            self.offline[user].append(action)
+        else:
+            out.append(action)
+        return out
+
+    def finish(self, at: datetime | None) -> tuple[list[v.Action], list[Skipped]]:
+        """What is still due by `at` (None: the end), and what never reaches the mailbox by then."""
+        out = self._release(before=None, upto=at)
+        never = []
+        for when, held in self.due:
+            reason = f"made while offline; reaches the mailbox at {iso(when)}, after --at"
+            never += [_not_reached(a, reason) for a in held]
+        for user, held in self.offline.items():
+            never += [_not_reached(a, f"made while offline; {user}'s Outlook never reconnects") for a in held]
+        self.due, self.offline = [], {}
+        return out, never
+
+    def _release(self, before: datetime | None, upto: datetime | None = None) -> list[v.Action]:
+        """The held actions due strictly before `before` (or at or before `upto`, or all), retimed, in order."""
+        out: list[v.Action] = []
+        while self.due:
+            when, held = self.due[0]
+            if before is not None and when >= before:
+                break
+            if before is None and upto is not None and when > upto:
+                break
+            self.due.pop(0)
+            for action in held:
+                if action.id is not None:
+                    self.retimed[action.id] = (action.when, when)
+                out.append(action.model_copy(update={"at": when}))
+        return out
+
+    def _declared(self, action: v.Action) -> v.Action:
+        if "sync_method" in type(action).model_fields:
+            if action.__dict__.get("sync_method") == self.question.method:
+                return action
+            return action.model_copy(update={"sync_method": self.question.method})
+        assert self.question.method == "outlook_client", "parse_method refuses a method the vocabulary lacks"
+        return action
+
+
+def _not_reached(action: v.Action, reason: str) -> Skipped:
+    return Skipped(action.id, action.at, action.do, action.user_name, reason, refs_of(action))
+
+
+class Imported:
+    """The seam for imported ledgers (SOURCES.md): apply a baseline first, drop the moved users' inferred syncs and
+    infer them again at the target method's cycle, judge discrepancy rows again. The vocabulary holds no
+    baseline, inferred sync or discrepancy yet, so every action passes through as it is."""
+
+    def __init__(self, question: Question) -> None:
+        self.question = question
+
+    def feed(self, action: v.Action) -> list[v.Action]:
+        return [action]
+
+    def finish(self) -> list[v.Action]:
+        return []
+
+
+# ------------------------------------------------------------------------------------------------ 2. replaying
+
+
+class Cause(NamedTuple):
+    """The user action a decision goes back to (through decisions that queued operations, to the action)."""
+
+    id: str | None
+    do: str
+    at: datetime | None
+    user: str
+
+    def document(self) -> dict[str, Any]:
+        return {"id": self.id, "do": self.do, "at": iso(self.at), "user": self.user}
+
+
+class Mark(NamedTuple):
+    """One decision about an item, as the comparison needs it."""
+
+    rule: str
+    at: datetime
+    actor: str
+    cause: Cause | None
+    reason: str | None
+
+    def same(self, other: Mark) -> bool:
+        """The same decision on both sides: the same rule for the same user action (times may differ)."""
+        return self.rule == other.rule and (self.cause and self.cause.id) == (other.cause and other.cause.id)
+
+    def document(self) -> dict[str, Any]:
+        cause = self.cause.document() if self.cause is not None else None
+        return {"rule": self.rule, "at": iso(self.at), "by": self.actor, "reason": self.reason, "cause": cause}
+
+
+class Side:
+    """One history's world and, for every CRM record and Outlook item, the decisions about it in order."""
+
+    def __init__(self, world: World | None = None) -> None:
+        self.world = world if world is not None else World()
+        self.decisions: dict[str, list[Mark]] = defaultdict(list)
+        self.causes: list[Cause | None] = [None]  # by position: the user action each event goes back to
+
+    def fold(self, position: int, event: v.Action | v.Decided) -> None:
+        """The ledger's own event: fold it, and note it."""
+        evolve(self.world, event, position)
+        self.note(position, event)
+
+    def note(self, position: int, event: v.Action | v.Decided, cause: Cause | None = None) -> None:
+        if isinstance(event, v.Decided):
+            cause = self.causes[event.cause] if event.cause < len(self.causes) else None
+            mark = Mark(event.rule, event.at, event.actor, cause, event.reason)
+            for ref in event.about:
+                if not ref.startswith("user:"):
+                    self.decisions[ref].append(mark)
+        elif cause is None:
+            cause = Cause(event.id, event.do, event.at, event.user_name)
+        self.causes.append(cause)
+
+
+@dataclass
+class Replay:
+    """Both histories up to the question's point."""
+
+    ledger: Side
+    whatif: Side
+    actions: int = 0  # user actions replayed (carried out)
+    skipped: list[Skipped] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)
+    retimed: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    users: list[str] = field(default_factory=list)  # the users the ledger declares (by the end, or --at)
+
+
+def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
+    """Fold the ledger's events up to `question.at` and, beside them, replay its rewritten actions through the
+    engine into a fresh world; an action the engine refuses there is skipped, with its reason."""
+    ledger, whatif = Side(), Side(_organisation(question.org))
+    found = Replay(ledger, whatif)
+    rewriter, imported = Rewriter(question), Imported(question)
+    causes: dict[str, Cause] = {}  # ledger action id -> its cause, for the what-if copy of it (same id, same action)
+
+    def carry_out(actions: list[v.Action]) -> None:
+        for action in actions:
+            cause = causes.pop(action.id, None) if action.id is not None else None
+            if cause is not None and action.at != cause.at:
+                cause = cause._replace(at=action.at)
+            try:
+                recorded = handle(whatif.world, action)
+            except RefusedError as e:
+                skip = Skipped(action.id, action.at, action.do, action.user_name, str(e), refs_of(action))
+                found.skipped.append(skip)
+                continue
+            found.actions += 1
+            for position, event in recorded:
+                whatif.note(position, event, cause if isinstance(event, v.Action) else None)
+
+    for position, event in events:
+        if question.at is not None and event.when > question.at:
+            break
+        ledger.fold(position, event)
+        if isinstance(event, v.Action):
+            if event.id is not None:
+                causes[event.id] = ledger.causes[position]  # type: ignore[assignment]
+            for action in imported.feed(event):
+                carry_out(rewriter.feed(action))
+    carry_out(imported.finish())
+    due, never = rewriter.finish(question.at)
+    carry_out(due)
+    found.skipped += never
+    found.dropped, found.retimed = rewriter.dropped, rewriter.retimed
+    found.users = list(ledger.world.users)
+    return found
+
+
+def _organisation(options: Mapping[str, bool]) -> World:
+    """A fresh world with the organisation options set from the start."""
+    world = World()
+    org = getattr(world, "org", None)
+    for name, value in options.items():
+        if isinstance(org, dict):
+            org[name] = value
+        else:
+            setattr(org if org is not None else world, name, value)
+    return world
+
+
+# ------------------------------------------------------------------------------------------------ 3. comparing
+
+
+Values = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Difference:
+    """A CRM record or Outlook item whose end differs, with the decision on each side where their histories of it
+    part (or the last one, if they never do), and the skipped actions that named it."""
+
+    ref: str
+    change: str  # "deleted instead of kept", "unlinked instead of linked", ... (the what-if side first)
+    properties: tuple[str, ...]  # the properties that differ ("exists" when one side has none)
+    ledger: Values | None
+    whatif: Values | None
+    ledger_decision: Mark | None
+    whatif_decision: Mark | None
+    skipped: tuple[Skipped, ...] = ()
+
+    @property
+    def pair(self) -> tuple[str, str]:
+        return _rule(self.ledger_decision), _rule(self.whatif_decision)
+
+    def document(self) -> dict[str, Any]:
+        def mark(found: Mark | None) -> dict[str, Any] | None:
+            return found.document() if found is not None else None
+
+        return {
+            "ref": self.ref,
+            "change": self.change,
+            "properties": list(self.properties),
+            "ledger": self.ledger,
+            "whatif": self.whatif,
+            "decisions": {"ledger": mark(self.ledger_decision), "whatif": mark(self.whatif_decision)},
+            "skipped": [s.id for s in self.skipped],
+        }
+
+
+@dataclass(frozen=True)
+class Pair:
+    """How many items the pair of rules ("ledger rule -> what-if rule") decided, and how many of them differ."""
+
+    ledger_rule: str
+    whatif_rule: str
+    items: int
+    differ: int
+    changes: dict[str, int]
+
+    @property
+    def name(self) -> str:
+        return f"{self.ledger_rule} -> {self.whatif_rule}"
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "pair": self.name,
+            "ledger_rule": self.ledger_rule,
+            "whatif_rule": self.whatif_rule,
+            "items": self.items,
+            "differ": self.differ,
+            "changes": self.changes,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: Question
+    users: list[str]  # the users moved
+    ledger_end: tuple[int, datetime | None]  # the ledger's last position and time included
+    whatif_end: tuple[int, datetime | None]  # the same in the replay
+    actions: int
+    differences: list[Difference]
+    skipped: list[Skipped]
+    dropped: dict[str, int]
+    retimed: int
+    summary: list[Pair]
+
+    def document(self) -> dict[str, Any]:
+        q = self.question
+        return {
+            "method": q.method,
+            "users": self.users,
+            "org": dict(q.org),
+            "at": iso(q.at),
+            "ledger": {"position": self.ledger_end[0], "at": iso(self.ledger_end[1])},
+            "whatif": {
+                "position": self.whatif_end[0],
+                "at": iso(self.whatif_end[1]),
+                "actions": self.actions,
+                "skipped": len(self.skipped),
+                "retimed": self.retimed,
+                "dropped": self.dropped,
+            },
+            "appended": False,
+            "differences": [d.document() for d in self.differences],
+            "skipped": [s.document() for s in self.skipped],
+            "summary": [p.document() for p in self.summary],
+        }
+
+
+def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
+    """The what-if answer from the ledger's events (in order, as the store reads them); `BadInputError` for a
+    `--user` the ledger never declares (by `--at`)."""
+    found = replay(events, question)
+    if question.users is not None:
+        unknown = sorted(question.users - set(found.users))
+        if unknown:
+            declared = ", ".join(found.users) or "none"
+            by = f" by {iso(question.at)}" if question.at is not None else ""
+            raise BadInputError(f"unknown user {shown(unknown[0])} (declared{by}: {declared})")
+    differences, summary = compare(found.ledger, found.whatif, found.skipped)
+    moved = [u for u in found.users if question.moves(u)]
+    ledger_world, whatif_world = found.ledger.world, found.whatif.world
+    return Answer(
+        question,
+        moved,
+        (ledger_world.position, ledger_world.at),
+        (whatif_world.position, whatif_world.at),
+        found.actions,
+        differences,
+        found.skipped,
+        dict(found.dropped),
+        len(found.retimed),
+        summary,
+    )
+
+
+def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[list[Difference], list[Pair]]:  # type: ignore[assignment]
+    """Every CRM record and Outlook item whose end differs, and the summary by rule pair over every item either
+    side decided about (pairs with no difference included)."""
+    a, b = _ends(ledger.world), _ends(whatif.world)
+    named: dict[str, list[Skipped]] = defaultdict(list)
+    for s in skipped:
+        for ref in s.refs:
+            named[ref].append(s)
+    differences = []
+    for ref in sorted(dict.fromkeys([*a, *b]), key=_ref_order):
+        old, new = a.get(ref), b.get(ref)
+        properties = _differing(old, new)
+        if not properties:
+            continue
+        left, right = parting(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []))
+        change = _change(ref, old, new, properties, ledger.world, whatif.world)
+        differences.append(Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ()))))
+    differ = {d.ref: d for d in differences}
+    counts: dict[tuple[str, str], list[Any]] = {}
+    for ref in dict.fromkeys([*ledger.decisions, *whatif.decisions, *differ]):
+        found = differ.get(ref)
+        if found is not None:
+            pair = found.pair
+        else:
+            left, right = parting(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []))
+            pair = (_rule(left), _rule(right))
+        entry = counts.setdefault(pair, [0, 0, Counter()])
+        entry[0] += 1
+        if found is not None:
+            entry[1] += 1
+            entry[2][found.change] += 1
+    summary = [Pair(left, right, n, d, dict(changes)) for (left, right), (n, d, changes) in counts.items()]
+    summary.sort(key=lambda p: (-p.differ, p.ledger_rule != p.whatif_rule and p.differ == 0, p.name))
+    return differences, summary
+
+
+def parting(left: list[Mark], right: list[Mark]) -> tuple[Mark | None, Mark | None]:
+    """The decision on each side where the two histories of one item part: the first that is not the same
+    decision (rule and cause) on both; a side that ran out has none there. Histories that never part give their
+    last decisions (the difference then came from an action, not a rule)."""
+    for x, y in zip(left, right, strict=False):
+        if not x.same(y):
+            return x, y
+    if len(left) == len(right):
+        return (left[-1] if left else None), (right[-1] if right else None)
+    n = min(len(left), len(right))
+    return (left[n] if n < len(left) else None), (right[n] if n < len(right) else None)
+
+
+def _rule(mark: Mark | None) -> str:
+    return mark.rule if mark is not None else NONE
+
+
+def _ends(world: World) -> dict[str, Values]:
+    """Every CRM record and Outlook item of the world, by reference, as the comparison sees it."""
+    ends: dict[str, Values] = {}
+    for record in world.records.values():
+        ends[v.crm_ref(record.id)] = _record(record)
+    for user in world.users.values():
+        for item in user.items.values():
+            link = user.links_by_item.get(item.id)
+            ends[v.outlook_ref(user.name, item.id)] = _item(item, link.record if link is not None else None)
+    return ends
+
+
+def _record(record: Record) -> Values:
+    return record_values(record)
+
+
+def _item(item: Item, linked: str | None) -> Values:
+    return {"linked": linked} | item_values(item)
+
+
+def _differing(old: Values | None, new: Values | None) -> tuple[str, ...]:
+    if old is None or new is None:
+        return ("exists",) if old is not new else ()
+    return tuple(k for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k))
+
+
+def _change(
+    ref: str, old: Values | None, new: Values | None, properties: tuple[str, ...], before: World, after: World
+) -> str:
+    """The difference in a few words, the what-if side first: "deleted instead of kept", ..."""
+    if new is None:
+        return "deleted instead of kept" if _was_deleted(ref, after) else "never there instead of there"
+    if old is None:
+        return "kept instead of deleted" if _was_deleted(ref, before) else "there instead of never there"
+    if "linked" in properties:
+        if new["linked"] is None:
+            return "unlinked instead of linked"
+        return "linked instead of unlinked" if old["linked"] is None else "linked elsewhere"
+    return "different " + ", ".join(p.split(".", 1)[0] for p in dict.fromkeys(p.split(".")[0] for p in properties))
+
+
+def _was_deleted(ref: str, world: World) -> bool:
+    if ref.startswith("crm:"):
+        return world.past.record(ref[4:]) is not None
+    user, _, item = ref[len("outlook:") :].partition("/")
+    return world.past.item_deleted(user, item)
+
+
+def _ref_order(ref: str) -> tuple[int, str]:
+    return (0 if ref.startswith("crm:") else 1, ref)
+
+
+# ------------------------------------------------------------------------------------------------ text
+
+
+def lines(found: Answer) -> list[str]:
+    """The answer as text: the question, every difference with both sides' decisions, the skipped actions, and
+    the summary by rule pair."""
+    q = found.question
+    who = f"all {len(found.users)} users" if q.users is None else ", ".join(found.users)
+    org = "".join(f", with {name}={str(value).lower()}" for name, value in q.org.items())
+    until = f"up to {iso(q.at)}" if q.at is not None else f"up to the end ({iso(found.ledger_end[1])})"
+    out = [
+        f"What if {who} had used {q.method}{org}, {until}: the ledger's {found.actions + len(found.skipped)} user "
+        f"actions replayed in memory (nothing appended)",
+    ]
+    extra = [f"{n} {what} dropped" for what, n in found.dropped.items()]
+    if found.retimed:
+        extra.append(f"{found.retimed} made offline re-timed to when Outlook reconnected")
+    out.append(f"  {found.actions} carried out, {len(found.skipped)} skipped" + "".join(f", {e}" for e in extra))
+    out.append("")
+    if not found.differences:
+        out.append("No record or item ends differently.")
+    else:
+        out.append(f"{len(found.differences)} records and items end differently:")
+    for d in found.differences:
+        out.append("")
+        out.append(f"{d.ref}: {d.change}")
+        out.append(f"  ledger:  {_shown_values(d.ledger, d.properties)}")
+        out.append(f"  what-if: {_shown_values(d.whatif, d.properties)}")
+        out.append(f"  ledger decision:  {_shown_mark(d.ledger_decision)}")
+        out.append(f"  what-if decision: {_shown_mark(d.whatif_decision)}")
+        for s in d.skipped:
+            out.append(f"  skipped: {_shown_skip(s)}")
+    if found.skipped:
+        out.append("")
+        out.append(f"Skipped ({len(found.skipped)}): actions the what-if history does not carry out")
+        out += [f"  {_shown_skip(s)}" for s in found.skipped]
+    out.append("")
+    out.append("By rule pair (ledger rule -> what-if rule), every item either side decided about:")
+    for p in found.summary:
+        detail = ", ".join(f"{n} {what}" for what, n in sorted(p.changes.items(), key=lambda kv: -kv[1]))
+        out.append(f"  {p.name}: {p.differ} differ" + (f" ({detail})" if detail else "") + f", of {p.items}")
+    return out
+
+
+def _shown_values(values: Values | None, properties: tuple[str, ...]) -> str:
+    if values is None:
+        return "absent"
+    shown_ = [f"{k}={_plain(values.get(k))}" for k in properties if k != "exists"]
+    kind = values.get("type")
+    if "exists" in properties:
+        linked = values.get("linked")
+        link = "" if "linked" not in values else (f", linked to {linked}" if linked else ", not linked")
+        return f"exists ({kind}{link})"
+    return ", ".join(shown_)
+
+
+def _plain(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    return str(value)
+
+
+def _shown_mark(mark: Mark | None) -> str:
+    if mark is None:
+        return "none"
+    text = f"{mark.rule} at {iso(mark.at)} ({mark.actor})"
+    if mark.cause is not None:
+        c = mark.cause
+        text += f", caused by {c.do} {c.id or ''} at {iso(c.at)}".replace("  ", " ")
+    return text
+
+
+def _shown_skip(s: Skipped) -> str:
+    return f"{s.id} {iso(s.at)} {s.do} ({s.user}): {s.reason}"
