@@ -479,6 +479,7 @@ _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {
     v.SyncRequested: _sync_requested,
     v.WentOffline: _plain,
     v.WentOnline: _go_online,
+    v.OrgOptionChanged: _plain,  # queues nothing and decides nothing: read at the cycle that decides a leave
     **{
         cls: _crm_change
         for cls in (

@@ -31,11 +31,18 @@ def _apply(event: object, world: World, position: int) -> None:
 @_apply.register
 def _(e: v.UserAdded, world: World, position: int) -> None:
     world.users[e.user] = User(e.user, e.sync_filter, e.delete_untracked_email_in_crm)
+    if e.sync_method is not None:
+        world.users[e.user].sync_method = e.sync_method
 
 
 @_apply.register
 def _(e: v.OptionChanged, world: World, position: int) -> None:
     setattr(world.users[e.user], e.name, e.value)
+
+
+@_apply.register
+def _(e: v.OrgOptionChanged, world: World, position: int) -> None:
+    setattr(world, e.name, e.value)
 
 
 @_apply.register

@@ -71,7 +71,7 @@ def test_json_prints_one_state_document_per_file(run_cli: Run) -> None:
     result = run_cli("run", "--json", OWN[0], OWN[1])
     assert result.returncode == 0, result.stderr
     docs = [json.loads(line) for line in result.stdout.splitlines()]
-    keys = {"position", "at", "users", "crm", "outlook", "links", "pending"}
+    keys = {"position", "at", "users", "org", "crm", "outlook", "links", "pending"}
     assert len(docs) == 2 and all(set(d) == keys for d in docs)
 
 
