@@ -6,13 +6,14 @@ Three pure steps over the ledger's events as the store reads them (the shell ope
 1. **Rewrite** the user actions (what `export` writes) for the question: the moved users' declarations take the
    method and their own `option sync_method` actions are dropped; for users moved to `server_side`, `offline` and
    `online` are dropped and the Outlook actions they made while offline take effect when they went online, after
-   every other action at that time; `--org` options replace the ledger's own `org.option` actions of that name.
+   every other action at that time (an e-mail that arrived meanwhile keeps its time: it reaches the mailbox on the
+   server); `--org` options replace the ledger's own `org.option` actions of that name.
 2. **Replay** them through the engine into a fresh in-memory world (no store: each action is decided and folded,
    as the write side does), skipping each action the other rule set refuses, with its reason; the ledger's own
    events are folded beside it, so both sides end at the same point (`--at`).
 3. **Compare** the two ends item by item (every CRM record and Outlook item: exists or not, linked or not, its
-   properties), each difference with the decision that made it on each side: where the two sides' decisions about
-   the item first part (rule, time, cause); and a summary by rule pair, pairs without differences included.
+   properties), each difference with the decision that made it on each side (rule, time, cause: `decisive`); and
+   a summary by rule pair, pairs without differences included.
 
 Imported ledgers (SOURCES.md: a baseline first, the moved users' syncs inferred again at the target method's
 cycle, discrepancy rows judged again) go through `Imported`, the one seam for them: this ledger holds none of
@@ -65,7 +66,7 @@ def supported_methods() -> tuple[str, ...]:
 
 def org_options() -> dict[str, type]:
     """The organisation options this ledger knows (RULES-SSS.md: `distinct_logical_deletes`), each with its type."""
-    return {"distinct_logical_deletes": bool} if "org.option" in v.ACTION_CLASSES else {}
+    return dict.fromkeys(getattr(v, "ORG_OPTIONS", ()), bool)
 
 
 def parse_method(text: str) -> str:
@@ -159,7 +160,7 @@ class Rewriter:
                 held = self.offline.pop(user, [])
                 if held:
                     self.due.append((action.when, held))
-        elif self.to_server and user is not None and user in self.offline and do.startswith("outlook."):
+        elif self.to_server and user is not None and user in self.offline and _made_in_outlook(action):
             self.offline[user].append(action)
         else:
             out.append(action)
@@ -195,11 +196,20 @@ class Rewriter:
 
     def _declared(self, action: v.Action) -> v.Action:
         if "sync_method" in type(action).model_fields:
-            if action.__dict__.get("sync_method") == self.question.method:
-                return action
+            if (action.__dict__.get("sync_method") or "outlook_client") == self.question.method:
+                return action  # already on it: the declaration stays as the ledger holds it
             return action.model_copy(update={"sync_method": self.question.method})
         assert self.question.method == "outlook_client", "parse_method refuses a method the vocabulary lacks"
         return action
+
+
+def _made_in_outlook(action: v.Action) -> bool:
+    """An action the user made in Outlook, which reaches a server_side mailbox only when Outlook is connected.
+    Not an e-mail arriving (`outlook.create` of an e-mail): the message reaches the mailbox on the server at its
+    own time, whether Outlook is connected or not (a decision: RULES-SSS.md speaks of what the user makes)."""
+    if not action.do.startswith("outlook."):
+        return False
+    return not (action.do == "outlook.create" and action.__dict__.get("type") == "email")
 
 
 def _not_reached(action: v.Action, reason: str) -> Skipped:
@@ -244,10 +254,6 @@ class Mark(NamedTuple):
     actor: str
     cause: Cause | None
     reason: str | None
-
-    def same(self, other: Mark) -> bool:
-        """The same decision on both sides: the same rule for the same user action (times may differ)."""
-        return self.rule == other.rule and (self.cause and self.cause.id) == (other.cause and other.cause.id)
 
     def document(self) -> dict[str, Any]:
         cause = self.cause.document() if self.cause is not None else None
@@ -322,7 +328,8 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
         if isinstance(event, v.Action):
             if event.id is not None:
                 causes[event.id] = ledger.causes[position]  # type: ignore[assignment]
-            for action in imported.feed(event):
+            exported = event.model_copy(update={"queued": ()}) if event.queued else event  # as `export` writes it
+            for action in imported.feed(exported):
                 carry_out(rewriter.feed(action))
     carry_out(imported.finish())
     due, never = rewriter.finish(question.at)
@@ -353,8 +360,8 @@ Values = dict[str, Any]
 
 @dataclass(frozen=True)
 class Difference:
-    """A CRM record or Outlook item whose end differs, with the decision on each side where their histories of it
-    part (or the last one, if they never do), and the skipped actions that named it."""
+    """A CRM record or Outlook item whose end differs, with the decision that made the difference on each side
+    (`decisive`), and the skipped actions that named it."""
 
     ref: str
     change: str  # "deleted instead of kept", "unlinked instead of linked", ... (the what-if side first)
@@ -486,7 +493,7 @@ def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[li
         properties = _differing(old, new)
         if not properties:
             continue
-        left, right = parting(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []))
+        left, right = decisive(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []), old, new)
         change = _change(ref, old, new, properties, ledger.world, whatif.world)
         differences.append(Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ()))))
     differ = {d.ref: d for d in differences}
@@ -496,7 +503,7 @@ def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[li
         if found is not None:
             pair = found.pair
         else:
-            left, right = parting(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []))
+            left, right = decisive(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []))
             pair = (_rule(left), _rule(right))
         entry = counts.setdefault(pair, [0, 0, Counter()])
         entry[0] += 1
@@ -508,17 +515,57 @@ def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[li
     return differences, summary
 
 
-def parting(left: list[Mark], right: list[Mark]) -> tuple[Mark | None, Mark | None]:
-    """The decision on each side where the two histories of one item part: the first that is not the same
-    decision (rule and cause) on both; a side that ran out has none there. Histories that never part give their
-    last decisions (the difference then came from an action, not a rule)."""
-    for x, y in zip(left, right, strict=False):
-        if not x.same(y):
-            return x, y
-    if len(left) == len(right):
-        return (left[-1] if left else None), (right[-1] if right else None)
-    n = min(len(left), len(right))
-    return (left[n] if n < len(left) else None), (right[n] if n < len(right) else None)
+def decisive(
+    left: list[Mark], right: list[Mark], old: Values | None = None, new: Values | None = None
+) -> tuple[Mark | None, Mark | None]:
+    """The decision on each side that made an item's end differ (or, for an item that ends alike, where its two
+    histories differ last), each side's decisions matched by the user action they go back to:
+
+    - a side where the item ends gone (or never came): its last decision about it (the deletion);
+    - a side where it ends unlinked, the other linked: its last decision (the one that ended the link);
+    - a side where it never was, the other's first (the one that made it);
+    - otherwise the last user action whose decisions about the item differ between the sides;
+
+    the other side's decision is the one caused by the same user action (its last), else none. Histories that
+    never differ give their last decisions: the difference then came from an action, not a rule."""
+    if old is not None or new is not None:
+        if old is not None and new is None:
+            return _matched(right[-1] if right else (left[0] if left else None), left, right, on_right=bool(right))
+        if new is not None and old is None:
+            return _matched(left[-1] if left else (right[0] if right else None), left, right, on_right=not left)
+        if old is not None and new is not None and bool(old.get("linked")) != bool(new.get("linked")):
+            unlinked_right = not new.get("linked")
+            ended = (right if unlinked_right else left)[-1:] or [None]
+            return _matched(ended[0], left, right, on_right=unlinked_right)
+    by_cause_left, by_cause_right = _by_cause(left), _by_cause(right)
+    for cause in reversed(list(dict.fromkeys([*by_cause_left, *by_cause_right]))):
+        a, b = by_cause_left.get(cause, []), by_cause_right.get(cause, [])
+        if [m.rule for m in a] != [m.rule for m in b]:
+            return (a[-1] if a else None), (b[-1] if b else None)
+    return (left[-1] if left else None), (right[-1] if right else None)
+
+
+def _matched(
+    mark: Mark | None, left: list[Mark], right: list[Mark], *, on_right: bool
+) -> tuple[Mark | None, Mark | None]:
+    """`mark` (a decision of one side) beside the other side's last decision caused by the same user action."""
+    if mark is None:
+        return None, None
+    others = left if on_right else right
+    cause = _cause_id(mark)
+    twin = next((m for m in reversed(others) if _cause_id(m) == cause), None)
+    return (twin, mark) if on_right else (mark, twin)
+
+
+def _cause_id(mark: Mark) -> str | None:
+    return mark.cause.id if mark.cause is not None else None
+
+
+def _by_cause(marks: list[Mark]) -> dict[str | None, list[Mark]]:
+    found: dict[str | None, list[Mark]] = {}
+    for mark in marks:
+        found.setdefault(_cause_id(mark), []).append(mark)
+    return found
 
 
 def _rule(mark: Mark | None) -> str:
