@@ -168,6 +168,8 @@ def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.ChangeRecord, world: World, position: int, rule: str) -> None:
+    if f.keeps_skip is not None:  # the pusher's own removal still stands after its push (RULES-SSS.md)
+        world.records[f.record].removed_by[f.keeps_skip] = position
     record = _record(world, f.record, position)
     record.fields.update(f.fields)
     if f.start is not None:

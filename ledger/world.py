@@ -162,9 +162,10 @@ def filter_users(world: World, record: Record) -> list[str]:
 
 
 def skips_deleted(user: User, record: Record) -> bool:
-    """FILTER-SKIP-DELETED: the user removed their copy and the record has not changed in CRM since."""
+    """FILTER-SKIP-DELETED: the user removed their copy and the record has not changed in CRM since. (Equal
+    positions: a server-side push of the user's own edit, which does not lift their removal; `ChangeRecord`.)"""
     removed = record.removed_by.get(user.name)
-    return removed is not None and removed > record.changed
+    return removed is not None and removed >= record.changed
 
 
 def shows_completed(record: Record) -> bool:

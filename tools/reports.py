@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from syncledger.ledger.rules import RULES
+from syncledger.ledger.rules import RULES, Rule, methods_of, rule_set
 
 from .output import cell, console, table
 
@@ -79,7 +79,12 @@ def _fields(fields: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
-def rules_document() -> list[dict[str, Any]]:
+def _rules_of(method: str | None) -> list[Rule]:
+    """Every rule of every method, or those of one method (in its table's order)."""
+    return list(RULES.values() if method is None else rule_set(method).rules.values())
+
+
+def rules_document(method: str | None = None) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id,
@@ -89,15 +94,17 @@ def rules_document() -> list[dict[str, Any]]:
             "confidence": r.confidence,
             "sources": list(r.sources),
             "about": r.about,
+            "methods": methods_of(r.id),
         }
-        for r in RULES.values()
+        for r in _rules_of(method)
     ]
 
 
-def print_rules() -> None:
+def print_rules(method: str | None = None) -> None:
     """One block per rule: readable on a terminal and when piped into a file or grep."""
-    for r in RULES.values():
+    for r in _rules_of(method):
         sources = " ".join(f"[{s}]" for s in r.sources) or "(no source: this project's decision)"
         console.print(Text.assemble((r.id, "bold"), f"  {r.timing}, {r.confidence} {sources}"))
+        console.print(f"    methods {', '.join(methods_of(r.id))}", markup=False)
         console.print(f"    when {r.when}", markup=False)
         console.print(f"    then {r.then}\n", markup=False)
