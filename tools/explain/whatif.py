@@ -371,6 +371,8 @@ class Difference:
     ledger_decision: Mark | None
     whatif_decision: Mark | None
     skipped: tuple[Skipped, ...] = ()
+    ledger_last: Mark | None = None  # each side's last decision about it, whatever caused it
+    whatif_last: Mark | None = None
 
     @property
     def pair(self) -> tuple[str, str]:
@@ -387,6 +389,7 @@ class Difference:
             "ledger": self.ledger,
             "whatif": self.whatif,
             "decisions": {"ledger": mark(self.ledger_decision), "whatif": mark(self.whatif_decision)},
+            "last_decisions": {"ledger": mark(self.ledger_last), "whatif": mark(self.whatif_last)},
             "skipped": [s.id for s in self.skipped],
         }
 
@@ -493,9 +496,13 @@ def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[li
         properties = _differing(old, new)
         if not properties:
             continue
-        left, right = decisive(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []), old, new)
+        marks_left, marks_right = ledger.decisions.get(ref, []), whatif.decisions.get(ref, [])
+        left, right = decisive(marks_left, marks_right, old, new)
         change = _change(ref, old, new, properties, ledger.world, whatif.world)
-        differences.append(Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ()))))
+        lasts = (marks_left[-1] if marks_left else None), (marks_right[-1] if marks_right else None)
+        differences.append(
+            Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ())), *lasts)
+        )
     differ = {d.ref: d for d in differences}
     counts: dict[tuple[str, str], list[Any]] = {}
     for ref in dict.fromkeys([*ledger.decisions, *whatif.decisions, *differ]):
@@ -522,7 +529,8 @@ def decisive(
     histories differ last), each side's decisions matched by the user action they go back to:
 
     - a side where the item ends gone (or never came): its last decision about it (the deletion);
-    - a side where it ends unlinked, the other linked: its last decision (the one that ended the link);
+    - a side where it ends unlinked, the other linked: its last decision (the one that ended the link), or if it
+      has none, the other side's last (the one that linked it);
     - a side where it never was, the other's first (the one that made it);
     - otherwise the last user action whose decisions about the item differ between the sides;
 
@@ -535,8 +543,10 @@ def decisive(
             return _matched(left[-1] if left else (right[0] if right else None), left, right, on_right=not left)
         if old is not None and new is not None and bool(old.get("linked")) != bool(new.get("linked")):
             unlinked_right = not new.get("linked")
-            ended = (right if unlinked_right else left)[-1:] or [None]
-            return _matched(ended[0], left, right, on_right=unlinked_right)
+            ended, linked = (right, left) if unlinked_right else (left, right)
+            if ended:  # the decision that ended the link there
+                return _matched(ended[-1], left, right, on_right=unlinked_right)
+            return _matched(linked[-1] if linked else None, left, right, on_right=not unlinked_right)
     by_cause_left, by_cause_right = _by_cause(left), _by_cause(right)
     for cause in reversed(list(dict.fromkeys([*by_cause_left, *by_cause_right]))):
         a, b = by_cause_left.get(cause, []), by_cause_right.get(cause, [])
@@ -652,8 +662,8 @@ def lines(found: Answer) -> list[str]:
         out.append(f"{d.ref}: {d.change}")
         out.append(f"  ledger:  {_shown_values(d.ledger, d.properties)}")
         out.append(f"  what-if: {_shown_values(d.whatif, d.properties)}")
-        out.append(f"  ledger decision:  {_shown_mark(d.ledger_decision)}")
-        out.append(f"  what-if decision: {_shown_mark(d.whatif_decision)}")
+        out.append(f"  ledger decision:  {_shown_mark(d.ledger_decision, d.whatif_decision, d.ledger_last)}")
+        out.append(f"  what-if decision: {_shown_mark(d.whatif_decision, d.ledger_decision, d.whatif_last)}")
         for s in d.skipped:
             out.append(f"  skipped: {_shown_skip(s)}")
     if found.skipped:
@@ -688,9 +698,11 @@ def _plain(value: Any) -> str:
     return str(value)
 
 
-def _shown_mark(mark: Mark | None) -> str:
+def _shown_mark(mark: Mark | None, other: Mark | None = None, last: Mark | None = None) -> str:
     if mark is None:
-        return "none"
+        if other is None:
+            return "none" if last is None else f"none that differs (its last: {_shown_mark(last)})"
+        return "none for the same user action" + (f" (its last: {_shown_mark(last)})" if last is not None else "")
     text = f"{mark.rule} at {iso(mark.at)} ({mark.actor})"
     if mark.cause is not None:
         c = mark.cause
