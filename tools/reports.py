@@ -14,17 +14,17 @@ from .output import cell, console, table
 
 def print_state(doc: dict[str, Any]) -> None:
     console.print(f"Ledger at position {doc['position']} ({doc['at'] or 'empty'})", style="bold", markup=False)
-    users = table("Users", "user", "sync method", "Outlook", "sync filter", "untracked e-mail in CRM", "pending")
-    for name, u in doc.get("users", {}).items():
-        deletes = "deleted" if u["delete_untracked_email_in_crm"] else "kept"
-        state = "offline" if u["offline"] else "online"
-        method = u.get("sync_method", "outlook_client")
-        _row(users, name, method, state, u["sync_filter"], deletes, len(doc["pending"].get(name, [])))
-    _print(users)
     org = doc.get("org")
     if org is not None:
         options = ", ".join(f"{k}={str(value).lower()}" for k, value in org.items())
         console.print(f"Organisation: {options}", markup=False)
+    users = table("Users", "user", "Outlook", "sync method", "sync filter", "untracked e-mail in CRM", "pending")
+    for name, u in doc.get("users", {}).items():
+        deletes = "deleted" if u["delete_untracked_email_in_crm"] else "kept"
+        state = "offline" if u["offline"] else "online"
+        method = u.get("sync_method", "outlook_client")
+        _row(users, name, state, method, u["sync_filter"], deletes, len(doc["pending"].get(name, [])))
+    _print(users)
     crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
     for rid, r in doc["crm"].items():
         _row(
