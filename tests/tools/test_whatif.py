@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
@@ -299,7 +300,16 @@ def test_the_json_is_one_object_with_the_differences_the_skipped_actions_and_the
         "summary",
     }
     assert found["method"] == "server_side" and found["users"] == ["alice", "bob"] and found["appended"] is False
-    assert set(found["differences"][0]) == {"ref", "change", "properties", "ledger", "whatif", "decisions", "skipped"}
+    assert set(found["differences"][0]) == {
+        "ref",
+        "change",
+        "properties",
+        "ledger",
+        "whatif",
+        "decisions",
+        "last_decisions",
+        "skipped",
+    }
     assert found["differences"][0]["decisions"] == {"ledger": None, "whatif": None}  # o2: no rule ever decided
     assert set(found["summary"][0]) == {"pair", "ledger_rule", "whatif_rule", "items", "differ", "changes"}
     assert found["ledger"] == {"position": _head_position(run_cli, db), "at": "2026-03-02T13:00:00Z"}
@@ -370,12 +380,21 @@ def test_the_users_own_method_changes_nothing_on_a_generated_organisation(run_cl
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(histories(max_actions=60))
-def test_replaying_with_each_users_own_method_changes_nothing(actions: list[v.Action]) -> None:
+@given(histories(max_actions=60), st.sampled_from(v.SYNC_METHODS))
+def test_replaying_with_each_users_own_method_changes_nothing(actions: list[v.Action], method: str) -> None:
+    """Random histories mixing both methods (switches and org options included): the users who are on `method`
+    from their declaration to the end, moved to it, change nothing; every pair is X -> X, 0 differ."""
     ledger = Ledger()
     ledger.append(actions)
     events = list(ledger.events())
-    found = answer(events, Question("outlook_client"))
+    methods: dict[str, set[str]] = {}
+    for action in actions:
+        if isinstance(action, v.UserAdded):
+            methods[action.user] = {action.sync_method or "outlook_client"}
+        elif isinstance(action, v.OptionChanged) and action.name == "sync_method":
+            methods[action.user].add(str(action.value))
+    on_it = frozenset(user for user, used in methods.items() if used == {method})
+    found = answer(events, Question(method, on_it))
     assert found.differences == [] and found.skipped == []
     assert all(p.ledger_rule == p.whatif_rule and p.differ == 0 for p in found.summary)
 
