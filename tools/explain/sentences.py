@@ -225,7 +225,10 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
     return text if text.startswith(who) else capital(text)
 
 
-METHOD_WORDS = {"outlook_client": "the Outlook client (outlook_client)", "server_side": "server-side sync (server_side)"}
+METHOD_WORDS = {
+    "outlook_client": "the Outlook client (outlook_client)",
+    "server_side": "server-side sync (server_side)",
+}
 
 
 def describe_action(e: v.Action, names: Names | None = None) -> str:
@@ -467,9 +470,7 @@ _BODIES: dict[str, Callable[[_Say], str]] = {
         f"the edit {s.was('stayed', 'would stay')} in {s.user}'s mailbox only: {s.d.reason}; the deletion is "
         f"decided in the same cycle"
     ),
-    "SSS-CONTACT-DEL-EXCHANGE-OWNER": lambda s: (
-        f"{s.deleted()} because {s.user} deleted it in the mailbox and owns it"
-    ),
+    "SSS-CONTACT-DEL-EXCHANGE-OWNER": lambda s: f"{s.deleted()} because {s.user} deleted it in the mailbox and owns it",
     "SSS-CONTACT-DEL-EXCHANGE-KEEP": lambda s: (
         f"{s.kept()} because {s.user} deleted it in the mailbox but does not own it"
     ),

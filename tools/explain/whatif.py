@@ -174,7 +174,8 @@ class Rewriter:
             reason = f"made while offline; reaches the mailbox at {iso(when)}, after --at"
             never += [_not_reached(a, reason) for a in held]
         for user, held in self.offline.items():
-            never += [_not_reached(a, f"made while offline; {user}'s Outlook never reconnects") for a in held]
+            state = "never reconnects" if at is None else f"has not reconnected by {iso(at)}"
+            never += [_not_reached(a, f"made while offline; {user}'s Outlook {state}") for a in held]
         self.due, self.offline = [], {}
         return out, never
 
