@@ -487,3 +487,17 @@ def test_rewriting_moves_only_the_chosen_users_and_leaves_the_rest_as_it_is() ->
     assert [getattr(a, "sync_method", None) for a in out[:2]] == ["server_side", None]
     same = Rewriter(Question("outlook_client"))
     assert [a for raw in stream for a in same.feed(_action(raw))] == [_action(raw) for raw in stream]
+
+
+def test_an_encrypted_ledger_without_its_key_is_one_line(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from eventsourcing.cipher import AESCipher
+
+    monkeypatch.setenv("SYNCLEDGER_CIPHER_KEY", AESCipher.create_key(32))
+    db = _ledger(run_cli, tmp_path, REASSIGNED)
+    assert run_cli("whatif", "--method", "server_side", "--db", db).returncode == 0
+    monkeypatch.delenv("SYNCLEDGER_CIPHER_KEY")
+    result = run_cli("whatif", "--method", "server_side", "--db", db)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "SYNCLEDGER_CIPHER_KEY" in result.stderr and "Traceback" not in result.stderr

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 
 import typer
 
+from syncledger.ledger.store import StoreError
 from syncledger.ledger.vocabulary import Recorded
 
 from ..explain.whatif import Question, answer, lines, parse_method, parse_org
@@ -46,14 +47,16 @@ def whatif(
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
     _, store = open_store(db)
-    head = store.head()
-    within_horizon(when, head[1] if head is not None else None, future, "--at")
-    question = Question(chosen, frozenset(users) if users else None, options, when)
     try:
+        head = store.head()
+        within_horizon(when, head[1] if head is not None else None, future, "--at")
+        question = Question(chosen, frozenset(users) if users else None, options, when)
         with progress("replaying the ledger") as update:
             found = answer(_reported(store.read(), update, head[0] if head is not None else 0), question)
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
+    except StoreError as e:  # an event it cannot read (an encrypted ledger without its key, a damaged row)
+        raise UsageError(one_line(str(e))) from e
     finally:
         store.close()
     if json:
