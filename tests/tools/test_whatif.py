@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.tools.explain.whatif import Question, Rewriter, answer
+from syncledger.tools.explain.whatif import Question, Rewriter, answer, cycle_of, next_boundary
 from syncledger.tools.inputs import parse_action
 from tests.strategies import histories
 
@@ -501,3 +501,59 @@ def test_an_encrypted_ledger_without_its_key_is_one_line(
     result = run_cli("whatif", "--method", "server_side", "--db", db)
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "SYNCLEDGER_CIPHER_KEY" in result.stderr and "Traceback" not in result.stderr
+
+
+IMPORTED = [
+    {"id": "people:alice", "at": "2026-03-02T09:00:00Z", "do": "user.add", "user": "alice"},
+    {"id": "people:bob", "at": "2026-03-02T09:00:00Z", "do": "user.add", "user": "bob"},
+    {
+        "id": "dv-1",
+        "at": "2026-03-02T09:01:00Z",
+        "do": "crm.create",
+        "actor": "bob",
+        "record": "c1",
+        "type": "contact",
+        "owner": "alice",
+        "fields": {"fullname": "Sam Lee"},
+    },
+    {"id": "dv-2", "at": "2026-03-02T09:07:00Z", "do": "crm.delete", "actor": "bob", "record": "c1"},
+    {"id": "inferred:alice@2026-03-02T09:15:00Z", "at": "2026-03-02T09:15:00Z", "do": "sync", "user": "alice"},
+]
+
+
+def test_an_imported_ledgers_inferred_syncs_are_inferred_again_at_the_target_methods_cycle(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """SOURCES.md: the moved users' inferred syncs are dropped and inferred again (server_side: every 5 minutes).
+    At 15 minutes Alice's sync came after the contact was created and deleted: she never had a copy. Every 5
+    minutes, a sync at 09:05 copies it and one at 09:10 decides its deletion (she owns it: kept, unlinked)."""
+    lines = tmp_path / "imported.jsonl"
+    lines.write_text("".join(json.dumps(line) + "\n" for line in IMPORTED))
+    db = tmp_path / "imported.db"
+    assert run_cli("import", lines, "--db", db).returncode == 0
+    found = _whatif(run_cli, db, "--method", "server_side", "--user", "alice")
+    assert found["whatif"]["inferred_syncs"] == 2
+    assert found["whatif"]["dropped"] == {"inferred sync (inferred again at the server_side cycle)": 1}
+    item = _difference(found, "outlook:alice/c1")
+    assert item["change"] == "there instead of never there" and item["whatif"]["linked"] is None
+    made, last = item["decisions"]["whatif"], item["last_decisions"]["whatif"]
+    assert (made["rule"], made["at"]) == ("FILTER-CREATE", "2026-03-02T09:05:00Z")  # what made it
+    assert (last["rule"], last["at"], last["by"]) == ("CONTACT-DEL-CRM-OWNER", "2026-03-02T09:10:00Z", "sync:alice")
+    assert item["decisions"]["ledger"] is None
+    # a ledger that was not imported keeps its syncs as they are; so does a user who is not moved
+    assert _whatif(run_cli, db, "--method", "server_side", "--user", "bob")["whatif"]["inferred_syncs"] == 0
+
+
+def test_cycle_boundaries_are_strictly_later_multiples_from_midnight() -> None:
+    def t(text: str) -> datetime:
+        return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+    five, seven = cycle_of(None, "server_side"), cycle_of("7m", "server_side")
+    assert (five, cycle_of(None, "outlook_client"), cycle_of("2h", "outlook_client")) == (
+        timedelta(minutes=5),
+        timedelta(minutes=15),
+        timedelta(hours=2),
+    )
+    assert next_boundary(t("2026-03-02T09:07:00"), five) == t("2026-03-02T09:10:00")
+    assert next_boundary(t("2026-03-02T09:10:00"), five) == t("2026-03-02T09:15:00")  # a row at a boundary: the next
+    assert next_boundary(t("2026-03-02T23:58:00"), seven) == t("2026-03-03T00:00:00")  # each day starts again

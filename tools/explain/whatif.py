@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from syncledger.ledger import vocabulary as v
@@ -217,10 +217,74 @@ def _not_reached(action: v.Action, reason: str) -> Skipped:
     return Skipped(action.id, action.at, action.do, action.user_name, reason, refs_of(action))
 
 
+DEFAULT_CYCLES = {"outlook_client": timedelta(minutes=15), "server_side": timedelta(minutes=5)}  # SOURCES.md
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+
+
+def cycle_of(text: object, method: str) -> timedelta:
+    """A user's sync cycle: their own (`<n>s`, `<n>m`, `<n>h`, from people.yaml), else the method's default."""
+    if isinstance(text, str) and len(text) > 1 and text[:-1].isdigit() and text[-1] in _UNITS:
+        return timedelta(seconds=int(text[:-1]) * _UNITS[text[-1]])
+    return DEFAULT_CYCLES[method]
+
+
+def next_boundary(t: datetime, cycle: timedelta) -> datetime:
+    """The first cycle boundary strictly later than `t`: multiples of the cycle from 00:00 UTC each day."""
+    day = t.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    steps = (t - day) // cycle + 1
+    return min(day + steps * cycle, day + timedelta(days=1))
+
+
+class Inference:
+    """Imported ledgers (SOURCES.md): a moved user declared by an import (`user.add` id `people:<user>`) has their
+    inferred syncs (ids `inferred:<user>@<time>`) dropped and inferred again at the target method's cycle (their
+    own `cycle` if the declaration has one, else the method's default): at the first boundary strictly later than
+    their earliest pending operation, while online, after the actions at that instant, in the order the users
+    were declared, and never after the latest event read. Syncs from action lines and the other users' stay."""
+
+    def __init__(self, question: Question) -> None:
+        self.question = question
+        self.cycles: dict[str, timedelta] = {}  # the users whose syncs are inferred again, in declaration order
+        self.dropped = 0
+        self.inferred = 0
+
+    def keeps(self, action: v.Action) -> bool:
+        """Note a declaration; False for an inferred sync of a user whose syncs are inferred again."""
+        data = action.__dict__
+        user, ident = data.get("user"), action.id or ""
+        if action.do == "user.add" and user is not None and self.question.moves(user) and ident.startswith("people:"):
+            self.cycles[user] = cycle_of(data.get("cycle"), self.question.method)
+        elif action.do == "sync" and user in self.cycles and ident.startswith("inferred:"):
+            self.dropped += 1
+            return False
+        return True
+
+    def next_sync(self, world: World, before: datetime | None, upto: datetime | None) -> v.Action | None:
+        """The earliest inferred sync due strictly before `before` (or at or before `upto`), or None."""
+        best: tuple[datetime, str] | None = None
+        for name, cycle in self.cycles.items():
+            user = world.users.get(name)
+            if user is None or not user.online or not user.pending:
+                continue
+            when = next_boundary(min(p.at for p in user.pending), cycle)
+            if world.at is not None and when < world.at:  # never back in time: the next boundary from now
+                when = next_boundary(world.at, cycle) if (world.at - when) % cycle else world.at
+            if (before is not None and when >= before) or (upto is not None and when > upto):
+                continue
+            if best is None or when < best[0]:
+                best = (when, name)
+        if best is None:
+            return None
+        when, name = best
+        self.inferred += 1
+        return v.SyncRequested(do="sync", user=name, at=when, id=f"inferred:{name}@{iso(when)}")
+
+
 class Imported:
-    """The seam for imported ledgers (SOURCES.md): apply a baseline first, drop the moved users' inferred syncs and
-    infer them again at the target method's cycle, judge discrepancy rows again. The vocabulary holds no
-    baseline, inferred sync or discrepancy yet, so every action passes through as it is."""
+    """The rest of the seam for imported ledgers (SOURCES.md): the baseline is the ledger's first action, so it
+    is applied first as it is; discrepancy rows (`do: discrepancy`, the refused action inside) are to be judged
+    again under the other rules, which needs the vocabulary of the sources branch: until then every action
+    passes through as it is."""
 
     def __init__(self, question: Question) -> None:
         self.question = question
@@ -297,6 +361,7 @@ class Replay:
     dropped: Counter[str] = field(default_factory=Counter)
     retimed: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     users: list[str] = field(default_factory=list)  # the users the ledger declares (by the end, or --at)
+    inferred: int = 0  # syncs inferred again (imported ledgers)
 
 
 def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
@@ -304,23 +369,31 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
     engine into a fresh world; an action the engine refuses there is skipped, with its reason."""
     ledger, whatif = Side(), Side(_organisation(question.org))
     found = Replay(ledger, whatif)
-    rewriter, imported = Rewriter(question), Imported(question)
+    rewriter, imported, inference = Rewriter(question), Imported(question), Inference(question)
     causes: dict[str, Cause] = {}  # ledger action id -> its cause, for the what-if copy of it (same id, same action)
 
     def carry_out(actions: list[v.Action]) -> None:
         for action in actions:
-            cause = causes.pop(action.id, None) if action.id is not None else None
-            if cause is not None and action.at != cause.at:
-                cause = cause._replace(at=action.at)
-            try:
-                recorded = handle(whatif.world, action)
-            except RefusedError as e:
-                skip = Skipped(action.id, action.at, action.do, action.user_name, str(e), refs_of(action))
-                found.skipped.append(skip)
-                continue
-            found.actions += 1
-            for position, event in recorded:
-                whatif.note(position, event, cause if isinstance(event, v.Action) else None)
+            if inference.cycles:
+                infer(before=action.when)
+            carry_out_one(action)
+
+    def infer(before: datetime | None = None, upto: datetime | None = None) -> None:
+        while (sync := inference.next_sync(whatif.world, before, upto)) is not None:
+            carry_out_one(sync)
+
+    def carry_out_one(action: v.Action) -> None:
+        cause = causes.pop(action.id, None) if action.id is not None else None
+        if cause is not None and action.at != cause.at:
+            cause = cause._replace(at=action.at)
+        try:
+            recorded = handle(whatif.world, action)
+        except RefusedError as e:
+            found.skipped.append(Skipped(action.id, action.at, action.do, action.user_name, str(e), refs_of(action)))
+            return
+        found.actions += 1
+        for position, event in recorded:
+            whatif.note(position, event, cause if isinstance(event, v.Action) else None)
 
     for position, event in events:
         if question.at is not None and event.when > question.at:
@@ -330,13 +403,20 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
             if event.id is not None:
                 causes[event.id] = ledger.causes[position]  # type: ignore[assignment]
             exported = event.model_copy(update={"queued": ()}) if event.queued else event  # as `export` writes it
+            if not inference.keeps(exported):
+                continue
             for action in imported.feed(exported):
                 carry_out(rewriter.feed(action))
     carry_out(imported.finish())
     due, never = rewriter.finish(question.at)
     carry_out(due)
+    if inference.cycles and ledger.world.at is not None:
+        infer(upto=ledger.world.at)  # never after the latest event read
     found.skipped += never
     found.dropped, found.retimed = rewriter.dropped, rewriter.retimed
+    if inference.dropped:
+        found.dropped[f"inferred sync (inferred again at the {question.method} cycle)"] = inference.dropped
+    found.inferred = inference.inferred
     found.users = list(ledger.world.users)
     return found
 
@@ -432,6 +512,7 @@ class Answer:
     dropped: dict[str, int]
     retimed: int
     summary: list[Pair]
+    inferred: int = 0
 
     def document(self) -> dict[str, Any]:
         q = self.question
@@ -447,6 +528,7 @@ class Answer:
                 "actions": self.actions,
                 "skipped": len(self.skipped),
                 "retimed": self.retimed,
+                "inferred_syncs": self.inferred,
                 "dropped": self.dropped,
             },
             "appended": False,
@@ -480,6 +562,7 @@ def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
         dict(found.dropped),
         len(found.retimed),
         summary,
+        found.inferred,
     )
 
 
@@ -645,13 +728,16 @@ def lines(found: Answer) -> list[str]:
     who = f"all {len(found.users)} users" if q.users is None else ", ".join(found.users)
     org = "".join(f", with {name}={str(value).lower()}" for name, value in q.org.items())
     until = f"up to {iso(q.at)}" if q.at is not None else f"up to the end ({iso(found.ledger_end[1])})"
+    actions = found.actions + len(found.skipped) - found.inferred
     out = [
-        f"What if {who} had used {q.method}{org}, {until}: the ledger's {found.actions + len(found.skipped)} user "
+        f"What if {who} had used {q.method}{org}, {until}: the ledger's {actions} user "
         f"actions replayed in memory (nothing appended)",
     ]
     extra = [f"{n} {what} dropped" for what, n in found.dropped.items()]
     if found.retimed:
         extra.append(f"{found.retimed} made offline re-timed to when Outlook reconnected")
+    if found.inferred:
+        extra.append(f"{found.inferred} syncs inferred at the {q.method} cycle")
     out.append(f"  {found.actions} carried out, {len(found.skipped)} skipped" + "".join(f", {e}" for e in extra))
     out.append("")
     if not found.differences:
