@@ -29,6 +29,7 @@ def test_scenario_passes_through_the_real_command(path: Path, run_cli: Run) -> N
 
 def test_every_rule_has_a_scenario_of_its_own() -> None:
     names = {p.name for p in OWN}
+
     def own_file(rule: str) -> str:  # a server-side rule's scenarios are named sss-*, like the others of SSS
         return f"{'sss-' if rule.startswith('SSS-') else ''}rule-{rule.lower()}.yaml"
 
