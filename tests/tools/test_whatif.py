@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.tools.explain.whatif import Question, Rewriter, answer, cycle_of, next_boundary
+from syncledger.tools.explain.whatif import Imported, Question, Rewriter, answer, cycle_of, next_boundary
 from syncledger.tools.inputs import parse_action
 from tests.strategies import histories
 
@@ -557,3 +557,23 @@ def test_cycle_boundaries_are_strictly_later_multiples_from_midnight() -> None:
     assert next_boundary(t("2026-03-02T09:07:00"), five) == t("2026-03-02T09:10:00")
     assert next_boundary(t("2026-03-02T09:10:00"), five) == t("2026-03-02T09:15:00")  # a row at a boundary: the next
     assert next_boundary(t("2026-03-02T23:58:00"), seven) == t("2026-03-03T00:00:00")  # each day starts again
+
+
+class _Discrepancy(v.Action):
+    """A stand-in for the sources branch's discrepancy row (SOURCES.md), which this branch's vocabulary lacks: the
+    refused action as `v.dump` wrote it, with the row's own id and time."""
+
+    do: Literal["discrepancy"]  # type: ignore[assignment]
+    action: dict[str, Any]
+    refusal: str
+
+
+def test_a_discrepancy_row_is_judged_again_as_its_refused_action() -> None:
+    edit = _action({"id": "m365-7", "at": "2026-03-02T10:20:00", "do": "outlook.update", "user": "alice",
+                    "item": "c1", "fields": {"phone": "1"}})  # fmt: skip
+    row = _Discrepancy(do="discrepancy", id="m365-7", at=edit.at, action=v.dump(edit), refusal="unknown item")
+    imported = Imported(Question("server_side"))
+    assert imported.feed(row) == [edit]  # replayed under the other rules instead of the row
+    assert imported.refusal(edit, "unknown item 'c1'").startswith("still refused under server_side (a discrepancy")
+    plain = _action({"id": "x", "at": "2026-03-02T10:20:00", "do": "sync", "user": "alice"})
+    assert imported.feed(plain) == [plain] and imported.refusal(plain, "why") == "why"

@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+from pydantic import ValidationError
+
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.engine import handle
@@ -281,16 +283,34 @@ class Inference:
 
 
 class Imported:
-    """The rest of the seam for imported ledgers (SOURCES.md): the baseline is the ledger's first action, so it
-    is applied first as it is; discrepancy rows (`do: discrepancy`, the refused action inside) are to be judged
-    again under the other rules, which needs the vocabulary of the sources branch: until then every action
-    passes through as it is."""
+    """The rest of the seam for imported ledgers (SOURCES.md). The baseline is the ledger's first action, so it is
+    applied first, as it is. A discrepancy row (`do: discrepancy`: an imported row the ledger's rules refused,
+    the refused action inside, with its own id and time) is judged again: its action is replayed under the other
+    rules instead, carried out if they accept it, else skipped as still refused. (The discrepancy action itself
+    is the sources branch's vocabulary; without it, no such row exists and this passes everything through.)"""
 
     def __init__(self, question: Question) -> None:
         self.question = question
+        self.judged: set[str] = set()  # ids of the refused actions judged again
 
     def feed(self, action: v.Action) -> list[v.Action]:
-        return [action]
+        if action.do != "discrepancy":
+            return [action]
+        refused = action.__dict__.get("action")
+        try:
+            again: v.Action = v.ACTION_ADAPTER.validate_python(refused)
+        except ValidationError:
+            return [action]  # not an action this syncledger can replay: the row stays as the ledger has it
+        if again.id is None or again.at is None:
+            again = again.model_copy(update={"id": again.id or action.id, "at": again.at or action.at})
+        self.judged.add(again.id or "")
+        return [again]
+
+    def refusal(self, action: v.Action, reason: str) -> str:
+        """Why an action is skipped, saying so when it is a discrepancy row judged again."""
+        if action.id is not None and action.id in self.judged:
+            return f"still refused under {self.question.method} (a discrepancy in the ledger): {reason}"
+        return reason
 
     def finish(self) -> list[v.Action]:
         return []
@@ -362,6 +382,7 @@ class Replay:
     retimed: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
     users: list[str] = field(default_factory=list)  # the users the ledger declares (by the end, or --at)
     inferred: int = 0  # syncs inferred again (imported ledgers)
+    judged: int = 0  # discrepancy rows judged again (imported ledgers)
 
 
 def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
@@ -389,7 +410,8 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
         try:
             recorded = handle(whatif.world, action)
         except RefusedError as e:
-            found.skipped.append(Skipped(action.id, action.at, action.do, action.user_name, str(e), refs_of(action)))
+            reason = imported.refusal(action, str(e))
+            found.skipped.append(Skipped(action.id, action.at, action.do, action.user_name, reason, refs_of(action)))
             return
         found.actions += 1
         for position, event in recorded:
@@ -416,7 +438,7 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
     found.dropped, found.retimed = rewriter.dropped, rewriter.retimed
     if inference.dropped:
         found.dropped[f"inferred sync (inferred again at the {question.method} cycle)"] = inference.dropped
-    found.inferred = inference.inferred
+    found.inferred, found.judged = inference.inferred, len(imported.judged)
     found.users = list(ledger.world.users)
     return found
 
@@ -513,6 +535,7 @@ class Answer:
     retimed: int
     summary: list[Pair]
     inferred: int = 0
+    judged: int = 0
 
     def document(self) -> dict[str, Any]:
         q = self.question
@@ -529,6 +552,7 @@ class Answer:
                 "skipped": len(self.skipped),
                 "retimed": self.retimed,
                 "inferred_syncs": self.inferred,
+                "discrepancies_judged": self.judged,
                 "dropped": self.dropped,
             },
             "appended": False,
@@ -563,6 +587,7 @@ def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
         len(found.retimed),
         summary,
         found.inferred,
+        found.judged,
     )
 
 
@@ -738,6 +763,8 @@ def lines(found: Answer) -> list[str]:
         extra.append(f"{found.retimed} made offline re-timed to when Outlook reconnected")
     if found.inferred:
         extra.append(f"{found.inferred} syncs inferred at the {q.method} cycle")
+    if found.judged:
+        extra.append(f"{found.judged} discrepancy rows judged again")
     out.append(f"  {found.actions} carried out, {len(found.skipped)} skipped" + "".join(f", {e}" for e in extra))
     out.append("")
     if not found.differences:
