@@ -762,9 +762,9 @@ def lines(found: Answer) -> list[str]:
     if found.retimed:
         extra.append(f"{found.retimed} made offline re-timed to when Outlook reconnected")
     if found.inferred:
-        extra.append(f"{found.inferred} syncs inferred at the {q.method} cycle")
+        extra.append(f"{found.inferred} sync{'s' if found.inferred != 1 else ''} inferred at the {q.method} cycle")
     if found.judged:
-        extra.append(f"{found.judged} discrepancy rows judged again")
+        extra.append(f"{found.judged} discrepancy row{'s' if found.judged != 1 else ''} judged again")
     out.append(f"  {found.actions} carried out, {len(found.skipped)} skipped" + "".join(f", {e}" for e in extra))
     out.append("")
     if not found.differences:
