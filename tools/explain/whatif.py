@@ -26,6 +26,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from sys import intern
 from typing import Any, NamedTuple
 
 from pydantic import ValidationError
@@ -361,12 +362,12 @@ class Side:
     def note(self, position: int, event: v.Action | v.Decided, cause: Cause | None = None) -> None:
         if isinstance(event, v.Decided):
             cause = self.causes[event.cause] if event.cause < len(self.causes) else None
-            mark = Mark(event.rule, event.at, event.actor, cause, event.reason)
+            mark = Mark(intern(event.rule), event.at, intern(event.actor), cause, event.reason)
             for ref in event.about:
                 if not ref.startswith("user:"):
                     self.decisions[ref].append(mark)
         elif cause is None:
-            cause = Cause(event.id, event.do, event.at, event.user_name)
+            cause = Cause(event.id, intern(event.do), event.at, intern(event.user_name))  # one copy of each name
         self.causes.append(cause)
 
 
