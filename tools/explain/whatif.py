@@ -15,9 +15,9 @@ Three pure steps over the ledger's events as the store reads them (the shell ope
    properties), each difference with the decision that made it on each side (rule, time, cause: `decisive`); and
    a summary by rule pair, pairs without differences included.
 
-Imported ledgers (SOURCES.md: a baseline first, the moved users' syncs inferred again at the target method's
-cycle, discrepancy rows judged again) go through `Imported`, the one seam for them: this ledger holds none of
-those events yet, so it passes everything through.
+Imported ledgers (SOURCES.md): the baseline is the first action, so it comes first; the moved users' inferred
+syncs are inferred again at the target method's cycle (`Inference`); discrepancy rows are judged again
+(`Imported`).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from syncledger.projections.document import iso
 from ..inputs import BadInputError, shown
 from .diff import item_values, record_values
 
-METHODS = ("outlook_client", "server_side")
+METHODS = v.SYNC_METHODS
 NONE = "(none)"  # the rule of a side that made no decision about an item
 
 
@@ -62,35 +62,22 @@ class Question:
         return self.users is None or user in self.users
 
 
-def supported_methods() -> tuple[str, ...]:
-    """The methods this engine can replay: `server_side` once the vocabulary declares `sync_method`."""
-    return METHODS if "sync_method" in v.UserAdded.model_fields else METHODS[:1]
-
-
-def org_options() -> dict[str, type]:
-    """The organisation options this ledger knows (RULES-SSS.md: `distinct_logical_deletes`), each with its type."""
-    return dict.fromkeys(getattr(v, "ORG_OPTIONS", ()), bool)
-
-
 def parse_method(text: str) -> str:
     if text not in METHODS:
         raise BadInputError(f"--method takes {' or '.join(METHODS)}, not {shown(text)}")
-    if text not in supported_methods():
-        raise BadInputError(f"--method {text}: this syncledger has no {text} rule set yet")
     return text
 
 
 def parse_org(pairs: Iterable[str]) -> dict[str, bool]:
     """`--org NAME=VALUE`, each name once, each value true or false."""
-    known = org_options()
+    known = v.ORG_OPTIONS  # each true or false
     options: dict[str, bool] = {}
     for pair in pairs:
         name, equals, value = pair.partition("=")
         if not equals:
             raise BadInputError(f"--org takes NAME=VALUE (e.g. distinct_logical_deletes=true), not {shown(pair)}")
         if name not in known:
-            names = ", ".join(known) or "none in this syncledger"
-            raise BadInputError(f"--org {shown(name)}: unknown organisation option (known: {names})")
+            raise BadInputError(f"--org {shown(name)}: unknown organisation option (known: {', '.join(known)})")
         if value not in ("true", "false"):
             raise BadInputError(f"--org {name} takes true or false, not {shown(value)}")
         if name in options:
@@ -199,12 +186,9 @@ class Rewriter:
         return out
 
     def _declared(self, action: v.Action) -> v.Action:
-        if "sync_method" in type(action).model_fields:
-            if (action.__dict__.get("sync_method") or "outlook_client") == self.question.method:
-                return action  # already on it: the declaration stays as the ledger holds it
-            return action.model_copy(update={"sync_method": self.question.method})
-        assert self.question.method == "outlook_client", "parse_method refuses a method the vocabulary lacks"
-        return action
+        if (action.__dict__.get("sync_method") or "outlook_client") == self.question.method:
+            return action  # already on it: the declaration stays as the ledger holds it
+        return action.model_copy(update={"sync_method": self.question.method})
 
 
 def _made_in_outlook(action: v.Action) -> bool:
@@ -270,8 +254,8 @@ class Inference:
             if user is None or not user.online or not user.pending:
                 continue
             when = next_boundary(min(p.at for p in user.pending), cycle)
-            if world.at is not None and when < world.at:  # never back in time: the next boundary from now
-                when = next_boundary(world.at, cycle) if (world.at - when) % cycle else world.at
+            if world.at is not None and when < world.at:  # never back in time: the first boundary from now on
+                when = next_boundary(world.at - timedelta.resolution, cycle)
             if (before is not None and when >= before) or (upto is not None and when > upto):
                 continue
             if best is None or when < best[0]:
@@ -312,9 +296,6 @@ class Imported:
         if action.id is not None and action.id in self.judged:
             return f"still refused under {self.question.method} (a discrepancy in the ledger): {reason}"
         return reason
-
-    def finish(self) -> list[v.Action]:
-        return []
 
 
 # ------------------------------------------------------------------------------------------------ 2. replaying
@@ -430,7 +411,6 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
                 continue
             for action in imported.feed(exported):
                 carry_out(rewriter.feed(action))
-    carry_out(imported.finish())
     due, never = rewriter.finish(question.at)
     carry_out(due)
     if inference.cycles and ledger.world.at is not None:
@@ -445,14 +425,10 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
 
 
 def _organisation(options: Mapping[str, bool]) -> World:
-    """A fresh world with the organisation options set from the start."""
+    """A fresh world with the organisation options set from the start (as `org.option` sets them)."""
     world = World()
-    org = getattr(world, "org", None)
     for name, value in options.items():
-        if isinstance(org, dict):
-            org[name] = value
-        else:
-            setattr(org if org is not None else world, name, value)
+        setattr(world, name, value)
     return world
 
 
