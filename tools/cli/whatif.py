@@ -19,14 +19,21 @@ from .app import DbOption, FutureOption, JsonOption, UsageError, app, open_store
 
 @app.command()
 def whatif(
-    method: str = typer.Option(..., "--method", help="The rule set to replay with: outlook_client or server_side."),
+    method: str = typer.Option(
+        ..., "--method", metavar="METHOD", help="The rule set to replay with: outlook_client or server_side."
+    ),
     users: list[str] = typer.Option(  # noqa: B008
-        [], "--user", help="Move only this user (repeatable; default: every user)."
+        [], "--user", metavar="USER", help="Move only this user (repeatable; default: every user)."
     ),
     org: list[str] = typer.Option(  # noqa: B008
-        [], "--org", help="An organisation option from the start, NAME=VALUE (e.g. distinct_logical_deletes=true)."
+        [],
+        "--org",
+        metavar="NAME=VALUE",
+        help="An organisation option from the start, NAME=VALUE (e.g. distinct_logical_deletes=true).",
     ),
-    at: str | None = typer.Option(None, "--at", help="Compare as of this time (default: the end of the ledger)."),
+    at: str | None = typer.Option(
+        None, "--at", metavar="TIME", help="Compare as of this time (default: the end of the ledger)."
+    ),
     future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
