@@ -7,11 +7,12 @@ from collections.abc import Iterable, Iterator
 
 import typer
 
-from syncledger.ledger.store import StoreError
+from syncledger.ledger import vocabulary as v
+from syncledger.ledger.store import DECIDED_TOPIC, EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
 
 from ..explain.whatif import Question, answer, lines, parse_method, parse_org
-from ..inputs import BadInputError, parse_time
+from ..inputs import BadInputError, parse_time, shown
 from ..output import console, one_line, print_json
 from ..progress import Update, progress
 from .app import DbOption, FutureOption, JsonOption, UsageError, app, open_store, within_horizon
@@ -55,6 +56,8 @@ def whatif(
         raise UsageError(one_line(str(e))) from None
     _, store = open_store(db)
     try:
+        if users:  # a typo is refused before the replay, not a minute after it
+            _check_users(store, users)
         head = store.head()
         within_horizon(when, head[1] if head is not None else None, future, "--at")
         question = Question(chosen, frozenset(users) if users else None, options, when)
@@ -78,3 +81,18 @@ def _reported(events: Iterable[Recorded], update: Update, total: int) -> Iterato
         if position % 5000 == 0:
             update(position, total)
         yield position, event
+
+
+def _check_users(store: EventStore, users: list[str]) -> None:
+    """Every `--user` is declared somewhere in the ledger (`answer` checks them again as of `--at`): only the rows
+    of declarations are decoded."""
+    declared: list[str] = []
+    topic = DECIDED_TOPIC.rpartition(":")[0] + ":" + v.UserAdded.__name__
+    for row in store.rows():
+        if row.topic == topic:
+            _, event = store.mapper.decode_row(row.position, row.topic, row.state)
+            if isinstance(event, v.UserAdded):
+                declared.append(event.user)
+    for user in users:
+        if user not in declared:
+            raise BadInputError(f"unknown user {shown(user)} (declared: {', '.join(declared) or 'none'})")
