@@ -177,6 +177,35 @@ def test_a_completed_task_deleted_in_outlook_would_have_been_deleted_in_crm(run_
     assert _pairs(found)["TASK-DEL-OUTLOOK-DONE -> SSS-TASK-DEL-EXCHANGE"][0] == 1
 
 
+SERVER_SIDE = """
+title: Alice synchronises server-side; she deletes a completed task of hers in her mailbox
+start: 2026-03-02T09:00:00Z
+users:
+  alice: {sync_method: server_side}
+  bob: {}
+steps:
+  - {do: crm.create, actor: bob, record: t1, type: task, owner: alice, fields: {subject: Send quote}}
+  - {do: crm.complete, actor: bob, record: t1}
+  - {do: sync, user: alice}
+  - {do: outlook.delete, user: alice, item: t1}
+  - {do: sync, user: alice}
+expect:
+  crm: {t1: absent}
+"""
+
+
+def test_the_reverse_moving_a_server_side_user_back_to_the_outlook_client(run_cli: Run, tmp_path: Path) -> None:
+    db = _ledger(run_cli, tmp_path, SERVER_SIDE)
+    found = _whatif(run_cli, db, "--method", "outlook_client")
+    record = _difference(found, "crm:t1")
+    assert record["change"] == "kept instead of deleted" and record["whatif"]["state"] == "completed"
+    pair = (record["decisions"]["ledger"]["rule"], record["decisions"]["whatif"]["rule"])
+    assert pair == ("SSS-TASK-DEL-EXCHANGE", "TASK-DEL-OUTLOOK-DONE")
+    text = run_cli("whatif", "--method", "outlook_client", "--db", db).stdout
+    assert "1 record or item ends differently:" in text and "crm:t1: kept instead of deleted" in text
+    assert _whatif(run_cli, db, "--method", "server_side")["differences"] == []  # her own method: nothing differs
+
+
 OFFLINE = """
 title: Alice works offline; Bob deletes the contact she edits meanwhile
 start: 2026-03-02T09:00:00Z

@@ -747,7 +747,8 @@ def lines(found: Answer) -> list[str]:
     if not found.differences:
         out.append("No record or item ends differently.")
     else:
-        out.append(f"{len(found.differences)} records and items end differently:")
+        n = len(found.differences)
+        out.append("1 record or item ends differently:" if n == 1 else f"{n} records and items end differently:")
     for d in found.differences:
         out.append("")
         out.append(f"{d.ref}: {d.change}")
