@@ -568,7 +568,7 @@ def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
     )
 
 
-def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[list[Difference], list[Pair]]:  # type: ignore[assignment]
+def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tuple[list[Difference], list[Pair]]:
     """Every CRM record and Outlook item whose end differs, and the summary by rule pair over every item either
     side decided about (pairs with no difference included)."""
     a, b = _ends(ledger.world), _ends(whatif.world)
@@ -604,7 +604,7 @@ def compare(ledger: Side, whatif: Side, skipped: list[Skipped] = ()) -> tuple[li
             entry[1] += 1
             entry[2][found.change] += 1
     summary = [Pair(left, right, n, d, dict(changes)) for (left, right), (n, d, changes) in counts.items()]
-    summary.sort(key=lambda p: (-p.differ, p.ledger_rule != p.whatif_rule and p.differ == 0, p.name))
+    summary.sort(key=lambda p: (-p.differ, p.ledger_rule == p.whatif_rule, p.name))  # where rules differ first
     return differences, summary
 
 
