@@ -441,6 +441,14 @@ def _mailbox_edits(batch: _Batch, user: User, group: list[Pending], at: datetime
         start=start,
         completes=completes,
         keeps_skip=record is not None and skips_deleted(user, record),
+        # an audit log's edit (`changed`, no values; SOURCES.md, once the vocabulary has it) is not a CRM change
+        audit_only=all(
+            isinstance(op.replay, v.OutlookItemEdited)
+            and not op.replay.fields
+            and op.replay.start is None
+            and bool(getattr(op.replay, "changed", None))
+            for op in group
+        ),
     )
     verdict = _rules(user).decide(situation)
     if all(op.replay is not None and _audit_edit(op.replay) for op in group):  # a push of audit-log edits alone

@@ -21,6 +21,8 @@ def _shared(*ids: str) -> tuple[Rule, ...]:
 
 
 def _push(e: MailboxEdit) -> tuple[Effect, ...]:
+    if e.audit_only:  # edits known only from an audit log carry no values: nothing to change in CRM
+        return ()
     return (
         ChangeRecord(
             record=e.record,

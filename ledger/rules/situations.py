@@ -169,3 +169,4 @@ class MailboxEdit:
     start: datetime | None = None
     completes: bool = False
     keeps_skip: bool = False  # the user removed their copy and the record had not changed since: the push keeps that
+    audit_only: bool = False  # every edit is known only by which properties changed (SOURCES.md): no CRM change

@@ -101,11 +101,12 @@ def _refused_action(world: World, n: int) -> v.Action:
     return action  # type: ignore[no-any-return]
 
 
-def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["outlook-client", "mixed-methods"])
+def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path: Path, mixed: bool) -> None:
     from syncledger.ledger.rules import RULES
 
     ledger = Ledger(EventStore(str(tmp_path / "l.db")))
-    for action in randomwalk.actions(seed=5, count=400):  # one long walk: hundreds of decisions
+    for action in randomwalk.actions(seed=5, count=400, mixed=mixed):  # one long walk: hundreds of decisions
         ledger.append([action])
     seen = 0
     for position, event in ledger.store.read():

@@ -17,7 +17,17 @@ import typer
 
 from ..output import fail
 from ..perf.tuning import collect_for_bulk_work
-from . import audit, history, io, ledger, organisation, perf, scenarios, verify  # noqa: F401  (each registers its commands)
+from . import (  # noqa: F401  (each registers its commands)
+    audit,
+    history,
+    io,
+    ledger,
+    organisation,
+    perf,
+    scenarios,
+    verify,
+    whatif,
+)
 from .app import UsageError, app, storage_failure
 
 
