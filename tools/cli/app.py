@@ -34,6 +34,7 @@ COMMANDS = (
     "diff",
     "rules",
     "run",
+    "extract",
     "verify",
     "head",
     "import",
