@@ -22,7 +22,9 @@ Run = Callable[..., subprocess.CompletedProcess[str]]
 REPO = Path(__file__).resolve().parents[2]
 DEMO = REPO / "tools" / "scenarios" / "demo.yaml"
 RULE_BASELINE = REPO / "tests" / "scenarios" / "rule-baseline.yaml"
-CONTOSO = REPO.parents[1] / "shared" / "fixtures" / "contoso"
+# the shared fixtures beside the repository (or beside the worktrees' folder, for a worktree)
+SHARED = next((p / "shared" for p in (REPO.parent, REPO.parent.parent) if (p / "shared").is_dir()), REPO / "shared")
+CONTOSO = SHARED / "fixtures" / "contoso"
 
 
 def _refs(db: Path) -> list[str]:

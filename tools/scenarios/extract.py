@@ -198,8 +198,17 @@ def extract(reader: Reader, ref: str) -> Extract:
                 elif isinstance(effect, fx.LinkItem):
                     baseline.link(effect)
 
-    # the family's actions, and the users they name
-    actions = {p: e for p, e in events.items() if isinstance(e, v.Action) and not isinstance(e, v.BaselineObserved)}
+    # the family's actions, and the users they name; a discrepancy (an imported row the rules contradict) is no
+    # step: it changed nothing, and the scenario says it in a comment
+    for position in sorted(family.positions):
+        event = events[position]
+        if event.do == "discrepancy":
+            notes.append(f"discrepancy @{position} {_time(event.at)}: {_flow(_step(event))}")  # type: ignore[arg-type]
+    actions = {
+        p: e
+        for p, e in events.items()
+        if isinstance(e, v.Action) and not isinstance(e, v.BaselineObserved) and e.do != "discrepancy"
+    }
     actions = {p: e for p, e in actions.items() if not isinstance(e, v.UserAdded)}
     users: dict[str, None] = {}
     for ref_ in family.refs:
@@ -387,6 +396,8 @@ def _expectations(reader: Reader, world: World, family: _Family) -> dict[str, An
             record = world.records.get(name)
             if record is None:
                 crm[name] = "absent"
+                gone = known_record(world, name)
+                label = label or (_label(gone.fields) if gone is not None else None)
                 continue
             crm[name] = {
                 "type": record.type,
