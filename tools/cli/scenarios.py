@@ -86,7 +86,7 @@ def extract(
     if not is_item_ref(ref):
         raise UsageError(f"'{ref}' is not an item: extract takes crm:<record> or outlook:<user>/<item>")
     try:
-        ref = resolve_ref(ref, reader.index, reader.world)
+        ref = resolve_ref(ref, reader.index, reader.world, reader.event)
     except BadInputError as e:
         raise UsageError(str(e)) from None
     sys.stdout.write(scenarios.extract(reader, ref).yaml())
