@@ -146,7 +146,7 @@ class Extract:
     start: datetime
     users: dict[str, dict[str, Any]]
     baseline: dict[str, Any] | None
-    steps: list[dict[str, Any]]
+    steps: list[dict[str, Any] | str]  # a text is a comment (a discrepancy, where it happened)
     expect: dict[str, Any]
     notes: list[str]
 
@@ -160,7 +160,7 @@ class Extract:
         if self.baseline is not None:
             lines.append(_dump({"baseline": self.baseline}).rstrip())
         lines.append("steps:" if self.steps else "steps: []")
-        lines += [f"  - {_flow(step)}" for step in self.steps]
+        lines += [f"  # {step}" if isinstance(step, str) else f"  - {_flow(step)}" for step in self.steps]
         lines.append(_dump({"expect": self.expect}).rstrip())
         return "\n".join(lines) + "\n"
 
@@ -199,11 +199,8 @@ def extract(reader: Reader, ref: str) -> Extract:
                     baseline.link(effect)
 
     # the family's actions, and the users they name; a discrepancy (an imported row the rules contradict) is no
-    # step: it changed nothing, and the scenario says it in a comment
-    for position in sorted(family.positions):
-        event = events[position]
-        if event.do == "discrepancy":
-            notes.append(f"discrepancy @{position} {_time(event.at)}: {_flow(_step(event))}")  # type: ignore[arg-type]
+    # step: it changed nothing, and the scenario says it in a comment in its place
+    comments = {p: _discrepancy(p, e) for p, e in events.items() if e.do == "discrepancy"}
     actions = {
         p: e
         for p, e in events.items()
@@ -240,15 +237,17 @@ def extract(reader: Reader, ref: str) -> Extract:
 
     # where the scenario starts: at the baseline (what came before it folds into the users' options and online
     # state), or else at its first step
+    steps: list[dict[str, Any] | str]
     if baseline.position is not None:
         start_position, start = baseline.position, baseline.at
-        steps = [_step(actions[p]) for p in sorted(actions) if p > start_position]
+        after = [_step(actions[p]) for p in sorted(actions) if p > start_position]
+        steps = _with_comments(after, actions, comments, start_position)
         offline = [name for name in users if not _online_at(user_events.get(name, []), start_position)]
-        steps = [{"at": _time(start), "do": "offline", "user": name} for name in offline] + steps
+        steps = [*({"at": _time(start), "do": "offline", "user": name} for name in offline), *steps]
     else:
         start_position = min(actions) if actions else last
         start = actions[start_position].when if actions else _event_time(reader, last)
-        steps = [_step(actions[p]) for p in sorted(actions)]
+        steps = _with_comments([_step(actions[p]) for p in sorted(actions)], actions, comments, 0)
         start_position -= 1
     assert start is not None
     if not baseline.empty() and baseline.at is None:
@@ -268,6 +267,31 @@ def extract(reader: Reader, ref: str) -> Extract:
         expect=expect,
         notes=notes,
     )
+
+
+def _discrepancy(position: int, event: v.Action | v.Decided) -> str:
+    """`discrepancy @15 10:20 (m365-audit.csv row 1): outlook.update by alice of AAMk...: <refusal>; contradicts
+    FILTER-LEAVE-SYNCED @14`, from the importers' `discrepancy` action (read by name: its keys are theirs)."""
+    values = event.__dict__
+    row, action, decision = values.get("row"), values.get("action") or {}, values.get("decision")
+    where = f" ({getattr(row, 'file', '?')} row {getattr(row, 'row', '?')})" if row is not None else ""
+    did = f"{action.get('do', '?')} by {action.get('user') or action.get('actor') or '?'}"
+    of = action.get("item") or action.get("record")
+    against = f"; contradicts {decision.rule} @{decision.position}" if decision is not None else ""
+    return (
+        f"discrepancy @{position} {_time(event.at)}{where}: {did}{f' of {of}' if of else ''}: "
+        f"{values.get('refusal', '')}{against}"
+    )
+
+
+def _with_comments(
+    steps: list[dict[str, Any]], actions: dict[int, v.Action], comments: dict[int, str], after: int
+) -> list[dict[str, Any] | str]:
+    """The steps with each discrepancy's comment where it happened."""
+    positions = sorted(p for p in actions if p > after)
+    merged: list[tuple[int, dict[str, Any] | str]] = list(zip(positions, steps, strict=True))
+    merged += [(p, text) for p, text in comments.items() if p > after]
+    return [step for _, step in sorted(merged, key=lambda pair: pair[0])]
 
 
 def _event_time(reader: Reader, position: int) -> datetime:
