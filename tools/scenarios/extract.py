@@ -20,6 +20,7 @@ import yaml
 from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.world import World, known_record
+from syncledger.projections.index import ORG_REF
 from syncledger.projections.reader import Reader
 
 USER_ACTIONS = ("option", "offline", "online", "sync", "org.option")  # a user's own actions, kept up to the end
@@ -59,6 +60,10 @@ def _family(reader: Reader, ref: str) -> _Family:
         for position in reader.index.touched.get(current, []):
             found.positions.add(position)
             event = found.events[position]
+            if event.do == "alias":  # the importers' other name of an item: both names are the item
+                named = event.__dict__
+                both = [v.outlook_ref(named["user"], named["item"]), v.outlook_ref(named["user"], named["alias"])]
+                queue += [r for r in both if r not in found.refs]
             if not isinstance(event, v.Decided):
                 continue
             for effect in event.effects:
@@ -225,6 +230,12 @@ def extract(reader: Reader, ref: str) -> Extract:
     # ids of the family chosen as `<id>#n` depend on `<id>`, `<id>#2`... being used in that store then
     _hashed_ids(reader, world, family, actions, baseline)
     users.update(dict.fromkeys(baseline.users()))
+
+    # every organisation option up to the family's last event (whoever set it), and its actor
+    for position, event in reader.events([p for p in reader.index.touched.get(ORG_REF, []) if p <= last]):
+        if isinstance(event, v.Action):
+            actions[position] = event
+            users.update(dict.fromkeys(_named_users(event)))
 
     # every option, offline, online and sync of the users involved, up to the family's last event
     user_events: dict[str, list[tuple[int, v.Action | v.Decided]]] = {}
