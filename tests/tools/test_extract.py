@@ -182,3 +182,24 @@ def test_the_contoso_sample_extracts_for_every_item(run_cli: Run, tmp_path: Path
     assert refs
     for ref in refs:
         _extract_and_run(run_cli, tmp_path, db, ref)
+
+
+SCENARIO_FILES = sorted((REPO / "tests" / "scenarios").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", SCENARIO_FILES, ids=lambda p: p.name)
+def test_every_record_and_item_of_every_scenario_file_extracts_to_a_scenario_that_passes(
+    tmp_path: Path, path: Path
+) -> None:
+    db = tmp_path / "l.db"
+    scenarios.run(scenarios.load(str(path)), str(db))
+    reader = open_reader(str(db))
+    try:
+        for ref in sorted(r for r in reader.index.touched if r.startswith(("crm:", "outlook:"))):
+            ticket = tmp_path / "ticket.yaml"
+            text = scenarios.extract(reader, ref).yaml()
+            ticket.write_text(text)
+            outcome = scenarios.run(scenarios.load(str(ticket)))
+            assert not outcome.failures, f"{ref}:\n{text}\n{outcome.failures}"
+    finally:
+        reader.close()
