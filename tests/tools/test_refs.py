@@ -18,6 +18,7 @@ RECORDS = [
     {"id": "7d1e9999-0000", "type": "contact", "owner": "alice", "fields": {"fullname": "Jane Doe"}},
     {"id": "ABCDef01", "type": "contact", "owner": "bob", "fields": {"fullname": "Ann Lee"}},
     {"id": "abcd", "type": "contact", "owner": "bob", "fields": {"fullname": "Exact Match"}},
+    {"id": "QwErTyUiOpAs-1", "type": "contact", "owner": "bob", "fields": {"fullname": "Many Letters"}},
     {"id": "gone-1234", "type": "task", "owner": "bob", "fields": {"subject": "Deleted task"}},
     *({"id": f"many-{n:02}", "type": "contact", "owner": "bob"} for n in range(12)),
 ]
@@ -75,6 +76,7 @@ def _refused(run_cli: Run, db: Path, *args: str) -> str:
         ("crm:abcdE", "crm:ABCDef01"),
         ("crm:abcd", "crm:abcd"),  # an exact id wins over the longer ids it starts
         ("crm:gone", "crm:gone-1234"),  # deleted records are still named
+        ("crm:qwertyuiopas", "crm:QwErTyUiOpAs-1"),  # too many spellings to look up one by one: a scan
         ("outlook:alice/RgAA", "outlook:alice/RgAAAAB1"),
         ("outlook:alice/rgAA", "outlook:alice/rgAAAAB2"),  # Outlook ids keep their case
     ],
