@@ -25,6 +25,7 @@ from syncledger.ledger.store import EventStore
 from .readmodels import INDEX, IndexRow, ReadModels, open_read_models, starting
 
 FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
+ORG_REF = "org:"  # the organisation's own options (`org.option`), whoever set them
 
 
 def refs_in(values: Mapping[str, Any]) -> tuple[str, ...]:
@@ -48,6 +49,8 @@ def refs_in(values: Mapping[str, Any]) -> tuple[str, ...]:
     user = values.get("user") or values.get("actor") or ""
     if values["do"] == "alias":  # the item under both its names
         return (v.outlook_ref(user, values["item"]), v.outlook_ref(user, values["alias"]))
+    if values["do"] == "org.option":  # an organisation option: also under `org:`, where extract finds them all
+        return (f"user:{user}", ORG_REF)
     refs: list[str] = []
     item = values.get("item")
     if item is not None:

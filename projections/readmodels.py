@@ -30,8 +30,8 @@ from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal,
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
 # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed; 8: users'
-# sync methods and the organisation options in checkpoints)
-FORMAT = 8
+# sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too)
+FORMAT = 9
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -136,6 +136,21 @@ class ReadModels(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+MAX_SPELLINGS = 256  # case spellings of a prefix looked up one by one (8 letters); more are scanned for
+
+
+def _spellings(prefix: str) -> list[str]:
+    """Every upper and lower case spelling of the id after the reference's kind (`crm:`)."""
+    head, _, rest = prefix.partition(":")
+    spellings = [f"{head}:"]
+    for c in rest:
+        cases = dict.fromkeys((c.lower(), c.upper()))
+        spellings = [s + case for s in spellings for case in cases]
+        if len(spellings) > MAX_SPELLINGS:
+            return spellings
+    return spellings
 
 
 def starting(refs: Iterable[str], prefix: str, fold_case: bool, limit: int) -> list[str]:
@@ -571,7 +586,20 @@ class SqlReadModels:
         return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
 
     def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
-        """A scan of the index's references (a prefix is looked up only when no reference is exactly it)."""
+        """On SQLite (text in byte order), a range of the index's key per spelling of the prefix: the prefix as
+        given, or each of its upper and lower case spellings (after the `crm:` before its id) when case is
+        ignored, as long as they are few; else, and on PostgreSQL (whose collation need not keep a prefix's
+        references together), a scan of the index's references."""
+        spellings = _spellings(prefix) if fold_case else [prefix]
+        if isinstance(self.db, sqlite3.Connection) and prefix.isascii() and len(spellings) <= MAX_SPELLINGS:
+            found: set[str] = set()
+            for spelling in spellings:
+                rows = self._all(
+                    "SELECT DISTINCT ref FROM syncledger_index WHERE ref >= ? AND ref < ? ORDER BY ref LIMIT ?",
+                    (spelling, spelling + "\U0010ffff", limit),
+                )
+                found.update(r[0] for r in rows)
+            return sorted(found)[:limit]
         column = "lower(substr(ref, 1, ?))" if fold_case else "substr(ref, 1, ?)"
         rows = self._all(
             f"SELECT DISTINCT ref FROM syncledger_index WHERE {column} = ? ORDER BY ref LIMIT ?",

@@ -73,3 +73,13 @@ def test_do_help_lists_every_verb_with_its_keys(run_cli: Run) -> None:
         for key in valid_keys(cls):
             assert re.search(rf"\b{key}[=.]", lines[do]), (do, key, lines[do])
     assert "[fields.NAME=VALUE]" in lines["crm.create"] and "type=contact|appointment" in lines["crm.create"]
+
+
+def test_the_references_baseline_example_runs_and_passes(run_cli: Run, tmp_path: Path) -> None:
+    section = REFERENCE.split("### Starting from a baseline", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
+    assert block is not None
+    scenario = tmp_path / "baseline-example.yaml"
+    scenario.write_text(block.group(1))
+    result = run_cli("run", scenario)
+    assert result.returncode == 0 and result.stdout.startswith("ok "), result.stdout + result.stderr

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.projections.index import refs_of
+from syncledger.projections.index import refs_in, refs_of
 from tests import randomwalk
 
 
@@ -27,8 +27,23 @@ def test_every_kind_of_event_touches_the_same_references_as_by_getattr() -> None
         ledger = Ledger()
         walk = randomwalk.actions(seed, 250, mixed)
         events += [event for action in walk for _, event in ledger.append([action])]
-    assert {type(e) for e in events} == {*v.ACTION_CLASSES.values(), v.Decided}
+    imported = {v.BaselineObserved, v.DiscrepancyFound, v.ItemAliased}  # below, and tests/tools/test_sources.py
+    assert {type(e) for e in events} == {*v.ACTION_CLASSES.values(), v.Decided} - imported
     for event in events:
         assert refs_of(event) == _by_getattr(event), event
         if isinstance(event, v.Action):
             assert event.user_name == str(getattr(event, "user", None) or getattr(event, "actor", ""))
+
+
+def test_a_baseline_touches_every_record_and_item_it_names_from_its_fields_and_its_stored_data() -> None:
+    document = {
+        "at": "2026-03-01T00:00:00Z",
+        "records": [{"id": "r1", "type": "contact", "owner": "alice"}],
+        "items": {"alice": [{"id": "i1", "type": "contact"}], "bob": [{"id": "i2", "type": "task"}]},
+    }
+    event = v.ACTION_ADAPTER.validate_python({"do": "baseline", "document": document})
+    expected = ("crm:r1", "outlook:alice/i1", "outlook:bob/i2")
+    assert refs_of(event) == expected
+    assert refs_in(v.dump(event)) == expected  # as the index reads the stored row
+    empty = v.ACTION_ADAPTER.validate_python({"do": "baseline", "document": {"at": "2026-03-01T00:00:00Z"}})
+    assert refs_of(empty) == refs_in(v.dump(empty)) == ("user:",)

@@ -18,6 +18,7 @@ RECORDS = [
     {"id": "7d1e9999-0000", "type": "contact", "owner": "alice", "fields": {"fullname": "Jane Doe"}},
     {"id": "ABCDef01", "type": "contact", "owner": "bob", "fields": {"fullname": "Ann Lee"}},
     {"id": "abcd", "type": "contact", "owner": "bob", "fields": {"fullname": "Exact Match"}},
+    {"id": "QwErTyUiOpAs-1", "type": "contact", "owner": "bob", "fields": {"fullname": "Many Letters"}},
     {"id": "gone-1234", "type": "task", "owner": "bob", "fields": {"subject": "Deleted task"}},
     *({"id": f"many-{n:02}", "type": "contact", "owner": "bob"} for n in range(12)),
 ]
@@ -75,6 +76,7 @@ def _refused(run_cli: Run, db: Path, *args: str) -> str:
         ("crm:abcdE", "crm:ABCDef01"),
         ("crm:abcd", "crm:abcd"),  # an exact id wins over the longer ids it starts
         ("crm:gone", "crm:gone-1234"),  # deleted records are still named
+        ("crm:qwertyuiopas", "crm:QwErTyUiOpAs-1"),  # too many spellings to look up one by one: a scan
         ("outlook:alice/RgAA", "outlook:alice/RgAAAAB1"),
         ("outlook:alice/rgAA", "outlook:alice/rgAAAAB2"),  # Outlook ids keep their case
     ],
@@ -117,3 +119,30 @@ def test_labels_stand_next_to_ids_in_why_history_html_and_state(run_cli: Run, db
     assert "<h1>History of outlook:alice/RgAAAAB1 (QBR Contoso)</h1>" in page.read_text()
     state = run_cli("state", "--db", db).stdout
     assert "RgAAAAB1 (QBR Contoso)" in state and "7d1e2f3a-5b6c (QBR Contoso)" in state
+
+
+def test_an_alias_resolves_to_its_item_and_is_one_candidate_with_it() -> None:
+    """An `alias` action (the importers' mailbox id of an item a sync created) is filed under both names; a
+    reference to the alias, exact or by prefix, names the item. (A stand-in event: the action is the importers'.)"""
+    from types import SimpleNamespace
+
+    from syncledger.projections.index import ItemIndex
+    from syncledger.tools.explain.refs import resolve_ref
+
+    index = ItemIndex()
+    index.touched = {
+        "outlook:alice/7d1e2f3a": [5],
+        "outlook:alice/AAMkAGI2": [9],
+        "outlook:alice/7d1e9999": [7],
+        "outlook:alice/AAMkOther": [8],
+    }
+    alias = SimpleNamespace(do="alias", user="alice", item="7d1e2f3a", alias="AAMkAGI2")
+    events = {9: alias, 5: SimpleNamespace(do="decision"), 7: SimpleNamespace(do="decision")}
+    read = events.get
+    assert resolve_ref("outlook:alice/AAMkAGI2", index, None, read) == "outlook:alice/7d1e2f3a"  # type: ignore[arg-type]
+    assert resolve_ref("outlook:alice/AAMkAG", index, None, read) == "outlook:alice/7d1e2f3a"  # type: ignore[arg-type]
+    index.touched["outlook:alice/AAMkAGI3"] = [9]  # a second alias of the same item: still one candidate
+    events[9] = SimpleNamespace(do="alias", user="alice", item="7d1e2f3a", alias="AAMkAGI3")
+    index.touched["outlook:alice/AAMkAGI2"] = [10]
+    events[10] = alias
+    assert resolve_ref("outlook:alice/AAMkAG", index, None, read) == "outlook:alice/7d1e2f3a"  # type: ignore[arg-type]

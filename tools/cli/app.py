@@ -35,6 +35,7 @@ COMMANDS = (
     "whatif",
     "rules",
     "run",
+    "extract",
     "verify",
     "head",
     "import",

@@ -46,7 +46,7 @@ def why(
     """
     reader = open_reader(db)
     try:
-        ref = resolve_ref(ref, reader.index, reader.world)
+        ref = resolve_ref(ref, reader.index, reader.world, reader.event)
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
     found = explain(ref, reader.world, reader.index, reader.event)

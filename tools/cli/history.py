@@ -62,7 +62,7 @@ def history(
     if not is_item_ref(ref):
         raise UsageError(f"'{ref}' is not an item: history takes crm:<record> or outlook:<user>/<item>")
     try:
-        ref = resolve_ref(ref, reader.index, reader.world)
+        ref = resolve_ref(ref, reader.index, reader.world, reader.event)
     except BadInputError as e:
         raise UsageError(str(e)) from None
     found = load_history(reader, ref, first, last)

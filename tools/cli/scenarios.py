@@ -11,13 +11,17 @@ from syncledger.projections.document import state_document
 from syncledger.projections.reader import open_reader
 
 from .. import scenarios
+from ..explain.history import is_item_ref
+from ..explain.refs import resolve_ref
 from ..explain.text import print_why
 from ..explain.why import explain
+from ..inputs import BadInputError
 from ..output import console, db_option, fail, print_json, printable
 from ..reports import print_state
 from ..scenarios.demo import DEMO_REF, write_demo
 from ..scenarios.earlier_demo import NotADemo
-from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon
+from .app import REF_HELP, DbOption, FutureOption, JsonOption, UsageError, app, horizon
+from .app import open_reader as app_open_reader
 
 
 @app.command()
@@ -63,6 +67,29 @@ def run(
         refused = f", {statuses.count(2)} refused (bad input)" if 2 in statuses else ""
         sys.stdout.write(f"{len(files)} files: {statuses.count(0)} ok, {statuses.count(1)} failed{refused}\n")
     raise typer.Exit(worst)
+
+
+@app.command()
+def extract(
+    ref: str = typer.Argument(..., help=REF_HELP),
+    db: str | None = DbOption,
+) -> None:
+    """A scenario file that reproduces where an item is and why: its users, baseline and steps, and an expect of
+    every property of its record and items and the rule of the last decision about each. Attach it to a ticket,
+    edit it to ask "what if", keep it as a regression test; `syncledger run` of it passes.
+
+    \b
+    Example:
+        syncledger extract outlook:alice/c1 --db syncledger-demo.db > ticket.yaml && syncledger run ticket.yaml
+    """
+    reader = app_open_reader(db)
+    if not is_item_ref(ref):
+        raise UsageError(f"'{ref}' is not an item: extract takes crm:<record> or outlook:<user>/<item>")
+    try:
+        ref = resolve_ref(ref, reader.index, reader.world, reader.event)
+    except BadInputError as e:
+        raise UsageError(str(e)) from None
+    sys.stdout.write(scenarios.extract(reader, ref).yaml())
 
 
 @app.command()

@@ -5,8 +5,9 @@ A prefix is looked up among every id ever used in its store (deleted ones includ
 CRM ids ignoring case (GUIDs), an Outlook store's ids as written (Exchange ids are case-sensitive base64). Only
 the command line takes prefixes; scenario files and action lines name ids in full.
 
-Aliases (a mailbox id standing for an item a sync created, SOURCES.md) are not recorded yet: when they are,
-their ids are candidates here too and resolve to the item they stand for (`resolve_ref` is the one place).
+An alias (a mailbox id recorded for an item a sync created: an `alias` action, SOURCES.md) is indexed under
+both names; a reference to it, exact or by prefix, resolves to the item it stands for, and an item's id and its
+alias starting with one prefix are one candidate.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from syncledger.ledger.world import World
 
 from ..inputs import BadInputError, shown
 from .labels import with_label
-from .sentences import Index
+from .sentences import Index, Lookup
 from .why import check_ref, check_ref_text
 
 MIN_PREFIX = 4  # characters of the id, after `crm:` or `outlook:<user>/`
@@ -28,12 +29,13 @@ class PrefixIndex(Index, Protocol):
     def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]: ...
 
 
-def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None) -> str:
-    """The full reference `ref` names: itself when it is known, else the one reference it is a prefix of.
-    `BadInputError` for an unknown or malformed reference, a prefix too short, or one that several start."""
+def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None, read: Lookup | None = None) -> str:
+    """The full reference `ref` names: itself when it is known, else the one reference it is a prefix of; an
+    alias's item (with `read`, to read the alias). `BadInputError` for an unknown or malformed reference, a prefix
+    too short, or one that several start."""
     check_ref_text(ref)
     if index.known(ref):
-        return ref
+        return _unalias(ref, index, read)
     head, id_ = split_ref(ref)
     if head is None or len(id_) < MIN_PREFIX:
         try:
@@ -44,6 +46,7 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None) -> str
         return ref
     found = index.refs_starting(ref, head == "crm:", MAX_CANDIDATES + 1)
     found = [r for r in found if not r.startswith("user:") and split_ref(r)[0] is not None]
+    found = list(dict.fromkeys(_unalias(r, index, read) for r in found))
     if len(found) == 1:
         return found[0]
     if not found:
@@ -52,6 +55,18 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None) -> str
     shown_ = ", ".join(with_label(r, world) for r in found[:MAX_CANDIDATES])
     count = f"more than {MAX_CANDIDATES}" if len(found) > MAX_CANDIDATES else str(len(found))
     raise BadInputError(f"ambiguous reference {shown(ref)}: {count} references start with it ({shown_}); give more")
+
+
+def _unalias(ref: str, index: PrefixIndex, read: Lookup | None) -> str:
+    """The item an alias stands for (the first event filed under an alias is the `alias` action), else `ref`."""
+    head, id_ = split_ref(ref)
+    if read is None or head is None or head == "crm:":
+        return ref
+    first = index.touched.get(ref, [])[:1]
+    event = read(first[0]) if first else None
+    if event is not None and event.do == "alias" and getattr(event, "alias", None) == id_:
+        return f"{head}{getattr(event, 'item', id_)}"
+    return ref
 
 
 def split_ref(ref: str) -> tuple[str | None, str]:

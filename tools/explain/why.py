@@ -65,7 +65,7 @@ def check_user(world: World, name: str) -> None:
 
 def suggestions(ref: str, index: Index, limit: int = 3) -> list[str]:
     """Known references close to `ref`: the same one in another case, the same id elsewhere, then by spelling."""
-    known = [r for r in index.touched if not r.startswith("user:")]
+    known = [r for r in index.touched if r.startswith(("crm:", "outlook:"))]
     tail = ref.rpartition("/")[2].rpartition(":")[2]
     found = [r for r in known if r.lower() == ref.lower()]
     found += [r for r in known if r.rpartition("/")[2].rpartition(":")[2] == tail]
