@@ -13,6 +13,8 @@ def _by_getattr(event: v.Action | v.Decided) -> tuple[str, ...]:
     if isinstance(event, v.Decided):
         return event.about
     user = str(getattr(event, "user", None) or getattr(event, "actor", ""))
+    if isinstance(event, v.OrgOptionChanged):  # also under `org:`, where extract finds every organisation option
+        return (f"user:{user}", "org:")
     item = getattr(event, "item", None)
     refs = [v.outlook_ref(user, item)] if item is not None else []
     record = getattr(event, "record", None)
@@ -33,6 +35,16 @@ def test_every_kind_of_event_touches_the_same_references_as_by_getattr() -> None
         assert refs_of(event) == _by_getattr(event), event
         if isinstance(event, v.Action):
             assert event.user_name == str(getattr(event, "user", None) or getattr(event, "actor", ""))
+
+
+def test_a_discrepancy_touches_what_its_refused_action_names_and_an_alias_both_names() -> None:
+    refused = {"do": "outlook.update", "user": "alice", "item": "AAMk1", "changed": ["Body"]}
+    found = v.ACTION_ADAPTER.validate_python(
+        {"do": "discrepancy", "row": {"file": "m.csv", "row": 1, "id": "m365:x"}, "action": refused, "refusal": "gone"}
+    )
+    assert refs_of(found) == ("outlook:alice/AAMk1",) == refs_in(v.dump(found))
+    alias = v.ACTION_ADAPTER.validate_python({"do": "alias", "user": "bob", "item": "c1", "alias": "AAMkK1"})
+    assert refs_of(alias) == ("outlook:bob/c1", "outlook:bob/AAMkK1")
 
 
 def test_a_baseline_touches_every_record_and_item_it_names_from_its_fields_and_its_stored_data() -> None:
