@@ -196,3 +196,19 @@ def test_bad_input_appends_nothing_whatever_else_the_command_was_given(
     assert result.returncode == 2 and "missing.json: cannot read it" in result.stderr
     result = run_cli("import", "--people", "people.yaml", "--from", "m365", "dataverse-audits.json", "--db", fresh)
     assert result.returncode == 2 and "has no AuditData column" in result.stderr
+
+
+def test_every_record_and_item_extracts_to_a_scenario_that_passes(
+    contoso: tuple[Path, dict[str, Any]], run_cli: Any, tmp_path: Path
+) -> None:
+    db, _ = contoso
+    state = json.loads(run_cli("state", "--json", "--db", db).stdout)
+    refs = [f"crm:{r}" for r in (LINDA, QBR, TASK, KEN)]  # the QBR appointment is deleted: it extracts too
+    refs += [f"outlook:{user}/{item}" for user, items in state["outlook"].items() for item in items]
+    refs += ["outlook:alice/AAMkAGI2TG93AAA1", "outlook:alice/RgAAAAB1"]  # deleted items
+    for ref in refs:
+        extracted = run_cli("extract", ref, "--db", db)
+        assert extracted.returncode == 0, (ref, extracted.stderr)
+        (tmp_path / "ticket.yaml").write_text(extracted.stdout)
+        ran = run_cli("run", tmp_path / "ticket.yaml")
+        assert ran.returncode == 0, (ref, ran.stdout, ran.stderr)
