@@ -18,7 +18,7 @@ from ..output import console, one_line, print_json
 from ..progress import progress
 from ..sources.errors import SourceError
 from ..sources.importer import read_inputs, run_import
-from ..sources.load import KINDS, detect
+from ..sources.load import detect, with_kinds
 from ..transfer import export_lines, export_range, import_actions
 from .app import DbOption, FutureOption, JsonOption, UsageError, app, horizon, open_ledger, open_reader, within_horizon
 
@@ -98,23 +98,10 @@ def import_(
 
 
 def _with_kinds(args: list[str]) -> list[tuple[str, str | None]]:
-    """The files with the kind `--from` forces on those after it (until the next `--from`)."""
-    out: list[tuple[str, str | None]] = []
-    kind: str | None = None
-    words = iter(args)
-    for word in words:
-        if word == "--from" or word.startswith("--from="):
-            value = word.partition("=")[2] if "=" in word else next(words, None)
-            if value not in KINDS:
-                raise UsageError(f"--from takes {'|'.join(KINDS)}, not {value!r}")
-            kind = value
-        elif word.startswith("--") and word != "-":
-            raise UsageError(f"no such option: {word}")
-        else:
-            out.append((word, kind))
-    if not out:
-        raise UsageError("give at least one FILE to import")
-    return out
+    try:
+        return with_kinds(args)
+    except ValueError as e:
+        raise UsageError(one_line(str(e))) from None
 
 
 def _kind_of(file: str) -> str | None:

@@ -16,9 +16,9 @@ from ..actionlines import to_line
 from ..output import console, one_line, print_json
 from ..sources.errors import SourceError
 from ..sources.importer import read_inputs, run_import
+from ..sources.load import with_kinds
 from ..sources.times import iso
 from .app import DbOption, JsonOption, UsageError, app, ledger_location, open_ledger, open_reader
-from .io import _with_kinds
 
 
 @app.command("convert", context_settings={"ignore_unknown_options": True})
@@ -42,7 +42,10 @@ def convert(
     Example:
         syncledger convert --people people.yaml baseline.json audits.json m365.csv > actions.jsonl
     """
-    given = _with_kinds(files)
+    try:
+        given = with_kinds(files)
+    except ValueError as e:
+        raise UsageError(one_line(str(e))) from None
     out = sys.stdout.buffer
     try:
         inputs = read_inputs(people, given)

@@ -131,3 +131,24 @@ def _rows(source: SourceFile, index: int, data: bytes, people: People | None) ->
 
 def is_action(row: Row) -> bool:
     return isinstance(row.data, v.Action)
+
+
+def with_kinds(args: list[str]) -> list[tuple[str, str | None]]:
+    """The files of a command line, each with the kind `--from KIND` forces on the files after it (until the next
+    `--from`), or None; ValueError for a wrong `--from` or another option among them."""
+    out: list[tuple[str, str | None]] = []
+    kind: str | None = None
+    words = iter(args)
+    for word in words:
+        if word == "--from" or word.startswith("--from="):
+            value = word.partition("=")[2] if "=" in word else next(words, None)
+            if value not in KINDS:
+                raise ValueError(f"--from takes {'|'.join(KINDS)}, not {value!r}")
+            kind = value
+        elif word.startswith("--") and word != "-":
+            raise ValueError(f"no such option: {word}")
+        else:
+            out.append((word, kind))
+    if not out:
+        raise ValueError("give at least one FILE to import")
+    return out
