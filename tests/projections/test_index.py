@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.projections.index import refs_in, refs_of
+from syncledger.projections.index import ORG_REF, refs_in, refs_of
 from tests import randomwalk
 
 
@@ -18,14 +18,17 @@ def _by_getattr(event: v.Action | v.Decided) -> tuple[str, ...]:
     record = getattr(event, "record", None)
     if record is not None and not isinstance(event, v.OutlookItemTracked):
         refs.append(v.crm_ref(record))
+    if isinstance(event, v.OrgOptionChanged):  # also under `org:`, where extract finds every one
+        return (f"user:{user}", ORG_REF)
     return tuple(refs or [f"user:{user}"])
 
 
 def test_every_kind_of_event_touches_the_same_references_as_by_getattr() -> None:
     events = []
-    for seed in range(6):
+    for seed, mixed in [*((seed, False) for seed in range(6)), (6, True), (7, True)]:  # mixed: both sync methods
         ledger = Ledger()
-        events += [event for action in randomwalk.actions(seed, 250) for _, event in ledger.append([action])]
+        walk = randomwalk.actions(seed, 250, mixed)
+        events += [event for action in walk for _, event in ledger.append([action])]
     assert {type(e) for e in events} == {*v.ACTION_CLASSES.values(), v.Decided} - {v.BaselineObserved}  # below
     for event in events:
         assert refs_of(event) == _by_getattr(event), event
