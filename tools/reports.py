@@ -122,6 +122,7 @@ def print_rules(method: str | None = None) -> None:
             "(what the organisation reported)" if r.confidence == "observed" else "(no source: this project's decision)"
         )
         console.print(Text.assemble((r.id, "bold"), f"  {r.timing}, {r.confidence} {sources}"))
-        console.print(f"    methods {', '.join(methods_of(r.id))}", markup=False)
+        methods = ", ".join(methods_of(r.id)) or "none: observed the same under every method"
+        console.print(f"    methods {methods}", markup=False)
         console.print(f"    when {r.when}", markup=False)
         console.print(f"    then {r.then}\n", markup=False)

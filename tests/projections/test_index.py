@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
-from syncledger.projections.index import refs_in, refs_of
+from syncledger.projections.index import ORG_REF, refs_in, refs_of
 from tests import randomwalk
 
 
@@ -20,6 +20,8 @@ def _by_getattr(event: v.Action | v.Decided) -> tuple[str, ...]:
     record = getattr(event, "record", None)
     if record is not None and not isinstance(event, v.OutlookItemTracked):
         refs.append(v.crm_ref(record))
+    if isinstance(event, v.OrgOptionChanged):  # also under `org:`, where extract finds every one
+        return (f"user:{user}", ORG_REF)
     return tuple(refs or [f"user:{user}"])
 
 

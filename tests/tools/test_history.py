@@ -57,6 +57,7 @@ ITEM_OF_RULE = {
     "EMAIL-UNTRACK-DELETE": "crm:m1",
     "EMAIL-UNTRACK-KEEP": "outlook:alice/m1",
     "UNTRACK-ITEM": "crm:o1",
+    "BASELINE": "outlook:bob/AAMkAGI2TG93AAB1",
     # server-side sync's own rules, each in its scenario tests/scenarios/sss-rule-<id>.yaml
     "SSS-EXCHANGE-EDIT-PUSH": "crm:t1",
     "SSS-EXCHANGE-EDIT-CLOSED": "outlook:alice/a1",
@@ -68,7 +69,6 @@ ITEM_OF_RULE = {
     "SSS-APPT-DEL-CRM-KEEP": "crm:a2",
     "SSS-FILTER-LEAVE": "crm:o1",
     "SSS-FILTER-LEAVE-UNLINK": "outlook:alice/c1",
-    "BASELINE": "outlook:bob/AAMkAGI2TG93AAB1",
 }
 
 
