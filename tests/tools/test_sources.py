@@ -574,3 +574,14 @@ def test_a_user_the_ledger_has_with_other_options_is_refused(tmp_path: Path) -> 
     )
     with pytest.raises(SourceError, match="change it with `option` first"):
         run(tmp_path, {"a.json": page([contact(1, C1, when(4, 9))])}, ledger=ledger)
+
+
+def test_details_are_optional_where_the_action_says_enough_and_actions_may_be_text(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        {**dv(2, 5, "contact", C1, when(4, 10), details=None), "action": "5"},  # Deactivate, its code as text
+        dv(3, 41, "contact", C1, when(4, 11), details=None),  # SetState without values: nothing to read
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    assert [a["do"] for a in actions(ledger)] == ["crm.create", "crm.deactivate"]
+    assert report.skipped == {"no change": 1}

@@ -22,7 +22,7 @@ CONTACT_STATES = {0: "active", 1: "inactive"}
 STATE_ACTION = {"completed": "crm.complete", "canceled": "crm.cancel", "inactive": "crm.deactivate"}
 ATTRIBUTE_ACTIONS = {1, 2, 3, 4, 5, 13, 17, 18, 41, 47}
 SHARE_ACTIONS = {14, 48, 49}
-DETAILS_REQUIRED = {1, 2, 13, 41, 47, *SHARE_ACTIONS}
+DETAILS_REQUIRED = {1, 2, 13, *SHARE_ACTIONS}  # optional for the others (41 and 47 without one: no change)
 NOT_FIELDS = {"statuscode", "_ownerid_value", "statecode", "_regardingobjectid_value"}
 
 
@@ -140,6 +140,8 @@ def map_row(row: DataverseRow, people: People) -> Mapped:
     if table is None:
         return Mapped("another table")
     action = raw.get("action")
+    if isinstance(action, str) and action.strip().isdigit():  # some exports write the option set's value as text
+        action = int(action)
     if not isinstance(action, int) or isinstance(action, bool):
         raise LooseError("action is missing or not a number")
     if action not in ATTRIBUTE_ACTIONS | SHARE_ACTIONS:
