@@ -141,7 +141,7 @@ def test_values_that_look_like_markup_print_literally(run_cli: Run, tmp_path: Pa
     [
         (
             ("crm.update", "actor=bob", "recrod=c1"),
-            "crm.update: unknown key 'recrod' (valid: actor, record, fields, start)",
+            "crm.update: unknown key 'recrod' (valid: actor, record, fields, start, regarding)",
         ),
         (("option", "user=alice", "name=sync_filter", "value=ownd"), "sync_filter must be owned or owned_and_shared"),
         (("option", "user=alice", "name=delete_untracked_email_in_crm", "value=x"), "must be true or false"),
