@@ -54,6 +54,10 @@ class Archive(Protocol):
 
     def ended_links(self, upto: int) -> list[Link]: ...
 
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        """The first `limit` ended links made after `after` (of `user` only, if given), in the order made."""
+        ...
+
     def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
 
     def rows(self, upto: int) -> PastRows: ...
@@ -112,6 +116,13 @@ class Past:
         ended = [*self.archive.ended_links(self.upto), *self.since.links] if self.archive else list(self.since.links)
         ended.sort(key=made)  # two sorted runs: a merge
         return ended
+
+    def ended_links_page(self, after: int, limit: int, user: str | None = None) -> list[Link]:
+        """The first `limit` ended links made after `after` (`Link.made`), of `user` only if given, in the order
+        made: what a page of a state document costs, not every link the ledger ever ended."""
+        since = [k for k in self.since.links if k.made > after and (user is None or k.user == user)]
+        stored = self.archive.ended_links_page(self.upto, after, limit, user) if self.archive else []
+        return sorted([*stored, *since], key=made)[:limit]
 
     def last_link(self, user: str, item: str) -> Link | None:
         """The link of the user's item that ended last, if any (an item can be linked, unlinked and tracked again)."""
