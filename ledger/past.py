@@ -151,6 +151,12 @@ class Past:
             _cut(since.actions, since.actions.values(), position),
         )
 
+    def rebase(self, archive: Archive, upto: int) -> None:
+        """Another archive, which holds everything up to `upto` (what the old one held, and what was here): forget
+        it here (a large import moves its staged past to its staging file this way)."""
+        self._archive = archive
+        self.settle(upto)
+
     def settle(self, upto: int) -> None:
         """The archive now holds everything up to `upto`: forget it here (a long rebuild keeps memory flat)."""
         kept = self.after(upto)

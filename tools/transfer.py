@@ -8,12 +8,17 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import orjson
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.checks import RefusedError
+from syncledger.ledger.past import Archive, PastRows, made
 from syncledger.ledger.store import ConflictError, Encoded, EventMapper
+from syncledger.ledger.world import Link, Record, World
+from syncledger.projections.codec import link_data, record_data, record_of
 from syncledger.projections.reader import Reader
 
 from .actionlines import BadLineError, differences, read_lines, to_line
@@ -25,6 +30,7 @@ PAGE = 5_000  # rows read from the staging file at a time
 SPILL = 2_000  # events staged in memory before they move to the staging file
 HELD = 5_000  # lines the ledger already holds, checked against it at a time
 FOLLOW = 100_000  # events the read models note as they are staged; beyond, they catch up after the publish
+PAST_EVERY = 50_000  # beyond FOLLOW, events whose past (action ids, ended links...) moves to the staging file
 FEW = 1_000  # up to this many lines already held, read them one by one; more, in one pass over the ledger
 
 
@@ -161,6 +167,10 @@ class Staging:
 
     def _create(self) -> None:
         self.db.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, topic TEXT, payload BLOB, line INTEGER)")
+        for table in _PAST:  # the staged world's past (`StagedArchive`), a stage at a time
+            self.db.execute(f"DROP TABLE IF EXISTS {table.split()[0]}")
+            self.db.execute(f"CREATE TABLE {table}")
+        self.db.execute("CREATE INDEX past_links_item ON past_links (owner, item, made)")
 
     def __enter__(self) -> Staging:
         return self
@@ -210,6 +220,98 @@ class Staging:
 
     def clear(self) -> None:
         self.db.execute("DELETE FROM events")
+        for table in _PAST:
+            self.db.execute(f"DELETE FROM {table.split()[0]}")
+
+
+_PAST = (
+    "past_records (id TEXT PRIMARY KEY, data BLOB)",
+    "past_items (owner TEXT, item TEXT, position INTEGER, PRIMARY KEY (owner, item))",
+    "past_links (made INTEGER PRIMARY KEY, owner TEXT, item TEXT, data BLOB)",
+    "past_actions (id TEXT PRIMARY KEY, position INTEGER)",
+)
+
+
+class StagedArchive:
+    """The staged world's past (`ledger.past.Archive`) as a large import moves it out of memory: the ledger's own
+    archive up to where it stood when the import began, then what the import staged, in the staging file."""
+
+    def __init__(self, base: Archive | None, base_upto: int, db: sqlite3.Connection) -> None:
+        self.base = base if base_upto > 0 else None
+        self.base_upto, self.db = base_upto, db
+
+    def add(self, rows: PastRows) -> None:
+        db = self.db
+        db.executemany(
+            "INSERT OR REPLACE INTO past_records VALUES (?, ?)",
+            [(r.id, orjson.dumps(record_data(r))) for r in rows.records.values()],
+        )
+        db.executemany("INSERT OR REPLACE INTO past_items VALUES (?, ?, ?)", [(*k, p) for k, p in rows.items.items()])
+        db.executemany(
+            "INSERT INTO past_links VALUES (?, ?, ?, ?)",
+            [(k.made, k.user, k.item, orjson.dumps(link_data(k))) for k in rows.links],
+        )
+        db.executemany("INSERT OR REPLACE INTO past_actions VALUES (?, ?)", list(rows.actions.items()))
+
+    def record(self, record: str, upto: int) -> Record | None:
+        found = self.db.execute("SELECT data FROM past_records WHERE id = ?", (record,)).fetchone()
+        if found:
+            return record_of(orjson.loads(found[0]))
+        return self.base.record(record, self.base_upto) if self.base else None
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool:
+        found = self.db.execute("SELECT 1 FROM past_items WHERE owner = ? AND item = ?", (user, item)).fetchone()
+        return bool(found) or (self.base is not None and self.base.item_deleted(user, item, self.base_upto))
+
+    def action(self, action_id: str, upto: int) -> int | None:
+        found = self.db.execute("SELECT position FROM past_actions WHERE id = ?", (action_id,)).fetchone()
+        if found:
+            return int(found[0])
+        return self.base.action(action_id, self.base_upto) if self.base else None
+
+    def _links(self, statement: str, params: tuple[Any, ...]) -> list[Link]:
+        return [Link(*orjson.loads(data)) for (data,) in self.db.execute(statement, params)]
+
+    def ended_links(self, upto: int) -> list[Link]:
+        staged = self._links("SELECT data FROM past_links ORDER BY made", ())
+        return [*(self.base.ended_links(self.base_upto) if self.base else []), *staged]
+
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        mine = " AND owner = ?" if user is not None else ""
+        staged = self._links(
+            f"SELECT data FROM past_links WHERE made > ?{mine} ORDER BY made LIMIT ?",
+            (after, *([user] if user is not None else []), limit),
+        )
+        stored = self.base.ended_links_page(self.base_upto, after, limit, user) if self.base else []
+        return sorted([*stored, *staged], key=made)[:limit]
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None:
+        staged = self._links(
+            "SELECT data FROM past_links WHERE owner = ? AND item = ? ORDER BY made DESC LIMIT 1", (user, item)
+        )
+        if staged:
+            return staged[0]
+        return self.base.last_link(user, item, self.base_upto) if self.base else None
+
+    def rows(self, upto: int) -> PastRows:
+        rows = self.base.rows(self.base_upto) if self.base else PastRows()
+        for (data,) in self.db.execute("SELECT data FROM past_records"):
+            record = record_of(orjson.loads(data))
+            rows.records[record.id] = record
+        rows.items.update({(u, i): p for u, i, p in self.db.execute("SELECT owner, item, position FROM past_items")})
+        rows.links = sorted([*rows.links, *self._links("SELECT data FROM past_links", ())], key=made)
+        rows.actions.update(dict(self.db.execute("SELECT id, position FROM past_actions")))
+        return rows
+
+
+def _move_past(world: World, staging: Staging) -> None:
+    """Move what the staged world's past holds in memory to the staging file (`StagedArchive`)."""
+    past = world.past
+    archive = past.archive if isinstance(past.archive, StagedArchive) else None
+    if archive is None:
+        archive = StagedArchive(past.archive, past.upto, staging.db)
+    archive.add(past.since)
+    past.rebase(archive, world.position)
 
 
 def _stage(
@@ -240,6 +342,8 @@ def _stage(
                     moved, line_at = ledger.world.position, {}
                 if ledger.following and ledger.world.position - stored > FOLLOW:
                     ledger.stop_following()  # the read models catch up from the store once it is published
+                if not ledger.following and ledger.world.position - ledger.world.past.upto >= PAST_EVERY:
+                    _move_past(ledger.world, staging)
                 continue
             skipped += 1
             if position <= stored:

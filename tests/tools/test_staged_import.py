@@ -221,3 +221,42 @@ def test_the_staging_file_is_gone_from_the_file_system_as_soon_as_it_is_made() -
         assert new and all(f.endswith("(deleted)") for f in new), new
     finally:
         staging.db.close()
+
+
+def test_a_large_import_moves_its_staged_past_to_the_staging_file_and_decides_the_same(
+    stored: Locations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Beyond FOLLOW events the read models stop following and the staged world's past (action ids, deleted
+    records and items, ended links) moves to the staging file every PAST_EVERY events: the rules, asking it,
+    decide exactly as in memory, and a line repeating an id staged long before is still found."""
+    for name, value in (("SPILL", 30), ("FOLLOW", 50), ("PAST_EVERY", 40)):
+        monkeypatch.setattr(transfer, name, value)
+    moved = []
+    real_move = transfer._move_past
+
+    def move(world: Any, staging: transfer.Staging) -> None:
+        moved.append(world.position)
+        real_move(world, staging)
+
+    monkeypatch.setattr(transfer, "_move_past", move)
+    actions = _actions(seed=12, count=500)
+    location = stored.new()
+    assert location is not None
+    lines = [to_line(a) for a in actions]
+    changed = actions[3].model_copy(update={"at": actions[-1].at})
+    with pytest.raises(BadLineError) as refused:
+        import_actions(open_reader(location).ledger, [*lines, to_line(changed)])
+    assert "is also on line 4" in str(refused.value) and EventStore(location).last_position() == 0
+    found = import_actions(open_reader(location).ledger, lines)
+    assert len(moved) > 5 and found.appended == len(actions)
+    assert state_document(open_reader(location).world) == _in_memory_state(actions)
+    assert state_document(open_reader(location).world, links_limit=3) == state_document(
+        _world_of(actions), links_limit=3
+    )
+
+
+def _world_of(actions: list[v.Action]) -> Any:
+    ledger = Ledger()
+    for action in actions:
+        ledger.append([action])
+    return ledger.world

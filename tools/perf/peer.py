@@ -43,7 +43,7 @@ def peer(location: str, events: int) -> dict[str, Any]:
     saved_env = dict(os.environ)
     os.environ.update(env)
     try:
-        app: Application = Application(env=env)
+        app: Application[Any] = Application(env=env)
     finally:
         os.environ.clear()
         os.environ.update(saved_env)
