@@ -58,6 +58,10 @@ class Archive(Protocol):
         """The first `limit` ended links made after `after` (of `user` only, if given), in the order made."""
         ...
 
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        """The links that ended after position `after`, up to `upto`, in the order made."""
+        ...
+
     def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
 
     def rows(self, upto: int) -> PastRows: ...
@@ -123,6 +127,13 @@ class Past:
         since = [k for k in self.since.links if k.made > after and (user is None or k.user == user)]
         stored = self.archive.ended_links_page(self.upto, after, limit, user) if self.archive else []
         return sorted([*stored, *since], key=made)[:limit]
+
+    def ended_links_between(self, after: int) -> list[Link]:
+        """The links that ended after position `after` (what a diff from `after` to here compares), in the order
+        made: read by position, not from every link ever ended."""
+        since = [k for k in self.since.links if k.position > after]
+        stored = self.archive.ended_links_between(after, self.upto) if self.archive and after < self.upto else []
+        return sorted([*stored, *since], key=made)
 
     def last_link(self, user: str, item: str) -> Link | None:
         """The link of the user's item that ended last, if any (an item can be linked, unlinked and tracked again)."""

@@ -285,6 +285,11 @@ class StagedArchive:
         stored = self.base.ended_links_page(self.base_upto, after, limit, user) if self.base else []
         return sorted([*stored, *staged], key=made)[:limit]
 
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        staged = [k for k in self._links("SELECT data FROM past_links ORDER BY made", ()) if k.position > after]
+        stored = self.base.ended_links_between(after, self.base_upto) if self.base and after < self.base_upto else []
+        return sorted([*stored, *staged], key=made)
+
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
         staged = self._links(
             "SELECT data FROM past_links WHERE owner = ? AND item = ? ORDER BY made DESC LIMIT 1", (user, item)

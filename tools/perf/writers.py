@@ -7,6 +7,7 @@ What they race for is the next position: a lost race re-reads and retries."""
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import time
 from datetime import UTC, datetime
 from itertools import islice
@@ -48,15 +49,25 @@ def _run(location: str, lines: Path, count: int) -> dict[str, float]:
     ]
     for process in processes:
         process.start()
-    ready = [results.get() for _ in processes]  # each has opened the ledger and read its actions
+    ready = [_next(results, processes) for _ in processes]  # each has opened the ledger and read its actions
     assert all(r == "ready" for r in ready)
     started = time.perf_counter()
     start.set()
-    refused = sum(results.get() for _ in processes)
+    refused = sum(_next(results, processes) for _ in processes)
     seconds = time.perf_counter() - started
     for process in processes:
         process.join()
     return {"aps": ACTIONS / seconds, "refused": refused}
+
+
+def _next(results: Any, processes: list[Any]) -> Any:
+    """The next report of a writer; a writer that died says so instead of leaving the bench waiting."""
+    while True:
+        try:
+            return results.get(timeout=1)
+        except queue.Empty:
+            if any(p.exitcode not in (None, 0) for p in processes):
+                raise RuntimeError("a writer of the several-writers measure failed") from None
 
 
 def _writer(location: str, lines: str, prefix: str, count: int, start: Any, results: Any) -> None:
