@@ -73,9 +73,11 @@ def state_document(
                 "offline": not u.online,
                 "sync_filter": u.sync_filter,
                 "delete_untracked_email_in_crm": u.delete_untracked_email_in_crm,
+                "sync_method": u.sync_method,
             }
             for u in users
         },
+        "org": {"distinct_logical_deletes": world.distinct_logical_deletes},
         "crm": {
             r.id: {
                 "type": r.type,

@@ -81,4 +81,11 @@ def test_the_engine_still_records_those_decisions_byte_for_byte() -> None:
     for n, action in enumerate(ACTIONS):
         ledger.append([v.ACTION_ADAPTER.validate_python({**action, "at": f"2026-03-02T10:{n:02d}:00Z"})])
     decided = [ledger.store.mapper.payload(e) for _, e in ledger.store.read() if isinstance(e, v.Decided)]
-    assert decided == STORED
+    # the same bytes, and since there are two synchronisation methods, the one that decided (after `reason`)
+    assert decided == [row.replace(b',"queued":', b',"method":"outlook_client","queued":', 1) for row in STORED]
+
+
+def test_a_decision_stored_before_methods_reads_as_the_outlook_clients() -> None:
+    for payload in STORED:
+        decision = v.Decided.model_validate_json(payload)
+        assert decision.method is None and decision.decided_by == "outlook_client"
