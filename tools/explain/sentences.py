@@ -582,7 +582,7 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
         parts.append(f"deletion in CRM was {'' if f.pop('designated') else 'not '}designated at the untrack")
     if has("owner_at_deletion"):
         owner = str(f.pop("owner_at_deletion"))
-        not_user = "" if owner == s.user_name else f", not {user}"
+        not_user = "" if owner == s.user_name else f", not {user},"
         parts.append(f"{person(owner)}{not_user} owned {record} when it was deleted")
     if has("start_at_deletion"):
         start = f.pop("start_at_deletion")
