@@ -144,7 +144,7 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
     short = explain(ref, world, index, read)  # the present, in the words of `why --short`
     roles: dict[int, str] = dict.fromkeys(about, "about")
     reached_from: dict[int, int] = {}
-    waiting: list[Waiting] = []
+    onward: list[Waiting] = []  # what the item's own decisions queued for others, not decided yet
     for position in about:
         event = read(position)
         if not isinstance(event, v.Decided):
@@ -156,8 +156,10 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
             for found in _reached(position, event, others, world, index, read):
                 if found not in roles:
                     roles[found], reached_from[found] = "reached", position
+            onward += _still_queued(position, event, others, world)
     names = Names(world, index, read)
     waiting = _waiting(ref, world, read, names)
+    waiting += [w for w in onward if (w.user, w.cause) not in {(x.user, x.cause) for x in waiting}]
     steps = _steps(roles, reached_from, read, names)
     return Story(
         ref,
@@ -239,6 +241,19 @@ def _reached(
                 and (event.cause == position or position in (event.causes or ()))
             ):
                 found.append(p)
+    return found
+
+
+def _still_queued(position: int, d: v.Decided, queued: list[v.Queued], world: World) -> list[Waiting]:
+    """What the decision queued for other users that their next sync (or going online) has yet to decide."""
+    found = []
+    for q in queued:
+        user = world.users.get(q.user)
+        if user is not None and any(op.cause == position and op.record == q.record for op in user.pending):
+            who = person(q.user)
+            waits = f"{who}'s next sync" if user.online else f"{who} to go online"
+            what = f"{d.rule} changed CRM {q.record}" if q.record else d.rule
+            found.append(Waiting(q.user, q.operation, position, d.at, f"{what}; for {who}'s copy, waiting for {waits}"))
     return found
 
 
