@@ -465,9 +465,7 @@ def _crm_change_reaches(
     batch.decide(verdict, causes[-1], at, actor, (user.name, link.item, record_id), merged=causes)
 
 
-def _filter_entry(
-    batch: _Batch, user: User, record: Record, causes: tuple[int, ...], at: datetime, actor: str
-) -> None:
+def _filter_entry(batch: _Batch, user: User, record: Record, causes: tuple[int, ...], at: datetime, actor: str) -> None:
     if skips_deleted(user, record):  # every sync asks again, for every copy the user ever removed: keep it cheap
         situation = rules.FilterEntry(user.name, record.id, None, v.outlook_type_of(record.type), skipped=True)
     else:

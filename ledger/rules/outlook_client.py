@@ -21,6 +21,7 @@ from ..effects import (
     ReplaceItem,
     UnlinkItem,
 )
+from ..vocabulary import Facts
 from .situations import (
     FilterEntry,
     GoingOnline,
@@ -32,7 +33,6 @@ from .situations import (
     Tracking,
     Untracking,
 )
-from ..vocabulary import Facts
 from .table import RuleSet, iso, row
 
 METHOD = "outlook_client"

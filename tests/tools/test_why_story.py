@@ -191,17 +191,15 @@ users:
   bob: {}
   carol: {sync_filter: owned_and_shared}
 steps:
-  - {do: crm.create, actor: bob, record: c1, type: contact, owner: alice, fields: {fullname: Jane Doe, phone: "100"}}  # @4
-  - {do: crm.share, actor: alice, record: c1, with: carol}                                                            # @5
-  - {do: sync, user: alice}                                                                                           # @6, @7
-  - {do: sync, user: carol}                                                                                           # @8, @9
-  - {do: outlook.update, user: alice, item: c1, fields: {phone: "200"}}                                               # @10, @11
+  - {do: crm.create, actor: bob, record: c1, type: contact, owner: alice, fields: {fullname: Jane Doe, phone: "100"}}
+  - {do: crm.share, actor: alice, record: c1, with: carol}  # @5
+  - {do: sync, user: alice}  # @6, @7
+  - {do: sync, user: carol}  # @8, @9
+  - {do: outlook.update, user: alice, item: c1, fields: {phone: "200"}}  # @10, @11
 """
 
 
-def test_ticket_edit_pushed_to_crm_names_the_copy_it_reached_and_what_still_waits(
-    run_cli: Run, tmp_path: Path
-) -> None:
+def test_ticket_edit_pushed_to_crm_names_the_copy_it_reached_and_what_still_waits(run_cli: Run, tmp_path: Path) -> None:
     db = _ledger(run_cli, tmp_path, PUSHED)
     story, text = _story(run_cli, db, "outlook:alice/c1")
     (push,) = _decisions(story, "OUTLOOK-EDIT-PUSH")
@@ -269,13 +267,13 @@ users:
   alice: {sync_filter: owned_and_shared}
   bob: {}
 steps:
-  - {do: crm.create, actor: bob, record: a1, type: appointment, start: 2026-03-05T10:00:00Z, fields: {subject: Review}}  # @3
-  - {do: crm.share, actor: bob, record: a1, with: alice}                                                              # @4
-  - {do: sync, user: alice}                                                                                           # @5, @6
-  - {do: outlook.delete, user: alice, item: a1}                                                                       # @7
-  - {do: sync, user: alice}                                                                                           # @8, @9
-  - {do: crm.assign, actor: bob, record: a1, to: alice}                                                               # @10
-  - {do: crm.update, actor: bob, record: a1, start: 2026-03-01T08:00:00Z}                                              # @11
+  - {do: crm.create, actor: bob, record: a1, type: appointment, start: 2026-03-05T10:00:00Z, fields: {subject: Review}}
+  - {do: crm.share, actor: bob, record: a1, with: alice}  # @4
+  - {do: sync, user: alice}  # @5, @6
+  - {do: outlook.delete, user: alice, item: a1}  # @7
+  - {do: sync, user: alice}  # @8, @9
+  - {do: crm.assign, actor: bob, record: a1, to: alice}  # @10
+  - {do: crm.update, actor: bob, record: a1, start: 2026-03-01T08:00:00Z}  # @11
 """
 
 

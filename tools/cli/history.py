@@ -9,9 +9,9 @@ import typer
 from rich.markup import escape
 
 from ..explain.history import history_document, is_item_ref, load_history
+from ..explain.story import story
 from ..explain.text import print_history
 from ..explain.timeline_html import render_timeline
-from ..explain.story import story
 from ..explain.why import check_ref, explain
 from ..inputs import BadInputError, Point, parse_point
 from ..output import console, print_json

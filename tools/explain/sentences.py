@@ -586,7 +586,9 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
         parts.append(f"{person(owner)}{not_user} owned {record} when it was deleted")
     if has("start_at_deletion"):
         start = f.pop("start_at_deletion")
-        parts.append(f"{record} started {_time_words(start)} when it was deleted" if start else f"{record} had no start")
+        parts.append(
+            f"{record} started {_time_words(start)} when it was deleted" if start else f"{record} had no start"
+        )
     if has("copy_completed"):
         parts.append(f"{user}'s copy was {'' if f.pop('copy_completed') else 'not '}completed at the sync")
     if has("in_filter_before") and has("in_filter_now"):

@@ -139,8 +139,8 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
     if touched and not omitted and touched[0] not in about:
         about.insert(0, touched[0])  # how the item appeared, before it was linked
     if read_many is not None:
-        for position, event in read_many([p for p in about if p not in read.cache]):
-            read.cache[position] = event
+        for position, prefetched in read_many([p for p in about if p not in read.cache]):
+            read.cache[position] = prefetched
     short = explain(ref, world, index, read)  # the present, in the words of `why --short`
     roles: dict[int, str] = dict.fromkeys(about, "about")
     reached_from: dict[int, int] = {}
@@ -266,14 +266,19 @@ def _waiting(ref: str, world: World, read: Lookup, names: Names) -> list[Waiting
         user = world.users.get(user_name)
         link = user.links_by_item.get(item) if user else None
         record = link.record if link else None
-        candidates = [(user_name, op) for op in (user.pending if user else []) if op.item == item or (
-            record is not None and op.record == record
-        )]
+        candidates = [
+            (user_name, op)
+            for op in (user.pending if user else [])
+            if op.item == item or (record is not None and op.record == record)
+        ]
     elif kind == "crm":
         known = known_record(world, name)
         users = [*world.links_to.get(name, {}), *([known.owner, *known.shared_with] if known else [])]
         candidates = [
-            (u, op) for u in dict.fromkeys(users) if u in world.users for op in world.users[u].pending
+            (u, op)
+            for u in dict.fromkeys(users)
+            if u in world.users
+            for op in world.users[u].pending
             if op.record == name
         ]
     else:
@@ -299,9 +304,7 @@ def _steps(roles: dict[int, str], reached_from: dict[int, int], read: Lookup, na
         when = clock.at(event.at)
         role = roles[position]
         if isinstance(event, v.Decided):
-            sentence = decision_sentence(
-                event, names, when, position=position, cause=read(event.cause), exact=True
-            )
+            sentence = decision_sentence(event, names, when, position=position, cause=read(event.cause), exact=True)
             steps.append(
                 StoryStep(
                     position,

@@ -234,7 +234,7 @@ def _why_step(step: StoryStep, shown: set[int]) -> str:
     notes = "".join(f'<div class="note">{_linked(note, shown)}</div>' for note in step_notes(step))
     dropped = ' class="dropped"' if step.dropped else ""
     return (
-        f"<li{dropped}>{_position(step.position, shown)} <span class=\"role\">{role}</span>"
+        f'<li{dropped}>{_position(step.position, shown)} <span class="role">{role}</span>'
         f"{escape(step.sentence)}.{notes}</li>"
     )
 
