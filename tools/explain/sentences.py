@@ -602,7 +602,9 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
         parts.append(f"{user}'s copy came from {user + ' tracking it' if tracked else 'a sync'}")
     if has("record_exists"):
         exists = f.pop("record_exists")
-        parts.append(f"{record} {'still existed' if exists else 'had been deleted'}")
+        told = {"owner_at_deletion", "start_at_deletion"} & set(d.facts)  # a deletion in CRM, already said
+        if exists or not told:
+            parts.append(f"{record} {'still existed' if exists else 'had been deleted'}")
     state = [f"owner {person(str(f.pop('owner')))}"] if has("owner") else []
     for key in ("state", "record_state"):
         if has(key):
