@@ -9,6 +9,7 @@ The cost is the item's own events (and its causes'), read through the item index
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -153,7 +154,7 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
             roles.setdefault(cause, "cause")
         others = [q for q in event.queued if q.user != _user_of(event)]
         if others:
-            for found in _reached(position, event, others, world, index, read):
+            for found in _reached(position, others, index, read, read_many):
                 if found not in roles:
                     roles[found], reached_from[found] = "reached", position
             onward += _still_queued(position, event, others, world)
@@ -224,7 +225,7 @@ def _user_of(d: v.Decided) -> str:
 
 
 def _reached(
-    position: int, d: v.Decided, queued: list[v.Queued], world: World, index: Index, read: Lookup
+    position: int, queued: list[v.Queued], index: Index, read: _Reading, read_many: ReadMany | None
 ) -> list[int]:
     """The decisions at other users' syncs that settled what the decision queued for them (an edit pushed to
     CRM reaching someone else's copy): among the record's events after it, as far as MAX_READS of them."""
@@ -232,7 +233,11 @@ def _reached(
     users = {q.user for q in queued}
     records = {q.record for q in queued if q.record is not None}
     for record in records:
-        later = [p for p in index.touched.get(v.crm_ref(record), []) if p > position][:MAX_READS]
+        touched = index.touched.get(v.crm_ref(record), [])
+        later = touched[bisect_right(touched, position) :][:MAX_READS]
+        if read_many is not None:
+            for p, prefetched in read_many([p for p in later if p not in read.cache]):
+                read.cache[p] = prefetched
         for p in later:
             event = read(p)
             if (
