@@ -10,6 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from syncledger.ledger.application import Ledger
+from syncledger.ledger.vocabulary import Decided
+from syncledger.projections.index import ItemIndex
+from syncledger.tools.explain.story import story
+from tests import randomwalk
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -338,3 +344,25 @@ def test_short_is_the_one_paragraph_answer_of_before(run_cli: Run, tmp_path: Pat
     assert set(short) == {"ref", "exists", "type", "now", "rule", "link", "chain"}
     assert [s["position"] for s in short["chain"]] == [4, 5, 11, 13]
     assert all(set(s) == {"position", "at", "actor", "event", "rule", "cause", "sentence"} for s in short["chain"])
+
+
+# ------------------------------------------------------------------ a ledger from before facts were recorded
+
+
+def test_a_ledger_from_before_facts_tells_its_story_without_them() -> None:
+    ledger, index = Ledger(), ItemIndex()
+    for action in randomwalk.actions(3, 250):
+        index.add(ledger.append([action]))
+    events = dict(ledger.store.read())
+    older = {  # as the code before issue 14 stored them: no facts, no sync, no merged causes
+        p: e.model_copy(update={"facts": None, "sync": None, "causes": None}) if isinstance(e, Decided) else e
+        for p, e in events.items()
+    }
+    refs = [ref for ref in index.touched if not ref.startswith("user:")]
+    assert len(refs) > 20
+    for ref in refs:
+        now, before = story(ref, ledger.world, index, events.get), story(ref, ledger.world, index, older.get)
+        assert before.now == now.now and before.rule == now.rule
+        assert all(s.facts is None and s.read is None and s.sync is None for s in before.steps)
+        assert all(s.causes == (s.cause,) for s in before.steps if s.event == "decision")
+        assert {s.position for s in before.steps} <= {s.position for s in now.steps}, ref

@@ -71,7 +71,8 @@ def print_story(found: Story, db: str | None = None) -> None:
             console.print(f"  @{w.cause}  {w.sentence}.", markup=False)
     ref = shlex.quote(found.ref)
     console.print(f"\nThe short answer: syncledger why {ref} --short{db_option(db)}", style="dim", markup=False)
-    console.print(f"Every event of it: syncledger history {ref}{db_option(db)}", style="dim", markup=False)
+    if not found.ref.startswith("user:"):  # history takes items only
+        console.print(f"Every event of it: syncledger history {ref}{db_option(db)}", style="dim", markup=False)
 
 
 # ------------------------------------------------------------------------------------------------- pending
