@@ -545,13 +545,13 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
         replay = [f"the {what} was queued offline"]
         queued = f.pop("queued_record", None)
         if queued is not None:
-            replay[0] += f" on {names.record(str(queued))}"
+            replay[0] += f" on CRM {names.record(str(queued))}"
         if has("item_exists"):
             gone = not f.pop("item_exists")
             replay.append(f"{item} was {'no longer' if gone else 'still'} in {user}'s Outlook")
         if has("linked_record"):
             linked = f.pop("linked_record")
-            replay.append(f"it was linked to {names.record(str(linked))}" if linked else "it was not linked")
+            replay.append(f"it was linked to CRM {names.record(str(linked))}" if linked else "it was not linked")
         if has("queued_record_exists"):
             replay.append(f"that record {'still existed' if f.pop('queued_record_exists') else 'had been deleted'}")
         if has("queued_record_used"):
