@@ -145,6 +145,7 @@ def test_ticket_offline_edit_dropped_by_offline_conflict_names_the_drop_and_what
     assert deleted["facts"]["owner_at_deletion"] == "bob" and deleted["sync"] == 11
     assert "alice's edit of contact c1, queued offline, was dropped because CRM record 'c1' was deleted" in text
     assert "The offline operation was dropped; nothing of it reached CRM." in text
+    assert "Held offline, then replayed when alice went online (@11)." in text
     assert "It read: when alice went online: the edit was queued offline on CRM contact c1" in text
     assert "that record had been deleted" in text
 

@@ -350,6 +350,8 @@ def step_notes(step: StoryStep) -> list[str]:
         notes.append(f"Because of {merged}: {len(step.causes)} queued changes, merged into this one decision.")
     elif step.cause is not None:
         notes.append(f"Because of @{step.cause}.")
+    if step.sync is not None and not step.actor.startswith("sync:") and step.rule != "GO-ONLINE-SYNC":
+        notes.append(f"Held offline, then replayed when {person(step.actor)} went online (@{step.sync}).")
     if step.reached_from is not None:
         notes.append(f"Here @{step.reached_from}, a decision about this item, reached another user's copy.")
     if step.dropped:
