@@ -87,6 +87,37 @@ def _(a: v.OptionChanged, world: World) -> None:
         raise RefusedError(f"option sync_filter takes owned or owned_and_shared, not {a.value!r}")
     if a.name == "delete_untracked_email_in_crm" and not isinstance(a.value, bool):
         raise RefusedError(f"option delete_untracked_email_in_crm takes true or false, not {a.value!r}")
+    if a.name == "sync_method":
+        _method_change(world.users[a.user], a.value)
+
+
+def _method_change(found: User, value: object) -> None:
+    """RULES-SSS.md: a change of method is an administrator's switch between two syncs."""
+    if value not in v.SYNC_METHODS:
+        raise RefusedError(f"option sync_method takes outlook_client or server_side, not {value!r}")
+    if value == found.sync_method:
+        return  # the value it has: accepted like any option
+    if not found.online:
+        raise RefusedError(f"user '{found.name}' is offline: sync first, then change sync_method to {value}")
+    if found.pending:
+        count = len(found.pending)
+        raise RefusedError(
+            f"user '{found.name}' has {count} pending operation{'s' if count != 1 else ''}: "
+            f"sync first, then change sync_method to {value}"
+        )
+
+
+@_check.register
+def _(a: v.OrgOptionChanged, world: World) -> None:
+    user(world, a.actor)
+
+
+def _not_server_side(found: User, verb: str) -> None:
+    if found.sync_method == "server_side":
+        raise RefusedError(
+            f"{verb} is refused for user '{found.name}', who synchronises server-side (sync_method server_side): "
+            "the mailbox is on the server, so there is no offline queue"
+        )
 
 
 @_check.register
@@ -97,13 +128,15 @@ def _(a: v.SyncRequested, world: World) -> None:
 
 @_check.register
 def _(a: v.WentOffline, world: World) -> None:
-    if not user(world, a.user).online:
+    _not_server_side(user(world, a.user), "offline")
+    if not world.users[a.user].online:
         raise RefusedError(f"user '{a.user}' is already offline")
 
 
 @_check.register
 def _(a: v.WentOnline, world: World) -> None:
-    if user(world, a.user).online:
+    _not_server_side(user(world, a.user), "online")
+    if world.users[a.user].online:
         raise RefusedError(f"user '{a.user}' is already online")
 
 

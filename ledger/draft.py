@@ -36,11 +36,13 @@ def draft(world: World) -> World:
             pending=list(u.pending),
             owned=dict(u.owned),
             shared=dict(u.shared),
+            sync_method=u.sync_method,
         )
 
     return World(
         position=world.position,
         at=world.at,
+        distinct_logical_deletes=world.distinct_logical_deletes,
         users=_Overlay(world.users, user),
         records=_Overlay(world.records, _record),
         links_to=_Overlay(world.links_to, lambda by_user: {name: link(k) for name, k in by_user.items()}),

@@ -35,6 +35,7 @@ class ChangeRecord(Model):
     start: datetime | None = None
     state: CrmState | None = None
     regarding: str | None = None
+    keeps_skip: str | None = None  # a user whose FILTER-SKIP-DELETED this change does not lift (their own push)
 
 
 class DeleteRecord(Model):

@@ -24,6 +24,7 @@ from .checks import RefusedError, check
 from .draft import draft
 from .evolve import evolve
 from .rules import RuleSet, Verdict
+from .values import FieldValue
 from .vocabulary import Recorded
 from .world import (
     Pending,
@@ -65,8 +66,8 @@ def decide(world: World, action: v.Action) -> list[Recorded]:
 
 
 def _rules(user: User) -> RuleSet:
-    """The rule table that decides for the user: the one of their synchronisation method (one method so far)."""
-    return rules.OUTLOOK_CLIENT
+    """The rule table that decides for the user: the one of their synchronisation method at the decision."""
+    return rules.METHODS[user.sync_method]
 
 
 class _Batch:
@@ -125,6 +126,7 @@ class _Batch:
             about=tuple(dict.fromkeys(about)),
             effects=effects,
             reason=verdict.reason,
+            method=self.world.users[user].sync_method,
             facts=verdict.facts,
             sync=self.sync,
             causes=merged if len(merged) > 1 else None,
@@ -242,6 +244,10 @@ def _immediate(batch: _Batch, a: v.OfflineAction) -> None:
     user = world.users[a.user]
     link = user.links_by_item.get(a.item)
     is_edit = isinstance(a, (v.OutlookItemEdited, v.OutlookTaskCompleted))
+    if is_edit and link is not None and user.sync_method == "server_side":
+        # server-side sync: the mailbox edit reaches CRM at the next cycle, in step 1 (SSS-EXCHANGE-EDIT-*)
+        batch.record(a, _self_queue(a.user, a.do, link.record, a.item, batch.next_position, replay=a))
+        return
     cause = batch.record(a)
     if is_edit and link is None:
         return  # an edit of an unlinked item stays in Outlook
@@ -374,8 +380,16 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -
     world = batch.world
     actor = f"sync:{user.name}"
     causes: dict[str, list[int]] = {}  # record -> the causes of its queued changes, merged into one decision
+    edits: dict[tuple[str | None, str | None], list[Pending]] = {}  # a server_side user's queued mailbox edits
     for op in pending:
-        if op.operation in ("outlook.delete", "outlook.untrack"):
+        if _mailbox_edit(op):
+            edits.setdefault((op.item, op.record), []).append(op)
+    for op in pending:
+        if _mailbox_edit(op):
+            group = edits[(op.item, op.record)]
+            if op is group[-1]:  # the edits of one link give one decision, caused by the latest of them
+                _mailbox_edits(batch, user, group, at, actor)
+        elif op.operation in ("outlook.delete", "outlook.untrack"):
             _removal(batch, user, op, at, actor)
         elif op.record is not None and not op.operation.startswith("offline:"):
             causes.setdefault(op.record, []).append(op.cause)
@@ -386,6 +400,57 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -
             _crm_change_reaches(batch, user, record_id, found, at, actor)
     for record in _unlinked_in_filter(world, user):
         _filter_entry(batch, user, record, merged.get(record.id, (record.changed,)), at, actor)
+
+
+def _mailbox_edit(op: Pending) -> bool:
+    """A server_side user's own edit or completion of a linked mailbox item, queued for step 1 of the cycle (an
+    offline operation carries its action too, but only the Outlook client queues those)."""
+    return op.replay is not None and not op.operation.startswith("offline:")
+
+
+def _mailbox_edits(batch: _Batch, user: User, group: list[Pending], at: datetime, actor: str) -> None:
+    """SSS-EXCHANGE-EDIT-*: the queued edits of one link, as one decision: the union of the edited fields with
+    their last values, the last start, completed if any completed it."""
+    world = batch.world
+    item_id, record_id = group[-1].item or "", group[-1].record or ""
+    link = user.links_by_item.get(item_id)
+    if link is None or link.record != record_id:
+        return  # the link ended before the cycle (untracked meanwhile): dropped without a decision
+    fields: dict[str, FieldValue] = {}
+    start = None
+    completes = False
+    for op in group:
+        if isinstance(op.replay, v.OutlookItemEdited):
+            fields.update(op.replay.fields)
+            start = op.replay.start or start
+        else:
+            completes = True
+    known = _known(world, record_id)
+    record = world.records.get(record_id)
+    situation = rules.MailboxEdit(
+        user=user.name,
+        item=item_id,
+        record=record_id,
+        record_exists=record is not None,
+        family=rules.family(known.type),
+        record_state=known.state,
+        fields=fields,
+        start=start,
+        completes=completes,
+        keeps_skip=record is not None and skips_deleted(user, record),
+        # an audit log's edit (`changed`, no values; SOURCES.md, once the vocabulary has it) is not a CRM change
+        audit_only=all(
+            isinstance(op.replay, v.OutlookItemEdited)
+            and not op.replay.fields
+            and op.replay.start is None
+            and bool(getattr(op.replay, "changed", None))
+            for op in group
+        ),
+    )
+    verdict = _rules(user).decide(situation)
+    queue = _crm_changed(world, verdict, record_id, group[-1].operation, user.name)
+    merged = tuple(sorted({op.cause for op in group}))
+    batch.decide(verdict, group[-1].cause, at, actor, (user.name, item_id, record_id), queue, merged=merged)
 
 
 def _unlinked_in_filter(world: World, user: User) -> list[Record]:
@@ -452,6 +517,7 @@ def _crm_change_reaches(
             user=user.name,
             item=link.item,
             record=record_id,
+            distinct_logical_deletes=world.distinct_logical_deletes,
             fields=known.fields,
             start=known.start,
             completed=shows_completed(known),
@@ -499,6 +565,7 @@ _HANDLERS: dict[type, Callable[[_Batch, Any], None]] = {
     v.SyncRequested: _sync_requested,
     v.WentOffline: _plain,
     v.WentOnline: _go_online,
+    v.OrgOptionChanged: _plain,  # queues nothing and decides nothing: read at the cycle that decides a leave
     **{
         cls: _crm_change
         for cls in (

@@ -31,11 +31,18 @@ def _apply(event: object, world: World, position: int) -> None:
 @_apply.register
 def _(e: v.UserAdded, world: World, position: int) -> None:
     world.users[e.user] = User(e.user, e.sync_filter, e.delete_untracked_email_in_crm)
+    if e.sync_method is not None:
+        world.users[e.user].sync_method = e.sync_method
 
 
 @_apply.register
 def _(e: v.OptionChanged, world: World, position: int) -> None:
     setattr(world.users[e.user], e.name, e.value)
+
+
+@_apply.register
+def _(e: v.OrgOptionChanged, world: World, position: int) -> None:
+    setattr(world, e.name, e.value)
 
 
 @_apply.register
@@ -161,6 +168,8 @@ def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.ChangeRecord, world: World, position: int, rule: str) -> None:
+    if f.keeps_skip is not None:  # the pusher's own removal still stands after its push (RULES-SSS.md)
+        world.records[f.record].removed_by[f.keeps_skip] = position
     record = _record(world, f.record, position)
     record.fields.update(f.fields)
     if f.start is not None:

@@ -26,4 +26,18 @@ SOURCES: dict[str, Source] = {
     ),
     "B11": Source("a CRM 2011 book, chapter on deleting records", "a CRM 2011 book"),
     "3P": Source("CRM consultants' blogs", "CRM consultants' blogs"),
+    "SYNC": Source(
+        'Microsoft Learn, "Synchronization logic for appointments, contacts, and tasks" (power-platform admin docs, '
+        "2025 revision)",
+        'Microsoft Learn, "Synchronization logic" (2025)',
+    ),
+    "ORG": Source(
+        'Microsoft Learn, "OrgDBOrgSettings for server-side synchronization" '
+        "(DistinctPhysicalAndLogicalDeletesForExchangeSync)",
+        'Microsoft Learn, "OrgDBOrgSettings for server-side synchronization"',
+    ),
+    "MAP": Source(
+        "the Dataverse table exchangesyncidmapping (columns isdeletedinexchange, isunlinkedincrm)",
+        "the exchangesyncidmapping table",
+    ),
 }

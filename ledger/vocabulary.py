@@ -32,6 +32,8 @@ CRM_TYPES = ("contact", "appointment", "task", "email", "phonecall", "letter", "
 OUTLOOK_TYPES = ("contact", "appointment", "task", "email")
 TASK_LIKE = ("task", "phonecall", "letter", "fax")
 SYNC_FILTERS = ("owned", "owned_and_shared")
+SYNC_METHODS = ("outlook_client", "server_side")  # the Dynamics CRM client for Outlook; server-side sync
+ORG_OPTIONS = ("distinct_logical_deletes",)
 
 
 def _not_a_number(value: object) -> object:
@@ -143,6 +145,7 @@ def _all_storable(values: dict[str, object]) -> bool:
 
 
 SyncFilter = Literal["owned", "owned_and_shared"]
+SyncMethod = Literal["outlook_client", "server_side"]
 Name = Annotated[StrictStr, Field(min_length=1, max_length=200), AfterValidator(encodable)]
 Time = Annotated[AwareDatetime, BeforeValidator(_not_a_number), AfterValidator(representable)]
 
@@ -193,13 +196,23 @@ class UserAdded(Action):
     user: Name
     sync_filter: SyncFilter = "owned"
     delete_untracked_email_in_crm: StrictBool = False
+    sync_method: SyncMethod | None = None  # None: outlook_client (left out, so older user.add rows stay as they were)
 
 
 class OptionChanged(Action):
     do: Literal["option"]
     user: Name
-    name: Literal["sync_filter", "delete_untracked_email_in_crm"]
-    value: SyncFilter | StrictBool
+    name: Literal["sync_filter", "delete_untracked_email_in_crm", "sync_method"]
+    value: SyncFilter | SyncMethod | StrictBool
+
+
+class OrgOptionChanged(Action):
+    """An administrator sets an organisation option (RULES-SSS.md: `distinct_logical_deletes`)."""
+
+    do: Literal["org.option"]
+    actor: Name
+    name: Literal["distinct_logical_deletes"]
+    value: StrictBool
 
 
 class OutlookItemCreated(Action):
@@ -368,7 +381,8 @@ AnyAction = Annotated[
     | CrmRecordUnshared
     | SyncRequested
     | WentOffline
-    | WentOnline,
+    | WentOnline
+    | OrgOptionChanged,
     Field(discriminator="do"),
 ]
 OfflineAction = OutlookItemEdited | OutlookTaskCompleted | OutlookItemTracked | OutlookRegardingSet
@@ -394,6 +408,7 @@ class Decided(Model):
     about: tuple[str, ...]
     effects: tuple[Effect, ...] = ()
     reason: str | None = None
+    method: str | None = None  # the synchronisation method whose rule set decided; None (older rows): outlook_client
     queued: tuple[Queued, ...] = ()
     # Recorded since issue 14 (absent from older ledgers' decisions): what the rule read of its situation, the
     # sync (or going online) whose batch decided it, and every queued change merged into it (`cause` the latest).
@@ -404,6 +419,11 @@ class Decided(Model):
     @property
     def when(self) -> datetime:
         return self.at
+
+    @property
+    def decided_by(self) -> str:
+        """The method whose rule set decided: `outlook_client` for decisions recorded before methods existed."""
+        return self.method or "outlook_client"
 
 
 Event = Annotated[AnyAction | Decided, Field(discriminator="do")]

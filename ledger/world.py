@@ -81,12 +81,14 @@ class User:
     pending: list[Pending] = field(default_factory=list)
     owned: dict[str, None] = field(default_factory=dict)  # records the user owns (an ordered set)
     shared: dict[str, None] = field(default_factory=dict)  # records shared with the user
+    sync_method: str = "outlook_client"  # or "server_side" (RULES-SSS.md): which rule set decides for the user
 
 
 @dataclass(slots=True)
 class World:
     position: int = 0
     at: datetime | None = None
+    distinct_logical_deletes: bool = False  # the organisation option (RULES-SSS.md), for server_side users
     users: dict[str, User] = field(default_factory=dict)
     records: dict[str, Record] = field(default_factory=dict)
     links_to: dict[str, dict[str, Link]] = field(default_factory=dict)  # record -> user -> active link
@@ -160,9 +162,10 @@ def filter_users(world: World, record: Record) -> list[str]:
 
 
 def skips_deleted(user: User, record: Record) -> bool:
-    """FILTER-SKIP-DELETED: the user removed their copy and the record has not changed in CRM since."""
+    """FILTER-SKIP-DELETED: the user removed their copy and the record has not changed in CRM since. (Equal
+    positions: a server-side push of the user's own edit, which does not lift their removal; `ChangeRecord`.)"""
     removed = record.removed_by.get(user.name)
-    return removed is not None and removed > record.changed
+    return removed is not None and removed >= record.changed
 
 
 def shows_completed(record: Record) -> bool:

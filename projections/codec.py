@@ -69,6 +69,7 @@ def present_data(world: World, base: int | None = None) -> dict[str, Any]:
     as a delta onto the checkpoint at position `base`, written from this world (`World.changed_*` hold what
     changed since)."""
     data: dict[str, Any] = {"position": world.position, "at": world.at, "base": base}
+    data["org"] = {"distinct_logical_deletes": world.distinct_logical_deletes}
     if base is None:
         data["records"] = [record_data(r) for r in world.records.values()]
         data["users"] = [_user_data(u, u.items.values(), u.links_by_item.values()) for u in world.users.values()]
@@ -109,6 +110,7 @@ def _user_data(u: User, items: Iterable[Item], links: Iterable[Link]) -> dict[st
         "sync_filter": u.sync_filter,
         "delete": u.delete_untracked_email_in_crm,
         "online": u.online,
+        "method": u.sync_method,
         "items": [(i.id, i.type, i.fields, i.start, i.completed, i.changed) for i in items],
         "links": [link_data(k) for k in links],
         "pending": [
@@ -170,6 +172,7 @@ def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: Wor
     if (data["base"] is None) != (onto is None) or (onto is not None and onto.position != data["base"]):
         raise ValueError(f"the checkpoint at {data['position']} is a delta onto {data['base']}, not onto that world")
     world = World(position=data["position"], at=_dt(data["at"]), past=Past(archive, data["position"]))
+    world.distinct_logical_deletes = data["org"]["distinct_logical_deletes"]
     world.records = onto.records if onto is not None else {}
     for gone in data.get("records_gone", ()):
         world.records.pop(gone, None)  # not there if it was made since the base too
@@ -177,7 +180,7 @@ def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: Wor
     items_gone, links_gone = data.get("items_gone", {}), data.get("links_gone", {})
     every_link: list[Link] = []
     for u in data["users"]:
-        user = User(u["name"], u["sync_filter"], u["delete"], u["online"])
+        user = User(u["name"], u["sync_filter"], u["delete"], u["online"], sync_method=u["method"])
         had = onto.users.get(user.name) if onto is not None else None
         user.items = had.items if had is not None else {}
         for gone in items_gone.get(user.name, ()):

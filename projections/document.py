@@ -54,9 +54,11 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
                 "offline": not u.online,
                 "sync_filter": u.sync_filter,
                 "delete_untracked_email_in_crm": u.delete_untracked_email_in_crm,
+                "sync_method": u.sync_method,
             }
             for u in users
         },
+        "org": {"distinct_logical_deletes": world.distinct_logical_deletes},
         "crm": {
             r.id: {
                 "type": r.type,

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
-from syncledger.ledger.rules import RULES
+from syncledger.ledger.rules import METHODS, RULES
 from syncledger.ledger.seal import GENESIS, KEYED, seal, unwrap
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.world import World, forget_changes
@@ -126,6 +126,10 @@ def verify(
         if isinstance(event, v.Decided):
             if event.rule not in RULES:
                 add(position, "decision", f"unknown rule '{event.rule}'")
+            elif event.decided_by not in METHODS:
+                add(position, "decision", f"unknown synchronisation method '{event.decided_by}'")
+            elif event.rule not in METHODS[event.decided_by].rules:
+                add(position, "decision", f"rule '{event.rule}' is not one of {event.decided_by}'s rules")
             if not 0 < event.cause < position:
                 add(position, "decision", f"its cause {event.cause} is not an earlier event")
             for merged in event.causes or ():

@@ -29,7 +29,9 @@ from .codec import record_data, record_of
 from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal, digests, warn
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
-FORMAT = 7  # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed)
+# of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed; 8: users'
+# sync methods and the organisation options in checkpoints)
+FORMAT = 8
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"

@@ -4,7 +4,9 @@ it made: a choice picks among the names that state knows. So a failing history s
 failure does not need become `pass` (the simplest kind, which adds nothing), the others simpler kinds (earlier
 in `KINDS`), the first user, record and item.
 
-The state is folded in memory with the engine itself (no store); a step the state refuses is skipped too.
+The state is folded in memory with the engine itself (no store); a step the state refuses is skipped too. Each
+user is declared with a synchronisation method drawn on its own, so organisations mix the Outlook client and
+server-side sync, and steps switch methods and set the organisation option as they go.
 Hypothesis draws short lists unless told otherwise, so a history has at least half its `max_actions` steps.
 """
 
@@ -46,6 +48,8 @@ KINDS = (
     "offline",
     "online",
     "option",
+    "method",  # a change of sync_method (refused, so skipped, while the user has pending operations)
+    "org.option",
 )
 
 
@@ -112,6 +116,11 @@ def read(step: Step, world: World, serial: int) -> dict[str, Any] | None:
     if kind == "outlook.create":
         created = {"do": kind, "user": user, "item": f"i{serial}", "type": step.outlook_type, "fields": fields}
         return {**created, **({"start": start} if step.outlook_type == "appointment" else {})}
+    if kind == "method":
+        method = "outlook_client" if world.users[user].sync_method == "server_side" else "server_side"
+        return {"do": "option", "user": user, "name": "sync_method", "value": method}
+    if kind == "org.option":
+        return {"do": "org.option", "actor": user, "name": "distinct_logical_deletes", "value": step.flag}
     if kind == "option":
         if step.flag:
             return {"do": kind, "user": user, "name": "sync_filter", "value": step.sync_filter}
@@ -139,8 +148,11 @@ def histories(draw: st.DrawFn, max_actions: int = 80) -> list[v.Action]:
     world = World()
     history: list[v.Action] = []
     filters = draw(st.tuples(*(st.sampled_from(v.SYNC_FILTERS) for _ in USERS)))
-    for name, sync_filter in zip(USERS, filters, strict=True):
+    methods = draw(st.tuples(*(st.sampled_from(v.SYNC_METHODS) for _ in USERS)))  # organisations mixing both
+    for name, sync_filter, method in zip(USERS, filters, methods, strict=True):
         declared = {"do": "user.add", "user": name, "sync_filter": sync_filter, "at": START}
+        if method != "outlook_client":
+            declared["sync_method"] = method
         history.append(v.ACTION_ADAPTER.validate_python(declared))
         handle(world, history[-1])
     at = START

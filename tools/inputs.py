@@ -98,8 +98,7 @@ def option_values(name: str) -> list[str] | None:
     found = v.UserAdded.model_fields.get(name)
     if found is None or name == "user":
         return None
-    choices = get_args(found.annotation)
-    return [str(c) for c in choices] if choices else ["true", "false"]
+    return _choices(found.annotation) or None
 
 
 def describe(error: ValidationError, prefix: tuple[str | int, ...] = ()) -> str:

@@ -7,18 +7,23 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from syncledger.ledger.rules import RULES
+from syncledger.ledger.rules import RULES, Rule, methods_of, rule_set
 
 from .output import cell, console, table
 
 
 def print_state(doc: dict[str, Any]) -> None:
     console.print(f"Ledger at position {doc['position']} ({doc['at'] or 'empty'})", style="bold", markup=False)
-    users = table("Users", "user", "Outlook", "sync filter", "untracked e-mail in CRM", "pending")
+    org = doc.get("org")
+    if org is not None:
+        options = ", ".join(f"{k}={str(value).lower()}" for k, value in org.items())
+        console.print(f"Organisation: {options}", markup=False)
+    users = table("Users", "user", "Outlook", "sync method", "sync filter", "untracked e-mail in CRM", "pending")
     for name, u in doc.get("users", {}).items():
         deletes = "deleted" if u["delete_untracked_email_in_crm"] else "kept"
         state = "offline" if u["offline"] else "online"
-        _row(users, name, state, u["sync_filter"], deletes, len(doc["pending"].get(name, [])))
+        method = u.get("sync_method", "outlook_client")
+        _row(users, name, state, method, u["sync_filter"], deletes, len(doc["pending"].get(name, [])))
     _print(users)
     crm = table("CRM", "record", "type", "owner", "state", "shared with", "start", "fields")
     for rid, r in doc["crm"].items():
@@ -74,7 +79,12 @@ def _fields(fields: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in fields.items())
 
 
-def rules_document() -> list[dict[str, Any]]:
+def _rules_of(method: str | None) -> list[Rule]:
+    """Every rule of every method, or those of one method (in its table's order)."""
+    return list(RULES.values() if method is None else rule_set(method).rules.values())
+
+
+def rules_document(method: str | None = None) -> list[dict[str, Any]]:
     return [
         {
             "id": r.id,
@@ -84,15 +94,17 @@ def rules_document() -> list[dict[str, Any]]:
             "confidence": r.confidence,
             "sources": list(r.sources),
             "about": r.about,
+            "methods": methods_of(r.id),
         }
-        for r in RULES.values()
+        for r in _rules_of(method)
     ]
 
 
-def print_rules() -> None:
+def print_rules(method: str | None = None) -> None:
     """One block per rule: readable on a terminal and when piped into a file or grep."""
-    for r in RULES.values():
+    for r in _rules_of(method):
         sources = " ".join(f"[{s}]" for s in r.sources) or "(no source: this project's decision)"
         console.print(Text.assemble((r.id, "bold"), f"  {r.timing}, {r.confidence} {sources}"))
+        console.print(f"    methods {', '.join(methods_of(r.id))}", markup=False)
         console.print(f"    when {r.when}", markup=False)
         console.print(f"    then {r.then}\n", markup=False)

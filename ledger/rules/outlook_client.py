@@ -481,7 +481,7 @@ FILTER_RULES = (
         "no copy is created, and no decision is recorded; the first CRM change after it lets FILTER-CREATE "
         "bring the record back as a new item",
         "decision",
-        "3P",
+        "3P MAP",  # MAP: RULES-SSS.md's further source (the mapping remembers an item deleted in Exchange)
         about="none",
         situation=FilterEntry,
         applies=lambda f: f.skipped,

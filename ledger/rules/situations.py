@@ -128,6 +128,7 @@ class QueuedCrmChange:
     user: str = ""
     item: str = ""
     record: str = ""
+    distinct_logical_deletes: bool = False  # the organisation option at the sync (server_side only)
     # the record's current values, which a pulled copy takes (when it exists)
     fields: Values = field(default_factory=dict)
     start: datetime | None = None
@@ -162,3 +163,24 @@ class FilterEntry:
 def family(crm_type: str) -> str:
     """The rules speak of contacts, appointments, tasks (every task-like activity) and e-mails."""
     return "task" if crm_type in TASK_LIKE else crm_type
+
+
+# ----------------------------------------------------------------------------------------- server-side sync
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxEdit:
+    """A server_side user's queued edits and completions of one linked mailbox item, seen at the user's cycle
+    (step 1): the union of the edited fields with their last values, the last start, and whether any completed."""
+
+    user: str
+    item: str
+    record: str
+    record_exists: bool
+    family: str
+    record_state: str  # at the cycle (or at the deletion, if gone)
+    fields: Values = field(default_factory=dict)
+    start: datetime | None = None
+    completes: bool = False
+    keeps_skip: bool = False  # the user removed their copy and the record had not changed since: the push keeps that
+    audit_only: bool = False  # every edit is known only by which properties changed (SOURCES.md): no CRM change

@@ -41,6 +41,7 @@ def gone(item: str) -> tuple[fx.Effect, ...]:
     return (fx.DeleteItem(user="alice", item=item), unlink(item))
 
 
+SSS = alice("option", name="sync_method", value="server_side")
 MY_CONTACT = [crm("crm.create", "c1", type="contact", owner="alice", fields={"n": "1"}), alice("sync")]
 MY_TASK = [crm("crm.create", "t1", type="task", owner="alice"), alice("sync")]
 TRACKED_EMAIL = [alice("outlook.create", item="m1", type="email"), alice("outlook.track", item="m1")]
@@ -258,6 +259,93 @@ CASES: dict[str, tuple[list[Do], Do, list[tuple[str, tuple[fx.Effect, ...]]]]] =
         ],
         alice("sync"),
         [("UNTRACK-ITEM", (fx.DeleteRecord(record="c1"),))],
+    ),
+    # server-side synchronization (RULES-SSS.md): alice's method is server_side from the first event on
+    "SSS-EXCHANGE-EDIT-PUSH": (
+        [
+            SSS,
+            *TRACKED_TASK,
+            alice("outlook.update", item="t1", fields={"s": "2", "p": "x"}),
+            alice("outlook.update", item="t1", fields={"s": "3"}),
+            alice("outlook.complete", item="t1"),
+        ],
+        alice("sync"),
+        [
+            (
+                "SSS-EXCHANGE-EDIT-PUSH",
+                (fx.ChangeRecord(record="t1", fields={"s": "3", "p": "x"}, state="completed"),),
+            )
+        ],
+    ),
+    "SSS-EXCHANGE-EDIT-CLOSED": (
+        [
+            SSS,
+            *my_appointment(LATER),
+            crm("crm.complete", "a1"),
+            alice("sync"),
+            alice("outlook.update", item="a1", fields={"s": "2"}),
+        ],
+        alice("sync"),
+        [("SSS-EXCHANGE-EDIT-CLOSED", ())],
+    ),
+    "SSS-EXCHANGE-EDIT-ORPHAN": (
+        [SSS, *MY_TASK, crm("crm.delete", "t1"), alice("outlook.complete", item="t1")],
+        alice("sync"),
+        [("SSS-EXCHANGE-EDIT-ORPHAN", ()), ("TASK-DEL-CRM-DONE", (unlink("t1"),))],
+    ),
+    "SSS-CONTACT-DEL-EXCHANGE-OWNER": (
+        [SSS, *MY_CONTACT, alice("outlook.delete", item="c1")],
+        alice("sync"),
+        [("SSS-CONTACT-DEL-EXCHANGE-OWNER", (fx.DeleteRecord(record="c1"), unlink("c1")))],
+    ),
+    "SSS-CONTACT-DEL-EXCHANGE-KEEP": (
+        [
+            SSS,
+            alice("option", name="sync_filter", value="owned_and_shared"),
+            crm("crm.create", "c1", type="contact"),
+            crm("crm.share", "c1", **{"with": "alice"}),
+            alice("sync"),
+            alice("outlook.delete", item="c1"),
+        ],
+        alice("sync"),
+        [("SSS-CONTACT-DEL-EXCHANGE-KEEP", (unlink("c1"),))],
+    ),
+    "SSS-TASK-DEL-EXCHANGE": (
+        [SSS, *MY_TASK, crm("crm.cancel", "t1"), alice("sync"), alice("outlook.delete", item="t1")],
+        alice("sync"),
+        [("SSS-TASK-DEL-EXCHANGE", (fx.DeleteRecord(record="t1"), unlink("t1")))],
+    ),
+    "SSS-APPT-DEL-CRM-ORGANIZER": (
+        [SSS, *my_appointment(LATER), crm("crm.delete", "a1")],
+        alice("sync"),
+        [("SSS-APPT-DEL-CRM-ORGANIZER", gone("a1"))],
+    ),
+    "SSS-APPT-DEL-CRM-KEEP": (
+        [
+            SSS,
+            alice("option", name="sync_filter", value="owned_and_shared"),
+            crm("crm.create", "a1", type="appointment", start=LATER.isoformat()),
+            crm("crm.share", "a1", **{"with": "alice"}),
+            alice("sync"),
+            crm("crm.delete", "a1"),
+        ],
+        alice("sync"),
+        [("SSS-APPT-DEL-CRM-KEEP", (unlink("a1"),))],
+    ),
+    "SSS-FILTER-LEAVE": (
+        [SSS, *TRACKED_TASK, crm("crm.assign", "t1", to="bob")],
+        alice("sync"),
+        [("SSS-FILTER-LEAVE", gone("t1"))],
+    ),
+    "SSS-FILTER-LEAVE-UNLINK": (
+        [
+            SSS,
+            {"do": "org.option", "actor": "bob", "name": "distinct_logical_deletes", "value": True},
+            *MY_CONTACT,
+            crm("crm.deactivate", "c1"),
+        ],
+        alice("sync"),
+        [("SSS-FILTER-LEAVE-UNLINK", (unlink("c1"),))],
     ),
 }
 

@@ -287,12 +287,30 @@ def test_task_like_activities_follow_the_task_rules(crm_type: str) -> None:
 
 
 def test_every_rule_answers_one_kind_of_situation_and_the_table_keeps_its_printed_order() -> None:
-    assert list(RULES) == [r.id for r in rules.OUTLOOK_CLIENT.rules.values()]
-    assert list(RULES)[:2] == ["TRACK-EMAIL", "TRACK-ITEM"] and list(RULES)[-1] == "UNTRACK-ITEM"
-    kinds = {r.situation for r in RULES.values()}
+    client = [r.id for r in rules.OUTLOOK_CLIENT.rules.values()]
+    own = [r for r in rules.SERVER_SIDE.rules if r not in rules.OUTLOOK_CLIENT.rules]
+    assert list(RULES) == client + own  # the Outlook client's rules, then the server-side rows of its own
+    assert client[:2] == ["TRACK-EMAIL", "TRACK-ITEM"] and client[-1] == "UNTRACK-ITEM"
+    assert own and all(r.startswith("SSS-") for r in own)
+    kinds = {r.situation for r in rules.OUTLOOK_CLIENT.rules.values()}
     assert kinds == {Tracking, OutlookEdit, Untracking, OfflineOperation, OfflineReplay, GoingOnline}.union(
         {OutlookRemoval, QueuedCrmChange, FilterEntry}
     )
+    assert {r.situation for r in RULES.values()} == kinds | {rules.MailboxEdit}
+
+
+def test_a_rule_both_methods_follow_is_one_row_and_each_sss_row_is_the_server_sides_alone() -> None:
+    for rule_id, rule in rules.SERVER_SIDE.rules.items():
+        if rule_id.startswith("SSS-"):
+            assert rules.methods_of(rule_id) == ["server_side"], rule_id
+            assert rule.sources or rule.confidence == "decision", rule_id
+        else:
+            assert rules.OUTLOOK_CLIENT.rules[rule_id] is rule
+            assert rules.methods_of(rule_id) == ["outlook_client", "server_side"]
+    not_used = {"OUTLOOK-EDIT-PUSH", "OFFLINE-QUEUE", "OFFLINE-CONFLICT", "GO-ONLINE-SYNC", "CONTACT-DEL-OUTLOOK"}
+    not_used |= {"TASK-DEL-OUTLOOK-OPEN", "TASK-DEL-OUTLOOK-DONE", "APPT-DEL-CRM-FUTURE", "APPT-DEL-CRM-PAST"}
+    not_used |= {"FILTER-LEAVE-SYNCED", "FILTER-LEAVE-TRACKED"}
+    assert not_used == set(rules.OUTLOOK_CLIENT.rules) - set(rules.SERVER_SIDE.rules)
 
 
 def test_a_situation_no_row_answers_is_an_error_not_a_silent_default() -> None:

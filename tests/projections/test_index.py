@@ -23,9 +23,10 @@ def _by_getattr(event: v.Action | v.Decided) -> tuple[str, ...]:
 
 def test_every_kind_of_event_touches_the_same_references_as_by_getattr() -> None:
     events = []
-    for seed in range(6):
+    for seed, mixed in [*((seed, False) for seed in range(6)), (6, True), (7, True)]:  # mixed: both sync methods
         ledger = Ledger()
-        events += [event for action in randomwalk.actions(seed, 250) for _, event in ledger.append([action])]
+        walk = randomwalk.actions(seed, 250, mixed)
+        events += [event for action in walk for _, event in ledger.append([action])]
     assert {type(e) for e in events} == {*v.ACTION_CLASSES.values(), v.Decided}
     for event in events:
         assert refs_of(event) == _by_getattr(event), event

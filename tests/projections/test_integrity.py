@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import orjson
 import pytest
 
 from syncledger.ledger.seal import unwrap, wrap
@@ -187,3 +188,34 @@ def test_a_decisions_sync_or_merged_cause_after_it_is_found(tmp_path: Path) -> N
     found = [(f.position, f.problem) for f in _verify(location).findings if f.check == "decision"]
     assert (at_sync, f"its sync {at_sync + 1} is not an earlier event") in found
     assert (at_merge, f"its merged cause {at_merge + 1} is not an event before its cause") in found
+
+
+def test_a_decision_whose_rule_its_method_does_not_have_is_found(tmp_path: Path) -> None:
+    """A decision names the method that took it: a rule of the other method's table alone cannot have been it."""
+    from syncledger.ledger.rules import SERVER_SIDE
+    from syncledger.ledger.seal import seal as chain
+
+    location = _ledger(tmp_path)
+    with sqlite3.connect(location) as db:
+        rows = db.execute("SELECT originator_version, topic, state FROM stored_events ORDER BY 1").fetchall()
+    target = next(
+        position
+        for position, topic, state in rows
+        if topic.endswith("Decided")
+        and (rule := orjson.loads(unwrap(bytes(state))[2])["rule"]) not in SERVER_SIDE.rules
+        and rule != "GO-ONLINE-SYNC"
+    )
+    _, previous, _ = unwrap(bytes(rows[target - 2][2]))
+    for position, topic, state in rows[target - 1 :]:  # resealed from there on, as someone without a seal key could
+        payload = unwrap(bytes(state))[2]
+        if position == target:
+            payload = payload.replace(b'"method":"outlook_client"', b'"method":"server_side"')
+        previous = chain(previous, position, topic, payload, None)
+        _sql(
+            location,
+            "UPDATE stored_events SET state = ? WHERE originator_version = ?",
+            wrap(previous, payload, False),
+            position,
+        )
+    findings = [(f.position, f.check, f.problem) for f in _verify(location).findings if f.check == "decision"]
+    assert len(findings) == 1 and findings[0][0] == target and "server_side's rules" in findings[0][2], findings

@@ -101,11 +101,12 @@ def _refused_action(world: World, n: int) -> v.Action:
     return action  # type: ignore[no-any-return]
 
 
-def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path: Path) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["outlook-client", "mixed-methods"])
+def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path: Path, mixed: bool) -> None:
     from syncledger.ledger.rules import RULES
 
     ledger = Ledger(EventStore(str(tmp_path / "l.db")))
-    for action in randomwalk.actions(seed=5, count=400):  # one long walk: hundreds of decisions
+    for action in randomwalk.actions(seed=5, count=400, mixed=mixed):  # one long walk: hundreds of decisions
         ledger.append([action])
     seen = 0
     for position, event in ledger.store.read():
@@ -113,3 +114,20 @@ def test_decisions_always_come_after_their_cause_and_name_a_known_rule(tmp_path:
             assert 0 < event.cause < position and event.rule in RULES
             seen += 1
     assert seen > 50
+
+
+@SETTINGS
+@given(history=histories(max_actions=120))
+def test_every_decision_is_taken_by_the_rules_of_its_users_method_at_that_moment(history: list[v.Action]) -> None:
+    """Organisations mixing both methods: each decision names the method of the user it decides for, as that
+    user had it when it was taken, and a rule of that method's table."""
+    from syncledger.ledger.rules import rule_set
+
+    ledger = _ledger(history)
+    world = World()
+    for position, event in ledger.store.read():
+        if isinstance(event, v.Decided):
+            user = event.actor.removeprefix("sync:") if event.actor.startswith("sync:") else event.actor
+            assert event.method == world.users[user].sync_method, (position, event)
+            assert event.rule in rule_set(event.decided_by).rules, (position, event.rule)
+        evolve(world, event, position)

@@ -21,15 +21,17 @@ from tests.reference import world_at
 EVERY = 37  # small, so that a short ledger has many checkpoints
 
 
-def _filled(location: str | None, count: int = 300, seed: int = 21):
+def _filled(location: str | None, count: int = 300, seed: int = 21, mixed: bool = False):
     reader = open_reader(location, checkpoint_every=EVERY)
-    for action in randomwalk.actions(seed, count):
+    for action in randomwalk.actions(seed, count, mixed):
         reader.ledger.append([action])
     return reader
 
 
-def test_the_state_through_a_checkpoint_equals_a_fold_from_zero(locations: Locations) -> None:
-    reader = _filled(locations.new())
+@pytest.mark.parametrize("mixed", [False, True], ids=["outlook-client", "mixed-methods"])
+def test_the_state_through_a_checkpoint_equals_a_fold_from_zero(locations: Locations, mixed: bool) -> None:
+    """With mixed methods too: checkpoints keep each user's method and the organisation's options."""
+    reader = _filled(locations.new(), mixed=mixed)
     store = reader.ledger.store
     checkpoints = reader.projector.models.checkpoints()
     assert len(checkpoints) > 5
@@ -41,9 +43,10 @@ def test_the_state_through_a_checkpoint_equals_a_fold_from_zero(locations: Locat
         assert state_document(reader.world_at(position)) == state_document(world_at(store, position))
 
 
-def test_every_checkpoint_full_or_delta_decodes_to_a_fold_from_zero(locations: Locations) -> None:
+@pytest.mark.parametrize("mixed", [False, True], ids=["outlook-client", "mixed-methods"])
+def test_every_checkpoint_full_or_delta_decodes_to_a_fold_from_zero(locations: Locations, mixed: bool) -> None:
     """Read directly, not through `world_at` (which folds from the start when a checkpoint cannot be read)."""
-    reader = _filled(locations.new())
+    reader = _filled(locations.new(), mixed=mixed)
     store, models = reader.ledger.store, reader.projector.models
 
     def read(position: int) -> bytes | None:

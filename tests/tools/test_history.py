@@ -57,7 +57,22 @@ ITEM_OF_RULE = {
     "EMAIL-UNTRACK-DELETE": "crm:m1",
     "EMAIL-UNTRACK-KEEP": "outlook:alice/m1",
     "UNTRACK-ITEM": "crm:o1",
+    # server-side sync's own rules, each in its scenario tests/scenarios/sss-rule-<id>.yaml
+    "SSS-EXCHANGE-EDIT-PUSH": "crm:t1",
+    "SSS-EXCHANGE-EDIT-CLOSED": "outlook:alice/a1",
+    "SSS-EXCHANGE-EDIT-ORPHAN": "outlook:alice/c1",
+    "SSS-CONTACT-DEL-EXCHANGE-OWNER": "crm:c1",
+    "SSS-CONTACT-DEL-EXCHANGE-KEEP": "outlook:alice/c1",
+    "SSS-TASK-DEL-EXCHANGE": "crm:p1",
+    "SSS-APPT-DEL-CRM-ORGANIZER": "outlook:alice/a1",
+    "SSS-APPT-DEL-CRM-KEEP": "crm:a2",
+    "SSS-FILTER-LEAVE": "crm:o1",
+    "SSS-FILTER-LEAVE-UNLINK": "outlook:alice/c1",
 }
+
+
+def _scenario_of(rule: str) -> Path:
+    return SCENARIOS / f"{'sss-' if rule.startswith('SSS-') else ''}rule-{rule.lower()}.yaml"
 
 
 def _history(run_cli: Run, db: Path, ref: str, *options: str) -> dict[str, Any]:
@@ -93,7 +108,7 @@ def test_every_rule_that_decides_about_an_item_has_a_history_case() -> None:
 
 @pytest.mark.parametrize("rule", sorted(ITEM_OF_RULE))
 def test_history_names_each_rule_with_its_sentence_and_source(rule: str, tmp_path: Path, run_cli: Run) -> None:
-    db = _ledger(run_cli, tmp_path, SCENARIOS / f"rule-{rule.lower()}.yaml")
+    db = _ledger(run_cli, tmp_path, _scenario_of(rule))
     doc = _history(run_cli, db, ITEM_OF_RULE[rule])
     positions = [e["position"] for e in _events(doc)]
     assert positions == sorted(positions) and doc["count"] == len(positions)
@@ -107,6 +122,12 @@ def test_history_names_each_rule_with_its_sentence_and_source(rule: str, tmp_pat
             assert sync["position"] < event["position"]
         else:
             assert not event["actor"].startswith("sync:")
+        if rule.startswith("SSS-"):  # only server-side sync decides by these, and the history says so
+            assert event["method"] == "server_side" and sync is not None and sync["method"] == "server_side"
+            assert sync["title"] == f"{sync['user']}'s server-side sync cycle"
+            assert f"At {sync['user']}'s server-side sync cycle" in event["summary"]
+        else:
+            assert event["method"] == "outlook_client"
 
 
 def test_history_groups_decisions_by_the_sync_that_took_them(tmp_path: Path, run_cli: Run) -> None:

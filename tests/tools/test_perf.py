@@ -52,6 +52,9 @@ def test_bench_reports_every_measure_beside_the_machines_limit(run_cli: Run) -> 
         "why_p95_s",
         "history_p95_s",
         "peak_rss_mb",
+        "whatif_s",
+        "whatif_eps",
+        "peak_rss_whatif_mb",
     ):
         assert report[key] > 0, key
     assert report["events"] >= 3000

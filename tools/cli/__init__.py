@@ -17,7 +17,7 @@ import typer
 
 from ..output import fail
 from ..perf.tuning import collect_for_bulk_work
-from . import audit, history, io, ledger, perf, scenarios, verify  # noqa: F401  (each registers its commands)
+from . import audit, history, io, ledger, perf, scenarios, verify, whatif  # noqa: F401  (each registers its commands)
 from .app import UsageError, app, storage_failure
 
 

@@ -32,6 +32,7 @@ COMMANDS = (
     "pending",
     "preview",
     "diff",
+    "whatif",
     "rules",
     "run",
     "verify",

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import typer
 
 from syncledger.ledger.application import ActionRefusedError
-from syncledger.ledger.vocabulary import Decided, dump
+from syncledger.ledger.vocabulary import SYNC_METHODS, Decided, dump
 from syncledger.projections.document import iso, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
@@ -122,11 +122,19 @@ def state(
 
 
 @app.command()
-def rules(json: bool = JsonOption) -> None:
-    """The synchronisation rules, from the code: ID, timing, condition, effect, confidence, sources.
+def rules(
+    method: str | None = typer.Option(
+        None, "--method", help="Only the rules of one synchronisation method: outlook_client or server_side."
+    ),
+    json: bool = JsonOption,
+) -> None:
+    """The synchronisation rules, from the code: ID, timing, condition, effect, confidence, sources, and the
+    methods (outlook_client, server_side) each rule belongs to.
 
     \b
     Example:
-        syncledger rules --json
+        syncledger rules --method server_side --json
     """
-    print_json(rules_document()) if json else print_rules()
+    if method is not None and method not in SYNC_METHODS:
+        raise UsageError(f"unknown --method {shown(method)} (valid: {', '.join(SYNC_METHODS)})")
+    print_json(rules_document(method)) if json else print_rules(method)

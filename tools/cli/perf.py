@@ -17,14 +17,22 @@ def generate(
     days: int = typer.Option(5, "--days", min=1, help="How many working days to simulate."),
     seed: int = typer.Option(1, "--seed", help="The same seed gives the same lines."),
     events: int | None = typer.Option(None, "--events", min=1, help="Stop once the ledger would hold this many."),
+    server_side: float = typer.Option(
+        0.0,
+        "--server-side",
+        min=0.0,
+        max=1.0,
+        help="The share of users on server-side sync (0 to 1; default 0: every user on the Outlook client).",
+    ),
 ) -> None:
-    """Write a deterministic synthetic organisation as action lines (JSON Lines) for `syncledger import`.
+    """Write a deterministic synthetic organisation as action lines (JSON Lines) for `syncledger import`;
+    `--server-side 0.3` puts about 30% of its users on server-side synchronization.
 
     \b
     Example:
-        syncledger generate --users 100 --days 20 --seed 7 > org.jsonl
+        syncledger generate --users 100 --days 20 --seed 7 --server-side 0.3 > org.jsonl
     """
-    write_lines(sys.stdout.buffer, users, days, seed, events)
+    write_lines(sys.stdout.buffer, users, days, seed, events, server_side)
 
 
 @app.command()

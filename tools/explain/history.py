@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -47,11 +47,12 @@ class SyncPoint:
     at: datetime
     user: str
     kind: str  # "sync", "online" (offline operations replayed) or "online-sync" (GO-ONLINE-SYNC)
+    method: str = "outlook_client"  # of the decisions taken there: a server_side user's sync is a cycle
 
     @property
     def title(self) -> str:
         return {
-            "sync": f"{self.user}'s sync",
+            "sync": f"{self.user}'s {'server-side sync cycle' if self.method == 'server_side' else 'sync'}",
             "online": f"{self.user} went online: offline operations replayed",
             "online-sync": f"{self.user}'s sync on going online (GO-ONLINE-SYNC)",
         }[self.kind]
@@ -75,6 +76,7 @@ class Entry:
     reason: str | None = None
     sync: int | None = None  # the position of the sync point that decided it
     queued_for: tuple[str, ...] = ()  # users whose next sync this event waits for
+    method: str | None = None  # for a decision: the synchronisation method whose rules decided it
 
 
 @dataclass
@@ -338,6 +340,8 @@ def build(
         if sync is not None and sync in points:
             point = sync_point(sync, points[sync])
             if point is not None:
+                if isinstance(event, v.Decided) and event.decided_by != point.method:
+                    point = replace(point, method=event.decided_by)
                 history.syncs[sync] = point
             else:
                 sync = None
@@ -371,6 +375,7 @@ def _entry(
             reason=event.reason,
             sync=sync,
             queued_for=queued_for,
+            method=event.decided_by,
         )
     do = DO_OF[type(event)]
     side = do.partition(".")[0] if do.startswith(("crm.", "outlook.")) else "user"
@@ -449,7 +454,14 @@ def history_document(found: History, now: str, since: str | None, until: str | N
 def _point_document(point: SyncPoint | None) -> dict[str, Any] | None:
     if point is None:
         return None
-    return {"position": point.position, "at": iso(point.at), "user": point.user, "kind": point.kind}
+    return {
+        "position": point.position,
+        "at": iso(point.at),
+        "user": point.user,
+        "kind": point.kind,
+        "method": point.method,
+        "title": point.title,
+    }
 
 
 def _entry_document(e: Entry) -> dict[str, Any]:
@@ -471,6 +483,7 @@ def _entry_document(e: Entry) -> dict[str, Any]:
         "reason": e.reason,
         "sync": e.sync,
         "queued_for": list(e.queued_for),
+        "method": e.method,
     }
 
 

@@ -26,6 +26,7 @@ class Preview:
     action: v.Action  # what would run: a sync, or going online
     decisions: list[dict[str, Any]]  # JSON-ready, with sentences in the conditional
     at_from: str = "given"  # where `at` came from: "given" (--at), "ledger" (its last event), "clock" (empty ledger)
+    method: str = "outlook_client"  # the user's synchronisation method, whose rules would decide
 
     @property
     def online(self) -> bool:
@@ -37,6 +38,7 @@ class Preview:
             "at": iso(self.at),
             "at_from": self.at_from,
             "does": self.action.do,
+            "method": self.method,
             "appended": False,
             "decisions": self.decisions,
         }
@@ -55,7 +57,8 @@ def dry_run(world: World, user: str, at: datetime) -> tuple[v.Action, list[Recor
 def preview(reader: Reader, user: str, at: datetime, at_from: str = "given") -> Preview:
     """The dry run of `user`'s next sync at `at` (see `preview_time`); `RefusedError` if the engine refuses it."""
     action, recorded = dry_run(reader.world, user, at)
-    return Preview(user, at, action, preview_decisions(recorded, reader), at_from)
+    method = reader.world.users[user].sync_method
+    return Preview(user, at, action, preview_decisions(recorded, reader), at_from, method)
 
 
 def preview_time(at: str | None, world: World, ahead: Horizon) -> datetime:

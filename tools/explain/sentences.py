@@ -175,11 +175,20 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
         return names.record(a.record)
 
     body = {
-        "user.add": lambda: f"{who} was added as a user (sync filter: {a.sync_filter})",
+        "user.add": lambda: (
+            f"{who} was added as a user (sync filter: {a.sync_filter}"
+            + (f"; sync method: {METHOD_WORDS[a.sync_method]})" if a.sync_method else ")")
+        ),
         "option": lambda: (
             f"{who} changed the sync filter to {a.value}"
             if a.name == "sync_filter"
+            else f"{who}'s sync method was set to {METHOD_WORDS.get(a.value, a.value)}"
+            if a.name == "sync_method"
             else f"{who} turned {'on' if a.value else 'off'} deleting untracked e-mails in CRM"
+        ),
+        "org.option": lambda: (
+            f"{who} turned {'on' if a.value else 'off'} the organisation option {a.name} (logical deletes kept "
+            f"apart from physical ones in server-side sync)"
         ),
         "outlook.create": lambda: (
             f"e-mail {a.item} arrived in {who}'s Outlook"
@@ -214,6 +223,12 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
     }[e.do]()
     text = f"{body} {when}".strip()
     return text if text.startswith(who) else capital(text)
+
+
+METHOD_WORDS = {
+    "outlook_client": "the Outlook client (outlook_client)",
+    "server_side": "server-side sync (server_side)",
+}
 
 
 def describe_action(e: v.Action, names: Names | None = None) -> str:
@@ -313,6 +328,10 @@ def _set_regarding(s: _Say) -> str:
 def _edit_push(s: _Say) -> str:
     change = next((e for e in s.d.effects if isinstance(e, fx.ChangeRecord)), None)
     if change is not None and change.state == "completed":
+        if change.fields or change.start:
+            edit = f"{s.user}'s edit ({changes_text(change.fields, change.start)})"
+            done = s.was(f"took {edit} and was", f"would take {edit} and be")
+            return f"{s.record} {done} marked completed, as in {s.user}'s Outlook"
         return f"{s.record} {s.was('was', 'would be')} marked completed, as in {s.user}'s Outlook"
     edit = changes_text(change.fields, change.start) if change else "the edit"
     return f"{s.record} {s.was('took', 'would take')} {s.user}'s edit ({edit})"
@@ -454,6 +473,40 @@ _BODIES: dict[str, Callable[[_Say], str]] = {
     "TASK-DEL-OUTLOOK-OPEN": lambda s: f"{s.deleted()} because it was still open there",
     "TASK-DEL-OUTLOOK-DONE": _task_kept,
     "UNTRACK-ITEM": _untrack_item,
+    # server-side synchronization (RULES-SSS.md)
+    "SSS-EXCHANGE-EDIT-PUSH": _edit_push,
+    "SSS-EXCHANGE-EDIT-CLOSED": lambda s: (
+        f"{s.user}'s edit of {s.item} {s.was('did', 'would')} not reach {s.record}: {s.d.reason}; the mailbox keeps "
+        f"the edit until a CRM change of the record reaches it"
+    ),
+    "SSS-EXCHANGE-EDIT-ORPHAN": lambda s: (
+        f"the edit {s.was('stayed', 'would stay')} in {s.user}'s mailbox only: {s.d.reason}; the deletion is "
+        f"decided in the same cycle"
+    ),
+    "SSS-CONTACT-DEL-EXCHANGE-OWNER": lambda s: f"{s.deleted()} because {s.user} deleted it in the mailbox and owns it",
+    "SSS-CONTACT-DEL-EXCHANGE-KEEP": lambda s: (
+        f"{s.kept()} because {s.user} deleted it in the mailbox but does not own it"
+    ),
+    "SSS-TASK-DEL-EXCHANGE": lambda s: (
+        f"{s.deleted()} because {s.user} deleted it in the mailbox (server-side sync deletes it whatever its state)"
+        if s.deletes_record
+        else f"the link between {s.user}'s {s.item} and {s.record} {s.was('ended', 'would end')}"
+    ),
+    "SSS-APPT-DEL-CRM-ORGANIZER": lambda s: (
+        f"{s.deleted_item()} because {s.record} was deleted, {s.user} organized it, and it starts after the "
+        f"cycle{s.start_of_deleted()}"
+    ),
+    "SSS-APPT-DEL-CRM-KEEP": lambda s: (
+        f"{s.kept_item()} because {s.record} was deleted and {s.user} did not organize it or it does not start "
+        f"after the cycle{s.start_of_deleted()}"
+    ),
+    "SSS-FILTER-LEAVE": lambda s: (
+        f"{s.deleted_item()} because {s.record} left {s.user}'s sync filter (a logical delete: "
+        f"distinct_logical_deletes is off), whatever the copy's origin"
+    ),
+    "SSS-FILTER-LEAVE-UNLINK": lambda s: (
+        f"{s.kept_item()} because {s.record} left {s.user}'s sync filter and distinct_logical_deletes is on"
+    ),
 }
 
 
@@ -472,7 +525,8 @@ def decision_sentence(
     say = _Say(d, names, would, position, cause, d.facts if exact else None)
     when = f" {when}" if when else ""
     if d.actor.startswith("sync:"):
-        context = f"At {say.user}'s {'next ' if would else ''}sync{when}"
+        kind = "server-side sync cycle" if d.decided_by == "server_side" else "sync"
+        context = f"At {say.user}'s {'next ' if would else ''}{kind}{when}"
     elif d.rule == "GO-ONLINE-SYNC" or any(isinstance(e, fx.SettleOperation) for e in d.effects):  # going online
         context = f"When {say.user} {'goes' if would else 'went'} online{when}"
     else:

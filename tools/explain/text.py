@@ -97,7 +97,8 @@ def print_pending(queues: dict[str, list[dict[str, Any]]], online: dict[str, boo
 
 def print_preview(found: Preview) -> None:
     user = person(found.user)
-    what = f"{user}'s next sync" if found.online else f"{user} is offline: going online"
+    cycle = "server-side sync cycle" if found.method == "server_side" else "sync"
+    what = f"{user}'s next {cycle}" if found.online else f"{user} is offline: going online"
     console.print(f"{what} {Clock().at(found.at)} (UTC) would decide:", style="bold", markup=False)
     if found.at_from != "given":
         source = "the time of the ledger's last event" if found.at_from == "ledger" else "now (the ledger is empty)"

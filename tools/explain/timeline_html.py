@@ -9,6 +9,7 @@ import re
 from html import escape
 
 from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RULES, OUTLOOK_REMOVAL_RULES
+from syncledger.ledger.rules import server_side as sss
 from syncledger.projections.document import iso
 
 from .history import Entry, History, PropertyChange, SyncPoint, change_line, show_value
@@ -21,6 +22,9 @@ RULE_FAMILIES = (
     ("pull", "CRM change reaching Outlook", CRM_CHANGE_RULES),
     ("push", "Outlook removal reaching CRM", OUTLOOK_REMOVAL_RULES),
     ("filter", "sync filter", FILTER_RULES),
+    # server-side sync's own rows, in the same families (a mailbox edit reaching CRM is a push)
+    ("pull", "CRM change reaching Outlook", sss.CRM_CHANGE_RULES),
+    ("push", "Outlook removal reaching CRM", (*sss.MAILBOX_EDIT_RULES, *sss.OUTLOOK_REMOVAL_RULES)),
 )
 FAMILY_OF = {rule.id: family for family, _, rules in RULE_FAMILIES for rule in rules}
 LANES = (("crm", "CRM"), ("link", "Link (decisions)"), ("outlook", "Outlook"))
@@ -171,7 +175,8 @@ def render_timeline(history: History, now: str = "", answer: Story | None = None
         f'title="Show or hide {escape(rule)}">{escape(rule)} × {count}</button>'
         for rule, count in sorted(counts.items())
     )
-    families = " · ".join(f'<span class="rule {key}">{escape(label)}</span>' for key, label, _ in RULE_FAMILIES)
+    kinds = dict.fromkeys((key, label) for key, label, _ in RULE_FAMILIES)  # each family once
+    families = " · ".join(f'<span class="rule {key}">{escape(label)}</span>' for key, label in kinds)
     span = (
         f"positions {history.entries[0].position}-{history.entries[-1].position}, "
         f"{iso(history.entries[0].at)} to {iso(history.entries[-1].at)}"
@@ -344,6 +349,7 @@ def _details(e: Entry, shown: set[int]) -> str:
     pairs.append(("what happened" if e.rule is None else "decision", escape(e.summary)))
     if e.rule is not None:
         pairs += [("rule", escape(e.rule)), ("the rule says", escape(e.sentence or "unknown to this version"))]
+        pairs += [("decided by the rules of", escape(e.method))] if e.method else []
         pairs += [("source", escape(e.source or "unknown")), ("caused by", _position(e.cause, shown))]
         pairs += [("recorded reason", escape(e.reason))] if e.reason else []
     if e.queued_for:

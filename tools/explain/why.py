@@ -257,7 +257,8 @@ def _how(position: int, read: Lookup, names: Names, clock: Clock, since: bool = 
     if not isinstance(event, v.Decided):
         return f"{when} ({action_sentence(event, names)})"
     if event.actor.startswith("sync:"):
-        context = f"at {person(event.actor[5:])}'s sync"
+        kind = "server-side sync cycle" if event.decided_by == "server_side" else "sync"
+        context = f"at {person(event.actor[5:])}'s {kind}"
     elif any(isinstance(e, fx.SettleOperation) for e in event.effects):
         context = f"when {person(event.actor)} went online"
     else:
@@ -331,6 +332,11 @@ def _user_now(name: str, world: World) -> str:
     if user is None:
         return f"{person(name)} is not a user."
     waiting = len(user.pending)
+    if user.sync_method == "server_side":
+        return (
+            f"{person(name)} synchronises server-side (sync_method server_side), with sync filter "
+            f"{user.sync_filter} and {waiting} operation{'' if waiting == 1 else 's'} waiting for the next cycle."
+        )
     return (
         f"{person(name)} is {'online' if user.online else 'offline'}, with sync filter {user.sync_filter} and "
         f"{waiting} operation{'' if waiting == 1 else 's'} waiting for the next sync."

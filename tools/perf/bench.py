@@ -18,11 +18,13 @@ from pathlib import Path
 from typing import Any
 
 from syncledger.ledger.seal import unwrap
+from syncledger.ledger.store import EventStore
 from syncledger.projections.document import state_document
 from syncledger.projections.reader import Reader, open_reader
 
 from ..explain.history import load_history
 from ..explain.story import story
+from ..explain.whatif import Question, answer
 from ..output import console, table
 from ..progress import progress
 from ..transfer import import_actions
@@ -59,6 +61,8 @@ def _measure(folder: Path, events: int, users: int, seed: int) -> dict[str, Any]
     result.update(_in_child(_rebuild, location))
     result["rebuild_raw_eps"] = _raw_rebuild_rate(location)
     result["rebuild_ratio"] = result["rebuild_eps"] / result["rebuild_raw_eps"]
+    result.update(_in_child(_whatif, location))
+    result["whatif_ratio"] = result["whatif_eps"] / result["rebuild_raw_eps"]
     reader = open_reader(location)
     result.update(_time_travel(reader, len(rows), random.Random(seed)))
     result.update(_lookups(reader, random.Random(seed + 1)))
@@ -140,6 +144,23 @@ def _rebuild(location: str) -> dict[str, Any]:
         "peak_rss_mb": folding + beside.peak_mb,
         "peak_rss_fold_mb": folding,
         "peak_rss_index_mb": beside.peak_mb,
+    }
+
+
+def _whatif(location: str) -> dict[str, Any]:
+    """`syncledger whatif --method server_side` on the whole ledger (every user moved), in a child process so that
+    its memory is its own: the ledger's events read and folded, its actions replayed through the engine."""
+    collect_for_bulk_work()  # as the command line does
+    store = EventStore(location, create=False)
+    started = time.perf_counter()
+    found = answer(store.read(), Question("server_side"))
+    seconds = time.perf_counter() - started
+    store.close()
+    return {
+        "whatif_s": seconds,
+        "whatif_eps": found.ledger_end[0] / seconds,
+        "whatif_differ": len(found.differences),
+        "peak_rss_whatif_mb": _peak_mb(os.getpid()),
     }
 
 
@@ -270,5 +291,13 @@ def report(result: dict[str, Any]) -> None:
         "",
         "",
         "< 1024 MB",
+    )
+    t.add_row(
+        "whatif (every user to server_side)",
+        f"{result['whatif_s']:.1f} s, {result['whatif_eps']:,.0f} events/s, "
+        f"peak {result['peak_rss_whatif_mb']:,.0f} MB",
+        f"{result['rebuild_raw_eps']:,.0f} rows/s",
+        f"{result['whatif_ratio']:.3f}",
+        "",
     )
     console.print(t)

@@ -36,10 +36,11 @@ class Habits:
     tracks_mail: float  # share of incoming mail tracked
     laptop: bool  # goes offline now and then
     sync_filter: str
+    sync_method: str = "outlook_client"  # a server_side user has no offline queue, so no laptop habit
 
 
 class Organisation:
-    def __init__(self, users: int, seed: int) -> None:
+    def __init__(self, users: int, seed: int, server_side: float = 0.0) -> None:
         self.rng = random.Random(seed)
         self.world = World()
         self.names = [f"u{n:04d}" for n in range(1, users + 1)]
@@ -52,6 +53,11 @@ class Organisation:
             )
             for name in self.names
         }
+        # which users synchronise server-side: drawn apart, so that a share of 0 keeps every other draw as it was
+        methods = random.Random(f"server-side {seed}")
+        for name in self.names:
+            if methods.random() < server_side:
+                self.habits[name].sync_method, self.habits[name].laptop = "server_side", False
         self.serial = 0
         self.events = 0
 
@@ -69,6 +75,8 @@ class Organisation:
     def run(self, days: int, max_events: int | None = None) -> Iterator[dict[str, Any]]:
         for name in self.names:
             raw = {"do": "user.add", "user": name, "sync_filter": self.habits[name].sync_filter}
+            if self.habits[name].sync_method != "outlook_client":
+                raw["sync_method"] = self.habits[name].sync_method
             line = self._emit(raw, FIRST_DAY)
             if line:
                 yield line
@@ -159,16 +167,21 @@ class Organisation:
         return {"do": "sync", "user": name}
 
 
-def generate(users: int, days: int, seed: int, max_events: int | None = None) -> Iterator[dict[str, Any]]:
-    """Action lines (with `id` and `at`) of a synthetic organisation."""
-    return Organisation(users, seed).run(days, max_events)
+def generate(
+    users: int, days: int, seed: int, max_events: int | None = None, server_side: float = 0.0
+) -> Iterator[dict[str, Any]]:
+    """Action lines (with `id` and `at`) of a synthetic organisation; `server_side` is the share of its users who
+    synchronise server-side (RULES-SSS.md), the others with the Outlook client."""
+    return Organisation(users, seed, server_side).run(days, max_events)
 
 
-def write_lines(out: BinaryIO, users: int, days: int, seed: int, max_events: int | None = None) -> int:
+def write_lines(
+    out: BinaryIO, users: int, days: int, seed: int, max_events: int | None = None, server_side: float = 0.0
+) -> int:
     """Write the organisation's action lines (JSON Lines) to `out`, with a progress bar; how many were written."""
     count = 0
     with progress("generating") as update:
-        for count, line in enumerate(generate(users, days, seed, max_events), 1):
+        for count, line in enumerate(generate(users, days, seed, max_events, server_side), 1):
             line["at"] = iso(line["at"])
             if "start" in line:
                 line["start"] = iso(line["start"])
