@@ -146,13 +146,13 @@ def _check(world: World, position: int, d: v.Decided, syncs: dict[int, str]) -> 
         assert d.facts is not None, d.rule  # every row with facts recorded them
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_recorded_facts_equal_the_state_the_engine_decided_from(seed: int) -> None:
+@pytest.mark.parametrize(("seed", "mixed"), [*((n, False) for n in range(8)), *((n, True) for n in range(4))])
+def test_recorded_facts_equal_the_state_the_engine_decided_from(seed: int, mixed: bool) -> None:
     ledger = Ledger()
     world = World()
     syncs: dict[int, str] = {}  # position -> user, of syncs and going online
     decided = 0
-    for action in randomwalk.actions(seed, 300):
+    for action in randomwalk.actions(seed, 300, mixed=mixed):  # mixed: both synchronisation methods
         for position, event in ledger.append([action]):
             if isinstance(event, (v.SyncRequested, v.WentOnline)):
                 syncs[position] = event.user
