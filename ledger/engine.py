@@ -77,6 +77,7 @@ class _Batch:
         self.world = world
         self.recorded: list[Recorded] = []
         self.carried: list[fx.Effect] = []  # effects the next decision takes along (a replay settling its op)
+        self.sync: int | None = None  # the sync (or going online) this batch runs: its decisions record it
 
     @property
     def next_position(self) -> int:
@@ -104,8 +105,10 @@ class _Batch:
         actor: str,
         ends: tuple[str, str, str],
         queue: Queue | None = None,
+        merged: tuple[int, ...] = (),
     ) -> None:
-        """Record the verdict as a decision about `ends` (user, item, record), as far as its rule is about them."""
+        """Record the verdict as a decision about `ends` (user, item, record), as far as its rule is about them;
+        `merged` are the causes of every queued change it decides, when there are several (`cause` the latest)."""
         user, item, record = ends
         kind = verdict.rule.about
         if kind == "none":
@@ -124,6 +127,9 @@ class _Batch:
             effects=effects,
             reason=verdict.reason,
             method=self.world.users[user].sync_method,
+            facts=verdict.facts,
+            sync=self.sync,
+            causes=merged if len(merged) > 1 else None,
         )
         self.record(decision, queue)
 
@@ -324,7 +330,7 @@ def _known(world: World, record_id: str) -> Record:
 def _go_online(batch: _Batch, a: v.WentOnline) -> None:
     world = batch.world
     user = world.users[a.user]
-    cause = batch.record(a)
+    cause = batch.sync = batch.record(a)
     for op in [p for p in user.pending if p.operation.startswith("offline:")]:
         replay = op.replay
         assert replay is not None, "every offline operation carries the action to replay"
@@ -364,7 +370,7 @@ def _replay_situation(world: World, user: User, op: Pending, replay: v.OfflineAc
 def _sync_requested(batch: _Batch, a: v.SyncRequested) -> None:
     user = batch.world.users[a.user]
     pending = list(user.pending)
-    batch.record(a)  # folding it takes every pending operation
+    batch.sync = batch.record(a)  # folding it takes every pending operation
     _run_sync(batch, user, pending, a.when)
 
 
@@ -373,7 +379,7 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -
     record, (3) reconciliation of the filter."""
     world = batch.world
     actor = f"sync:{user.name}"
-    latest_cause: dict[str, int] = {}
+    causes: dict[str, list[int]] = {}  # record -> the causes of its queued changes, merged into one decision
     edits: dict[tuple[str | None, str | None], list[Pending]] = {}  # a server_side user's queued mailbox edits
     for op in pending:
         if _mailbox_edit(op):
@@ -386,13 +392,14 @@ def _run_sync(batch: _Batch, user: User, pending: list[Pending], at: datetime) -
         elif op.operation in ("outlook.delete", "outlook.untrack"):
             _removal(batch, user, op, at, actor)
         elif op.record is not None and not op.operation.startswith("offline:"):
-            latest_cause[op.record] = max(op.cause, latest_cause.get(op.record, 0))
-    for record_id, cause in latest_cause.items():
+            causes.setdefault(op.record, []).append(op.cause)
+    merged = {record_id: tuple(sorted(set(found))) for record_id, found in causes.items()}
+    for record_id, found in merged.items():
         link = active_link(world, user.name, record_id)
         if link is not None:
-            _crm_change_reaches(batch, user, record_id, cause, at, actor)
+            _crm_change_reaches(batch, user, record_id, found, at, actor)
     for record in _unlinked_in_filter(world, user):
-        _filter_entry(batch, user, record, latest_cause.get(record.id, record.changed), at, actor)
+        _filter_entry(batch, user, record, merged.get(record.id, (record.changed,)), at, actor)
 
 
 def _mailbox_edit(op: Pending) -> bool:
@@ -442,7 +449,8 @@ def _mailbox_edits(batch: _Batch, user: User, group: list[Pending], at: datetime
     )
     verdict = _rules(user).decide(situation)
     queue = _crm_changed(world, verdict, record_id, group[-1].operation, user.name)
-    batch.decide(verdict, group[-1].cause, at, actor, (user.name, item_id, record_id), queue)
+    merged = tuple(sorted({op.cause for op in group}))
+    batch.decide(verdict, group[-1].cause, at, actor, (user.name, item_id, record_id), queue, merged=merged)
 
 
 def _unlinked_in_filter(world: World, user: User) -> list[Record]:
@@ -479,13 +487,18 @@ def _removal(batch: _Batch, user: User, op: Pending, at: datetime, actor: str) -
             user=user.name,
             item=item_id,
             record=record_id,
+            owner=known.owner,
+            start=known.start,
+            sync_at=at,
         )
     )
     queue = _crm_changed(world, verdict, record_id, "sync", user.name)
     batch.decide(verdict, op.cause, at, actor, (user.name, item_id, record_id), queue)
 
 
-def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, at: datetime, actor: str) -> None:
+def _crm_change_reaches(
+    batch: _Batch, user: User, record_id: str, causes: tuple[int, ...], at: datetime, actor: str
+) -> None:
     world = batch.world
     link = active_link(world, user.name, record_id)
     assert link is not None
@@ -508,12 +521,17 @@ def _crm_change_reaches(batch: _Batch, user: User, record_id: str, cause: int, a
             fields=known.fields,
             start=known.start,
             completed=shows_completed(known),
+            owner=known.owner,
+            state=known.state,
+            sync_at=at,
+            sync_filter=user.sync_filter,
+            shared_with_user=user.name in known.shared_with,
         )
     )
-    batch.decide(verdict, cause, at, actor, (user.name, link.item, record_id))
+    batch.decide(verdict, causes[-1], at, actor, (user.name, link.item, record_id), merged=causes)
 
 
-def _filter_entry(batch: _Batch, user: User, record: Record, cause: int, at: datetime, actor: str) -> None:
+def _filter_entry(batch: _Batch, user: User, record: Record, causes: tuple[int, ...], at: datetime, actor: str) -> None:
     if skips_deleted(user, record):  # every sync asks again, for every copy the user ever removed: keep it cheap
         situation = rules.FilterEntry(user.name, record.id, None, v.outlook_type_of(record.type), skipped=True)
     else:
@@ -526,9 +544,12 @@ def _filter_entry(batch: _Batch, user: User, record: Record, cause: int, at: dat
             fields=record.fields,
             start=record.start,
             completed=shows_completed(record),
+            owner=record.owner,
+            sync_filter=user.sync_filter,
+            shared_with_user=user.name in record.shared_with,
         )
     verdict = _rules(user).decide(situation)
-    batch.decide(verdict, cause, at, actor, (user.name, situation.item or "", record.id))
+    batch.decide(verdict, causes[-1], at, actor, (user.name, situation.item or "", record.id), merged=causes)
 
 
 # ------------------------------------------------------------------------------------------ the baseline

@@ -20,6 +20,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
+    StrictInt,
     StrictStr,
     TypeAdapter,
     model_validator,
@@ -474,6 +475,10 @@ ACTION_CLASSES: dict[str, type[Action]] = {
 }
 
 
+FactValue = StrictStr | StrictBool | StrictInt | float | None
+Facts = dict[str, FactValue]  # a decision's facts: names to JSON values (times as ISO 8601 text)
+
+
 class Decided(Model):
     """The ledger's decision: a rule applied, because of an earlier event (`cause`, a position)."""
 
@@ -487,6 +492,11 @@ class Decided(Model):
     reason: str | None = None
     method: str | None = None  # the synchronisation method whose rule set decided; None (older rows): outlook_client
     queued: tuple[Queued, ...] = ()
+    # Recorded since issue 14 (absent from older ledgers' decisions): what the rule read of its situation, the
+    # sync (or going online) whose batch decided it, and every queued change merged into it (`cause` the latest).
+    facts: Facts | None = None
+    sync: int | None = None
+    causes: tuple[int, ...] | None = None
 
     @property
     def when(self) -> datetime:

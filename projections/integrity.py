@@ -134,6 +134,11 @@ def verify(
                 add(position, "decision", f"rule '{event.rule}' is not one of {event.decided_by}'s rules")
             if not 0 < event.cause < position:
                 add(position, "decision", f"its cause {event.cause} is not an earlier event")
+            for merged in event.causes or ():
+                if not 0 < merged <= event.cause:
+                    add(position, "decision", f"its merged cause {merged} is not an event before its cause")
+            if event.sync is not None and not 0 < event.sync < position:
+                add(position, "decision", f"its sync {event.sync} is not an earlier event")
         try:
             evolve(world, event, position)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:

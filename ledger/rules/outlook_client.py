@@ -21,6 +21,7 @@ from ..effects import (
     ReplaceItem,
     UnlinkItem,
 )
+from ..vocabulary import Facts
 from .situations import (
     FilterEntry,
     GoingOnline,
@@ -32,7 +33,7 @@ from .situations import (
     Tracking,
     Untracking,
 )
-from .table import RuleSet, row
+from .table import RuleSet, iso, row
 
 METHOD = "outlook_client"
 
@@ -126,6 +127,89 @@ def _create_copy(f: FilterEntry) -> tuple[Effect, ...]:
     )
 
 
+# ------------------------------------------------------------------------------------------ facts
+# What each row read of its situation, recorded on its decision (`Decided.facts`): `why` tells them as they were
+# at the decision, whatever changed since. Times are ISO 8601 text; names are as declared.
+
+
+def _tracking_facts(t: Tracking) -> Facts:
+    return {"type": t.type, "completed": t.completed, "in_filter": t.in_filter}
+
+
+def _edit_facts(e: OutlookEdit) -> Facts:
+    return {"record_exists": e.record_exists}
+
+
+def _untracking_facts(u: Untracking) -> Facts:
+    facts: Facts = {"delete_in_crm": u.delete_in_crm, "is_email": u.is_email}
+    if u.is_email and u.delete_in_crm is None:
+        facts["delete_untracked_email_in_crm"] = u.email_option  # the option, as it was at the untrack
+    facts["designated"] = designation(u)
+    return facts
+
+
+def _replay_facts(r: OfflineReplay) -> Facts:
+    facts: Facts = {"operation": r.kind, "item_exists": r.item_exists, "queued_record": r.queued_record}
+    facts["linked_record"] = r.linked_record
+    if r.queued_record is not None and r.kind != "track":
+        facts["queued_record_exists"] = r.queued_record_exists
+    if r.kind == "track":
+        facts["queued_record_used"] = r.queued_record_used
+    if r.kind == "set_regarding":
+        facts["regarding"] = r.regarding
+        facts["regarding_exists"] = r.regarding_exists
+    return facts
+
+
+def _crm_deletion_facts(c: QueuedCrmChange) -> Facts:
+    facts: Facts = {"record_exists": c.record_exists, "family": c.family}
+    if c.family == "contact":
+        facts["owner_at_deletion"] = c.owner
+        facts["owned_at_deletion"] = c.owned_at_deletion
+    elif c.family == "appointment":
+        facts["start_at_deletion"] = iso(c.start)
+        facts["sync_at"] = iso(c.sync_at)
+        facts["starts_after_sync"] = c.started_after_sync
+    elif c.family == "task":
+        facts["copy_completed"] = c.copy_completed
+    return facts
+
+
+def _crm_change_facts(c: QueuedCrmChange) -> Facts:
+    return {
+        "origin": c.origin,
+        "in_filter_before": c.in_filter_before,
+        "in_filter_now": c.in_filter_now,
+        "owner": c.owner,
+        "state": c.state,
+        "shared_with_user": c.shared_with_user,
+        "sync_filter": c.sync_filter,
+    }
+
+
+def _filter_entry_facts(f: FilterEntry) -> Facts:
+    return {"owner": f.owner, "shared_with_user": f.shared_with_user, "sync_filter": f.sync_filter}
+
+
+def _removal_facts(r: OutlookRemoval) -> Facts:
+    facts: Facts = {"untrack": r.untrack, "family": r.family, "record_exists": r.record_exists}
+    if r.untrack:
+        facts["designated"] = r.designated
+        if r.family != "email":
+            facts["owner"] = r.owner
+            facts["user_owns"] = r.user_owns
+    elif r.record_exists and r.family == "appointment":
+        facts["owner"] = r.owner
+        facts["user_owns"] = r.user_owns
+        facts["record_state"] = r.record_state
+        facts["start"] = iso(r.start)
+        facts["sync_at"] = iso(r.sync_at)
+        facts["starts_after_sync"] = r.starts_after_sync
+    elif r.record_exists and r.family == "task":
+        facts["record_state"] = r.record_state
+    return facts
+
+
 # ------------------------------------------------------------------------------------------ immediate
 
 IMMEDIATE_RULES = (
@@ -139,6 +223,7 @@ IMMEDIATE_RULES = (
         situation=Tracking,
         applies=lambda t: t.type == "email",
         effects=_track,
+        facts=_tracking_facts,
     ),
     row(
         "TRACK-ITEM",
@@ -151,6 +236,7 @@ IMMEDIATE_RULES = (
         situation=Tracking,
         applies=lambda t: True,
         effects=_track,
+        facts=_tracking_facts,
     ),
     row(
         "SET-REGARDING",
@@ -162,6 +248,7 @@ IMMEDIATE_RULES = (
         situation=OutlookEdit,
         applies=lambda e: e.record_exists and e.kind == "set_regarding",
         effects=lambda e: (ChangeRecord(record=e.record, regarding=e.regarding),),
+        facts=_edit_facts,
     ),
     row(
         "OUTLOOK-EDIT-PUSH",
@@ -173,6 +260,7 @@ IMMEDIATE_RULES = (
         situation=OutlookEdit,
         applies=lambda e: e.record_exists and e.kind in ("update", "complete"),
         effects=_push,
+        facts=_edit_facts,
     ),
     row(
         "EDIT-ORPHAN",
@@ -185,6 +273,7 @@ IMMEDIATE_RULES = (
         situation=OutlookEdit,
         applies=lambda e: not e.record_exists,
         reason=lambda e: f"CRM record '{e.record}' no longer exists",
+        facts=_edit_facts,
     ),
     row(
         "UNTRACK-LINK",
@@ -197,6 +286,7 @@ IMMEDIATE_RULES = (
         situation=Untracking,
         applies=lambda u: True,
         effects=lambda u: (UnlinkItem(user=u.user, item=u.item, record=u.record),),
+        facts=_untracking_facts,
     ),
     row(
         "OFFLINE-QUEUE",
@@ -222,6 +312,7 @@ IMMEDIATE_RULES = (
         situation=OfflineReplay,
         applies=lambda r: _offline_conflict(r) is not None,
         reason=_offline_conflict,
+        facts=_replay_facts,
     ),
     row(
         "GO-ONLINE-SYNC",
@@ -251,6 +342,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "contact" and not c.owned_at_deletion,
         effects=_delete_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "CONTACT-DEL-CRM-OWNER",
@@ -262,6 +354,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "contact",
         effects=_unlink_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "APPT-DEL-CRM-FUTURE",
@@ -273,6 +366,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment" and c.started_after_sync,
         effects=_delete_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "APPT-DEL-CRM-PAST",
@@ -284,6 +378,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment",
         effects=_unlink_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "TASK-DEL-CRM-OPEN",
@@ -295,6 +390,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "task" and not c.copy_completed,
         effects=_delete_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "TASK-DEL-CRM-DONE",
@@ -306,6 +402,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "task",
         effects=_unlink_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "EMAIL-DEL-CRM",
@@ -317,6 +414,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "email",
         effects=_unlink_copy,
+        facts=_crm_deletion_facts,
     ),
     row(
         "FILTER-LEAVE-SYNCED",
@@ -329,6 +427,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.in_filter_now and c.origin == "synced",
         effects=_delete_copy,
+        facts=_crm_change_facts,
     ),
     row(
         "FILTER-LEAVE-TRACKED",
@@ -340,6 +439,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.in_filter_now and c.in_filter_before,
         effects=_pull,
+        facts=_crm_change_facts,
     ),
     row(
         "CRM-EDIT-PULL",
@@ -352,6 +452,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: True,
         effects=_pull,
+        facts=_crm_change_facts,
     ),
 )
 
@@ -370,6 +471,7 @@ FILTER_RULES = (
         situation=FilterEntry,
         applies=lambda f: not f.skipped,
         effects=_create_copy,
+        facts=_filter_entry_facts,
     ),
     row(
         "FILTER-SKIP-DELETED",
@@ -400,6 +502,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and not r.record_exists,
         effects=_end_link,
+        facts=_removal_facts,
     ),
     row(
         "EMAIL-DEL-OUTLOOK",
@@ -411,6 +514,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "email",
         effects=_end_link,
+        facts=_removal_facts,
     ),
     row(
         "CONTACT-DEL-OUTLOOK",
@@ -422,6 +526,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact",
         effects=_end_link,
+        facts=_removal_facts,
     ),
     row(
         "APPT-DEL-OUTLOOK-OWNER",
@@ -440,6 +545,7 @@ OUTLOOK_REMOVAL_RULES = (
             and r.starts_after_sync
         ),
         effects=_delete_record_and_end_link,
+        facts=_removal_facts,
     ),
     row(
         "APPT-DEL-OUTLOOK-KEEP",
@@ -452,6 +558,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "appointment",
         effects=_end_link,
+        facts=_removal_facts,
     ),
     row(
         "TASK-DEL-OUTLOOK-OPEN",
@@ -463,6 +570,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task" and r.record_state == "active",
         effects=_delete_record_and_end_link,
+        facts=_removal_facts,
     ),
     row(
         "TASK-DEL-OUTLOOK-DONE",
@@ -474,6 +582,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task",
         effects=_end_link,
+        facts=_removal_facts,
     ),
     row(
         "EMAIL-UNTRACK-DELETE",
@@ -485,6 +594,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: r.untrack and r.family == "email" and r.designated,
         effects=_delete_record_if_exists,
+        facts=_removal_facts,
     ),
     row(
         "EMAIL-UNTRACK-KEEP",
@@ -495,6 +605,7 @@ OUTLOOK_REMOVAL_RULES = (
         "seed DEL",
         situation=OutlookRemoval,
         applies=lambda r: r.untrack and r.family == "email",
+        facts=_removal_facts,
     ),
     row(
         "UNTRACK-ITEM",
@@ -506,6 +617,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: r.untrack,
         effects=_delete_record_if_owned_and_designated,
+        facts=_removal_facts,
     ),
 )
 

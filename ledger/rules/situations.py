@@ -107,6 +107,10 @@ class OutlookRemoval:
     user: str = ""
     item: str = ""
     record: str = ""
+    # what a decision records as its facts (the booleans above are read from these)
+    owner: str = ""  # at sync time, or at deletion if gone
+    start: datetime | None = None  # the record's start, likewise
+    sync_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +133,12 @@ class QueuedCrmChange:
     fields: Values = field(default_factory=dict)
     start: datetime | None = None
     completed: bool = False
+    # what a decision records as its facts (the booleans above are read from these)
+    owner: str = ""  # now, or at deletion if gone
+    state: str = ""  # likewise
+    sync_at: datetime | None = None
+    sync_filter: str = ""  # the user's option at the sync
+    shared_with_user: bool = False  # now, or at deletion if gone
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +154,10 @@ class FilterEntry:
     fields: Values = field(default_factory=dict)
     start: datetime | None = None
     completed: bool = False
+    # what a decision records as its facts (left out when skipped)
+    owner: str = ""
+    sync_filter: str = ""
+    shared_with_user: bool = False
 
 
 def family(crm_type: str) -> str:

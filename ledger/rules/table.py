@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from ..effects import Effect
 from ..sources import SOURCES
+from ..vocabulary import Facts
 
 
 def _nothing(situation: Any) -> tuple[Effect, ...]:
@@ -20,6 +22,10 @@ def _nothing(situation: Any) -> tuple[Effect, ...]:
 
 
 def _no_reason(situation: Any) -> str | None:
+    return None
+
+
+def _no_facts(situation: Any) -> Facts | None:
     return None
 
 
@@ -38,6 +44,7 @@ class Rule:
     applies: Callable[[Any], bool]  # given a situation of that kind
     effects: Callable[[Any], tuple[Effect, ...]] = _nothing
     reason: Callable[[Any], str | None] = _no_reason  # why, in words, when the effects alone do not say
+    facts: Callable[[Any], Facts | None] = _no_facts  # what the row read of its situation, recorded on the decision
 
     @property
     def sentence(self) -> str:
@@ -63,17 +70,41 @@ def row(
     effects: Callable[[Any], tuple[Effect, ...]] = _nothing,
     reason: Callable[[Any], str | None] = _no_reason,
     about: str = "both",
+    facts: Callable[[Any], Facts | None] = _no_facts,
 ) -> Rule:
     """A row as a table reads: the words first, then how it decides."""
-    return Rule(id, timing, when, then, confidence, tuple(sources.split()), about, situation, applies, effects, reason)
+    return Rule(
+        id, timing, when, then, confidence, tuple(sources.split()), about, situation, applies, effects, reason, facts
+    )
 
 
-class Verdict(NamedTuple):
-    """The rule that decides a situation, and what it changes."""
+def iso(t: datetime | None) -> str | None:
+    """A time as a fact records it: ISO 8601, `Z` for UTC (as the state document writes times)."""
+    if t is None:
+        return None
+    text = t.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
 
+
+class _Verdict(NamedTuple):
     rule: Rule
     effects: tuple[Effect, ...]
     reason: str | None = None
+
+
+class Verdict(_Verdict):
+    """The rule that decides a situation, what it changes (and why in words), and the facts of the situation it
+    read, which the decision records so that `why` tells them exactly even after later changes. As a tuple it is
+    `(rule, effects, reason)`, as it was before it had facts."""
+
+    facts: Facts | None
+
+    def __new__(
+        cls, rule: Rule, effects: tuple[Effect, ...], reason: str | None = None, facts: Facts | None = None
+    ) -> Verdict:
+        verdict = super().__new__(cls, rule, effects, reason)
+        verdict.facts = facts
+        return verdict
 
 
 class RuleSet:
@@ -92,7 +123,7 @@ class RuleSet:
         """The first row for this kind of situation that applies, with its effects; None if none does."""
         for rule in self._by_situation.get(type(situation), ()):
             if rule.applies(situation):
-                return Verdict(rule, rule.effects(situation), rule.reason(situation))
+                return Verdict(rule, rule.effects(situation), rule.reason(situation), rule.facts(situation))
         return None
 
     def decide(self, situation: object) -> Verdict:

@@ -82,7 +82,15 @@ def test_the_engine_still_records_those_decisions_byte_for_byte() -> None:
         ledger.append([v.ACTION_ADAPTER.validate_python({**action, "at": f"2026-03-02T10:{n:02d}:00Z"})])
     decided = [ledger.store.mapper.payload(e) for _, e in ledger.store.read() if isinstance(e, v.Decided)]
     # the same bytes, and since there are two synchronisation methods, the one that decided (after `reason`)
-    assert decided == [row.replace(b',"queued":', b',"method":"outlook_client","queued":', 1) for row in STORED]
+    expected = [row.replace(b',"queued":', b',"method":"outlook_client","queued":', 1) for row in STORED]
+    # since issue 14 a decision also records its facts, its sync and merged causes, after everything else
+    recorded = [orjson.loads(payload) for payload in decided]
+    assert [list(d)[: len(orjson.loads(e))] for d, e in zip(recorded, expected, strict=True)] == [
+        list(orjson.loads(e)) for e in expected
+    ]
+    earlier = [{k: d[k] for k in d if k not in ("facts", "sync", "causes")} for d in recorded]
+    assert [orjson.dumps(d) for d in earlier] == expected
+    assert [d.get("sync") for d in recorded] == [None, None, 10, 13, 16, 19, None, 25, 25]
 
 
 def test_a_decision_stored_before_methods_reads_as_the_outlook_clients() -> None:

@@ -165,6 +165,31 @@ def test_verify_through_the_command_exits_1_with_findings_and_0_when_clean(tmp_p
     assert '"position":7' in found.stdout and '"ok":false' in found.stdout
 
 
+def test_a_decisions_sync_or_merged_cause_after_it_is_found(tmp_path: Path) -> None:
+    location = _ledger(tmp_path)
+    reader = open_reader(location)
+    decided = [(p, e) for p, e in reader.ledger.store.read() if getattr(e, "sync", None)]
+    merged = [(p, e) for p, e in reader.ledger.store.read() if getattr(e, "causes", None)]
+    reader.close()
+    assert decided and merged
+    (at_sync, sync_decision), (at_merge, merge_decision) = decided[0], merged[0]
+    for position, old, new in (
+        (at_sync, f'"sync":{sync_decision.sync}', f'"sync":{at_sync + 1}'),
+        (at_merge, f'"causes":[{merge_decision.causes[0]}', f'"causes":[{at_merge + 1}'),
+    ):
+        kind, seal, payload = unwrap(_state(location, position))
+        changed = payload.replace(old.encode(), new.encode())
+        assert changed != payload
+        _sql(
+            location,
+            f"UPDATE stored_events SET state = ? WHERE originator_version = {position}",
+            wrap(seal, changed, False),
+        )
+    found = [(f.position, f.problem) for f in _verify(location).findings if f.check == "decision"]
+    assert (at_sync, f"its sync {at_sync + 1} is not an earlier event") in found
+    assert (at_merge, f"its merged cause {at_merge + 1} is not an event before its cause") in found
+
+
 def test_a_decision_whose_rule_its_method_does_not_have_is_found(tmp_path: Path) -> None:
     """A decision names the method that took it: a rule of the other method's table alone cannot have been it."""
     from syncledger.ledger.rules import SERVER_SIDE

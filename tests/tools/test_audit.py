@@ -153,11 +153,15 @@ def test_why_explains_every_rule_with_its_sentence_and_a_chain_from_a_user_actio
 def test_why_tells_the_story_with_names_types_and_times(tmp_path: Path, run_cli: Run) -> None:
     db = tmp_path / "l.db"
     run_cli("run", SCENARIOS / "share-then-delete.yaml", "--db", db)
-    text = run_cli("why", "outlook:alice/c1", "--db", db).stdout
+    text = run_cli("why", "outlook:alice/c1", "--short", "--db", db).stdout
     assert "Contact c1 is no longer in alice's Outlook" in text
     assert "bob deleted contact c1 in CRM on 2 March 2026 at 11:00." in text
     assert "At alice's sync at 11:01, contact c1 was deleted from alice's Outlook because" in text
     assert "source: the white paper's table" in text
+    whole = run_cli("why", "outlook:alice/c1", "--db", db).stdout  # the date once, at the story's first event
+    assert "bob shared contact c1 with alice in CRM on 2 March 2026 at 09:01." in whole
+    assert "bob deleted contact c1 in CRM at 11:00." in whole
+    assert "It read: bob, not alice, owned CRM contact c1 when it was deleted" in whole
     kept = _json(run_cli("why", "outlook:bob/c1", "--json", "--db", db))
     assert kept["exists"] and kept["type"] == "contact" and kept["link"]["state"] == "unlinked"
     assert "no longer linked to CRM" in kept["now"] and "CONTACT-DEL-CRM-OWNER" in kept["now"]

@@ -75,10 +75,17 @@ def test_state_at_a_position_and_at_a_time_and_for_one_user(tmp_path: Path, run_
 def test_why_names_the_rule_its_cause_and_its_sentence(tmp_path: Path, run_cli: Run) -> None:
     db = tmp_path / "l.db"
     run_cli("run", SHARE_THEN_DELETE, "--db", db)
-    result = run_cli("why", "outlook:alice/c1", "--json", "--db", db)
+    result = run_cli("why", "outlook:alice/c1", "--short", "--json", "--db", db)
     chain = json.loads(result.stdout)["chain"]
     assert [(s["event"], s["rule"]) for s in chain] == [("crm.delete", None), ("decision", "CONTACT-DEL-CRM-NONOWNER")]
     assert "CONTACT-DEL-CRM-NONOWNER" in chain[1]["sentence"] and "source:" in chain[1]["sentence"]
+    whole = json.loads(run_cli("why", "outlook:alice/c1", "--json", "--db", db).stdout)["chain"]
+    assert [(s["event"], s["rule"]) for s in whole] == [
+        ("crm.share", None),
+        ("decision", "FILTER-CREATE"),
+        ("crm.delete", None),
+        ("decision", "CONTACT-DEL-CRM-NONOWNER"),
+    ]
     text = run_cli("why", "outlook:bob/c1", "--db", db).stdout
     assert "CONTACT-DEL-CRM-OWNER" in text and "deleted" in text
     assert "did you mean crm:c1" in _one_error_line(run_cli("why", "crm:c2", "--db", db))

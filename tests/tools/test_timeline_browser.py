@@ -145,8 +145,15 @@ def test_the_page_shows_why_reasons_in_rows_and_causes_as_links(browser: Any, ru
     answer = page.locator(".why")  # the `why` answer, on top of the page, before the timeline
     assert answer.is_visible() and why["now"] in answer.inner_text()
     assert all(step["sentence"] in answer.inner_text() for step in why["chain"])
+    positions = answer.locator(".pos")  # each step's position: a link to its row, or text if not in this history
+    assert positions.all_inner_texts() == [f"@{step['position']}" for step in why["chain"]]
     links = answer.locator("a.pos")
-    assert links.all_inner_texts() == [f"@{step['position']}" for step in why["chain"]]
+    assert links.count() >= 2 and all(page.locator(link).count() == 1 for link in links.evaluate_all(
+        "links => links.map(a => a.getAttribute('href'))"
+    ))  # fmt: skip
+    merged = [step for step in why["chain"] if len(step["causes"]) > 1 or step["read"]]
+    assert merged and all(step["read"] in answer.inner_text() for step in merged if step["read"])
+    assert answer.locator(".note a.cause").count() >= 1  # "Because of @N" links to the cause's row
     box = answer.bounding_box()
     assert box is not None and box["y"] < page.locator(".timeline").bounding_box()["y"]
 

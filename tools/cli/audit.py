@@ -13,7 +13,8 @@ from ..explain.pending import queues
 from ..explain.preview import preview as dry_run
 from ..explain.preview import preview_time
 from ..explain.refs import resolve_ref
-from ..explain.text import print_diff, print_pending, print_preview, print_why
+from ..explain.story import story
+from ..explain.text import print_diff, print_pending, print_preview, print_story, print_why
 from ..explain.why import check_user, explain
 from ..inputs import BadInputError, parse_point, shown
 from ..output import one_line, print_json
@@ -35,22 +36,33 @@ from .app import (
 @app.command()
 def why(
     ref: str = typer.Argument(..., help=REF_HELP),
+    short: bool = typer.Option(
+        False, "--short", help="Only the one-paragraph answer: the state, and the chain to its latest decision."
+    ),  # fmt: skip
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """Why an item is in its present state: the chain from the user actions to the decisions, in sentences.
+    """Why an item is in its present state, told whole: every decision about it since its link was made (or
+    since it appeared), the user actions that caused each (every queued change merged into one), the facts each
+    rule read as the decision recorded them, dropped offline operations, where its own changes reached other
+    users' copies, and what still waits for a sync. --short gives the one-paragraph answer.
 
     \b
     Example:
         syncledger why outlook:alice/c1
+        syncledger why outlook:alice/c1 --short
     """
     reader = open_reader(db)
     try:
         ref = resolve_ref(ref, reader.index, reader.world, reader.event)
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
-    found = explain(ref, reader.world, reader.index, reader.event)
-    print_json(found.document()) if json else print_why(found, db)
+    if short:
+        found = explain(ref, reader.world, reader.index, reader.event)
+        print_json(found.document()) if json else print_why(found, db)
+        return
+    whole = story(ref, reader.world, reader.index, reader.event, reader.events)
+    print_json(whole.document()) if json else print_story(whole, db)
 
 
 # ------------------------------------------------------------------------------------------------- pending

@@ -10,6 +10,7 @@ from rich.markup import escape
 
 from ..explain.history import history_document, is_item_ref, load_history
 from ..explain.refs import resolve_ref
+from ..explain.story import story
 from ..explain.text import print_history
 from ..explain.timeline_html import render_timeline
 from ..explain.why import explain
@@ -70,9 +71,9 @@ def history(
     now = answer.now
     found.label = answer.label
     if html is not None:
-        chain = [(step.position, step.sentence) for step in answer.steps]
+        whole = story(ref, reader.world, reader.index, reader.event, reader.events)  # why's whole story, on top
         try:
-            html.write_text(render_timeline(found, now, chain), encoding="utf-8")
+            html.write_text(render_timeline(found, now, whole), encoding="utf-8")
         except OSError as e:
             raise UsageError(f"cannot write {html}: {e.strerror or e}") from None
     if json:

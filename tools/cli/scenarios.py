@@ -13,8 +13,8 @@ from syncledger.projections.reader import open_reader
 from .. import scenarios
 from ..explain.history import is_item_ref
 from ..explain.refs import resolve_ref
-from ..explain.text import print_why
-from ..explain.why import explain
+from ..explain.story import story
+from ..explain.text import print_story
 from ..inputs import BadInputError
 from ..output import console, db_option, fail, print_json, printable
 from ..reports import print_state
@@ -109,6 +109,6 @@ def demo(db: str = typer.Option("./syncledger-demo.db", "--db", help="Where to w
     print_state(state_document(outcome.ledger.world))
     console.print(f"\nsyncledger why {DEMO_REF}{db_option(db)}", style="bold", markup=False)
     reader = open_reader(db)
-    print_why(explain(DEMO_REF, reader.world, reader.index, reader.event), db)
+    print_story(story(DEMO_REF, reader.world, reader.index, reader.event, reader.events), db)
     if outcome.failures:
         raise typer.Exit(1)

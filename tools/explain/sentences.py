@@ -289,6 +289,7 @@ class _Say:
     would: bool
     position: int | None
     cause: Event | None
+    facts: v.Facts | None = None  # the facts the decision recorded, when the sentence is to tell them exactly
 
     def was(self, past: str, conditional: str) -> str:
         return conditional if self.would else past
@@ -418,6 +419,16 @@ def _offline_conflict(s: _Say) -> str:
 
 
 def _appointment_kept(s: _Say) -> str:
+    facts = s.facts or {}
+    if "owner" in facts and "record_state" in facts:  # as the rule read them at the sync
+        owner, state, start = str(facts["owner"]), facts["record_state"], facts.get("start")
+        if owner != s.user_name:
+            why = f"{person(owner)}, not {s.user}, owns it"
+        elif state != "active":
+            why = f"it is {state}"
+        else:
+            why = f"it does not start after the sync (its start: {start or 'none'})"
+        return f"{s.kept()} because {why}"
     record = s.kept_record()
     if record is None:
         why = f"it was not an active appointment of {s.user}'s starting after the sync"
@@ -431,6 +442,8 @@ def _appointment_kept(s: _Say) -> str:
 
 
 def _task_kept(s: _Say) -> str:
+    if s.facts and "record_state" in s.facts:  # as the rule read it at the sync
+        return f"{s.kept()} because it was {s.facts['record_state']} in CRM"
     record = s.kept_record()
     return f"{s.kept()} because it was {record.state if record else 'completed or canceled'} in CRM"
 
@@ -567,9 +580,11 @@ def decision_sentence(
     position: int | None = None,
     cause: Event | None = None,
     would: bool = False,
+    exact: bool = False,
 ) -> str:
-    """One sentence for a decision: where it was taken, what it did and why, and its rule with its source."""
-    say = _Say(d, names, would, position, cause)
+    """One sentence for a decision: where it was taken, what it did and why, and its rule with its source. With
+    `exact`, the facts the decision recorded (if it did) are told instead of the present state's."""
+    say = _Say(d, names, would, position, cause, d.facts if exact else None)
     when = f" {when}" if when else ""
     if d.actor.startswith("sync:"):
         kind = "server-side sync cycle" if d.decided_by == "server_side" else "sync"
@@ -594,3 +609,134 @@ def _rule_effect(rule_id: str) -> str:
 def describe_decision(d: v.Decided, names: Names | None = None) -> str:
     """One sentence for a decision, without its time (for tables that show the time in a column)."""
     return decision_sentence(d, names or Names())
+
+
+# ----------------------------------------------------------------------------------------------- facts
+
+
+def _time_words(value: object) -> str:
+    """A fact's ISO time as a person says it: `10 March 2026 at 10:00` (UTC)."""
+    if not isinstance(value, str):
+        return "none"
+    try:
+        return Clock().at(datetime.fromisoformat(value), since=True)
+    except ValueError:
+        return value
+
+
+def _an(word: str) -> str:
+    return f"{'an' if word[:1] in 'aeiou' else 'a'} {word}"
+
+
+def _fact_value(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return one_line(str(value), 80)
+
+
+def facts_sentence(d: v.Decided, names: Names) -> str | None:
+    """What the decision's rule read of its situation, as the decision recorded it (`Decided.facts`), in words:
+    `contact o1 was in alice's sync filter before and was not at this sync (owner bob, active...)`. None when
+    it recorded none (decisions before facts were recorded, and rules that read nothing worth telling). Facts
+    this version has no words for (another rule table's) are told as `name: value`."""
+    if not d.facts:
+        return None
+    s = _Say(d, names, False, None, None)
+    f = dict(d.facts)
+    user, record, item = s.user, s.record, s.item
+    parts: list[str] = []
+    has = f.__contains__
+    for quiet in ("family", "untrack", "is_email", "user_owns", "owned_at_deletion"):
+        f.pop(quiet, None)  # said by the rule's ID, or by the facts they were read from
+    if has("in_filter") and has("type"):  # tracking
+        kind, completed, in_filter = f.pop("type"), f.pop("completed", False), f.pop("in_filter")
+        parts.append(
+            f"{user}'s item was {_an(type_word(str(kind)) or 'item')}{' marked completed' if completed else ''}, "
+            f"and the new record {'was' if in_filter else 'was not'} in {user}'s sync filter"
+        )
+    if has("operation"):  # an offline operation replayed on going online
+        what = OFFLINE_OPERATIONS.get(f"outlook.{f.pop('operation')}", "operation")
+        replay = [f"the {what} was queued offline"]
+        queued = f.pop("queued_record", None)
+        if queued is not None:
+            replay[0] += f" on CRM {names.record(str(queued))}"
+        if has("item_exists"):
+            gone = not f.pop("item_exists")
+            replay.append(f"{item} was {'no longer' if gone else 'still'} in {user}'s Outlook")
+        if has("linked_record"):
+            linked = f.pop("linked_record")
+            replay.append(f"it was linked to CRM {names.record(str(linked))}" if linked else "it was not linked")
+        if has("queued_record_exists"):
+            replay.append(f"that record {'still existed' if f.pop('queued_record_exists') else 'had been deleted'}")
+        if has("queued_record_used"):
+            used = f.pop("queued_record_used")
+            replay.append(f"the record id {'had' if used else 'had not'} been used in CRM meanwhile")
+        if has("regarding_exists"):
+            regarding = f.pop("regarding", None)
+            exists = f.pop("regarding_exists")
+            replay.append(
+                f"the Regarding record {regarding or ''} {'still existed' if exists else 'had been deleted'}".replace(
+                    "  ", " "
+                )
+            )
+        parts.append(f"when {user} went online: " + ", ".join(replay))
+    if has("delete_in_crm"):  # an untrack
+        asked = f.pop("delete_in_crm")
+        parts.append(
+            {
+                None: f"{user}'s untrack did not say whether to delete the record in CRM",
+                True: f"{user} asked to delete the record in CRM when untracking",
+                False: f"{user} asked to keep the record in CRM when untracking",
+            }.get(asked if isinstance(asked, bool) else None, f"delete_in_crm: {_fact_value(asked)}")
+        )
+    if has("delete_untracked_email_in_crm"):
+        on = f.pop("delete_untracked_email_in_crm")
+        parts.append(f"{user}'s option delete_untracked_email_in_crm was {'on' if on else 'off'} at the untrack")
+    if has("designated"):
+        parts.append(f"deletion in CRM was {'' if f.pop('designated') else 'not '}designated at the untrack")
+    if has("owner_at_deletion"):
+        owner = str(f.pop("owner_at_deletion"))
+        not_user = "" if owner == s.user_name else f", not {user},"
+        parts.append(f"{person(owner)}{not_user} owned {record} when it was deleted")
+    if has("start_at_deletion"):
+        start = f.pop("start_at_deletion")
+        parts.append(
+            f"{record} started {_time_words(start)} when it was deleted" if start else f"{record} had no start"
+        )
+    if has("copy_completed"):
+        parts.append(f"{user}'s copy was {'' if f.pop('copy_completed') else 'not '}completed at the sync")
+    if has("in_filter_before") and has("in_filter_now"):
+        before, now = f.pop("in_filter_before"), f.pop("in_filter_now")
+        parts.append(
+            f"{record} was {'' if before else 'not '}in {user}'s sync filter before and "
+            f"{'still was' if before and now else 'was' if now else 'was not'} at this sync"
+        )
+    if has("origin"):
+        tracked = f.pop("origin") == "tracked"
+        parts.append(f"{user}'s copy came from {user + ' tracking it' if tracked else 'a sync'}")
+    if has("record_exists"):
+        exists = f.pop("record_exists")
+        told = {"owner_at_deletion", "start_at_deletion"} & set(d.facts)  # a deletion in CRM, already said
+        if exists or not told:
+            parts.append(f"{record} {'still existed' if exists else 'had been deleted'}")
+    state = [f"owner {person(str(f.pop('owner')))}"] if has("owner") else []
+    for key in ("state", "record_state"):
+        if has(key):
+            state.append(str(f.pop(key)))
+    if has("start"):
+        state.append(f"start {_time_words(f.pop('start'))}" if d.facts.get("start") else "no start")
+    if has("shared_with_user"):
+        shared = f.pop("shared_with_user")
+        if shared or d.facts.get("owner") != s.user_name:  # an owner's own record: sharing does not matter
+            state.append(f"{'' if shared else 'not '}shared with {user}")
+    if has("sync_filter"):
+        state.append(f"{user}'s sync filter {f.pop('sync_filter')}")
+    if state:
+        parts.append(f"{record}: {', '.join(state)}")
+    if has("starts_after_sync") and has("sync_at"):
+        after, at = f.pop("starts_after_sync"), f.pop("sync_at")
+        parts.append(f"the sync ran {_time_words(at)}, {'before' if after else 'not before'} that start")
+    parts += [f"{key}: {_fact_value(value)}" for key, value in f.items()]  # facts this version has no words for
+    return "; ".join(parts) or None

@@ -20,6 +20,7 @@ from .diff import Diff, Difference
 from .history import Entry, History, PropertyChange, show_value
 from .preview import Preview
 from .sentences import Clock, counted, person
+from .story import Story, step_notes
 from .why import Explanation
 
 SIDE_LABELS = {"crm": "CRM", "outlook": "Outlook", "link": "link", "user": "user"}
@@ -41,6 +42,37 @@ def print_why(found: Explanation, db: str | None = None) -> None:
         console.print(f"  @{step.position}  {step.sentence}.", markup=False)
     hint = f"syncledger history {shlex.quote(found.ref)}{db_option(db)}"
     console.print(f"\nEvery event of it: {hint}", style="dim", markup=False)
+
+
+def print_story(found: Story, db: str | None = None) -> None:
+    """The whole story in sentences: each event on its line, under each decision what caused it and the facts
+    its rule read; then what still waits. Its hints name the ledger given with --db, so that they can be pasted."""
+    console.print(f"{found.ref} ({found.label})" if found.label else found.ref, style="bold", markup=False)
+    console.print(found.now, markup=False)
+    if found.steps:
+        since = f", since {found.since_what} (@{found.since})" if found.since is not None else ""
+        title = "The whole story" if found.rule else "No sync rule has decided anything about it; what happened"
+        console.print(f"\n{title}{since} (times in UTC):", markup=False)
+        roles = {step.role for step in found.steps}
+        if roles - {"about"}:
+            legend = ["<- an event that caused a decision about it"] if "cause" in roles else []
+            legend += ["-> where one of its own changes reached another user's copy"] if "reached" in roles else []
+            console.print(f"  ({'; '.join(legend)})", markup=False)
+        if found.omitted:
+            console.print(f"  ({counted(found.omitted, 'earlier event')} about it not told here)", markup=False)
+        for step in found.steps:
+            mark = {"cause": "  <- ", "reached": "  -> "}.get(step.role, "")
+            console.print(f"  @{step.position}  {mark.strip() + ' ' if mark else ''}{step.sentence}.", markup=False)
+            for note in step_notes(step):
+                console.print(f"        {note}", markup=False)
+    if found.waiting:
+        console.print("\nStill waiting:", markup=False)
+        for w in found.waiting:
+            console.print(f"  @{w.cause}  {w.sentence}.", markup=False)
+    ref = shlex.quote(found.ref)
+    console.print(f"\nThe short answer: syncledger why {ref} --short{db_option(db)}", style="dim", markup=False)
+    if not found.ref.startswith("user:"):  # history takes items only
+        console.print(f"Every event of it: syncledger history {ref}{db_option(db)}", style="dim", markup=False)
 
 
 # ------------------------------------------------------------------------------------------------- pending

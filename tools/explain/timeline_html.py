@@ -5,6 +5,7 @@ a content security policy that forbids any fetch."""
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RULES, OUTLOOK_REMOVAL_RULES
@@ -13,6 +14,7 @@ from syncledger.projections.document import iso
 
 from .history import Entry, History, PropertyChange, SyncPoint, change_line, show_value
 from .sentences import counted, rule_note
+from .story import Story, StoryStep, step_notes
 
 # Rules are coloured by the table they come from, so a long timeline reads by kind of decision at a glance.
 RULE_FAMILIES = (
@@ -53,6 +55,10 @@ header p { margin: 2px 0; color: var(--muted); }
 header .why p { color: #111827; }
 .why ol { margin: 0; padding-left: 0; list-style: none; }
 .why li { margin: 2px 0; }
+.why .note { margin: 0 0 2px 4ch; color: #374151; font-size: 12px; }
+.why .role { color: var(--muted); }
+.why li.dropped { color: #9f1239; }
+.why a.cause { color: var(--link); }
 a.pos { color: var(--link); font-variant-numeric: tabular-nums; white-space: nowrap; }
 /* the first column fits the longest "@position date time" of this page (--when, in ch): never cut */
 .grid { display: grid; grid-template-columns: var(--when, 23ch) repeat(3, minmax(0, 1fr)); column-gap: 0; }
@@ -147,8 +153,8 @@ SCRIPT = """
 """
 
 
-def render_timeline(history: History, now: str = "", chain: list[tuple[int, str]] | None = None) -> str:
-    """The whole page for one item's history; `chain` is the `why` answer (position, sentence), shown on top."""
+def render_timeline(history: History, now: str = "", answer: Story | None = None) -> str:
+    """The whole page for one item's history; `answer` is `why`'s whole story, shown on top."""
     outlook_users = sorted({ref.split(":", 1)[1].split("/")[0] for ref in _refs(history, "outlook:")})
     outlook_title = (
         f"{outlook_users[0]}'s Outlook" if len(outlook_users) == 1 else f"Outlook ({', '.join(outlook_users)})"
@@ -179,7 +185,7 @@ def render_timeline(history: History, now: str = "", chain: list[tuple[int, str]
     )
     syncs = len({e.sync for e in history.entries if e.sync is not None})
     widest = max((len(_when(e)) for e in history.entries), default=22)
-    why = _why(now, chain or [], shown)
+    why = _why(answer.now if answer else now, answer, shown)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -214,11 +220,41 @@ in its row; click a row for the details, a position to go to its row.</p>
 """
 
 
-def _why(now: str, chain: list[tuple[int, str]], shown: set[int]) -> str:
-    """The answer of `syncledger why`: the item's state, and the chain from the user actions to the decisions."""
-    steps = "".join(f"<li>{_position(position, shown)} {escape(sentence)}.</li>" for position, sentence in chain)
-    chain_html = f"<h2>How it came to this (times in UTC)</h2><ol>{steps}</ol>" if steps else ""
-    return f'<section class="why" aria-label="Why"><p><strong>{escape(now)}</strong></p>{chain_html}</section>'
+def _why(now: str, answer: Story | None, shown: set[int]) -> str:
+    """The answer of `syncledger why`: the item's state, then its whole story, each decision with what caused it
+    (every merged cause, as links to their rows) and the facts its rule read."""
+    steps = "".join(_why_step(step, shown) for step in (answer.steps if answer else []))
+    since = f", since {answer.since_what} (@{answer.since})" if answer and answer.since is not None else ""
+    chain_html = f"<h2>The whole story{escape(since)} (times in UTC)</h2><ol>{steps}</ol>" if steps else ""
+    waiting = "".join(f"<li>@{w.cause} {escape(w.sentence)}.</li>" for w in (answer.waiting if answer else []))
+    waiting_html = f"<h2>Still waiting</h2><ol>{waiting}</ol>" if waiting else ""
+    return (
+        f'<section class="why" aria-label="Why"><p><strong>{escape(now)}</strong></p>{chain_html}{waiting_html}'
+        "</section>"
+    )
+
+
+def _why_step(step: StoryStep, shown: set[int]) -> str:
+    role = {"cause": "cause: ", "reached": "reached: "}.get(step.role, "")
+    notes = "".join(f'<div class="note">{_linked(note, shown)}</div>' for note in step_notes(step))
+    dropped = ' class="dropped"' if step.dropped else ""
+    return (
+        f'<li{dropped}>{_position(step.position, shown)} <span class="role">{role}</span>'
+        f"{escape(step.sentence)}.{notes}</li>"
+    )
+
+
+def _linked(text: str, shown: set[int]) -> str:
+    """The text, escaped, with each `@N` a link to that event's row when the page has it."""
+    parts = re.split(r"@(\d+)", text)
+    html = [escape(part) if n % 2 == 0 else _cause_link(int(part), shown) for n, part in enumerate(parts)]
+    return "".join(html)
+
+
+def _cause_link(position: int, shown: set[int]) -> str:
+    if position in shown:
+        return f'<a class="cause" href="#e-{position}">@{position}</a>'
+    return f"@{position}"
 
 
 def _position(position: int | None, shown: set[int]) -> str:

@@ -23,8 +23,8 @@ from syncledger.projections.document import state_document
 from syncledger.projections.reader import Reader, open_reader
 
 from ..explain.history import load_history
+from ..explain.story import story
 from ..explain.whatif import Question, answer
-from ..explain.why import explain
 from ..output import console, table
 from ..progress import progress
 from ..transfer import import_actions
@@ -220,7 +220,7 @@ def _lookups(reader: Reader, rng: random.Random) -> dict[str, float]:
     why_s, history_s = [], []
     for n, ref in enumerate([sample[0], *sample]):  # the first is a warm-up
         started = time.perf_counter()
-        explain(ref, reader.world, reader.index, reader.event).document()
+        story(ref, reader.world, reader.index, reader.event, reader.events).document()  # what `why` answers
         middle = time.perf_counter()
         load_history(reader, ref)
         if n:
