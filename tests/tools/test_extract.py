@@ -140,11 +140,12 @@ def _passes_for_every_ref(tmp_path: Path, history: list[v.Action], name: str) ->
         reader.close()
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+@pytest.mark.parametrize(("seed", "mixed"), [(1, False), (2, False), (3, True), (4, True)])
 def test_every_record_and_item_of_a_random_organisation_extracts_to_a_scenario_that_passes(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, mixed: bool
 ) -> None:
-    assert _passes_for_every_ref(tmp_path, list(randomwalk.actions(seed, 250)), f"walk{seed}") > 50
+    """`mixed`: users on both synchronisation methods, switching between them, and the organisation option."""
+    assert _passes_for_every_ref(tmp_path, list(randomwalk.actions(seed, 250, mixed)), f"walk{seed}") > 50
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -112,10 +112,12 @@ class Story:
     omitted: int  # earlier events about the item not told (see `history`)
     steps: list[StoryStep]
     waiting: list[Waiting]
+    label: str | None = None  # its fullname or subject, shown next to its id
 
     def document(self) -> dict[str, Any]:
         return {
             "ref": self.ref,
+            "label": self.label,
             "exists": self.exists,
             "type": self.type,
             "now": self.now,
@@ -174,6 +176,7 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
         omitted,
         steps,
         waiting,
+        short.label,
     )
 
 

@@ -47,7 +47,7 @@ def print_why(found: Explanation, db: str | None = None) -> None:
 def print_story(found: Story, db: str | None = None) -> None:
     """The whole story in sentences: each event on its line, under each decision what caused it and the facts
     its rule read; then what still waits. Its hints name the ledger given with --db, so that they can be pasted."""
-    console.print(found.ref, style="bold", markup=False)
+    console.print(f"{found.ref} ({found.label})" if found.label else found.ref, style="bold", markup=False)
     console.print(found.now, markup=False)
     if found.steps:
         since = f", since {found.since_what} (@{found.since})" if found.since is not None else ""
