@@ -6,9 +6,10 @@ re-reads the store, so the world is never more than a cache of what the store ho
 
 from __future__ import annotations
 
+import itertools
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -55,6 +56,9 @@ class Ledger:
         self.world = self._load_world()
         self.staged: list[Recorded] = []  # the events staged since the last commit (those asked to be kept)
         self._encoded: list[Encoded] = []  # all of them, encoded: what the commit appends
+        # whether the observer notes what is staged; a large import stops it (`stop_following`), so that what it
+        # would note until the publish does not grow with the import
+        self.following = True
         self.catch_up()
 
     def catch_up(self) -> list[Recorded]:
@@ -100,9 +104,16 @@ class Ledger:
         self._encoded += self.store.mapper.encoded(recorded)
         if keep:
             self.staged += recorded
-        if self.observer is not None:
+        if self.observer is not None and self.following:
             self.observer.observe(recorded, self.world)
         return recorded
+
+    def stop_following(self) -> None:
+        """The observer forgets what it noted of the staged events and notes no more until the next publish or
+        rollback, after which it catches up from the store (a large import: see `publish`)."""
+        if self.observer is not None and self.following:
+            self.observer.discard()
+        self.following = False
 
     def commit(self, batch_size: int | None = None) -> list[Recorded]:
         """Store everything staged: in one transaction, or in transactions of `batch_size` events (a crash then
@@ -119,6 +130,29 @@ class Ledger:
             self.observer.flush()
         return staged
 
+    def take_encoded(self) -> list[Encoded]:
+        """Hand over the events staged so far, encoded, to a staging area that keeps them outside memory until
+        `publish` (a large import); what is still staged in memory comes after them."""
+        encoded, self._encoded = self._encoded, []
+        self.staged = []
+        return encoded
+
+    def publish(self, pages: Iterable[Sequence[Encoded]]) -> None:
+        """Store events handed over by `take_encoded` (then what is still staged here) in ONE transaction, a page
+        at a time: all of them, or none; `ConflictError` if another writer came first. If the observer stopped
+        following (`stop_following`), the world is then loaded again, which brings the read models up to the
+        store and forgets the staged world's memory."""
+        rest, self._encoded, self.staged = self._encoded, [], []
+        try:
+            self.store.append_pages(itertools.chain(pages, [rest]))
+        except ConflictError:
+            self._forget()
+            raise
+        if not self.following:
+            self._forget()
+        elif self.observer is not None:
+            self.observer.flush()
+
     def staged_event(self, position: int) -> Action | Decided:
         """The event staged at `position` (kept or not), from what the commit will append."""
         return self.store.mapper.decode_encoded(self._encoded[position - self._encoded[0][0]])[1]
@@ -133,6 +167,8 @@ class Ledger:
     def _forget(self) -> None:
         if self.observer is not None:
             self.observer.discard()
+        self.following = True
+        self.world = World()  # let the old one go before the new one is loaded (a large import's staged world)
         self.world = self._load_world()
         self.catch_up()
 

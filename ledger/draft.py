@@ -157,6 +157,12 @@ class _PastThrough:
     def ended_links(self, upto: int) -> list[Link]:
         return self._past.ended_links()
 
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        return self._past.ended_links_page(after, limit, user)
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        return self._past.ended_links_between(after)
+
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
         return self._past.last_link(user, item)
 

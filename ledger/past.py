@@ -54,6 +54,14 @@ class Archive(Protocol):
 
     def ended_links(self, upto: int) -> list[Link]: ...
 
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        """The first `limit` ended links made after `after` (of `user` only, if given), in the order made."""
+        ...
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        """The links that ended after position `after`, up to `upto`, in the order made."""
+        ...
+
     def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
 
     def rows(self, upto: int) -> PastRows: ...
@@ -113,6 +121,20 @@ class Past:
         ended.sort(key=made)  # two sorted runs: a merge
         return ended
 
+    def ended_links_page(self, after: int, limit: int, user: str | None = None) -> list[Link]:
+        """The first `limit` ended links made after `after` (`Link.made`), of `user` only if given, in the order
+        made: what a page of a state document costs, not every link the ledger ever ended."""
+        since = [k for k in self.since.links if k.made > after and (user is None or k.user == user)]
+        stored = self.archive.ended_links_page(self.upto, after, limit, user) if self.archive else []
+        return sorted([*stored, *since], key=made)[:limit]
+
+    def ended_links_between(self, after: int) -> list[Link]:
+        """The links that ended after position `after` (what a diff from `after` to here compares), in the order
+        made: read by position, not from every link ever ended."""
+        since = [k for k in self.since.links if k.position > after]
+        stored = self.archive.ended_links_between(after, self.upto) if self.archive and after < self.upto else []
+        return sorted([*stored, *since], key=made)
+
     def last_link(self, user: str, item: str) -> Link | None:
         """The link of the user's item that ended last, if any (an item can be linked, unlinked and tracked again)."""
         for link in reversed(self.since.links):
@@ -139,6 +161,12 @@ class Past:
             since.links[bisect_right(list(map(_position, since.links)), position) :],
             _cut(since.actions, since.actions.values(), position),
         )
+
+    def rebase(self, archive: Archive, upto: int) -> None:
+        """Another archive, which holds everything up to `upto` (what the old one held, and what was here): forget
+        it here (a large import moves its staged past to its staging file this way)."""
+        self._archive = archive
+        self.settle(upto)
 
     def settle(self, upto: int) -> None:
         """The archive now holds everything up to `upto`: forget it here (a long rebuild keeps memory flat)."""

@@ -133,6 +133,20 @@ def links(world: World) -> list[Link]:
     return every
 
 
+def links_page(world: World, after: int, limit: int, user: str | None = None) -> tuple[list[Link], bool]:
+    """A page of `links(world)` (of `user` only, if given): the first `limit` links made after `after`
+    (`Link.made`), and whether more follow. Pages one after another give the whole list."""
+    ended = world.past.ended_links_page(after, limit + 1, user)
+    active = [
+        k
+        for by_user in world.links_to.values()
+        for k in by_user.values()
+        if k.made > after and (user is None or k.user == user)
+    ]
+    every = sorted([*ended, *active], key=made)
+    return every[:limit], len(every) > limit
+
+
 def latest_link(world: World, user: str, item: str) -> Link | None:
     """The item's active link, or else the one that ended last."""
     owner = world.users.get(user)

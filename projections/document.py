@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from syncledger.ledger.world import Link, World, links
+from syncledger.ledger.world import Link, World, links, links_page
 
 
 def iso(t: datetime | None) -> str | None:
@@ -27,8 +27,16 @@ def _link(link: Link) -> dict[str, Any]:
     }
 
 
-def state_document(world: World, user: str | None = None) -> dict[str, Any]:
-    """The world as the state document; `user` narrows the Outlook stores, links and queues to one user."""
+LINKS_PAGE = 1_000  # links a state document lists unless every one is asked for (`--links all`)
+
+
+def state_document(
+    world: World, user: str | None = None, links_after: int = 0, links_limit: int | None = None
+) -> dict[str, Any]:
+    """The world as the state document; `user` narrows the Outlook stores, links and queues to one user. Every
+    link ever made is listed unless `links_limit` is given: then the first `links_limit` made after
+    `links_after` (`Link.made`), so that its cost does not grow with the ledger's past; a partial list is said in
+    `links_page` (`next_after` gives the next page; pages one after another give the whole list)."""
     users = [u for name, u in world.users.items() if user is None or name == user]
     outlook: dict[str, Any] = {}
     for u in users:
@@ -46,7 +54,18 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
             }
             for item in u.items.values()
         }
-    return {
+    page: dict[str, Any] | None = None
+    if links_limit is None and not links_after:
+        listed = [link for link in links(world) if user is None or link.user == user]
+    else:
+        listed, more = links_page(world, links_after, links_limit or LINKS_PAGE, user)
+        page = {
+            "after": links_after,
+            "listed": len(listed),
+            "complete": not more,
+            "next_after": listed[-1].made if more and listed else None,
+        }
+    document = {
         "position": world.position,
         "at": iso(world.at),
         "users": {
@@ -72,7 +91,7 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
             for r in world.records.values()
         },
         "outlook": outlook,
-        "links": [_link(link) for link in links(world) if user is None or link.user == user],
+        "links": [_link(link) for link in listed],
         "pending": {
             u.name: [
                 {"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause, "at": iso(p.at)}
@@ -81,3 +100,6 @@ def state_document(world: World, user: str | None = None) -> dict[str, Any]:
             for u in users
         },
     }
+    if page is not None and not (page["complete"] and not links_after):
+        document["links_page"] = page  # only when the list is partial: else the document is as it always was
+    return document

@@ -11,6 +11,7 @@ of its seal key, `projections.keys`)."""
 from __future__ import annotations
 
 import bisect
+import itertools
 import random
 import re
 import sqlite3
@@ -101,6 +102,10 @@ class ReadModels(Protocol):
     def action(self, action_id: str, upto: int) -> int | None: ...
 
     def ended_links(self, upto: int) -> list[Link]: ...
+
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]: ...
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]: ...
 
     def last_link(self, user: str, item: str, upto: int) -> Link | None: ...
 
@@ -272,6 +277,13 @@ class MemoryReadModels:
     def ended_links(self, upto: int) -> list[Link]:
         return [link for link in self._past.links if link.position <= upto]
 
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        found = (k for k in self.ended_links(upto) if k.made > after and (user is None or k.user == user))
+        return list(itertools.islice(found, limit))
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        return [k for k in self.ended_links(upto) if k.position > after]
+
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
         found = self._last_links.get((user, item))
         if found is None or found.position <= upto:
@@ -306,6 +318,8 @@ _SCHEMA = (
     "owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, rule TEXT NOT NULL, "
     "in_filter BOOLEAN NOT NULL){without_rowid}",
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (owner, item, made)",
+    # a diff reads the links ended between its two points (an index only: the rows, and so FORMAT, are unchanged)
+    "CREATE INDEX IF NOT EXISTS syncledger_past_links_position ON syncledger_past_links (position)",
     "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_batches (projection TEXT NOT NULL, last BIGINT NOT NULL, "
     "first BIGINT NOT NULL, event_seal {blob} NOT NULL, digests {blob} NOT NULL, seal {blob} NOT NULL, "
@@ -646,6 +660,31 @@ class SqlReadModels:
             self._links = sorted([*self._links, *map(_link, rows)], key=made)
             self._links_upto = upto
         return [link for link in self._links if link.position <= upto]
+
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        """A page, read from the table (by its key, `made`), not from every ended link."""
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.ended_links_page(upto, after, limit, user)
+        if upto <= self._links_upto:  # all of them are read already
+            found = (k for k in self._links if k.made > after and k.position <= upto and user in (None, k.user))
+            return list(itertools.islice(found, limit))
+        mine = " AND owner = ?" if user is not None else ""
+        rows = self._all(
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE made > ? AND position <= ?{mine} "
+            "ORDER BY made LIMIT ?",
+            (after, upto, *([user] if user is not None else []), limit),
+        )
+        return list(map(_link, rows))
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        """Read by position (its own index), not from every ended link."""
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.ended_links_between(after, upto)
+        rows = self._all(
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ? ORDER BY made",
+            (after, upto),
+        )
+        return list(map(_link, rows))
 
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
         if (stand_in := self._untrusted(WORLD)) is not None:

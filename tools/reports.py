@@ -71,6 +71,13 @@ def print_state(doc: dict[str, Any]) -> None:
         row = (k["user"], item(k["user"], k["item"]), record(k["record"]), k["state"], k["origin"])
         _row(links, *row, f"{k['rule']} @{k['position']}")
     _print(links)
+    page = doc.get("links_page")
+    if page is not None and not page["complete"]:
+        console.print(
+            f"{page['listed']} links listed; more follow: --links-after {page['next_after']} for the next page, "
+            "--links all for every one.",
+            markup=False,
+        )
     pending = table("Pending (decided at each user's next sync)", "user", "operation", "record", "item", "cause")
     for user, ops in doc["pending"].items():
         for p in ops:

@@ -1,26 +1,36 @@
 """Action lines in and out of the ledger. Export writes the user actions in order; import checks the whole file
-through the rules before appending anything, skips the lines the ledger already holds, and appends in batches
-that a second import completes after a crash."""
+through the rules before appending anything, staging what it will append in a temporary file, skips the lines
+the ledger already holds, and publishes the rest in one transaction: all of it or, after a crash, nothing."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+import orjson
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.checks import RefusedError
-from syncledger.ledger.store import ConflictError
+from syncledger.ledger.past import Archive, PastRows, made
+from syncledger.ledger.store import ConflictError, Encoded, EventMapper
+from syncledger.ledger.world import Link, Record, World
+from syncledger.projections.codec import link_data, record_data, record_of
 from syncledger.projections.reader import Reader
 
 from .actionlines import BadLineError, differences, read_lines, to_line
 from .inputs import BadInputError, Horizon, Point
 from .progress import Update
 
-BATCH_SIZE = 5_000  # events per transaction: a crash leaves whole actions, a prefix of the file
 RETRIES = 5  # another writer appending meanwhile: re-read and check again
+PAGE = 5_000  # rows read from the staging file at a time
+SPILL = 2_000  # events staged in memory before they move to the staging file
+HELD = 5_000  # lines the ledger already holds, checked against it at a time
+FOLLOW = 100_000  # events the read models note as they are staged; beyond, they catch up after the publish
+PAST_EVERY = 50_000  # beyond FOLLOW, events whose past (action ids, ended links...) moves to the staging file
 FEW = 1_000  # up to this many lines already held, read them one by one; more, in one pass over the ledger
 
 
@@ -88,23 +98,41 @@ class Imported:
 def import_actions(
     ledger: Ledger, lines: Iterable[bytes], progress: Update | None = None, ahead: Horizon | None = None
 ) -> Imported:
-    """Check every line, in order, as input and through the rules, then append the new ones in batches;
-    `BadLineError` for the first bad line, with nothing appended. A lost race with another writer re-checks them."""
-    raw: list[bytes] = []  # the lines as read, for another try (standard input cannot be read twice)
-    for attempt in range(RETRIES):
-        ledger.catch_up()
-        stored = ledger.world.position
-        count = _Count()
-        source = _counted(read_lines(_kept(lines, raw) if attempt == 0 else raw), count, progress)
-        skipped, appended = _stage(ledger, source, ahead)
-        try:
-            ledger.commit(batch_size=BATCH_SIZE)
-        except ConflictError:
-            continue  # what the other writer appended may turn some of the lines into skips
-        last = ledger.world.position  # the position of the last event staged, now appended
-        if last == stored:
-            return Imported(count.lines, skipped, 0, None, None)
-        return Imported(count.lines, skipped, appended, stored + 1, last)
+    """Import action lines (JSON Lines, as `export` writes them): `import_parsed` of the lines as parsed;
+    `BadLineError` for the first bad line, with nothing appended."""
+    return import_parsed(ledger, read_lines(lines), progress, ahead)
+
+
+def import_parsed(
+    ledger: Ledger,
+    numbered: Iterable[tuple[int, v.Action]],
+    progress: Update | None = None,
+    ahead: Horizon | None = None,
+) -> Imported:
+    """The import pipeline, for actions already parsed, each with the number of the line (or record) it came
+    from, which messages name. Every action is checked, in order, through the rules, and its events staged in a
+    temporary file (`Staging`), not in memory; then all of them are published in ONE transaction: one bad
+    action appends nothing, and a crash (even SIGKILL) publishes nothing or everything. Actions whose id the
+    ledger already holds with the same content are skipped. A lost race with another writer checks the staged
+    ones again (read back from the staging file: a stream cannot be read twice)."""
+    with Staging(ledger.store.mapper) as staging:
+        for attempt in range(RETRIES):
+            ledger.catch_up()
+            stored = ledger.world.position
+            if attempt == 0:
+                count = _Count()
+                skipped, appended = _stage(ledger, _counted(iter(numbered), count, progress), staging, ahead)
+            else:  # the lines skipped the first time are still in the ledger: the staged ones are checked again
+                more, appended = _stage(ledger, staging.again(), staging, ahead)
+                skipped += more
+            last = ledger.world.position  # the position of the last event staged
+            if last == stored:
+                return Imported(count.lines, skipped, 0, None, None)
+            try:
+                ledger.publish(staging.pages())
+            except ConflictError:
+                continue  # what the other writer appended may turn some of the lines into skips
+            return Imported(count.lines, skipped, appended, stored + 1, last)
     raise ConflictError(f"gave up after {RETRIES} tries: other writers kept appending at the same time")
 
 
@@ -122,20 +150,185 @@ def _counted(
         yield line
 
 
-def _kept(source: Iterable[bytes], into: list[bytes]) -> Iterator[bytes]:
-    """The lines as they are read, also kept as bytes for another try: a tenth of what the parsed actions take."""
-    for line in source:
-        into.append(line)
-        yield line
+class Staging:
+    """Where an import keeps the events it staged until it publishes them: a private temporary SQLite database,
+    on disk (SQLite removes its file as it opens it, so nothing is left behind even by SIGKILL), with a small
+    page cache: memory stays flat whatever the size of the import. Rows are encoded by the ledger's own mapper
+    (a ledger's cipher applies here too). Each action's row keeps the number of its line: after a lost race,
+    the staged actions are the lines to check again (a stream cannot be read twice)."""
+
+    def __init__(self, mapper: EventMapper) -> None:
+        self.mapper = mapper
+        self.db = sqlite3.connect("", isolation_level=None)
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-8000"):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.execute("BEGIN")  # one transaction, never committed: the file is gone when it closes anyway
+        self._create()
+
+    def _create(self) -> None:
+        self.db.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, topic TEXT, payload BLOB, line INTEGER)")
+        for table in _PAST:  # the staged world's past (`StagedArchive`), a stage at a time
+            self.db.execute(f"DROP TABLE IF EXISTS {table.split()[0]}")
+            self.db.execute(f"CREATE TABLE {table}")
+        self.db.execute("CREATE INDEX past_links_item ON past_links (owner, item, made)")
+
+    def __enter__(self) -> Staging:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.db.close()
+
+    def add(self, encoded: list[Encoded], lines: dict[int, int]) -> None:
+        """Staged events, and the line of each action among them (by position)."""
+        self.db.executemany(
+            "INSERT INTO events VALUES (?, ?, ?, ?)", [(p, t, payload, lines.get(p)) for p, t, payload in encoded]
+        )
+
+    def event(self, position: int) -> tuple[v.Action | v.Decided, int | None] | None:
+        """The event staged at `position`, and its line if it is an action."""
+        found = self.db.execute("SELECT position, topic, payload, line FROM events WHERE position = ?", (position,))
+        row = found.fetchone()
+        return (self.mapper.decode_encoded(row[:3])[1], row[3]) if row else None
+
+    def pages(self) -> Iterator[list[Encoded]]:
+        """The events staged, in order, a page at a time: what the publish appends."""
+        after = -1
+        while page := self.db.execute(
+            "SELECT position, topic, payload FROM events WHERE position > ? ORDER BY position LIMIT ?", (after, PAGE)
+        ).fetchall():
+            yield page
+            after = page[-1][0]
+
+    def again(self) -> Iterator[tuple[int, v.Action]]:
+        """The actions staged, as the lines they came from, to stage again after a lost race; the staging starts
+        empty again (what was staged is read from aside, a page at a time)."""
+        self.db.execute("DROP TABLE IF EXISTS previous")
+        self.db.execute("ALTER TABLE events RENAME TO previous")
+        self._create()
+        after = -1
+        while page := self.db.execute(
+            "SELECT position, topic, payload, line FROM previous WHERE line IS NOT NULL AND position > ? "
+            "ORDER BY position LIMIT ?",
+            (after, PAGE),
+        ).fetchall():
+            for position, topic, payload, line in page:
+                _, action = self.mapper.decode_encoded((position, topic, payload))
+                assert isinstance(action, v.Action)
+                yield line, action.model_copy(update={"queued": ()})  # as it was read: the engine adds the queue
+            after = page[-1][0]
+        self.db.execute("DROP TABLE previous")
+
+    def clear(self) -> None:
+        self.db.execute("DELETE FROM events")
+        for table in _PAST:
+            self.db.execute(f"DELETE FROM {table.split()[0]}")
 
 
-def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon | None = None) -> tuple[int, int]:
-    """Stage every new line (a dry run through the rules; the events are kept encoded only) and check the ones the
-    ledger already holds; the numbers of lines skipped and staged. On the first bad line, forget everything
-    staged and raise its `BadLineError`."""
+_PAST = (
+    "past_records (id TEXT PRIMARY KEY, data BLOB)",
+    "past_items (owner TEXT, item TEXT, position INTEGER, PRIMARY KEY (owner, item))",
+    "past_links (made INTEGER PRIMARY KEY, owner TEXT, item TEXT, data BLOB)",
+    "past_actions (id TEXT PRIMARY KEY, position INTEGER)",
+)
+
+
+class StagedArchive:
+    """The staged world's past (`ledger.past.Archive`) as a large import moves it out of memory: the ledger's own
+    archive up to where it stood when the import began, then what the import staged, in the staging file."""
+
+    def __init__(self, base: Archive | None, base_upto: int, db: sqlite3.Connection) -> None:
+        self.base = base if base_upto > 0 else None
+        self.base_upto, self.db = base_upto, db
+
+    def add(self, rows: PastRows) -> None:
+        db = self.db
+        db.executemany(
+            "INSERT OR REPLACE INTO past_records VALUES (?, ?)",
+            [(r.id, orjson.dumps(record_data(r))) for r in rows.records.values()],
+        )
+        db.executemany("INSERT OR REPLACE INTO past_items VALUES (?, ?, ?)", [(*k, p) for k, p in rows.items.items()])
+        db.executemany(
+            "INSERT INTO past_links VALUES (?, ?, ?, ?)",
+            [(k.made, k.user, k.item, orjson.dumps(link_data(k))) for k in rows.links],
+        )
+        db.executemany("INSERT OR REPLACE INTO past_actions VALUES (?, ?)", list(rows.actions.items()))
+
+    def record(self, record: str, upto: int) -> Record | None:
+        found = self.db.execute("SELECT data FROM past_records WHERE id = ?", (record,)).fetchone()
+        if found:
+            return record_of(orjson.loads(found[0]))
+        return self.base.record(record, self.base_upto) if self.base else None
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool:
+        found = self.db.execute("SELECT 1 FROM past_items WHERE owner = ? AND item = ?", (user, item)).fetchone()
+        return bool(found) or (self.base is not None and self.base.item_deleted(user, item, self.base_upto))
+
+    def action(self, action_id: str, upto: int) -> int | None:
+        found = self.db.execute("SELECT position FROM past_actions WHERE id = ?", (action_id,)).fetchone()
+        if found:
+            return int(found[0])
+        return self.base.action(action_id, self.base_upto) if self.base else None
+
+    def _links(self, statement: str, params: tuple[Any, ...]) -> list[Link]:
+        return [Link(*orjson.loads(data)) for (data,) in self.db.execute(statement, params)]
+
+    def ended_links(self, upto: int) -> list[Link]:
+        staged = self._links("SELECT data FROM past_links ORDER BY made", ())
+        return [*(self.base.ended_links(self.base_upto) if self.base else []), *staged]
+
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        mine = " AND owner = ?" if user is not None else ""
+        staged = self._links(
+            f"SELECT data FROM past_links WHERE made > ?{mine} ORDER BY made LIMIT ?",
+            (after, *([user] if user is not None else []), limit),
+        )
+        stored = self.base.ended_links_page(self.base_upto, after, limit, user) if self.base else []
+        return sorted([*stored, *staged], key=made)[:limit]
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        staged = [k for k in self._links("SELECT data FROM past_links ORDER BY made", ()) if k.position > after]
+        stored = self.base.ended_links_between(after, self.base_upto) if self.base and after < self.base_upto else []
+        return sorted([*stored, *staged], key=made)
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None:
+        staged = self._links(
+            "SELECT data FROM past_links WHERE owner = ? AND item = ? ORDER BY made DESC LIMIT 1", (user, item)
+        )
+        if staged:
+            return staged[0]
+        return self.base.last_link(user, item, self.base_upto) if self.base else None
+
+    def rows(self, upto: int) -> PastRows:
+        rows = self.base.rows(self.base_upto) if self.base else PastRows()
+        for (data,) in self.db.execute("SELECT data FROM past_records"):
+            record = record_of(orjson.loads(data))
+            rows.records[record.id] = record
+        rows.items.update({(u, i): p for u, i, p in self.db.execute("SELECT owner, item, position FROM past_items")})
+        rows.links = sorted([*rows.links, *self._links("SELECT data FROM past_links", ())], key=made)
+        rows.actions.update(dict(self.db.execute("SELECT id, position FROM past_actions")))
+        return rows
+
+
+def _move_past(world: World, staging: Staging) -> None:
+    """Move what the staged world's past holds in memory to the staging file (`StagedArchive`)."""
+    past = world.past
+    archive = past.archive if isinstance(past.archive, StagedArchive) else None
+    if archive is None:
+        archive = StagedArchive(past.archive, past.upto, staging.db)
+    archive.add(past.since)
+    past.rebase(archive, world.position)
+
+
+def _stage(
+    ledger: Ledger, lines: Iterator[tuple[int, v.Action]], staging: Staging, ahead: Horizon | None = None
+) -> tuple[int, int]:
+    """Stage every new line (a dry run through the rules; the events moved to `staging` every few thousand) and
+    check the ones the ledger already holds, a few thousand at a time; the numbers of lines skipped and staged.
+    On the first bad line, forget everything staged and raise its `BadLineError`."""
     stored = ledger.world.position  # ids at or before it are in the store; after it, staged from this file
-    held: list[tuple[int, v.Action, int]] = []  # checked in one go at the end: reading them one by one is slow
-    line_of_id: dict[str, int] = {}
+    moved = stored  # events up to this position are in the staging file
+    line_at: dict[int, int] = {}  # the line of each action staged since then, by position
+    held: list[tuple[int, v.Action, int]] = []  # checked a few thousand at a time: reading them one by one is slow
     skipped = staged = 0
     try:
         for number, action in lines:
@@ -144,27 +337,37 @@ def _stage(ledger: Ledger, lines: Iterator[tuple[int, v.Action]], ahead: Horizon
                 try:
                     if ahead is not None:  # the typo guard, from the line before (or the ledger's last event)
                         ahead.check(action.at, ledger.world.at, "at")
-                    ledger.stage(action, keep=False)
+                    recorded = ledger.stage(action, keep=False)
                 except (RefusedError, BadInputError) as e:
                     raise BadLineError(number, str(e)) from None
-                line_of_id[action.id or ""] = number
+                line_at[recorded[0][0]] = number
                 staged += 1
+                if ledger.world.position - moved >= SPILL:
+                    staging.add(ledger.take_encoded(), line_at)
+                    moved, line_at = ledger.world.position, {}
+                if ledger.following and ledger.world.position - stored > FOLLOW:
+                    ledger.stop_following()  # the read models catch up from the store once it is published
+                if not ledger.following and ledger.world.position - ledger.world.past.upto >= PAST_EVERY:
+                    _move_past(ledger.world, staging)
                 continue
             skipped += 1
             if position <= stored:
                 held.append((number, action, position))
+                if len(held) >= HELD:
+                    _check_held(held, ledger)
+                    held = []
+            elif position <= moved:
+                earlier, line = staging.event(position) or (None, None)
+                _same(number, action, earlier, f"is also on line {line}")
             else:
-                earlier = ledger.staged_event(position)
-                _same(number, action, earlier, f"is also on line {line_of_id[action.id or '']}")
+                _same(number, action, ledger.staged_event(position), f"is also on line {line_at.get(position)}")
+        _check_held(held, ledger)
     except BadLineError:
+        staging.clear()
         ledger.rollback()
         _check_held(held, ledger)  # an earlier line that differs from the ledger is the first bad one
         raise
-    try:
-        _check_held(held, ledger)
-    except BadLineError:
-        ledger.rollback()
-        raise
+    staging.add(ledger.take_encoded(), line_at)
     return skipped, staged
 
 

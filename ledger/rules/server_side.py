@@ -7,9 +7,10 @@ decides.
 from __future__ import annotations
 
 from ..effects import ChangeRecord, DeleteItem, DeleteRecord, Effect, UnlinkItem
+from ..vocabulary import Facts
 from . import outlook_client as oc
 from .situations import MailboxEdit, OutlookRemoval, QueuedCrmChange
-from .table import Rule, RuleSet, row
+from .table import Rule, RuleSet, iso, row
 
 METHOD = "server_side"
 
@@ -50,6 +51,68 @@ def _closed(e: MailboxEdit) -> bool:
     return e.family == "appointment" and e.record_state in ("completed", "canceled")
 
 
+# ------------------------------------------------------------------------------------------ facts
+# What each SSS row read of its situation, recorded on its decision (`Decided.facts`), under the names the
+# outlook_client rows use where the meaning is the same (`owner`, `record_state`, `owner_at_deletion`...).
+
+
+def _mailbox_edit_facts(e: MailboxEdit) -> Facts:
+    """SSS-EXCHANGE-EDIT-*: whether the record exists, its state at the cycle, and for a push the merged edits
+    (the names of the edited fields, whose values the decision's change holds; the start; a completion)."""
+    facts: Facts = {"record_exists": e.record_exists, "family": e.family}
+    if not e.record_exists:
+        return facts
+    facts["record_state"] = e.record_state
+    if not _closed(e):
+        facts["edited_fields"] = ", ".join(sorted(e.fields))
+        if e.start is not None:
+            facts["edited_start"] = iso(e.start)
+        facts["completes"] = e.completes
+        if e.audit_only:
+            facts["audit_only"] = True
+    return facts
+
+
+def _removal_facts(r: OutlookRemoval) -> Facts:
+    """SSS-CONTACT-DEL-EXCHANGE-*, SSS-TASK-DEL-EXCHANGE: the owner at the cycle (and for a task its state,
+    which server-side sync does not heed but which the Outlook client would have)."""
+    facts: Facts = {"untrack": r.untrack, "family": r.family, "record_exists": r.record_exists}
+    if r.record_exists:
+        facts["owner"] = r.owner
+        facts["user_owns"] = r.user_owns
+        if r.family == "task":
+            facts["record_state"] = r.record_state
+    return facts
+
+
+def _appointment_deletion_facts(c: QueuedCrmChange) -> Facts:
+    """SSS-APPT-DEL-CRM-*: the owner at the deletion, and the start at the deletion against the cycle's time."""
+    return {
+        "record_exists": c.record_exists,
+        "family": c.family,
+        "owner_at_deletion": c.owner,
+        "owned_at_deletion": c.owned_at_deletion,
+        "start_at_deletion": iso(c.start),
+        "sync_at": iso(c.sync_at),
+        "starts_after_sync": c.started_after_sync,
+    }
+
+
+def _filter_leave_facts(c: QueuedCrmChange) -> Facts:
+    """SSS-FILTER-LEAVE(-UNLINK): filter membership before and now (with what it is read from), and the
+    organisation option at the cycle."""
+    return {
+        "origin": c.origin,
+        "in_filter_before": c.in_filter_before,
+        "in_filter_now": c.in_filter_now,
+        "owner": c.owner,
+        "state": c.state,
+        "shared_with_user": c.shared_with_user,
+        "sync_filter": c.sync_filter,
+        "distinct_logical_deletes": c.distinct_logical_deletes,
+    }
+
+
 # ------------------------------------------------------------------------------------------ immediate
 # Tracking, Set Regarding and untracking are immediate, as with the Outlook client; edits and completions are not
 # (they queue for the cycle: SSS-EXCHANGE-EDIT-*), and there is no offline queue.
@@ -72,6 +135,7 @@ MAILBOX_EDIT_RULES = (
         situation=MailboxEdit,
         applies=lambda e: not e.record_exists,
         reason=lambda e: f"CRM record '{e.record}' no longer exists",
+        facts=_mailbox_edit_facts,
     ),
     row(
         "SSS-EXCHANGE-EDIT-CLOSED",
@@ -84,6 +148,7 @@ MAILBOX_EDIT_RULES = (
         situation=MailboxEdit,
         applies=_closed,
         reason=lambda e: f"CRM appointment '{e.record}' is {e.record_state}",
+        facts=_mailbox_edit_facts,
     ),
     row(
         "SSS-EXCHANGE-EDIT-PUSH",
@@ -98,6 +163,7 @@ MAILBOX_EDIT_RULES = (
         situation=MailboxEdit,
         applies=lambda e: True,
         effects=_push,
+        facts=_mailbox_edit_facts,
     ),
 )
 
@@ -113,6 +179,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact" and r.user_owns,
         effects=_delete_record_and_end_link,
+        facts=_removal_facts,
     ),
     row(
         "SSS-CONTACT-DEL-EXCHANGE-KEEP",
@@ -124,6 +191,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact",
         effects=lambda r: (_unlink(r),),
+        facts=_removal_facts,
     ),
     *_shared("APPT-DEL-OUTLOOK-OWNER", "APPT-DEL-OUTLOOK-KEEP"),
     row(
@@ -136,6 +204,7 @@ OUTLOOK_REMOVAL_RULES = (
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task",
         effects=_delete_record_and_end_link,
+        facts=_removal_facts,
     ),
     *_shared("EMAIL-UNTRACK-DELETE", "EMAIL-UNTRACK-KEEP", "UNTRACK-ITEM"),
 )
@@ -163,6 +232,7 @@ CRM_CHANGE_RULES = (
             not c.record_exists and c.family == "appointment" and c.owned_at_deletion and c.started_after_sync
         ),
         effects=_delete_copy,
+        facts=_appointment_deletion_facts,
     ),
     row(
         "SSS-APPT-DEL-CRM-KEEP",
@@ -175,6 +245,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment",
         effects=lambda c: (_unlink(c),),
+        facts=_appointment_deletion_facts,
     ),
     *_shared("TASK-DEL-CRM-OPEN", "TASK-DEL-CRM-DONE", "EMAIL-DEL-CRM"),
     row(
@@ -189,6 +260,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: _left_filter(c) and not c.distinct_logical_deletes,
         effects=_delete_copy,
+        facts=_filter_leave_facts,
     ),
     row(
         "SSS-FILTER-LEAVE-UNLINK",
@@ -201,6 +273,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=_left_filter,
         effects=lambda c: (_unlink(c),),
+        facts=_filter_leave_facts,
     ),
     _SHARED["CRM-EDIT-PULL"],
 )

@@ -14,9 +14,9 @@ from syncledger.ledger import rules
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.evolve import evolve
-from syncledger.ledger.rules import OutlookRemoval, QueuedCrmChange, Untracking
+from syncledger.ledger.rules import MailboxEdit, OutlookRemoval, QueuedCrmChange, Untracking
 from syncledger.ledger.rules.table import iso
-from syncledger.ledger.world import World, in_filter, known_record
+from syncledger.ledger.world import Pending, World, in_filter, known_record
 from tests import randomwalk
 
 SYNC = datetime(2026, 3, 2, 11, 15, tzinfo=UTC)
@@ -100,6 +100,48 @@ def test_an_outlook_removal_records_what_it_read_at_the_sync() -> None:
     assert verdict.facts["start"] == "2026-03-05T10:00:00Z" and verdict.facts["sync_at"] == "2026-03-02T11:15:00Z"
 
 
+def test_server_side_rows_record_what_they_read() -> None:
+    deleted = QueuedCrmChange(
+        family="appointment",
+        record_exists=False,
+        owned_at_deletion=False,
+        started_after_sync=True,
+        copy_completed=False,
+        in_filter_now=False,
+        in_filter_before=True,
+        origin="synced",
+        user="alice",
+        item="a1",
+        record="a1",
+        start=datetime(2026, 3, 10, 10, tzinfo=UTC),
+        owner="bob",
+        sync_at=SYNC,
+    )
+    verdict = rules.decide(deleted, rules.SERVER_SIDE)
+    assert verdict.rule.id == "SSS-APPT-DEL-CRM-KEEP"  # not the organizer, though it starts after the cycle
+    assert verdict.facts is not None and verdict.facts["owner_at_deletion"] == "bob"
+    assert (verdict.facts["start_at_deletion"], verdict.facts["starts_after_sync"]) == ("2026-03-10T10:00:00Z", True)
+    left = replace(deleted, family="contact", record_exists=True, distinct_logical_deletes=True)
+    verdict = rules.decide(left, rules.SERVER_SIDE)
+    assert verdict.rule.id == "SSS-FILTER-LEAVE-UNLINK" and verdict.facts is not None
+    assert verdict.facts["distinct_logical_deletes"] is True and verdict.facts["in_filter_before"] is True
+    edit = MailboxEdit(
+        user="alice",
+        item="a1",
+        record="a1",
+        record_exists=True,
+        family="appointment",
+        record_state="canceled",
+        fields={"subject": "x"},
+    )
+    verdict = rules.decide(edit, rules.SERVER_SIDE)
+    assert verdict.rule.id == "SSS-EXCHANGE-EDIT-CLOSED"
+    assert verdict.facts == {"record_exists": True, "family": "appointment", "record_state": "canceled"}
+    verdict = rules.decide(replace(edit, record_state="active", fields={"b": 1, "a": 2}), rules.SERVER_SIDE)
+    assert verdict.rule.id == "SSS-EXCHANGE-EDIT-PUSH" and verdict.facts is not None
+    assert (verdict.facts["edited_fields"], verdict.facts["completes"]) == ("a, b", False)
+
+
 def test_a_verdict_still_unpacks_as_rule_effects_reason() -> None:
     verdict = rules.decide(rules.GoingOnline(user="alice"))
     rule, effects, reason = verdict
@@ -109,8 +151,9 @@ def test_a_verdict_still_unpacks_as_rule_effects_reason() -> None:
 # ------------------------------------------------------------------------------------------ the engine
 
 
-def _check(world: World, position: int, d: v.Decided, syncs: dict[int, str]) -> None:
-    """The decision's facts, sync and causes against `world`, the state it was decided from."""
+def _check(world: World, position: int, d: v.Decided, syncs: dict[int, str], queued: list[Pending]) -> None:
+    """The decision's facts, sync and causes against `world`, the state it was decided from, and `queued`, what
+    the user had pending when the sync began (the sync clears it)."""
     facts = d.facts or {}
     user_name = next((r[8:].partition("/")[0] for r in d.about if r.startswith("outlook:")), "")
     item = next((r[8:].partition("/")[2] for r in d.about if r.startswith("outlook:")), "")
@@ -135,6 +178,20 @@ def _check(world: World, position: int, d: v.Decided, syncs: dict[int, str]) -> 
         assert user is not None and facts["copy_completed"] == user.items[item].completed
     if "sync_at" in facts:
         assert facts["sync_at"] == iso(d.at)
+    if "record_exists" in facts:
+        assert facts["record_exists"] == (record_id in world.records), (position, d.rule)
+    if "user_owns" in facts:
+        assert known is not None and facts["user_owns"] == (known.owner == user_name)
+    if "owned_at_deletion" in facts:
+        assert known is not None and facts["owned_at_deletion"] == (known.owner == user_name)
+    if "distinct_logical_deletes" in facts:  # the organisation option at the cycle
+        assert facts["distinct_logical_deletes"] == world.distinct_logical_deletes
+    if "edited_fields" in facts:  # the union of the queued mailbox edits of the link, merged into one push
+        edits = [op for op in queued if op.item == item and op.record == record_id and op.replay is not None]
+        edited = {name for op in edits if isinstance(op.replay, v.OutlookItemEdited) for name in op.replay.fields}
+        assert facts["edited_fields"] == ", ".join(sorted(edited)), (position, d.rule)
+        completes = any(not isinstance(op.replay, v.OutlookItemEdited) for op in edits)
+        assert facts["completes"] == completes and [op.cause for op in edits][-1] == d.cause
     if d.sync is not None:  # the sync or going online of the decision's user, earlier in the same batch
         assert syncs.get(d.sync) == d.actor.removeprefix("sync:"), (position, d.sync)
     if d.actor.startswith("sync:"):
@@ -152,15 +209,23 @@ def test_recorded_facts_equal_the_state_the_engine_decided_from(seed: int, mixed
     world = World()
     syncs: dict[int, str] = {}  # position -> user, of syncs and going online
     decided = 0
+    server_side: set[str] = set()  # the SSS rows that decided, each of which recorded its facts
+    queued: dict[str, list[Pending]] = {}  # user -> what was pending when their latest sync began
     for action in randomwalk.actions(seed, 300, mixed=mixed):  # mixed: both synchronisation methods
         for position, event in ledger.append([action]):
             if isinstance(event, (v.SyncRequested, v.WentOnline)):
                 syncs[position] = event.user
+                queued[event.user] = list(world.users[event.user].pending)
             if isinstance(event, v.Decided):
-                _check(world, position, event, syncs)
+                user = event.actor.removeprefix("sync:")
+                _check(world, position, event, syncs, queued.get(user, []))
                 decided += 1
+                if event.rule.startswith("SSS-"):
+                    assert event.facts and event.decided_by == "server_side", (position, event.rule)
+                    server_side.add(event.rule)
             evolve(world, event, position)
     assert decided > 50
+    assert bool(server_side) == mixed, server_side  # the mixed walks do reach the SSS rows
     # and the store gives back what was recorded, whatever changed since
     stored = [e for _, e in ledger.store.read() if isinstance(e, v.Decided)]
     assert any(e.facts for e in stored) and any(e.sync for e in stored)

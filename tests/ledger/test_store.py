@@ -63,6 +63,7 @@ def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
     assert public == {
         "append",
         "append_encoded",
+        "append_pages",
         "read",
         "read_data",
         "read_at",

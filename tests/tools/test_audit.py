@@ -83,7 +83,7 @@ SAYS = {
     "SSS-APPT-DEL-CRM-ORGANIZER": "appointment a1 was deleted from alice's Outlook because CRM appointment a1 was "
     "deleted, alice organized it, and it starts after the cycle",
     "SSS-APPT-DEL-CRM-KEEP": "alice's appointment a1 was kept and unlinked because CRM appointment a1 was deleted "
-    "and alice did not organize it",
+    "and bob, not alice, organized it",  # which of the rule's two reasons held, from the facts it recorded
     "SSS-FILTER-LEAVE": "contact o1 was deleted from alice's Outlook because CRM contact o1 left alice's sync filter",
     "SSS-FILTER-LEAVE-UNLINK": "alice's contact c1 was kept and unlinked because CRM contact c1 left alice's sync "
     "filter and distinct_logical_deletes is on",

@@ -1,5 +1,5 @@
 """Action lines in and out, through the real command: export then import into an empty ledger gives the same state,
-importing twice appends nothing, a crash between batches leaves a prefix that a second import completes, and a bad
+importing twice appends nothing, a crash while publishing appends nothing (a second import appends all), and a bad
 or refused line appends nothing and names its line."""
 
 from __future__ import annotations
@@ -123,31 +123,32 @@ def test_importing_a_longer_file_appends_only_the_new_lines(tmp_path: Path, run_
     )
 
 
-def test_a_crash_between_batches_leaves_a_prefix_that_a_second_import_completes(
+def test_a_crash_while_publishing_appends_nothing_and_a_second_import_appends_everything(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     actions = _random_actions(seed=5, count=300)
     lines = [to_line(a) for a in actions]
     location = str(tmp_path / "crash.db")
     ledger = open_reader(location).ledger
-    monkeypatch.setattr(transfer, "BATCH_SIZE", 40)
-    real_append, calls = ledger.store.append_encoded, []
+    import_actions(ledger, lines[:50])
+    before = ledger.store.last_position()
+    monkeypatch.setattr(transfer, "PAGE", 40)
+    monkeypatch.setattr(transfer, "SPILL", 30)
+    real_pages = transfer.Staging.pages
 
-    def append_then_crash(batch: Any) -> None:
-        calls.append(len(batch))
-        if len(calls) == 4:
-            raise KeyboardInterrupt("the power went out")
-        real_append(batch)
+    def pages_then_crash(self: transfer.Staging) -> Any:
+        for n, page in enumerate(real_pages(self)):
+            if n == 3:  # three pages are inserted in the transaction by now
+                raise KeyboardInterrupt("the power went out")
+            yield page
 
-    monkeypatch.setattr(ledger.store, "append_encoded", append_then_crash)
+    monkeypatch.setattr(transfer.Staging, "pages", pages_then_crash)
     with pytest.raises(KeyboardInterrupt):
         import_actions(ledger, lines)
-    stored = [e for _, e in EventStore(location).read() if isinstance(e, v.Action)]
-    assert 0 < len(stored) < len(actions)
-    assert [a.id for a in stored] == [a.id for a in actions[: len(stored)]], "what was stored is a prefix"
-    reopened = open_reader(location).ledger
-    found = import_actions(reopened, lines)
-    assert (found.skipped, found.appended) == (len(stored), len(actions) - len(stored))
+    assert EventStore(location).last_position() == before, "nothing of the interrupted publish is stored"
+    monkeypatch.setattr(transfer.Staging, "pages", real_pages)
+    found = import_actions(open_reader(location).ledger, lines)
+    assert (found.skipped, found.appended) == (50, len(actions) - 50)
     assert state_document(open_reader(location).world) == _in_memory_state(actions)
 
 

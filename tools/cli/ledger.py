@@ -9,7 +9,7 @@ import typer
 
 from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import SYNC_METHODS, Decided, dump
-from syncledger.projections.document import iso, state_document
+from syncledger.projections.document import LINKS_PAGE, iso, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
 from ..inputs import BadInputError, parse_action, parse_pairs, parse_time, shown, verb_table
@@ -89,18 +89,31 @@ def state(
     at: str | None = typer.Option(None, "--at", help="The state as of this time."),
     position: int | None = typer.Option(None, "--position", help="The state after this event."),
     user: str | None = typer.Option(None, "--user", help="Only this user's Outlook, links and queue."),
+    links: str = typer.Option(
+        str(LINKS_PAGE),
+        "--links",
+        help="How many links to list, in the order made ('all' for every one ever made); a partial list says so "
+        "in links_page, with the --links-after value of the next page.",
+    ),
+    links_after: int = typer.Option(0, "--links-after", min=0, help="List the links made after this one."),
     future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
 ) -> None:
-    """Both stores, the links and the pending operations, now or at a past point.
+    """Both stores, the links and the pending operations, now or at a past point. Links are listed a page at a
+    time (the first 1,000 unless --links says otherwise), so that the answer costs the page, not the ledger's
+    whole past.
 
     \b
     Example:
         syncledger state --position 9 --json
+        syncledger state --at 2026-03-02T11:00:00Z --user alice --links all
     """
     if at is not None and position is not None:
         raise UsageError("give --at or --position, not both")
+    if links != "all" and not (links.isdigit() and int(links) > 0):
+        raise UsageError(f"--links takes a number of links or 'all', not {shown(links)}")
+    limit = None if links == "all" else int(links)
     reader = open_reader(db)
     if position is not None:
         if not 0 <= position <= reader.world.position:
@@ -117,7 +130,7 @@ def state(
         world = reader.world
     if user is not None and user not in world.users:
         raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
-    doc = state_document(world, user)
+    doc = state_document(world, user, links_after, limit)
     print_json(doc) if json else print_state(doc)
 
 

@@ -11,6 +11,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from syncledger.ledger import vocabulary as v
+from syncledger.ledger.past import made as made_order
 from syncledger.ledger.world import Item, Link, Record, User, World, links
 from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
@@ -67,8 +68,10 @@ def user_values(user: User) -> Values:
     }
 
 
-def diff_worlds(before: World, after: World) -> list[Difference]:
-    """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users."""
+def diff_worlds(before: World, after: World, in_order: bool = False) -> list[Difference]:
+    """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users.
+    `in_order`: two points of one ledger, `before` not after `after`; then only the links active at either point
+    or ended between them are read, not every link the ledger ever ended."""
     changes = _compare("crm", before.records, after.records, record_values, v.crm_ref)
     for name in dict.fromkeys([*before.users, *after.users]):
         old, new = before.users.get(name), after.users.get(name)
@@ -79,7 +82,7 @@ def diff_worlds(before: World, after: World) -> list[Difference]:
             item_values,
             partial(v.outlook_ref, name),
         )
-    changes += _links(links(before), links(after))
+    changes += _links(*(_links_to_compare(before, after) if in_order else (links(before), links(after))))
     changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")
     return changes
 
@@ -113,6 +116,26 @@ def _set(values: Values) -> Iterable[tuple[str, Any]]:
 
 def _differences(old: Values, new: Values) -> dict[str, tuple[Any, Any]]:
     return {k: (old.get(k), new.get(k)) for k in dict.fromkeys([*old, *new]) if old.get(k) != new.get(k)}
+
+
+def _links_to_compare(before: World, after: World) -> tuple[list[Link], list[Link]]:
+    """For two points of one ledger in order: the links that can differ, as `links(world)` lists them, those
+    active at either point and those that ended between them, each key with the link it had before (a link that
+    ended earlier is the same at both points: reading every one would cost the ledger's past, not the change)."""
+    old = _active(before)
+    new = sorted([*_active(after), *after.past.ended_links_between(before.position)], key=made_order)
+    known = {(k.user, k.item, k.record) for k in old}
+    for k in new:
+        if (k.user, k.item, k.record) not in known:
+            earlier = before.past.last_link(k.user, k.item)
+            if earlier is not None and earlier.record == k.record:
+                old.append(earlier)
+                known.add((k.user, k.item, k.record))
+    return sorted(old, key=made_order), new
+
+
+def _active(world: World) -> list[Link]:
+    return [k for by_user in world.links_to.values() for k in by_user.values()]
 
 
 def _links(before: list[Link], after: list[Link]) -> list[Difference]:
@@ -180,7 +203,7 @@ def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
     if a > b:
         raise BadInputError(f"A (@{a}) is after B (@{b}): give the earlier point first")
     before, after = reader.world_at(a), reader.world_at(b)
-    changes = diff_worlds(before, after)
+    changes = diff_worlds(before, after, in_order=True)
     by_field = [fields_changed_by(change, a, b, reader) for change in changes]
     by = [changed_by(c, a, b, reader, after, fields) for c, fields in zip(changes, by_field, strict=True)]
     return Diff(a, b, before, after, changes, by, by_field)

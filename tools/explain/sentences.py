@@ -448,6 +448,22 @@ def _task_kept(s: _Say) -> str:
     return f"{s.kept()} because it was {record.state if record else 'completed or canceled'} in CRM"
 
 
+def _organizer_kept(s: _Say) -> str:
+    """SSS-APPT-DEL-CRM-KEEP: which of its two reasons held, from the facts the decision recorded if it did."""
+    facts = s.facts or {}
+    if "owner_at_deletion" in facts:  # as the rule read them at the cycle
+        owner, start = str(facts["owner_at_deletion"]), facts.get("start_at_deletion")
+        if owner != s.user_name:
+            why = f"{person(owner)}, not {s.user}, organized it"
+        else:
+            why = f"it does not start after the cycle ({f'its start: {start}' if start else 'it has no start time'})"
+        return f"{s.kept_item()} because {s.record} was deleted and {why}"
+    return (
+        f"{s.kept_item()} because {s.record} was deleted and {s.user} did not organize it or it does not start "
+        f"after the cycle{s.start_of_deleted()}"
+    )
+
+
 def _untrack_item(s: _Say) -> str:
     if s.deletes_record:
         return f"{s.deleted()} because {s.user} owned it and designated it for deletion when untracking"
@@ -558,10 +574,7 @@ _BODIES: dict[str, Callable[[_Say], str]] = {
         f"{s.deleted_item()} because {s.record} was deleted, {s.user} organized it, and it starts after the "
         f"cycle{s.start_of_deleted()}"
     ),
-    "SSS-APPT-DEL-CRM-KEEP": lambda s: (
-        f"{s.kept_item()} because {s.record} was deleted and {s.user} did not organize it or it does not start "
-        f"after the cycle{s.start_of_deleted()}"
-    ),
+    "SSS-APPT-DEL-CRM-KEEP": _organizer_kept,
     "SSS-FILTER-LEAVE": lambda s: (
         f"{s.deleted_item()} because {s.record} left {s.user}'s sync filter (a logical delete: "
         f"distinct_logical_deletes is off), whatever the copy's origin"
@@ -636,6 +649,21 @@ def _fact_value(value: object) -> str:
     return one_line(str(value), 80)
 
 
+def _mailbox_edits_words(f: dict[str, Any], user: str) -> str:
+    """A server-side push's merged mailbox edits (SSS-EXCHANGE-EDIT-PUSH), popped from the facts `f`."""
+    fields, start = str(f.pop("edited_fields")), f.pop("edited_start", None)
+    completes, audit_only = f.pop("completes", False), f.pop("audit_only", False)
+    if audit_only:
+        return f"{user}'s mailbox edits since the last cycle were known only from an audit log, without values"
+    edited = [f"{'fields' if ', ' in fields else 'field'} ({fields})"] if fields else []
+    if start is not None:
+        edited.append(f"the start ({_time_words(start)})")
+    if completes:
+        edited.append("a completion")
+    told = ", ".join(edited[:-1]) + f" and {edited[-1]}" if len(edited) > 1 else "".join(edited) or "nothing"
+    return f"{user}'s mailbox edits since the last cycle, merged: {told}"
+
+
 def facts_sentence(d: v.Decided, names: Names) -> str | None:
     """What the decision's rule read of its situation, as the decision recorded it (`Decided.facts`), in words:
     `contact o1 was in alice's sync filter before and was not at this sync (owner bob, active...)`. None when
@@ -648,6 +676,8 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
     user, record, item = s.user, s.record, s.item
     parts: list[str] = []
     has = f.__contains__
+    cycle = d.decided_by == "server_side"  # a server-side sync cycle reads what a sync would
+    sync = "cycle" if cycle else "sync"
     for quiet in ("family", "untrack", "is_email", "user_owns", "owned_at_deletion"):
         f.pop(quiet, None)  # said by the rule's ID, or by the facts they were read from
     if has("in_filter") and has("type"):  # tracking
@@ -706,20 +736,33 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
             f"{record} started {_time_words(start)} when it was deleted" if start else f"{record} had no start"
         )
     if has("copy_completed"):
-        parts.append(f"{user}'s copy was {'' if f.pop('copy_completed') else 'not '}completed at the sync")
+        parts.append(f"{user}'s copy was {'' if f.pop('copy_completed') else 'not '}completed at the {sync}")
     if has("in_filter_before") and has("in_filter_now"):
         before, now = f.pop("in_filter_before"), f.pop("in_filter_now")
         parts.append(
             f"{record} was {'' if before else 'not '}in {user}'s sync filter before and "
-            f"{'still was' if before and now else 'was' if now else 'was not'} at this sync"
+            f"{'still was' if before and now else 'was' if now else 'was not'} at this {sync}"
         )
     if has("origin"):
         tracked = f.pop("origin") == "tracked"
         parts.append(f"{user}'s copy came from {user + ' tracking it' if tracked else 'a sync'}")
+    if has("distinct_logical_deletes"):  # server-side sync: the organisation option at the cycle
+        on = f.pop("distinct_logical_deletes")
+        parts.append(f"the organisation option distinct_logical_deletes was {'on' if on else 'off'}")
+    if has("edited_fields"):  # server-side sync: the mailbox edits merged into one push
+        parts.append(_mailbox_edits_words(f, user))
+    if cycle and has("owner") and "user_owns" in d.facts:  # the owner the cycle read (a mailbox deletion)
+        owner = str(f.pop("owner"))
+        not_user = "" if owner == s.user_name else f", not {user},"
+        parts.append(f"{person(owner)}{not_user} owned {record} at the cycle")
+    if cycle and has("record_state"):
+        parts.append(f"{record} was {f.pop('record_state')} at the cycle")
     if has("record_exists"):
         exists = f.pop("record_exists")
         told = {"owner_at_deletion", "start_at_deletion"} & set(d.facts)  # a deletion in CRM, already said
-        if exists or not told:
+        if exists and cycle:
+            told = {"record_state", "user_owns"} & set(d.facts)  # its owner or state at the cycle, already said
+        if not told:
             parts.append(f"{record} {'still existed' if exists else 'had been deleted'}")
     state = [f"owner {person(str(f.pop('owner')))}"] if has("owner") else []
     for key in ("state", "record_state"):
@@ -737,6 +780,6 @@ def facts_sentence(d: v.Decided, names: Names) -> str | None:
         parts.append(f"{record}: {', '.join(state)}")
     if has("starts_after_sync") and has("sync_at"):
         after, at = f.pop("starts_after_sync"), f.pop("sync_at")
-        parts.append(f"the sync ran {_time_words(at)}, {'before' if after else 'not before'} that start")
+        parts.append(f"the {sync} ran {_time_words(at)}, {'before' if after else 'not before'} that start")
     parts += [f"{key}: {_fact_value(value)}" for key, value in f.items()]  # facts this version has no words for
     return "; ".join(parts) or None

@@ -1,0 +1,88 @@
+"""A state document lists links a page at a time, so that its cost is the page's, not the ledger's past: pages
+one after another give exactly the full list (every link ever made, in the order made), at any position, for
+everyone or for one user, from the archive and from what is in memory alike, on every back end."""
+
+from __future__ import annotations
+
+import io
+import json
+import random
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from syncledger.projections.document import state_document
+from syncledger.projections.reader import open_reader
+from syncledger.tools.perf.generate import write_lines
+from syncledger.tools.transfer import import_actions
+from tests.conftest import Locations
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+
+def _org(events: int) -> list[bytes]:
+    out = io.BytesIO()
+    write_lines(out, 6, 100, 3, events)
+    return out.getvalue().splitlines(keepends=True)
+
+
+def _paged(world: Any, limit: int, user: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    listed, after, pages = [], 0, 0
+    while True:
+        doc = state_document(world, user, links_after=after, links_limit=limit)
+        listed += doc["links"]
+        pages += 1
+        page = doc.get("links_page")
+        if page is None or page["complete"]:
+            return listed, pages
+        assert page["listed"] == limit == len(doc["links"])
+        after = page["next_after"]
+
+
+def test_links_listed_page_after_page_equal_the_full_list(locations: Locations) -> None:
+    reader = open_reader(locations.new(), checkpoint_every=300)
+    import_actions(reader.ledger, _org(3_000))
+    if reader.ledger.store.url is not None:
+        reader = open_reader(reader.ledger.store.url, checkpoint_every=300)  # the past read from the archive
+    rng = random.Random(7)
+    last = reader.world.position
+    ended_somewhere = False
+    for position in [last, *(rng.randint(1, last) for _ in range(6))]:
+        world = reader.world_at(position)
+        full = state_document(world)
+        ended_somewhere |= any(k["state"] == "unlinked" for k in full["links"])
+        for limit in (1, 7, 50):
+            listed, pages = _paged(world, limit)
+            assert listed == full["links"], f"at {position}, pages of {limit}"
+            assert pages >= len(full["links"]) // limit
+        for user in list(world.users)[:2]:
+            mine = state_document(world, user)["links"]
+            assert _paged(world, 5, user)[0] == mine == [k for k in full["links"] if k["user"] == user]
+    assert ended_somewhere, "the organisation ended some links: the archive's pages were read"
+
+
+def test_a_whole_list_in_one_page_is_the_document_as_it_always_was(locations: Locations) -> None:
+    reader = open_reader(locations.new())
+    import_actions(reader.ledger, _org(400))
+    full = state_document(reader.world)
+    assert state_document(reader.world, links_limit=len(full["links"]) + 1) == full
+    partial = state_document(reader.world, links_limit=1)
+    assert partial["links_page"]["complete"] is False and len(partial["links"]) == 1
+
+
+def test_state_lists_a_page_and_says_how_to_get_the_next(tmp_path: Path, run_cli: Run) -> None:
+    lines = tmp_path / "org.jsonl"
+    lines.write_bytes(b"".join(_org(1_500)))
+    db = tmp_path / "l.db"
+    assert run_cli("import", lines, "--db", db).returncode == 0
+    every = json.loads(run_cli("state", "--json", "--links", "all", "--db", db).stdout)
+    first = json.loads(run_cli("state", "--json", "--links", "10", "--db", db).stdout)
+    assert first["links"] == every["links"][:10] and "links_page" not in every
+    after = first["links_page"]["next_after"]
+    second = json.loads(run_cli("state", "--json", "--links", "10", "--links-after", after, "--db", db).stdout)
+    assert second["links"] == every["links"][10:20]
+    text = run_cli("state", "--links", "10", "--db", db).stdout
+    assert f"--links-after {after} for the next page" in text
+    refused = run_cli("state", "--links", "some", "--db", db)
+    assert refused.returncode == 2 and "--links takes a number of links or 'all'" in refused.stderr

@@ -1,0 +1,33 @@
+"""`diff` between two points of one ledger reads only the links active at either point or ended between them,
+not every link the ledger ever ended: the differences are exactly those of comparing every link, at random pairs
+of points, with the past in the archive and in memory, on every back end."""
+
+from __future__ import annotations
+
+import io
+import random
+
+from syncledger.projections.reader import open_reader
+from syncledger.tools.explain.diff import diff_worlds
+from syncledger.tools.perf.generate import write_lines
+from syncledger.tools.transfer import import_actions
+from tests.conftest import Locations
+
+
+def test_diff_in_order_finds_what_comparing_every_link_finds(locations: Locations) -> None:
+    out = io.BytesIO()
+    write_lines(out, 6, 100, 5, 3_000)
+    reader = open_reader(locations.new(), checkpoint_every=300)
+    import_actions(reader.ledger, out.getvalue().splitlines(keepends=True))
+    if reader.ledger.store.url is not None:
+        reader = open_reader(reader.ledger.store.url, checkpoint_every=300)  # the past read from the archive
+    rng = random.Random(3)
+    last = reader.world.position
+    links_changed = 0
+    for _ in range(12):
+        a, b = sorted(rng.randint(0, last) for _ in range(2))
+        before, after = reader.world_at(a), reader.world_at(b)
+        every = diff_worlds(before, after)
+        assert diff_worlds(before, after, in_order=True) == every, (a, b)
+        links_changed += sum(1 for d in every if d.side == "link")
+    assert links_changed, "some links were made or ended between the points"
