@@ -306,7 +306,20 @@ def test_facts_are_told_as_the_decision_recorded_them_even_after_the_record_chan
 def test_the_json_has_the_shape_the_text_tells(run_cli: Run, tmp_path: Path) -> None:
     db = _ledger(run_cli, tmp_path, REASSIGNED)
     story, text = _story(run_cli, db, "outlook:alice/o1")
-    assert set(story) == {"ref", "exists", "type", "now", "rule", "link", "since", "omitted", "chain", "waiting"}
+    assert set(story) == {
+        "ref",
+        "label",
+        "exists",
+        "type",
+        "now",
+        "rule",
+        "link",
+        "since",
+        "omitted",
+        "chain",
+        "waiting",
+    }
+    assert story["label"] == "Sam Lee"
     keys = {"position", "at", "actor", "event", "rule", "cause", "causes", "sync", "facts", "role", "dropped"}
     assert all(set(step) == keys | {"reached_from", "sentence", "read"} for step in story["chain"])
     assert story["omitted"] == 0 and story["link"]["origin"] == "tracked"
@@ -319,9 +332,10 @@ def test_the_json_has_the_shape_the_text_tells(run_cli: Run, tmp_path: Path) -> 
     assert text.index("@7  ") < text.index("@10  ") < text.index("@13  ")
 
 
-# What `why outlook:alice/o1` printed before the whole story, for the reassigned contact (copied from main).
+# What `why outlook:alice/o1` printed before the whole story, for the reassigned contact (copied from main), with
+# the item's label beside its reference since references show labels (issue 16).
 SHORT_BEFORE = """\
-outlook:alice/o1
+outlook:alice/o1 (Sam Lee)
 Contact o1 is in alice's Outlook since 2 March 2026 at 09:00, linked to CRM contact o1 since 09:01 (when alice \
 tracked contact o1 in CRM; TRACK-ITEM).
 
@@ -342,7 +356,7 @@ def test_short_is_the_one_paragraph_answer_of_before(run_cli: Run, tmp_path: Pat
     result = run_cli("why", "outlook:alice/o1", "--short", "--db", db)
     assert result.returncode == 0 and result.stdout == SHORT_BEFORE.replace("{db}", str(db))
     short = json.loads(run_cli("why", "outlook:alice/o1", "--short", "--json", "--db", db).stdout)
-    assert set(short) == {"ref", "exists", "type", "now", "rule", "link", "chain"}
+    assert set(short) == {"ref", "label", "exists", "type", "now", "rule", "link", "chain"}
     assert [s["position"] for s in short["chain"]] == [4, 5, 11, 13]
     assert all(set(s) == {"position", "at", "actor", "event", "rule", "cause", "sentence"} for s in short["chain"])
 
