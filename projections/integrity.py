@@ -57,7 +57,10 @@ def verify(
 
     checkpoints = set(models.checkpoints())
     report.checkpoints = len(checkpoints)
-    batches = {projection: models.batches(projection) for projection in (INDEX, WORLD)}
+    # Each projection's tracking position before its batches (written together in one transaction): another
+    # process writing the next batch meanwhile cannot make a complete projection look short of its seals.
+    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
+    batches = {p: [b for b in models.batches(p) if b.last <= tracking[p]] for p in (INDEX, WORLD)}
     # the event seals that derived data and heads are checked against, kept as the scan passes them
     wanted = checkpoints | {b.last for found in batches.values() for b in found} | {p for p, _ in heads}
     seals: dict[int, bytes] = {}
@@ -156,7 +159,7 @@ def verify(
     if models.sealer is not None:
         for projection, found in batches.items():
             for position, problem in batch_problems(
-                projection, found, models.tracking(projection), store.seal_key, models.read_table, seals.get
+                projection, found, tracking[projection], store.seal_key, models.read_table, seals.get
             ):
                 add(position, "read model", problem)
     _check_index(models, scan, add)

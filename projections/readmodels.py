@@ -560,7 +560,11 @@ class SqlReadModels:
             return None
         if self._stand_in is not None:
             return self._stand_in
-        batches = self.batches(projection)
+        # The tracking position first: a batch and its tracking position are written in one transaction, so the
+        # batches read after it reach at least that far even while another process writes the next batch (read
+        # the other way round, that writer made a complete projection look short of its seals).
+        tracking = self.tracking(projection)
+        batches = [b for b in self.batches(projection) if b.last <= tracking]
         newest = batches[-1].last if batches else 0
         stored = {b.last: b.event_seal for b in batches}
         sealer = self.sealer
@@ -569,7 +573,6 @@ class SqlReadModels:
             return sealer.seal_at(position) if position == newest else stored[position]
 
         tables = ("actions",) if projection == INDEX else None
-        tracking = self.tracking(projection)
         problems = batch_problems(projection, batches, tracking, sealer.seal_key, self.read_table, event_seal, tables)
         if not problems:
             self._trusted.add(projection)
