@@ -210,3 +210,29 @@ def test_every_record_and_item_extracts_to_a_scenario_that_passes(
         (tmp_path / "ticket.yaml").write_text(extracted.stdout)
         ran = run_cli("run", tmp_path / "ticket.yaml")
         assert ran.returncode == 0, (ref, ran.stdout, ran.stderr)
+
+
+def test_whatif_on_the_imported_sample_infers_syncs_again_and_judges_the_discrepancy_again(
+    contoso: tuple[Path, dict[str, Any]], run_cli: Any
+) -> None:
+    """SOURCES.md: whatif drops the moved users' inferred syncs, infers them again at the target method's cycle,
+    and judges the discrepancy rows again under the other rules."""
+    db, _ = contoso
+    result = run_cli("whatif", "--method", "outlook_client", "--json", "--db", db)
+    assert result.returncode == 0, result.stderr
+    found = json.loads(result.stdout)
+    replay = found["whatif"]
+    assert replay["discrepancies_judged"] == 1
+    assert sum(replay["dropped"].values()) == 8  # every inferred sync of both users (bob moves 5m -> 15m)
+    assert 0 < replay["inferred_syncs"] < 8  # alice's at the same 15m boundaries, bob's merged into fewer
+    (skipped,) = found["skipped"]
+    assert skipped["id"] == "m365:6a1b2c3d-0001-4000-8000-000000000001" and "still refused" in skipped["reason"]
+
+    # Alice on server-side sync: Bob's deletion of her QBR appointment (she organizes it, it starts on 10 March)
+    # reaches her mailbox at her 08:05 cycle (SSS-APPT-DEL-CRM-ORGANIZER), before her own deletion at 08:12,
+    # which is then skipped; the appointment ends deleted on both sides, so nothing ends differently.
+    moved = json.loads(run_cli("whatif", "--method", "server_side", "--user", "alice", "--json", "--db", db).stdout)
+    assert moved["differences"] == []
+    reasons = {s["id"]: s["reason"] for s in moved["skipped"]}
+    assert "RgAAAAB1" in reasons["m365:6a1b2c3d-0001-4000-8000-000000000002"]
+    assert run_cli("verify", "--db", db).returncode == 0
