@@ -85,7 +85,11 @@ class Locations:
     def drop(self) -> None:
         if not self.schemas:
             return
+        import gc
+
         import psycopg
+
+        gc.collect()  # connections a test left to the garbage collector close now, not when the server is full
 
         with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
             for schema in self.schemas:
