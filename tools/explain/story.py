@@ -31,7 +31,7 @@ from .sentences import (
     facts_sentence,
     person,
 )
-from .why import _Reading, _user_event_before, explain
+from .why import _Reading, _user_event_before, explain, present
 
 MAX_STORY = 200  # events about the item told in one answer (the latest); `history` has every one
 ReadMany = Callable[[list[int]], Iterable[v.Recorded]]
@@ -116,13 +116,7 @@ class Story:
 
     def document(self) -> dict[str, Any]:
         return {
-            "ref": self.ref,
-            "label": self.label,
-            "exists": self.exists,
-            "type": self.type,
-            "now": self.now,
-            "rule": self.rule,
-            "link": self.link,
+            **present(self),
             "since": {"position": self.since, "what": self.since_what},
             "omitted": self.omitted,
             "chain": [step.document() for step in self.steps],

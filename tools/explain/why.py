@@ -115,16 +115,20 @@ class Explanation:
     label: str | None = None  # its fullname or subject
 
     def document(self) -> dict[str, Any]:
-        return {
-            "ref": self.ref,
-            "label": self.label,
-            "exists": self.exists,
-            "type": self.type,
-            "now": self.now,
-            "rule": self.rule,
-            "link": self.link,
-            "chain": [step.document() for step in self.steps],
-        }
+        return {**present(self), "chain": [step.document() for step in self.steps]}
+
+
+def present(answer: Any) -> dict[str, Any]:
+    """The part of a `why` document that says where the item is now: the short answer's and the story's alike."""
+    return {
+        "ref": answer.ref,
+        "label": answer.label,
+        "exists": answer.exists,
+        "type": answer.type,
+        "now": answer.now,
+        "rule": answer.rule,
+        "link": answer.link,
+    }
 
 
 class _Reading:
