@@ -23,7 +23,9 @@ from syncledger.ledger.store import STREAM, EventStore, connect_postgres, enviro
 from syncledger.projections.document import LINKS_PAGE, state_document
 from syncledger.projections.reader import Reader, open_reader
 
+from ..explain.diff import diff_between
 from ..explain.history import load_history
+from ..explain.preview import preview
 from ..explain.story import story
 from ..explain.whatif import Question, answer
 from ..output import console, table
@@ -35,6 +37,7 @@ from .tuning import collect_for_bulk_work
 from .writers import writers as _writers
 
 TIME_TRAVEL_SAMPLES, LOOKUP_SAMPLES = 20, 50
+DIFF_WINDOW = 1_000  # events between diff's two points: about a busy hour of the bench's organisation
 
 
 def run_bench(events: int, users: int, seed: int, db: str | None = None) -> dict[str, Any]:
@@ -106,6 +109,7 @@ def _measure(folder: Path, where: _Where, events: int, users: int, seed: int) ->
     reader = open_reader(location)
     result.update(_time_travel(reader, len(rows), random.Random(seed)))
     result.update(_lookups(reader, random.Random(seed + 1)))
+    result.update(_previews_and_diffs(reader, random.Random(seed + 2)))
     reader.ledger.store.close()
     del rows, reader
     result.update(_in_child(_peer, where.new("peer"), result["events"]))
@@ -326,6 +330,35 @@ def _lookups(reader: Reader, rng: random.Random) -> dict[str, float]:
     }
 
 
+def _previews_and_diffs(reader: Reader, rng: random.Random) -> dict[str, float]:
+    """`preview USER` (the user's next sync at the ledger's end, a dry run through the engine) for random users,
+    and `diff A B` over a window of DIFF_WINDOW events at random places (both worlds, the changes and the event
+    behind each): each should cost the user's queue or the window, not the ledger."""
+    world = reader.world
+    users = sorted(world.users)
+    sample = [rng.choice(users) for _ in range(TIME_TRAVEL_SAMPLES + 1)]
+    preview_s = []
+    for n, user in enumerate(sample):  # the first is a warm-up
+        started = time.perf_counter()
+        preview(reader, user, world.at).document()
+        if n:
+            preview_s.append(time.perf_counter() - started)
+    end = world.position
+    starts = [rng.randint(0, max(0, end - DIFF_WINDOW)) for _ in range(TIME_TRAVEL_SAMPLES + 1)]
+    diff_s = []
+    for n, a in enumerate(starts):
+        started = time.perf_counter()
+        diff_between(reader, a, min(end, a + DIFF_WINDOW)).document()
+        if n:
+            diff_s.append(time.perf_counter() - started)
+    return {
+        "preview_p50_s": statistics.median(preview_s),
+        "preview_p95_s": _p95(preview_s),
+        "diff_p50_s": statistics.median(diff_s),
+        "diff_p95_s": _p95(diff_s),
+    }
+
+
 def _p95(values: list[float]) -> float:
     return sorted(values)[max(0, round(0.95 * len(values)) - 1)]
 
@@ -372,6 +405,20 @@ def report(result: dict[str, Any]) -> None:
             "",
             "p95 < 20 ms",
         )
+    t.add_row(
+        "preview (a user's next sync)",
+        f"p50 {result['preview_p50_s'] * 1000:.1f} ms, p95 {result['preview_p95_s'] * 1000:.1f} ms",
+        "",
+        "",
+        "",
+    )
+    t.add_row(
+        f"diff ({DIFF_WINDOW:,} events apart)",
+        f"p50 {result['diff_p50_s'] * 1000:.1f} ms, p95 {result['diff_p95_s'] * 1000:.1f} ms",
+        "",
+        "",
+        "",
+    )
     t.add_row(
         "memory",
         f"peak {result['peak_rss_mb']:,.0f} MB while rebuilding (fold {result['peak_rss_fold_mb']:,.0f} + index "
