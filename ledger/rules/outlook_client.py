@@ -84,16 +84,20 @@ def designation(u: Untracking) -> bool:
     return u.is_email and u.email_option
 
 
-def _unlink(s: OutlookRemoval | QueuedCrmChange) -> UnlinkItem:
+# The effects below are server_side's too (its own rows delete, unlink and end links the same way).
+
+
+def unlink(s: OutlookRemoval | QueuedCrmChange) -> UnlinkItem:
     return UnlinkItem(user=s.user, item=s.item, record=s.record)
 
 
-def _end_link(r: OutlookRemoval) -> tuple[Effect, ...]:
-    return (_unlink(r),)
+def end_link(s: OutlookRemoval | QueuedCrmChange) -> tuple[Effect, ...]:
+    """The link ends; the CRM record and the Outlook copy are both kept."""
+    return (unlink(s),)
 
 
-def _delete_record_and_end_link(r: OutlookRemoval) -> tuple[Effect, ...]:
-    return (DeleteRecord(record=r.record), _unlink(r)) if r.record_exists else (_unlink(r),)
+def delete_record_and_end_link(r: OutlookRemoval) -> tuple[Effect, ...]:
+    return (DeleteRecord(record=r.record), unlink(r)) if r.record_exists else (unlink(r),)
 
 
 def _delete_record_if_exists(r: OutlookRemoval) -> tuple[Effect, ...]:
@@ -104,12 +108,8 @@ def _delete_record_if_owned_and_designated(r: OutlookRemoval) -> tuple[Effect, .
     return _delete_record_if_exists(r) if r.user_owns and r.designated else ()
 
 
-def _delete_copy(c: QueuedCrmChange) -> tuple[Effect, ...]:
-    return (DeleteItem(user=c.user, item=c.item), _unlink(c))
-
-
-def _unlink_copy(c: QueuedCrmChange) -> tuple[Effect, ...]:
-    return (_unlink(c),)
+def delete_copy(c: QueuedCrmChange) -> tuple[Effect, ...]:
+    return (DeleteItem(user=c.user, item=c.item), unlink(c))
 
 
 def _pull(c: QueuedCrmChange) -> tuple[Effect, ...]:
@@ -161,12 +161,15 @@ def _replay_facts(r: OfflineReplay) -> Facts:
     return facts
 
 
-def _crm_deletion_facts(c: QueuedCrmChange) -> Facts:
+def crm_deletion_facts(c: QueuedCrmChange, *, reads_owner: bool = False) -> Facts:
+    """What a CRM deletion's row read: for a contact (and with `reads_owner`, which server_side's appointment rows
+    give, for any record) the owner at the deletion; for an appointment its start at the deletion against the
+    sync's time; for a task whether the Outlook copy was completed."""
     facts: Facts = {"record_exists": c.record_exists, "family": c.family}
-    if c.family == "contact":
+    if c.family == "contact" or reads_owner:
         facts["owner_at_deletion"] = c.owner
         facts["owned_at_deletion"] = c.owned_at_deletion
-    elif c.family == "appointment":
+    if c.family == "appointment":
         facts["start_at_deletion"] = iso(c.start)
         facts["sync_at"] = iso(c.sync_at)
         facts["starts_after_sync"] = c.started_after_sync
@@ -175,7 +178,7 @@ def _crm_deletion_facts(c: QueuedCrmChange) -> Facts:
     return facts
 
 
-def _crm_change_facts(c: QueuedCrmChange) -> Facts:
+def crm_change_facts(c: QueuedCrmChange) -> Facts:
     return {
         "origin": c.origin,
         "in_filter_before": c.in_filter_before,
@@ -191,16 +194,23 @@ def _filter_entry_facts(f: FilterEntry) -> Facts:
     return {"owner": f.owner, "shared_with_user": f.shared_with_user, "sync_filter": f.sync_filter}
 
 
+def removal_of(r: OutlookRemoval) -> Facts:
+    """What every removal's row read first: an untrack or a deletion, of what, and whether the record exists."""
+    return {"untrack": r.untrack, "family": r.family, "record_exists": r.record_exists}
+
+
+def ownership(r: OutlookRemoval) -> Facts:
+    return {"owner": r.owner, "user_owns": r.user_owns}
+
+
 def _removal_facts(r: OutlookRemoval) -> Facts:
-    facts: Facts = {"untrack": r.untrack, "family": r.family, "record_exists": r.record_exists}
+    facts = removal_of(r)
     if r.untrack:
         facts["designated"] = r.designated
         if r.family != "email":
-            facts["owner"] = r.owner
-            facts["user_owns"] = r.user_owns
+            facts |= ownership(r)
     elif r.record_exists and r.family == "appointment":
-        facts["owner"] = r.owner
-        facts["user_owns"] = r.user_owns
+        facts |= ownership(r)
         facts["record_state"] = r.record_state
         facts["start"] = iso(r.start)
         facts["sync_at"] = iso(r.sync_at)
@@ -341,8 +351,8 @@ CRM_CHANGE_RULES = (
         "seed DEL",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "contact" and not c.owned_at_deletion,
-        effects=_delete_copy,
-        facts=_crm_deletion_facts,
+        effects=delete_copy,
+        facts=crm_deletion_facts,
     ),
     row(
         "CONTACT-DEL-CRM-OWNER",
@@ -353,8 +363,8 @@ CRM_CHANGE_RULES = (
         "seed DEL",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "contact",
-        effects=_unlink_copy,
-        facts=_crm_deletion_facts,
+        effects=end_link,
+        facts=crm_deletion_facts,
     ),
     row(
         "APPT-DEL-CRM-FUTURE",
@@ -365,8 +375,8 @@ CRM_CHANGE_RULES = (
         "seed DEL",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment" and c.started_after_sync,
-        effects=_delete_copy,
-        facts=_crm_deletion_facts,
+        effects=delete_copy,
+        facts=crm_deletion_facts,
     ),
     row(
         "APPT-DEL-CRM-PAST",
@@ -377,8 +387,8 @@ CRM_CHANGE_RULES = (
         "seed DEL",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment",
-        effects=_unlink_copy,
-        facts=_crm_deletion_facts,
+        effects=end_link,
+        facts=crm_deletion_facts,
     ),
     row(
         "TASK-DEL-CRM-OPEN",
@@ -389,8 +399,8 @@ CRM_CHANGE_RULES = (
         "seed B11",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "task" and not c.copy_completed,
-        effects=_delete_copy,
-        facts=_crm_deletion_facts,
+        effects=delete_copy,
+        facts=crm_deletion_facts,
     ),
     row(
         "TASK-DEL-CRM-DONE",
@@ -401,8 +411,8 @@ CRM_CHANGE_RULES = (
         "seed B11",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "task",
-        effects=_unlink_copy,
-        facts=_crm_deletion_facts,
+        effects=end_link,
+        facts=crm_deletion_facts,
     ),
     row(
         "EMAIL-DEL-CRM",
@@ -413,8 +423,8 @@ CRM_CHANGE_RULES = (
         "seed DEL",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "email",
-        effects=_unlink_copy,
-        facts=_crm_deletion_facts,
+        effects=end_link,
+        facts=crm_deletion_facts,
     ),
     row(
         "FILTER-LEAVE-SYNCED",
@@ -426,8 +436,8 @@ CRM_CHANGE_RULES = (
         "3P SSS",
         situation=QueuedCrmChange,
         applies=lambda c: not c.in_filter_now and c.origin == "synced",
-        effects=_delete_copy,
-        facts=_crm_change_facts,
+        effects=delete_copy,
+        facts=crm_change_facts,
     ),
     row(
         "FILTER-LEAVE-TRACKED",
@@ -439,7 +449,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: not c.in_filter_now and c.in_filter_before,
         effects=_pull,
-        facts=_crm_change_facts,
+        facts=crm_change_facts,
     ),
     row(
         "CRM-EDIT-PULL",
@@ -452,7 +462,7 @@ CRM_CHANGE_RULES = (
         situation=QueuedCrmChange,
         applies=lambda c: True,
         effects=_pull,
-        facts=_crm_change_facts,
+        facts=crm_change_facts,
     ),
 )
 
@@ -501,7 +511,7 @@ OUTLOOK_REMOVAL_RULES = (
         "",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and not r.record_exists,
-        effects=_end_link,
+        effects=end_link,
         facts=_removal_facts,
     ),
     row(
@@ -513,7 +523,7 @@ OUTLOOK_REMOVAL_RULES = (
         "seed DEL",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "email",
-        effects=_end_link,
+        effects=end_link,
         facts=_removal_facts,
     ),
     row(
@@ -525,7 +535,7 @@ OUTLOOK_REMOVAL_RULES = (
         "DEL B11",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact",
-        effects=_end_link,
+        effects=end_link,
         facts=_removal_facts,
     ),
     row(
@@ -544,7 +554,7 @@ OUTLOOK_REMOVAL_RULES = (
             and r.record_state == "active"
             and r.starts_after_sync
         ),
-        effects=_delete_record_and_end_link,
+        effects=delete_record_and_end_link,
         facts=_removal_facts,
     ),
     row(
@@ -557,7 +567,7 @@ OUTLOOK_REMOVAL_RULES = (
         "B11 SSS",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "appointment",
-        effects=_end_link,
+        effects=end_link,
         facts=_removal_facts,
     ),
     row(
@@ -569,7 +579,7 @@ OUTLOOK_REMOVAL_RULES = (
         "B11 SSS",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task" and r.record_state == "active",
-        effects=_delete_record_and_end_link,
+        effects=delete_record_and_end_link,
         facts=_removal_facts,
     ),
     row(
@@ -581,7 +591,7 @@ OUTLOOK_REMOVAL_RULES = (
         "B11",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task",
-        effects=_end_link,
+        effects=end_link,
         facts=_removal_facts,
     ),
     row(

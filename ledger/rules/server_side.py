@@ -6,7 +6,7 @@ decides.
 
 from __future__ import annotations
 
-from ..effects import ChangeRecord, DeleteItem, DeleteRecord, Effect, UnlinkItem
+from ..effects import ChangeRecord, Effect
 from ..vocabulary import Facts
 from . import outlook_client as oc
 from .situations import MailboxEdit, OutlookRemoval, QueuedCrmChange
@@ -33,18 +33,6 @@ def _push(e: MailboxEdit) -> tuple[Effect, ...]:
             keeps_skip=e.user if e.keeps_skip else None,
         ),
     )
-
-
-def _unlink(s: OutlookRemoval | QueuedCrmChange) -> UnlinkItem:
-    return UnlinkItem(user=s.user, item=s.item, record=s.record)
-
-
-def _delete_record_and_end_link(r: OutlookRemoval) -> tuple[Effect, ...]:
-    return (DeleteRecord(record=r.record), _unlink(r)) if r.record_exists else (_unlink(r),)
-
-
-def _delete_copy(c: QueuedCrmChange) -> tuple[Effect, ...]:
-    return (DeleteItem(user=c.user, item=c.item), _unlink(c))
 
 
 def _closed(e: MailboxEdit) -> bool:
@@ -76,41 +64,24 @@ def _mailbox_edit_facts(e: MailboxEdit) -> Facts:
 def _removal_facts(r: OutlookRemoval) -> Facts:
     """SSS-CONTACT-DEL-EXCHANGE-*, SSS-TASK-DEL-EXCHANGE: the owner at the cycle (and for a task its state,
     which server-side sync does not heed but which the Outlook client would have)."""
-    facts: Facts = {"untrack": r.untrack, "family": r.family, "record_exists": r.record_exists}
+    facts = oc.removal_of(r)
     if r.record_exists:
-        facts["owner"] = r.owner
-        facts["user_owns"] = r.user_owns
+        facts |= oc.ownership(r)
         if r.family == "task":
             facts["record_state"] = r.record_state
     return facts
 
 
 def _appointment_deletion_facts(c: QueuedCrmChange) -> Facts:
-    """SSS-APPT-DEL-CRM-*: the owner at the deletion, and the start at the deletion against the cycle's time."""
-    return {
-        "record_exists": c.record_exists,
-        "family": c.family,
-        "owner_at_deletion": c.owner,
-        "owned_at_deletion": c.owned_at_deletion,
-        "start_at_deletion": iso(c.start),
-        "sync_at": iso(c.sync_at),
-        "starts_after_sync": c.started_after_sync,
-    }
+    """SSS-APPT-DEL-CRM-*: the owner at the deletion (the organizer), and the start at the deletion against the
+    cycle's time."""
+    return oc.crm_deletion_facts(c, reads_owner=True)
 
 
 def _filter_leave_facts(c: QueuedCrmChange) -> Facts:
-    """SSS-FILTER-LEAVE(-UNLINK): filter membership before and now (with what it is read from), and the
-    organisation option at the cycle."""
-    return {
-        "origin": c.origin,
-        "in_filter_before": c.in_filter_before,
-        "in_filter_now": c.in_filter_now,
-        "owner": c.owner,
-        "state": c.state,
-        "shared_with_user": c.shared_with_user,
-        "sync_filter": c.sync_filter,
-        "distinct_logical_deletes": c.distinct_logical_deletes,
-    }
+    """SSS-FILTER-LEAVE(-UNLINK): what FILTER-LEAVE-* read (filter membership before and now, with what it is read
+    from), and the organisation option at the cycle."""
+    return oc.crm_change_facts(c) | {"distinct_logical_deletes": c.distinct_logical_deletes}
 
 
 # ------------------------------------------------------------------------------------------ immediate
@@ -178,7 +149,7 @@ OUTLOOK_REMOVAL_RULES = (
         "SYNC",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact" and r.user_owns,
-        effects=_delete_record_and_end_link,
+        effects=oc.delete_record_and_end_link,
         facts=_removal_facts,
     ),
     row(
@@ -190,7 +161,7 @@ OUTLOOK_REMOVAL_RULES = (
         "SYNC",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "contact",
-        effects=lambda r: (_unlink(r),),
+        effects=oc.end_link,
         facts=_removal_facts,
     ),
     *_shared("APPT-DEL-OUTLOOK-OWNER", "APPT-DEL-OUTLOOK-KEEP"),
@@ -203,7 +174,7 @@ OUTLOOK_REMOVAL_RULES = (
         "SYNC",
         situation=OutlookRemoval,
         applies=lambda r: not r.untrack and r.family == "task",
-        effects=_delete_record_and_end_link,
+        effects=oc.delete_record_and_end_link,
         facts=_removal_facts,
     ),
     *_shared("EMAIL-UNTRACK-DELETE", "EMAIL-UNTRACK-KEEP", "UNTRACK-ITEM"),
@@ -231,7 +202,7 @@ CRM_CHANGE_RULES = (
         applies=lambda c: (
             not c.record_exists and c.family == "appointment" and c.owned_at_deletion and c.started_after_sync
         ),
-        effects=_delete_copy,
+        effects=oc.delete_copy,
         facts=_appointment_deletion_facts,
     ),
     row(
@@ -244,7 +215,7 @@ CRM_CHANGE_RULES = (
         "SYNC",
         situation=QueuedCrmChange,
         applies=lambda c: not c.record_exists and c.family == "appointment",
-        effects=lambda c: (_unlink(c),),
+        effects=oc.end_link,
         facts=_appointment_deletion_facts,
     ),
     *_shared("TASK-DEL-CRM-OPEN", "TASK-DEL-CRM-DONE", "EMAIL-DEL-CRM"),
@@ -259,7 +230,7 @@ CRM_CHANGE_RULES = (
         "SYNC ORG",
         situation=QueuedCrmChange,
         applies=lambda c: _left_filter(c) and not c.distinct_logical_deletes,
-        effects=_delete_copy,
+        effects=oc.delete_copy,
         facts=_filter_leave_facts,
     ),
     row(
@@ -272,7 +243,7 @@ CRM_CHANGE_RULES = (
         "ORG",
         situation=QueuedCrmChange,
         applies=_left_filter,
-        effects=lambda c: (_unlink(c),),
+        effects=oc.end_link,
         facts=_filter_leave_facts,
     ),
     _SHARED["CRM-EDIT-PULL"],
