@@ -14,33 +14,17 @@ from syncledger.ledger import rules
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.evolve import evolve
-from syncledger.ledger.rules import MailboxEdit, OutlookRemoval, QueuedCrmChange, Untracking
+from syncledger.ledger.rules import MailboxEdit, Untracking
 from syncledger.ledger.rules.table import iso
 from syncledger.ledger.world import Pending, World, in_filter, known_record
 from tests import randomwalk
-
-SYNC = datetime(2026, 3, 2, 11, 15, tzinfo=UTC)
-
+from tests.ledger.situations import DELETED_APPOINTMENT, DELETED_CONTACT
 
 # ------------------------------------------------------------------------------------------ rows
 
 
 def test_a_crm_deletion_records_the_owner_and_the_start_it_was_deleted_with() -> None:
-    contact = QueuedCrmChange(
-        family="contact",
-        record_exists=False,
-        owned_at_deletion=False,
-        started_after_sync=False,
-        copy_completed=False,
-        in_filter_now=False,
-        in_filter_before=True,
-        origin="synced",
-        user="alice",
-        item="c1",
-        record="c1",
-        owner="bob",
-        sync_at=SYNC,
-    )
+    contact = DELETED_CONTACT
     verdict = rules.decide(contact)
     assert verdict.rule.id == "CONTACT-DEL-CRM-NONOWNER"
     assert verdict.facts == {
@@ -79,21 +63,7 @@ def test_an_untrack_records_the_option_it_read_and_the_designation() -> None:
 
 
 def test_an_outlook_removal_records_what_it_read_at_the_sync() -> None:
-    removal = OutlookRemoval(
-        untrack=False,
-        family="appointment",
-        record_exists=True,
-        user_owns=False,
-        record_state="active",
-        starts_after_sync=True,
-        designated=False,
-        user="alice",
-        item="a1",
-        record="a1",
-        owner="bob",
-        start=datetime(2026, 3, 5, 10, tzinfo=UTC),
-        sync_at=SYNC,
-    )
+    removal = replace(DELETED_APPOINTMENT, user_owns=False, owner="bob")
     verdict = rules.decide(removal)
     assert verdict.rule.id == "APPT-DEL-OUTLOOK-KEEP"
     assert verdict.facts is not None and verdict.facts["owner"] == "bob" and verdict.facts["user_owns"] is False
@@ -101,22 +71,9 @@ def test_an_outlook_removal_records_what_it_read_at_the_sync() -> None:
 
 
 def test_server_side_rows_record_what_they_read() -> None:
-    deleted = QueuedCrmChange(
-        family="appointment",
-        record_exists=False,
-        owned_at_deletion=False,
-        started_after_sync=True,
-        copy_completed=False,
-        in_filter_now=False,
-        in_filter_before=True,
-        origin="synced",
-        user="alice",
-        item="a1",
-        record="a1",
-        start=datetime(2026, 3, 10, 10, tzinfo=UTC),
-        owner="bob",
-        sync_at=SYNC,
-    )
+    start = datetime(2026, 3, 10, 10, tzinfo=UTC)
+    deleted = replace(DELETED_CONTACT, family="appointment", item="a1", record="a1", start=start)
+    deleted = replace(deleted, started_after_sync=True)
     verdict = rules.decide(deleted, rules.SERVER_SIDE)
     assert verdict.rule.id == "SSS-APPT-DEL-CRM-KEEP"  # not the organizer, though it starts after the cycle
     assert verdict.facts is not None and verdict.facts["owner_at_deletion"] == "bob"

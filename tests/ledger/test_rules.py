@@ -24,6 +24,7 @@ from syncledger.ledger.rules import (
     Tracking,
     Untracking,
 )
+from tests.ledger.situations import DELETED_APPOINTMENT, DELETED_CONTACT
 
 SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "RULES.md"
 NOON = datetime.fromisoformat("2026-03-02T12:00:00+00:00")
@@ -164,20 +165,9 @@ def test_go_online_sync_takes_every_pending_operation() -> None:
 
 # ------------------------------------------------------------------------------------------ step 1
 
-DELETION = OutlookRemoval(
-    untrack=False,
-    family="appointment",
-    record_exists=True,
-    user_owns=True,
-    record_state="active",
-    starts_after_sync=True,
-    designated=False,
-    user="alice",
-    item="a1",
-    record="r1",
-)
-UNLINK = fx.UnlinkItem(user="alice", item="a1", record="r1")
-DELETE = fx.DeleteRecord(record="r1")
+DELETION = DELETED_APPOINTMENT
+UNLINK = fx.UnlinkItem(user="alice", item="a1", record="a1")
+DELETE = fx.DeleteRecord(record="a1")
 
 
 @pytest.mark.parametrize(
@@ -212,29 +202,15 @@ def test_an_outlook_removal_is_decided_by_the_first_rule_that_applies(
 
 # ------------------------------------------------------------------------------------------ step 2
 
-DELETED_CONTACT = QueuedCrmChange(
-    family="contact",
-    record_exists=False,
-    owned_at_deletion=False,
-    started_after_sync=False,
-    copy_completed=False,
-    in_filter_now=False,
-    in_filter_before=True,
-    origin="synced",
-    user="bob",
-    item="c1",
-    record="c1",
-    fields={"name": "Ann"},
-)
 LIVE = replace(DELETED_CONTACT, record_exists=True, in_filter_now=True)
-GONE = (fx.DeleteItem(user="bob", item="c1"), fx.UnlinkItem(user="bob", item="c1", record="c1"))
-KEPT = (fx.UnlinkItem(user="bob", item="c1", record="c1"),)
+GONE = (fx.DeleteItem(user="alice", item="c1"), fx.UnlinkItem(user="alice", item="c1", record="c1"))
+KEPT = (fx.UnlinkItem(user="alice", item="c1", record="c1"),)
 
 
 def _pulled(in_filter: bool) -> tuple[fx.Effect, ...]:
     return (
-        fx.ReplaceItem(user="bob", item="c1", fields={"name": "Ann"}),
-        fx.NoteFilter(user="bob", item="c1", in_filter=in_filter),
+        fx.ReplaceItem(user="alice", item="c1", fields={"name": "Ann"}),
+        fx.NoteFilter(user="alice", item="c1", in_filter=in_filter),
     )
 
 
