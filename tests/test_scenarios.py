@@ -10,17 +10,18 @@ from pathlib import Path
 import pytest
 
 from syncledger.ledger.rules import RULES
+from tests.shared import SHARED, digest, shared_scenarios
 
 HERE = Path(__file__).resolve().parent
 OWN = sorted((HERE / "scenarios").glob("*.yaml"))
-SHARED_DIR = HERE.parents[1] / "shared" / "scenarios"
-SHARED = sorted(SHARED_DIR.glob("*.yaml"))
+SHARED_DIR = SHARED / "scenarios"
+SHARED_FILES = sorted(SHARED_DIR.glob("*.yaml"))
 DEMO = HERE.parent / "tools" / "scenarios" / "demo.yaml"
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
-@pytest.mark.parametrize("path", [*OWN, *SHARED, DEMO], ids=lambda p: f"{p.parent.name}/{p.name}")
+@pytest.mark.parametrize("path", [*OWN, *SHARED_FILES, DEMO], ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_scenario_passes_through_the_real_command(path: Path, run_cli: Run) -> None:
     result = run_cli("run", path)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -38,10 +39,12 @@ def test_every_rule_has_a_scenario_of_its_own() -> None:
 
 
 def test_the_shared_examples_are_kept_among_the_projects_scenarios() -> None:
-    if not SHARED:
-        pytest.skip(f"no shared scenarios at {SHARED_DIR}")
-    for path in SHARED:
-        assert (HERE / "scenarios" / path.name).read_text() == path.read_text(), path.name
+    kept = shared_scenarios()  # the examples of ../shared/scenarios, by name and SHA-256
+    assert len(kept) >= 6
+    for name, sha in kept.items():
+        assert digest(HERE / "scenarios" / name) == sha, f"tests/scenarios/{name} is not the shared example"
+    if SHARED_DIR.is_dir():  # beside the shared folder (not in CI's clone): the list is the shared examples now
+        assert {p.name: digest(p) for p in SHARED_FILES} == kept, "copy ../shared/scenarios again (and the list)"
 
 
 def test_a_failed_check_exits_1_after_the_whole_scenario_ran_and_says_what_was_found(
@@ -65,7 +68,7 @@ def test_a_failed_check_exits_1_after_the_whole_scenario_ran_and_says_what_was_f
 def test_several_files_give_the_worst_status(tmp_path: Path, run_cli: Run) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: [{do: sync, user: ghost}]\n")
-    result = run_cli("run", SHARED[0] if SHARED else OWN[0], bad)
+    result = run_cli("run", SHARED_FILES[0] if SHARED_FILES else OWN[0], bad)
     assert result.returncode == 2
     assert result.stdout.startswith("ok ")
     assert result.stderr.count("\n") == 1 and "step 1: unknown user 'ghost'" in result.stderr

@@ -6,7 +6,6 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 from datetime import datetime
-from pathlib import Path
 
 import pytest
 
@@ -25,18 +24,36 @@ from syncledger.ledger.rules import (
     Untracking,
 )
 from tests.ledger.situations import DELETED_APPOINTMENT, DELETED_CONTACT
+from tests.shared import spec
 
-SPEC = Path(__file__).resolve().parents[3] / "shared" / "spec" / "RULES.md"
 NOON = datetime.fromisoformat("2026-03-02T12:00:00+00:00")
 
 
+def _table_ids(text: str) -> set[str]:
+    """The rule IDs in the first column of a spec page's tables."""
+    return set(re.findall(r"^\| ([A-Z][A-Z-]+[A-Z]) \|", text, flags=re.M)) - {"ID"}
+
+
 def test_every_rule_of_the_spec_is_in_the_table_with_its_timing() -> None:
-    if not SPEC.exists():
-        pytest.skip(f"the spec is not beside the project ({SPEC})")
-    text = SPEC.read_text()
-    spec_ids = set(re.findall(r"^\| ([A-Z][A-Z-]+[A-Z]) \|", text, flags=re.M)) - {"ID"}
+    text = spec("RULES.md")
+    spec_ids = _table_ids(text)
     assert spec_ids <= set(RULES), f"missing from the rule table: {sorted(spec_ids - set(RULES))}"
     assert len(spec_ids) == 31
+    immediate = _table_ids(text.split("### Queued", 1)[0])  # "### Immediate (on append)" comes first
+    assert len(immediate) == 9
+    for rule_id in spec_ids:
+        assert RULES[rule_id].timing == ("immediate" if rule_id in immediate else "queued"), rule_id
+
+
+def test_every_server_side_rule_of_the_spec_is_its_own_row_and_every_unchanged_one_is_shared() -> None:
+    text = spec("RULES-SSS.md")
+    own = {r for r in rules.SERVER_SIDE.rules if r not in rules.OUTLOOK_CLIENT.rules}
+    assert _table_ids(text) == own
+    unchanged = re.findall(r"^Unchanged in step \d: (.+?)(?:\. Not used|\.$)", text, flags=re.M | re.S)
+    shared = set(re.findall(r"\b[A-Z]+(?:-[A-Z]+)+\b", " ".join(unchanged)))
+    assert len(unchanged) == 2 and {"APPT-DEL-OUTLOOK-OWNER", "CRM-EDIT-PULL", "FILTER-CREATE"} <= shared
+    for rule_id in shared:
+        assert rules.SERVER_SIDE.rules[rule_id] is rules.OUTLOOK_CLIENT.rules[rule_id], rule_id
 
 
 def test_every_rule_has_a_condition_an_effect_a_confidence_and_a_source_or_is_a_decision() -> None:

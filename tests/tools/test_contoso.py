@@ -4,11 +4,12 @@ Run as a user would, through the real command line."""
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.shared import SHARED, same_as_shared
 
 CONTOSO = Path(__file__).resolve().parents[1] / "fixtures" / "contoso"  # the spec's sample, as the repository keeps it
 
@@ -23,8 +24,8 @@ FILES = ("baseline.json", "dataverse-audits.json", "m365-audit.csv")
 
 @pytest.fixture()
 def contoso(tmp_path: Path, run_cli: Any) -> tuple[Path, dict[str, Any]]:
-    for name in ("people.yaml", *FILES):
-        shutil.copy(CONTOSO / name, tmp_path / name)
+    for name in ("people.yaml", *FILES):  # the repository's copy, which is the shared sample's where that is here
+        (tmp_path / name).write_bytes(same_as_shared(CONTOSO / name, SHARED / "fixtures" / "contoso" / name))
     db = tmp_path / "contoso.db"
     result = run_cli("import", "--people", "people.yaml", *FILES, "--json", "--db", db)
     assert result.returncode == 0, result.stderr
