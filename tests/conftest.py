@@ -104,3 +104,14 @@ def locations(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locati
     made = Locations(request.param, tmp_path)
     yield made
     made.drop()
+
+
+@pytest.fixture(params=[b for b in BACKENDS if b != "memory"])
+def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
+    """Ledger locations on the two back ends that outlive a process (a SQLite file, a PostgreSQL schema), for the
+    tests where other processes, or the real command, open the same ledger."""
+    if request.param == "postgres":
+        require_postgres()
+    made = Locations(request.param, tmp_path)
+    yield made
+    made.drop()

@@ -17,7 +17,7 @@ from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World
 from syncledger.projections.document import state_document
 from syncledger.tools import scenarios
-from tests.conftest import BACKENDS, Locations, require_postgres
+from tests.conftest import Locations
 
 SCENARIOS = sorted((Path(__file__).parent / "scenarios").glob("*.yaml"))
 
@@ -27,20 +27,13 @@ def documents_in_memory() -> dict[str, dict[str, object]]:
     return {p.name: state_document(scenarios.run(scenarios.load(str(p))).ledger.world) for p in SCENARIOS}
 
 
-@pytest.mark.parametrize("backend", [b for b in BACKENDS if b != "memory"])
 def test_every_scenario_gives_the_same_state_on_every_back_end(
-    backend: str, tmp_path: Path, documents_in_memory: dict[str, dict[str, object]]
+    stored: Locations, documents_in_memory: dict[str, dict[str, object]]
 ) -> None:
-    if backend == "postgres":
-        require_postgres()
-    locations = Locations(backend, tmp_path)
-    try:
-        for path in SCENARIOS:
-            outcome = scenarios.run(scenarios.load(str(path)), locations.new())
-            assert outcome.failures == [], path.name
-            assert state_document(outcome.ledger.world) == documents_in_memory[path.name], path.name
-    finally:
-        locations.drop()
+    for path in SCENARIOS:
+        outcome = scenarios.run(scenarios.load(str(path)), stored.new())
+        assert outcome.failures == [], path.name
+        assert state_document(outcome.ledger.world) == documents_in_memory[path.name], path.name
 
 
 WRITERS, ACTIONS_EACH = 4, 30
@@ -83,64 +76,39 @@ def _writer(location: str, name: str, seed: int) -> None:
         ledger.append([v.ACTION_ADAPTER.validate_python(raw)], clock=now)
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_several_writers_at_once_lose_nothing_and_duplicate_nothing(backend: str, tmp_path: Path) -> None:
-    if backend == "postgres":
-        require_postgres()
-    locations = Locations(backend, tmp_path)
-    location = locations.new()
+def test_several_writers_at_once_lose_nothing_and_duplicate_nothing(stored: Locations) -> None:
+    location = stored.new()
     assert location is not None
-    try:
-        setup = Ledger(EventStore(location))
-        names = [f"w{n}" for n in range(WRITERS)]
-        start = datetime.now(UTC)
-        setup.append(
-            [
-                v.ACTION_ADAPTER.validate_python(
-                    {"do": "user.add", "user": n, "at": start, "sync_filter": "owned_and_shared"}
-                )
-                for n in names
-            ]
-        )
-        setup.append(
-            [
-                v.ACTION_ADAPTER.validate_python(
-                    {"do": "crm.create", "actor": "w0", "record": "shared", "type": "contact", "at": start}
-                ),
-                v.ACTION_ADAPTER.validate_python(
-                    {"do": "crm.create", "actor": "w0", "record": "shared-task", "type": "task", "at": start}
-                ),
-                *[
-                    v.ACTION_ADAPTER.validate_python(
-                        {"do": "crm.share", "actor": "w0", "record": "shared", "with": n, "at": start}
-                    )
-                    for n in names[1:]
-                ],
-            ]
-        )
-        context = multiprocessing.get_context("spawn")
-        processes = [context.Process(target=_writer, args=(location, n, i)) for i, n in enumerate(names)]
-        for p in processes:
-            p.start()
-        for p in processes:
-            p.join(timeout=240)
-        assert [p.exitcode for p in processes] == [0] * WRITERS
+    names = [f"w{n}" for n in range(WRITERS)]
+    start = datetime.now(UTC)
+    setup = [{"do": "user.add", "user": n, "sync_filter": "owned_and_shared"} for n in names]
+    setup += [
+        {"do": "crm.create", "actor": "w0", "record": "shared", "type": "contact"},
+        {"do": "crm.create", "actor": "w0", "record": "shared-task", "type": "task"},
+        *({"do": "crm.share", "actor": "w0", "record": "shared", "with": n} for n in names[1:]),
+    ]
+    Ledger(EventStore(location)).append([v.ACTION_ADAPTER.validate_python({**raw, "at": start}) for raw in setup])
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_writer, args=(location, n, i)) for i, n in enumerate(names)]
+    for p in processes:
+        p.start()
+    for p in processes:
+        p.join(timeout=240)
+    assert [p.exitcode for p in processes] == [0] * WRITERS
 
-        events = list(EventStore(location).read())
-        positions = [p for p, _ in events]
-        assert positions == list(range(1, len(events) + 1))  # no duplicates, no gaps
-        ids = [e.id for _, e in events if isinstance(e, v.Action)]
-        assert len(ids) == len(set(ids))
-        for name in names:
-            assert sum(1 for i in ids if i.startswith(f"{name}-")) == ACTIONS_EACH, name
-        times = [e.at for _, e in events]
-        assert times == sorted(times)  # stamped after catching up: time never goes backwards
-        for position, event in events:
-            if isinstance(event, v.Decided):
-                assert 0 < event.cause < position
-        rebuilt = World()
-        for position, event in events:
-            evolve(rebuilt, event, position)
-        assert rebuilt == Ledger(EventStore(location)).world
-    finally:
-        locations.drop()
+    events = list(EventStore(location).read())
+    positions = [p for p, _ in events]
+    assert positions == list(range(1, len(events) + 1))  # no duplicates, no gaps
+    ids = [e.id for _, e in events if isinstance(e, v.Action)]
+    assert len(ids) == len(set(ids))
+    for name in names:
+        assert sum(1 for i in ids if i.startswith(f"{name}-")) == ACTIONS_EACH, name
+    times = [e.at for _, e in events]
+    assert times == sorted(times)  # stamped after catching up: time never goes backwards
+    for position, event in events:
+        if isinstance(event, v.Decided):
+            assert 0 < event.cause < position
+    rebuilt = World()
+    for position, event in events:
+        evolve(rebuilt, event, position)
+    assert rebuilt == Ledger(EventStore(location)).world

@@ -25,7 +25,7 @@ import os
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from unittest import mock
@@ -34,7 +34,7 @@ import pytest
 
 from syncledger.ledger.store import EventStore
 from syncledger.tools.cli import main
-from tests.conftest import Locations, require_postgres
+from tests.conftest import Locations
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -43,16 +43,6 @@ FAR = "2099-01-01T00:00:00Z"  # more than a year after the seed and after the cl
 PAST_THE_END = "9999-12-31T23:59:59-05:00"  # in UTC, a time in the year 10000
 DEMO_EVENTS = 39  # what `syncledger demo` appends to an empty ledger
 SEEDED = 4  # the seed's events: three actions and the decision of zoe's sync
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def place(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
-    """Fresh ledger locations on SQLite and on PostgreSQL (a schema each, dropped afterwards)."""
-    if request.param == "postgres":
-        require_postgres()
-    made = Locations(request.param, tmp_path)
-    yield made
-    made.drop()
 
 
 @dataclass(frozen=True)
@@ -101,11 +91,11 @@ SEED_LINES = [
 ]
 
 
-def seeded(place: Locations) -> str:
+def seeded(stored: Locations) -> str:
     """A ledger holding user zoe, her contact z1 and her sync, at SEED_AT."""
-    db = place.new()
+    db = stored.new()
     assert db is not None
-    seed = place.tmp_path / "seed.jsonl"
+    seed = stored.tmp_path / "seed.jsonl"
     seed.write_text("".join(json.dumps(line) + "\n" for line in SEED_LINES))
     result = run("import", seed, "--db", db)
     assert result.returncode == 0, result.stderr
@@ -157,9 +147,9 @@ NUL_SCENARIOS = {
 
 @pytest.mark.parametrize("where", sorted(NUL_SCENARIOS))
 def test_nul_in_a_scenario_is_refused_and_the_ledger_keeps_working(
-    place: Locations, tmp_path: Path, run_cli: Run, where: str
+    stored: Locations, tmp_path: Path, run_cli: Run, where: str
 ) -> None:
-    db = seeded(place)
+    db = seeded(stored)
     before = position(db)
     scenario = write(tmp_path, "nul.yaml", "start: 2026-01-02T09:00:00Z\n" + NUL_SCENARIOS[where])
     refused(run_cli("run", scenario, "--db", db), "nul.yaml", "NUL", "\\x00")
@@ -177,8 +167,10 @@ NUL_LINES = {
 
 
 @pytest.mark.parametrize("where", sorted(NUL_LINES))
-def test_nul_in_an_action_line_is_refused_and_nothing_is_appended(place: Locations, tmp_path: Path, where: str) -> None:
-    db = seeded(place)
+def test_nul_in_an_action_line_is_refused_and_nothing_is_appended(
+    stored: Locations, tmp_path: Path, where: str
+) -> None:
+    db = seeded(stored)
     before = position(db)
     good = {"id": "g-1", "at": "2026-01-02T09:00:00Z", "do": "sync", "user": "zoe"}
     bad = {"id": "g-2", "at": "2026-01-02T09:01:00Z", **NUL_LINES[where]}
@@ -199,8 +191,8 @@ def test_nul_in_an_action_line_is_refused_and_nothing_is_appended(place: Locatio
     ],
     ids=["user", "record", "field-value", "field-name", "id"],
 )
-def test_nul_in_do_arguments_is_refused_and_nothing_is_appended(place: Locations, args: list[str]) -> None:
-    db = seeded(place)
+def test_nul_in_do_arguments_is_refused_and_nothing_is_appended(stored: Locations, args: list[str]) -> None:
+    db = seeded(stored)
     before = position(db)
     code, _, err = cli("do", *args, "--db", db)
     assert code == 2 and err.count("\n") == 1 and "NUL" in err, (code, err)
@@ -251,8 +243,8 @@ def test_demo_refuses_anything_but_an_earlier_demo(tmp_path: Path, run_cli: Run,
     assert after == before
 
 
-def test_demo_replaces_an_earlier_demo(place: Locations) -> None:
-    db = place.new()
+def test_demo_replaces_an_earlier_demo(stored: Locations) -> None:
+    db = stored.new()
     assert db is not None
     for _ in range(2):
         result = run("demo", "--db", db)
@@ -261,8 +253,8 @@ def test_demo_replaces_an_earlier_demo(place: Locations) -> None:
     assert run("verify", "--db", db).returncode == 0
 
 
-def test_demo_refuses_a_ledger_on_either_back_end(place: Locations) -> None:
-    db = seeded(place)
+def test_demo_refuses_a_ledger_on_either_back_end(stored: Locations) -> None:
+    db = seeded(stored)
     refused(run("demo", "--db", db), "not an earlier demo")
     still_works(db, SEEDED)
 
@@ -292,8 +284,8 @@ ENTRIES = ["do --at", "import at", "run at", "run start", "state --at", "preview
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
-def test_a_time_far_ahead_is_refused_without_future(place: Locations, tmp_path: Path, entry: str) -> None:
-    db = seeded(place)
+def test_a_time_far_ahead_is_refused_without_future(stored: Locations, tmp_path: Path, entry: str) -> None:
+    db = seeded(stored)
     command = time_entries(tmp_path, db, FAR)[entry]
     refused(run(*command, "--db", db), "2099-01-01", "--future")
     still_works(db, SEEDED)
@@ -302,16 +294,16 @@ def test_a_time_far_ahead_is_refused_without_future(place: Locations, tmp_path: 
 
 
 @pytest.mark.parametrize("entry", ENTRIES)
-def test_a_time_past_the_calendar_is_refused(place: Locations, tmp_path: Path, entry: str) -> None:
-    db = seeded(place)
+def test_a_time_past_the_calendar_is_refused(stored: Locations, tmp_path: Path, entry: str) -> None:
+    db = seeded(stored)
     command = time_entries(tmp_path, db, PAST_THE_END)[entry]
     refused(run(*command, "--future", "--db", db), "outside the times the ledger can represent")
     still_works(db, SEEDED)
 
 
-def test_a_ledger_already_ahead_is_the_measure(place: Locations, run_cli: Run) -> None:
+def test_a_ledger_already_ahead_is_the_measure(stored: Locations, run_cli: Run) -> None:
     """Once a far time is in the ledger (given with --future), times within a year of it need no --future."""
-    db = seeded(place)
+    db = seeded(stored)
     assert run_cli("do", "sync", "user=zoe", "--at", FAR, "--future", "--db", db).returncode == 0
     assert run_cli("do", "sync", "user=zoe", "--at", "2099-06-01T00:00:00Z", "--db", db).returncode == 0
     refused(run_cli("do", "sync", "user=zoe", "--at", "2100-06-02T00:00:00Z", "--db", db), "--future")
@@ -332,8 +324,8 @@ def test_a_scenario_that_creeps_ahead_step_by_step_is_measured_from_the_step_bef
 # ---------------------------------------------------------------------------------------------- 10: input
 
 
-def test_a_user_declared_twice_in_yaml_is_refused(place: Locations, tmp_path: Path, run_cli: Run) -> None:
-    db = seeded(place)
+def test_a_user_declared_twice_in_yaml_is_refused(stored: Locations, tmp_path: Path, run_cli: Run) -> None:
+    db = seeded(stored)
     twice = write(tmp_path, "twice.yaml", "users:\n  amy: {}\n  amy: {sync_filter: owned_and_shared}\n")
     refused(run_cli("run", twice, "--db", db), "twice.yaml", "line 3", "'amy'", "given twice")
     still_works(db, SEEDED)
@@ -364,16 +356,16 @@ def test_keys_given_twice_in_yaml_are_refused(tmp_path: Path, text: str) -> None
     ],
     ids=["user", "field", "id"],
 )
-def test_keys_given_twice_in_an_action_line_are_refused(place: Locations, tmp_path: Path, line: bytes) -> None:
-    db = seeded(place)
+def test_keys_given_twice_in_an_action_line_are_refused(stored: Locations, tmp_path: Path, line: bytes) -> None:
+    db = seeded(stored)
     path = tmp_path / "dup.jsonl"
     path.write_bytes(b'{"id": "d-0", "at": "2026-01-02T08:00:00Z", "do": "sync", "user": "zoe"}\n' + line + b"\n")
     refused(run("import", path, "--db", db), "line 2", "given twice")
     still_works(db, SEEDED)
 
 
-def test_a_colon_inside_a_value_is_not_a_key_given_twice(tmp_path: Path, place: Locations) -> None:
-    db = seeded(place)
+def test_a_colon_inside_a_value_is_not_a_key_given_twice(tmp_path: Path, stored: Locations) -> None:
+    db = seeded(stored)
     path = tmp_path / "ok.jsonl"
     line = {"id": "k-1", "at": "2026-01-02T09:00:00Z", "do": "crm.update", "actor": "zoe", "record": "z1"}
     path.write_text(json.dumps({**line, "fields": {"note": 'say "a": b', "b": '": "'}}) + "\n")
@@ -392,9 +384,9 @@ def test_a_colon_inside_a_value_is_not_a_key_given_twice(tmp_path: Path, place: 
     ids=["user", "field", "value-over-nested", "at", "do"],
 )
 def test_do_refuses_keys_given_twice_and_arguments_it_would_ignore(
-    place: Locations, args: list[str], mention: str
+    stored: Locations, args: list[str], mention: str
 ) -> None:
-    db = seeded(place)
+    db = seeded(stored)
     refused(run("do", *args, "--db", db), mention)
     still_works(db, SEEDED)
 
@@ -403,8 +395,8 @@ ESC = "\x1b[2J\x1b[31m"  # clear the screen, then red
 CONTROLS = ESC + "\x07\u202e"
 
 
-def test_control_characters_are_shown_escaped_in_text_output(place: Locations, tmp_path: Path, run_cli: Run) -> None:
-    db = seeded(place)
+def test_control_characters_are_shown_escaped_in_text_output(stored: Locations, tmp_path: Path, run_cli: Run) -> None:
+    db = seeded(stored)
     before = position(db)
     scenario = write(
         tmp_path,

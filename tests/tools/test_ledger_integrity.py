@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,15 @@ from syncledger.ledger.seal import seal, unwrap, wrap
 from syncledger.projections.reader import open_reader
 from syncledger.tools.actionlines import to_line
 from tests import randomwalk
-from tests.conftest import Locations, require_postgres
+from tests.conftest import Locations
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 KEY = "kept-outside-the-database"
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def places(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
-    if request.param == "postgres":
-        require_postgres()
-    made = Locations(request.param, tmp_path)
-    yield made
-    made.drop()
-
-
-def _ledger(places: Locations, count: int = 120) -> str:
+def _ledger(stored: Locations, count: int = 120) -> str:
     """A ledger of random valid actions (with ids), with a checkpoint every 40 events."""
-    location = places.new()
+    location = stored.new()
     assert location is not None
     reader = open_reader(location, checkpoint_every=40)
     for action in randomwalk.actions(5, count):
@@ -83,9 +74,9 @@ def _last(location: str) -> int:
 
 
 def test_a_head_kept_outside_shows_a_ledger_cut_short_and_its_read_models_rolled_back(
-    places: Locations, run_cli: Run, tmp_path: Path
+    stored: Locations, run_cli: Run, tmp_path: Path
 ) -> None:
-    location = _ledger(places)
+    location = _ledger(stored)
     heads = tmp_path / "heads.txt"
     early = run_cli("head", "--db", location)
     assert early.returncode == 0, early.stderr
@@ -114,14 +105,14 @@ def test_a_head_kept_outside_shows_a_ledger_cut_short_and_its_read_models_rolled
     assert "not the one this head names" in replaced[0]["problem"]
 
 
-def test_bad_heads_and_an_empty_ledger_are_one_line(places: Locations, run_cli: Run, tmp_path: Path) -> None:
-    location = _ledger(places, 5)
+def test_bad_heads_and_an_empty_ledger_are_one_line(stored: Locations, run_cli: Run, tmp_path: Path) -> None:
+    location = _ledger(stored, 5)
     assert "is not a head" in _one_error_line(run_cli("verify", "--head", "12:zz", "--db", location))
     bad = tmp_path / "heads.txt"
     bad.write_text("\n7:" + "ab" * 32 + "\nnonsense here\n")
     assert f"{bad}:3" in _one_error_line(run_cli("verify", "--heads", bad, "--db", location))
     assert "cannot read" in _one_error_line(run_cli("verify", "--heads", tmp_path / "none", "--db", location))
-    empty = places.new()
+    empty = stored.new()
     # a missing file or schema is not made into a ledger by reading it
     assert "no ledger at" in _one_error_line(run_cli("head", "--db", empty))
     assert run_cli("pending", "--db", empty).returncode == 2
@@ -131,9 +122,9 @@ def test_bad_heads_and_an_empty_ledger_are_one_line(places: Locations, run_cli: 
 
 
 def test_without_a_head_read_models_past_the_last_event_are_reported_as_truncation(
-    places: Locations, run_cli: Run
+    stored: Locations, run_cli: Run
 ) -> None:
-    location = _ledger(places)
+    location = _ledger(stored)
     last = _last(location)
     cut = int(_sql(location, "SELECT max(position) FROM syncledger_actions")[0][0]) - 1  # the newest action id goes
     _sql(location, "DELETE FROM stored_events WHERE originator_version > ?", cut)
@@ -180,9 +171,9 @@ def _without_alice(data: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("change", [_other_filter, _without_alice], ids=["sync-filter-changed", "user-removed"])
 def test_a_checkpoint_changed_with_sql_decides_nothing(
-    places: Locations, run_cli: Run, change: Callable[[dict[str, Any]], None]
+    stored: Locations, run_cli: Run, change: Callable[[dict[str, Any]], None]
 ) -> None:
-    forged, twin = _ledger(places), _ledger(places)
+    forged, twin = _ledger(stored), _ledger(stored)
     position = _forge_newest_checkpoint(forged, change)
     for location in (forged, twin):
         done = run_cli("do", "sync", "user=alice", "--at", "2026-03-05T09:00:00Z", "--json", "--db", location)
@@ -196,9 +187,9 @@ def test_a_checkpoint_changed_with_sql_decides_nothing(
 
 
 def test_a_deleted_action_id_row_does_not_let_a_reimport_append_it_twice(
-    places: Locations, run_cli: Run, tmp_path: Path
+    stored: Locations, run_cli: Run, tmp_path: Path
 ) -> None:
-    location = places.new()
+    location = stored.new()
     lines = tmp_path / "actions.jsonl"
     walk = randomwalk.actions(7, 40)
     lines.write_bytes(b"".join(to_line(a.model_copy(update={"id": a.id or f"line-{n}"})) for n, a in enumerate(walk)))
@@ -215,8 +206,8 @@ def test_a_deleted_action_id_row_does_not_let_a_reimport_append_it_twice(
     assert any("action ids" in f["problem"] for f in found)
 
 
-def test_verify_finds_an_action_id_appended_twice(places: Locations, run_cli: Run) -> None:
-    location = places.new()
+def test_verify_finds_an_action_id_appended_twice(stored: Locations, run_cli: Run) -> None:
+    location = stored.new()
     reader = open_reader(location)
     actions = list(randomwalk.actions(3, 10))
     twice = v.ACTION_ADAPTER.validate_python({"do": "sync", "user": "alice", "at": actions[-1].at, "id": "dup"})
@@ -234,10 +225,10 @@ def test_verify_finds_an_action_id_appended_twice(places: Locations, run_cli: Ru
 
 
 def test_a_keyed_ledger_refuses_writers_and_checkers_without_its_key(
-    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+    stored: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
-    location = _ledger(places, 20)
+    location = _ledger(stored, 20)
     events = _last(location)
     assert run_cli("verify", "--db", location).returncode == 0
     fingerprint = _sql(location, "SELECT value FROM syncledger_ledger")[0][0]
@@ -269,11 +260,11 @@ def test_a_keyed_ledger_refuses_writers_and_checkers_without_its_key(
 
 
 def test_a_keyed_ledger_whose_fingerprint_was_deleted_is_still_keyed(
-    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+    stored: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Its rows say they are keyed, and the newest seal tells the right key from a wrong one."""
     monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
-    location = _ledger(places, 10)
+    location = _ledger(stored, 10)
     _sql(location, "DELETE FROM syncledger_ledger")
     monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
     assert "is sealed with a key" in _one_error_line(run_cli("state", "--db", location))
@@ -285,9 +276,9 @@ def test_a_keyed_ledger_whose_fingerprint_was_deleted_is_still_keyed(
 
 
 def test_a_key_is_not_added_to_an_unkeyed_ledger_midway(
-    places: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+    stored: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    location = _ledger(places, 5)
+    location = _ledger(stored, 5)
     monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
     assert "is not sealed with a key" in _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
     monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
@@ -312,9 +303,9 @@ def _append_row(location: str, state: bytes) -> int:
 
 @pytest.mark.parametrize("row", ["garbage", "unsealed"])
 def test_a_garbage_or_unsealed_row_after_the_last_checkpoint_is_a_finding_and_one_line(
-    places: Locations, run_cli: Run, row: str
+    stored: Locations, run_cli: Run, row: str
 ) -> None:
-    location = _ledger(places, 20)
+    location = _ledger(stored, 20)
     state = b"\x00garbage" if row == "garbage" else b'{"do":"sync","user":"alice","at":"2026-03-04T00:00:00Z"}'
     position = _append_row(location, state)
     found = _findings(run_cli("verify", "--json", "--db", location))
@@ -325,8 +316,8 @@ def test_a_garbage_or_unsealed_row_after_the_last_checkpoint_is_a_finding_and_on
 
 
 def test_a_row_turned_into_text_with_sql_is_a_finding_and_one_line(tmp_path: Path, run_cli: Run) -> None:
-    places = Locations("sqlite", tmp_path)
-    location = _ledger(places, 20)
+    sqlite = Locations("sqlite", tmp_path)
+    location = _ledger(sqlite, 20)
     last = _last(location)
     _sql(location, "UPDATE stored_events SET state = replace(state, 'a', 'e') WHERE originator_version = ?", last)
     assert _sql(location, "SELECT typeof(state) FROM stored_events WHERE originator_version = ?", last) == [("text",)]

@@ -13,13 +13,10 @@ import sqlite3
 import subprocess
 import sys
 from contextlib import closing
-from pathlib import Path
-
-import pytest
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.store import EventStore
-from tests.conftest import POSTGRES_URL, Locations, require_postgres
+from tests.conftest import POSTGRES_URL, Locations
 
 PROCESSES, EACH = 8, 100  # the sizes of the issue
 
@@ -64,46 +61,39 @@ def _cli(*args: object) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_many_processes_doing_at_once_lose_no_write(backend: str, tmp_path: Path) -> None:
-    if backend == "postgres":
-        require_postgres()
-    locations = Locations(backend, tmp_path)
-    location = locations.new()
+def test_many_processes_doing_at_once_lose_no_write(stored: Locations) -> None:
+    location = stored.new()
     assert location is not None
-    try:
-        added = _cli("do", "user.add", "user=alice", "--db", location)
-        assert added.returncode == 0, added.stderr
-        env = {k: val for k, val in os.environ.items() if k != "SYNCLEDGER_DB"}
-        drivers = [
-            subprocess.Popen(
-                [sys.executable, "-c", _DRIVER, location, f"w{n}", str(EACH)],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                text=True,
-            )
-            for n in range(PROCESSES)
-        ]
-        results = []
-        for driver in drivers:
-            out, err = driver.communicate(timeout=1800)
-            assert driver.returncode == 0, err
-            results += json.loads(out)
-        failed = [said for code, said in results if code != 0]
-        assert failed == [], f"{len(failed)} of {len(results)} failed; the first: {failed[0]}"
+    added = _cli("do", "user.add", "user=alice", "--db", location)
+    assert added.returncode == 0, added.stderr
+    env = {k: val for k, val in os.environ.items() if k != "SYNCLEDGER_DB"}
+    drivers = [
+        subprocess.Popen(
+            [sys.executable, "-c", _DRIVER, location, f"w{n}", str(EACH)],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(PROCESSES)
+    ]
+    results = []
+    for driver in drivers:
+        out, err = driver.communicate(timeout=1800)
+        assert driver.returncode == 0, err
+        results += json.loads(out)
+    failed = [said for code, said in results if code != 0]
+    assert failed == [], f"{len(failed)} of {len(results)} failed; the first: {failed[0]}"
 
-        store = EventStore(location)
-        try:
-            actions = [e for _, e in store.read() if isinstance(e, v.Action)]
-        finally:
-            store.close()
-        created = sorted(e.record for e in actions if e.do == "crm.create")  # type: ignore[attr-defined]
-        assert created == sorted(f"w{w}-{n}" for w in range(PROCESSES) for n in range(EACH))
-        verified = _cli("verify", "--db", location)
-        assert verified.returncode == 0, verified.stdout + verified.stderr
+    store = EventStore(location)
+    try:
+        actions = [e for _, e in store.read() if isinstance(e, v.Action)]
     finally:
-        locations.drop()
+        store.close()
+    created = sorted(e.record for e in actions if e.do == "crm.create")  # type: ignore[attr-defined]
+    assert created == sorted(f"w{w}-{n}" for w in range(PROCESSES) for n in range(EACH))
+    verified = _cli("verify", "--db", location)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
 
 
 def _refuse_index_writes(location: str) -> None:
@@ -129,26 +119,19 @@ def _refuse_index_writes(location: str) -> None:
         )
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_a_read_model_that_cannot_be_written_never_fails_a_stored_append(backend: str, tmp_path: Path) -> None:
-    if backend == "postgres":
-        require_postgres()
-    locations = Locations(backend, tmp_path)
-    location = locations.new()
+def test_a_read_model_that_cannot_be_written_never_fails_a_stored_append(stored: Locations) -> None:
+    location = stored.new()
     assert location is not None
+    assert _cli("do", "user.add", "user=alice", "--db", location).returncode == 0
+    _refuse_index_writes(location)
+    for n in range(2):  # the first after its append; the second also while catching up before it
+        done = _cli("do", "crm.create", "actor=alice", f"record=c{n}", "type=contact", "--db", location)
+        assert done.returncode == 0, done.stderr
+    store = EventStore(location)
     try:
-        assert _cli("do", "user.add", "user=alice", "--db", location).returncode == 0
-        _refuse_index_writes(location)
-        for n in range(2):  # the first after its append; the second also while catching up before it
-            done = _cli("do", "crm.create", "actor=alice", f"record=c{n}", "type=contact", "--db", location)
-            assert done.returncode == 0, done.stderr
-        store = EventStore(location)
-        try:
-            assert [e.do for _, e in store.read()] == ["user.add", "crm.create", "crm.create"]
-        finally:
-            store.close()
-        shown = _cli("state", "--json", "--db", location)
-        assert shown.returncode == 0, shown.stderr
-        assert sorted(json.loads(shown.stdout)["crm"]) == ["c0", "c1"]
+        assert [e.do for _, e in store.read()] == ["user.add", "crm.create", "crm.create"]
     finally:
-        locations.drop()
+        store.close()
+    shown = _cli("state", "--json", "--db", location)
+    assert shown.returncode == 0, shown.stderr
+    assert sorted(json.loads(shown.stdout)["crm"]) == ["c0", "c1"]

@@ -25,7 +25,7 @@ from syncledger.tools import transfer
 from syncledger.tools.actionlines import BadLineError, to_line
 from syncledger.tools.transfer import import_actions, import_parsed
 from tests import randomwalk
-from tests.conftest import Locations, require_postgres
+from tests.conftest import Locations
 
 HERE = Path(__file__).resolve().parents[1]
 
@@ -73,16 +73,6 @@ def _in_memory_state(actions: list[v.Action]) -> dict[str, Any]:
     for action in actions:
         ledger.append([action])
     return state_document(ledger.world)
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
-    """Ledger locations on the two back ends that outlive a process."""
-    if request.param == "postgres":
-        require_postgres()
-    made = Locations(request.param, tmp_path)
-    yield made
-    made.drop()
 
 
 def _env() -> dict[str, str]:
