@@ -13,7 +13,7 @@ import orjson
 from syncledger.ledger import vocabulary as v
 
 from .inputs import BadInputError, parse_action, parse_time, shown
-from .output import one_line
+from .output import json_bytes, one_line
 
 BOM = b"\xef\xbb\xbf"
 FIRST_KEYS = ("id", "at", "do")
@@ -29,11 +29,12 @@ class BadLineError(ValueError):
 
 
 def to_line(action: v.Action) -> bytes:
-    """The action as one JSON line: `id`, `at` and `do` first, then its own keys."""
+    """The action as one JSON line: `id`, `at` and `do` first, then its own keys; what a terminal would obey
+    (DEL, C1 controls, bidi marks) written as `\\uXXXX`, as every `--json` writes it (`json_bytes`)."""
     data = v.dump(action)
     data.pop("queued", None)
     first = {key: data.pop(key) for key in FIRST_KEYS if key in data}
-    return orjson.dumps(first | data) + b"\n"
+    return json_bytes(first | data, option=0) + b"\n"
 
 
 def parse_line(number: int, line: bytes) -> v.Action:

@@ -17,7 +17,10 @@ from rich.table import Table
 # What must not reach a terminal raw from a value: C0 and C1 control characters (escape sequences, NUL, bells,
 # line breaks that would forge a line of output), DEL, the bidirectional overrides and isolates that reorder
 # what is shown, line and paragraph separators, and lone surrogates (undecodable bytes).
-_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069\ud800-\udfff]")
+# A JSON encoder escapes C0 itself but writes the others raw: valid JSON that a terminal still obeys.
+_RAW_IN_JSON = "\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_UNPRINTABLE = re.compile(f"[\x00-\x1f{_RAW_IN_JSON}\ud800-\udfff]")
+_JSON_UNSAFE = re.compile(f"[{_RAW_IN_JSON}]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -56,8 +59,29 @@ console = _Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isa
 errors = _Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def _json_escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def json_bytes(doc: Any, option: int = orjson.OPT_NON_STR_KEYS) -> bytes:
+    """`doc` as one line of JSON (UTF-8) with DEL, C1 controls, the bidi marks, overrides and isolates and the line
+    separators (what `printable` escapes beyond C0, which orjson escapes itself) written as `\\uXXXX`: the same
+    value when parsed, and nothing raw in it that reorders or rewrites what a terminal or a viewer shows. Such a
+    character can stand only inside a JSON string, where its escape means the same."""
+    data = orjson.dumps(doc, option=option)
+    if data.isascii() and 0x7F not in data:  # most documents: two cheap checks instead of a search
+        return data
+    return _JSON_UNSAFE.sub(_json_escape, data.decode()).encode()
+
+
+def json_text(doc: Any) -> str:
+    """`json_bytes` as text."""
+    return json_bytes(doc).decode()
+
+
 def print_json(doc: Any) -> None:
-    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS).decode() + "\n")
+    """Every command's `--json`: one document, one line (`json_text`)."""
+    sys.stdout.write(json_text(doc) + "\n")
 
 
 def one_line(message: str, limit: int = 500) -> str:

@@ -6,6 +6,7 @@ Used by `test_hostile_input.py`. Everything here builds input; nothing runs the 
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import strategies as st
@@ -95,6 +96,38 @@ ODD_CHARS = (
     "=",
     " ",
 )
+
+# What JSON may hold raw but a terminal or a reviewer's viewer obeys, by class: DEL; C1 controls (0x9b alone
+# starts an escape sequence on some terminals; 0x85 is a line break); the bidirectional marks, embeddings,
+# overrides and isolates, which reorder what is shown; the line and paragraph separators.
+DISPLAY_CONTROLS = {
+    "DEL": "\x7f",
+    "C1": "".join(map(chr, range(0x80, 0xA0))),
+    "bidi marks": "\u200e\u200f\u061c",
+    "bidi embeddings and overrides": "\u202a\u202b\u202c\u202d\u202e",
+    "bidi isolates": "\u2066\u2067\u2068\u2069",
+    "line and paragraph separators": "\u2028\u2029",
+}
+# A CRM subject holding each class; the override at the end would show "Invoice ... exe.pdf" for "fdp.exe".
+HOSTILE_SUBJECT = "Invoice " + " ".join(DISPLAY_CONTROLS.values()) + " \u202efdp.exe"
+
+
+def raw_display_controls(text: str) -> list[str]:
+    """Each character of DISPLAY_CONTROLS that `text` holds raw, named by its class."""
+    return [f"{kind} U+{ord(c):04X}" for kind, chars in DISPLAY_CONTROLS.items() for c in chars if c in text]
+
+
+def subject_scenario() -> str:
+    """alice tracks her e-mail m1 with HOSTILE_SUBJECT; bob then sets its category in CRM to the same text (an edit
+    queued for alice, which `pending` and `preview` tell)."""
+    text = json.dumps(HOSTILE_SUBJECT)  # YAML's double-quoted escapes are JSON's: the file holds no raw control
+    return (
+        "title: a hostile subject\nstart: 2026-03-02T09:00:00Z\nusers: {alice: {}, bob: {}}\nsteps:\n"
+        f"  - {{do: outlook.create, user: alice, item: m1, type: email, fields: {{subject: {text}}}}}\n"
+        "  - {do: outlook.track, user: alice, item: m1}\n"
+        f"  - {{do: crm.update, actor: bob, record: m1, fields: {{category: {text}}}}}\n"
+    )
+
 
 # Text without lone surrogates (YAML files are UTF-8, so they cannot hold one unescaped).
 odd_text = st.lists(

@@ -43,6 +43,7 @@ from hypothesis import strategies as st
 
 from syncledger.ledger.store import EventStore
 from syncledger.tools.cli import main
+from syncledger.tools.output import json_text
 
 try:
     from . import hostile as h
@@ -889,6 +890,107 @@ def test_a_db_that_is_not_a_ledger_is_refused(tmp_path: Path, content: bytes, co
     else:
         assert_refused(result)
         assert db.read_bytes() == content
+
+
+# ------------------------------------------------------------------- what the commands show of a value
+# A hostile CRM subject (h.HOSTILE_SUBJECT: DEL, C1 controls, bidi marks, overrides and isolates, line
+# separators) through the real program: the text, the JSON and the HTML timeline each show it escaped, never raw,
+# and the JSON parses back to the subject itself.
+
+
+@pytest.fixture(scope="module")
+def subject_ledger(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("subject")
+    scenario, db = folder / "subject.yaml", folder / "subject.db"
+    scenario.write_text(h.subject_scenario(), encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-m", "syncledger", "run", str(scenario), "--db", str(db)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+    return db
+
+
+def _with_subject(diff: dict[str, Any]) -> list[dict[str, Any]]:
+    found = [c for c in diff["changes"] if "fields.subject" in c["fields"]]
+    assert [c["ref"] for c in found] == ["crm:m1", "outlook:alice/m1"], found
+    return found
+
+
+SHOWING = {  # each command that shows the subject, and where its JSON holds the value itself
+    "state": (["state"], lambda doc: [doc["outlook"]["alice"]["m1"]["fields"]["subject"]]),
+    "why": (["why", "crm:m1"], lambda doc: [doc["label"]]),
+    "history": (["history", "crm:m1"], lambda doc: [doc["label"]]),
+    "diff": (["diff", "0", "6"], lambda doc: [c["fields"]["fields.subject"]["new"] for c in _with_subject(doc)]),
+    "preview": (["preview", "alice"], lambda doc: [doc["decisions"][0]["effects"][0]["fields"]["subject"]]),
+    "pending": (["pending"], None),  # its JSON has the sentence only, written as the text shows it
+}
+
+
+@pytest.mark.parametrize("name", SHOWING)
+def test_json_output_escapes_display_controls_and_parses_to_the_same_subject(
+    name: str, subject_ledger: Path, run_cli: Run
+) -> None:
+    command, values = SHOWING[name]
+    result = run_cli(*command, "--json", "--db", subject_ledger)
+    assert result.returncode == 0, result.stderr
+    assert h.raw_display_controls(result.stdout) == [], f"raw in {name} --json"
+    doc = json.loads(result.stdout)
+    if values is None:  # the sentence, as the text output writes it (a literal backslash before x7f)
+        assert "Invoice \\x7f \\x80" in doc["pending"]["alice"][0]["sentence"]
+        return
+    assert "\\u202e" in result.stdout and "\\u0085" in result.stdout  # JSON's own escapes
+    assert values(doc) and all(value == h.HOSTILE_SUBJECT for value in values(doc)), values(doc)
+
+
+@pytest.mark.parametrize("name", SHOWING)
+def test_text_output_shows_display_controls_escaped(name: str, subject_ledger: Path, run_cli: Run) -> None:
+    result = run_cli(*SHOWING[name][0], "--db", subject_ledger)
+    assert result.returncode == 0, result.stderr
+    assert h.raw_display_controls(result.stdout) == [], f"raw in {name}"
+    assert "Invoice \\x7f \\x80\\x81" in result.stdout, result.stdout[:800]  # escaped, as Python writes them
+
+
+def test_the_html_timeline_shows_display_controls_escaped(subject_ledger: Path, run_cli: Run, tmp_path: Path) -> None:
+    page = tmp_path / "m1.html"
+    result = run_cli("history", "crm:m1", "--html", page, "--db", subject_ledger)
+    assert result.returncode == 0, result.stderr
+    html = page.read_text(encoding="utf-8")
+    assert h.raw_display_controls(html) == []
+    assert "Invoice \\x7f \\x80\\x81" in html and "\\u202efdp.exe" in html  # what the text output shows
+
+
+def test_exported_action_lines_escape_display_controls_and_import_the_same_subject(
+    subject_ledger: Path, run_cli: Run, tmp_path: Path
+) -> None:
+    exported = run_cli("export", "--db", subject_ledger)
+    assert exported.returncode == 0, exported.stderr
+    assert h.raw_display_controls(exported.stdout) == [] and "\\u202e" in exported.stdout
+    lines = [json.loads(line) for line in exported.stdout.splitlines()]
+    assert [line["fields"] for line in lines if "fields" in line] == [
+        {"subject": h.HOSTILE_SUBJECT},
+        {"category": h.HOSTILE_SUBJECT},
+    ]
+    (tmp_path / "lines.jsonl").write_text(exported.stdout, encoding="utf-8")
+    assert run_cli("import", tmp_path / "lines.jsonl", "--db", tmp_path / "again.db").returncode == 0
+    state = json.loads(run_cli("state", "--json", "--db", tmp_path / "again.db").stdout)
+    assert state["crm"]["m1"]["fields"] == {"subject": h.HOSTILE_SUBJECT, "category": h.HOSTILE_SUBJECT}
+
+
+@given(
+    st.recursive(
+        h.odd_text | st.text(st.characters(blacklist_categories=("Cs",))) | st.integers(-(2**63), 2**63 - 1),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(), inner, max_size=3),
+        max_leaves=12,
+    )
+)
+@MANY
+def test_json_text_parses_to_the_value_it_was_given_with_no_display_control_raw(value: Any) -> None:
+    text = json_text(value)
+    assert h.raw_display_controls(text) == [] and "\n" not in text
+    assert json.loads(text) == value
 
 
 # ------------------------------------------------------------------------ action lines (import)

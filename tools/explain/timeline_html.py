@@ -6,15 +6,24 @@ a content security policy that forbids any fetch."""
 from __future__ import annotations
 
 import re
-from html import escape
+from html import escape as html_escape
 
 from syncledger.ledger.rules import CRM_CHANGE_RULES, FILTER_RULES, IMMEDIATE_RULES, OUTLOOK_REMOVAL_RULES
 from syncledger.ledger.rules import server_side as sss
 from syncledger.projections.document import iso
 
+from ..output import printable
 from .history import Entry, History, PropertyChange, SyncPoint, change_line, show_value
 from .sentences import counted, rule_note
 from .story import Story, StoryStep, step_notes
+
+
+def escape(text: str) -> str:
+    """Text from the ledger as the page shows it: `printable` first, as every text output (control characters,
+    DEL, C1 and the bidirectional marks written as escapes such as `\\u202e`, so that a hostile subject cannot
+    reorder or hide what the reader sees), then HTML-escaped."""
+    return html_escape(printable(text))
+
 
 # Rules are coloured by the table they come from, so a long timeline reads by kind of decision at a glance.
 RULE_FAMILIES = (
@@ -299,14 +308,14 @@ def _row(ref: str, e: Entry, group: int, shown: set[int]) -> str:
             continue  # an action's own lane already says what it did
         effect = f'<span class="effect"><span class="mark"></span>{escape(text)}</span>'
         lanes[side] = f"{lanes[side]} {effect}" if lanes[side] else effect
-    tooltip = "\n".join([e.summary, *(change_line(c) for c in e.changes)])
+    tooltip = "\n".join(escape(line) for line in [e.summary, *(change_line(c) for c in e.changes)])  # one a line
     searchable = " ".join([e.summary, e.actor, e.rule or "", *(change_line(c) for c in e.changes)]).lower()
     cells = "".join(f'<div class="lane {key}">{lanes[key]}</div>' for key, _ in LANES)
     reason = _reason(e, shown)
     return (
         f'<div class="grid row" id="e-{e.position}" tabindex="0" role="button" aria-expanded="false" '
         f'data-pos="{e.position}" data-group="{group}" data-rule="{escape(e.rule or "")}" '
-        f'data-text="{escape(searchable)}" title="{escape(tooltip)}"><div class="when">{escape(_when(e))}</div>'
+        f'data-text="{escape(searchable)}" title="{tooltip}"><div class="when">{escape(_when(e))}</div>'
         f"{cells}{reason}</div>"
         f'<div class="more hidden" id="more-{e.position}">{_details(e, shown)}</div>'
     )
