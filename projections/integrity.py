@@ -144,6 +144,14 @@ def verify(
                     add(position, "decision", f"its merged cause {merged} is not an event before its cause")
             if event.sync is not None and not 0 < event.sync < position:
                 add(position, "decision", f"its sync {event.sync} is not an earlier event")
+        if isinstance(event, v.Action) and event.at is None:
+            add(
+                position,
+                "time",
+                "the action has no time: the ledger stamps every action before it stores it, so it was inserted or "
+                "rewritten behind the ledger's back",
+            )
+            continue
         try:
             evolve(world, event, position)
         except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
