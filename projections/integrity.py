@@ -154,7 +154,8 @@ def verify(
             continue
         try:
             evolve(world, event, position)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        except LookupError as e:  # validated, an event can only name what the state before it does not hold (found
+            # by changing each field of each kind of event in turn); any other error is the program's, not the data's
             add(position, "fold", f"the event does not apply to the state before it ({type(e).__name__}: {e})")
         if position <= indexed:
             scan.add([(position, event)])

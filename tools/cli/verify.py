@@ -24,9 +24,10 @@ from .app import DbOption, JsonOption, UsageError, app, ledger_location, open_st
 # What a stored event changed behind the ledger's back raises as the read models fold it (they read the store's own
 # rows without validating them again: `ledger.serial`), as found by changing each field of each kind of event in
 # turn: one that does not decode (StoreError), a field missing or of another type (KeyError, TypeError, ValueError),
-# an action without its time (AssertionError: the ledger stamps every action before storing it). `verify` checks
-# every event validated in full and reports each of them; if it finds nothing, the error was not the data's.
-_BAD_EVENTS = (StoreError, LookupError, TypeError, ValueError, AssertionError)
+# an option no user has (AttributeError), an action without its time (AssertionError: the ledger stamps every action
+# before storing it). `verify` checks every event validated in full and reports each of these; if it finds nothing,
+# the error was not the data's, and is raised again.
+_BAD_EVENTS = (StoreError, LookupError, TypeError, ValueError, AttributeError, AssertionError)
 _HEAD = re.compile(r"([1-9][0-9]{0,18}):([0-9a-fA-F]{64})")
 
 
