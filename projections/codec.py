@@ -141,9 +141,22 @@ class CheckpointMissingError(LookupError):
     pass
 
 
+class CheckpointUnreadable(ValueError):
+    """A stored checkpoint's bytes do not decode to a world: changed behind the ledger's back (and sealed again, on
+    a ledger without a seal key)."""
+
+
+# What a checkpoint's data changed behind the ledger's back raises as it is decoded (found by changing each of its
+# fields in turn: a missing key, a number or a list where a text or a map was, ...): the data is read as plain
+# JSON, so a value of the wrong type meets the decoder's own operations (`None.get`, `"x"[0][1]`, `int + str`).
+# Only the decoding of the stored data is under it, never the fold that follows.
+_BAD_DATA = (zlib.error, ValueError, LookupError, TypeError, AttributeError)
+
+
 def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archive: Archive | None = None) -> World:
     """The world of the checkpoint at `position`, its base first if it is a delta; `read` gives a checkpoint's
-    bytes (deciphered) by its position, or None if there is none there."""
+    bytes (deciphered) by its position, or None if there is none there. `CheckpointMissingError` if one of the
+    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is)."""
     chain: list[dict[str, Any]] = []
     wanted: int | None = position
     while wanted is not None:
@@ -151,14 +164,22 @@ def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archiv
         if blob is None:
             onto = f", which the one at {chain[-1]['position']} is a delta onto," if chain else ""
             raise CheckpointMissingError(f"the checkpoint at {wanted}{onto} is missing")
-        data = checkpoint_data(blob)
-        if data["position"] != wanted or (data["base"] is not None and data["base"] >= wanted):
-            raise ValueError(f"the checkpoint stored at {wanted} is not one of that position")
+        try:
+            data = checkpoint_data(blob)
+            here = data["position"] == wanted and (data["base"] is None or data["base"] < wanted)
+        except _BAD_DATA as e:
+            raise CheckpointUnreadable(f"the checkpoint at {wanted} cannot be read ({type(e).__name__})") from e
+        if not here:
+            raise CheckpointUnreadable(f"the checkpoint stored at {wanted} is not one of that position")
         chain.append(data)
         wanted = data["base"]
     world = None
     for data in reversed(chain):
-        world = decode_world(data, archive, onto=world)
+        try:
+            world = decode_world(data, archive, onto=world)
+        except _BAD_DATA as e:
+            problem = f"the checkpoint at {data['position']} cannot be read ({type(e).__name__})"
+            raise CheckpointUnreadable(problem) from e
     assert world is not None
     return world
 

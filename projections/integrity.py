@@ -49,7 +49,12 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
     heads: Sequence[Head] = (),
 ) -> Report:
-    indexed, folded = models.tracking(INDEX), models.tracking(WORLD)
+    # Other processes may go on appending while this runs: every read model is checked up to its tracking position
+    # as read here, once, and what they write beyond it is not this check's. Each projection's tracking position is
+    # read before its batches (written together in one transaction), so that another process writing the next batch
+    # meanwhile cannot make a complete projection look short of its seals.
+    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
+    indexed, folded = tracking[INDEX], tracking[WORLD]
     report = Report(tracking=min(indexed, folded))
 
     def add(position: int, check: str, problem: str) -> None:
@@ -57,9 +62,6 @@ def verify(
 
     checkpoints = set(models.checkpoints())
     report.checkpoints = len(checkpoints)
-    # Each projection's tracking position before its batches (written together in one transaction): another
-    # process writing the next batch meanwhile cannot make a complete projection look short of its seals.
-    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
     batches = {p: [b for b in models.batches(p) if b.last <= tracking[p]] for p in (INDEX, WORLD)}
     # the event seals that derived data and heads are checked against, kept as the scan passes them
     wanted = checkpoints | {b.last for found in batches.values() for b in found} | {p for p, _ in heads}
@@ -142,9 +144,18 @@ def verify(
                     add(position, "decision", f"its merged cause {merged} is not an event before its cause")
             if event.sync is not None and not 0 < event.sync < position:
                 add(position, "decision", f"its sync {event.sync} is not an earlier event")
+        if isinstance(event, v.Action) and event.at is None:
+            add(
+                position,
+                "time",
+                "the action has no time: the ledger stamps every action before it stores it, so it was inserted or "
+                "rewritten behind the ledger's back",
+            )
+            continue
         try:
             evolve(world, event, position)
-        except (KeyError, TypeError, ValueError, AttributeError, IndexError) as e:
+        except LookupError as e:  # validated, an event can only name what the state before it does not hold (found
+            # by changing each field of each kind of event in turn); any other error is the program's, not the data's
             add(position, "fold", f"the event does not apply to the state before it ({type(e).__name__}: {e})")
         if position <= indexed:
             scan.add([(position, event)])
@@ -155,14 +166,14 @@ def verify(
             progress(position, total)
     report.events = last = expected - 1
     _check_heads(heads, seals, last, add)
-    _check_truncation(models, last, add)
+    _check_truncation(models, store, last, add)
     if models.sealer is not None:
         for projection, found in batches.items():
             for position, problem in batch_problems(
                 projection, found, tracking[projection], store.seal_key, models.read_table, seals.get
             ):
                 add(position, "read model", problem)
-    _check_index(models, scan, add)
+    _check_index(models, indexed, scan, add)
     _check_past(models, folded, indexed, world, add)
     report.findings = _collapsed(sorted(report.findings, key=lambda f: f.position or report.events + 1))
     return report
@@ -204,9 +215,13 @@ def _check_heads(
             )
 
 
-def _check_truncation(models: ReadModels, last: int, add: Callable[[int, str, str], None]) -> None:
-    """Derived data remembers how far the ledger went: past its last event, events were removed from its end."""
-    for what, position in models.highest_positions().items():
+def _check_truncation(models: ReadModels, store: EventStore, last: int, add: Callable[[int, str, str], None]) -> None:
+    """Derived data remembers how far the ledger went: past its last event, events were removed from its end. The
+    last event is looked for again after the read models (events are stored before anything derived names them):
+    another process may have appended, and written its read models, since the scan ended."""
+    highest = models.highest_positions()
+    last = max(last, store.last_position())
+    for what, position in highest.items():
         if position > last:
             add(
                 last + 1,
@@ -251,12 +266,18 @@ def _check_checkpoint(
         add(position, "checkpoint", "the checkpoint differs from a rebuild from the events")
 
 
-def _check_index(models: ReadModels, scan: ItemIndex, add: Callable[[int, str, str], None]) -> None:
+def _check_index(models: ReadModels, indexed: int, scan: ItemIndex, add: Callable[[int, str, str], None]) -> None:
+    """The stored index up to `indexed` (where it is complete) against the scan's, which went as far."""
+
+    def stored(ref: str) -> list[tuple[int, str | None]]:  # rows past `indexed` were written since, by another
+        return [(p, rule) for p, rule in models.touched(ref) if p <= indexed]
+
     stored_refs = set(models.refs())
-    for ref in sorted(stored_refs ^ set(scan.touched)):
+    only_stored = {ref for ref in stored_refs - set(scan.touched) if stored(ref)}
+    for ref in sorted(only_stored | (set(scan.touched) - stored_refs)):
         add(0, "index", f"the item index and a rebuild disagree on whether '{ref}' exists")
     for ref in sorted(stored_refs & set(scan.touched)):
-        rows = models.touched(ref)
+        rows = stored(ref)
         if [p for p, _ in rows] != scan.touched[ref] or [r for r in rows if r[1]] != scan.decisions.get(ref, []):
             add(rows[0][0] if rows else 0, "index", f"the item index of '{ref}' differs from a rebuild")
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import zlib
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -24,7 +23,7 @@ from syncledger.ledger.world import World, forget_changes
 
 from .codec import compressed, decode_checkpoint, present_json
 from .index import IndexProjection
-from .readmodels import INDEX, WORLD, ReadModels
+from .readmodels import INDEX, WORLD, ForgedCheckpoint, ReadModels
 from .sealing import warn
 
 CHECKPOINT_EVERY = 5_000  # time travel replays at most this many events (plus one action's consequences)
@@ -75,17 +74,19 @@ class Projector:
         found = self.models.checkpoint_at_or_before(position)
         if found:
             try:
+                # ForgedCheckpoint, CheckpointUnreadable (ValueErrors), CheckpointMissingError (a LookupError)
                 world = decode_checkpoint(found[0], self._deciphered, self.models)
-                for pos, event in self.store.read(after=world.position, upto=position):
-                    evolve(world, event, pos)
-                return world
-            except (ValueError, LookupError, TypeError, AttributeError, zlib.error) as e:
-                problem = (
-                    str(e)
-                    if isinstance(e, ValueError) and "seal" in str(e)
-                    else f"the checkpoint at {found[0]} cannot be used ({type(e).__name__})"
-                )
-                warn(problem)
+            except (ValueError, LookupError) as e:
+                forged = isinstance(e, ForgedCheckpoint)
+                warn(str(e) if forged else f"the checkpoint at {found[0]} cannot be used ({e})")
+            else:
+                try:
+                    for pos, event in self.store.read(after=world.position, upto=position):
+                        evolve(world, event, pos)
+                    return world
+                except LookupError as e:  # a checkpoint's world the events after it do not apply to (a user,
+                    # a record or an item they name is not in it): one changed with SQL and sealed again
+                    warn(f"the checkpoint at {found[0]} cannot be used (the events after it do not apply: {e!r})")
         world = World(past=Past(self.models))
         for pos, event in self.store.read(after=0, upto=position):
             evolve(world, event, pos)

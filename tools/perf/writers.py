@@ -38,11 +38,12 @@ def writers(where: Any, lines: Path, seed: int) -> dict[str, Any]:
     }
 
 
-def _run(location: str, lines: Path, count: int) -> dict[str, float]:
+def _run(location: str, lines: Path, count: int, actions: int = ACTIONS) -> dict[str, float]:
+    """`count` writers appending `actions` in all (the first `actions // count` lines each, renamed), at once."""
     open_reader(location).ledger.store.close()  # created before the writers start
     context = multiprocessing.get_context("spawn")
     start, results = context.Event(), context.Queue()
-    each = ACTIONS // count
+    each = actions // count
     processes = [
         context.Process(target=_writer, args=(location, str(lines), f"w{n}-", each, start, results))
         for n in range(count)
@@ -57,7 +58,7 @@ def _run(location: str, lines: Path, count: int) -> dict[str, float]:
     seconds = time.perf_counter() - started
     for process in processes:
         process.join()
-    return {"aps": ACTIONS / seconds, "refused": refused}
+    return {"aps": actions / seconds, "refused": refused}
 
 
 def _next(results: Any, processes: list[Any]) -> Any:
