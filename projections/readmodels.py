@@ -541,8 +541,10 @@ class SqlReadModels:
                 cursor.itersize = ITERSIZE
                 cursor.execute(self._sql(statement), tuple(params))
                 yield from cursor
-        finally:
-            self._end_read()
+        except BaseException:  # a failed read, or one left unfinished (the iterator closed)
+            self.db.rollback()
+            raise
+        self._end_read()
 
     def highest_positions(self) -> dict[str, int]:
         def most(statement: str) -> int:

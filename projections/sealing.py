@@ -145,7 +145,7 @@ def _mismatched(table: str, rows: Iterable[Sequence[Any]], at: int, ends: list[i
     the rows come in the order of their positions (column `at`), and each batch is digested as its last row
     passes, so only one batch's rows are held at a time. Rows past the last batch belong to none."""
     mismatched: list[int] = []
-    n, held = 0, []
+    n, held = 0, list[Sequence[Any]]()
     for row in rows:
         position = int(row[at])
         while n < len(ends) and position > ends[n]:

@@ -191,6 +191,8 @@ def archive_problems(models: ReadModels, spill: Spill, folded: int, indexed: int
         )
     except Unreadable as e:
         return [(0, f"the archived past cannot be read ({e})")]
+    except (ValueError, TypeError) as e:  # a stored position that is not a number
+        return [(0, f"the archived past cannot be read ({type(e).__name__})")]
     problems = [
         (0, f"the archive's {what} differ from a rebuild from the events")
         for name, what in parts.items()
@@ -211,19 +213,19 @@ W = TypeVar("W")
 def _merge(stored: Iterable[tuple[K, V]], rebuilt: Iterable[tuple[K, W]]) -> Iterator[tuple[K, V | None, W | None]]:
     """Two streams of (key, value), each in the order of its unique keys, side by side: (key, stored value or None,
     rebuilt value or None)."""
-    missing = object()
+    missing: Any = object()
     mine, theirs = iter(stored), iter(rebuilt)
-    a = next(mine, missing)
-    b = next(theirs, missing)
+    a: Any = next(mine, missing)
+    b: Any = next(theirs, missing)
     while a is not missing or b is not missing:
-        if b is missing or (a is not missing and a[0] < b[0]):  # type: ignore[index,operator]
-            yield a[0], a[1], None  # type: ignore[index]
+        if b is missing or (a is not missing and a[0] < b[0]):
+            yield a[0], a[1], None
             a = next(mine, missing)
-        elif a is missing or b[0] < a[0]:  # type: ignore[index,operator]
-            yield b[0], None, b[1]  # type: ignore[index]
+        elif a is missing or b[0] < a[0]:
+            yield b[0], None, b[1]
             b = next(theirs, missing)
         else:
-            yield a[0], a[1], b[1]  # type: ignore[index]
+            yield a[0], a[1], b[1]
             a, b = next(mine, missing), next(theirs, missing)
 
 
