@@ -10,16 +10,18 @@ from dataclasses import dataclass, field
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
+from syncledger.ledger.past import PastRows
 from syncledger.ledger.rules import METHODS, OBSERVED, RULES
 from syncledger.ledger.seal import GENESIS, KEYED, seal, unwrap
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.world import World, forget_changes
 
 from .codec import CheckpointMissingError, decode_checkpoint, present_data
-from .index import ItemIndex
 from .readmodels import INDEX, WORLD, ReadModels
 from .sealing import batch_problems, checkpoint_seal
+from .spill import Spill, archive_problems, index_problems
 
+DRAIN_EVERY = 10_000  # events folded between two moves of the world's past to the spill (and at each checkpoint)
 Head = tuple[int, bytes]  # a position and the seal of its event, as `syncledger head` printed them
 
 
@@ -49,12 +51,7 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
     heads: Sequence[Head] = (),
 ) -> Report:
-    # Other processes may go on appending while this runs: every read model is checked up to its tracking position
-    # as read here, once, and what they write beyond it is not this check's. Each projection's tracking position is
-    # read before its batches (written together in one transaction), so that another process writing the next batch
-    # meanwhile cannot make a complete projection look short of its seals.
-    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
-    indexed, folded = tracking[INDEX], tracking[WORLD]
+    indexed, folded = models.tracking(INDEX), models.tracking(WORLD)
     report = Report(tracking=min(indexed, folded))
 
     def add(position: int, check: str, problem: str) -> None:
@@ -62,12 +59,64 @@ def verify(
 
     checkpoints = set(models.checkpoints())
     report.checkpoints = len(checkpoints)
+    # Each projection's tracking position before its batches (written together in one transaction): another
+    # process writing the next batch meanwhile cannot make a complete projection look short of its seals.
+    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
     batches = {p: [b for b in models.batches(p) if b.last <= tracking[p]] for p in (INDEX, WORLD)}
     # the event seals that derived data and heads are checked against, kept as the scan passes them
     wanted = checkpoints | {b.last for found in batches.values() for b in found} | {p for p, _ in heads}
     seals: dict[int, bytes] = {}
-    ids: dict[str, int] = {}  # action id -> its position: each id once in the whole ledger
-    world, scan = World(), ItemIndex()
+    # the rebuild's item index, action ids and past go to a temporary file as the scan passes them, and are
+    # compared with the stored read models at the end (`projections.spill`): memory stays flat
+    with Spill() as spill:
+        _scan(store, models, spill, report, wanted, seals, checkpoints, indexed, progress, add)
+        spill.finish()
+        for position, action_id, first in spill.duplicate_ids():
+            add(
+                position,
+                "action id",
+                f"action id '{action_id}' is already at position {first}: the same action was appended twice",
+            )
+        last = report.events
+        _check_heads(heads, seals, last, add)
+        _check_truncation(models, store, last, add)
+        if models.sealer is not None:
+            for projection, found in batches.items():
+                for position, problem in batch_problems(
+                    projection, found, tracking[projection], store.seal_key, models.read_table, seals.get
+                ):
+                    add(position, "read model", problem)
+        for position, problem in index_problems(models, spill, indexed):
+            add(position, "index", problem)
+        for position, problem in archive_problems(models, spill, folded, indexed):
+            add(position, "archive", problem)
+    report.findings = _collapsed(
+        sorted(report.findings, key=lambda f: (f.position or report.events + 1, _RANK.get(f.check, len(_RANK))))
+    )
+    return report
+
+
+# where each check's finding stands among those at the same position: the scan's, in the order it checks an
+# event (an action id's duplicates are found at the end, from the spill), then those found after the scan
+_RANK = {"storage": 0, "sequence": 0, "seal": 0, "decode": 0, "action id": 1}
+_RANK.update(dict.fromkeys(("time", "decision", "fold", "checkpoint"), 2))
+
+
+def _scan(
+    store: EventStore,
+    models: ReadModels,
+    spill: Spill,
+    report: Report,
+    wanted: set[int],
+    seals: dict[int, bytes],
+    checkpoints: set[int],
+    indexed: int,
+    progress: Callable[[int, int], None] | None,
+    add: Callable[[int, str, str], None],
+) -> None:
+    """Every event in order: its storage, seal, decoding, decision and time checked, folded, checked against the
+    checkpoint at its position; its index rows, action id and the past it adds spilled."""
+    world = World()
     previous_seal, expected, last_at = GENESIS, 1, None
     total = store.last_position()
     for row in store.rows():
@@ -114,17 +163,7 @@ def verify(
         except StoreError as e:
             add(position, "decode", str(e))
             continue
-        action_id = getattr(event, "id", None) if isinstance(event, v.Action) else None
-        if action_id is not None:
-            if action_id in ids:
-                add(
-                    position,
-                    "action id",
-                    f"action id '{action_id}' is already at position {ids[action_id]}: "
-                    "the same action was appended twice",
-                )
-            else:
-                ids[action_id] = position
+        spill.add_event(position, event, position <= indexed)
         if last_at is not None and event.at is not None and event.at < last_at:
             add(position, "time", f"time goes backwards from {last_at.isoformat()} to {event.at.isoformat()}")
         last_at = event.at
@@ -157,26 +196,18 @@ def verify(
         except LookupError as e:  # validated, an event can only name what the state before it does not hold (found
             # by changing each field of each kind of event in turn); any other error is the program's, not the data's
             add(position, "fold", f"the event does not apply to the state before it ({type(e).__name__}: {e})")
-        if position <= indexed:
-            scan.add([(position, event)])
         if position in checkpoints:
             _check_checkpoint(store, models, position, world, seals[position], add)
-            forget_changes(world)  # nothing is written from this world: keep its memory flat
+        if position in checkpoints or position % DRAIN_EVERY == 0:
+            # nothing is written from this world and the fold only adds to its past: move the past to the spill
+            spill.add_past(world.past.since)
+            world.past.since = PastRows()
+            forget_changes(world)
         if progress is not None and position % 10_000 == 0:
             progress(position, total)
-    report.events = last = expected - 1
-    _check_heads(heads, seals, last, add)
-    _check_truncation(models, store, last, add)
-    if models.sealer is not None:
-        for projection, found in batches.items():
-            for position, problem in batch_problems(
-                projection, found, tracking[projection], store.seal_key, models.read_table, seals.get
-            ):
-                add(position, "read model", problem)
-    _check_index(models, indexed, scan, add)
-    _check_past(models, folded, indexed, world, add)
-    report.findings = _collapsed(sorted(report.findings, key=lambda f: f.position or report.events + 1))
-    return report
+    spill.add_past(world.past.since)
+    world.past.since = PastRows()
+    report.events = expected - 1
 
 
 def _collapsed(findings: list[Finding]) -> list[Finding]:
@@ -264,41 +295,3 @@ def _check_checkpoint(
         return
     if present_data(stored) != present_data(world):
         add(position, "checkpoint", "the checkpoint differs from a rebuild from the events")
-
-
-def _check_index(models: ReadModels, indexed: int, scan: ItemIndex, add: Callable[[int, str, str], None]) -> None:
-    """The stored index up to `indexed` (where it is complete) against the scan's, which went as far."""
-
-    def stored(ref: str) -> list[tuple[int, str | None]]:  # rows past `indexed` were written since, by another
-        return [(p, rule) for p, rule in models.touched(ref) if p <= indexed]
-
-    stored_refs = set(models.refs())
-    only_stored = {ref for ref in stored_refs - set(scan.touched) if stored(ref)}
-    for ref in sorted(only_stored | (set(scan.touched) - stored_refs)):
-        add(0, "index", f"the item index and a rebuild disagree on whether '{ref}' exists")
-    for ref in sorted(stored_refs & set(scan.touched)):
-        rows = stored(ref)
-        if [p for p, _ in rows] != scan.touched[ref] or [r for r in rows if r[1]] != scan.decisions.get(ref, []):
-            add(rows[0][0] if rows else 0, "index", f"the item index of '{ref}' differs from a rebuild")
-
-
-def _check_past(
-    models: ReadModels, folded: int, indexed: int, world: World, add: Callable[[int, str, str], None]
-) -> None:
-    """The archived past (deleted records and items, ended links; and the index's action ids) against the
-    rebuild's, each up to where its projection is complete."""
-    try:
-        stored = models.rows(folded, raw=True)
-        # the two projections are usually complete up to the same position: then one read serves both
-        stored_ids = stored.actions if indexed == folded else models.rows(indexed, raw=True).actions
-    except Exception as e:  # an archive row that cannot be read is a finding, not a crash
-        add(0, "archive", f"the archived past cannot be read ({type(e).__name__})")
-        return
-    rebuilt = world.past.rows()
-    upto_folded = rebuilt.upto(folded)
-    parts = {"records": "deleted records", "items": "deleted items", "links": "ended links"}
-    for name, what in parts.items():
-        if getattr(stored, name) != getattr(upto_folded, name):
-            add(0, "archive", f"the archive's {what} differ from a rebuild from the events")
-    if stored_ids != {i: p for i, p in rebuilt.actions.items() if p <= indexed}:
-        add(0, "archive", "the archive's action ids differ from a rebuild from the events")

@@ -16,7 +16,7 @@ import random
 import re
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 import orjson
@@ -36,6 +36,8 @@ FORMAT = 9
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
+ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
+_CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
 WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
 
 
@@ -122,8 +124,9 @@ class ReadModels(Protocol):
         """The sealed batches of a projection, in order."""
         ...
 
-    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
-        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`)."""
+    def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
+        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`), in the order
+        of their positions."""
         ...
 
     def highest_positions(self) -> dict[str, int]:
@@ -233,8 +236,8 @@ class MemoryReadModels:
     def batches(self, projection: str) -> list[Batch]:
         return []
 
-    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
-        return []
+    def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
+        return iter(())
 
     def highest_positions(self) -> dict[str, int]:
         past = self._past
@@ -521,9 +524,27 @@ class SqlReadModels:
         )
         return [Batch(p, int(last), int(first), bytes(e), bytes(d), bytes(s)) for p, last, first, e, d, s in rows]
 
-    def read_table(self, table: str, columns: str, upto: int) -> list[Sequence[Any]]:
-        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`)."""
-        return self._all(f"SELECT {columns} FROM syncledger_{table} WHERE position <= ?", (upto,))
+    def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
+        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`), in the order
+        of their positions, a few at a time: the back end sorts (spilling to disk), not this process."""
+        return self.iterate(f"SELECT {columns} FROM syncledger_{table} WHERE position <= ? ORDER BY position", (upto,))
+
+    def iterate(self, statement: str, params: Iterable[Any] = ()) -> Iterator[Any]:
+        """The rows of a read, a few thousand at a time (PostgreSQL: a server-side cursor), never all at once;
+        the read ends its transaction when they are all read or the iterator is closed. Nothing else may use the
+        connection until then."""
+        if isinstance(self.db, sqlite3.Connection):
+            yield from self.db.execute(self._sql(statement), tuple(params))
+            return
+        try:
+            with self.db.cursor(name=f"syncledger_read_{next(_CURSORS)}") as cursor:
+                cursor.itersize = ITERSIZE
+                cursor.execute(self._sql(statement), tuple(params))
+                yield from cursor
+        except BaseException:  # a failed read, or one left unfinished (the iterator closed)
+            self.db.rollback()
+            raise
+        self._end_read()
 
     def highest_positions(self) -> dict[str, int]:
         def most(statement: str) -> int:

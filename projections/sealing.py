@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -86,14 +85,14 @@ def batch_problems(
     batches: list[Batch],
     tracking: int,
     key: bytes | None,
-    read_table: Callable[[str, str, int], list[Sequence[Any]]],
+    read_table: Callable[[str, str, int], Iterable[Sequence[Any]]],
     event_seal: Callable[[int], bytes | None],
     tables: Iterable[str] | None = None,
 ) -> list[tuple[int, str]]:
     """(position, problem) for each way the projection's batches up to `tracking` are not what was sealed: the
     chain of their seals, each against the event seal at its end (`event_seal`), and the rows of `tables` (every
-    sealed table of the projection by default; `read_table(table, columns, upto)` reads them) against their
-    digests. Empty when everything matches."""
+    sealed table of the projection by default; `read_table(table, columns, upto)` reads them in the order of their
+    positions) against their digests, one batch at a time. Empty when everything matches."""
     problems: list[tuple[int, str]] = []
     name = "item index and action ids" if projection == "index" else "archived past"
     previous_last, previous_seal = 0, GENESIS
@@ -124,29 +123,43 @@ def batch_problems(
     if problems:
         return problems
     batches = [b for b in batches if b.last <= tracking]
-    ends = [b.last for b in batches]
     layout = SEALED[projection]
     for number, (table, columns, at) in enumerate(layout):
         if tables is not None and table not in tables:
             continue
-        grouped: list[list[Sequence[Any]]] = [[] for _ in ends]
-        stray = 0
-        for row in read_table(table, columns, tracking):
-            n = bisect_left(ends, int(row[at]))
-            if n == len(ends):
-                stray += 1
-                continue
-            grouped[n].append(row)
-        for batch, rows in zip(batches, grouped, strict=False):
-            if digest(table, rows) != batch.digests[number * DIGEST : (number + 1) * DIGEST]:
-                problems.append(
-                    (
-                        batch.last,
-                        f"the {name}'s {table.replace('_', ' ')} of positions {batch.first} to {batch.last} "
-                        "differ from what was sealed",
-                    )
+        sealed = [b.digests[number * DIGEST : (number + 1) * DIGEST] for b in batches]
+        for n in _mismatched(table, read_table(table, columns, tracking), at, [b.last for b in batches], sealed):
+            batch = batches[n]
+            problems.append(
+                (
+                    batch.last,
+                    f"the {name}'s {table.replace('_', ' ')} of positions {batch.first} to {batch.last} "
+                    "differ from what was sealed",
                 )
+            )
     return problems
+
+
+def _mismatched(table: str, rows: Iterable[Sequence[Any]], at: int, ends: list[int], sealed: list[bytes]) -> list[int]:
+    """The numbers of the batches (ending at `ends`) whose rows of `table` do not match their digests (`sealed`):
+    the rows come in the order of their positions (column `at`), and each batch is digested as its last row
+    passes, so only one batch's rows are held at a time. Rows past the last batch belong to none."""
+    mismatched: list[int] = []
+    n, held = 0, list[Sequence[Any]]()
+    for row in rows:
+        position = int(row[at])
+        while n < len(ends) and position > ends[n]:
+            if digest(table, held) != sealed[n]:
+                mismatched.append(n)
+            n, held = n + 1, []
+        if n == len(ends):
+            break
+        held.append(row)
+    for rest in range(n, len(ends)):
+        if digest(table, held) != sealed[rest]:
+            mismatched.append(rest)
+        held = []
+    return mismatched
 
 
 _WARNED: set[str] = set()
