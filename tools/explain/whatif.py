@@ -18,6 +18,19 @@ Three pure steps over the ledger's events as the store reads them (the shell ope
 Imported ledgers (SOURCES.md): the baseline is the first action, so it comes first; the moved users' inferred
 syncs are inferred again at the target method's cycle (`Inference`); discrepancy rows are judged again
 (`Imported`).
+
+Memory (issue 15): what grows with the ledger's length rather than with the organisation's present is each
+side's cause of every position, its decisions about every item ever decided about, and its world's past. Each
+side keeps them in its `Notes`: in memory by default (the pure core, for tests and scenarios), or, as the command
+line and `bench` ask, in a private temporary file (`whatif_spill.SpilledNotes`: the import's staging file and its
+`_move_past`), with the same answer. The comparison streams: both ends (the present) in memory, each item's
+decisions read back one item at a time, in reference order. The core still takes the ledger's events as a stream
+and folds the ledger's side itself rather than asking the read models (`Reader.world_at`, the stored index): it
+must read every event anyway to replay the actions, noting the ledger's decisions as they pass costs nothing
+more, while reading every decision again from the index would be one random read per decision; and folding keeps
+the command what it was, a reader of the events that writes no read model (nor waits for them to catch up).
+What stays in memory besides the present: the skipped actions and the differences (the answer lists every one),
+the actions the rewriter holds back while their user is offline, and the causes of the last few thousand positions.
 """
 
 from __future__ import annotations
