@@ -373,11 +373,12 @@ class Notes:
     def settle(self, world: World) -> None:
         """Every so often, between events: nothing to do in memory."""
 
-    def decided(self) -> Iterator[tuple[str, list[Mark]]]:
+    def decided(self) -> Iterator[tuple[str, int, list[Mark]]]:
         """Every reference decided about, in order (the order of Python's strings, which is SQLite's order of
-        UTF-8 text), with its decisions in order."""
+        UTF-8 text), with the rank of its first decision among every reference's first, and its decisions."""
+        first = {ref: n for n, ref in enumerate(self.decisions)}
         for ref in sorted(self.decisions):
-            yield ref, self.decisions[ref]
+            yield ref, first[ref], self.decisions[ref]
 
 
 class Side:
@@ -635,9 +636,9 @@ def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tupl
     for s in skipped:
         for ref in s.refs:
             named[ref].append(s)
-    differences = []
+    differences, ranked = [], []
     counts: dict[tuple[str, str], list[Any]] = {}
-    for ref, marks_left, marks_right in _merged(sorted({*a, *b}), ledger.notes, whatif.notes):
+    for ref, rank, marks_left, marks_right in _merged(sorted({*a, *b}), ledger.notes, whatif.notes):
         old, new = a.get(ref), b.get(ref)
         properties = _differing(old, new)
         found: Difference | None = None
@@ -647,6 +648,7 @@ def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tupl
             lasts = (marks_left[-1] if marks_left else None), (marks_right[-1] if marks_right else None)
             found = Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ())), *lasts)
             differences.append(found)
+            ranked.append((rank, ref, found))
             pair = found.pair
         elif marks_left or marks_right:
             left, right = decisive(marks_left, marks_right)
@@ -657,32 +659,38 @@ def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tupl
         entry[0] += 1
         if found is not None:
             entry[1] += 1
-            entry[2][found.change] += 1
+    ranked.sort(key=itemgetter(0, 1))  # each pair's kinds of change in the order the items were first decided about
+    for _, _, found in ranked:
+        counts[found.pair][2][found.change] += 1
     differences.sort(key=lambda d: _ref_order(d.ref))  # the order they are listed in (the same, for crm: and outlook:)
     summary = [Pair(left, right, n, d, dict(changes)) for (left, right), (n, d, changes) in counts.items()]
     summary.sort(key=lambda p: (-p.differ, p.ledger_rule == p.whatif_rule, p.name))  # where rules differ first
     return differences, summary
 
 
-def _merged(ends: list[str], left: Notes, right: Notes) -> Iterator[tuple[str, list[Mark], list[Mark]]]:
-    """Every reference of the ends (sorted) or decided about by either side, in order, with each side's decisions
-    about it."""
+def _merged(
+    ends: list[str], left: Notes, right: Notes
+) -> Iterator[tuple[str, tuple[int, int], list[Mark], list[Mark]]]:
+    """Every reference of the ends (sorted) or decided about by either side, in order, with its rank (where the
+    ledger first decided about it, else the what-if, else nowhere) and each side's decisions about it."""
     streams = [
-        ((ref, 0, []) for ref in ends),
-        ((ref, 1, marks) for ref, marks in left.decided()),
-        ((ref, 2, marks) for ref, marks in right.decided()),
+        ((ref, 0, 0, []) for ref in ends),
+        ((ref, 1, first, marks) for ref, first, marks in left.decided()),
+        ((ref, 2, first, marks) for ref, first, marks in right.decided()),
     ]
     current: str | None = None
     found: list[list[Mark]] = [[], []]
-    for ref, side, marks in heapq.merge(*streams, key=itemgetter(0)):
+    rank = (3, 0)
+    for ref, side, first, marks in heapq.merge(*streams, key=itemgetter(0)):
         if ref != current:
             if current is not None:
-                yield current, found[0], found[1]
-            current, found = ref, [[], []]
+                yield current, rank, found[0], found[1]
+            current, found, rank = ref, [[], []], (3, 0)
         if side:
             found[side - 1] = marks
+            rank = min(rank, (side, first))
     if current is not None:
-        yield current, found[0], found[1]
+        yield current, rank, found[0], found[1]
 
 
 def decisive(

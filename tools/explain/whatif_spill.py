@@ -87,14 +87,15 @@ class SpilledNotes(Notes):
         if world.position - world.past.upto >= self.every:
             _move_past(world, self.staging)
 
-    def decided(self) -> Iterator[tuple[str, list[Mark]]]:
+    def decided(self) -> Iterator[tuple[str, int, list[Mark]]]:
         self._flush()
         self.db.execute("CREATE INDEX IF NOT EXISTS whatif_marks_ref ON whatif_marks (ref, seq)")
         rows = self.db.execute(
-            f"SELECT ref, rule, at, actor, reason, {_CAUSE_COLUMNS} FROM whatif_marks ORDER BY ref, seq"
+            f"SELECT ref, seq, rule, at, actor, reason, {_CAUSE_COLUMNS} FROM whatif_marks ORDER BY ref, seq"
         )
-        for ref, group in groupby(rows, key=itemgetter(0)):
-            yield ref, [Mark(r[1], _time(r[2]), r[3], _cause(r[5:]), r[4]) for r in group]  # type: ignore[arg-type]
+        for ref, group in groupby(rows, key=itemgetter(0)):  # the first decision's seq ranks it, as in memory
+            marks = [(r[1], Mark(r[2], _time(r[3]), r[4], _cause(r[6:]), r[5])) for r in group]  # type: ignore[arg-type]
+            yield ref, marks[0][0], [m for _, m in marks]
 
     def _flush(self) -> None:
         self.db.executemany("INSERT INTO whatif_marks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._marks)
