@@ -16,7 +16,7 @@ from operator import itemgetter
 from typing import Any
 
 from syncledger.ledger.store import EventMapper
-from syncledger.ledger.world import World
+from syncledger.ledger.world import World, forget_changes
 
 from ..transfer import Staging, _move_past
 from .whatif import Cause, Mark, Notes
@@ -86,6 +86,7 @@ class SpilledNotes(Notes):
     def settle(self, world: World) -> None:
         if world.position - world.past.upto >= self.every:
             _move_past(world, self.staging)
+            forget_changes(world)  # what changed since a checkpoint: no checkpoint is written of this world
 
     def decided(self) -> Iterator[tuple[str, int, list[Mark]]]:
         self._flush()
