@@ -1,5 +1,6 @@
 """`syncledger whatif`: the ledger's history replayed under the other rule set, compared item by item (the work is
-in `tools.explain.whatif`). It reads the events only: nothing is appended, no read model is written."""
+in `tools.explain.whatif`). It reads the events only: nothing is appended, no read model is written. What grows
+with the ledger's length goes to a temporary file (`tools.explain.whatif_spill`), gone when it ends."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from syncledger.ledger.store import DECIDED_TOPIC, EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
 
 from ..explain.whatif import Question, answer, lines, parse_method, parse_org
+from ..explain.whatif_spill import Spill
 from ..inputs import BadInputError, parse_time, shown
 from ..output import console, one_line, print_json
 from ..progress import Update, progress
@@ -61,8 +63,8 @@ def whatif(
         head = store.head()
         within_horizon(when, head[1] if head is not None else None, future, "--at")
         question = Question(chosen, frozenset(users) if users else None, options, when)
-        with progress("replaying the ledger") as update:
-            found = answer(_reported(store.read(), update, head[0] if head is not None else 0), question)
+        with progress("replaying the ledger") as update, Spill(store.mapper) as spill:
+            found = answer(_reported(store.read(), update, head[0] if head is not None else 0), question, spill.notes)
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
     except StoreError as e:  # an event it cannot read (an encrypted ledger without its key, a damaged row)

@@ -18,14 +18,29 @@ Three pure steps over the ledger's events as the store reads them (the shell ope
 Imported ledgers (SOURCES.md): the baseline is the first action, so it comes first; the moved users' inferred
 syncs are inferred again at the target method's cycle (`Inference`); discrepancy rows are judged again
 (`Imported`).
+
+Memory (issue 15): what grows with the ledger's length rather than with the organisation's present is each
+side's cause of every position, its decisions about every item ever decided about, and its world's past. Each
+side keeps them in its `Notes`: in memory by default (the pure core, for tests and scenarios), or, as the command
+line and `bench` ask, in a private temporary file (`whatif_spill.SpilledNotes`: the import's staging file and its
+`_move_past`), with the same answer. The comparison streams: both ends (the present) in memory, each item's
+decisions read back one item at a time, in reference order. The core still takes the ledger's events as a stream
+and folds the ledger's side itself rather than asking the read models (`Reader.world_at`, the stored index): it
+must read every event anyway to replay the actions, noting the ledger's decisions as they pass costs nothing
+more, while reading every decision again from the index would be one random read per decision; and folding keeps
+the command what it was, a reader of the events that writes no read model (nor waits for them to catch up).
+What stays in memory besides the present: the skipped actions and the differences (the answer lists every one),
+the actions the rewriter holds back while their user is offline, and the causes of the last few thousand positions.
 """
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from operator import itemgetter
 from sys import intern
 from typing import Any, NamedTuple
 
@@ -126,7 +141,8 @@ class Rewriter:
         self.offline: dict[str, list[v.Action]] = {}  # moved users offline in the ledger: what they did meanwhile
         self.due: list[tuple[datetime, list[v.Action]]] = []  # released after every other action at that time
         self.dropped: Counter[str] = Counter()  # what the rewriting left out, by kind
-        self.retimed: dict[str, tuple[datetime, datetime]] = {}  # action id -> (its own time, when it takes effect)
+        self.retimed = 0  # actions held back and carried out later, at the time they take effect
+        self._held: set[str] = set()  # the ids of the actions held back
 
     def feed(self, action: v.Action) -> list[v.Action]:
         """What to replay, in order, for this ledger action (and the held actions due before it)."""
@@ -152,6 +168,8 @@ class Rewriter:
                     self.due.append((action.when, held))
         elif self.to_server and user is not None and user in self.offline and _made_in_outlook(action):
             self.offline[user].append(action)
+            if action.id is not None:
+                self._held.add(action.id)
         else:
             out.append(action)
         return out
@@ -167,7 +185,12 @@ class Rewriter:
             state = "never reconnects" if at is None else f"has not reconnected by {iso(at)}"
             never += [_not_reached(a, f"made while offline; {user}'s Outlook {state}") for a in held]
         self.due, self.offline = [], {}
+        self._held.clear()
         return out, never
+
+    def holds(self, action_id: str) -> bool:
+        """Whether the action with this id is held back, to be carried out later."""
+        return action_id in self._held
 
     def _release(self, before: datetime | None, upto: datetime | None = None) -> list[v.Action]:
         """The held actions due strictly before `before` (or at or before `upto`, or all), retimed, in order."""
@@ -181,7 +204,8 @@ class Rewriter:
             self.due.pop(0)
             for action in held:
                 if action.id is not None:
-                    self.retimed[action.id] = (action.when, when)
+                    self.retimed += 1  # ids are unique in a ledger: one count per action
+                    self._held.discard(action.id)
                 out.append(action.model_copy(update={"at": when}))
         return out
 
@@ -327,29 +351,58 @@ class Mark(NamedTuple):
         return {"rule": self.rule, "at": iso(self.at), "by": self.actor, "reason": self.reason, "cause": cause}
 
 
-class Side:
-    """One history's world and, for every CRM record and Outlook item, the decisions about it in order."""
+class Notes:
+    """What one side keeps that grows with the ledger: the user action each position goes back to, and every
+    decision about each CRM record and Outlook item, in order. This one keeps them in memory (the pure default);
+    `whatif_spill.SpilledNotes` keeps the same in a temporary file, and moves its world's past there too."""
 
-    def __init__(self, world: World | None = None) -> None:
-        self.world = world if world is not None else World()
+    def __init__(self) -> None:
+        self.causes: dict[int, Cause | None] = {0: None}  # by position
         self.decisions: dict[str, list[Mark]] = defaultdict(list)
-        self.causes: list[Cause | None] = [None]  # by position: the user action each event goes back to
+
+    def add_cause(self, position: int, cause: Cause | None) -> None:
+        self.causes[position] = cause
+
+    def cause(self, position: int) -> Cause | None:
+        return self.causes.get(position)
+
+    def add_mark(self, refs: Iterable[str], mark: Mark) -> None:
+        for ref in refs:
+            self.decisions[ref].append(mark)
+
+    def settle(self, world: World) -> None:
+        """Every so often, between events: nothing to do in memory."""
+
+    def decided(self) -> Iterator[tuple[str, int, list[Mark]]]:
+        """Every reference decided about, in order (the order of Python's strings, which is SQLite's order of
+        UTF-8 text), with the rank of its first decision among every reference's first, and its decisions."""
+        first = {ref: n for n, ref in enumerate(self.decisions)}
+        for ref in sorted(self.decisions):
+            yield ref, first[ref], self.decisions[ref]
+
+
+class Side:
+    """One history's world and, for every CRM record and Outlook item, the decisions about it in order (in its
+    `notes`: in memory, or spilled to a file)."""
+
+    def __init__(self, world: World | None = None, notes: Notes | None = None) -> None:
+        self.world = world if world is not None else World()
+        self.notes = notes if notes is not None else Notes()
 
     def fold(self, position: int, event: v.Action | v.Decided) -> None:
         """The ledger's own event: fold it, and note it."""
         evolve(self.world, event, position)
         self.note(position, event)
+        self.notes.settle(self.world)
 
     def note(self, position: int, event: v.Action | v.Decided, cause: Cause | None = None) -> None:
         if isinstance(event, v.Decided):
-            cause = self.causes[event.cause] if event.cause < len(self.causes) else None
+            cause = self.notes.cause(event.cause)
             mark = Mark(intern(event.rule), event.at, intern(event.actor), cause, event.reason)
-            for ref in event.about:
-                if not ref.startswith("user:"):
-                    self.decisions[ref].append(mark)
+            self.notes.add_mark([ref for ref in event.about if not ref.startswith("user:")], mark)
         elif cause is None:
             cause = Cause(event.id, intern(event.do), event.at, intern(event.user_name))  # one copy of each name
-        self.causes.append(cause)
+        self.notes.add_cause(position, cause)
 
 
 @dataclass
@@ -361,19 +414,21 @@ class Replay:
     actions: int = 0  # user actions replayed (carried out)
     skipped: list[Skipped] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)
-    retimed: dict[str, tuple[datetime, datetime]] = field(default_factory=dict)
+    retimed: int = 0  # actions made offline, re-timed to when Outlook reconnected
     users: list[str] = field(default_factory=list)  # the users the ledger declares (by the end, or --at)
     inferred: int = 0  # syncs inferred again (imported ledgers)
     judged: int = 0  # discrepancy rows judged again (imported ledgers)
 
 
-def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
+def replay(events: Iterable[v.Recorded], question: Question, notes: Callable[[], Notes] = Notes) -> Replay:
     """Fold the ledger's events up to `question.at` and, beside them, replay its rewritten actions through the
-    engine into a fresh world; an action the engine refuses there is skipped, with its reason."""
-    ledger, whatif = Side(), Side(_organisation(question.org))
+    engine into a fresh world; an action the engine refuses there is skipped, with its reason. Each side keeps
+    its causes and decisions in `notes()` (in memory unless the caller gives a spilling kind)."""
+    ledger, whatif = Side(notes=notes()), Side(_organisation(question.org), notes())
     found = Replay(ledger, whatif)
     rewriter, imported, inference = Rewriter(question), Imported(question), Inference(question)
-    causes: dict[str, Cause] = {}  # ledger action id -> its cause, for the what-if copy of it (same id, same action)
+    causes: dict[str, Cause] = {}  # ledger action id -> its cause, for the what-if copy of it (same id, same action),
+    # until it is carried out (or held back by the rewriter until then): only the actions in flight
 
     def carry_out(actions: list[v.Action]) -> None:
         for action in actions:
@@ -398,6 +453,7 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
         found.actions += 1
         for position, event in recorded:
             whatif.note(position, event, cause if isinstance(event, v.Action) else None)
+        whatif.notes.settle(whatif.world)
 
     for position, event in events:
         if question.at is not None and event.when > question.at:
@@ -405,12 +461,13 @@ def replay(events: Iterable[v.Recorded], question: Question) -> Replay:
         ledger.fold(position, event)
         if isinstance(event, v.Action):
             if event.id is not None:
-                causes[event.id] = ledger.causes[position]  # type: ignore[assignment]
+                causes[event.id] = ledger.notes.cause(position)  # type: ignore[assignment]
             exported = event.model_copy(update={"queued": ()}) if event.queued else event  # as `export` writes it
-            if not inference.keeps(exported):
-                continue
-            for action in imported.feed(exported):
-                carry_out(rewriter.feed(action))
+            if inference.keeps(exported):
+                for action in imported.feed(exported):
+                    carry_out(rewriter.feed(action))
+            if event.id is not None and not rewriter.holds(event.id):
+                causes.pop(event.id, None)  # dropped, or refused, or carried out: never asked for again
     due, never = rewriter.finish(question.at)
     carry_out(due)
     if inference.cycles and ledger.world.at is not None:
@@ -539,10 +596,11 @@ class Answer:
         }
 
 
-def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
+def answer(events: Iterable[v.Recorded], question: Question, notes: Callable[[], Notes] = Notes) -> Answer:
     """The what-if answer from the ledger's events (in order, as the store reads them); `BadInputError` for a
-    `--user` the ledger never declares (by `--at`)."""
-    found = replay(events, question)
+    `--user` the ledger never declares (by `--at`). `notes` makes where each side keeps what grows with the
+    ledger (`Notes`: in memory; the command line gives `whatif_spill.Spill.notes`): the answer is the same."""
+    found = replay(events, question, notes)
     if question.users is not None:
         unknown = sorted(question.users - set(found.users))
         if unknown:
@@ -561,7 +619,7 @@ def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
         differences,
         found.skipped,
         dict(found.dropped),
-        len(found.retimed),
+        found.retimed,
         summary,
         found.inferred,
         found.judged,
@@ -570,42 +628,69 @@ def answer(events: Iterable[v.Recorded], question: Question) -> Answer:
 
 def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tuple[list[Difference], list[Pair]]:
     """Every CRM record and Outlook item whose end differs, and the summary by rule pair over every item either
-    side decided about (pairs with no difference included)."""
+    side decided about (pairs with no difference included). One pass in reference order over the two ends (the
+    organisation's present, in memory) and each side's decisions (`Notes.decided`, streamed): one item's
+    decisions at a time, never every item's."""
     a, b = _ends(ledger.world), _ends(whatif.world)
     named: dict[str, list[Skipped]] = defaultdict(list)
     for s in skipped:
         for ref in s.refs:
             named[ref].append(s)
-    differences = []
-    for ref in sorted(dict.fromkeys([*a, *b]), key=_ref_order):
+    differences, ranked = [], []
+    counts: dict[tuple[str, str], list[Any]] = {}
+    for ref, rank, marks_left, marks_right in _merged(sorted({*a, *b}), ledger.notes, whatif.notes):
         old, new = a.get(ref), b.get(ref)
         properties = _differing(old, new)
-        if not properties:
-            continue
-        marks_left, marks_right = ledger.decisions.get(ref, []), whatif.decisions.get(ref, [])
-        left, right = decisive(marks_left, marks_right, old, new)
-        change = _change(ref, old, new, properties, ledger.world, whatif.world)
-        lasts = (marks_left[-1] if marks_left else None), (marks_right[-1] if marks_right else None)
-        differences.append(
-            Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ())), *lasts)
-        )
-    differ = {d.ref: d for d in differences}
-    counts: dict[tuple[str, str], list[Any]] = {}
-    for ref in dict.fromkeys([*ledger.decisions, *whatif.decisions, *differ]):
-        found = differ.get(ref)
-        if found is not None:
+        found: Difference | None = None
+        if properties:
+            left, right = decisive(marks_left, marks_right, old, new)
+            change = _change(ref, old, new, properties, ledger.world, whatif.world)
+            lasts = (marks_left[-1] if marks_left else None), (marks_right[-1] if marks_right else None)
+            found = Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ())), *lasts)
+            differences.append(found)
+            ranked.append((rank, ref, found))
             pair = found.pair
-        else:
-            left, right = decisive(ledger.decisions.get(ref, []), whatif.decisions.get(ref, []))
+        elif marks_left or marks_right:
+            left, right = decisive(marks_left, marks_right)
             pair = (_rule(left), _rule(right))
+        else:
+            continue  # an item of both ends, alike, that no rule ever decided about
         entry = counts.setdefault(pair, [0, 0, Counter()])
         entry[0] += 1
         if found is not None:
             entry[1] += 1
-            entry[2][found.change] += 1
+    ranked.sort(key=itemgetter(0, 1))  # each pair's kinds of change in the order the items were first decided about
+    for _, _, found in ranked:
+        counts[found.pair][2][found.change] += 1
+    differences.sort(key=lambda d: _ref_order(d.ref))  # the order they are listed in (the same, for crm: and outlook:)
     summary = [Pair(left, right, n, d, dict(changes)) for (left, right), (n, d, changes) in counts.items()]
     summary.sort(key=lambda p: (-p.differ, p.ledger_rule == p.whatif_rule, p.name))  # where rules differ first
     return differences, summary
+
+
+def _merged(
+    ends: list[str], left: Notes, right: Notes
+) -> Iterator[tuple[str, tuple[int, int], list[Mark], list[Mark]]]:
+    """Every reference of the ends (sorted) or decided about by either side, in order, with its rank (where the
+    ledger first decided about it, else the what-if, else nowhere) and each side's decisions about it."""
+    streams = [
+        ((ref, 0, 0, []) for ref in ends),
+        ((ref, 1, first, marks) for ref, first, marks in left.decided()),
+        ((ref, 2, first, marks) for ref, first, marks in right.decided()),
+    ]
+    current: str | None = None
+    found: list[list[Mark]] = [[], []]
+    rank = (3, 0)
+    for ref, side, first, marks in heapq.merge(*streams, key=itemgetter(0)):
+        if ref != current:
+            if current is not None:
+                yield current, rank, found[0], found[1]
+            current, found, rank = ref, [[], []], (3, 0)
+        if side:
+            found[side - 1] = marks
+            rank = min(rank, (side, first))
+    if current is not None:
+        yield current, rank, found[0], found[1]
 
 
 def decisive(

@@ -29,6 +29,7 @@ from ..explain.history import load_history
 from ..explain.preview import preview
 from ..explain.story import story
 from ..explain.whatif import Question, answer
+from ..explain.whatif_spill import Spill
 from ..output import console, table
 from ..progress import progress
 from ..transfer import import_actions
@@ -301,7 +302,8 @@ def _whatif(location: str) -> dict[str, Any]:
     collect_for_bulk_work()  # as the command line does
     store = EventStore(location, create=False)
     started = time.perf_counter()
-    found = answer(store.read(), Question("server_side"))
+    with Spill(store.mapper) as spill:  # as the command does
+        found = answer(store.read(), Question("server_side"), spill.notes)
     seconds = time.perf_counter() - started
     store.close()
     return {
