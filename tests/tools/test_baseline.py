@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from syncledger.ledger.rules import rule_set
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 REPO = Path(__file__).resolve().parents[2]
 CONTOSO = REPO / "tests" / "fixtures" / "contoso" / "baseline.json"  # the spec's sample, as the repository keeps it
@@ -73,3 +75,17 @@ def test_a_baselined_ledger_verifies_and_exports_to_the_same_state(run_cli: Run,
     assert run_cli("import", exported, "--db", copy).returncode == 0
     state = [json.loads(run_cli("state", "--json", "--db", d).stdout) for d in (db, copy)]
     assert state[0] == state[1] and len(state[0]["links"]) == 3
+
+
+@pytest.mark.parametrize("method", ["outlook_client", "server_side"])
+def test_each_method_s_rule_table_lists_baseline_too(run_cli: Run, method: str) -> None:
+    """A baseline is recorded whatever method its users have: one method's table lists every rule that can
+    appear in the ledger of users of that method, BASELINE (observed) included, as text and as JSON."""
+    rows = json.loads(run_cli("rules", "--method", method, "--json").stdout)
+    ids = [r["id"] for r in rows]
+    assert ids == [*rule_set(method).rules, "BASELINE"]
+    baseline = rows[-1]
+    assert (baseline["timing"], baseline["confidence"], baseline["sources"]) == ("observed", "observed", [])
+    text = run_cli("rules", "--method", method).stdout
+    assert "BASELINE  observed, observed (what the organisation reported)" in text
+    assert "methods none: observed the same under every method" in text
