@@ -44,7 +44,7 @@ def do(
     file: str | None = typer.Option(
         None,
         "--file",
-        help="For `do baseline`: a baseline document (a JSON file, SOURCES.md \"The baseline\": records, items, "
+        help='For `do baseline`: a baseline document (a JSON file, SOURCES.md "The baseline": records, items, '
         "links), which key=value pairs cannot write; its `at` is the action's time.",
     ),
     future: bool = FutureOption,
