@@ -32,8 +32,9 @@ from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal,
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
 # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed; 8: users'
 # sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too; 10: the item
-# index's references in byte order on PostgreSQL too, so that a prefix is a range of its key)
-FORMAT = 10
+# index's references in byte order on PostgreSQL too, so that a prefix is a range of its key; 11: users' aliases
+# and the copies FILTER-CREATE made without one, in checkpoints)
+FORMAT = 11
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"

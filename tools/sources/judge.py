@@ -12,7 +12,7 @@ from typing import Any
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.checks import RefusedError, check
-from syncledger.ledger.world import World
+from syncledger.ledger.world import World, unalias
 
 from ..actionlines import differences
 from ..inputs import BadInputError, parse_action, shown
@@ -27,17 +27,6 @@ from .times import iso
 
 MIDNIGHT = timedelta(0)
 USER_KEYS = ("user", "actor", "owner", "to", "with_")
-
-
-@dataclass
-class Copy:
-    """An item FILTER-CREATE made in this command: a sync client's `Create` row may name it (an alias)."""
-
-    user: str
-    item: str
-    type: str
-    label: str | None
-    at: datetime
 
 
 class Judge:
@@ -61,9 +50,6 @@ class Judge:
         self.stored = ledger.world.position
         self.started_at = ledger.world.at
         self.baseline_at: datetime | None = None
-        self.copies: list[Copy] = []
-        self.aliases: dict[tuple[str, str], str] = {}  # (user, alias) -> item
-        self.aliased: set[tuple[str, str]] = set()  # (user, item) with an alias
         self.waiting: list[_Waiting] = []  # sync clients' Create rows whose copy may come within a cycle
         self._matching = False
         if rows:
@@ -159,12 +145,6 @@ class Judge:
         self.report.last = recorded[-1][0]
         if self.collect is not None:
             self.collect(action)
-        for _, event in recorded:
-            if isinstance(event, v.Decided) and event.rule == "FILTER-CREATE":
-                for effect in event.effects:
-                    if effect.kind == "item.created":
-                        label = effect.fields.get("subject") or effect.fields.get("fullname")
-                        self.copies.append(Copy(effect.user, effect.item, effect.type, _label(label), event.at))
         if self.waiting and not self._matching:
             self._match_waiting()
 
@@ -464,7 +444,7 @@ class Judge:
                 self.report.skip("made by synchronisation")
             return
         world_user = self.world.users.get(user)
-        item_id = self.aliases.get((user, item.id), item.id)
+        item_id = unalias(world_user, item.id) if world_user is not None else item.id
         exists = world_user is not None and item_id in world_user.items
         deleted = world_user is not None and not exists and self.world.past.item_deleted(user, item_id)
         base = {"id": action_id, "at": row.at, "user": user, "item": item_id, "source": source}
@@ -482,7 +462,7 @@ class Judge:
                 return
         elif not exists:
             if self._alias(row, user, item, kind, action_id + "/alias", source, exact_time=False):
-                item_id = self.aliases[(user, item.id)]
+                item_id = unalias(self.world.users[user], item.id)
                 base["item"] = item_id
             elif operation in m365.LATER_STAGES:
                 self.report.skip("deleted before the window")
@@ -539,30 +519,27 @@ class Judge:
         wait: bool = True,
     ) -> bool:
         """The mailbox's id of a copy FILTER-CREATE made: within one cycle of a sync client's `Create` row (of the
-        same type and label, without an alias yet); for a later row, the one copy of that label without one."""
+        same type and label, without an alias yet); for a later row, the one copy of that label without one. The
+        copies are the world's (`User.copies`), whichever import's sync made them."""
         assert self.people is not None
         window = timedelta(seconds=self.people.users[user].seconds)
         label = _label(item.subject)
-        found = [
-            c
-            for c in self.copies
-            if c.user == user
-            and (user, c.item) not in self.aliased
-            and c.label is not None
-            and c.label == label
-            and (not exact_time or (c.type == kind and abs(c.at - row.at) <= window))
-            and c.item in self.world.users[user].items
-        ]
+        owner = self.world.users.get(user)
+        found = []
+        if owner is not None and label is not None and item.id not in owner.aliases:
+            for copy_id, made in owner.copies.items():
+                copy = owner.items[copy_id]
+                if _label(copy.fields.get("subject") or copy.fields.get("fullname")) != label:
+                    continue
+                if not exact_time or (copy.type == kind and abs(made - row.at) <= window):
+                    found.append(copy_id)
         if not found or (not exact_time and len(found) != 1):
             if exact_time and wait:  # the sync may make its copy after the mailbox logged it: wait one cycle
                 self.waiting.append(_Waiting((row, user, item, kind, action_id, source), row.at + window))
             return False
-        copy = found[0]
         at = max(row.at, self.world.at or row.at)
-        alias = v.ItemAliased(do="alias", id=action_id, at=at, user=user, item=copy.item, alias=item.id, source=source)
+        alias = v.ItemAliased(do="alias", id=action_id, at=at, user=user, item=found[0], alias=item.id, source=source)
         self._try(row, alias, discrepancy=False)
-        self.aliases[(user, item.id)] = copy.item
-        self.aliased.add((user, copy.item))
         self.report.aliases += 1
         return True
 
