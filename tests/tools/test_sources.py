@@ -34,6 +34,7 @@ from .sources.render import (
 )
 
 C1, C2, T1, A1, E1 = guid(901), guid(902), guid(903), guid(904), guid(905)
+KEN = ("AAMkK1", "Ken Ito", "\\Contacts")  # bob's copy of C1, as the mailbox audit names it
 
 
 def run(
@@ -384,9 +385,7 @@ def test_an_alias_an_earlier_import_recorded_names_the_copy_in_the_next_one(tmp_
     ledger knows aliases from its events, not from the command that recorded them)."""
     first = {
         "a.json": page([contact(1, C1, when(4, 9))]),
-        "m.csv": csv_text(
-            [m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [("AAMkK1", "Ken Ito", "\\Contacts")], client=SYNC_CLIENT)]
-        ),
+        "m.csv": csv_text([m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [KEN], client=SYNC_CLIENT)]),
     }
     ledger, report = run(tmp_path, first)
     assert report.aliases == 1 and ledger.world.users["bob"].aliases == {"AAMkK1": C1}
@@ -446,9 +445,10 @@ def test_the_ledger_s_aliases_are_the_fold_of_its_events_through_checkpoints(tmp
     for position in range(1, reader.ledger.world.position + 1):
         through = reader.world_at(position)
         assert through == world_at(reader.ledger.store, position), position
-        assert through.users.get("bob") is None or through.users["bob"].aliases == world_at(
-            reader.ledger.store, position
-        ).users["bob"].aliases
+        assert (
+            through.users.get("bob") is None
+            or through.users["bob"].aliases == world_at(reader.ledger.store, position).users["bob"].aliases
+        )
     bob = reader.world_at(reader.ledger.world.position).users["bob"]
     assert bob.aliases == {"AAMkP1": guid(901), "AAMkP3": guid(903)}  # P1's copy is deleted; its alias stays
     assert set(bob.copies) == {guid(902), guid(904), guid(905)}
@@ -456,7 +456,7 @@ def test_the_ledger_s_aliases_are_the_fold_of_its_events_through_checkpoints(tmp
 
 def test_references_and_extract_resolve_an_alias_an_earlier_import_recorded(tmp_path: Path, run_cli: Any) -> None:
     people = write(tmp_path, "people.yaml", PEOPLE)
-    created = m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [("AAMkK1", "Ken Ito", "\\Contacts")], client=SYNC_CLIENT)
+    created = m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [KEN], client=SYNC_CLIENT)
     write(tmp_path, "a.json", page([contact(1, C1, when(4, 9))]))
     write(tmp_path, "m1.csv", csv_text([created]))
     update = m365(2, "Update", "bob@contoso.com", when(4, 11), [("AAMkK1", "Ken Ito", "\\Contacts")], modified=["Body"])
