@@ -685,3 +685,133 @@ def test_details_are_optional_where_the_action_says_enough_and_actions_may_be_te
     ledger, report = run(tmp_path, {"a.json": page(rows)})
     assert [a["do"] for a in actions(ledger)] == ["crm.create", "crm.deactivate"]
     assert report.skipped == {"no change": 1}
+
+
+# ------------------------------------------------------------------------------------------ rule 0: duplicates
+
+
+def _refused_after(tmp: Path, ledger: Ledger, files: dict[str, str], fragment: str, where: str) -> None:
+    """The command is refused whole: one line naming the file, the row and what differs; nothing appended."""
+    position = ledger.world.position
+    with pytest.raises(SourceError) as e:
+        run(tmp, files, ledger=ledger)
+    message = str(e.value)
+    assert "\n" not in message and where in message and "with different content" in message, message
+    assert fragment in message, message
+    assert ledger.world.position == position
+
+
+def _mailbox_rows() -> list[dict[str, Any]]:
+    inbox = "\\Inbox"
+    return [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("AAMkE1", "Hi", inbox)]),
+        m365(2, "Update", "alice@contoso.com", when(4, 10), [("AAMkE1", "Hi", inbox)], modified=["Body"]),
+        m365(3, "Update", "alice@contoso.com", when(4, 10, 1), [("AAMkE2", "Yo", inbox)], modified=["Body"]),
+        m365(4, "MoveToDeletedItems", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", inbox)]),
+        m365(5, "Create", "bob@contoso.com", when(4, 9, 5), [KEN], client=SYNC_CLIENT),
+        m365(6, "Update", "bob@contoso.com", when(4, 12), [KEN], modified=["Email1"]),
+    ]
+
+
+def test_a_mailbox_row_held_with_the_same_content_is_a_duplicate_wherever_it_is_read(tmp_path: Path) -> None:
+    """Each kind of action a mailbox row gives (create, update, first seen, delete, an alias, an edit of an
+    aliased copy): read again, even from another file at another row (the next window's overlapping export),
+    it is counted as a duplicate and appends nothing."""
+    rows = _mailbox_rows()
+    files = {"a.json": page([contact(1, C1, when(4, 9))]), "m.csv": csv_text(rows)}
+    ledger, first = run(tmp_path, files)
+    assert first.aliases == 1 and first.first_seen == 1
+    position = ledger.world.position
+    _, again = run(tmp_path, {"overlap.csv": csv_text([rows[5], *rows[:5]])}, ledger=ledger)
+    assert again.skipped == {"duplicate": 6} and sum(again.appended.values()) == 0
+    assert ledger.world.position == position
+
+
+@pytest.mark.parametrize(
+    ("n", "change", "fragment"),
+    [
+        (1, {"Item": {"Id": "AAMkE1", "Subject": "Hello", "ParentFolder": {"Path": "\\Inbox"}}}, "(fields differ)"),
+        (1, {"Item": {"Id": "AAMkE1", "Subject": "Hi", "ParentFolder": {"Path": "\\Calendar"}}}, "(type differ)"),
+        (2, {"ModifiedProperties": ["Subject"]}, "(changed differ)"),
+        (2, {"LogonType": 1}, "(source differ)"),
+        (2, {"MailboxOwnerUPN": "bob@contoso.com"}, "user"),
+        (2, {"CreationTime": "2026-03-04T10:30:00"}, "(at differ)"),
+        (4, {"Operation": "Update"}, "(do"),
+        (4, {"Operation": "Send"}, "(another operation)"),
+        (4, {"RecordType": 15}, "(another record type)"),
+        (4, {"MailboxOwnerUPN": "carol@contoso.com"}, "(unnamed mailbox)"),
+        (5, {"Item": {"Id": "AAMkK2", "Subject": "Ken Ito", "ParentFolder": {"Path": "\\Contacts"}}}, "(alias differ)"),
+        (5, {"ClientInfoString": "Client=MSExchangeRPC"}, "(do, "),
+        (6, {"Item": {"Id": "AAMkK3", "Subject": "Ken Ito", "ParentFolder": {"Path": "\\Contacts"}}}, "(item differ)"),
+    ],
+)
+def test_a_mailbox_row_held_with_other_content_is_refused(
+    tmp_path: Path, n: int, change: dict[str, Any], fragment: str
+) -> None:
+    rows = _mailbox_rows()
+    files = {"a.json": page([contact(1, C1, when(4, 9))]), "m.csv": csv_text(rows)}
+    ledger, _ = run(tmp_path, files, people=PEOPLE + "others: skip\n")
+    changed = {**rows[n - 1], **change}
+    if "Item" in change:
+        changed["Item"]["ParentFolder"]["Id"] = "LgAA"
+    _refused_after(tmp_path, ledger, {"later.csv": csv_text([rows[0], changed])}, fragment, "later.csv row 2: ")
+
+
+def test_a_dataverse_row_held_with_the_same_content_is_a_duplicate_wherever_it_is_read(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(
+            2,
+            2,
+            "contact",
+            C1,
+            when(4, 10),
+            old={"a": "1", "_ownerid_value": BOB},
+            new={"a": "2", "_ownerid_value": ALICE},
+        ),
+        share(3, C1, when(4, 11), BOB, "None", "ReadAccess", user=ALICE),
+    ]
+    ledger, first = run(tmp_path, {"a.json": page(rows)})
+    assert first.appended["crm.assign"] == 1 and first.appended["crm.share"] == 1
+    position = ledger.world.position
+    _, again = run(tmp_path, {"audits-next.json": page([rows[2], rows[1]])}, ledger=ledger)
+    assert again.skipped == {"duplicate": 2} and ledger.world.position == position
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"new": {"a": "3", "_ownerid_value": ALICE}}, "(fields differ)"),  # the row's first action
+        ({"new": {"a": "2", "_ownerid_value": BOB.upper()}, "old": {"a": "1", "_ownerid_value": ALICE}}, "(to differ)"),
+        ({"new": {"a": "1", "_ownerid_value": BOB}}, "(no change)"),  # held, now a row that gives nothing
+        ({"user": SYNC_USER}, "(made by synchronisation)"),
+        ({"at": when(4, 10, 30)}, "(at differ)"),
+    ],
+)
+def test_a_dataverse_row_held_with_other_content_is_refused(
+    tmp_path: Path, change: dict[str, Any], fragment: str
+) -> None:
+    """Every action a row gave is compared, the second (`/2`) as much as the first."""
+    old = {"a": "1", "_ownerid_value": BOB}
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(2, 2, "contact", C1, when(4, 10), old=old, new={"a": "2", "_ownerid_value": ALICE}),
+    ]
+    ledger, _ = run(tmp_path, {"a.json": page(rows)})
+    kw = {"old": old, "new": {"a": "2", "_ownerid_value": ALICE}, "user": BOB, "at": when(4, 10), **change}
+    changed = dv(2, 2, "contact", C1, kw.pop("at"), kw.pop("user"), **kw)
+    _refused_after(tmp_path, ledger, {"b.json": page([changed])}, fragment, "b.json row 1: ")
+
+
+def test_a_baseline_held_is_a_duplicate_and_another_is_refused(tmp_path: Path) -> None:
+    """A baseline's id hashes its document: the same document again is a duplicate, counted; another one into a
+    ledger that has records or items is refused, one line naming its file, and nothing is appended."""
+    ledger, first = run(tmp_path, {"b.json": json.dumps(BASELINE), "a.json": page([contact(1, C1, when(4, 9))])})
+    position = ledger.world.position
+    _, again = run(tmp_path, {"baseline-copy.json": json.dumps(BASELINE, indent=2)}, ledger=ledger)
+    assert again.skipped == {"duplicate": 1} and ledger.world.position == position
+    other = {**BASELINE, "records": [{**BASELINE["records"][1], "fields": {"subject": "Sent"}}, BASELINE["records"][0]]}
+    with pytest.raises(SourceError) as e:
+        run(tmp_path, {"other.json": json.dumps(other)}, ledger=ledger)
+    assert "other.json row 1: " in str(e.value) and "not the one it has" in str(e.value)
+    assert ledger.world.position == position

@@ -302,7 +302,10 @@ class Judge:
                 return
         self._try(row, action, discrepancy=False)
 
-    def _same(self, row: Row, action: v.Action, held: v.Action | v.Decided) -> None:
+    def _same(self, row: Row, action: v.Action, held: v.Action | v.Decided, provenance: bool = False) -> None:
+        """Refuse a row whose id the ledger holds with other content: the action's own keys, and with
+        `provenance` where it came from (the system, the source's id, how the mailbox was opened...) but for the
+        file and row it was read from, which an overlapping export of the next window numbers otherwise."""
         if not isinstance(held, v.Action):
             raise self._bad(row, f"action id '{action.id}' is in the ledger but that position holds no action")
         if isinstance(held, v.DiscrepancyFound) and not isinstance(action, v.DiscrepancyFound):
@@ -310,12 +313,14 @@ class Judge:
             mine = v.dump(action)
             mine.pop("queued", None)
             differ = [k for k in dict.fromkeys([*other, *mine]) if k != "source" and other.get(k) != mine.get(k)]
-            if not differ or _times_equal(other, mine, differ):
-                return
+            if differ and _times_equal(other, mine, differ):
+                differ = []
         else:
             differ = [k for k in differences(held, action) if k != "source"]
-            if not differ:
-                return
+        if provenance and _provenance(held.source) != _provenance(action.source):
+            differ.append("source")
+        if not differ:
+            return
         raise self._bad(
             row, f"id '{action.id}' is already in the ledger with different content ({', '.join(differ)} differ)"
         )
@@ -330,9 +335,17 @@ class Judge:
         held = self._held(first_id)
         if held is not None:
             mapped = dataverse.map_row(r, people)
-            if mapped.actions is None or mapped.by_sync and not isinstance(held, v.DiscrepancyFound):
-                raise self._bad(row, f"id '{first_id}' is already in the ledger with different content")
-            self._same(row, self._crm_action(row, mapped.actions[0], first_id), held)
+            if mapped.actions is None:
+                raise self._bad(row, f"id '{first_id}' is already in the ledger with different content ({mapped.skip})")
+            if mapped.by_sync and not isinstance(held, v.DiscrepancyFound):
+                raise self._bad(
+                    row, f"id '{first_id}' is already in the ledger with different content (made by synchronisation)"
+                )
+            for number, raw in enumerate(mapped.actions, 1):  # a row is judged whole: each action it gave
+                action_id = first_id if number == 1 else f"{first_id}/{number}"
+                found = held if number == 1 else self._held(action_id)
+                if found is not None:
+                    self._same(row, self._crm_action(row, raw, action_id), found, provenance=True)
             self.report.skip("duplicate")
             return
         mapped = dataverse.map_row(r, people)
@@ -396,10 +409,14 @@ class Judge:
         if not isinstance(data.get("Id"), str) or not data["Id"]:
             raise LooseError("AuditData.Id is missing")
         kind = m365.record_type(data)
+        operation = data.get("Operation")
+        held = self._held(r.id)
+        if held is not None and (kind not in m365.EXCHANGE_ITEM_TYPES or operation not in m365.OPERATIONS):
+            what = "another record type" if kind not in m365.EXCHANGE_ITEM_TYPES else "another operation"
+            raise self._bad(row, f"id '{r.id}' is already in the ledger with different content ({what})")
         if kind not in m365.EXCHANGE_ITEM_TYPES:
             self.report.skip("another record type")
             return
-        operation = data.get("Operation")
         if operation not in m365.OPERATIONS:
             self.report.skip("another operation")
             return
@@ -408,6 +425,8 @@ class Judge:
             raise LooseError("AuditData.MailboxOwnerUPN is missing")
         user = people.mailbox_user(mailbox)
         by_sync = people.is_sync_client(data.get("ClientInfoString"))
+        if held is not None and user is None:
+            raise self._bad(row, f"id '{r.id}' is already in the ledger with different content (unnamed mailbox)")
         if user is None:
             if people.others_skip:
                 self.report.skip("unnamed mailbox")
@@ -430,13 +449,12 @@ class Judge:
     def _m365_item(
         self, row: Row, user: str, operation: str, item: m365.Touched, action_id: str, by_sync: bool, source: v.Source
     ) -> None:
+        kind = m365.folder_type(item.folder)
         held = self._held(action_id)
         if held is not None:
-            if not isinstance(held, v.Action) or (held.user_name not in (user, "")):
-                raise self._bad(row, f"id '{action_id}' is already in the ledger with different content")
+            self._same_m365(row, user, operation, item, kind, action_id, by_sync, source, held)
             self.report.skip("duplicate")
             return
-        kind = m365.folder_type(item.folder)
         if by_sync:
             if operation == "Create":
                 self._alias(row, user, item, kind, action_id, source, exact_time=True)
@@ -474,6 +492,42 @@ class Judge:
             self._try(row, v.OutlookItemEdited(do="outlook.update", changed=changed, **base))
         else:
             self._try(row, v.OutlookItemDeleted(do="outlook.delete", **base))
+
+    def _same_m365(
+        self,
+        row: Row,
+        user: str,
+        operation: str,
+        item: m365.Touched,
+        kind: str,
+        action_id: str,
+        by_sync: bool,
+        source: v.Source,
+        held: v.Action | v.Decided,
+    ) -> None:
+        """A mailbox row whose id the ledger holds: the action it would give again (its item named by the id the
+        row gives, or by the item that id is the alias of), compared with what is held."""
+        if by_sync:  # a sync client's Create row is held as the alias it gave
+            if not isinstance(held, v.ItemAliased) or operation != "Create":
+                raise self._bad(row, f"id '{action_id}' is already in the ledger with different content (do differ)")
+            mine: v.Action = held.model_copy(update={"user": user, "alias": item.id, "source": source})
+            self._same(row, mine, held, provenance=True)
+            return
+        owner = self.world.users.get(user)
+        held_item = held.action.get("item") if isinstance(held, v.DiscrepancyFound) else held.__dict__.get("item")
+        item_id = item.id
+        if owner is not None and held_item == unalias(owner, item.id):
+            item_id = held_item
+        base = {"id": action_id, "at": row.at, "user": user, "item": item_id, "source": source}
+        if operation == "Create":
+            fields = {"subject": item.subject} if item.subject else {}
+            mine = v.OutlookItemCreated(do="outlook.create", type=kind, fields=fields, **base)
+        elif operation == "Update":
+            changed = tuple(p for p in (row.data.data.get("ModifiedProperties") or ()) if isinstance(p, str) and p)
+            mine = v.OutlookItemEdited(do="outlook.update", changed=changed, **base)
+        else:
+            mine = v.OutlookItemDeleted(do="outlook.delete", **base)
+        self._same(row, mine, held, provenance=True)
 
     def _first_seen(self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source) -> None:
         fields = {"subject": item.subject} if item.subject else {}
@@ -583,6 +637,11 @@ def _names(row: Row, key: str) -> bool:
     if row.kind == "m365":
         return key in row.data.text.lower() and str(row.data.data.get("MailboxOwnerUPN") or "").lower() == key
     return False
+
+
+def _provenance(source: v.Source | None) -> dict[str, Any]:
+    """Where an action came from, but for the file and row it was read from."""
+    return {k: value for k, value in (source or {}).items() if k not in ("file", "row")}
 
 
 def _label(text: object) -> str | None:
