@@ -38,10 +38,17 @@ KEN = ("AAMkK1", "Ken Ito", "\\Contacts")  # bob's copy of C1, as the mailbox au
 
 
 def run(
-    tmp: Path, files: dict[str, str], people: str = PEOPLE, ledger: Ledger | None = None, **kw: Any
+    tmp: Path,
+    files: dict[str, str],
+    people: str = PEOPLE,
+    ledger: Ledger | None = None,
+    extra: list[Path] = (),  # type: ignore[assignment]
+    **kw: Any,
 ) -> tuple[Ledger, Report]:
+    """Import `files` (written here) and `extra` (paths as they are) into `ledger` (a new one by default)."""
     p = write(tmp, "people.yaml", people)
     paths = [(str(write(tmp, name, text)), None) for name, text in files.items()]
+    paths += [(str(path), None) for path in extra]
     ledger = ledger if ledger is not None else Ledger()
     report = run_import(ledger, read_inputs(str(p), paths), **kw)  # type: ignore[arg-type]
     return ledger, report
@@ -815,3 +822,117 @@ def test_a_baseline_held_is_a_duplicate_and_another_is_refused(tmp_path: Path) -
         run(tmp_path, {"other.json": json.dumps(other)}, ledger=ledger)
     assert "other.json row 1: " in str(e.value) and "not the one it has" in str(e.value)
     assert ledger.world.position == position
+
+
+# ------------------------------------------------------------------------------ the rest of issue 16, point 6
+
+
+def test_an_activate_row_and_each_deletion_of_a_live_item(tmp_path: Path) -> None:
+    """`action` 4 (Activate) of an inactive contact; SoftDelete and HardDelete of an item not yet deleted are
+    deletions as much as MoveToDeletedItems."""
+    rows = [
+        dv(1, 1, "contact", C1, when(4, 9), new={"fullname": "Jo", "statecode": 1}),
+        dv(2, 4, "contact", C1, when(4, 10), details=None),
+    ]
+    inbox = "\\Inbox"
+    mails = [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("AAMkE1", "a", inbox)]),
+        m365(2, "Create", "alice@contoso.com", when(4, 9), [("AAMkE2", "b", inbox)]),
+        m365(3, "SoftDelete", "alice@contoso.com", when(4, 10), [("AAMkE1", "a", inbox)]),
+        m365(4, "HardDelete", "alice@contoso.com", when(4, 10), [("AAMkE2", "b", inbox)]),
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows), "m.csv": csv_text(mails)})
+    got = [(a["do"], a.get("record") or a.get("item")) for a in actions(ledger)]
+    assert ("crm.activate", C1) in got and ("outlook.delete", "AAMkE1") in got and ("outlook.delete", "AAMkE2") in got
+    assert report.appended["outlook.delete"] == 2 and report.skipped == {}
+    assert state_document(ledger.world)["crm"][C1]["state"] == "active"
+
+
+def test_mailbox_rows_the_synchronisation_made_are_counted(tmp_path: Path) -> None:
+    """A sync client's Update or deletion in a named mailbox, and any sync client row of a mailbox people.yaml
+    does not name: the ledger decides those itself."""
+    inbox = "\\Inbox"
+    mails = [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("AAMkE1", "a", inbox)]),
+        m365(2, "Update", "alice@contoso.com", when(4, 10), [("AAMkE1", "a", inbox)], client=SYNC_CLIENT),
+        m365(3, "HardDelete", "alice@contoso.com", when(4, 11), [("AAMkE1", "a", inbox)], client=SYNC_CLIENT),
+        m365(4, "Update", "carol@contoso.com", when(4, 12), [("AAMkC1", "c", inbox)], client=SYNC_CLIENT),
+    ]
+    ledger, report = run(tmp_path, {"m.csv": csv_text(mails)})
+    assert report.skipped == {"made by synchronisation": 3}
+    assert [a["do"] for a in actions(ledger)] == ["outlook.create"]
+
+
+def test_an_owner_a_decision_set_and_a_synchronisation_s_assign_are_discrepancies(tmp_path: Path) -> None:
+    """Rule 3's other kinds: an assign to the owner a decision already gave the record (TRACK-ITEM made alice
+    its owner), and an assign the synchronisation made that no rule made."""
+    c3 = guid(977)
+    lines = [
+        {"id": "l1", "at": when(4, 8), "do": "outlook.create", "user": "alice", "item": c3, "type": "contact"},
+        {"id": "l2", "at": when(4, 8, 1), "do": "outlook.track", "user": "alice", "item": c3},
+    ]
+    rows = [
+        dv(1, 13, "contact", c3, when(4, 9), ALICE, old={"_ownerid_value": BOB}, new={"_ownerid_value": ALICE}),
+        dv(2, 13, "contact", c3, when(4, 10), SYNC_USER, old={"_ownerid_value": ALICE}, new={"_ownerid_value": BOB}),
+    ]
+    text = "\n".join(json.dumps(line) for line in lines)
+    ledger, report = run(tmp_path, {"l.jsonl": text, "a.json": page(rows)})
+    found = _discrepancies(ledger)
+    assert [(d.action["do"], d.action["to"], d.decision.rule if d.decision else None) for d in found] == [
+        ("crm.assign", "alice", "TRACK-ITEM"),
+        ("crm.assign", "bob", None),
+    ]
+    assert "the rules did not" in found[1].refusal and report.discrepancies == 2
+    assert state_document(ledger.world)["crm"][c3]["owner"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        (
+            "short.csv",
+            "CreationDate,UserIds,Operations,AuditData\r\n2026-03-04T09:00:00Z,x\r\n",
+            "row 1: has no AuditData",
+        ),
+        (
+            "quote.csv",
+            'CreationDate,UserIds,Operations,AuditData\r\n2026-03-04T09:00:00Z,x,Create,"{""Id"": ""1""\r\n',
+            "row 1: AuditData is not valid JSON",
+        ),
+        ("nul.csv", "CreationDate,UserIds,Operations,AuditData\r\n" + "\x00" * 3, "row 1: has no AuditData"),
+        ("latin.csv", "CreationDate,UserIds,Operations,AuditData\r\ncaf\xe9", "UTF-8"),
+    ],
+)
+def test_a_malformed_csv_is_one_line_naming_file_and_row(tmp_path: Path, name: str, text: str, problem: str) -> None:
+    good = page([contact(1, C1, when(4, 9))])
+    if name == "latin.csv":
+        (tmp_path / name).write_bytes(text.encode("latin-1"))
+        message = bad(tmp_path, {"a.json": good}, extra=[tmp_path / name])
+    else:
+        message = bad(tmp_path, {"a.json": good, name: text})
+    assert name in message and problem in message, message
+
+
+@pytest.mark.parametrize(
+    ("drop", "problem"),
+    [
+        ("Id", "row 1: AuditData.Id is missing"),
+        ("MailboxOwnerUPN", "row 1: AuditData.MailboxOwnerUPN is missing"),
+        ("CreationTime", "row 1: AuditData.CreationTime"),
+        ("Item", "row 1: the row names no item"),
+    ],
+)
+def test_a_mailbox_row_missing_a_needed_field_is_bad_input(tmp_path: Path, drop: str, problem: str) -> None:
+    row = m365(1, "Update", "alice@contoso.com", when(4, 9), [("AAMkE1", "a", "\\Inbox")], modified=["Body"])
+    del row[drop]
+    message = bad(tmp_path, {"a.json": page([contact(1, C1, when(4, 9))]), "m.csv": csv_text([row])})
+    assert "m.csv " in message and problem in message, message
+
+
+def test_an_unreadable_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    good = page([contact(1, C1, when(4, 9))])
+    message = bad(tmp_path, {"a.json": good}, extra=[tmp_path / "missing.json"])
+    assert "missing.json: cannot read it" in message, message
+    (tmp_path / "folder.json").mkdir()
+    message = bad(tmp_path, {"a.json": good}, extra=[tmp_path / "folder.json"])
+    assert "folder.json: cannot read it" in message, message
