@@ -362,6 +362,7 @@ def _previews_and_diffs(reader: Reader, rng: random.Random) -> dict[str, float]:
     and `diff A B` over a window of DIFF_WINDOW events at random places (both worlds, the changes and the event
     behind each): each should cost the user's queue or the window, not the ledger."""
     world = reader.world
+    assert world.at is not None  # the bench's ledger is generated: never empty
     users = sorted(world.users)
     sample = [rng.choice(users) for _ in range(TIME_TRAVEL_SAMPLES + 1)]
     preview_s = []
