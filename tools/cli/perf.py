@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -46,6 +47,15 @@ def bench(
         help="A postgresql:// URL: measure on that server, in temporary schemas dropped afterwards (without it, "
         "temporary SQLite files).",
     ),
+    skip: list[str] = typer.Option(
+        [],
+        "--skip",
+        metavar="MEASURE",
+        help="Leave a measure out of a long run: whatif, peer or writers (repeat, or separate with commas).",
+    ),
+    keep: Path | None = typer.Option(
+        None, "--keep", metavar="FILE", help="Keep the measured SQLite ledger at FILE (new), to time other commands."
+    ),
     json: bool = JsonOption,
 ) -> None:
     """Measure ingest, rebuild, time travel, lookups and memory on a temporary ledger, each beside the machine's
@@ -56,11 +66,13 @@ def bench(
     Example:
         syncledger bench --events 1000000 --json
         syncledger bench --events 100000 --db postgresql://postgres@127.0.0.1:5432/test
+        syncledger bench --events 10000000 --skip whatif,peer --keep big.db
     """
     from ..perf.bench import report, run_bench
 
     try:
-        result = run_bench(events, users, seed, db)
+        skipped = frozenset(name.strip() for names in skip for name in names.split(",") if name.strip())
+        result = run_bench(events, users, seed, db, skipped, keep)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print_json(result) if json else report(result)
