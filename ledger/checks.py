@@ -293,8 +293,17 @@ def _(a: v.DiscrepancyFound, world: World) -> None:
 
 @_check.register
 def _(a: v.ItemAliased, world: World) -> None:
-    if not item_id_used(world, user(world, a.user).name, a.item):
-        raise RefusedError(f"unknown item '{a.item}' in {a.user}'s Outlook")
+    """An alias names a copy FILTER-CREATE made that is still there without one (SOURCES.md: aliases), and no
+    other id or alias of that store is it."""
+    owner = user(world, a.user)
+    if a.item not in owner.copies:
+        if a.item in owner.items:
+            what = "has an alias already" if a.item in owner.aliases.values() else "is not a copy FILTER-CREATE made"
+            raise RefusedError(f"item '{a.item}' in {a.user}'s Outlook {what}")
+        gone = item_id_used(world, owner.name, a.item)
+        raise RefusedError(f"{'deleted' if gone else 'unknown'} item '{a.item}' in {a.user}'s Outlook")
+    if a.alias in owner.aliases or item_id_used(world, owner.name, a.alias):
+        raise RefusedError(f"'{a.alias}' already names an item in {a.user}'s Outlook")
 
 
 # ------------------------------------------------------------------------------------------- the baseline

@@ -37,6 +37,8 @@ def draft(world: World) -> World:
             owned=dict(u.owned),
             shared=dict(u.shared),
             sync_method=u.sync_method,
+            aliases=_Overlay(u.aliases, _same),
+            copies=dict(u.copies),
         )
 
     return World(
@@ -64,6 +66,10 @@ def _record(r: Record) -> Record:
         r.changed,
         dict(r.removed_by),
     )
+
+
+def _same(value: V) -> V:
+    return value
 
 
 def _item(i: Item) -> Item:

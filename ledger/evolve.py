@@ -117,10 +117,18 @@ def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
         record.regarding = e.regarding
 
 
-@_apply.register(v.DiscrepancyFound)
-@_apply.register(v.ItemAliased)
-def _(e: v.Action, world: World, position: int) -> None:
-    """Recorded for the reader (a lead, another name of an item); the state stays as it was."""
+@_apply.register
+def _(e: v.DiscrepancyFound, world: World, position: int) -> None:
+    """Recorded for the reader (a lead); the state stays as it was."""
+
+
+@_apply.register
+def _(e: v.ItemAliased, world: World, position: int) -> None:
+    """Another name of an item: references and later imports resolve it; the item itself does not change."""
+    user = world.users[e.user]
+    user.aliases[e.alias] = e.item
+    user.copies.pop(e.item, None)
+    world.changed_aliases[(e.user, e.alias)] = None
 
 
 @_apply.register(v.CrmActivityCompleted)
@@ -203,6 +211,8 @@ def _(f: fx.DeleteRecord, world: World, position: int, rule: str) -> None:
 @_effect.register
 def _(f: fx.CreateItem, world: World, position: int, rule: str) -> None:
     _new_item(world, f.user, Item(f.item, f.type, dict(f.fields), f.start, f.completed, position))
+    if rule == "FILTER-CREATE" and world.at is not None:  # a copy the mailbox audit may log under another id
+        world.users[f.user].copies[f.item] = world.at
 
 
 @_effect.register
@@ -316,5 +326,6 @@ def _new_item(world: World, user: str, item: Item) -> None:
 
 def _delete_item(world: World, user: str, item_id: str, position: int) -> None:
     del world.users[user].items[item_id]
+    world.users[user].copies.pop(item_id, None)
     world.changed_items[(user, item_id)] = None
     world.past.add_item(user, item_id, position)

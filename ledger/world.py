@@ -82,6 +82,11 @@ class User:
     owned: dict[str, None] = field(default_factory=dict)  # records the user owns (an ordered set)
     shared: dict[str, None] = field(default_factory=dict)  # records shared with the user
     sync_method: str = "outlook_client"  # or "server_side" (RULES-SSS.md): which rule set decides for the user
+    # the mailbox audit's other names of items (SOURCES.md: aliases, set by `alias` actions): alias -> item, for
+    # every alias ever recorded in this store (a reference to a deleted item's alias still names it)
+    aliases: dict[str, str] = field(default_factory=dict)
+    # the copies FILTER-CREATE made that are still here without an alias: item -> when made (what an alias may name)
+    copies: dict[str, datetime] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -98,6 +103,7 @@ class World:
     changed_records: dict[str, None] = field(default_factory=dict, compare=False, repr=False)
     changed_items: dict[tuple[str, str], None] = field(default_factory=dict, compare=False, repr=False)
     changed_links: dict[tuple[str, str], None] = field(default_factory=dict, compare=False, repr=False)
+    changed_aliases: dict[tuple[str, str], None] = field(default_factory=dict, compare=False, repr=False)
 
 
 def forget_changes(world: World) -> None:
@@ -105,6 +111,7 @@ def forget_changes(world: World) -> None:
     world.changed_records.clear()
     world.changed_items.clear()
     world.changed_links.clear()
+    world.changed_aliases.clear()
 
 
 # ----------------------------------------------------------------------------------------- pure queries
@@ -118,6 +125,11 @@ def record_id_used(world: World, record_id: str) -> bool:
 def item_id_used(world: World, user: str, item: str) -> bool:
     """Ids are never reused in one Outlook store either: every id used is of a present or a deleted item."""
     return item in world.users[user].items or world.past.item_deleted(user, item)
+
+
+def unalias(user: User, item: str) -> str:
+    """The item an id names in the user's store: the item whose alias it is, else the id itself."""
+    return user.aliases.get(item, item)
 
 
 def known_record(world: World, record_id: str) -> Record | None:

@@ -5,7 +5,8 @@ maps of them are rebuilt from that.
 
 A checkpoint is full, or a delta onto the checkpoint before it (its base): then it holds only the records,
 items and links the fold noted as changed since (`World.changed_*`), and the ids of those gone; users' options,
-queues and lists of what they own are small and written in full. Writing a full checkpoint costs a cache miss
+queues, lists of what they own and copies without an alias are small and written in full; aliases, which are
+never removed, only the new ones. Writing a full checkpoint costs a cache miss
 per record, item and link of the present; a delta only those that changed (a quarter of them, between two
 checkpoints). Reading a delta decodes its base first, so chains are kept short (`projections.projector`).
 """
@@ -72,7 +73,9 @@ def present_data(world: World, base: int | None = None) -> dict[str, Any]:
     data["org"] = {"distinct_logical_deletes": world.distinct_logical_deletes}
     if base is None:
         data["records"] = [record_data(r) for r in world.records.values()]
-        data["users"] = [_user_data(u, u.items.values(), u.links_by_item.values()) for u in world.users.values()]
+        data["users"] = [
+            _user_data(u, u.items.values(), u.links_by_item.values(), u.aliases) for u in world.users.values()
+        ]
         return data
     # in the order they first changed since the base: new records and items come in the order they were made
     records = world.records
@@ -80,8 +83,12 @@ def present_data(world: World, base: int | None = None) -> dict[str, Any]:
     data["records_gone"] = [r for r in world.changed_records if r not in records]
     items, links = _changed(world, world.changed_items, "items"), _changed(world, world.changed_links, "links_by_item")
     data["items_gone"], data["links_gone"] = items.gone, links.gone
+    aliases: dict[str, dict[str, str]] = {}  # aliases are never removed: a delta holds the new ones
+    for user, alias in world.changed_aliases:
+        aliases.setdefault(user, {})[alias] = world.users[user].aliases[alias]
     data["users"] = [
-        _user_data(u, items.changed.get(u.name, ()), links.changed.get(u.name, ())) for u in world.users.values()
+        _user_data(u, items.changed.get(u.name, ()), links.changed.get(u.name, ()), aliases.get(u.name, {}))
+        for u in world.users.values()
     ]
     return data
 
@@ -104,7 +111,7 @@ def _changed(world: World, keys: Iterable[tuple[str, str]], attribute: str) -> _
     return changes
 
 
-def _user_data(u: User, items: Iterable[Item], links: Iterable[Link]) -> dict[str, Any]:
+def _user_data(u: User, items: Iterable[Item], links: Iterable[Link], aliases: dict[str, str]) -> dict[str, Any]:
     return {
         "name": u.name,
         "sync_filter": u.sync_filter,
@@ -127,6 +134,8 @@ def _user_data(u: User, items: Iterable[Item], links: Iterable[Link]) -> dict[st
         ],
         "owned": u.owned,
         "shared": u.shared,
+        "aliases": aliases,
+        "copies": u.copies,
     }
 
 
@@ -226,6 +235,9 @@ def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: Wor
             for p in u["pending"]
         ]
         user.owned, user.shared = dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
+        user.aliases = had.aliases if had is not None else {}
+        user.aliases.update(u["aliases"])
+        user.copies = {item: datetime.fromisoformat(at) for item, at in u["copies"].items()}
         world.users[user.name] = user
     for link in sorted(every_link, key=made):
         world.links_to.setdefault(link.record, {})[link.user] = link

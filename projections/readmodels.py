@@ -31,8 +31,10 @@ from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal,
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
 # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed; 8: users'
-# sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too)
-FORMAT = 9
+# sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too; 10: the item
+# index's references in byte order on PostgreSQL too, so that a prefix is a range of its key; 11: users' aliases
+# and the copies FILTER-CREATE made without one, in checkpoints)
+FORMAT = 11
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -146,19 +148,33 @@ class ReadModels(Protocol):
     def close(self) -> None: ...
 
 
-MAX_SPELLINGS = 256  # case spellings of a prefix looked up one by one (8 letters); more are scanned for
+MAX_SPELLINGS = 256  # case spellings of a prefix's start looked up one by one (8 letters)
 
 
-def _spellings(prefix: str) -> list[str]:
-    """Every upper and lower case spelling of the id after the reference's kind (`crm:`)."""
+def prefix_ranges(prefix: str, fold_case: bool) -> tuple[list[str], bool]:
+    """The starts whose ranges of the item index's key hold every reference starting with `prefix`: the prefix
+    itself, or, ignoring case (after the `crm:` before the id), each upper and lower case spelling of its longest
+    start that has at most MAX_SPELLINGS of them; and whether that start is shorter than the prefix (the rows
+    of its ranges are then filtered by the whole prefix)."""
+    if not fold_case:
+        return [prefix], False
     head, _, rest = prefix.partition(":")
     spellings = [f"{head}:"]
-    for c in rest:
-        cases = dict.fromkeys((c.lower(), c.upper()))
+    for n, c in enumerate(rest):
+        cases = list(dict.fromkeys((c.lower(), c.upper())))
+        if len(spellings) * len(cases) > MAX_SPELLINGS:
+            return spellings, n < len(rest)
         spellings = [s + case for s in spellings for case in cases]
-        if len(spellings) > MAX_SPELLINGS:
-            return spellings
-    return spellings
+    return spellings, False
+
+
+def after_all_starting(start: str) -> str:
+    """The least text greater than every text that starts with `start` (in code point order, which is UTF-8's byte
+    order): `start` with its last character one higher, or a longer one when that is the highest character."""
+    for n in range(len(start) - 1, -1, -1):
+        if ord(start[n]) < 0x10FFFF:
+            return start[:n] + chr(ord(start[n]) + 1)
+    return start + "\U0010ffff"  # only highest characters: nothing here is that long on purpose
 
 
 def starting(refs: Iterable[str], prefix: str, fold_case: bool, limit: int) -> list[str]:
@@ -311,7 +327,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL, "
     "seal {blob} NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT NOT NULL, position BIGINT NOT NULL, rule TEXT, "
+    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT{bytewise} NOT NULL, position BIGINT NOT NULL, rule TEXT, "
     "PRIMARY KEY (ref, position)){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_past_records (record TEXT PRIMARY KEY, position BIGINT NOT NULL, "
     "state {blob} NOT NULL){without_rowid}",
@@ -364,7 +380,12 @@ class SqlReadModels:
                 c.execute("DELETE FROM syncledger_tracking")
                 c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('format', ?)"), (FORMAT,))
             for statement in _SCHEMA[1:]:
-                c.execute(statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else ""))
+                # PostgreSQL orders text by the database's collation unless told otherwise: the item index's
+                # references in byte order (as SQLite keeps all text) keep every prefix's references together
+                bytewise = "" if sqlite else ' COLLATE "C"'
+                c.execute(
+                    statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else "", bytewise=bytewise)
+                )
 
     def _ready(self) -> bool:
         """Whether the read models of this format, every table and index of `_SCHEMA` and `_LEDGER`, are there (read
@@ -624,26 +645,31 @@ class SqlReadModels:
         return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
 
     def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
-        """On SQLite (text in byte order), a range of the index's key per spelling of the prefix: the prefix as
-        given, or each of its upper and lower case spellings (after the `crm:` before its id) when case is
-        ignored, as long as they are few; else, and on PostgreSQL (whose collation need not keep a prefix's
-        references together), a scan of the index's references."""
-        spellings = _spellings(prefix) if fold_case else [prefix]
-        if isinstance(self.db, sqlite3.Connection) and prefix.isascii() and len(spellings) <= MAX_SPELLINGS:
-            found: set[str] = set()
-            for spelling in spellings:
-                rows = self._all(
-                    "SELECT DISTINCT ref FROM syncledger_index WHERE ref >= ? AND ref < ? ORDER BY ref LIMIT ?",
-                    (spelling, spelling + "\U0010ffff", limit),
-                )
-                found.update(r[0] for r in rows)
-            return sorted(found)[:limit]
-        column = "lower(substr(ref, 1, ?))" if fold_case else "substr(ref, 1, ?)"
-        rows = self._all(
-            f"SELECT DISTINCT ref FROM syncledger_index WHERE {column} = ? ORDER BY ref LIMIT ?",
-            (len(prefix), prefix.lower() if fold_case else prefix, limit),
-        )
-        return [r[0] for r in rows]
+        """Ranges of the index's key (references in byte order, on SQLite and PostgreSQL alike): one for the prefix
+        as given, or one per upper and lower case spelling of its start when case is ignored (`prefix_ranges`),
+        never a scan of every reference."""
+        found: set[str] = set()
+        for statement, params in self.prefix_queries(prefix, fold_case, limit):
+            found.update(r[0] for r in self._all(statement, params))
+        if fold_case and not prefix.isascii():  # SQL's lower() need not fold what Python folds: filtered here
+            return starting(found, prefix, fold_case, limit)
+        return sorted(found)[:limit]
+
+    def prefix_queries(self, prefix: str, fold_case: bool, limit: int) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements `refs_starting` runs, with their parameters (a test asks the database for their plans)."""
+        starts, partial = prefix_ranges(prefix, fold_case)
+        queries = []
+        for start in starts:
+            statement = "SELECT DISTINCT ref FROM syncledger_index WHERE ref >= ? AND ref < ?"
+            params: tuple[Any, ...] = (start, after_all_starting(start))
+            if partial and prefix.isascii():
+                statement += " AND lower(substr(ref, 1, ?)) = ?"
+                params += (len(prefix), prefix.lower())
+            if not partial or prefix.isascii():
+                statement += " ORDER BY ref LIMIT ?"
+                params += (limit,)
+            queries.append((statement, params))
+        return queries
 
     # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
 

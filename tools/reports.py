@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
-from syncledger.ledger.rules import RULES, Rule, methods_of, rule_set
+from syncledger.ledger.rules import OBSERVED, RULES, Rule, methods_of, rule_set
 
 from .explain.labels import label_of
 from .output import cell, console, table
@@ -102,8 +102,11 @@ def _fields(fields: dict[str, Any]) -> str:
 
 
 def _rules_of(method: str | None) -> list[Rule]:
-    """Every rule of every method, or those of one method (in its table's order)."""
-    return list(RULES.values() if method is None else rule_set(method).rules.values())
+    """Every rule of every method, or those one method's users can have recorded: its table's, in its order, then
+    the observed ones (BASELINE), which belong to no method and are recorded whatever method a user has."""
+    if method is None:
+        return list(RULES.values())
+    return [*rule_set(method).rules.values(), *OBSERVED.rules.values()]
 
 
 def rules_document(method: str | None = None) -> list[dict[str, Any]]:

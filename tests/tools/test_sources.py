@@ -34,13 +34,21 @@ from .sources.render import (
 )
 
 C1, C2, T1, A1, E1 = guid(901), guid(902), guid(903), guid(904), guid(905)
+KEN = ("AAMkK1", "Ken Ito", "\\Contacts")  # bob's copy of C1, as the mailbox audit names it
 
 
 def run(
-    tmp: Path, files: dict[str, str], people: str = PEOPLE, ledger: Ledger | None = None, **kw: Any
+    tmp: Path,
+    files: dict[str, str],
+    people: str = PEOPLE,
+    ledger: Ledger | None = None,
+    extra: list[Path] = (),  # type: ignore[assignment]
+    **kw: Any,
 ) -> tuple[Ledger, Report]:
+    """Import `files` (written here) and `extra` (paths as they are) into `ledger` (a new one by default)."""
     p = write(tmp, "people.yaml", people)
     paths = [(str(write(tmp, name, text)), None) for name, text in files.items()]
+    paths += [(str(path), None) for path in extra]
     ledger = ledger if ledger is not None else Ledger()
     report = run_import(ledger, read_inputs(str(p), paths), **kw)  # type: ignore[arg-type]
     return ledger, report
@@ -379,6 +387,105 @@ def test_sync_client_creates_become_aliases_of_the_copies_filter_create_made(tmp
     assert report.aliases == 1 and report.skipped == {"made by synchronisation (unmatched)": 1}
 
 
+def test_an_alias_an_earlier_import_recorded_names_the_copy_in_the_next_one(tmp_path: Path) -> None:
+    """The next window's export is another command: the alias recorded by the first still names the copy (the
+    ledger knows aliases from its events, not from the command that recorded them)."""
+    first = {
+        "a.json": page([contact(1, C1, when(4, 9))]),
+        "m.csv": csv_text([m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [KEN], client=SYNC_CLIENT)]),
+    }
+    ledger, report = run(tmp_path, first)
+    assert report.aliases == 1 and ledger.world.users["bob"].aliases == {"AAMkK1": C1}
+    update = m365(2, "Update", "bob@contoso.com", when(4, 11), [("AAMkK1", "Ken Ito", "\\Contacts")], modified=["Body"])
+    second = {"m2.csv": csv_text([update])}
+    _, again = run(tmp_path, second, ledger=ledger)
+    got = [a for a in actions(ledger) if a["do"] == "outlook.update"]
+    assert [(a["item"], a["changed"]) for a in got] == [(C1, ["Body"])]
+    assert again.first_seen == 0 and again.aliases == 0
+
+
+def test_a_copy_an_earlier_import_made_without_an_alias_takes_a_later_row_s_id(tmp_path: Path) -> None:
+    """A copy FILTER-CREATE made in the first command, whose creation the mailbox audit did not log: a row of the
+    next command about an item id never seen, of the one such copy with that label, names it (once)."""
+    rows = [
+        contact(1, C1, when(4, 9)),
+        contact(2, C2, when(4, 9, 10), name="Jo"),
+        dv(3, 1, "account", guid(950), when(4, 9, 20), new={"name": "Contoso"}),  # skipped: the window goes on
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    sync = [e for _, e in ledger.events() if isinstance(e, v.Decided) and e.rule == "FILTER-CREATE"]
+    assert report.aliases == 0 and len(sync) == 2 and ledger.world.users["bob"].copies.keys() == {C1, C2}
+    rows = [
+        m365(3, "Update", "bob@contoso.com", when(4, 11), [("AAMkK9", "Ken Ito", "\\Contacts")], modified=["Body"]),
+        m365(4, "Update", "bob@contoso.com", when(4, 12), [("AAMkK9", "Ken Ito", "\\Contacts")], modified=["Email1"]),
+        m365(5, "Update", "bob@contoso.com", when(4, 13), [("AAMkK8", "Ken Ito", "\\Contacts")], modified=["Body"]),
+    ]
+    _, again = run(tmp_path, {"m.csv": csv_text(rows)}, ledger=ledger)
+    assert again.aliases == 1 and ledger.world.users["bob"].aliases == {"AAMkK9": C1}
+    assert ledger.world.users["bob"].copies.keys() == {C2}
+    got = [(a["do"], a["item"], a["id"][-8:]) for a in actions(ledger) if a["do"].startswith(("outlook.", "alias"))]
+    assert got == [
+        ("alias", C1, "03/alias"),
+        ("outlook.update", C1, "00000003"),
+        ("outlook.update", C1, "00000004"),  # the alias again: no second one
+        ("outlook.create", "AAMkK8", "005/seen"),  # C1 has its alias: AAMkK8 is an item first seen
+        ("outlook.update", "AAMkK8", "00000005"),
+    ]
+
+
+def test_the_ledger_s_aliases_are_the_fold_of_its_events_through_checkpoints(tmp_path: Path) -> None:
+    """Aliases and alias-less copies live in the world folded from the events: a world read back through
+    checkpoints (full and deltas) equals the fold from zero."""
+    from syncledger.projections.reader import open_reader
+    from tests.reference import world_at
+
+    location = str(tmp_path / "l.db")
+    reader = open_reader(location, checkpoint_every=3)
+    rows = [contact(n, guid(900 + n), when(4, 9, n), name=f"P{n}") for n in range(1, 6)]
+    mails = [
+        m365(n, "Create", "bob@contoso.com", when(4, 9, 5), [(f"AAMkP{n}", f"P{n}", "\\Contacts")], client=SYNC_CLIENT)
+        for n in (1, 3)
+    ]
+    mails.append(m365(9, "HardDelete", "bob@contoso.com", when(4, 10), [("AAMkP1", "P1", "\\Contacts")]))
+    run(tmp_path, {"a.json": page(rows), "m.csv": csv_text(mails)}, ledger=reader.ledger)
+    assert len(reader.projector.models.checkpoints()) > 3
+    for position in range(1, reader.ledger.world.position + 1):
+        through = reader.world_at(position)
+        assert through == world_at(reader.ledger.store, position), position
+        assert (
+            through.users.get("bob") is None
+            or through.users["bob"].aliases == world_at(reader.ledger.store, position).users["bob"].aliases
+        )
+    bob = reader.world_at(reader.ledger.world.position).users["bob"]
+    assert bob.aliases == {"AAMkP1": guid(901), "AAMkP3": guid(903)}  # P1's copy is deleted; its alias stays
+    assert set(bob.copies) == {guid(902), guid(904), guid(905)}
+
+
+def test_references_and_extract_resolve_an_alias_an_earlier_import_recorded(tmp_path: Path, run_cli: Any) -> None:
+    people = write(tmp_path, "people.yaml", PEOPLE)
+    created = m365(1, "Create", "bob@contoso.com", when(4, 9, 5), [KEN], client=SYNC_CLIENT)
+    write(tmp_path, "a.json", page([contact(1, C1, when(4, 9))]))
+    write(tmp_path, "m1.csv", csv_text([created]))
+    update = m365(2, "Update", "bob@contoso.com", when(4, 11), [("AAMkK1", "Ken Ito", "\\Contacts")], modified=["Body"])
+    write(tmp_path, "m2.csv", csv_text([update]))
+    db = tmp_path / "l.db"
+    for files in (["a.json", "m1.csv"], ["m2.csv"]):
+        done = run_cli("import", "--people", people, *(tmp_path / f for f in files), "--db", db)
+        assert done.returncode == 0, done.stderr
+    for ref in ("outlook:bob/AAMkK1", "outlook:bob/AAMk"):
+        why = run_cli("why", ref, "--json", "--db", db)
+        assert why.returncode == 0, why.stderr
+        assert json.loads(why.stdout)["ref"] == f"outlook:bob/{C1}"
+        history = run_cli("history", ref, "--db", db)
+        assert history.returncode == 0 and "AAMkK1" in history.stdout and "Body" in history.stdout
+    scenario = run_cli("extract", "outlook:bob/AAMkK1", "--db", db)
+    assert scenario.returncode == 0, scenario.stderr
+    assert "do: alias" in scenario.stdout and "outlook.update" in scenario.stdout
+    path = write(tmp_path, "ticket.yaml", scenario.stdout)
+    ran = run_cli("run", path)
+    assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
 # ------------------------------------------------------------------------------------------ files and merge
 
 
@@ -585,3 +692,247 @@ def test_details_are_optional_where_the_action_says_enough_and_actions_may_be_te
     ledger, report = run(tmp_path, {"a.json": page(rows)})
     assert [a["do"] for a in actions(ledger)] == ["crm.create", "crm.deactivate"]
     assert report.skipped == {"no change": 1}
+
+
+# ------------------------------------------------------------------------------------------ rule 0: duplicates
+
+
+def _refused_after(tmp: Path, ledger: Ledger, files: dict[str, str], fragment: str, where: str) -> None:
+    """The command is refused whole: one line naming the file, the row and what differs; nothing appended."""
+    position = ledger.world.position
+    with pytest.raises(SourceError) as e:
+        run(tmp, files, ledger=ledger)
+    message = str(e.value)
+    assert "\n" not in message and where in message and "with different content" in message, message
+    assert fragment in message, message
+    assert ledger.world.position == position
+
+
+def _mailbox_rows() -> list[dict[str, Any]]:
+    inbox = "\\Inbox"
+    return [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("AAMkE1", "Hi", inbox)]),
+        m365(2, "Update", "alice@contoso.com", when(4, 10), [("AAMkE1", "Hi", inbox)], modified=["Body"]),
+        m365(3, "Update", "alice@contoso.com", when(4, 10, 1), [("AAMkE2", "Yo", inbox)], modified=["Body"]),
+        m365(4, "MoveToDeletedItems", "alice@contoso.com", when(4, 11), [("AAMkE1", "Hi", inbox)]),
+        m365(5, "Create", "bob@contoso.com", when(4, 9, 5), [KEN], client=SYNC_CLIENT),
+        m365(6, "Update", "bob@contoso.com", when(4, 12), [KEN], modified=["Email1"]),
+    ]
+
+
+def test_a_mailbox_row_held_with_the_same_content_is_a_duplicate_wherever_it_is_read(tmp_path: Path) -> None:
+    """Each kind of action a mailbox row gives (create, update, first seen, delete, an alias, an edit of an
+    aliased copy): read again, even from another file at another row (the next window's overlapping export),
+    it is counted as a duplicate and appends nothing."""
+    rows = _mailbox_rows()
+    files = {"a.json": page([contact(1, C1, when(4, 9))]), "m.csv": csv_text(rows)}
+    ledger, first = run(tmp_path, files)
+    assert first.aliases == 1 and first.first_seen == 1
+    position = ledger.world.position
+    _, again = run(tmp_path, {"overlap.csv": csv_text([rows[5], *rows[:5]])}, ledger=ledger)
+    assert again.skipped == {"duplicate": 6} and sum(again.appended.values()) == 0
+    assert ledger.world.position == position
+
+
+@pytest.mark.parametrize(
+    ("n", "change", "fragment"),
+    [
+        (1, {"Item": {"Id": "AAMkE1", "Subject": "Hello", "ParentFolder": {"Path": "\\Inbox"}}}, "(fields differ)"),
+        (1, {"Item": {"Id": "AAMkE1", "Subject": "Hi", "ParentFolder": {"Path": "\\Calendar"}}}, "(type differ)"),
+        (2, {"ModifiedProperties": ["Subject"]}, "(changed differ)"),
+        (2, {"LogonType": 1}, "(source differ)"),
+        (2, {"MailboxOwnerUPN": "bob@contoso.com"}, "user"),
+        (2, {"CreationTime": "2026-03-04T10:30:00"}, "(at differ)"),
+        (4, {"Operation": "Update"}, "(do"),
+        (4, {"Operation": "Send"}, "(another operation)"),
+        (4, {"RecordType": 15}, "(another record type)"),
+        (4, {"MailboxOwnerUPN": "carol@contoso.com"}, "(unnamed mailbox)"),
+        (5, {"Item": {"Id": "AAMkK2", "Subject": "Ken Ito", "ParentFolder": {"Path": "\\Contacts"}}}, "(alias differ)"),
+        (5, {"ClientInfoString": "Client=MSExchangeRPC"}, "(do, "),
+        (6, {"Item": {"Id": "AAMkK3", "Subject": "Ken Ito", "ParentFolder": {"Path": "\\Contacts"}}}, "(item differ)"),
+    ],
+)
+def test_a_mailbox_row_held_with_other_content_is_refused(
+    tmp_path: Path, n: int, change: dict[str, Any], fragment: str
+) -> None:
+    rows = _mailbox_rows()
+    files = {"a.json": page([contact(1, C1, when(4, 9))]), "m.csv": csv_text(rows)}
+    ledger, _ = run(tmp_path, files, people=PEOPLE + "others: skip\n")
+    changed = {**rows[n - 1], **change}
+    if "Item" in change:
+        changed["Item"]["ParentFolder"]["Id"] = "LgAA"
+    _refused_after(tmp_path, ledger, {"later.csv": csv_text([rows[0], changed])}, fragment, "later.csv row 2: ")
+
+
+def test_a_dataverse_row_held_with_the_same_content_is_a_duplicate_wherever_it_is_read(tmp_path: Path) -> None:
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(
+            2,
+            2,
+            "contact",
+            C1,
+            when(4, 10),
+            old={"a": "1", "_ownerid_value": BOB},
+            new={"a": "2", "_ownerid_value": ALICE},
+        ),
+        share(3, C1, when(4, 11), BOB, "None", "ReadAccess", user=ALICE),
+    ]
+    ledger, first = run(tmp_path, {"a.json": page(rows)})
+    assert first.appended["crm.assign"] == 1 and first.appended["crm.share"] == 1
+    position = ledger.world.position
+    _, again = run(tmp_path, {"audits-next.json": page([rows[2], rows[1]])}, ledger=ledger)
+    assert again.skipped == {"duplicate": 2} and ledger.world.position == position
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"new": {"a": "3", "_ownerid_value": ALICE}}, "(fields differ)"),  # the row's first action
+        ({"new": {"a": "2", "_ownerid_value": BOB.upper()}, "old": {"a": "1", "_ownerid_value": ALICE}}, "(to differ)"),
+        ({"new": {"a": "1", "_ownerid_value": BOB}}, "(no change)"),  # held, now a row that gives nothing
+        ({"user": SYNC_USER}, "(made by synchronisation)"),
+        ({"at": when(4, 10, 30)}, "(at differ)"),
+    ],
+)
+def test_a_dataverse_row_held_with_other_content_is_refused(
+    tmp_path: Path, change: dict[str, Any], fragment: str
+) -> None:
+    """Every action a row gave is compared, the second (`/2`) as much as the first."""
+    old = {"a": "1", "_ownerid_value": BOB}
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(2, 2, "contact", C1, when(4, 10), old=old, new={"a": "2", "_ownerid_value": ALICE}),
+    ]
+    ledger, _ = run(tmp_path, {"a.json": page(rows)})
+    kw = {"old": old, "new": {"a": "2", "_ownerid_value": ALICE}, "user": BOB, "at": when(4, 10), **change}
+    changed = dv(2, 2, "contact", C1, kw.pop("at"), kw.pop("user"), **kw)
+    _refused_after(tmp_path, ledger, {"b.json": page([changed])}, fragment, "b.json row 1: ")
+
+
+def test_a_baseline_held_is_a_duplicate_and_another_is_refused(tmp_path: Path) -> None:
+    """A baseline's id hashes its document: the same document again is a duplicate, counted; another one into a
+    ledger that has records or items is refused, one line naming its file, and nothing is appended."""
+    ledger, first = run(tmp_path, {"b.json": json.dumps(BASELINE), "a.json": page([contact(1, C1, when(4, 9))])})
+    position = ledger.world.position
+    _, again = run(tmp_path, {"baseline-copy.json": json.dumps(BASELINE, indent=2)}, ledger=ledger)
+    assert again.skipped == {"duplicate": 1} and ledger.world.position == position
+    other = {**BASELINE, "records": [{**BASELINE["records"][1], "fields": {"subject": "Sent"}}, BASELINE["records"][0]]}
+    with pytest.raises(SourceError) as e:
+        run(tmp_path, {"other.json": json.dumps(other)}, ledger=ledger)
+    assert "other.json row 1: " in str(e.value) and "not the one it has" in str(e.value)
+    assert ledger.world.position == position
+
+
+# ------------------------------------------------------------------------------ the rest of issue 16, point 6
+
+
+def test_an_activate_row_and_each_deletion_of_a_live_item(tmp_path: Path) -> None:
+    """`action` 4 (Activate) of an inactive contact; SoftDelete and HardDelete of an item not yet deleted are
+    deletions as much as MoveToDeletedItems."""
+    rows = [
+        dv(1, 1, "contact", C1, when(4, 9), new={"fullname": "Jo", "statecode": 1}),
+        dv(2, 4, "contact", C1, when(4, 10), details=None),
+    ]
+    inbox = "\\Inbox"
+    mails = [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("AAMkE1", "a", inbox)]),
+        m365(2, "Create", "alice@contoso.com", when(4, 9), [("AAMkE2", "b", inbox)]),
+        m365(3, "SoftDelete", "alice@contoso.com", when(4, 10), [("AAMkE1", "a", inbox)]),
+        m365(4, "HardDelete", "alice@contoso.com", when(4, 10), [("AAMkE2", "b", inbox)]),
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows), "m.csv": csv_text(mails)})
+    got = [(a["do"], a.get("record") or a.get("item")) for a in actions(ledger)]
+    assert ("crm.activate", C1) in got and ("outlook.delete", "AAMkE1") in got and ("outlook.delete", "AAMkE2") in got
+    assert report.appended["outlook.delete"] == 2 and report.skipped == {}
+    assert state_document(ledger.world)["crm"][C1]["state"] == "active"
+
+
+def test_mailbox_rows_the_synchronisation_made_are_counted(tmp_path: Path) -> None:
+    """A sync client's Update or deletion in a named mailbox, and any sync client row of a mailbox people.yaml
+    does not name: the ledger decides those itself."""
+    inbox = "\\Inbox"
+    mails = [
+        m365(1, "Create", "alice@contoso.com", when(4, 9), [("AAMkE1", "a", inbox)]),
+        m365(2, "Update", "alice@contoso.com", when(4, 10), [("AAMkE1", "a", inbox)], client=SYNC_CLIENT),
+        m365(3, "HardDelete", "alice@contoso.com", when(4, 11), [("AAMkE1", "a", inbox)], client=SYNC_CLIENT),
+        m365(4, "Update", "carol@contoso.com", when(4, 12), [("AAMkC1", "c", inbox)], client=SYNC_CLIENT),
+    ]
+    ledger, report = run(tmp_path, {"m.csv": csv_text(mails)})
+    assert report.skipped == {"made by synchronisation": 3}
+    assert [a["do"] for a in actions(ledger)] == ["outlook.create"]
+
+
+def test_an_owner_a_decision_set_and_a_synchronisation_s_assign_are_discrepancies(tmp_path: Path) -> None:
+    """Rule 3's other kinds: an assign to the owner a decision already gave the record (TRACK-ITEM made alice
+    its owner), and an assign the synchronisation made that no rule made."""
+    c3 = guid(977)
+    lines = [
+        {"id": "l1", "at": when(4, 8), "do": "outlook.create", "user": "alice", "item": c3, "type": "contact"},
+        {"id": "l2", "at": when(4, 8, 1), "do": "outlook.track", "user": "alice", "item": c3},
+    ]
+    rows = [
+        dv(1, 13, "contact", c3, when(4, 9), ALICE, old={"_ownerid_value": BOB}, new={"_ownerid_value": ALICE}),
+        dv(2, 13, "contact", c3, when(4, 10), SYNC_USER, old={"_ownerid_value": ALICE}, new={"_ownerid_value": BOB}),
+    ]
+    text = "\n".join(json.dumps(line) for line in lines)
+    ledger, report = run(tmp_path, {"l.jsonl": text, "a.json": page(rows)})
+    found = _discrepancies(ledger)
+    assert [(d.action["do"], d.action["to"], d.decision.rule if d.decision else None) for d in found] == [
+        ("crm.assign", "alice", "TRACK-ITEM"),
+        ("crm.assign", "bob", None),
+    ]
+    assert "the rules did not" in found[1].refusal and report.discrepancies == 2
+    assert state_document(ledger.world)["crm"][c3]["owner"] == "alice"
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "problem"),
+    [
+        (
+            "short.csv",
+            "CreationDate,UserIds,Operations,AuditData\r\n2026-03-04T09:00:00Z,x\r\n",
+            "row 1: has no AuditData",
+        ),
+        (
+            "quote.csv",
+            'CreationDate,UserIds,Operations,AuditData\r\n2026-03-04T09:00:00Z,x,Create,"{""Id"": ""1""\r\n',
+            "row 1: AuditData is not valid JSON",
+        ),
+        ("nul.csv", "CreationDate,UserIds,Operations,AuditData\r\n" + "\x00" * 3, "row 1: has no AuditData"),
+        ("latin.csv", "CreationDate,UserIds,Operations,AuditData\r\ncaf\xe9", "UTF-8"),
+    ],
+)
+def test_a_malformed_csv_is_one_line_naming_file_and_row(tmp_path: Path, name: str, text: str, problem: str) -> None:
+    good = page([contact(1, C1, when(4, 9))])
+    if name == "latin.csv":
+        (tmp_path / name).write_bytes(text.encode("latin-1"))
+        message = bad(tmp_path, {"a.json": good}, extra=[tmp_path / name])
+    else:
+        message = bad(tmp_path, {"a.json": good, name: text})
+    assert name in message and problem in message, message
+
+
+@pytest.mark.parametrize(
+    ("drop", "problem"),
+    [
+        ("Id", "row 1: AuditData.Id is missing"),
+        ("MailboxOwnerUPN", "row 1: AuditData.MailboxOwnerUPN is missing"),
+        ("CreationTime", "row 1: AuditData.CreationTime"),
+        ("Item", "row 1: the row names no item"),
+    ],
+)
+def test_a_mailbox_row_missing_a_needed_field_is_bad_input(tmp_path: Path, drop: str, problem: str) -> None:
+    row = m365(1, "Update", "alice@contoso.com", when(4, 9), [("AAMkE1", "a", "\\Inbox")], modified=["Body"])
+    del row[drop]
+    message = bad(tmp_path, {"a.json": page([contact(1, C1, when(4, 9))]), "m.csv": csv_text([row])})
+    assert "m.csv " in message and problem in message, message
+
+
+def test_an_unreadable_file_is_one_line_naming_it(tmp_path: Path) -> None:
+    good = page([contact(1, C1, when(4, 9))])
+    message = bad(tmp_path, {"a.json": good}, extra=[tmp_path / "missing.json"])
+    assert "missing.json: cannot read it" in message, message
+    (tmp_path / "folder.json").mkdir()
+    message = bad(tmp_path, {"a.json": good}, extra=[tmp_path / "folder.json"])
+    assert "folder.json: cannot read it" in message, message

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import inspect
 from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
 
+import orjson
 import typer
 
 from syncledger.ledger.application import ActionRefusedError
-from syncledger.ledger.vocabulary import SYNC_METHODS, Decided, dump
+from syncledger.ledger.vocabulary import SYNC_METHODS, BaselineObserved, Decided, dump
 from syncledger.projections.document import LINKS_PAGE, iso, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
@@ -38,6 +41,12 @@ def do(
     verb: str = typer.Argument(..., help="The action, e.g. crm.create, outlook.track, sync."),
     pairs: list[str] = typer.Argument(None, help="key=value pairs; dotted keys nest (fields.phone=555)."),
     at: str | None = typer.Option(None, "--at", help="When it happened (ISO 8601 with a time zone)."),
+    file: str | None = typer.Option(
+        None,
+        "--file",
+        help='For `do baseline`: a baseline document (a JSON file, SOURCES.md "The baseline": records, items, '
+        "links), which key=value pairs cannot write; its `at` is the action's time.",
+    ),
     future: bool = FutureOption,
     json: bool = JsonOption,
     db: str | None = DbOption,
@@ -48,14 +57,21 @@ def do(
     \b
     Example:
         syncledger do crm.create actor=bob record=c1 type=contact fields.fullname="Jane Doe" --at 2026-03-02T11:30:00Z
+        syncledger do baseline --file baseline.json
     """
     try:
         raw = parse_pairs(verb, pairs or [])
+        if file is not None:
+            raw = _with_document(verb, raw, file)
     except BadInputError as e:
         raise UsageError(str(e)) from None
     try:
         action = parse_action(raw)
         when = parse_time(at, "--at") if at is not None else None
+        if isinstance(action, BaselineObserved):  # its time is its document's (and its id hashes the document)
+            if when is not None and when != action.at:
+                raise BadInputError(f"--at must be the document's at ({iso(action.document.at)}), or left out")
+            when = action.at
     except BadInputError as e:
         raise UsageError(f"{verb}: {e}") from None
     ledger = open_ledger(db, must_exist=False)
@@ -77,6 +93,27 @@ def do(
     for position, event in recorded:
         text = describe_decision(event, names) if isinstance(event, Decided) else describe_action(event, names)
         console.print(f"@{position} {iso(event.at)} {text}", markup=False)
+
+
+def _with_document(verb: str, raw: dict[str, Any], path: str) -> dict[str, Any]:
+    """`do baseline --file F`: the action whose document is the JSON object in F, which names where it came from
+    (as an imported baseline file does, so that `why` says "from F")."""
+    if verb != "baseline":
+        raise BadInputError(f"--file is for `do baseline` only, not {shown(verb)}")
+    if len(raw) > 1:
+        raise BadInputError(f"{path}: give the baseline either as --file or as key=value pairs, not both")
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise BadInputError(f"{path}: cannot read it ({e.strerror or e})") from None
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        raise BadInputError(f"{path}: is not valid JSON ({e})") from None
+    if not isinstance(document, dict):
+        raise BadInputError(f"{path}: a baseline document is a JSON object with at, records, items and links")
+    source = {"system": "baseline", "file": Path(path).name, "row": 1}
+    return {"do": "baseline", "document": document, "source": source}
 
 
 # the verbs and their keys, from the vocabulary, so that the help cannot drift from what `do` accepts

@@ -6,8 +6,9 @@ CRM ids ignoring case (GUIDs), an Outlook store's ids as written (Exchange ids a
 the command line takes prefixes; scenario files and action lines name ids in full.
 
 An alias (a mailbox id recorded for an item a sync created: an `alias` action, SOURCES.md) is indexed under
-both names; a reference to it, exact or by prefix, resolves to the item it stands for, and an item's id and its
-alias starting with one prefix are one candidate.
+both names; a reference to it, exact or by prefix, resolves to the item it stands for (as the world folded from
+the events knows it, whichever import recorded it), and an item's id and its alias starting with one prefix are
+one candidate.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None, read: 
     too short, or one that several start."""
     check_ref_text(ref)
     if index.known(ref):
-        return _unalias(ref, index, read)
+        return _unalias(ref, index, world, read)
     head, id_ = split_ref(ref)
     if head is None or len(id_) < MIN_PREFIX:
         try:
@@ -46,7 +47,7 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None, read: 
         return ref
     found = index.refs_starting(ref, head == "crm:", MAX_CANDIDATES + 1)
     found = [r for r in found if not r.startswith("user:") and split_ref(r)[0] is not None]
-    found = list(dict.fromkeys(_unalias(r, index, read) for r in found))
+    found = list(dict.fromkeys(_unalias(r, index, world, read) for r in found))
     if len(found) == 1:
         return found[0]
     if not found:
@@ -57,10 +58,16 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None, read: 
     raise BadInputError(f"ambiguous reference {shown(ref)}: {count} references start with it ({shown_}); give more")
 
 
-def _unalias(ref: str, index: PrefixIndex, read: Lookup | None) -> str:
-    """The item an alias stands for (the first event filed under an alias is the `alias` action), else `ref`."""
+def _unalias(ref: str, index: PrefixIndex, world: World | None, read: Lookup | None) -> str:
+    """The item an alias stands for, else `ref`: from the world's aliases (folded from the `alias` actions), or
+    without a world from the index (the first event filed under an alias is its `alias` action)."""
     head, id_ = split_ref(ref)
-    if read is None or head is None or head == "crm:":
+    if head is None or head == "crm:":
+        return ref
+    if world is not None:
+        user = world.users.get(head[len("outlook:") : -1])
+        return f"{head}{user.aliases[id_]}" if user is not None and id_ in user.aliases else ref
+    if read is None:
         return ref
     first = index.touched.get(ref, [])[:1]
     event = read(first[0]) if first else None

@@ -12,7 +12,7 @@ from typing import Any
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.checks import RefusedError, check
-from syncledger.ledger.world import World
+from syncledger.ledger.world import World, unalias
 
 from ..actionlines import differences
 from ..inputs import BadInputError, parse_action, shown
@@ -27,17 +27,6 @@ from .times import iso
 
 MIDNIGHT = timedelta(0)
 USER_KEYS = ("user", "actor", "owner", "to", "with_")
-
-
-@dataclass
-class Copy:
-    """An item FILTER-CREATE made in this command: a sync client's `Create` row may name it (an alias)."""
-
-    user: str
-    item: str
-    type: str
-    label: str | None
-    at: datetime
 
 
 class Judge:
@@ -61,9 +50,6 @@ class Judge:
         self.stored = ledger.world.position
         self.started_at = ledger.world.at
         self.baseline_at: datetime | None = None
-        self.copies: list[Copy] = []
-        self.aliases: dict[tuple[str, str], str] = {}  # (user, alias) -> item
-        self.aliased: set[tuple[str, str]] = set()  # (user, item) with an alias
         self.waiting: list[_Waiting] = []  # sync clients' Create rows whose copy may come within a cycle
         self._matching = False
         if rows:
@@ -159,12 +145,6 @@ class Judge:
         self.report.last = recorded[-1][0]
         if self.collect is not None:
             self.collect(action)
-        for _, event in recorded:
-            if isinstance(event, v.Decided) and event.rule == "FILTER-CREATE":
-                for effect in event.effects:
-                    if effect.kind == "item.created":
-                        label = effect.fields.get("subject") or effect.fields.get("fullname")
-                        self.copies.append(Copy(effect.user, effect.item, effect.type, _label(label), event.at))
         if self.waiting and not self._matching:
             self._match_waiting()
 
@@ -322,7 +302,10 @@ class Judge:
                 return
         self._try(row, action, discrepancy=False)
 
-    def _same(self, row: Row, action: v.Action, held: v.Action | v.Decided) -> None:
+    def _same(self, row: Row, action: v.Action, held: v.Action | v.Decided, provenance: bool = False) -> None:
+        """Refuse a row whose id the ledger holds with other content: the action's own keys, and with
+        `provenance` where it came from (the system, the source's id, how the mailbox was opened...) but for the
+        file and row it was read from, which an overlapping export of the next window numbers otherwise."""
         if not isinstance(held, v.Action):
             raise self._bad(row, f"action id '{action.id}' is in the ledger but that position holds no action")
         if isinstance(held, v.DiscrepancyFound) and not isinstance(action, v.DiscrepancyFound):
@@ -330,12 +313,14 @@ class Judge:
             mine = v.dump(action)
             mine.pop("queued", None)
             differ = [k for k in dict.fromkeys([*other, *mine]) if k != "source" and other.get(k) != mine.get(k)]
-            if not differ or _times_equal(other, mine, differ):
-                return
+            if differ and _times_equal(other, mine, differ):
+                differ = []
         else:
             differ = [k for k in differences(held, action) if k != "source"]
-            if not differ:
-                return
+        if provenance and _provenance(held.source) != _provenance(action.source):
+            differ.append("source")
+        if not differ:
+            return
         raise self._bad(
             row, f"id '{action.id}' is already in the ledger with different content ({', '.join(differ)} differ)"
         )
@@ -350,9 +335,17 @@ class Judge:
         held = self._held(first_id)
         if held is not None:
             mapped = dataverse.map_row(r, people)
-            if mapped.actions is None or mapped.by_sync and not isinstance(held, v.DiscrepancyFound):
-                raise self._bad(row, f"id '{first_id}' is already in the ledger with different content")
-            self._same(row, self._crm_action(row, mapped.actions[0], first_id), held)
+            if mapped.actions is None:
+                raise self._bad(row, f"id '{first_id}' is already in the ledger with different content ({mapped.skip})")
+            if mapped.by_sync and not isinstance(held, v.DiscrepancyFound):
+                raise self._bad(
+                    row, f"id '{first_id}' is already in the ledger with different content (made by synchronisation)"
+                )
+            for number, raw in enumerate(mapped.actions, 1):  # a row is judged whole: each action it gave
+                action_id = first_id if number == 1 else f"{first_id}/{number}"
+                found = held if number == 1 else self._held(action_id)
+                if found is not None:
+                    self._same(row, self._crm_action(row, raw, action_id), found, provenance=True)
             self.report.skip("duplicate")
             return
         mapped = dataverse.map_row(r, people)
@@ -416,10 +409,14 @@ class Judge:
         if not isinstance(data.get("Id"), str) or not data["Id"]:
             raise LooseError("AuditData.Id is missing")
         kind = m365.record_type(data)
+        operation = data.get("Operation")
+        held = self._held(r.id)
+        if held is not None and (kind not in m365.EXCHANGE_ITEM_TYPES or operation not in m365.OPERATIONS):
+            what = "another record type" if kind not in m365.EXCHANGE_ITEM_TYPES else "another operation"
+            raise self._bad(row, f"id '{r.id}' is already in the ledger with different content ({what})")
         if kind not in m365.EXCHANGE_ITEM_TYPES:
             self.report.skip("another record type")
             return
-        operation = data.get("Operation")
         if operation not in m365.OPERATIONS:
             self.report.skip("another operation")
             return
@@ -428,6 +425,8 @@ class Judge:
             raise LooseError("AuditData.MailboxOwnerUPN is missing")
         user = people.mailbox_user(mailbox)
         by_sync = people.is_sync_client(data.get("ClientInfoString"))
+        if held is not None and user is None:
+            raise self._bad(row, f"id '{r.id}' is already in the ledger with different content (unnamed mailbox)")
         if user is None:
             if people.others_skip:
                 self.report.skip("unnamed mailbox")
@@ -450,13 +449,12 @@ class Judge:
     def _m365_item(
         self, row: Row, user: str, operation: str, item: m365.Touched, action_id: str, by_sync: bool, source: v.Source
     ) -> None:
+        kind = m365.folder_type(item.folder)
         held = self._held(action_id)
         if held is not None:
-            if not isinstance(held, v.Action) or (held.user_name not in (user, "")):
-                raise self._bad(row, f"id '{action_id}' is already in the ledger with different content")
+            self._same_m365(row, user, operation, item, kind, action_id, by_sync, source, held)
             self.report.skip("duplicate")
             return
-        kind = m365.folder_type(item.folder)
         if by_sync:
             if operation == "Create":
                 self._alias(row, user, item, kind, action_id, source, exact_time=True)
@@ -464,7 +462,7 @@ class Judge:
                 self.report.skip("made by synchronisation")
             return
         world_user = self.world.users.get(user)
-        item_id = self.aliases.get((user, item.id), item.id)
+        item_id = unalias(world_user, item.id) if world_user is not None else item.id
         exists = world_user is not None and item_id in world_user.items
         deleted = world_user is not None and not exists and self.world.past.item_deleted(user, item_id)
         base = {"id": action_id, "at": row.at, "user": user, "item": item_id, "source": source}
@@ -482,7 +480,7 @@ class Judge:
                 return
         elif not exists:
             if self._alias(row, user, item, kind, action_id + "/alias", source, exact_time=False):
-                item_id = self.aliases[(user, item.id)]
+                item_id = unalias(self.world.users[user], item.id)
                 base["item"] = item_id
             elif operation in m365.LATER_STAGES:
                 self.report.skip("deleted before the window")
@@ -494,6 +492,42 @@ class Judge:
             self._try(row, v.OutlookItemEdited(do="outlook.update", changed=changed, **base))
         else:
             self._try(row, v.OutlookItemDeleted(do="outlook.delete", **base))
+
+    def _same_m365(
+        self,
+        row: Row,
+        user: str,
+        operation: str,
+        item: m365.Touched,
+        kind: str,
+        action_id: str,
+        by_sync: bool,
+        source: v.Source,
+        held: v.Action | v.Decided,
+    ) -> None:
+        """A mailbox row whose id the ledger holds: the action it would give again (its item named by the id the
+        row gives, or by the item that id is the alias of), compared with what is held."""
+        if by_sync:  # a sync client's Create row is held as the alias it gave
+            if not isinstance(held, v.ItemAliased) or operation != "Create":
+                raise self._bad(row, f"id '{action_id}' is already in the ledger with different content (do differ)")
+            mine: v.Action = held.model_copy(update={"user": user, "alias": item.id, "source": source})
+            self._same(row, mine, held, provenance=True)
+            return
+        owner = self.world.users.get(user)
+        held_item = held.action.get("item") if isinstance(held, v.DiscrepancyFound) else held.__dict__.get("item")
+        item_id = item.id
+        if owner is not None and held_item == unalias(owner, item.id):
+            item_id = held_item
+        base = {"id": action_id, "at": row.at, "user": user, "item": item_id, "source": source}
+        if operation == "Create":
+            fields = {"subject": item.subject} if item.subject else {}
+            mine = v.OutlookItemCreated(do="outlook.create", type=kind, fields=fields, **base)
+        elif operation == "Update":
+            changed = tuple(p for p in (row.data.data.get("ModifiedProperties") or ()) if isinstance(p, str) and p)
+            mine = v.OutlookItemEdited(do="outlook.update", changed=changed, **base)
+        else:
+            mine = v.OutlookItemDeleted(do="outlook.delete", **base)
+        self._same(row, mine, held, provenance=True)
 
     def _first_seen(self, row: Row, user: str, item: m365.Touched, kind: str, action_id: str, source: v.Source) -> None:
         fields = {"subject": item.subject} if item.subject else {}
@@ -539,30 +573,27 @@ class Judge:
         wait: bool = True,
     ) -> bool:
         """The mailbox's id of a copy FILTER-CREATE made: within one cycle of a sync client's `Create` row (of the
-        same type and label, without an alias yet); for a later row, the one copy of that label without one."""
+        same type and label, without an alias yet); for a later row, the one copy of that label without one. The
+        copies are the world's (`User.copies`), whichever import's sync made them."""
         assert self.people is not None
         window = timedelta(seconds=self.people.users[user].seconds)
         label = _label(item.subject)
-        found = [
-            c
-            for c in self.copies
-            if c.user == user
-            and (user, c.item) not in self.aliased
-            and c.label is not None
-            and c.label == label
-            and (not exact_time or (c.type == kind and abs(c.at - row.at) <= window))
-            and c.item in self.world.users[user].items
-        ]
+        owner = self.world.users.get(user)
+        found = []
+        if owner is not None and label is not None and item.id not in owner.aliases:
+            for copy_id, made in owner.copies.items():
+                copy = owner.items[copy_id]
+                if _label(copy.fields.get("subject") or copy.fields.get("fullname")) != label:
+                    continue
+                if not exact_time or (copy.type == kind and abs(made - row.at) <= window):
+                    found.append(copy_id)
         if not found or (not exact_time and len(found) != 1):
             if exact_time and wait:  # the sync may make its copy after the mailbox logged it: wait one cycle
                 self.waiting.append(_Waiting((row, user, item, kind, action_id, source), row.at + window))
             return False
-        copy = found[0]
         at = max(row.at, self.world.at or row.at)
-        alias = v.ItemAliased(do="alias", id=action_id, at=at, user=user, item=copy.item, alias=item.id, source=source)
+        alias = v.ItemAliased(do="alias", id=action_id, at=at, user=user, item=found[0], alias=item.id, source=source)
         self._try(row, alias, discrepancy=False)
-        self.aliases[(user, item.id)] = copy.item
-        self.aliased.add((user, copy.item))
         self.report.aliases += 1
         return True
 
@@ -606,6 +637,11 @@ def _names(row: Row, key: str) -> bool:
     if row.kind == "m365":
         return key in row.data.text.lower() and str(row.data.data.get("MailboxOwnerUPN") or "").lower() == key
     return False
+
+
+def _provenance(source: v.Source | None) -> dict[str, Any]:
+    """Where an action came from, but for the file and row it was read from."""
+    return {k: value for k, value in (source or {}).items() if k not in ("file", "row")}
 
 
 def _label(text: object) -> str | None:

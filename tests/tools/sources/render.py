@@ -135,7 +135,7 @@ def csv_text(rows: list[dict[str, Any]], header: str = "purview", bom: bool = Fa
     if header == "purview":
         writer.writerow(["CreationDate", "UserIds", "Operations", "AuditData"])
         for r in rows:
-            writer.writerow([r["CreationTime"] + "Z", r.get("UserId", ""), r["Operation"], json.dumps(r)])
+            writer.writerow([r.get("CreationTime", "") + "Z", r.get("UserId", ""), r["Operation"], json.dumps(r)])
     else:
         writer.writerow(["RecordId", "CreationDate", "RecordType", "Operation", "UserId", "AuditData", "ResultIndex"])
         for n, r in enumerate(rows, 1):
