@@ -16,11 +16,12 @@ from syncledger.ledger.world import World
 
 from ..actionlines import differences
 from ..inputs import BadInputError, parse_action, shown
+from ..transfer import Stager
 from . import dataverse, m365
 from .baseline import Baseline
 from .dataverse import UnknownPerson
 from .errors import LooseError, SourceError
-from .load import Row, SourceFile
+from .load import Row, Rows, SourceFile
 from .people import People
 from .report import Report
 from .times import iso
@@ -46,12 +47,14 @@ class Judge:
         ledger: Ledger,
         people: People | None,
         files: list[SourceFile],
-        rows: list[Row],
+        rows: Rows,
         *,
         skip_unknown_records: bool = False,
         collect: Callable[[v.Action], None] | None = None,
+        stager: Stager | None = None,
     ) -> None:
         self.ledger = ledger
+        self.stager = stager if stager is not None else Stager(ledger)  # where staged actions go until published
         self.people = people
         self.rows = rows
         self.skip_unknown_records = skip_unknown_records
@@ -66,8 +69,7 @@ class Judge:
         self.aliased: set[tuple[str, str]] = set()  # (user, item) with an alias
         self.waiting: list[_Waiting] = []  # sync clients' Create rows whose copy may come within a cycle
         self._matching = False
-        if rows:
-            self.report.window = (min(r.at for r in rows), max(r.at for r in rows))
+        self.report.window = rows.window
 
     @property
     def world(self) -> World:
@@ -142,17 +144,14 @@ class Judge:
     # ------------------------------------------------------------------------------------------ staging
 
     def _event_at(self, position: int) -> v.Action | v.Decided | None:
-        if position > self.stored:
-            return self.ledger.staged_event(position)
-        found = self.ledger.store.read_one(position)
-        return found[1] if found is not None else None
+        return self.stager.event(position)
 
     def _held(self, action_id: str) -> v.Action | v.Decided | None:
         position = self.world.past.action(action_id)
         return self._event_at(position) if position is not None else None
 
     def _stage(self, action: v.Action) -> None:
-        recorded = self.ledger.stage(action, keep=False)
+        recorded = self.stager.stage(action)
         self.report.appended[action.do] += 1
         if self.report.first is None:
             self.report.first = recorded[0][0]
