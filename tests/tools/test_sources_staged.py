@@ -1,8 +1,9 @@
 """The import of a real organisation's exports is staged as an import of action lines is (tools/transfer.py
 `Stager`): its rows wait on disk, its staged events and the staged world's past in a staging file, and it
-publishes in one transaction. A bad last row, found once the staging file holds the staged events and past, appends nothing; judged with the
-staging file in use, it decides and reports the same as in memory; killed with SIGKILL at any moment, while it
-judges or while it publishes, it has published nothing or everything, on SQLite and on PostgreSQL."""
+publishes in one transaction. A bad last row, found once the staging file holds the staged events and past,
+appends nothing; judged with the staging file in use, it decides and reports the same as in memory; killed with
+SIGKILL at any moment, while it judges or while it publishes, it has published nothing or everything, on SQLite
+and on PostgreSQL."""
 
 from __future__ import annotations
 

@@ -53,13 +53,11 @@ def convert(
         try:
             inputs = read_inputs(people, given)
             ledger = open_ledger(db) if db is not None else Ledger()
-            run_import(
-                ledger,
-                inputs,
-                skip_unknown_records=skip_unknown_records,
-                append=False,
-                collect=lambda action: lines.write(to_line(action)),
-            )
+
+            def write(action: v.Action) -> None:
+                lines.write(to_line(action))
+
+            run_import(ledger, inputs, skip_unknown_records=skip_unknown_records, append=False, collect=write)
         except SourceError as e:
             raise UsageError(one_line(str(e))) from None
         lines.seek(0)

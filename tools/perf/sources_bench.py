@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import EventStore
 from syncledger.projections.reader import open_reader
@@ -132,12 +133,11 @@ def _convert(args: list[str], out: str) -> None:
     """What `syncledger convert --people P FILE...` runs (without a ledger: an empty one)."""
     people, *files = args
     with open(out, "wb") as lines:
-        run_import(
-            Ledger(),
-            read_inputs(people, [(f, None) for f in files]),
-            append=False,
-            collect=lambda action: lines.write(to_line(action)),
-        )
+
+        def write(action: v.Action) -> None:
+            lines.write(to_line(action))
+
+        run_import(Ledger(), read_inputs(people, [(f, None) for f in files]), append=False, collect=write)
 
 
 def _measured_convert(warm_up: list[str], warm_out: str, args: list[str], out: str) -> dict[str, Any]:

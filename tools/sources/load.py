@@ -205,9 +205,9 @@ class Rows:
         source = self.files[index]
         kind = source.kind
         if kind == "dataverse":
-            return Row(at, (index, number), source, number, kind, dataverse.DataverseRow(number, at, row_id, body))
+            return Row(at, (index, number), source, number, kind, dataverse.DataverseRow(number, at, str(row_id), body))
         if kind == "m365":
-            return Row(at, (index, number), source, number, kind, m365.M365Row(number, at, body, row_id))
+            return Row(at, (index, number), source, number, kind, m365.M365Row(number, at, body, str(row_id)))
         if kind == "baseline":
             return Row(at, (index, number), source, number, kind, self.baselines[index])
         return Row(at, (index, number), source, number, kind, parse_line(number, body))
