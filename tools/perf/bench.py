@@ -364,6 +364,7 @@ def _previews_and_diffs(reader: Reader, rng: random.Random) -> dict[str, float]:
     world = reader.world
     users = sorted(world.users)
     sample = [rng.choice(users) for _ in range(TIME_TRAVEL_SAMPLES + 1)]
+    assert world.at is not None  # a bench ledger holds events
     preview_s = []
     for n, user in enumerate(sample):  # the first is a warm-up
         started = time.perf_counter()
