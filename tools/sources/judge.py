@@ -321,7 +321,7 @@ class Judge:
         earliest pending operation stays the same from row to row until their sync."""
         found = self._boundaries.get((t, seconds))
         if found is None:
-            if len(self._boundaries) >= 100_000:  # a bound on what is remembered, whatever the size of the import
+            if len(self._boundaries) >= 10_000:  # a bound on what is remembered, whatever the size of the import
                 self._boundaries.clear()
             found = self._boundaries[(t, seconds)] = _boundary_after(t, seconds)
         return found
