@@ -7,8 +7,9 @@ from __future__ import annotations
 import io
 import random
 
+from syncledger.projections.index import refs_of
 from syncledger.projections.reader import open_reader
-from syncledger.tools.explain.diff import diff_worlds
+from syncledger.tools.explain.diff import diff_between, diff_worlds
 from syncledger.tools.perf.generate import write_lines
 from syncledger.tools.transfer import import_actions
 from tests.conftest import Locations
@@ -31,3 +32,27 @@ def test_diff_in_order_finds_what_comparing_every_link_finds(locations: Location
         assert diff_worlds(before, after, in_order=True) == every, (a, b)
         links_changed += sum(1 for d in every if d.side == "link")
     assert links_changed, "some links were made or ended between the points"
+
+
+def test_diff_of_what_the_window_touched_finds_what_comparing_everything_finds(locations: Locations) -> None:
+    """`diff A B` compares only the records, items and links the events between A and B touched: on a mixed
+    organisation (a third of its users on server-side sync), at random pairs of points, near and far apart, the
+    differences are exactly those of comparing both states whole, in the same order."""
+    out = io.BytesIO()
+    write_lines(out, 8, 100, 11, 4_000, server_side=0.35)
+    reader = open_reader(locations.new(), checkpoint_every=400)
+    import_actions(reader.ledger, out.getvalue().splitlines(keepends=True))
+    rng = random.Random(5)
+    last = reader.world.position
+    compared = 0
+    for span in (1, 5, 40, 300, last):
+        for _ in range(6):
+            a = rng.randint(0, max(0, last - span))
+            b = min(last, a + rng.randint(0, span))
+            before, after = reader.world_at(a), reader.world_at(b)
+            touched = {ref for _, event in reader.ledger.store.read(a, b) for ref in refs_of(event)}
+            every = diff_worlds(before, after)
+            assert diff_worlds(before, after, in_order=True, touched=touched) == every, (a, b)
+            assert diff_between(reader, a, b).changes == every, (a, b)
+            compared += len(every)
+    assert compared > 100, "the windows changed things"

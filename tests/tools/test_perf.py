@@ -55,7 +55,28 @@ def test_bench_reports_every_measure_beside_the_machines_limit(run_cli: Run) -> 
         "whatif_s",
         "whatif_eps",
         "peak_rss_whatif_mb",
+        "preview_p95_s",
+        "diff_p95_s",
+        "peer_save_eps",
+        "peer_read_eps",
     ):
         assert report[key] > 0, key
     assert report["events"] >= 3000
     assert abs(report["ingest_ratio"] - report["ingest_aps"] / report["ingest_raw_rps"]) < 1e-9
+
+
+def test_bench_leaves_out_what_it_is_told_to_and_keeps_the_measured_ledger(tmp_path: Path, run_cli: Run) -> None:
+    kept = tmp_path / "kept.db"
+    result = run_cli(
+        "bench", "--events", "2000", "--users", "8", "--skip", "whatif,peer", "--keep", str(kept), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["skipped"] == ["peer", "whatif"] and report["kept"] == str(kept)
+    assert "whatif_s" not in report and "peer_save_eps" not in report and report["rebuild_eps"] > 0
+    verified = run_cli("verify", "--json", "--db", str(kept))
+    assert verified.returncode == 0 and json.loads(verified.stdout)["events"] == report["events"]
+    again = run_cli("bench", "--events", "2000", "--keep", str(kept))
+    assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
+    wrong = run_cli("bench", "--events", "2000", "--skip", "rebuild")
+    assert wrong.returncode == 2 and "--skip takes whatif, peer, writers" in wrong.stderr

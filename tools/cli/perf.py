@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import typer
 
@@ -58,6 +59,15 @@ def bench(
         "5,000, mailbox audit CSVs of 50,000) imported with --people, beside the import of the same actions as "
         "action lines (convert's output): rows/s, actions/s, events/s, peak memory and their ratios.",
     ),
+    skip: list[str] = typer.Option(
+        [],
+        "--skip",
+        metavar="MEASURE",
+        help="Leave a measure out of a long run: whatif, peer or writers (repeat, or separate with commas).",
+    ),
+    keep: Path | None = typer.Option(
+        None, "--keep", metavar="FILE", help="Keep the measured SQLite ledger at FILE (new), to time other commands."
+    ),
     json: bool = JsonOption,
 ) -> None:
     """Measure ingest, rebuild, time travel, lookups and memory on a temporary ledger, each beside the machine's
@@ -68,11 +78,12 @@ def bench(
     Example:
         syncledger bench --events 1000000 --json
         syncledger bench --events 100000 --db postgresql://postgres@127.0.0.1:5432/test
+        syncledger bench --events 10000000 --skip whatif,peer --keep big.db
         syncledger bench --sources --events 100000
     """
     if sources:
-        if db is not None:
-            raise UsageError("bench --sources measures on temporary SQLite files: give no --db")
+        if db is not None or skip or keep is not None:
+            raise UsageError("bench --sources measures on temporary SQLite files: give no --db, --skip or --keep")
         from ..perf.sources_bench import report as sources_report
         from ..perf.sources_bench import run_sources_bench
 
@@ -82,7 +93,8 @@ def bench(
     from ..perf.bench import report, run_bench
 
     try:
-        result = run_bench(events, users, seed, db)
+        skipped = frozenset(name.strip() for names in skip for name in names.split(",") if name.strip())
+        result = run_bench(events, users, seed, db, skipped, keep)
     except ValueError as e:
         raise UsageError(str(e)) from None
     print_json(result) if json else report(result)

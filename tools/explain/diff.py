@@ -5,15 +5,17 @@ worlds in, changes out; `diff_between` reads the two points and finds the event 
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from itertools import chain
 from typing import Any, TypeVar
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.past import made as made_order
 from syncledger.ledger.world import Item, Link, Record, User, World, links
 from syncledger.projections.document import iso
+from syncledger.projections.index import refs_of
 from syncledger.projections.reader import Reader
 
 from ..inputs import BadInputError, Point
@@ -21,6 +23,9 @@ from .history import load_history
 from .why import removal_position
 
 T = TypeVar("T")
+# a diff over at most this many events reads them to learn what they touched and compares only that; a longer one
+# compares both states whole (reading the events would cost more than comparing the present)
+WINDOW_READ = 50_000
 Values = dict[str, Any]  # one thing's properties, flattened and JSON-ready: "owner", "fields.phone", ...
 
 
@@ -68,11 +73,17 @@ def user_values(user: User) -> Values:
     }
 
 
-def diff_worlds(before: World, after: World, in_order: bool = False) -> list[Difference]:
+def diff_worlds(
+    before: World, after: World, in_order: bool = False, touched: Collection[str] | None = None
+) -> list[Difference]:
     """Everything that differs from `before` to `after`: CRM, each user's Outlook, the links, the users.
     `in_order`: two points of one ledger, `before` not after `after`; then only the links active at either point
-    or ended between them are read, not every link the ledger ever ended."""
-    changes = _compare("crm", before.records, after.records, record_values, v.crm_ref)
+    or ended between them are read, not every link the ledger ever ended. `touched`: the references the events
+    between the two points touched (`projections.index.refs_in`); then only those records, items and their links
+    are compared (every user still is): nothing else can differ, so the values compared are the window's, not
+    the whole present's."""
+    wanted = None if touched is None else touched.__contains__
+    changes = _compare("crm", before.records, after.records, record_values, v.crm_ref, wanted)
     for name in dict.fromkeys([*before.users, *after.users]):
         old, new = before.users.get(name), after.users.get(name)
         changes += _compare(
@@ -81,10 +92,19 @@ def diff_worlds(before: World, after: World, in_order: bool = False) -> list[Dif
             new.items if new else {},
             item_values,
             partial(v.outlook_ref, name),
+            wanted,
         )
-    changes += _links(*(_links_to_compare(before, after) if in_order else (links(before), links(after))))
-    changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", "added")
+    old_links, new_links = _links_to_compare(before, after) if in_order else (links(before), links(after))
+    if touched is not None:
+        old_links, new_links = _touching(old_links, touched), _touching(new_links, touched)
+    changes += _links(old_links, new_links)
+    changes += _compare("user", before.users, after.users, user_values, lambda name: f"user:{name}", None, "added")
     return changes
+
+
+def _touching(found: list[Link], touched: Collection[str]) -> list[Link]:
+    """The links whose Outlook item or CRM record was touched."""
+    return [k for k in found if v.outlook_ref(k.user, k.item) in touched or v.crm_ref(k.record) in touched]
 
 
 def _compare(
@@ -93,10 +113,14 @@ def _compare(
     after: Mapping[str, T],
     values: Callable[[T], Values],
     ref: Callable[[str], str],
+    wanted: Callable[[str], bool] | None = None,
     created: str = "created",
 ) -> list[Difference]:
+    """The differences of one kind of thing, in the order of `before`'s keys then `after`'s new ones; only of
+    those whose reference is `wanted`, if given."""
     changes = []
-    for key in dict.fromkeys([*before, *after]):
+    keys = chain(before, (key for key in after if key not in before))
+    for key in keys if wanted is None else (key for key in keys if wanted(ref(key))):
         old, new = before.get(key), after.get(key)
         if old is None and new is not None:
             changes.append(Difference(side, ref(key), created, {k: (None, x) for k, x in _set(values(new))}))
@@ -203,10 +227,16 @@ def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
     if a > b:
         raise BadInputError(f"A (@{a}) is after B (@{b}): give the earlier point first")
     before, after = reader.world_at(a), reader.world_at(b)
-    changes = diff_worlds(before, after, in_order=True)
+    touched = _touched_between(reader, a, b) if b - a <= WINDOW_READ else None
+    changes = diff_worlds(before, after, in_order=True, touched=touched)
     by_field = [fields_changed_by(change, a, b, reader) for change in changes]
     by = [changed_by(c, a, b, reader, after, fields) for c, fields in zip(changes, by_field, strict=True)]
     return Diff(a, b, before, after, changes, by, by_field)
+
+
+def _touched_between(reader: Reader, a: int, b: int) -> set[str]:
+    """The references the events after `a` up to `b` touched (what the item index notes for each)."""
+    return {ref for _, event in reader.ledger.store.read(a, b) for ref in refs_of(event)}
 
 
 def changed_by(

@@ -41,13 +41,35 @@ TIME_TRAVEL_SAMPLES, LOOKUP_SAMPLES = 20, 50
 DIFF_WINDOW = 1_000  # events between diff's two points: about a busy hour of the bench's organisation
 
 
-def run_bench(events: int, users: int, seed: int, db: str | None = None) -> dict[str, Any]:
+SKIPPABLE = ("whatif", "peer", "writers")  # the measures a long run may leave out (`bench --skip`)
+
+
+def run_bench(
+    events: int,
+    users: int,
+    seed: int,
+    db: str | None = None,
+    skip: frozenset[str] = frozenset(),
+    keep: Path | None = None,
+) -> dict[str, Any]:
     """Every measure on temporary SQLite files, or, with `db` a `postgresql://` URL, in temporary schemas of
-    that server (dropped afterwards)."""
+    that server (dropped afterwards); but those in `skip`. `keep`: move the measured SQLite ledger there at the
+    end (to measure other commands on it afterwards)."""
+    unknown = sorted(skip - set(SKIPPABLE))
+    if unknown:
+        raise ValueError(f"--skip takes {', '.join(SKIPPABLE)}, not {unknown[0]!r}")
+    if keep is not None and (db is not None or keep.exists()):
+        raise ValueError(
+            f"--keep {keep}: already exists" if db is None else "--keep keeps a SQLite ledger; not with --db"
+        )
     folder = Path(tempfile.mkdtemp(prefix="syncledger-bench-"))
     where = _Where(folder, db)
     try:
-        return _measure(folder, where, events, users, seed)
+        result = _measure(folder, where, events, users, seed, skip)
+        if keep is not None:
+            shutil.move(folder / "bench.db", keep)
+            result["kept"] = str(keep)
+        return result
     finally:
         where.drop()
         shutil.rmtree(folder, ignore_errors=True)
@@ -86,7 +108,7 @@ class _Where:
                 connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
-def _measure(folder: Path, where: _Where, events: int, users: int, seed: int) -> dict[str, Any]:
+def _measure(folder: Path, where: _Where, events: int, users: int, seed: int, skip: frozenset[str]) -> dict[str, Any]:
     lines_path = folder / "org.jsonl"
     actions = _write_lines(lines_path, users, seed, events)
     location = where.new("bench")
@@ -105,18 +127,21 @@ def _measure(folder: Path, where: _Where, events: int, users: int, seed: int) ->
     result.update(_in_child(_rebuild, location))
     result["rebuild_raw_eps"] = _raw_rebuild_rate(where, location)
     result["rebuild_ratio"] = result["rebuild_eps"] / result["rebuild_raw_eps"]
-    result.update(_in_child(_whatif, location))
-    result["whatif_ratio"] = result["whatif_eps"] / result["rebuild_raw_eps"]
+    if "whatif" not in skip:
+        result.update(_in_child(_whatif, location))
+        result["whatif_ratio"] = result["whatif_eps"] / result["rebuild_raw_eps"]
     reader = open_reader(location)
     result.update(_time_travel(reader, events_stored, random.Random(seed)))
     result.update(_lookups(reader, random.Random(seed + 1)))
     result.update(_previews_and_diffs(reader, random.Random(seed + 2)))
     reader.ledger.store.close()
     del reader
-    result.update(_in_child(_peer, where.new("peer"), result["events"]))
-    result["peer_ingest_ratio"] = result["ingest_eps"] / result["peer_save_eps"]
-    result["peer_rebuild_ratio"] = result["rebuild_eps"] / result["peer_read_eps"]
-    if where.url is not None:
+    if "peer" not in skip:
+        result.update(_in_child(_peer, where.new("peer"), result["events"]))
+        result["peer_ingest_ratio"] = result["ingest_eps"] / result["peer_save_eps"]
+        result["peer_rebuild_ratio"] = result["rebuild_eps"] / result["peer_read_eps"]
+    result["skipped"] = sorted(skip)
+    if where.url is not None and "writers" not in skip:
         result.update(_writers(where, lines_path, seed))
     result["machine"] = {"cores": os.cpu_count(), "memory_gb": round(_memory_gb(), 1), "load": os.getloadavg()}
     return result
@@ -362,9 +387,9 @@ def _previews_and_diffs(reader: Reader, rng: random.Random) -> dict[str, float]:
     and `diff A B` over a window of DIFF_WINDOW events at random places (both worlds, the changes and the event
     behind each): each should cost the user's queue or the window, not the ledger."""
     world = reader.world
+    assert world.at is not None  # a bench ledger is never empty
     users = sorted(world.users)
     sample = [rng.choice(users) for _ in range(TIME_TRAVEL_SAMPLES + 1)]
-    assert world.at is not None  # a bench ledger holds events
     preview_s = []
     for n, user in enumerate(sample):  # the first is a warm-up
         started = time.perf_counter()
@@ -456,20 +481,21 @@ def report(result: dict[str, Any]) -> None:
         "< 1024 MB",
     )
     t.add_row("memory", f"peak {result['import_peak_rss_mb']:,.0f} MB while importing", "", "", "< 1024 MB")
-    t.add_row(
-        "peer: save",
-        f"{result['ingest_eps']:,.0f} events/s, everything included",
-        f"{result['peer_save_eps']:,.0f} events/s, eventsourcing Application.save, batches of 1,000",
-        f"{result['peer_ingest_ratio']:.2f}",
-        "goal >= 1",
-    )
-    t.add_row(
-        "peer: read",
-        f"{result['rebuild_eps']:,.0f} events/s, rebuild",
-        f"{result['peer_read_eps']:,.0f} events/s, its recorder + mapper",
-        f"{result['peer_rebuild_ratio']:.2f}",
-        "goal >= 1",
-    )
+    if "peer_save_eps" in result:
+        t.add_row(
+            "peer: save",
+            f"{result['ingest_eps']:,.0f} events/s, everything included",
+            f"{result['peer_save_eps']:,.0f} events/s, eventsourcing Application.save, batches of 1,000",
+            f"{result['peer_ingest_ratio']:.2f}",
+            "goal >= 1",
+        )
+        t.add_row(
+            "peer: read",
+            f"{result['rebuild_eps']:,.0f} events/s, rebuild",
+            f"{result['peer_read_eps']:,.0f} events/s, its recorder + mapper",
+            f"{result['peer_rebuild_ratio']:.2f}",
+            "goal >= 1",
+        )
     if "writers_4_aps" in result:
         t.add_row(
             "4 writers",
@@ -478,12 +504,17 @@ def report(result: dict[str, Any]) -> None:
             f"{result['writers_4_vs_1']:.2f}",
             "",
         )
-    t.add_row(
-        "whatif (every user to server_side)",
-        f"{result['whatif_s']:.1f} s, {result['whatif_eps']:,.0f} events/s, "
-        f"peak {result['peak_rss_whatif_mb']:,.0f} MB",
-        f"{result['rebuild_raw_eps']:,.0f} rows/s",
-        f"{result['whatif_ratio']:.3f}",
-        "",
-    )
+    if "whatif_s" in result:
+        t.add_row(
+            "whatif (every user to server_side)",
+            f"{result['whatif_s']:.1f} s, {result['whatif_eps']:,.0f} events/s, "
+            f"peak {result['peak_rss_whatif_mb']:,.0f} MB",
+            f"{result['rebuild_raw_eps']:,.0f} rows/s",
+            f"{result['whatif_ratio']:.3f}",
+            "",
+        )
     console.print(t)
+    if result.get("skipped"):
+        console.print(f"Not measured (--skip): {', '.join(result['skipped'])}", markup=False)
+    if result.get("kept"):
+        console.print(f"The measured ledger is kept at {result['kept']}", markup=False)
