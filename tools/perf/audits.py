@@ -387,7 +387,8 @@ def write_exports(folder: Path, rows: int, users: int = 100, seed: int = 1) -> E
 
     def write_csv() -> None:
         path = folder / f"m365-{len(csvs) + 1:03d}.csv"
-        path.write_text(csv_text(list(reversed(mails))), encoding="utf-8")  # newest first, as the search returns
+        newest_first = sorted(mails, key=lambda row: row["CreationTime"], reverse=True)  # as the search returns
+        path.write_text(csv_text(newest_first), encoding="utf-8")
         csvs.append(path)
         mails.clear()
 
