@@ -17,6 +17,7 @@ from syncledger.ledger.application import Ledger
 from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.past import Archive, PastRows, made
 from syncledger.ledger.store import ConflictError, Encoded, EventMapper
+from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import Link, Record, World
 from syncledger.projections.codec import link_data, record_data, record_of
 from syncledger.projections.reader import Reader
@@ -319,15 +320,72 @@ def _move_past(world: World, staging: Staging) -> None:
     past.rebase(archive, world.position)
 
 
+class Stager:
+    """Stages actions through the rules for an import that publishes them later in one transaction (`publish`):
+    the events go to the staging file every few thousand, the read models stop noting them past FOLLOW events,
+    and the staged world's past moves to the staging file every PAST_EVERY events, so that memory stays flat
+    whatever the size of the import. Both imports stage this way: action lines (`import_parsed`) and real
+    organisations' exports (`sources.importer`). Without a staging file (`staging` None) everything stays in
+    memory until the caller commits (a small import, a test)."""
+
+    def __init__(self, ledger: Ledger, staging: Staging | None = None) -> None:
+        self.ledger, self.staging = ledger, staging
+        self.stored = ledger.world.position  # ids at or before it are in the store; after it, staged here
+        self.moved = self.stored  # events up to this position are in the staging file
+        self.line_at: dict[int, int] = {}  # the line of each action staged since then, by position
+
+    def stage(self, action: v.Action, line: int | None = None) -> list[Recorded]:
+        """Decide one action into the staged world (a refusal forgets everything staged: `RefusedError`)."""
+        ledger = self.ledger
+        recorded = ledger.stage(action, keep=False)
+        if line is not None:
+            self.line_at[recorded[0][0]] = line
+        staging = self.staging
+        if staging is None:
+            return recorded
+        if ledger.world.position - self.moved >= SPILL:
+            staging.add(ledger.take_encoded(), self.line_at)
+            self.moved, self.line_at = ledger.world.position, {}
+        if ledger.following and ledger.world.position - self.stored > FOLLOW:
+            ledger.stop_following()  # the read models catch up from the store once it is published
+        if not ledger.following and ledger.world.position - ledger.world.past.upto >= PAST_EVERY:
+            _move_past(ledger.world, staging)
+        return recorded
+
+    def staged(self, position: int) -> tuple[v.Action | v.Decided | None, int | None]:
+        """The event staged at `position` (after `stored`), and its line if it is an action that has one."""
+        if position <= self.moved and self.staging is not None:
+            return self.staging.event(position) or (None, None)
+        return self.ledger.staged_event(position), self.line_at.get(position)
+
+    def event(self, position: int) -> v.Action | v.Decided | None:
+        """The event at `position`, stored or staged."""
+        if position > self.stored:
+            return self.staged(position)[0]
+        found = self.ledger.store.read_one(position)
+        return found[1] if found is not None else None
+
+    def finish(self) -> None:
+        """Move what is still staged in memory to the staging file: `staging.pages()` is then everything."""
+        if self.staging is not None:
+            self.staging.add(self.ledger.take_encoded(), self.line_at)
+            self.moved, self.line_at = self.ledger.world.position, {}
+
+    def discard(self) -> None:
+        """Forget everything staged (bad input, or a convert, which appends nothing)."""
+        if self.staging is not None:
+            self.staging.clear()
+        self.ledger.rollback()
+
+
 def _stage(
     ledger: Ledger, lines: Iterator[tuple[int, v.Action]], staging: Staging, ahead: Horizon | None = None
 ) -> tuple[int, int]:
     """Stage every new line (a dry run through the rules; the events moved to `staging` every few thousand) and
     check the ones the ledger already holds, a few thousand at a time; the numbers of lines skipped and staged.
     On the first bad line, forget everything staged and raise its `BadLineError`."""
-    stored = ledger.world.position  # ids at or before it are in the store; after it, staged from this file
-    moved = stored  # events up to this position are in the staging file
-    line_at: dict[int, int] = {}  # the line of each action staged since then, by position
+    stager = Stager(ledger, staging)
+    stored = stager.stored
     held: list[tuple[int, v.Action, int]] = []  # checked a few thousand at a time: reading them one by one is slow
     skipped = staged = 0
     try:
@@ -337,18 +395,10 @@ def _stage(
                 try:
                     if ahead is not None:  # the typo guard, from the line before (or the ledger's last event)
                         ahead.check(action.at, ledger.world.at, "at")
-                    recorded = ledger.stage(action, keep=False)
+                    stager.stage(action, number)
                 except (RefusedError, BadInputError) as e:
                     raise BadLineError(number, str(e)) from None
-                line_at[recorded[0][0]] = number
                 staged += 1
-                if ledger.world.position - moved >= SPILL:
-                    staging.add(ledger.take_encoded(), line_at)
-                    moved, line_at = ledger.world.position, {}
-                if ledger.following and ledger.world.position - stored > FOLLOW:
-                    ledger.stop_following()  # the read models catch up from the store once it is published
-                if not ledger.following and ledger.world.position - ledger.world.past.upto >= PAST_EVERY:
-                    _move_past(ledger.world, staging)
                 continue
             skipped += 1
             if position <= stored:
@@ -356,18 +406,15 @@ def _stage(
                 if len(held) >= HELD:
                     _check_held(held, ledger)
                     held = []
-            elif position <= moved:
-                earlier, line = staging.event(position) or (None, None)
-                _same(number, action, earlier, f"is also on line {line}")
             else:
-                _same(number, action, ledger.staged_event(position), f"is also on line {line_at.get(position)}")
+                earlier, line = stager.staged(position)
+                _same(number, action, earlier, f"is also on line {line}")
         _check_held(held, ledger)
     except BadLineError:
-        staging.clear()
-        ledger.rollback()
+        stager.discard()
         _check_held(held, ledger)  # an earlier line that differs from the ledger is the first bad one
         raise
-    staging.add(ledger.take_encoded(), line_at)
+    stager.finish()
     return skipped, staged
 
 

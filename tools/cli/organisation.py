@@ -4,7 +4,9 @@ in `io`; the work is in `tools.sources`)."""
 
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 from typing import Any
 
 import typer
@@ -47,20 +49,19 @@ def convert(
     except ValueError as e:
         raise UsageError(one_line(str(e))) from None
     out = sys.stdout.buffer
-    try:
-        inputs = read_inputs(people, given)
-        ledger = open_ledger(db) if db is not None else Ledger()
-        lines: list[bytes] = []
-        run_import(
-            ledger,
-            inputs,
-            skip_unknown_records=skip_unknown_records,
-            append=False,
-            collect=lambda action: lines.append(to_line(action)),
-        )
-    except SourceError as e:
-        raise UsageError(one_line(str(e))) from None
-    out.write(b"".join(lines))
+    with tempfile.TemporaryFile() as lines:  # written out only when every row was good: kept on disk until then
+        try:
+            inputs = read_inputs(people, given)
+            ledger = open_ledger(db) if db is not None else Ledger()
+
+            def write(action: v.Action) -> None:
+                lines.write(to_line(action))
+
+            run_import(ledger, inputs, skip_unknown_records=skip_unknown_records, append=False, collect=write)
+        except SourceError as e:
+            raise UsageError(one_line(str(e))) from None
+        lines.seek(0)
+        shutil.copyfileobj(lines, out)
     out.flush()
 
 

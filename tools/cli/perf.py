@@ -38,7 +38,12 @@ def generate(
 
 @app.command()
 def bench(
-    events: int = typer.Option(100_000, "--events", min=1000, help="Size of the ledger to measure on."),
+    events: int = typer.Option(
+        100_000,
+        "--events",
+        min=1000,
+        help="Size of the ledger to measure on; with --sources, the number of audit rows to generate and import.",
+    ),
     users: int = typer.Option(100, "--users", min=1, help="Users in the synthetic organisation."),
     seed: int = typer.Option(1, "--seed"),
     db: str | None = typer.Option(
@@ -46,6 +51,13 @@ def bench(
         "--db",
         help="A postgresql:// URL: measure on that server, in temporary schemas dropped afterwards (without it, "
         "temporary SQLite files).",
+    ),
+    sources: bool = typer.Option(
+        False,
+        "--sources",
+        help="Measure the import of a real organisation's exports instead: --events audit rows (Dataverse pages of "
+        "5,000, mailbox audit CSVs of 50,000) imported with --people, beside the import of the same actions as "
+        "action lines (convert's output): rows/s, actions/s, events/s, peak memory and their ratios.",
     ),
     skip: list[str] = typer.Option(
         [],
@@ -67,7 +79,17 @@ def bench(
         syncledger bench --events 1000000 --json
         syncledger bench --events 100000 --db postgresql://postgres@127.0.0.1:5432/test
         syncledger bench --events 10000000 --skip whatif,peer --keep big.db
+        syncledger bench --sources --events 100000
     """
+    if sources:
+        if db is not None or skip or keep is not None:
+            raise UsageError("bench --sources measures on temporary SQLite files: give no --db, --skip or --keep")
+        from ..perf.sources_bench import report as sources_report
+        from ..perf.sources_bench import run_sources_bench
+
+        found = run_sources_bench(events, users, seed)
+        print_json(found) if json else sources_report(found)
+        return
     from ..perf.bench import report, run_bench
 
     try:

@@ -16,16 +16,18 @@ from syncledger.ledger.world import World, unalias
 
 from ..actionlines import differences
 from ..inputs import BadInputError, parse_action, shown
+from ..transfer import Stager
 from . import dataverse, m365
 from .baseline import Baseline
 from .dataverse import UnknownPerson
 from .errors import LooseError, SourceError
-from .load import Row, SourceFile
+from .load import Row, Rows, SourceFile
 from .people import People
 from .report import Report
 from .times import iso
 
 MIDNIGHT = timedelta(0)
+MICROSECOND = timedelta(microseconds=1)
 USER_KEYS = ("user", "actor", "owner", "to", "with_")
 
 
@@ -35,12 +37,14 @@ class Judge:
         ledger: Ledger,
         people: People | None,
         files: list[SourceFile],
-        rows: list[Row],
+        rows: Rows,
         *,
         skip_unknown_records: bool = False,
         collect: Callable[[v.Action], None] | None = None,
+        stager: Stager | None = None,
     ) -> None:
         self.ledger = ledger
+        self.stager = stager if stager is not None else Stager(ledger)  # where staged actions go until published
         self.people = people
         self.rows = rows
         self.skip_unknown_records = skip_unknown_records
@@ -52,8 +56,14 @@ class Judge:
         self.baseline_at: datetime | None = None
         self.waiting: list[_Waiting] = []  # sync clients' Create rows whose copy may come within a cycle
         self._matching = False
-        if rows:
-            self.report.window = (min(r.at for r in rows), max(r.at for r in rows))
+        self.report.window = rows.window
+        # each user's cycle in seconds, in people.yaml's order, and the boundaries computed: `_infer_until` asks
+        # them for every user at every row
+        self._cycles = {name: p.seconds for name, p in people.users.items()} if people is not None else {}
+        self._boundaries: dict[tuple[datetime, int], datetime] = {}
+        self._cycle_lengths = set(self._cycles.values())
+        # after a look at every user found no sync due: (the world's position and time then, the earliest boundary)
+        self._scanned: tuple[int, datetime | None, datetime | None] | None = None
 
     @property
     def world(self) -> World:
@@ -128,17 +138,14 @@ class Judge:
     # ------------------------------------------------------------------------------------------ staging
 
     def _event_at(self, position: int) -> v.Action | v.Decided | None:
-        if position > self.stored:
-            return self.ledger.staged_event(position)
-        found = self.ledger.store.read_one(position)
-        return found[1] if found is not None else None
+        return self.stager.event(position)
 
     def _held(self, action_id: str) -> v.Action | v.Decided | None:
         position = self.world.past.action(action_id)
         return self._event_at(position) if position is not None else None
 
     def _stage(self, action: v.Action) -> None:
-        recorded = self.ledger.stage(action, keep=False)
+        recorded = self.stager.stage(action)
         self.report.appended[action.do] += 1
         if self.report.first is None:
             self.report.first = recorded[0][0]
@@ -245,18 +252,24 @@ class Judge:
         """Every sync due before `t` (at `t` too when `inclusive`): at the first boundary strictly after each online
         user's earliest pending operation; at one instant, in people.yaml's order."""
         assert self.people is not None
+        if self._none_due(t, inclusive):
+            return
+        users = self.world.users
         while True:
             due: tuple[datetime, str] | None = None
-            for name, person in self.people.users.items():
-                user = self.world.users.get(name)
+            earliest: datetime | None = None  # the earliest boundary of any user, due or not
+            for name, seconds in self._cycles.items():
+                user = users.get(name)
                 if user is None or not user.online or not user.pending:
                     continue
-                boundary = _boundary_after(min(p.at for p in user.pending), person.seconds)
+                boundary = self._boundary_after(min(p.at for p in user.pending), seconds)
                 if self.world.at is not None and boundary < self.world.at:
-                    boundary = _boundary_at_or_after(self.world.at, person.seconds)
+                    boundary = _boundary_at_or_after(self.world.at, seconds)
                 if (boundary < t or (inclusive and boundary <= t)) and (due is None or boundary < due[0]):
                     due = (boundary, name)
+                earliest = boundary if earliest is None or boundary < earliest else earliest
             if due is None:
+                self._scanned = (self.world.position, self.world.at, earliest)
                 return
             at, name = due
             sync_id = f"inferred:{name}@{iso(at)}"
@@ -266,6 +279,32 @@ class Judge:
             source = {"system": "inferred", "cycle": person.effective_cycle}
             self._stage(v.SyncRequested(do="sync", id=sync_id, at=at, user=name, source=source))
             self.report.syncs_inferred += 1
+
+    def _none_due(self, t: datetime, inclusive: bool) -> bool:
+        """Whether no sync can be due before `t` (at `t` when `inclusive`), known without asking every user: the
+        last full look found none due and its earliest boundary later; whatever was staged since is at or after
+        the world's time then (time never goes backwards), so the operations it queued (or a user it brought
+        online) are due no earlier than the first boundary of any cycle at or after that time."""
+        if self._scanned is None:
+            return False
+        position, then, earliest = self._scanned
+        if position != self.world.position:
+            if then is None:
+                return False
+            first = min(self._boundary_after(then - MICROSECOND, seconds) for seconds in self._cycle_lengths)
+            earliest = first if earliest is None or first < earliest else earliest
+            self._scanned = (self.world.position, then, earliest)
+        return earliest is not None and (earliest > t or (not inclusive and earliest == t))
+
+    def _boundary_after(self, t: datetime, seconds: int) -> datetime:
+        """`_boundary_after`, remembered: every row asks it for every user with pending operations, and their
+        earliest pending operation stays the same from row to row until their sync."""
+        found = self._boundaries.get((t, seconds))
+        if found is None:
+            if len(self._boundaries) >= 10_000:  # a bound on what is remembered, whatever the size of the import
+                self._boundaries.clear()
+            found = self._boundaries[(t, seconds)] = _boundary_after(t, seconds)
+        return found
 
     # ------------------------------------------------------------------------------------------ baseline
 

@@ -1,19 +1,25 @@
 """Reading the files of one command: each file's kind (detected from its content, or forced with `--from`), its
-rows, and all of them merged by time (ties keep the command line's order, then the file's)."""
+rows, and all of them merged by time (ties keep the command line's order, then the file's), kept on disk until
+they are judged (`Rows`)."""
 
 from __future__ import annotations
 
+import io
 import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import Any, BinaryIO
 
 import orjson
 
 from syncledger.ledger import vocabulary as v
 
-from ..actionlines import BOM, BadLineError, read_lines
+from ..actionlines import BOM, BadLineError, parse_line
 from . import baseline, dataverse, m365
+from .baseline import Baseline
 from .errors import SourceError
 from .people import People
 
@@ -74,59 +80,188 @@ def read(path: str) -> bytes:
         raise SourceError(path, f"cannot read it: {e.strerror or e}") from None
 
 
-def load(files: list[tuple[str, str | None]], people: People | None) -> tuple[list[SourceFile], list[Row]]:
-    """Every file read and checked as input (not yet against the ledger), and their rows merged by time."""
-    sources: list[SourceFile] = []
-    rows: list[Row] = []
-    for index, (path, forced) in enumerate(files):
+WHOLE = 64 << 20  # a file up to this size is read at once to tell its kind; a larger one by its first MB
+HEAD = 1 << 20
+
+
+def _kind(path: str) -> tuple[str | None, bytes | None]:
+    """A file's kind from its content, and the file itself when it was read whole to tell it (None when it was
+    told from its head: a large CSV or action lines, which are then read as a stream)."""
+    try:
+        size = os.path.getsize(path)
+    except OSError as e:
+        raise SourceError(path, f"cannot read it: {e.strerror or e}") from None
+    if size <= WHOLE:
         data = read(path)
-        kind = forced or detect(data)
-        if kind is None and data.removeprefix(BOM).lstrip()[:1] in (b"{", b"["):
-            try:
-                orjson.loads(data.removeprefix(BOM))
-            except orjson.JSONDecodeError as e:
-                raise SourceError(path, f"is not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
-        if kind is None:
-            raise SourceError(
-                path,
-                "is of no known kind (a baseline, a Dataverse audits page, a Microsoft 365 audit CSV or action "
-                "lines); give --from KIND if it is one",
-            )
-        name = os.path.basename(path) or path
-        source = SourceFile(path, name, kind)
-        sources.append(source)
-        if kind != "actions" and people is None:
-            raise SourceError(path, f"is a {kind} file: give --people people.yaml to say who is who")
-        found = _rows(source, index, data, people)
-        source.rows = len(found)
-        rows += found
-    rows.sort(key=_order)
+        return detect(data), data
+    with open(path, "rb") as stream:
+        head = stream.read(HEAD)
+    body = head.removeprefix(BOM).lstrip()
+    if body.startswith(b'{"do"') or body.startswith(b'{ "do"'):
+        return "actions", None
+    if body.startswith(b"{"):  # one large JSON document: read whole, as it must be parsed whole anyway
+        data = read(path)
+        return detect(data), data
+    return ("m365" if m365.has_audit_data(head) else None), None
+
+
+def load(files: list[tuple[str, str | None]], people: People | None) -> tuple[list[SourceFile], Rows]:
+    """Every file read and checked as input (not yet against the ledger), and their rows merged by time (`Rows`:
+    kept in a temporary file, not in memory)."""
+    sources: list[SourceFile] = []
+    rows = Rows(sources)
+    try:
+        for index, (path, forced) in enumerate(files):
+            found, data = _kind(path)
+            kind = forced or found
+            if kind is None and data is not None and data.removeprefix(BOM).lstrip()[:1] in (b"{", b"["):
+                try:
+                    orjson.loads(data.removeprefix(BOM))
+                except orjson.JSONDecodeError as e:
+                    raise SourceError(path, f"is not valid JSON ({e.msg}, line {e.lineno} column {e.colno})") from None
+            if kind is None:
+                raise SourceError(
+                    path,
+                    "is of no known kind (a baseline, a Dataverse audits page, a Microsoft 365 audit CSV or action "
+                    "lines); give --from KIND if it is one",
+                )
+            name = os.path.basename(path) or path
+            source = SourceFile(path, name, kind)
+            sources.append(source)
+            if kind != "actions" and people is None:
+                raise SourceError(path, f"is a {kind} file: give --people people.yaml to say who is who")
+            source.rows = rows.add(index, source, data, people)
+            del data
+    except BaseException:
+        rows.close()
+        raise
     return sources, rows
 
 
-def _order(row: Row) -> tuple[int, datetime, tuple[int, int]]:
-    return (0 if row.kind == "baseline" else 1, row.at, row.order)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+SPOOLED = 10_000  # rows written to the spool at a time
+FETCHED = 2_000  # rows read back at a time
 
 
-def _rows(source: SourceFile, index: int, data: bytes, people: People | None) -> list[Row]:
+class Rows:
+    """The rows of every file of one command, merged by time (a baseline first, then by time; ties keep the
+    command line's order, then the file's). They are kept compactly in a private temporary SQLite file (the
+    JSON of each row, keyed by that order), not in memory: a file is read once, checked row by row as it goes
+    (a CSV as a stream), and the rows come back in order, a few thousand at a time, as often as they are
+    iterated (a lost race, a bad row's count). An external sort: it costs a copy of the rows on disk, and no
+    file is held in memory once read, whatever the number and size of the files, or how their times overlap."""
+
+    def __init__(self, files: list[SourceFile]) -> None:
+        self.files = files
+        self.db = sqlite3.connect("", isolation_level=None)  # a temporary file, removed as it opens
+        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-8000"):
+            self.db.execute(f"PRAGMA {pragma}")
+        self.db.execute("BEGIN")
+        self.db.execute(
+            "CREATE TABLE rows (rank INTEGER, at INTEGER, file INTEGER, number INTEGER, id TEXT, body BLOB, "
+            "PRIMARY KEY (rank, at, file, number)) WITHOUT ROWID"
+        )
+        self.baselines: dict[int, Baseline] = {}
+        self.count = 0
+        self.first: datetime | None = None  # the window: the earliest and latest row
+        self.last: datetime | None = None
+
+    def add(self, index: int, source: SourceFile, data: bytes | None, people: People | None) -> int:
+        """Read one file's rows into the spool; how many."""
+        batch: list[tuple[int, int, int, int, str | None, bytes | str | None]] = []
+        count = 0
+        for rank, at, number, row_id, body in _read(source, index, data, people, self.baselines):
+            batch.append((rank, (at - EPOCH) // MICROSECOND, index, number, row_id, body))
+            count += 1
+            self.first = at if self.first is None or at < self.first else self.first
+            self.last = at if self.last is None or at > self.last else self.last
+            if len(batch) >= SPOOLED:
+                self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)", batch)
+                batch = []
+        self.db.executemany("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?)", batch)
+        self.count += count
+        return count
+
+    def __len__(self) -> int:
+        return self.count
+
+    @property
+    def window(self) -> tuple[datetime, datetime] | None:
+        return (self.first, self.last) if self.first is not None and self.last is not None else None
+
+    def __iter__(self) -> Iterator[Row]:
+        after: tuple[int, int, int, int] = (-1, 0, 0, 0)
+        while page := self.db.execute(
+            "SELECT rank, at, file, number, id, body FROM rows WHERE (rank, at, file, number) > (?, ?, ?, ?) "
+            "ORDER BY rank, at, file, number LIMIT ?",
+            (*after, FETCHED),
+        ).fetchall():
+            for rank, at_us, file, number, row_id, body in page:
+                yield self._row(rank, EPOCH + at_us * MICROSECOND, file, number, row_id, body)
+            after = page[-1][:4]
+
+    def _row(self, rank: int, at: datetime, index: int, number: int, row_id: str | None, body: Any) -> Row:
+        source = self.files[index]
+        kind = source.kind
+        if kind == "dataverse":
+            return Row(at, (index, number), source, number, kind, dataverse.DataverseRow(number, at, str(row_id), body))
+        if kind == "m365":
+            return Row(at, (index, number), source, number, kind, m365.M365Row(number, at, body, str(row_id)))
+        if kind == "baseline":
+            return Row(at, (index, number), source, number, kind, self.baselines[index])
+        return Row(at, (index, number), source, number, kind, parse_line(number, body))
+
+    def close(self) -> None:
+        self.db.close()
+
+
+Read = tuple[int, datetime, int, str | None, bytes | str | None]  # (rank, time, row number, id, what is kept)
+
+
+def _read(
+    source: SourceFile, index: int, data: bytes | None, people: People | None, baselines: dict[int, Baseline]
+) -> Iterator[Read]:
     if source.kind == "baseline":
         assert people is not None
-        found = baseline.read_file(source.path, data, people)
-        return [Row(found.at, (index, 1), source, 1, "baseline", found)]
+        found = baseline.read_file(source.path, data if data is not None else read(source.path), people)
+        baselines[index] = found
+        yield 0, found.at, 1, None, None
+        return
     if source.kind == "dataverse":
-        page, source.incomplete = dataverse.read_file(source.path, source.path, data)
-        return [Row(r.at, (index, r.number), source, r.number, "dataverse", r) for r in page]
+        whole = data if data is not None else read(source.path)
+        page, source.incomplete = dataverse.read_file(source.path, source.path, whole)
+        for r in page:
+            yield 1, r.at, r.number, r.auditid, r.blob
+        return
     if source.kind == "m365":
-        return [Row(r.at, (index, r.number), source, r.number, "m365", r) for r in m365.read_file(source.path, data)]
+        with _opened(source.path, data) as stream:
+            for m in m365.read_stream(source.path, stream):
+                yield 1, m.at, m.number, m.row_id, m.text
+        return
+    with _opened(source.path, data) as stream:
+        try:
+            for number, line in enumerate(stream, 1):  # as `read_lines` reads them, keeping each line's text
+                line = (line.removeprefix(BOM) if number == 1 else line).strip()
+                if line:
+                    action = parse_line(number, line)
+                    assert action.at is not None
+                    yield 1, action.at.astimezone(UTC), number, None, line
+        except BadLineError as e:
+            raise SourceError(source.path, e.problem, e.number) from None
+
+
+@contextmanager
+def _opened(path: str, data: bytes | None) -> Iterator[BinaryIO]:
+    if data is not None:
+        yield io.BytesIO(data)
+        return
     try:
-        actions = list(read_lines(data.splitlines()))
-    except BadLineError as e:
-        raise SourceError(source.path, e.problem, e.number) from None
-    out = []
-    for number, action in actions:
-        assert action.at is not None
-        out.append(Row(action.at, (index, number), source, number, "actions", action))
-    return out
+        stream = open(path, "rb")
+    except OSError as e:
+        raise SourceError(path, f"cannot read it: {e.strerror or e}") from None
+    with stream:
+        yield stream
 
 
 def is_action(row: Row) -> bool:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -61,11 +63,23 @@ def _text(data: bytes, name: str) -> str:
 
 
 def read_file(name: str, data: bytes) -> list[M365Row]:
-    text = _text(data, name)
-    lines = io.StringIO(text, newline="")
-    first = lines.readline()
-    if not first.startswith("#TYPE"):
-        lines.seek(0)
+    return list(read_stream(name, io.BytesIO(data)))
+
+
+def read_stream(name: str, stream: BinaryIO) -> Iterator[M365Row]:
+    """The rows of one CSV, read as a stream (a file of a million rows is never in memory whole)."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+    try:
+        yield from _rows(name, text)
+    except UnicodeDecodeError:
+        raise SourceError(name, "is not UTF-8 text") from None
+    finally:
+        text.detach()
+
+
+def _rows(name: str, text: io.TextIOWrapper) -> Iterator[M365Row]:
+    first = text.readline()
+    lines = text if first.startswith("#TYPE") else itertools.chain([first], text)
     reader = csv.reader(lines)
     try:
         header = next(reader)
@@ -75,7 +89,6 @@ def read_file(name: str, data: bytes) -> list[M365Row]:
     if "auditdata" not in names:
         raise SourceError(name, "has no AuditData column")
     column = names.index("auditdata")
-    rows = []
     number = 0
     try:
         for cells in reader:
@@ -95,10 +108,9 @@ def read_file(name: str, data: bytes) -> list[M365Row]:
             except LooseError as e:
                 raise SourceError(name, str(e), number) from None
             row_id = parsed.get("Id")
-            rows.append(M365Row(number, at, cells[column], row_id if isinstance(row_id, str) else ""))
+            yield M365Row(number, at, cells[column], row_id if isinstance(row_id, str) else "")
     except csv.Error as e:
         raise SourceError(name, f"is not valid CSV ({e})", number + 1) from None
-    return rows
 
 
 @dataclass(frozen=True)
