@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from syncledger.projections.reader import Reader, open_reader
 from syncledger.projections.readmodels import MemoryReadModels
 from syncledger.projections.sealing import batch_problems
 from tests import randomwalk
-from tests.conftest import Locations, require_postgres
+from tests.conftest import Locations
 
 
 @pytest.fixture(autouse=True)
@@ -161,16 +160,6 @@ def test_a_changed_stored_past_row_is_found(locations: Locations, part: str) -> 
     if not isinstance(models, MemoryReadModels):  # and the batch it was sealed in
         assert any("differ from what was sealed" in problem for _, problem in _found(report, "read model"))
     reader.close()
-
-
-@pytest.fixture(params=("sqlite", "postgres"))
-def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
-    """The back ends that store bytes (a read model in memory holds records, which cannot be unreadable)."""
-    if request.param == "postgres":
-        require_postgres()
-    made = Locations(request.param, tmp_path)
-    yield made
-    made.drop()
 
 
 def test_an_unreadable_stored_record_is_one_finding(stored: Locations) -> None:

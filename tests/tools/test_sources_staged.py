@@ -12,7 +12,6 @@ import os
 import random
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +24,7 @@ from syncledger.tools import transfer
 from syncledger.tools.perf.audits import csv_text, dv, organisation, page, render, small_org
 from syncledger.tools.sources.errors import SourceError
 from syncledger.tools.sources.importer import read_inputs, run_import
-from tests.conftest import Locations, require_postgres
+from tests.conftest import Locations
 
 HERE = Path(__file__).resolve().parents[1]
 UNKNOWN = "99999999-9999-4999-8999-999999999999"
@@ -101,15 +100,6 @@ def _small_stages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(transfer, "PAST_EVERY", 100)
     monkeypatch.setattr(transfer, "_move_past", move)
     return moves
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def stored(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Locations]:
-    if request.param == "postgres":
-        require_postgres()
-    made = Locations(request.param, tmp_path)
-    yield made
-    made.drop()
 
 
 def test_judged_through_the_staging_file_it_decides_and_reports_as_in_memory(

@@ -9,8 +9,6 @@ import io
 import json
 from datetime import datetime
 
-import pytest
-
 from syncledger.projections.reader import Reader, open_reader
 from syncledger.tools.explain.whatif import Question, answer, lines
 from syncledger.tools.explain.whatif_spill import Spill
@@ -31,12 +29,11 @@ def _points(reader: Reader) -> list[datetime | None]:
     return [*(e.at for e in times if e is not None), None]
 
 
-def test_the_spilled_answer_is_the_in_memory_answer(locations: Locations) -> None:
-    if locations.backend == "memory":
-        pytest.skip("the ledgers a what-if reads from disk: SQLite and PostgreSQL")
+def test_the_spilled_answer_is_the_in_memory_answer(stored: Locations) -> None:
+    """On the ledgers a what-if reads from disk (SQLite and PostgreSQL: conftest's `stored`)."""
     out = io.BytesIO()
     write_lines(out, 8, 100, 4, 3_000, server_side=0.3)
-    reader = open_reader(locations.new())
+    reader = open_reader(stored.new())
     import_actions(reader.ledger, out.getvalue().splitlines(keepends=True))
     store = reader.ledger.store
     assert b'"do":"offline"' in out.getvalue()  # laptops go offline: the rewriter holds their actions back
