@@ -51,7 +51,12 @@ def verify(
     progress: Callable[[int, int], None] | None = None,
     heads: Sequence[Head] = (),
 ) -> Report:
-    indexed, folded = models.tracking(INDEX), models.tracking(WORLD)
+    # Other processes may go on appending while this runs: every read model is checked up to its tracking position
+    # as read here, once, and what they write beyond it is not this check's. Each projection's tracking position is
+    # read before its batches (written together in one transaction), so that another process writing the next batch
+    # meanwhile cannot make a complete projection look short of its seals.
+    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
+    indexed, folded = tracking[INDEX], tracking[WORLD]
     report = Report(tracking=min(indexed, folded))
 
     def add(position: int, check: str, problem: str) -> None:
@@ -59,9 +64,6 @@ def verify(
 
     checkpoints = set(models.checkpoints())
     report.checkpoints = len(checkpoints)
-    # Each projection's tracking position before its batches (written together in one transaction): another
-    # process writing the next batch meanwhile cannot make a complete projection look short of its seals.
-    tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
     batches = {p: [b for b in models.batches(p) if b.last <= tracking[p]] for p in (INDEX, WORLD)}
     # the event seals that derived data and heads are checked against, kept as the scan passes them
     wanted = checkpoints | {b.last for found in batches.values() for b in found} | {p for p, _ in heads}

@@ -37,6 +37,7 @@ _READS = (
     "touched",
     "rows",
     "highest_positions",
+    "iterate",
 )
 
 
@@ -63,6 +64,10 @@ class _Interleaved:
 
     def __init__(self, target: Any, reads: tuple[str, ...], schedule: _Schedule) -> None:
         self.target, self.reads, self.schedule = target, reads, schedule
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # what `isinstance` asks (verify reads SQL read models by their own queries)
+        return type(self.target)
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self.target, name)
