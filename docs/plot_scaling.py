@@ -4,7 +4,7 @@ per back end (SQLite, PostgreSQL).
 Not part of the product (it needs matplotlib, which syncledger does not depend on). Reproduce with:
 
     for n in 10000 100000 1000000; do syncledger bench --events $n --json > docs/bench/sqlite-$n.json; done
-    pip install matplotlib && python docs/plot_scaling.py docs/bench/*.json
+    pip install matplotlib && python docs/plot_scaling.py docs/bench/sqlite-*.json docs/bench/pg-*.json
 """
 
 from __future__ import annotations
@@ -23,7 +23,13 @@ PANELS = (
     ("throughput / machine's limit", [("ingest_ratio", "ingest", 0.05), ("rebuild_ratio", "rebuild", 0.25)], False),
     (
         "seconds (p95)",
-        [("state_p95_s", "time travel", 0.2), ("why_p95_s", "why", 0.02), ("history_p95_s", "history", 0.02)],
+        [
+            ("state_p95_s", "time travel", 0.2),
+            ("why_p95_s", "why", 0.02),
+            ("history_p95_s", "history", 0.02),
+            ("preview_p95_s", "preview", None),
+            ("diff_p95_s", "diff (1,000 events)", None),
+        ],
         True,
     ),
     ("peak RSS, MB", [("peak_rss_mb", "rebuilding", 1024), ("import_peak_rss_mb", "importing", 1024)], False),
@@ -41,17 +47,18 @@ def main(paths: list[str]) -> None:
                 mine = sorted((r for r in runs if r.get("backend", "sqlite") == backend and key in r), key=_size)
                 name = f"{label} ({backend})" if len(backends) > 1 else label
                 axis.plot([_size(r) for r in mine], [r[key] for r in mine], style, marker="o", color=colour, label=name)
-            axis.axhline(bar, color=colour, linestyle=":", linewidth=1)
+            if bar is not None:
+                axis.axhline(bar, color=colour, linestyle=":", linewidth=1)
         axis.set_xscale("log")
         if log:
             axis.set_yscale("log")
         axis.set_xlabel("events in the ledger")
         axis.set_title(title, fontsize=10)
-        axis.legend(fontsize=7)
+        axis.legend(fontsize=6, ncol=2 if len(series) > 3 else 1, loc="lower right" if len(series) > 3 else "best")
     machine = runs[-1]["machine"]
     figure.suptitle(
-        f"syncledger bench ({machine['cores']} cores, {machine['memory_gb']} GB, shared with other work: compare "
-        "ratios); dotted lines: DESIGN.md's bars",
+        f"syncledger bench ({machine['cores']} cores, {machine['memory_gb']} GB; 10^4 and 10^5 SQLite quiet, the rest "
+        "under load: compare ratios); dotted lines: DESIGN.md's bars",
         fontsize=10,
     )
     out = Path(__file__).with_name("scaling.png")
