@@ -20,6 +20,7 @@ from syncledger.projections.integrity import verify
 from syncledger.projections.reader import Reader, open_reader
 from syncledger.projections.sealing import checkpoint_seal
 from tests import randomwalk
+from tests.changes import dropping, setting
 from tests.reference import world_at
 
 EVERY = 30
@@ -63,30 +64,16 @@ def _delta_checkpoint(location: str) -> int:
     return next(p for p, s in rows if orjson.loads(zlib.decompress(bytes(s)))["base"] is not None)
 
 
-def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def change(data: dict[str, Any]) -> None:
-        data[key] = value
-
-    return change
-
-
-def _drop(key: str) -> Callable[[dict[str, Any]], None]:
-    def change(data: dict[str, Any]) -> None:
-        del data[key]
-
-    return change
-
-
 # (which checkpoint, the change, what the decoder met)
 CHANGES = {
-    "time-a-number": ("full", _set("at", 0), "TypeError"),
-    "records-a-text": ("full", _set("records", "x"), "IndexError"),
-    "organisation-missing": ("full", _drop("org"), "KeyError"),
-    "position-another": ("full", _set("position", 7), "not one of that position"),
-    "items-gone-null": ("delta", _set("items_gone", None), "AttributeError"),
+    "time-a-number": ("full", setting("at", 0), "TypeError"),
+    "records-a-text": ("full", setting("records", "x"), "IndexError"),
+    "organisation-missing": ("full", dropping("org"), "KeyError"),
+    "position-another": ("full", setting("position", 7), "not one of that position"),
+    "items-gone-null": ("delta", setting("items_gone", None), "AttributeError"),
     # decodes, and is used as it is at its own position (a checkpoint sealed again on a ledger without a seal key
     # is the ledger's: README, "Derived data never decides unverified"); the events after it name its users
-    "users-none": ("full", _set("users", []), "do not apply"),
+    "users-none": ("full", setting("users", []), "do not apply"),
 }
 
 

@@ -21,6 +21,7 @@ from syncledger.projections.projector import Projector
 from syncledger.projections.reader import open_reader
 from syncledger.tools.cli.app import app
 from tests import randomwalk
+from tests.changes import dropping, setting
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -56,27 +57,13 @@ def _append_changed(location: str, do: str, change: Callable[[dict[str, Any]], N
     return position
 
 
-def _set(key: str, value: Any) -> Callable[[dict[str, Any]], None]:
-    def change(data: dict[str, Any]) -> None:
-        data[key] = value
-
-    return change
-
-
-def _drop(key: str) -> Callable[[dict[str, Any]], None]:
-    def change(data: dict[str, Any]) -> None:
-        del data[key]
-
-    return change
-
-
 # (the kind of action copied, the change, the check that reports it)
 CHANGES = {
-    "no-time": ("crm.create", _drop("at"), "time"),  # AssertionError: the ledger stamps every action
-    "no-kind": ("crm.create", _drop("do"), "decode"),  # KeyError
-    "id-a-number": ("crm.create", _set("id", 0), "decode"),  # TypeError
-    "fields-a-text": ("crm.update", _set("fields", "x"), "decode"),  # ValueError
-    "option-unknown": ("option", _set("name", "x"), "decode"),  # AttributeError: a user has no option 'x'
+    "no-time": ("crm.create", dropping("at"), "time"),  # AssertionError: the ledger stamps every action
+    "no-kind": ("crm.create", dropping("do"), "decode"),  # KeyError
+    "id-a-number": ("crm.create", setting("id", 0), "decode"),  # TypeError
+    "fields-a-text": ("crm.update", setting("fields", "x"), "decode"),  # ValueError
+    "option-unknown": ("option", setting("name", "x"), "decode"),  # AttributeError: a user has no option 'x'
 }
 
 
