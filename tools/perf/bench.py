@@ -14,7 +14,7 @@ import statistics
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -201,12 +201,23 @@ def _stored_chunks(location: str) -> Iterator[list[tuple[str, int, str, Any]]]:
         store.close()
 
 
+def _timed_inserts(location: str, insert: Callable[[list[tuple[str, int, str, bytes]]], Any]) -> tuple[int, float]:
+    """The ledger's rows, a chunk at a time, encoded with stdlib json and given to `insert`: how many, and the
+    seconds spent encoding and inserting (not reading the ledger's rows back)."""
+    count, seconds = 0, 0.0
+    for chunk in _stored_chunks(location):
+        started = time.perf_counter()
+        insert([(oid, version, topic, json.dumps(payload).encode()) for oid, version, topic, payload in chunk])
+        seconds += time.perf_counter() - started
+        count += len(chunk)
+    return count, seconds
+
+
 def _raw_ingest_rate(where: _Where, location: str) -> tuple[int, float]:
     """The machine's limit: stdlib json and executemany of the same rows into a table of the same shape (on
     PostgreSQL, the shape eventsourcing gives it: with its notification id and that id's index), one
     transaction; only the encoding and the inserts are timed, not reading the ledger's rows back. Returns how
     many rows the ledger holds and the rate."""
-    count, seconds = 0, 0.0
     if where.url is None:
         db = sqlite3.connect(where.folder / "raw.db")
         db.execute("PRAGMA journal_mode=WAL")
@@ -214,12 +225,9 @@ def _raw_ingest_rate(where: _Where, location: str) -> tuple[int, float]:
             "CREATE TABLE stored_events (originator_id TEXT, originator_version INTEGER, topic TEXT, "
             "state BLOB, PRIMARY KEY (originator_id, originator_version))"
         )
-        for chunk in _stored_chunks(location):
-            started = time.perf_counter()
-            encoded = [(oid, version, topic, json.dumps(payload).encode()) for oid, version, topic, payload in chunk]
-            db.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", encoded)
-            seconds += time.perf_counter() - started
-            count += len(chunk)
+        count, seconds = _timed_inserts(
+            location, lambda rows: db.executemany("INSERT INTO stored_events VALUES (?, ?, ?, ?)", rows)
+        )
         started = time.perf_counter()
         db.commit()
         seconds += time.perf_counter() - started
@@ -235,17 +243,16 @@ def _raw_ingest_rate(where: _Where, location: str) -> tuple[int, float]:
         )
         db.execute(f'CREATE UNIQUE INDEX ON "{schema}".stored_events (notification_id)')
         db.commit()
-        for chunk in _stored_chunks(location):
-            started = time.perf_counter()
-            encoded = [(oid, version, topic, json.dumps(payload).encode()) for oid, version, topic, payload in chunk]
+        insert = (
+            f'INSERT INTO "{schema}".stored_events (originator_id, originator_version, topic, state) '
+            "VALUES (%s, %s, %s, %s)"
+        )
+
+        def insert_rows(rows: list[tuple[str, int, str, bytes]]) -> None:
             with db.cursor() as cursor:
-                cursor.executemany(
-                    f'INSERT INTO "{schema}".stored_events (originator_id, originator_version, topic, state) '
-                    "VALUES (%s, %s, %s, %s)",
-                    encoded,
-                )
-            seconds += time.perf_counter() - started
-            count += len(chunk)
+                cursor.executemany(insert, rows)
+
+        count, seconds = _timed_inserts(location, insert_rows)
         started = time.perf_counter()
         db.commit()
         db.execute(f'DROP SCHEMA "{schema}" CASCADE')
