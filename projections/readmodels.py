@@ -441,8 +441,8 @@ class SqlReadModels:
             INDEX,
             first,
             position,
-            ("index", "INSERT INTO syncledger_index VALUES (?, ?, ?)", rows),
-            ("actions", "INSERT INTO syncledger_actions VALUES (?, ?)", actions),
+            ("index", "ref, position, rule", rows),
+            ("actions", "id, position", actions),
         )
 
     def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
@@ -454,24 +454,17 @@ class SqlReadModels:
             WORLD,
             first,
             position,
-            ("checkpoints", "INSERT INTO syncledger_checkpoints VALUES (?, ?, ?)", sealed),
-            ("past_records", "INSERT INTO syncledger_past_records VALUES (?, ?, ?)", records),
-            (
-                "past_items",
-                "INSERT INTO syncledger_past_items VALUES (?, ?, ?)",
-                [(*k, p) for k, p in past.items.items()],
-            ),
-            (
-                "past_links",
-                f"INSERT INTO syncledger_past_links ({_LINK_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                links,
-            ),
+            ("checkpoints", "position, state, seal", sealed),
+            ("past_records", "record, position, state", records),
+            ("past_items", "owner, item, position", [(*k, p) for k, p in past.items.items()]),
+            ("past_links", _LINK_COLUMNS, links),
         )
 
     def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, str, Sequence[Any]]) -> bool:
-        """The rows of positions `first`..`position` and the projection's new tracking position, in one
-        transaction, if the projection is complete up to `first - 1`: another process may have written them
-        first. Whether it wrote. The batch is sealed to the event at `position` and to the batch before."""
+        """The rows (`inserts`: table, its columns, rows) of positions `first`..`position` and the projection's new
+        tracking position, in one transaction, if the projection is complete up to `first - 1`: another process
+        may have written them first. Whether it wrote. The batch is sealed to the event at `position` and to the
+        batch before."""
         key = self.sealer.seal_key if self.sealer is not None else None
         event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
         batch_digests = digests(projection, {table: rows for table, _, rows in inserts})
@@ -490,9 +483,9 @@ class SqlReadModels:
                     found = c.fetchone()
                     if (int(found[0]) if found else 0) != first - 1:
                         return False
-                    for _, statement, rows in inserts:
+                    for table, columns, rows in inserts:
                         if rows:
-                            c.executemany(self._sql(statement + " ON CONFLICT DO NOTHING"), rows)
+                            self._insert(c, table, columns, rows)
                     c.execute(
                         self._sql(
                             "SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"
@@ -519,6 +512,25 @@ class SqlReadModels:
                     raise
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
         return False
+
+    def _insert(self, c: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows into `syncledger_<table>`, keeping those already there. On PostgreSQL a row at a time through the
+        protocol costs a round of the pipeline each (a rebuild writes millions): the rows are copied into a
+        temporary table of this session (COPY, one stream) and inserted from it in one statement (a batch may
+        hold rows already there: a record deleted again, an item id used again)."""
+        marks = ", ".join("?" * (columns.count(",") + 1))
+        if isinstance(self.db, sqlite3.Connection):
+            c.executemany(f"INSERT INTO syncledger_{table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
+            return
+        staged = f"syncledger_copy_{table}"  # this session's own, emptied when its transaction ends either way
+        c.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ON COMMIT DELETE ROWS AS SELECT {columns} "
+            f"FROM syncledger_{table} WITH NO DATA"
+        )
+        with c.copy(f"COPY {staged} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        c.execute(f"INSERT INTO syncledger_{table} ({columns}) SELECT {columns} FROM {staged} ON CONFLICT DO NOTHING")
 
     # --------------------------------------------------------------------- seals (`projections.sealing`)
 
