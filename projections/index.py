@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,9 +117,13 @@ class IndexProjection:
     def flush(self) -> bool:
         """Write what was noted, if the index is complete up to just before it (another process may have written
         it first); whether it wrote."""
-        written = bool(self._rows) and self.models.write_index(self._first, self._seen, self._rows, self._actions)
+        return self.take()()
+
+    def take(self) -> Callable[[], bool]:
+        """What was noted, as its write (to run here or in another thread: `flush`), forgotten here."""
+        first, seen, rows, actions = self._first, self._seen, self._rows, self._actions
         self.discard()
-        return written
+        return lambda: bool(rows) and self.models.write_index(first, seen, rows, actions)
 
     def discard(self) -> None:
         self._rows, self._actions = [], []

@@ -59,6 +59,7 @@ class Projector:
         # world's rows (sqlite3 and zlib let go of Python's lock while they work, so it runs on the second core)
         self._writing = ThreadPoolExecutor(1, "syncledger-writes")
         self._writes: list[tuple[int, Future[bool]]] = []  # submitted while catching up: (position, written?)
+        self._index_writes: list[Future[bool]] = []  # the item index's, when it rides along a catch-up
         self._world: World | None = None  # the world the noted events were folded into (its past is archived)
         self._last_checkpoint = 0
         self._base: int | None = None  # the last checkpoint noted here, for the next one to be a delta onto
@@ -111,10 +112,9 @@ class Projector:
         tracked = self.models.tracking(INDEX)
         if 0 < last - tracked < self.parallel_from and self.models.tracking(WORLD) == tracked:
             # both behind by the same events, not far: the index is noted as the world folds them, each event
-            # read and decoded once (a second read was a fifth of a short rebuild), and written after it
-            world = self._catch_up_world(last, progress, index_along=True)
-            self._write_index()
-            return world
+            # read and decoded once (a second read was a fifth of a short rebuild); its rows are written at each
+            # checkpoint, beside the fold, as the world's are
+            return self._catch_up_world(last, progress, index_along=True)
         with self._indexing(last):
             return self._catch_up_world(last, progress)
 
@@ -144,14 +144,11 @@ class Projector:
             problem = errors.decode(errors="replace").strip().splitlines() or [f"exit status {second.returncode}"]
             raise StoreError(f"indexing the ledger in a second process failed: {problem[-1]}")
 
-    def _write_index(self, upto: int | None = None) -> None:
-        """Write what the index noted (after indexing the events up to `upto`, if given), here; a write its storage
-        refuses leaves it behind, complete up to its tracking position, for the next catch-up."""
+    def _write_index(self, upto: int) -> None:
+        """Index the events up to `upto`, here; a write its storage refuses leaves the index behind, complete up to
+        its tracking position, for the next catch-up."""
         try:
-            if upto is not None:
-                self.index.catch_up(upto)
-            else:
-                self.index.flush()
+            self.index.catch_up(upto)
         except Exception as e:
             if not _unwritable(e):
                 raise
@@ -160,7 +157,7 @@ class Projector:
     def _catch_up_world(self, last: int, progress: Progress | None, index_along: bool = False) -> World:
         """Events are folded as they are read, never held a page at a time: what was just decoded is still in
         the CPU's cache when it is folded. The rows are written in another thread (`_writing`), beside the fold.
-        `index_along`: each event is noted for the item index too (written by the caller, afterwards)."""
+        `index_along`: each event is noted for the item index too, and its rows written at each checkpoint."""
         tracked = self.models.tracking(WORLD)
         world = self._world = self.world_at(tracked)
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
@@ -171,21 +168,26 @@ class Projector:
         try:
             for position, event in self.store.read(after=tracked, upto=last):
                 if position > due and isinstance(event, v.Action):  # checkpoints and flushes fall between actions
-                    self._between_actions(world, last, progress)
+                    self._between_actions(world, last, progress, index_along)
                     due = self._due()
                 evolve(world, event, position)
                 if index_along:
                     self.index.note(position, event.__dict__)
-            self._between_actions(world, last, progress, at_end=True)
+            self._between_actions(world, last, progress, index_along, at_end=True)
         finally:
             self._settle(world, wait=True)  # nothing may use the read models while that thread writes them
         return world
 
-    def _between_actions(self, world: World, last: int, progress: Progress | None, at_end: bool = False) -> None:
-        if world.position - self._last_checkpoint >= self.every:
+    def _between_actions(
+        self, world: World, last: int, progress: Progress | None, index_along: bool, at_end: bool = False
+    ) -> None:
+        checkpoint = world.position - self._last_checkpoint >= self.every
+        if checkpoint:
             self._checkpoint(world)
             if progress is not None:
                 progress(world.position, last)
+        if index_along and (checkpoint or at_end):
+            self._index_writes.append(self._writing.submit(self.index.take()))
         if (
             self._first is not None
             and self._first <= world.position
@@ -200,7 +202,15 @@ class Projector:
         return min(self._last_checkpoint + self.every, (self._first or 1) + FLUSH_EVERY - 1)
 
     def _settle(self, world: World, wait: bool = False) -> None:
-        """Forget the past that the archive now holds: a long rebuild keeps its memory flat."""
+        """Forget the past that the archive now holds: a long rebuild keeps its memory flat. With `wait`, also
+        wait for the item index's writes (a write its storage refuses leaves the index where it was: the ones
+        after it find it short and write nothing, for the next catch-up to complete)."""
+        while wait and self._index_writes:
+            try:
+                self._index_writes.pop(0).result()
+            except Exception as e:
+                if not _unwritable(e):
+                    raise
         while self._writes and (wait or self._writes[0][1].done()):
             position, written = self._writes.pop(0)
             try:
