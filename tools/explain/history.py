@@ -4,8 +4,7 @@ entries out; `load_history` reads only the events the item index files under the
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -147,19 +146,15 @@ def sync_user(event: v.Action | v.Decided) -> str | None:
     return settled[0] if settled else None
 
 
-def sync_point_positions(events: Iterable[Recorded], user_positions: Callable[[str], Sequence[int]]) -> dict[int, int]:
+def sync_point_positions(
+    events: Iterable[Recorded], before: Callable[[list[tuple[str, int]]], list[int | None]]
+) -> dict[int, int]:
     """For each decision taken by a sync, the position of its sync point: the user's own event just before it
-    (the sync, the going online, or GO-ONLINE-SYNC), found by bisecting the user's positions in the index."""
-    found: dict[int, int] = {}
-    for position, event in events:
-        user = sync_user(event)
-        if user is None:
-            continue
-        positions = user_positions(user)
-        before = bisect_left(positions, position)
-        if before:
-            found[position] = positions[before - 1]
-    return found
+    (the sync, the going online, or GO-ONLINE-SYNC), which `before` finds for many (`user:<name>`, position)
+    at once in the index (`StoredIndex.latest_before`), not from every event of the user."""
+    decided = [(position, user) for position, event in events if (user := sync_user(event)) is not None]
+    found = before([(f"user:{user}", position) for position, user in decided])
+    return {position: point for (position, _), point in zip(decided, found, strict=True) if point is not None}
 
 
 def sync_point(position: int, event: v.Action | v.Decided) -> SyncPoint | None:
@@ -426,13 +421,14 @@ def _within(position: int, at: datetime, since: Bound | None, until: Bound | Non
 
 def load_history(reader: Reader, ref: str, since: Bound | None = None, until: Bound | None = None) -> History:
     """Read only the events the item index files under the item and its link partners, and the sync points
-    of the decisions among them, then build the history (a lookup, not a scan of the ledger)."""
-    touched = reader.index.touched
-    own = reader.events(touched.get(ref, []))
+    of the decisions among them, then build the history (a lookup, not a scan of the ledger): a few statements
+    however many events the item has, each reading many positions at once."""
+    index = reader.index
+    own = reader.events(index.positions_of([ref])[ref])
     seen = {position for position, _ in own}
-    wanted = {p for partner in partner_refs(ref, own) for p in touched.get(partner, []) if p not in seen}
-    events = own + reader.events(wanted)
-    sync_of = sync_point_positions(events, lambda user: touched.get(f"user:{user}", []))
+    partners = index.positions_of(partner_refs(ref, own))
+    events = own + reader.events({p for positions in partners.values() for p in positions if p not in seen})
+    sync_of = sync_point_positions(events, index.latest_before)
     points = dict(reader.events(set(sync_of.values())))
     return build(ref, events, points, sync_of, since, until)
 
