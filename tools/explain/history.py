@@ -189,6 +189,20 @@ class _Sides:
                 shot[("link", ref)] = {"link": self.links.get(ref)}
         return shot
 
+    @staticmethod
+    def sides_of(event: v.Action | v.Decided) -> set[str]:
+        """The records and Outlook items (by ref) `apply` may change for this event: every one it changes is
+        named by the event's or an effect's `record`, or its `user` and `item`; the rest stay as they were."""
+        refs: set[str] = set()
+        for part in event.effects if isinstance(event, v.Decided) else (event,):
+            values = part.__dict__  # pydantic's attribute lookup is slow
+            record, user, item = values.get("record"), values.get("user"), values.get("item")
+            if isinstance(record, str):
+                refs.add(v.crm_ref(record))
+            if isinstance(user, str) and isinstance(item, str):
+                refs.add(v.outlook_ref(user, item))
+        return refs
+
     def apply(self, event: v.Action | v.Decided) -> None:
         if isinstance(event, v.Decided):
             for effect in event.effects:
@@ -329,11 +343,13 @@ def build(
         names.learn(event)
         if not belongs(ref, event):
             continue
-        before = sides.snapshot(family)
+        changed = sides.sides_of(event)
+        local = [r for r in family if r in changed]  # the others cannot change: not snapshotted for each event
+        before = sides.snapshot(local)
         sides.apply(event)
         if not _within(position, event.when, since, until):
             continue
-        changes = tuple(_diff(before, sides.snapshot(family)))
+        changes = tuple(_diff(before, sides.snapshot(local)))
         sync = sync_of.get(position)
         if sync is not None and sync in points:
             point = sync_point(sync, points[sync])
