@@ -63,6 +63,20 @@ Encoded = tuple[int, str, bytes]  # position, topic, payload: an event as the st
 DECIDED_TOPIC = _TOPIC_PREFIX + "Decided"
 
 
+# PostgreSQL's reads of the events: a page in order, and the rows at many positions, each found by a descent of the
+# key (a nested loop the planner cannot turn into a scan of the stream filtered by the positions, which it chose
+# for `= ANY(positions)` on a table not analysed yet: 0.2 s for 500 positions of 10^5 events, not 4 ms)
+_PAGE_ON_POSTGRES = (
+    "SELECT originator_version, topic, state FROM {events} WHERE originator_id = %s AND originator_version > %s "
+    "AND originator_version <= %s ORDER BY originator_version LIMIT %s"
+)
+_AT_ON_POSTGRES = (
+    "SELECT e.originator_version, e.topic, e.state FROM unnest(%s::bigint[]) AS w(position) CROSS JOIN LATERAL "
+    "(SELECT originator_version, topic, state FROM {events} WHERE originator_id = %s "
+    "AND originator_version = w.position LIMIT 1) AS e ORDER BY e.originator_version"
+)
+
+
 class StoredRow(NamedTuple):
     """A stored row exactly as the database holds it, for `verify`: `text` if its storage class is text (SQLite),
     not bytes, which only a change with SQL makes."""
@@ -505,10 +519,7 @@ class EventStore:
         if datastore is None:  # in memory
             return _as_rows(self.recorder.select_events(STREAM, gt=after, lte=upto, limit=limit))
         if not isinstance(datastore, SQLiteDatastore):
-            return self._postgres_rows(
-                "originator_version > %s AND originator_version <= %s ORDER BY originator_version LIMIT %s",
-                (after, upto if upto is not None else 2**62, limit),
-            )
+            return self._postgres_rows(_PAGE_ON_POSTGRES, (STREAM, after, upto if upto is not None else 2**62, limit))
         # SQLite: the same query through the recorder's own connection pool, but rows as plain tuples; the
         # package's sqlite3.Row, per-row id conversion and StoredEvent cost more than the read itself
         statement = (
@@ -560,7 +571,7 @@ class EventStore:
         if datastore is None:  # in memory
             return [row for p in wanted for row in self._rows_between(p - 1, p)]
         if not isinstance(datastore, SQLiteDatastore):
-            return self._postgres_rows("originator_version = ANY(%s) ORDER BY originator_version", (wanted,))
+            return self._postgres_rows(_AT_ON_POSTGRES, (wanted, STREAM))
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
         rows: list[Row] = []
         for start in range(0, len(wanted), 500):
@@ -578,23 +589,21 @@ class EventStore:
                 raise self._text_row(chunk[0] - 1, e) from None
         return rows
 
-    def _postgres_rows(self, condition: str, params: tuple[Any, ...]) -> list[Row]:
-        """The rows of this stream that meet `condition`, as plain tuples, in one statement on one of the
-        recorder's connections (which commit each statement on their own): one round trip to the server, where
-        the recorder's own reads take three (BEGIN, the read, COMMIT) and build a StoredEvent per row."""
+    def _postgres_rows(self, template: str, params: tuple[Any, ...]) -> list[Row]:
+        """The rows a statement (`template`, its table written `{events}`) reads, as plain tuples, in one statement
+        on one of the recorder's connections (which commit each statement on their own): one round trip to the
+        server, where the recorder's own reads take three (BEGIN, the read, COMMIT) and build a StoredEvent per
+        row."""
         from psycopg.rows import tuple_row
         from psycopg.sql import SQL, Identifier
 
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        statement = self._statements.get(condition)
+        statement = self._statements.get(template)
         if statement is None:
-            statement = SQL("SELECT originator_version, topic, state FROM {}.{} WHERE originator_id = %s AND ").format(
-                Identifier(datastore.schema),
-                Identifier(self.recorder.events_table_name),  # type: ignore[attr-defined]
-            ) + SQL(condition)
-            self._statements[condition] = statement
+            table = Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+            statement = self._statements[template] = SQL(template).format(events=table)
         with datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement, (STREAM, *params))
+            cursor.execute(statement, params)
             return [(p, t, bytes(s)) for p, t, s in cursor.fetchall()]
 
     def read_one(self, position: int) -> Recorded | None:
