@@ -439,14 +439,30 @@ def load_history(reader: Reader, ref: str, since: Bound | None = None, until: Bo
     """Read only the events the item index files under the item and its link partners, and the sync points
     of the decisions among them, then build the history (a lookup, not a scan of the ledger): a few statements
     however many events the item has, each reading many positions at once."""
-    index = reader.index
-    own = reader.events(index.positions_of([ref])[ref])
-    seen = {position for position, _ in own}
-    partners = index.positions_of(partner_refs(ref, own))
-    events = own + reader.events({p for positions in partners.values() for p in positions if p not in seen})
-    sync_of = sync_point_positions(events, index.latest_before)
+    return load_histories(reader, [ref], since, until)[ref]
+
+
+def load_histories(
+    reader: Reader, refs: Iterable[str], since: Bound | None = None, until: Bound | None = None
+) -> dict[str, History]:
+    """`load_history` of many items (what `diff` explains its changes with), read together: each of its reads
+    for every item at once, so the same few statements in all, not a few for each item."""
+    index, wanted = reader.index, list(dict.fromkeys(refs))
+    positions = index.positions_of(wanted)
+    read = dict(reader.events({p for found in positions.values() for p in found}))
+    own = {ref: [(p, read[p]) for p in positions[ref] if p in read] for ref in wanted}
+    partners = {ref: partner_refs(ref, own[ref]) for ref in wanted}
+    theirs = index.positions_of(partner for found in partners.values() for partner in found)
+    read.update(reader.events({p for found in theirs.values() for p in found if p not in read}))
+    events: dict[str, list[Recorded]] = {}
+    for ref in wanted:
+        seen = set(positions[ref])
+        more = {p for partner in partners[ref] for p in theirs[partner] if p not in seen and p in read}
+        events[ref] = own[ref] + [(p, read[p]) for p in sorted(more)]
+    every = {position: event for found in events.values() for position, event in found}
+    sync_of = sync_point_positions(sorted(every.items(), key=lambda r: r[0]), index.latest_before)
     points = dict(reader.events(set(sync_of.values())))
-    return build(ref, events, points, sync_of, since, until)
+    return {ref: build(ref, events[ref], points, sync_of, since, until) for ref in wanted}
 
 
 # --------------------------------------------------------------------------------------------- JSON
