@@ -603,7 +603,7 @@ class EventStore:
             table = Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
             statement = self._statements[template] = SQL(template).format(events=table)
         with datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
-            cursor.execute(statement, params)
+            cursor.execute(statement, params, binary=True)  # the states as they are, not as hex text to parse
             return [(p, t, bytes(s)) for p, t, s in cursor.fetchall()]
 
     def read_one(self, position: int) -> Recorded | None:
