@@ -63,6 +63,20 @@ Encoded = tuple[int, str, bytes]  # position, topic, payload: an event as the st
 DECIDED_TOPIC = _TOPIC_PREFIX + "Decided"
 
 
+# PostgreSQL's reads of the events: a page in order, and the rows at many positions, each found by a descent of the
+# key (a nested loop the planner cannot turn into a scan of the stream filtered by the positions, which it chose
+# for `= ANY(positions)` on a table not analysed yet: 0.2 s for 500 positions of 10^5 events, not 4 ms)
+_PAGE_ON_POSTGRES = (
+    "SELECT originator_version, topic, state FROM {events} WHERE originator_id = %s AND originator_version > %s "
+    "AND originator_version <= %s ORDER BY originator_version LIMIT %s"
+)
+_AT_ON_POSTGRES = (
+    "SELECT e.originator_version, e.topic, e.state FROM unnest(%s::bigint[]) AS w(position) CROSS JOIN LATERAL "
+    "(SELECT originator_version, topic, state FROM {events} WHERE originator_id = %s "
+    "AND originator_version = w.position LIMIT 1) AS e ORDER BY e.originator_version"
+)
+
+
 class StoredRow(NamedTuple):
     """A stored row exactly as the database holds it, for `verify`: `text` if its storage class is text (SQLite),
     not bytes, which only a change with SQL makes."""
@@ -310,6 +324,7 @@ class EventStore:
         self._factory = factory
         self.seal_key = configured_key()
         self._last_seal: tuple[int, bytes] = (0, GENESIS)
+        self._statements: dict[str, Any] = {}  # PostgreSQL's reads by their condition, composed once
         try:
             self._refuse_other_formats(url)
         except PersistenceError as e:  # e.g. a file that is not a SQLite database
@@ -431,6 +446,16 @@ class EventStore:
         except (ValueError, StoreError):
             return None
 
+    def seals_at(self, positions: Sequence[int]) -> dict[int, bytes | None]:
+        """`seal_at` of each of `positions`, read at once."""
+        found: dict[int, bytes | None] = {}
+        for position, _, state in self._rows_at(sorted(set(positions))):
+            try:
+                found[position] = unwrap(state)[1]
+            except ValueError:
+                found[position] = None
+        return found
+
     def head(self) -> tuple[int, datetime | None, bytes] | None:
         """The newest event's position, time and stored seal; None for an empty ledger. StoreError if that row
         cannot be read."""
@@ -491,8 +516,10 @@ class EventStore:
 
     def _page(self, after: int, upto: int | None, limit: int) -> list[Row]:
         datastore = getattr(self.recorder, "datastore", None)
-        if not isinstance(datastore, SQLiteDatastore):
+        if datastore is None:  # in memory
             return _as_rows(self.recorder.select_events(STREAM, gt=after, lte=upto, limit=limit))
+        if not isinstance(datastore, SQLiteDatastore):
+            return self._postgres_rows(_PAGE_ON_POSTGRES, (STREAM, after, upto if upto is not None else 2**62, limit))
         # SQLite: the same query through the recorder's own connection pool, but rows as plain tuples; the
         # package's sqlite3.Row, per-row id conversion and StoredEvent cost more than the read itself
         statement = (
@@ -531,11 +558,20 @@ class EventStore:
         """The events at the given positions (in order): one query per few hundred, not one each (an item's
         positions are far apart, so a range read would read most of the ledger)."""
         wanted = sorted(set(positions))
-        datastore = getattr(self.recorder, "datastore", None)
-        if datastore is None:  # in memory
+        if getattr(self.recorder, "datastore", None) is None:  # in memory
             return [found for p in wanted if (found := self.read_one(p)) is not None]
+        return list(starmap(self.mapper.decode_row, self._rows_at(wanted)))
+
+    def _rows_at(self, wanted: list[int]) -> list[Row]:
+        """The stored rows at `wanted` (sorted, distinct positions), in order: on PostgreSQL one statement
+        however many (an array parameter), on SQLite one per few hundred."""
+        datastore = getattr(self.recorder, "datastore", None)
+        if not wanted:
+            return []
+        if datastore is None:  # in memory
+            return [row for p in wanted for row in self._rows_between(p - 1, p)]
         if not isinstance(datastore, SQLiteDatastore):
-            return list(starmap(self.mapper.decode_row, self._rows_at_on_postgres(wanted)))
+            return self._postgres_rows(_AT_ON_POSTGRES, (wanted, STREAM))
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
         rows: list[Row] = []
         for start in range(0, len(wanted), 500):
@@ -551,22 +587,24 @@ class EventStore:
                     rows += raw.fetchall()
             except (sqlite3.OperationalError, OperationalError) as e:
                 raise self._text_row(chunk[0] - 1, e) from None
-        return list(starmap(self.mapper.decode_row, rows))
+        return rows
 
-    def _rows_at_on_postgres(self, wanted: list[int]) -> list[Row]:
+    def _postgres_rows(self, template: str, params: tuple[Any, ...]) -> list[Row]:
+        """The rows a statement (`template`, its table written `{events}`) reads, as plain tuples, in one statement
+        on one of the recorder's connections (which commit each statement on their own): one round trip to the
+        server, where the recorder's own reads take three (BEGIN, the read, COMMIT) and build a StoredEvent per
+        row."""
+        from psycopg.rows import tuple_row
         from psycopg.sql import SQL, Identifier
 
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        statement = SQL(
-            "SELECT originator_version, topic, state FROM {}.{} WHERE originator_id = %s AND "
-            "originator_version = ANY(%s) ORDER BY originator_version"
-        ).format(Identifier(datastore.schema), Identifier(self.recorder.events_table_name))  # type: ignore[attr-defined]
-        rows: list[Row] = []
-        for start in range(0, len(wanted), 500):
-            with datastore.transaction(commit=False) as cursor:
-                cursor.execute(statement, (STREAM, wanted[start : start + 500]))
-                rows += [(r["originator_version"], r["topic"], bytes(r["state"])) for r in cursor.fetchall()]
-        return rows
+        statement = self._statements.get(template)
+        if statement is None:
+            table = Identifier(datastore.schema, self.recorder.events_table_name)  # type: ignore[attr-defined]
+            statement = self._statements[template] = SQL(template).format(events=table)
+        with datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as cursor:
+            cursor.execute(statement, params, binary=True)  # the states as they are, not as hex text to parse
+            return [(p, t, bytes(s)) for p, t, s in cursor.fetchall()]
 
     def read_one(self, position: int) -> Recorded | None:
         rows = self._rows_between(position - 1, position)
@@ -582,6 +620,17 @@ class EventStore:
                 )
                 found = raw.execute(statement, (STREAM,)).fetchone()
             return int(found[0]) if found and found[0] is not None else 0
+        if datastore is not None:  # PostgreSQL
+            from psycopg.sql import SQL, Identifier
+
+            query = SQL("SELECT max(originator_version) FROM {}.{} WHERE originator_id = %s").format(
+                Identifier(datastore.schema),
+                Identifier(self.recorder.events_table_name),  # type: ignore[attr-defined]
+            )
+            with datastore.get_connection() as connection:
+                found = connection.execute(query, (STREAM,)).fetchone()
+            value = next(iter(found.values())) if isinstance(found, dict) else found[0] if found else None
+            return int(value) if value is not None else 0
         rows = self.recorder.select_events(STREAM, desc=True, limit=1)
         return rows[0].originator_version if rows else 0
 

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,7 +22,7 @@ from typing import Any
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.store import EventStore
 
-from .readmodels import INDEX, IndexRow, ReadModels, open_read_models, starting
+from .readmodels import INDEX, IndexRow, ReadModels, latest_before, open_read_models, starting
 
 FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
 ORG_REF = "org:"  # the organisation's own options (`org.option`), whoever set them
@@ -90,6 +90,9 @@ class ItemIndex:
 
     def known(self, ref: str) -> bool:
         return ref in self.touched
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        return [latest_before(self.touched.get(ref, []), position) for ref, position in pairs]
 
     def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
         return starting(self.touched, prefix, fold_case, limit)

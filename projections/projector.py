@@ -17,6 +17,7 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
 from syncledger.ledger.location import from_storage, is_damage
 from syncledger.ledger.past import Past, PastRows
+from syncledger.ledger.seal import GENESIS
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
@@ -72,14 +73,24 @@ class Projector:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval. A
         checkpoint that does not match its seal or cannot be read or folded onto (changed behind the ledger's
         back: `verify` says where) is not used; the state is then folded from the start."""
-        found = self.models.checkpoint_at_or_before(position)
-        if found:
+        # the nearest checkpoint and those it may be a delta onto, in one read, with their events' seals in another
+        chain = {p: (state, seal) for p, state, seal in self.models.checkpoint_rows_before(position, DELTAS + 1)}
+        seals = self.store.seals_at(list(chain)) if chain and self.models.sealer is not None else {}
+
+        def read(at: int) -> bytes | None:
+            if at not in chain:
+                return self._deciphered(at)
+            state, seal = chain[at]
+            return self.store.mapper.decipher(self.models.checked(at, state, seal, seals.get(at) or GENESIS))
+
+        found = max(chain, default=None)
+        if found is not None:
             try:
                 # ForgedCheckpoint, CheckpointUnreadable (ValueErrors), CheckpointMissingError (a LookupError)
-                world = decode_checkpoint(found[0], self._deciphered, self.models)
+                world = decode_checkpoint(found, read, self.models)
             except (ValueError, LookupError) as e:
                 forged = isinstance(e, ForgedCheckpoint)
-                warn(str(e) if forged else f"the checkpoint at {found[0]} cannot be used ({e})")
+                warn(str(e) if forged else f"the checkpoint at {found} cannot be used ({e})")
             else:
                 try:
                     for pos, event in self.store.read(after=world.position, upto=position):
@@ -87,7 +98,7 @@ class Projector:
                     return world
                 except LookupError as e:  # a checkpoint's world the events after it do not apply to (a user,
                     # a record or an item they name is not in it): one changed with SQL and sealed again
-                    warn(f"the checkpoint at {found[0]} cannot be used (the events after it do not apply: {e!r})")
+                    warn(f"the checkpoint at {found} cannot be used (the events after it do not apply: {e!r})")
         world = World(past=Past(self.models))
         for pos, event in self.store.read(after=0, upto=position):
             evolve(world, event, pos)

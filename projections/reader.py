@@ -4,9 +4,9 @@ with the ledger."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
-from functools import lru_cache
 from typing import Any
 
 from syncledger.ledger import vocabulary as v
@@ -18,6 +18,8 @@ from syncledger.ledger.world import World
 from .keys import check_seal_key
 from .projector import CHECKPOINT_EVERY, Progress, Projector
 from .readmodels import INDEX, WORLD, ReadModels, open_read_models
+
+ROWS_KEPT = 4096  # references whose index rows a reader keeps once read
 
 
 class _View(Mapping[str, list[Any]]):
@@ -45,9 +47,34 @@ class StoredIndex:
 
     def __init__(self, models: ReadModels) -> None:
         self.models = models
-        self.rows = lru_cache(maxsize=4096)(self.models.touched)
+        self._rows: OrderedDict[str, list[tuple[int, str | None]]] = OrderedDict()  # the latest ROWS_KEPT read
         self.touched = _View(self, decisions_only=False)  # ref -> positions of every event that touched it
         self.decisions = _View(self, decisions_only=True)  # ref -> (position, rule) of each decision about it
+
+    def rows(self, ref: str) -> list[tuple[int, str | None]]:
+        """The positions that touched `ref`, each with the rule of its decision (None for an action)."""
+        return self.rows_of([ref])[ref]
+
+    def rows_of(self, refs: Iterable[str]) -> dict[str, list[tuple[int, str | None]]]:
+        """`rows` of each of `refs`, those not read yet read at once (one statement, not one each)."""
+        wanted = list(dict.fromkeys(refs))
+        missing = [ref for ref in wanted if ref not in self._rows]
+        read = self.models.touched_many(missing) if missing else {}
+        found = {}
+        for ref in wanted:
+            rows = self._rows.pop(ref, None)
+            found[ref] = self._rows[ref] = rows if rows is not None else read.get(ref, [])
+        while len(self._rows) > ROWS_KEPT:
+            self._rows.popitem(last=False)
+        return found
+
+    def positions_of(self, refs: Iterable[str]) -> dict[str, list[int]]:
+        """The positions of every event that touched each of `refs` (`touched`, for many at once)."""
+        return {ref: [p for p, _ in rows] for ref, rows in self.rows_of(refs).items()}
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        """For each (reference, position), the last position before it that touched the reference."""
+        return self.models.latest_before(pairs)
 
     def last_decision(self, ref: str) -> tuple[int, str] | None:
         found = self.decisions.get(ref)

@@ -16,8 +16,9 @@ import random
 import re
 import sqlite3
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import orjson
 
@@ -29,6 +30,8 @@ from syncledger.ledger.world import Link, Record
 from .codec import record_data, record_of
 from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal, digests, warn
 
+K = TypeVar("K")
+V = TypeVar("V")
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
 # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed; 8: users'
 # sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too; 10: the item
@@ -86,10 +89,29 @@ class ReadModels(Protocol):
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None: ...
 
+    def checkpoint_rows_before(self, position: int, count: int) -> list[tuple[int, bytes, bytes | None]]:
+        """The latest `count` checkpoints at or before `position`, newest first, with their seals, as stored and
+        unchecked (`checked` checks one): a delta's chain of checkpoints in one read."""
+        ...
+
+    def checked(self, position: int, state: bytes, seal: bytes | None, event_seal: bytes | None = None) -> bytes:
+        """A stored checkpoint's state, if it matches its seal (`event_seal`: the event's at `position`, looked up
+        if not given); `ForgedCheckpoint` if it does not."""
+        ...
+
     def checkpoints(self) -> list[int]: ...
 
     def touched(self, ref: str) -> list[tuple[int, str | None]]:
         """The positions that touched `ref`, each with the rule of its decision (None for an action)."""
+        ...
+
+    def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
+        """`touched` of each of `refs` (those the index names), read at once."""
+        ...
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        """For each (reference, position), the last position before it that touched the reference (None if
+        none), read at once: without the reference's every position."""
         ...
 
     def refs(self) -> list[str]: ...
@@ -241,6 +263,13 @@ class MemoryReadModels:
         n = bisect.bisect_right(positions, position)
         return (positions[n - 1], self._checkpoints[positions[n - 1]]) if n else None
 
+    def checkpoint_rows_before(self, position: int, count: int) -> list[tuple[int, bytes, bytes | None]]:
+        positions = sorted(p for p in self._checkpoints if p <= position)[-count:] if count > 0 else []
+        return [(p, self._checkpoints[p], None) for p in reversed(positions)]
+
+    def checked(self, position: int, state: bytes, seal: bytes | None, event_seal: bytes | None = None) -> bytes:
+        return state
+
     def checkpoints(self) -> list[int]:
         return sorted(self._checkpoints)
 
@@ -273,6 +302,12 @@ class MemoryReadModels:
 
     def touched(self, ref: str) -> list[tuple[int, str | None]]:
         return list(self._index.get(ref, ()))
+
+    def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
+        return {ref: list(self._index[ref]) for ref in refs if ref in self._index}
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        return [latest_before([p for p, _ in self._index.get(ref, ())], position) for ref, position in pairs]
 
     def refs(self) -> list[str]:
         return list(self._index)
@@ -347,6 +382,32 @@ _SCHEMA = (
 _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 
 
+def latest_before(positions: Sequence[int], position: int) -> int | None:
+    """The last of `positions` (in order) before `position`, if any."""
+    at = bisect.bisect_left(positions, position)
+    return positions[at - 1] if at else None
+
+
+def _position(row: Sequence[Any] | None) -> int | None:
+    return int(row[0]) if row is not None and row[0] is not None else None
+
+
+RECORDS_KEPT = 4096  # deleted records a process keeps once looked up
+
+
+class _Bounded(OrderedDict[K, V]):
+    """A dict that forgets its oldest entries beyond `most`."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__()
+        self.most = most
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.most:
+            self.popitem(last=False)
+
+
 def _link(row: Sequence[Any]) -> Link:
     made, position, user, item, record, origin, rule, in_filter = row
     return Link(user, item, record, origin, "unlinked", rule, int(position), bool(in_filter), int(made))
@@ -363,6 +424,9 @@ class SqlReadModels:
         self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
+        # deleted records looked up so far (`record`): (position deleted, record), or (the position up to which the
+        # archive held no row of it, None); bounded, as a long-lived process may look up many
+        self._records: _Bounded[str, tuple[int, Record | None]] = _Bounded(RECORDS_KEPT)
         # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
         sqlite = isinstance(connection, sqlite3.Connection)
         if self._ready():  # every command opens them: no lock and no DDL when they are all there already
@@ -427,8 +491,8 @@ class SqlReadModels:
         return list(rows)
 
     def _end_read(self) -> None:
-        if not isinstance(self.db, sqlite3.Connection):
-            self.db.commit()  # psycopg opens a transaction for reads too: end it, or it holds locks
+        """Nothing to end: on PostgreSQL the connection commits each statement on its own (`open_read_models`),
+        so that a read is one round trip to the server, not three (BEGIN, the read, COMMIT), and holds no locks."""
 
     def tracking(self, projection: str) -> int:
         row = self._one("SELECT position FROM syncledger_tracking WHERE name = ?", (projection,))
@@ -540,10 +604,20 @@ class SqlReadModels:
         found = self.checkpoint_row(position)
         if found is None:
             return None
-        state, seal = found
-        if self.sealer is not None and seal != checkpoint_seal(self.sealer, position, state):
+        return self.checked(position, *found)
+
+    def checked(self, position: int, state: bytes, seal: bytes | None, event_seal: bytes | None = None) -> bytes:
+        if self.sealer is not None and seal != checkpoint_seal(self.sealer, position, state, event_seal):
             raise ForgedCheckpoint(f"the checkpoint at position {position} does not match its seal")
         return state
+
+    def checkpoint_rows_before(self, position: int, count: int) -> list[tuple[int, bytes, bytes | None]]:
+        rows = self._all(
+            "SELECT position, state, seal FROM syncledger_checkpoints WHERE position <= ? ORDER BY position DESC "
+            "LIMIT ?",
+            (position, count),
+        )
+        return [(int(p), bytes(state), bytes(seal)) for p, state, seal in rows]
 
     def checkpoint_row(self, position: int) -> tuple[bytes, bytes | None] | None:
         row = self._one("SELECT state, seal FROM syncledger_checkpoints WHERE position = ?", (position,))
@@ -569,15 +643,12 @@ class SqlReadModels:
         if isinstance(self.db, sqlite3.Connection):
             yield from self.db.execute(self._sql(statement), tuple(params))
             return
-        try:
-            with self.db.cursor(name=f"syncledger_read_{next(_CURSORS)}") as cursor:
-                cursor.itersize = ITERSIZE
-                cursor.execute(self._sql(statement), tuple(params))
-                yield from cursor
-        except BaseException:  # a failed read, or one left unfinished (the iterator closed)
-            self.db.rollback()
-            raise
-        self._end_read()
+        # a server-side cursor lives in a transaction (the connection commits each statement on its own else);
+        # a failed read, or one left unfinished (the iterator closed), rolls it back
+        with self.db.transaction(), self.db.cursor(name=f"syncledger_read_{next(_CURSORS)}") as cursor:
+            cursor.itersize = ITERSIZE
+            cursor.execute(self._sql(statement), tuple(params))
+            yield from cursor
 
     def highest_positions(self) -> dict[str, int]:
         def most(statement: str) -> int:
@@ -653,6 +724,39 @@ class SqlReadModels:
         rows = self._all("SELECT position, rule FROM syncledger_index WHERE ref = ? ORDER BY position", (ref,))
         return [(int(p), r) for p, r in rows]
 
+    def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
+        """One statement (PostgreSQL: an array parameter; SQLite: a few hundred references a statement)."""
+        wanted = list(dict.fromkeys(refs))
+        statements: list[tuple[str, list[Any]]]
+        if isinstance(self.db, sqlite3.Connection):
+            chunks = [wanted[n : n + 500] for n in range(0, len(wanted), 500)]
+            statements = [(f"ref IN ({', '.join('?' * len(chunk))})", chunk) for chunk in chunks]
+        else:
+            statements = [("ref = ANY(?)", [wanted])] if wanted else []
+        found: dict[str, list[tuple[int, str | None]]] = {}
+        for condition, params in statements:
+            rows = self._all(
+                f"SELECT ref, position, rule FROM syncledger_index WHERE {condition} ORDER BY ref, position", params
+            )
+            for ref, position, rule in rows:
+                found.setdefault(ref, []).append((int(position), rule))
+        return found
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        """Each a descent of the index's key to (reference, position): on PostgreSQL all in one statement."""
+        if not pairs:
+            return []
+        before = "SELECT max(position) FROM syncledger_index WHERE ref = {ref} AND position < {position}"
+        if isinstance(self.db, sqlite3.Connection):  # no round trips to save: one small read each
+            statement = before.format(ref="?", position="?")
+            return [_position(self._one(statement, pair)) for pair in pairs]
+        rows = self._all(
+            f"SELECT ({before.format(ref='w.ref', position='w.at')}) FROM unnest(?::text[], ?::bigint[]) "
+            "WITH ORDINALITY AS w(ref, at, n) ORDER BY w.n",
+            ([ref for ref, _ in pairs], [position for _, position in pairs]),
+        )
+        return [_position(row) for row in rows]
+
     def refs(self) -> list[str]:
         return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
 
@@ -688,8 +792,15 @@ class SqlReadModels:
     def record(self, record: str, upto: int) -> Record | None:
         if (stand_in := self._untrusted(WORLD)) is not None:
             return stand_in.record(record, upto)
-        row = self._one("SELECT state FROM syncledger_past_records WHERE record = ? AND position <= ?", (record, upto))
-        return self._record(row[0]) if row else None
+        known = self._records.get(record)
+        if known is None or (known[1] is None and known[0] < upto):
+            row = self._one("SELECT position, state FROM syncledger_past_records WHERE record = ?", (record,))
+            # a record is deleted once and its id never used again: its row never changes; and no row means none
+            # up to `upto`, where the archive is complete (rows written later are of later positions)
+            known = (int(row[0]), self._record(row[1])) if row else (upto, None)
+            self._records[record] = known
+        position, found = known
+        return found if found is not None and position <= upto else None
 
     def _record(self, state: bytes) -> Record:
         """A deleted record as its row stores it (encrypted JSON, `codec.record_data`)."""
@@ -779,6 +890,7 @@ class SqlReadModels:
                 c.execute(f"DELETE FROM syncledger_{table}")
             c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
         self._links, self._links_upto = [], 0
+        self._records.clear()
         self._trusted, self._stand_in = set(), None
 
     def close(self) -> None:
@@ -800,16 +912,25 @@ def _transient(error: Exception) -> bool:
 
 
 class _Transaction:
+    """One transaction: SQLite's BEGIN IMMEDIATE, or on PostgreSQL (whose connection commits each statement on its
+    own else) psycopg's own transaction block."""
+
     def __init__(self, db: Any) -> None:
         self.db = db
+        self.block: Any = None
 
     def __enter__(self) -> Any:
         if isinstance(self.db, sqlite3.Connection):
             self.db.execute("BEGIN IMMEDIATE")
+        else:
+            self.block = self.db.transaction()
+            self.block.__enter__()
         return self.db.cursor()
 
-    def __exit__(self, kind: object, *_: object) -> None:
-        if kind is None:
+    def __exit__(self, kind: Any, value: Any, trace: Any) -> None:
+        if self.block is not None:
+            self.block.__exit__(kind, value, trace)  # commits, or rolls back and lets the error go on
+        elif kind is None:
             self.db.commit()
         else:
             self.db.rollback()
@@ -830,5 +951,6 @@ def open_read_models(url: str | None, cipher: Cipher, sealer: Sealer | None = No
         connection.execute("PRAGMA cache_size=-65536")
         return SqlReadModels(connection, "?", "BLOB", cipher, sealer)
     schema = env.get("POSTGRES_SCHEMA")
-    server = connect_postgres(env, options=f"-c search_path={schema}" if schema else None)
+    # each read commits on its own (one round trip); writes open their transaction (`_Transaction`)
+    server = connect_postgres(env, autocommit=True, options=f"-c search_path={schema}" if schema else None)
     return SqlReadModels(server, "%s", "BYTEA", cipher, sealer)

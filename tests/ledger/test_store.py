@@ -73,6 +73,7 @@ def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
         "close",
         # reading seals, for heads, keys and derived data: nothing that writes
         "seal_at",
+        "seals_at",
         "head",
         "newest_kind",
         "key_seals_newest",

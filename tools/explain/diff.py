@@ -19,7 +19,8 @@ from syncledger.projections.index import refs_of
 from syncledger.projections.reader import Reader
 
 from ..inputs import BadInputError, Point
-from .history import load_history
+from .history import History, load_histories, load_history
+from .sentences import Lookup
 from .why import removal_position
 
 T = TypeVar("T")
@@ -229,9 +230,39 @@ def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
     before, after = reader.world_at(a), reader.world_at(b)
     touched = _touched_between(reader, a, b) if b - a <= WINDOW_READ else None
     changes = diff_worlds(before, after, in_order=True, touched=touched)
-    by_field = [fields_changed_by(change, a, b, reader) for change in changes]
-    by = [changed_by(c, a, b, reader, after, fields) for c, fields in zip(changes, by_field, strict=True)]
+    # what explains the changes, read for all of them at once (a few statements, not a few for each change): the
+    # histories of the changed records and items within the two points, every changed reference's index rows,
+    # and the events those name
+    histories = load_histories(reader, [c.ref for c in changes if _by_fields(c)], a + 1, b)
+    rows = reader.index.positions_of(c.ref for c in changes)
+    named = {e.position for history in histories.values() for e in history.entries}
+    for change in changes:
+        inside = _inside(rows[change.ref], a, b)
+        named.update(inside[:1] + inside[-1:])
+    read = _Prefetched(reader, named)
+    by_field = [fields_changed_by(change, a, b, reader, histories.get(change.ref), read) for change in changes]
+    by = [changed_by(c, a, b, reader, after, fields, read) for c, fields in zip(changes, by_field, strict=True)]
     return Diff(a, b, before, after, changes, by, by_field)
+
+
+class _Prefetched:
+    """The events at the given positions, read at once; any other read when asked for."""
+
+    def __init__(self, reader: Reader, positions: set[int]) -> None:
+        self.reader, self.events = reader, dict(reader.events(positions))
+
+    def __call__(self, position: int) -> v.Action | v.Decided | None:
+        found = self.events.get(position)
+        return found if found is not None else self.reader.event(position)
+
+
+def _by_fields(change: Difference) -> bool:
+    """Whether the change is explained field by field (`fields_changed_by`): a changed record or item."""
+    return change.kind == "changed" and change.side in ("crm", "outlook")
+
+
+def _inside(touched: list[int], a: int, b: int) -> list[int]:
+    return touched[bisect_right(touched, a) : bisect_right(touched, b)]
 
 
 def _touched_between(reader: Reader, a: int, b: int) -> set[str]:
@@ -240,14 +271,21 @@ def _touched_between(reader: Reader, a: int, b: int) -> set[str]:
 
 
 def changed_by(
-    change: Difference, a: int, b: int, reader: Reader, world_b: World, fields: dict[str, dict[str, Any]] | None = None
+    change: Difference,
+    a: int,
+    b: int,
+    reader: Reader,
+    world_b: World,
+    fields: dict[str, dict[str, Any]] | None = None,
+    read: Lookup | None = None,
 ) -> dict[str, Any] | None:
     """The event between the two points that made the change: what a support engineer looks up next. For a
-    changed record or item, the latest of the events that made its field changes (`fields`)."""
+    changed record or item, the latest of the events that made its field changes (`fields`). `read` reads an
+    event (`reader.event` if not given)."""
     if fields:
         return max(fields.values(), key=lambda found: found["position"])
-    touched = reader.index.touched.get(change.ref, [])
-    inside = touched[bisect_right(touched, a) : bisect_right(touched, b)]
+    read = read or reader.event
+    inside = _inside(reader.index.touched.get(change.ref, []), a, b)
     position: int | None
     if change.side == "link":
         position = change.fields.get("position", (None, None))[1]
@@ -257,28 +295,33 @@ def changed_by(
         gone = world_b.past.record(change.ref[4:])
         position = gone.changed if gone is not None else None
     elif change.kind == "deleted":
-        position = removal_position(change.ref, reader.index, reader.event)
+        position = removal_position(change.ref, reader.index, read)
     else:
         position = inside[-1] if inside else None
-    return _event_found(position, reader)
+    return _event_found(position, read)
 
 
-def _event_found(position: int | None, reader: Reader) -> dict[str, Any] | None:
-    event = reader.event(position) if position else None
+def _event_found(position: int | None, read: Lookup) -> dict[str, Any] | None:
+    event = read(position) if position else None
     if event is None:
         return None
     return {"position": position, "event": event.do, "rule": event.rule if isinstance(event, v.Decided) else None}
 
 
-def fields_changed_by(change: Difference, a: int, b: int, reader: Reader) -> dict[str, dict[str, Any]]:
+def fields_changed_by(
+    change: Difference, a: int, b: int, reader: Reader, history: History | None = None, read: Lookup | None = None
+) -> dict[str, dict[str, Any]]:
     """For each property of a changed record or item, the last event in (a, b] that changed it. Not the last
-    event about the item: a sync that pulled Bob's edit into Alice's Outlook did not change the CRM record."""
-    if change.kind != "changed" or change.side not in ("crm", "outlook"):
+    event about the item: a sync that pulled Bob's edit into Alice's Outlook did not change the CRM record.
+    `history`: the item's history from a + 1 to b, if read already (`load_histories`)."""
+    if not _by_fields(change):
         return {}
     last: dict[str, int] = {}
-    for entry in load_history(reader, change.ref, a + 1, b).entries:
+    if history is None:
+        history = load_history(reader, change.ref, a + 1, b)
+    for entry in history.entries:
         for made in entry.changes:
             if made.ref == change.ref and made.side == change.side and made.field in change.fields:
                 last[made.field] = entry.position
-    found = {name: _event_found(position, reader) for name, position in last.items()}
+    found = {name: _event_found(position, read or reader.event) for name, position in last.items()}
     return {name: event for name, event in found.items() if event is not None}

@@ -4,8 +4,7 @@ entries out; `load_history` reads only the events the item index files under the
 
 from __future__ import annotations
 
-from bisect import bisect_left
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -147,19 +146,15 @@ def sync_user(event: v.Action | v.Decided) -> str | None:
     return settled[0] if settled else None
 
 
-def sync_point_positions(events: Iterable[Recorded], user_positions: Callable[[str], Sequence[int]]) -> dict[int, int]:
+def sync_point_positions(
+    events: Iterable[Recorded], before: Callable[[list[tuple[str, int]]], list[int | None]]
+) -> dict[int, int]:
     """For each decision taken by a sync, the position of its sync point: the user's own event just before it
-    (the sync, the going online, or GO-ONLINE-SYNC), found by bisecting the user's positions in the index."""
-    found: dict[int, int] = {}
-    for position, event in events:
-        user = sync_user(event)
-        if user is None:
-            continue
-        positions = user_positions(user)
-        before = bisect_left(positions, position)
-        if before:
-            found[position] = positions[before - 1]
-    return found
+    (the sync, the going online, or GO-ONLINE-SYNC), which `before` finds for many (`user:<name>`, position)
+    at once in the index (`StoredIndex.latest_before`), not from every event of the user."""
+    decided = [(position, user) for position, event in events if (user := sync_user(event)) is not None]
+    found = before([(f"user:{user}", position) for position, user in decided])
+    return {position: point for (position, _), point in zip(decided, found, strict=True) if point is not None}
 
 
 def sync_point(position: int, event: v.Action | v.Decided) -> SyncPoint | None:
@@ -193,6 +188,20 @@ class _Sides:
                 shot[("outlook", ref)] = _exists(self.items.get(ref))
                 shot[("link", ref)] = {"link": self.links.get(ref)}
         return shot
+
+    @staticmethod
+    def sides_of(event: v.Action | v.Decided) -> set[str]:
+        """The records and Outlook items (by ref) `apply` may change for this event: every one it changes is
+        named by the event's or an effect's `record`, or its `user` and `item`; the rest stay as they were."""
+        refs: set[str] = set()
+        for part in event.effects if isinstance(event, v.Decided) else (event,):
+            values = part.__dict__  # pydantic's attribute lookup is slow
+            record, user, item = values.get("record"), values.get("user"), values.get("item")
+            if isinstance(record, str):
+                refs.add(v.crm_ref(record))
+            if isinstance(user, str) and isinstance(item, str):
+                refs.add(v.outlook_ref(user, item))
+        return refs
 
     def apply(self, event: v.Action | v.Decided) -> None:
         if isinstance(event, v.Decided):
@@ -334,11 +343,13 @@ def build(
         names.learn(event)
         if not belongs(ref, event):
             continue
-        before = sides.snapshot(family)
+        changed = sides.sides_of(event)
+        local = [r for r in family if r in changed]  # the others cannot change: not snapshotted for each event
+        before = sides.snapshot(local)
         sides.apply(event)
         if not _within(position, event.when, since, until):
             continue
-        changes = tuple(_diff(before, sides.snapshot(family)))
+        changes = tuple(_diff(before, sides.snapshot(local)))
         sync = sync_of.get(position)
         if sync is not None and sync in points:
             point = sync_point(sync, points[sync])
@@ -426,15 +437,32 @@ def _within(position: int, at: datetime, since: Bound | None, until: Bound | Non
 
 def load_history(reader: Reader, ref: str, since: Bound | None = None, until: Bound | None = None) -> History:
     """Read only the events the item index files under the item and its link partners, and the sync points
-    of the decisions among them, then build the history (a lookup, not a scan of the ledger)."""
-    touched = reader.index.touched
-    own = reader.events(touched.get(ref, []))
-    seen = {position for position, _ in own}
-    wanted = {p for partner in partner_refs(ref, own) for p in touched.get(partner, []) if p not in seen}
-    events = own + reader.events(wanted)
-    sync_of = sync_point_positions(events, lambda user: touched.get(f"user:{user}", []))
+    of the decisions among them, then build the history (a lookup, not a scan of the ledger): a few statements
+    however many events the item has, each reading many positions at once."""
+    return load_histories(reader, [ref], since, until)[ref]
+
+
+def load_histories(
+    reader: Reader, refs: Iterable[str], since: Bound | None = None, until: Bound | None = None
+) -> dict[str, History]:
+    """`load_history` of many items (what `diff` explains its changes with), read together: each of its reads
+    for every item at once, so the same few statements in all, not a few for each item."""
+    index, wanted = reader.index, list(dict.fromkeys(refs))
+    positions = index.positions_of(wanted)
+    read = dict(reader.events({p for found in positions.values() for p in found}))
+    own = {ref: [(p, read[p]) for p in positions[ref] if p in read] for ref in wanted}
+    partners = {ref: partner_refs(ref, own[ref]) for ref in wanted}
+    theirs = index.positions_of(partner for found in partners.values() for partner in found)
+    read.update(reader.events({p for found in theirs.values() for p in found if p not in read}))
+    events: dict[str, list[Recorded]] = {}
+    for ref in wanted:
+        seen = set(positions[ref])
+        more = {p for partner in partners[ref] for p in theirs[partner] if p not in seen and p in read}
+        events[ref] = own[ref] + [(p, read[p]) for p in sorted(more)]
+    every = {position: event for found in events.values() for position, event in found}
+    sync_of = sync_point_positions(sorted(every.items(), key=lambda r: r[0]), index.latest_before)
     points = dict(reader.events(set(sync_of.values())))
-    return build(ref, events, points, sync_of, since, until)
+    return {ref: build(ref, events[ref], points, sync_of, since, until) for ref in wanted}
 
 
 # --------------------------------------------------------------------------------------------- JSON

@@ -4,7 +4,7 @@ condition that held, and a short source)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, Protocol
@@ -31,6 +31,10 @@ class Index(Protocol):
     def last_decision(self, ref: str) -> tuple[int, str] | None: ...
 
     def known(self, ref: str) -> bool: ...
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        """For each (reference, position), the last position before it that touched the reference."""
+        ...
 
 
 Lookup = Callable[[int], "v.Action | v.Decided | None"]

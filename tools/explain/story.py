@@ -138,6 +138,11 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
     if read_many is not None:
         for position, prefetched in read_many([p for p in about if p not in read.cache]):
             read.cache[position] = prefetched
+        # the decisions' own causes too, in the same few reads (each cause's causes, rarer, are read one by one)
+        decisions = [e for p in about if isinstance(e := read.cache.get(p), v.Decided)]
+        causes = {c for d in decisions for c in (*(d.causes or (d.cause,)), d.cause + 1) if c not in read.cache}
+        for position, prefetched in read_many(sorted(causes)):
+            read.cache[position] = prefetched
     short = explain(ref, world, index, read)  # the present, in the words of `why --short`
     roles: dict[int, str] = dict.fromkeys(about, "about")
     reached_from: dict[int, int] = {}

@@ -4,7 +4,6 @@ sentences of `tools.explain.sentences`."""
 from __future__ import annotations
 
 import difflib
-from bisect import bisect_left
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -170,9 +169,7 @@ def causes(position: int, read: Lookup, index: Index) -> set[int]:
 
 def _user_event_before(index: Index, user: str, position: int) -> int | None:
     """The user's own latest event (sync, online, option...) before `position`: for a replay, going online."""
-    positions = index.touched.get(f"user:{user}", [])
-    at = bisect_left(positions, position)
-    return positions[at - 1] if at else None
+    return index.latest_before([(f"user:{user}", position)])[0]  # not every event of the user: a lookup
 
 
 def steps_of(positions: set[int], read: Lookup, names: Names) -> list[Step]:
