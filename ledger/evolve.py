@@ -1,6 +1,11 @@
 """The fold: one event changes the world. No rules are evaluated here: decisions carry their effects.
 
 The same function serves the write side (the state the engine decides from), rebuilds and time travel.
+
+The strings the present keeps are shared, not copied: a fold from stored events decodes each event's strings
+afresh, so a user's name, a type, a state or a rule would otherwise be one string per record, item and link that
+names it, and a record's or an item's id one more per link (a third of a large present's memory, measured). The
+names and words are interned (`world.interned`); ids are taken from the record or item the world already holds.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from functools import singledispatch
 from . import effects as fx
 from . import vocabulary as v
 from .world import Item, Link, Pending, Record, User, World
+from .world import interned as intern
 
 
 def evolve(world: World, event: v.Action | v.Decided, position: int) -> None:
@@ -30,9 +36,10 @@ def _apply(event: object, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.UserAdded, world: World, position: int) -> None:
-    world.users[e.user] = User(e.user, e.sync_filter, e.delete_untracked_email_in_crm)
+    name = intern(e.user)  # the string every record, item and link of the user shares
+    world.users[name] = User(name, e.sync_filter, e.delete_untracked_email_in_crm)
     if e.sync_method is not None:
-        world.users[e.user].sync_method = e.sync_method
+        world.users[name].sync_method = e.sync_method
 
 
 @_apply.register
@@ -47,7 +54,7 @@ def _(e: v.OrgOptionChanged, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.OutlookItemCreated, world: World, position: int) -> None:
-    _new_item(world, e.user, Item(e.item, e.type, dict(e.fields), e.start, changed=position))
+    _new_item(world, e.user, Item(e.item, intern(e.type), dict(e.fields), e.start, changed=position))
 
 
 @_apply.register
@@ -102,8 +109,8 @@ def _(e: v.WentOnline, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.CrmRecordCreated, world: World, position: int) -> None:
-    owner = e.owner or e.actor
-    record = Record(e.record, e.type, owner, "active", dict(e.fields), start=e.start, regarding=e.regarding)
+    owner = intern(e.owner or e.actor)
+    record = Record(e.record, intern(e.type), owner, "active", dict(e.fields), start=e.start, regarding=e.regarding)
     _add_record(world, record, position)
 
 
@@ -126,7 +133,8 @@ def _(e: v.DiscrepancyFound, world: World, position: int) -> None:
 def _(e: v.ItemAliased, world: World, position: int) -> None:
     """Another name of an item: references and later imports resolve it; the item itself does not change."""
     user = world.users[e.user]
-    user.aliases[e.alias] = e.item
+    item = user.items.get(e.item)
+    user.aliases[e.alias] = item.id if item is not None else e.item
     user.copies.pop(e.item, None)
     world.changed_aliases[(e.user, e.alias)] = None
 
@@ -148,14 +156,14 @@ def _(e: v.CrmRecordDeleted, world: World, position: int) -> None:
 def _(e: v.CrmRecordAssigned, world: World, position: int) -> None:
     record = _record(world, e.record, position)
     world.users[record.owner].owned.pop(record.id, None)
-    record.owner = e.to
+    record.owner = intern(e.to)
     world.users[e.to].owned[record.id] = None
 
 
 @_apply.register
 def _(e: v.CrmRecordShared, world: World, position: int) -> None:
     record = _record(world, e.record, position)
-    record.shared_with[e.with_] = None
+    record.shared_with[intern(e.with_)] = None
     world.users[e.with_].shared[record.id] = None
 
 
@@ -182,8 +190,10 @@ def _effect(effect: object, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
-    shared = dict.fromkeys(f.shared_with or ())
-    record = Record(f.record, f.type, f.owner, f.state, dict(f.fields), shared, f.regarding, f.start)
+    shared = dict.fromkeys(map(intern, f.shared_with or ()))
+    record = Record(
+        f.record, intern(f.type), intern(f.owner), intern(f.state), dict(f.fields), shared, f.regarding, f.start
+    )
     _add_record(world, record, position)
     for name in shared:
         world.users[name].shared[record.id] = None
@@ -192,13 +202,13 @@ def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
 @_effect.register
 def _(f: fx.ChangeRecord, world: World, position: int, rule: str) -> None:
     if f.keeps_skip is not None:  # the pusher's own removal still stands after its push (RULES-SSS.md)
-        world.records[f.record].removed_by[f.keeps_skip] = position
+        world.records[f.record].removed_by[intern(f.keeps_skip)] = position
     record = _record(world, f.record, position)
     record.fields.update(f.fields)
     if f.start is not None:
         record.start = f.start
     if f.state is not None:
-        record.state = f.state
+        record.state = intern(f.state)
     if f.regarding is not None:
         record.regarding = f.regarding
 
@@ -210,7 +220,7 @@ def _(f: fx.DeleteRecord, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.CreateItem, world: World, position: int, rule: str) -> None:
-    _new_item(world, f.user, Item(f.item, f.type, dict(f.fields), f.start, f.completed, position))
+    _new_item(world, f.user, Item(f.item, intern(f.type), dict(f.fields), f.start, f.completed, position))
     if rule == "FILTER-CREATE" and world.at is not None:  # a copy the mailbox audit may log under another id
         world.users[f.user].copies[f.item] = world.at
 
@@ -230,9 +240,14 @@ def _(f: fx.DeleteItem, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.LinkItem, world: World, position: int, rule: str) -> None:
-    link = Link(f.user, f.item, f.record, f.origin, "linked", rule, position, f.in_filter, made=position)
-    world.users[f.user].links_by_item[f.item] = link
-    world.links_to.setdefault(f.record, {})[f.user] = link
+    user = world.users[f.user]
+    item, record = user.items.get(f.item), world.records.get(f.record)
+    item_id = item.id if item is not None else f.item
+    record_id = record.id if record is not None else f.record
+    origin, rule = intern(f.origin), intern(rule)
+    link = Link(user.name, item_id, record_id, origin, "linked", rule, position, f.in_filter, made=position)
+    user.links_by_item[item_id] = link
+    world.links_to.setdefault(record_id, {})[user.name] = link
     world.changed_links[(f.user, f.item)] = None
 
 
@@ -244,7 +259,7 @@ def _(f: fx.UnlinkItem, world: World, position: int, rule: str) -> None:
     del by_user[f.user]
     if not by_user:
         del world.links_to[f.record]
-    link.state, link.rule, link.position = "unlinked", rule, position
+    link.state, link.rule, link.position = "unlinked", intern(rule), position
     world.past.add_link(link)
     world.changed_links[(f.user, f.item)] = None
 
@@ -297,7 +312,7 @@ def _removed_by(world: World, user: str, record_id: str, position: int) -> None:
     its id is never used again)."""
     record = world.records.get(record_id)
     if record is not None:
-        record.removed_by[user] = position
+        record.removed_by[intern(user)] = position
         world.changed_records[record_id] = None
 
 

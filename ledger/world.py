@@ -8,9 +8,11 @@ stays the size of the organisation however long the ledger grows; only the past 
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from .past import Past, made
 from .values import FieldValue
@@ -112,6 +114,14 @@ def forget_changes(world: World) -> None:
     world.changed_items.clear()
     world.changed_links.clear()
     world.changed_aliases.clear()
+
+
+def interned(value: Any) -> Any:
+    """A name or a word (a user's name, a type, a state, an origin, a rule) as the one string the process keeps of
+    it (`sys.intern`), so that a large present holds one copy of each, not one per record, item and link that
+    names it (a fold from stored events decodes each event's strings afresh). Anything but a plain string (stored
+    data changed behind the ledger's back) is returned as it is, to meet the checks it met before."""
+    return sys.intern(value) if type(value) is str else value
 
 
 # ----------------------------------------------------------------------------------------- pure queries

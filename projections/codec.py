@@ -23,6 +23,7 @@ import orjson
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.past import Archive, Past, made
 from syncledger.ledger.world import Item, Link, Pending, Record, User, World
+from syncledger.ledger.world import interned as intern
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -47,7 +48,9 @@ def record_data(r: Record) -> tuple[Any, ...]:
 
 
 def record_of(d: list[Any]) -> Record:
-    return Record(d[0], d[1], d[2], d[3], d[4], dict.fromkeys(d[5]), d[6], _dt(d[7]), d[8], d[9], d[10])
+    # names and words interned, as the fold keeps them (`ledger.evolve`): one string each, not one per record
+    shared = dict.fromkeys(map(intern, d[5]))
+    return Record(d[0], intern(d[1]), intern(d[2]), intern(d[3]), d[4], shared, d[6], _dt(d[7]), d[8], d[9], d[10])
 
 
 def link_data(k: Link) -> tuple[Any, ...]:
@@ -193,6 +196,21 @@ def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archiv
     return world
 
 
+def _link_of(row: list[Any], user: User, records: dict[str, Record]) -> Link:
+    """A link of the user's, sharing the strings the world holds (its user's name, its item's and record's ids) as
+    the fold does (`ledger.evolve`), rather than copies of them."""
+    item, record = user.items.get(row[1]), records.get(row[2])
+    return Link(
+        user.name,
+        item.id if item is not None else row[1],
+        record.id if record is not None else row[2],
+        intern(row[3]),
+        intern(row[4]),
+        intern(row[5]),
+        *row[6:],
+    )
+
+
 def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: World | None = None) -> World:
     """The world of a checkpoint's data (`checkpoint_data`): a delta is applied onto the world of its base, which
     it takes over. Its past up to the checkpoint is read from `archive` when asked for.
@@ -210,16 +228,16 @@ def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: Wor
     items_gone, links_gone = data.get("items_gone", {}), data.get("links_gone", {})
     every_link: list[Link] = []
     for u in data["users"]:
-        user = User(u["name"], u["sync_filter"], u["delete"], u["online"], sync_method=u["method"])
+        user = User(intern(u["name"]), u["sync_filter"], u["delete"], u["online"], sync_method=u["method"])
         had = onto.users.get(user.name) if onto is not None else None
         user.items = had.items if had is not None else {}
         for gone in items_gone.get(user.name, ()):
             user.items.pop(gone, None)
-        user.items.update((i[0], Item(i[0], i[1], i[2], _dt(i[3]), i[4], i[5])) for i in u["items"])
+        user.items.update((i[0], Item(i[0], intern(i[1]), i[2], _dt(i[3]), i[4], i[5])) for i in u["items"])
         links = had.links_by_item if had is not None else {}
         for gone in links_gone.get(user.name, ()):
             links.pop(gone, None)
-        links.update((link.item, link) for link in (Link(*row) for row in u["links"]))
+        links.update((link.item, link) for link in (_link_of(row, user, world.records) for row in u["links"]))
         user.links_by_item = {link.item: link for link in sorted(links.values(), key=made)}
         every_link += user.links_by_item.values()
         user.pending = [

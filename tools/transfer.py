@@ -18,7 +18,7 @@ from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.past import Archive, PastRows, made
 from syncledger.ledger.store import ConflictError, Encoded, EventMapper
 from syncledger.ledger.vocabulary import Recorded
-from syncledger.ledger.world import Link, Record, World
+from syncledger.ledger.world import Link, Record, World, forget_changes
 from syncledger.projections.codec import link_data, record_data, record_of
 from syncledger.projections.reader import Reader
 
@@ -324,9 +324,10 @@ class Stager:
     """Stages actions through the rules for an import that publishes them later in one transaction (`publish`):
     the events go to the staging file every few thousand, the read models stop noting them past FOLLOW events,
     and the staged world's past moves to the staging file every PAST_EVERY events, so that memory stays flat
-    whatever the size of the import. Both imports stage this way: action lines (`import_parsed`) and real
-    organisations' exports (`sources.importer`). Without a staging file (`staging` None) everything stays in
-    memory until the caller commits (a small import, a test)."""
+    whatever the size of the import (once the read models stopped, what the staged world changed since a
+    checkpoint is forgotten as its events move: no checkpoint is written of it). Both imports stage this way:
+    action lines (`import_parsed`) and real organisations' exports (`sources.importer`). Without a staging file
+    (`staging` None) everything stays in memory until the caller commits (a small import, a test)."""
 
     def __init__(self, ledger: Ledger, staging: Staging | None = None) -> None:
         self.ledger, self.staging = ledger, staging
@@ -346,6 +347,8 @@ class Stager:
         if ledger.world.position - self.moved >= SPILL:
             staging.add(ledger.take_encoded(), self.line_at)
             self.moved, self.line_at = ledger.world.position, {}
+            if not ledger.following:  # no checkpoint is written of this world: what changed since one is not
+                forget_changes(ledger.world)  # needed, and would grow with everything the import touches
         if ledger.following and ledger.world.position - self.stored > FOLLOW:
             ledger.stop_following()  # the read models catch up from the store once it is published
         if not ledger.following and ledger.world.position - ledger.world.past.upto >= PAST_EVERY:
