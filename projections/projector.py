@@ -31,6 +31,7 @@ CHECKPOINT_EVERY = 5_000  # time travel replays at most this many events (plus o
 DELTAS = 3  # checkpoints written as deltas onto the one before, after each full one: time travel decodes at most
 # one full checkpoint and this many deltas; a delta costs about half of a full one to write (4 and 9 ms at 10^6)
 FLUSH_EVERY = 100_000  # events per read-model transaction while catching up
+PACKING = 2  # checkpoints waiting to be compressed at most (each holds the whole present as JSON)
 PARALLEL_FROM = 100_000  # events behind from which the index is caught up in a second process (~0.5 s to start)
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -276,6 +277,12 @@ class Projector:
         full one is due); compressed and encrypted in another thread, since both let go of Python's lock: they run
         beside the fold, on the second core."""
         base = self._base if self._deltas < DELTAS else None
+        # each checkpoint waiting to be packed holds the present as JSON (tens of MB for a large present): when the
+        # writing thread falls behind the fold (it shares the second core with the indexing process), at most
+        # PACKING of them wait, not every checkpoint of the catch-up since it fell behind
+        waiting = [packed for _, packed in self._checkpoints if not packed.done()]
+        if len(waiting) >= PACKING:
+            waiting[0].result()
         packed = self._writing.submit(_pack, present_json(world, base), self.store.mapper.encipher)
         forget_changes(world)
         self._checkpoints.append((world.position, packed))
