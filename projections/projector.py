@@ -136,7 +136,12 @@ class Projector:
         opened there again, so it must be a file or a server), else here, before it."""
         behind = last - self.models.tracking(INDEX)
         if behind < self.parallel_from or self.store.url in (None, ":memory:"):
-            self._write_index(last)
+            try:
+                self.index.catch_up(last)
+            except Exception as e:
+                if not _unwritable(e):
+                    raise
+                self.index.discard()  # it stays behind, complete up to its tracking position
             yield
             return
         second = subprocess.Popen(
@@ -155,16 +160,6 @@ class Projector:
         if second.returncode != 0:
             problem = errors.decode(errors="replace").strip().splitlines() or [f"exit status {second.returncode}"]
             raise StoreError(f"indexing the ledger in a second process failed: {problem[-1]}")
-
-    def _write_index(self, upto: int) -> None:
-        """Index the events up to `upto`, here; a write its storage refuses leaves the index behind, complete up to
-        its tracking position, for the next catch-up."""
-        try:
-            self.index.catch_up(upto)
-        except Exception as e:
-            if not _unwritable(e):
-                raise
-            self.index.discard()
 
     def _catch_up_world(self, last: int, progress: Progress | None, index_along: bool = False) -> World:
         """Events are folded as they are read, never held a page at a time: what was just decoded is still in
