@@ -188,7 +188,7 @@ def test_every_record_and_item_of_every_scenario_file_extracts_to_a_scenario_tha
     tmp_path: Path, path: Path
 ) -> None:
     db = tmp_path / "l.db"
-    scenarios.run(scenarios.load(str(path)), str(db))
+    scenarios.run(scenarios.load(str(path)), str(db)).close()
     reader = open_reader(str(db))
     try:
         for ref in sorted(r for r in reader.index.touched if r.startswith(("crm:", "outlook:"))):

@@ -52,17 +52,18 @@ def run(
             worst = 2
             statuses.append(2)
             continue
-        worst = max(worst, outcome.status)
-        statuses.append(outcome.status)
-        if json:
-            print_json(state_document(outcome.ledger.world))
-        report = sys.stderr if json else sys.stdout
-        if outcome.failures:
-            report.write(printable(f"FAIL {path}: {outcome.scenario.title}") + "\n")
-            for failure in outcome.failures:
-                report.write(printable(f"  {failure}") + "\n")
-        elif not json:
-            report.write(printable(f"ok   {path}: {outcome.scenario.title}") + "\n")
+        with outcome:  # on PostgreSQL each file's ledger holds connections until closed
+            worst = max(worst, outcome.status)
+            statuses.append(outcome.status)
+            if json:
+                print_json(state_document(outcome.ledger.world))
+            report = sys.stderr if json else sys.stdout
+            if outcome.failures:
+                report.write(printable(f"FAIL {path}: {outcome.scenario.title}") + "\n")
+                for failure in outcome.failures:
+                    report.write(printable(f"  {failure}") + "\n")
+            elif not json:
+                report.write(printable(f"ok   {path}: {outcome.scenario.title}") + "\n")
     if len(files) > 1 and not json:  # the end of a long list says how it went, without scrolling back
         refused = f", {statuses.count(2)} refused (bad input)" if 2 in statuses else ""
         sys.stdout.write(f"{len(files)} files: {statuses.count(0)} ok, {statuses.count(1)} failed{refused}\n")

@@ -4,13 +4,14 @@ refused input (`ScenarioError`, status 2, nothing appended)."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from types import TracebackType
 
 from syncledger.ledger.application import ActionRefusedError, Ledger
 from syncledger.ledger.location import new_file, undo_new_file
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.projections.index import ItemIndex
-from syncledger.projections.reader import StoredIndex, open_reader
+from syncledger.projections.reader import Reader, StoredIndex, open_reader
 
 from ..inputs import BadInputError, Horizon
 from .expect import evaluate
@@ -22,10 +23,23 @@ class Outcome:
     scenario: Scenario
     ledger: Ledger
     failures: list[str]
+    reader: Reader | None = field(default=None, repr=False)  # the stored ledger's, when run with a db
 
     @property
     def status(self) -> int:
         return 1 if self.failures else 0
+
+    def close(self) -> None:
+        """Close the stored ledger's connections (nothing to close for an in-memory run). On PostgreSQL each
+        open ledger holds a pool of the server's connections until then."""
+        if self.reader is not None:
+            self.reader.close()
+
+    def __enter__(self) -> Outcome:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        self.close()
 
 
 def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None) -> Outcome:
@@ -61,11 +75,17 @@ def run(scenario: Scenario, db: str | None = None, ahead: Horizon | None = None)
         ledger.commit()
     except ScenarioError:
         ledger.rollback()
-        if fresh and reader is not None and db is not None and ledger.store.last_position() == 0:
+        if reader is not None:
+            empty = fresh and ledger.store.last_position() == 0
             reader.close()
-            undo_new_file(db, existed)
+            if empty and db is not None:
+                undo_new_file(db, existed)
         raise
-    return Outcome(scenario, ledger, failures)
+    except BaseException:
+        if reader is not None:  # no outcome carries it out to be closed
+            reader.close()
+        raise
+    return Outcome(scenario, ledger, failures, reader)
 
 
 class _StagedOverStored:
