@@ -22,7 +22,8 @@ from typing import Any
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.store import EventStore
 
-from .readmodels import INDEX, IndexRow, ReadModels, latest_before, open_read_models, starting
+from .readmodels import INDEX, IndexRow, ReadModels, latest_before, starting
+from .sqlmodels import open_read_models
 
 FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
 ORG_REF = "org:"  # the organisation's own options (`org.option`), whoever set them

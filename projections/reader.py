@@ -17,7 +17,8 @@ from syncledger.ledger.world import World
 
 from .keys import check_seal_key
 from .projector import CHECKPOINT_EVERY, Progress, Projector
-from .readmodels import INDEX, WORLD, ReadModels, open_read_models
+from .readmodels import INDEX, WORLD, ReadModels
+from .sqlmodels import open_read_models
 
 ROWS_KEPT = 4096  # references whose index rows a reader keeps once read
 

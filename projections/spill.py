@@ -30,7 +30,8 @@ from syncledger.ledger.world import Link, Record
 
 from .codec import record_of
 from .index import refs_of
-from .readmodels import ReadModels, SqlReadModels
+from .readmodels import ReadModels
+from .sqlmodels import SqlReadModels
 
 SPILL_ROWS = 20_000  # rows of a table held before they are written to the spill file
 

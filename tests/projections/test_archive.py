@@ -8,7 +8,7 @@ from syncledger.ledger.evolve import evolve
 from syncledger.ledger.past import Past
 from syncledger.ledger.store import EventStore
 from syncledger.ledger.world import World, links
-from syncledger.projections.readmodels import open_read_models
+from syncledger.projections.sqlmodels import open_read_models
 from tests import randomwalk
 from tests.conftest import Locations
 

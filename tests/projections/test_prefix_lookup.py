@@ -10,14 +10,8 @@ from typing import Any
 import pytest
 
 from syncledger.ledger.store import EventStore
-from syncledger.projections.readmodels import (
-    INDEX,
-    SqlReadModels,
-    after_all_starting,
-    open_read_models,
-    prefix_ranges,
-    starting,
-)
+from syncledger.projections.readmodels import INDEX, after_all_starting, prefix_ranges, starting
+from syncledger.projections.sqlmodels import SqlReadModels, open_read_models
 from tests.conftest import Locations
 
 GUIDS = [

@@ -12,8 +12,10 @@ from syncledger.projections import projector
 from syncledger.projections.codec import checkpoint_data, decode_checkpoint
 from syncledger.projections.document import state_document
 from syncledger.projections.index import ItemIndex
+from syncledger.projections.memorymodels import MemoryReadModels
 from syncledger.projections.reader import open_reader
-from syncledger.projections.readmodels import INDEX, WORLD, MemoryReadModels, ReadModels, SqlReadModels
+from syncledger.projections.readmodels import INDEX, WORLD, ReadModels
+from syncledger.projections.sqlmodels import SqlReadModels
 from tests import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at

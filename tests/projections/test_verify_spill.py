@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from syncledger.ledger import vocabulary as v
-from syncledger.projections import integrity, readmodels, spill
+from syncledger.projections import integrity, spill, sqlmodels
 from syncledger.projections.integrity import Report, verify
+from syncledger.projections.memorymodels import MemoryReadModels
 from syncledger.projections.reader import Reader, open_reader
-from syncledger.projections.readmodels import MemoryReadModels
 from syncledger.projections.sealing import batch_problems
 from tests import randomwalk
 from tests.conftest import Locations
@@ -26,7 +26,7 @@ from tests.conftest import Locations
 def tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(spill, "SPILL_ROWS", 3)
     monkeypatch.setattr(integrity, "DRAIN_EVERY", 7)
-    monkeypatch.setattr(readmodels, "ITERSIZE", 4)
+    monkeypatch.setattr(sqlmodels, "ITERSIZE", 4)
     spills = tmp_path / "spills"
     spills.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spills))

@@ -15,7 +15,7 @@ from syncledger.projections.integrity import Head
 from syncledger.projections.integrity import verify as check_ledger
 from syncledger.projections.keys import KeyRefused, check_seal_key
 from syncledger.projections.projector import Projector
-from syncledger.projections.readmodels import open_read_models
+from syncledger.projections.sqlmodels import open_read_models
 
 from ..output import console, one_line, print_json
 from ..progress import progress

@@ -1,0 +1,636 @@
+"""The read models' tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema), and opening the read
+models of a ledger by its location (`projections.readmodels` says what they hold)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import re
+import sqlite3
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+import orjson
+
+from syncledger.ledger.past import PastRows, made
+from syncledger.ledger.seal import GENESIS
+from syncledger.ledger.store import connect_postgres, environment
+from syncledger.ledger.world import Link, Record
+
+from .codec import record_data, record_of
+from .memorymodels import MemoryReadModels
+from .readmodels import (
+    FORMAT,
+    INDEX,
+    WORLD,
+    Cipher,
+    ForgedCheckpoint,
+    IndexRow,
+    ReadModels,
+    after_all_starting,
+    prefix_ranges,
+    starting,
+)
+from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal, digests, warn
+
+K = TypeVar("K")
+V = TypeVar("V")
+ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
+_CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
+WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
+
+
+_TABLES = ("tracking", "checkpoints", "index", "past_records", "past_items", "past_links", "actions", "batches")
+_LEDGER = "CREATE TABLE IF NOT EXISTS syncledger_ledger (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL, "
+    "seal {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT{bytewise} NOT NULL, position BIGINT NOT NULL, rule TEXT, "
+    "PRIMARY KEY (ref, position)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_records (record TEXT PRIMARY KEY, position BIGINT NOT NULL, "
+    "state {blob} NOT NULL){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_items (owner TEXT NOT NULL, item TEXT NOT NULL, "
+    "position BIGINT NOT NULL, PRIMARY KEY (owner, item)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_links (made BIGINT PRIMARY KEY, position BIGINT NOT NULL, "
+    "owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, rule TEXT NOT NULL, "
+    "in_filter BOOLEAN NOT NULL){without_rowid}",
+    "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (owner, item, made)",
+    # a diff reads the links ended between its two points (an index only: the rows, and so FORMAT, are unchanged)
+    "CREATE INDEX IF NOT EXISTS syncledger_past_links_position ON syncledger_past_links (position)",
+    "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_batches (projection TEXT NOT NULL, last BIGINT NOT NULL, "
+    "first BIGINT NOT NULL, event_seal {blob} NOT NULL, digests {blob} NOT NULL, seal {blob} NOT NULL, "
+    "PRIMARY KEY (projection, last)){without_rowid}",
+)
+_LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
+
+
+def _position(row: Sequence[Any] | None) -> int | None:
+    return int(row[0]) if row is not None and row[0] is not None else None
+
+
+RECORDS_KEPT = 4096  # deleted records a process keeps once looked up
+
+
+class _Bounded(OrderedDict[K, V]):
+    """A dict that forgets its oldest entries beyond `most`."""
+
+    def __init__(self, most: int) -> None:
+        super().__init__()
+        self.most = most
+
+    def __setitem__(self, key: K, value: V) -> None:
+        super().__setitem__(key, value)
+        if len(self) > self.most:
+            self.popitem(last=False)
+
+
+def _link(row: Sequence[Any]) -> Link:
+    made, position, user, item, record, origin, rule, in_filter = row
+    return Link(user, item, record, origin, "unlinked", rule, int(position), bool(in_filter), int(made))
+
+
+class SqlReadModels:
+    """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema). Tombstones are
+    encrypted with the events' cipher; like the item index, the other tables hold ids and positions only."""
+
+    def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
+        self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
+        self.rebuild_past: Callable[[], PastRows] | None = None
+        self._trusted: set[str] = set()  # projections whose batches were found to match their seals
+        self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
+        self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
+        self._links_upto = 0
+        # deleted records looked up so far (`record`): (position deleted, record), or (the position up to which the
+        # archive held no row of it, None); bounded, as a long-lived process may look up many
+        self._records: _Bounded[str, tuple[int, Record | None]] = _Bounded(RECORDS_KEPT)
+        # on SQLite, a table keyed by its primary key alone is one b-tree instead of two: half the writes
+        sqlite = isinstance(connection, sqlite3.Connection)
+        if self._ready():  # every command opens them: no lock and no DDL when they are all there already
+            return
+        with self._transaction() as c:
+            if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions
+                c.execute("SELECT pg_advisory_xact_lock(hashtext('syncledger-read-models:' || current_schema()))")
+            c.execute(_SCHEMA[0])
+            c.execute(_LEDGER)
+            c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = 'format'"))
+            found = c.fetchone()
+            if found is None or int(found[0]) != FORMAT:
+                for table in _TABLES[1:]:
+                    c.execute(f"DROP TABLE IF EXISTS syncledger_{table}")
+                c.execute("DELETE FROM syncledger_tracking")
+                c.execute(self._sql("INSERT INTO syncledger_tracking VALUES ('format', ?)"), (FORMAT,))
+            for statement in _SCHEMA[1:]:
+                # PostgreSQL orders text by the database's collation unless told otherwise: the item index's
+                # references in byte order (as SQLite keeps all text) keep every prefix's references together
+                bytewise = "" if sqlite else ' COLLATE "C"'
+                c.execute(
+                    statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else "", bytewise=bytewise)
+                )
+
+    def _ready(self) -> bool:
+        """Whether the read models of this format, every table and index of `_SCHEMA` and `_LEDGER`, are there (read
+        only)."""
+        names = [re.findall(r"EXISTS (\w+)", statement)[0] for statement in (*_SCHEMA, _LEDGER)]
+        try:
+            found = self._one("SELECT position FROM syncledger_tracking WHERE name = 'format'")
+            if found is None or int(found[0]) != FORMAT:
+                return False
+            if isinstance(self.db, sqlite3.Connection):
+                marks = ", ".join("?" * len(names))
+                there = self._one(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names)
+            else:
+                there = self._one(
+                    "SELECT count(*) FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n "
+                    "ON n.oid = c.relnamespace WHERE n.nspname = current_schema() AND c.relname = ANY(?)",
+                    (names,),
+                )
+        except Exception:  # no tracking table yet, or another format: created below
+            self.db.rollback()
+            return False
+        return int(there[0]) == len(names)
+
+    def _sql(self, statement: str) -> str:
+        return statement.replace("?", self.mark)
+
+    def _transaction(self) -> Any:
+        return _Transaction(self.db)
+
+    def _one(self, statement: str, params: Iterable[Any] = ()) -> Any:
+        cursor = self.db.execute(self._sql(statement), tuple(params))
+        row = cursor.fetchone()
+        self._end_read()
+        return row
+
+    def _all(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
+        rows = self.db.execute(self._sql(statement), tuple(params)).fetchall()
+        self._end_read()
+        return list(rows)
+
+    def _end_read(self) -> None:
+        """Nothing to end: on PostgreSQL the connection commits each statement on its own (`open_read_models`),
+        so that a read is one round trip to the server, not three (BEGIN, the read, COMMIT), and holds no locks."""
+
+    def tracking(self, projection: str) -> int:
+        row = self._one("SELECT position FROM syncledger_tracking WHERE name = ?", (projection,))
+        return int(row[0]) if row else 0
+
+    def write_index(
+        self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
+    ) -> bool:
+        return self._write(
+            INDEX,
+            first,
+            position,
+            ("index", "ref, position, rule", rows),
+            ("actions", "id, position", actions),
+        )
+
+    def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
+        records = [(r.id, r.changed, self.cipher.encipher(orjson.dumps(record_data(r)))) for r in past.records.values()]
+        links = [(k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter) for k in past.links]
+        sealer = self.sealer
+        sealed = [(at, state, checkpoint_seal(sealer, at, state) if sealer else b"") for at, state in checkpoints]
+        return self._write(
+            WORLD,
+            first,
+            position,
+            ("checkpoints", "position, state, seal", sealed),
+            ("past_records", "record, position, state", records),
+            ("past_items", "owner, item, position", [(*k, p) for k, p in past.items.items()]),
+            ("past_links", _LINK_COLUMNS, links),
+        )
+
+    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, str, Sequence[Any]]) -> bool:
+        """The rows (`inserts`: table, its columns, rows) of positions `first`..`position` and the projection's new
+        tracking position, in one transaction, if the projection is complete up to `first - 1`: another process
+        may have written them first. Whether it wrote. The batch is sealed to the event at `position` and to the
+        batch before."""
+        key = self.sealer.seal_key if self.sealer is not None else None
+        event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
+        batch_digests = digests(projection, {table: rows for table, _, rows in inserts})
+        for attempt in range(WRITE_TRIES):
+            try:
+                with self._transaction() as c:
+                    if not isinstance(self.db, sqlite3.Connection):  # SQLite's BEGIN IMMEDIATE already serialises
+                        # one writer of a projection at a time, so that the check below holds until the commit
+                        # (two processes that both found the same position raced: issue 11, item 4) and the
+                        # batches' seals, each chained to the one before, do not interleave
+                        c.execute(
+                            "SELECT pg_advisory_xact_lock(hashtext('syncledger-write:' || current_schema() || %s))",
+                            (projection,),
+                        )
+                    c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
+                    found = c.fetchone()
+                    if (int(found[0]) if found else 0) != first - 1:
+                        return False
+                    for table, columns, rows in inserts:
+                        if rows:
+                            self._insert(c, table, columns, rows)
+                    c.execute(
+                        self._sql(
+                            "SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"
+                        ),
+                        (projection,),
+                    )
+                    before = c.fetchone()
+                    previous = bytes(before[0]) if before else GENESIS
+                    seal = batch_seal(key, projection, previous, first, position, event_seal, batch_digests)
+                    c.execute(
+                        self._sql("INSERT INTO syncledger_batches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+                        (projection, position, first, event_seal, batch_digests, seal),
+                    )
+                    c.execute(
+                        self._sql(
+                            "INSERT INTO syncledger_tracking VALUES (?, ?) "
+                            "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                        ),
+                        (projection, position),
+                    )
+                return True
+            except Exception as e:
+                if attempt == WRITE_TRIES - 1 or not _transient(e):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
+        return False
+
+    def _insert(self, c: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Rows into `syncledger_<table>`, keeping those already there. On PostgreSQL a row at a time through the
+        protocol costs a round of the pipeline each (a rebuild writes millions): the rows are copied into a
+        temporary table of this session (COPY, one stream) and inserted from it in one statement (a batch may
+        hold rows already there: a record deleted again, an item id used again)."""
+        marks = ", ".join("?" * (columns.count(",") + 1))
+        if isinstance(self.db, sqlite3.Connection):
+            c.executemany(f"INSERT INTO syncledger_{table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
+            return
+        staged = f"syncledger_copy_{table}"  # this session's own, emptied when its transaction ends either way
+        c.execute(
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {staged} ON COMMIT DELETE ROWS AS SELECT {columns} "
+            f"FROM syncledger_{table} WITH NO DATA"
+        )
+        with c.copy(f"COPY {staged} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        c.execute(f"INSERT INTO syncledger_{table} ({columns}) SELECT {columns} FROM {staged} ON CONFLICT DO NOTHING")
+
+    # --------------------------------------------------------------------- seals (`projections.sealing`)
+
+    def checkpoint(self, position: int) -> bytes | None:
+        """The checkpoint at exactly `position`, as stored (enciphered), if there is one; `ForgedCheckpoint` if it
+        does not match its seal."""
+        found = self.checkpoint_row(position)
+        if found is None:
+            return None
+        return self.checked(position, *found)
+
+    def checked(self, position: int, state: bytes, seal: bytes | None, event_seal: bytes | None = None) -> bytes:
+        if self.sealer is not None and seal != checkpoint_seal(self.sealer, position, state, event_seal):
+            raise ForgedCheckpoint(f"the checkpoint at position {position} does not match its seal")
+        return state
+
+    def checkpoint_rows_before(self, position: int, count: int) -> list[tuple[int, bytes, bytes | None]]:
+        rows = self._all(
+            "SELECT position, state, seal FROM syncledger_checkpoints WHERE position <= ? ORDER BY position DESC "
+            "LIMIT ?",
+            (position, count),
+        )
+        return [(int(p), bytes(state), bytes(seal)) for p, state, seal in rows]
+
+    def checkpoint_row(self, position: int) -> tuple[bytes, bytes | None] | None:
+        row = self._one("SELECT state, seal FROM syncledger_checkpoints WHERE position = ?", (position,))
+        return (bytes(row[0]), bytes(row[1])) if row else None
+
+    def batches(self, projection: str) -> list[Batch]:
+        rows = self._all(
+            "SELECT projection, last, first, event_seal, digests, seal FROM syncledger_batches WHERE projection = ? "
+            "ORDER BY last",
+            (projection,),
+        )
+        return [Batch(p, int(last), int(first), bytes(e), bytes(d), bytes(s)) for p, last, first, e, d, s in rows]
+
+    def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
+        """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`), in the order
+        of their positions, a few at a time: the back end sorts (spilling to disk), not this process."""
+        return self.iterate(f"SELECT {columns} FROM syncledger_{table} WHERE position <= ? ORDER BY position", (upto,))
+
+    def iterate(self, statement: str, params: Iterable[Any] = ()) -> Iterator[Any]:
+        """The rows of a read, a few thousand at a time (PostgreSQL: a server-side cursor), never all at once;
+        the read ends its transaction when they are all read or the iterator is closed. Nothing else may use the
+        connection until then."""
+        if isinstance(self.db, sqlite3.Connection):
+            yield from self.db.execute(self._sql(statement), tuple(params))
+            return
+        # a server-side cursor lives in a transaction (the connection commits each statement on its own else);
+        # a failed read, or one left unfinished (the iterator closed), rolls it back
+        with self.db.transaction(), self.db.cursor(name=f"syncledger_read_{next(_CURSORS)}") as cursor:
+            cursor.itersize = ITERSIZE
+            cursor.execute(self._sql(statement), tuple(params))
+            yield from cursor
+
+    def highest_positions(self) -> dict[str, int]:
+        def most(statement: str) -> int:
+            row = self._one(statement)
+            return int(row[0]) if row and row[0] is not None else 0
+
+        return {
+            "tracking positions": most("SELECT max(position) FROM syncledger_tracking WHERE name != 'format'"),
+            "checkpoints": most("SELECT max(position) FROM syncledger_checkpoints"),
+            "item index": most("SELECT max(position) FROM syncledger_index"),
+            "action ids": most("SELECT max(position) FROM syncledger_actions"),
+            "archived past": max(
+                most(f"SELECT max(position) FROM syncledger_{table}")
+                for table in ("past_records", "past_items", "past_links")
+            ),
+            "sealed batches": most("SELECT max(last) FROM syncledger_batches"),
+        }
+
+    def seal_fingerprint(self) -> str | None:
+        row = self._one("SELECT value FROM syncledger_ledger WHERE name = 'seal key fingerprint'")
+        return str(row[0]) if row else None
+
+    def record_seal_fingerprint(self, fingerprint: str) -> None:
+        with self._transaction() as c:
+            c.execute(
+                self._sql("INSERT INTO syncledger_ledger VALUES ('seal key fingerprint', ?) ON CONFLICT DO NOTHING"),
+                (fingerprint,),
+            )
+
+    def _untrusted(self, projection: str) -> MemoryReadModels | None:
+        """None if the projection's stored rows match their seals (checked once per process); else the past
+        folded from the events, which answers instead."""
+        if self.sealer is None or projection in self._trusted or self.rebuild_past is None:
+            return None
+        if self._stand_in is not None:
+            return self._stand_in
+        # The tracking position first: a batch and its tracking position are written in one transaction, so the
+        # batches read after it reach at least that far even while another process writes the next batch (read
+        # the other way round, that writer made a complete projection look short of its seals).
+        tracking = self.tracking(projection)
+        batches = [b for b in self.batches(projection) if b.last <= tracking]
+        newest = batches[-1].last if batches else 0
+        stored = {b.last: b.event_seal for b in batches}
+        sealer = self.sealer
+
+        def event_seal(position: int) -> bytes | None:  # the newest against the events; the chain covers the rest
+            return sealer.seal_at(position) if position == newest else stored[position]
+
+        tables = ("actions",) if projection == INDEX else None
+        problems = batch_problems(projection, batches, tracking, sealer.seal_key, self.read_table, event_seal, tables)
+        if not problems:
+            self._trusted.add(projection)
+            return None
+        warn(f"{problems[0][1]} (position {problems[0][0]})")
+        stand_in = MemoryReadModels()
+        rows = self.rebuild_past()
+        stand_in.write_world(1, max(tracking, 1), [], rows)
+        stand_in._past.actions.update(rows.actions)
+        self._stand_in = stand_in
+        return stand_in
+
+    def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
+        row = self._one(
+            "SELECT position, state FROM syncledger_checkpoints WHERE position <= ? ORDER BY position DESC LIMIT 1",
+            (position,),
+        )
+        return (int(row[0]), bytes(row[1])) if row else None
+
+    def checkpoints(self) -> list[int]:
+        return [int(r[0]) for r in self._all("SELECT position FROM syncledger_checkpoints ORDER BY position")]
+
+    def touched(self, ref: str) -> list[tuple[int, str | None]]:
+        rows = self._all("SELECT position, rule FROM syncledger_index WHERE ref = ? ORDER BY position", (ref,))
+        return [(int(p), r) for p, r in rows]
+
+    def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
+        """One statement (PostgreSQL: an array parameter; SQLite: a few hundred references a statement)."""
+        wanted = list(dict.fromkeys(refs))
+        statements: list[tuple[str, list[Any]]]
+        if isinstance(self.db, sqlite3.Connection):
+            chunks = [wanted[n : n + 500] for n in range(0, len(wanted), 500)]
+            statements = [(f"ref IN ({', '.join('?' * len(chunk))})", chunk) for chunk in chunks]
+        else:
+            statements = [("ref = ANY(?)", [wanted])] if wanted else []
+        found: dict[str, list[tuple[int, str | None]]] = {}
+        for condition, params in statements:
+            rows = self._all(
+                f"SELECT ref, position, rule FROM syncledger_index WHERE {condition} ORDER BY ref, position", params
+            )
+            for ref, position, rule in rows:
+                found.setdefault(ref, []).append((int(position), rule))
+        return found
+
+    def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
+        """Each a descent of the index's key to (reference, position): on PostgreSQL all in one statement."""
+        if not pairs:
+            return []
+        before = "SELECT max(position) FROM syncledger_index WHERE ref = {ref} AND position < {position}"
+        if isinstance(self.db, sqlite3.Connection):  # no round trips to save: one small read each
+            statement = before.format(ref="?", position="?")
+            return [_position(self._one(statement, pair)) for pair in pairs]
+        rows = self._all(
+            f"SELECT ({before.format(ref='w.ref', position='w.at')}) FROM unnest(?::text[], ?::bigint[]) "
+            "WITH ORDINALITY AS w(ref, at, n) ORDER BY w.n",
+            ([ref for ref, _ in pairs], [position for _, position in pairs]),
+        )
+        return [_position(row) for row in rows]
+
+    def refs(self) -> list[str]:
+        return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
+
+    def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
+        """Ranges of the index's key (references in byte order, on SQLite and PostgreSQL alike): one for the prefix
+        as given, or one per upper and lower case spelling of its start when case is ignored (`prefix_ranges`),
+        never a scan of every reference."""
+        found: set[str] = set()
+        for statement, params in self.prefix_queries(prefix, fold_case, limit):
+            found.update(r[0] for r in self._all(statement, params))
+        if fold_case and not prefix.isascii():  # SQL's lower() need not fold what Python folds: filtered here
+            return starting(found, prefix, fold_case, limit)
+        return sorted(found)[:limit]
+
+    def prefix_queries(self, prefix: str, fold_case: bool, limit: int) -> list[tuple[str, tuple[Any, ...]]]:
+        """The statements `refs_starting` runs, with their parameters (a test asks the database for their plans)."""
+        starts, partial = prefix_ranges(prefix, fold_case)
+        queries = []
+        for start in starts:
+            statement = "SELECT DISTINCT ref FROM syncledger_index WHERE ref >= ? AND ref < ?"
+            params: tuple[Any, ...] = (start, after_all_starting(start))
+            if partial and prefix.isascii():
+                statement += " AND lower(substr(ref, 1, ?)) = ?"
+                params += (len(prefix), prefix.lower())
+            if not partial or prefix.isascii():
+                statement += " ORDER BY ref LIMIT ?"
+                params += (limit,)
+            queries.append((statement, params))
+        return queries
+
+    # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
+
+    def record(self, record: str, upto: int) -> Record | None:
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.record(record, upto)
+        known = self._records.get(record)
+        if known is None or (known[1] is None and known[0] < upto):
+            row = self._one("SELECT position, state FROM syncledger_past_records WHERE record = ?", (record,))
+            # a record is deleted once and its id never used again: its row never changes; and no row means none
+            # up to `upto`, where the archive is complete (rows written later are of later positions)
+            known = (int(row[0]), self._record(row[1])) if row else (upto, None)
+            self._records[record] = known
+        position, found = known
+        return found if found is not None and position <= upto else None
+
+    def _record(self, state: bytes) -> Record:
+        """A deleted record as its row stores it (encrypted JSON, `codec.record_data`)."""
+        return record_of(orjson.loads(self.cipher.decipher(bytes(state))))
+
+    def item_deleted(self, user: str, item: str, upto: int) -> bool:
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.item_deleted(user, item, upto)
+        statement = "SELECT 1 FROM syncledger_past_items WHERE owner = ? AND item = ? AND position <= ?"
+        return self._one(statement, (user, item, upto)) is not None
+
+    def action(self, action_id: str, upto: int) -> int | None:
+        if (stand_in := self._untrusted(INDEX)) is not None:
+            return stand_in.action(action_id, upto)
+        row = self._one("SELECT position FROM syncledger_actions WHERE id = ? AND position <= ?", (action_id, upto))
+        return int(row[0]) if row else None
+
+    def ended_links(self, upto: int) -> list[Link]:
+        """Read once per process and kept: an ended link never changes, and a state document lists them all."""
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.ended_links(upto)
+        return self._stored_links(upto)
+
+    def _stored_links(self, upto: int) -> list[Link]:
+        if upto > self._links_upto:
+            rows = self._all(
+                f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ?",
+                (self._links_upto, upto),
+            )
+            self._links = sorted([*self._links, *map(_link, rows)], key=made)
+            self._links_upto = upto
+        return [link for link in self._links if link.position <= upto]
+
+    def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
+        """A page, read from the table (by its key, `made`), not from every ended link."""
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.ended_links_page(upto, after, limit, user)
+        if upto <= self._links_upto:  # all of them are read already
+            found = (k for k in self._links if k.made > after and k.position <= upto and user in (None, k.user))
+            return list(itertools.islice(found, limit))
+        mine = " AND owner = ?" if user is not None else ""
+        rows = self._all(
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE made > ? AND position <= ?{mine} "
+            "ORDER BY made LIMIT ?",
+            (after, upto, *([user] if user is not None else []), limit),
+        )
+        return list(map(_link, rows))
+
+    def ended_links_between(self, after: int, upto: int) -> list[Link]:
+        """Read by position (its own index), not from every ended link."""
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.ended_links_between(after, upto)
+        rows = self._all(
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ? ORDER BY made",
+            (after, upto),
+        )
+        return list(map(_link, rows))
+
+    def last_link(self, user: str, item: str, upto: int) -> Link | None:
+        if (stand_in := self._untrusted(WORLD)) is not None:
+            return stand_in.last_link(user, item, upto)
+        row = self._one(
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE owner = ? AND item = ? AND position <= ? "
+            "ORDER BY made DESC LIMIT 1",
+            (user, item, upto),
+        )
+        return _link(row) if row else None
+
+    def rows(self, upto: int, raw: bool = False) -> PastRows:
+        """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
+        if not raw and (stand_in := self._untrusted(WORLD) or self._untrusted(INDEX)) is not None:
+            return stand_in.rows(upto)
+        records = self._all("SELECT state FROM syncledger_past_records WHERE position <= ?", (upto,))
+        items = self._all("SELECT owner, item, position FROM syncledger_past_items WHERE position <= ?", (upto,))
+        actions = self._all("SELECT id, position FROM syncledger_actions WHERE position <= ?", (upto,))
+        return PastRows(
+            {r.id: r for r in (self._record(state) for (state,) in records)},
+            {(u, i): int(p) for u, i, p in items},
+            self._stored_links(upto),
+            {i: int(p) for i, p in actions},
+        )
+
+    def reset(self) -> None:
+        """Forget every read model (they are rebuilt from the events)."""
+        with self._transaction() as c:
+            for table in _TABLES[1:]:
+                c.execute(f"DELETE FROM syncledger_{table}")
+            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
+        self._links, self._links_upto = [], 0
+        self._records.clear()
+        self._trusted, self._stand_in = set(), None
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _transient(error: Exception) -> bool:
+    """Whether a read-model write failed only because another process wrote at the same time: trying again sees
+    what it wrote (and usually finds there is nothing left to write)."""
+    if isinstance(error, sqlite3.OperationalError):
+        return "locked" in str(error) or "busy" in str(error)
+    return type(error).__name__ in (
+        "UniqueViolation",
+        "SerializationFailure",
+        "DeadlockDetected",
+        "LockNotAvailable",
+        "QueryCanceled",
+    )
+
+
+class _Transaction:
+    """One transaction: SQLite's BEGIN IMMEDIATE, or on PostgreSQL (whose connection commits each statement on its
+    own else) psycopg's own transaction block."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+        self.block: Any = None
+
+    def __enter__(self) -> Any:
+        if isinstance(self.db, sqlite3.Connection):
+            self.db.execute("BEGIN IMMEDIATE")
+        else:
+            self.block = self.db.transaction()
+            self.block.__enter__()
+        return self.db.cursor()
+
+    def __exit__(self, kind: Any, value: Any, trace: Any) -> None:
+        if self.block is not None:
+            self.block.__exit__(kind, value, trace)  # commits, or rolls back and lets the error go on
+        elif kind is None:
+            self.db.commit()
+        else:
+            self.db.rollback()
+
+
+def open_read_models(url: str | None, cipher: Cipher, sealer: Sealer | None = None) -> ReadModels:
+    """The read models of the ledger at `url` (the same places `ledger.store.EventStore` takes), sealed with
+    `sealer` (the ledger's event store)."""
+    env = environment(url)
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.popo":
+        return MemoryReadModels()
+    if env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        # the projector writes from one other thread while catching up, never while this one uses it
+        connection = sqlite3.connect(env["SQLITE_DBNAME"], timeout=30, isolation_level=None, check_same_thread=False)
+        connection.execute("PRAGMA journal_mode=WAL")
+        # the item index is written in key order, which is not the order of the events: with SQLite's default
+        # 2 MB of cache, most inserts read a page back from the file first
+        connection.execute("PRAGMA cache_size=-65536")
+        return SqlReadModels(connection, "?", "BLOB", cipher, sealer)
+    schema = env.get("POSTGRES_SCHEMA")
+    # each read commits on its own (one round trip); writes open their transaction (`_Transaction`)
+    server = connect_postgres(env, autocommit=True, options=f"-c search_path={schema}" if schema else None)
+    return SqlReadModels(server, "%s", "BYTEA", cipher, sealer)
