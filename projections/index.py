@@ -132,9 +132,11 @@ class IndexProjection:
     def discard(self) -> None:
         self._rows, self._actions = [], []
 
-    def catch_up(self, upto: int) -> None:
-        """Index the events after the tracking position, up to `upto`, from their stored data."""
-        for position, values in self.store.read_data(after=self.models.tracking(INDEX), upto=upto):
+    def catch_up(self, upto: int, after: int | None = None) -> None:
+        """Index the events after the tracking position (`after`, if the caller has just read it), up to `upto`,
+        from their stored data."""
+        start = self.models.tracking(INDEX) if after is None else after
+        for position, values in self.store.read_data(after=start, upto=upto):
             self.note(position, values)
             if len(self._rows) >= FLUSH_ROWS:
                 self.flush()

@@ -121,23 +121,24 @@ class Projector:
     def catch_up(self, progress: Progress | None = None) -> World:
         """Bring both projections up to the end of the log; the current world."""
         last = self.store.last_position()
-        tracked = self.models.tracking(INDEX)
-        if 0 < last - tracked < self.parallel_from and self.models.tracking(WORLD) == tracked:
+        indexed, folded = self.models.tracking(INDEX), self.models.tracking(WORLD)
+        if 0 < last - indexed < self.parallel_from and folded == indexed:
             # both behind by the same events, not far: the index is noted as the world folds them, each event
             # read and decoded once (a second read was a fifth of a short rebuild); its rows are written at each
             # checkpoint, beside the fold, as the world's are
-            return self._catch_up_world(last, progress, index_along=True)
-        with self._indexing(last):
-            return self._catch_up_world(last, progress)
+            return self._catch_up_world(folded, last, progress, index_along=True)
+        with self._indexing(indexed, last):
+            return self._catch_up_world(folded, last, progress)
 
     @contextmanager
-    def _indexing(self, last: int) -> Iterator[None]:
-        """The item index brought up to `last`: far behind, in a second process during the body (the ledger is
-        opened there again, so it must be a file or a server), else here, before it."""
-        behind = last - self.models.tracking(INDEX)
+    def _indexing(self, indexed: int, last: int) -> Iterator[None]:
+        """The item index brought up from `indexed` (its tracking position) to `last`: far behind, in a second
+        process during the body (the ledger is opened there again, so it must be a file or a server), else here,
+        before it."""
+        behind = last - indexed
         if behind < self.parallel_from or self.store.url in (None, ":memory:"):
             try:
-                self.index.catch_up(last)
+                self.index.catch_up(last, after=indexed)
             except Exception as e:
                 if not _unwritable(e):
                     raise
@@ -161,11 +162,11 @@ class Projector:
             problem = errors.decode(errors="replace").strip().splitlines() or [f"exit status {second.returncode}"]
             raise StoreError(f"indexing the ledger in a second process failed: {problem[-1]}")
 
-    def _catch_up_world(self, last: int, progress: Progress | None, index_along: bool = False) -> World:
+    def _catch_up_world(self, tracked: int, last: int, progress: Progress | None, index_along: bool = False) -> World:
         """Events are folded as they are read, never held a page at a time: what was just decoded is still in
         the CPU's cache when it is folded. The rows are written in another thread (`_writing`), beside the fold.
-        `index_along`: each event is noted for the item index too, and its rows written at each checkpoint."""
-        tracked = self.models.tracking(WORLD)
+        `tracked`: the world's tracking position. `index_along`: each event is noted for the item index too, and
+        its rows written at each checkpoint."""
         world = self._world = self.world_at(tracked)
         self._last_checkpoint = (self.models.checkpoint_at_or_before(tracked) or (0, b""))[0]
         self._base = None  # the first checkpoint of a catch-up is a full one
