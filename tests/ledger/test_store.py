@@ -48,6 +48,44 @@ def test_positions_are_dense_and_reading_in_pages_covers_them_all(
     assert store.last_position() == ledger.world.position
 
 
+def test_reading_in_pages_reads_past_a_gap_that_only_a_damaged_ledger_has(
+    stored: Locations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page is a window of positions (`EventStore._pages`): an empty window ends a read only when nothing lies
+    beyond it, so the rows after a hole cut behind the ledger's back, wider than a page, are still read (`verify`
+    reads them to say what is missing)."""
+    location = stored.new()
+    assert location is not None
+    store = EventStore(location)
+    try:
+        last = _filled(store, 40).world.position
+        _delete_events(location, 11, 30)  # 20 positions: more than two pages of 7
+        monkeypatch.setattr("syncledger.ledger.store.PAGE", 7)
+        kept = [*range(1, 11), *range(31, last + 1)]
+        assert [row.position for row in store.rows()] == kept
+        assert [p for p, _ in store.read_data()] == kept
+        assert [p for p, _ in store.read_data(after=5, upto=33)] == [*range(6, 11), 31, 32, 33]
+        assert [p for p, _ in store.read_data(after=12, upto=25)] == []
+    finally:
+        store.close()
+
+
+def _delete_events(location: str, first: int, last: int) -> None:
+    """Rows removed with SQL, behind the ledger's back."""
+    statement = "DELETE FROM stored_events WHERE originator_version BETWEEN {0} AND {1}"
+    if "://" not in location:
+        import sqlite3
+
+        with sqlite3.connect(location) as db:
+            db.execute(statement.format("?", "?"), (first, last))
+        return
+    import psycopg
+
+    base, schema = location.split("?schema=")
+    with psycopg.connect(base, options=f"-c search_path={schema}", autocommit=True) as db:
+        db.execute(statement.format("%s", "%s"), (first, last))
+
+
 def test_a_second_writer_of_the_same_position_fails_and_the_first_event_stays(store: EventStore) -> None:
     ledger = _filled(store, 10)
     position, original = store.read_one(5) or (0, None)
