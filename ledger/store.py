@@ -365,7 +365,7 @@ class EventStore:
         ONE transaction: a staged import publishes them all, or, killed or refused, none. Only a page is in memory
         at a time. The number of events appended; `ConflictError` if another writer came first."""
         previous: bytes | None = None
-        last, count = 0, 0
+        last, count, locked = 0, 0, False
         datastore: Any = getattr(self.recorder, "datastore", None)
         if datastore is None:  # in memory: nothing to crash, nothing to bound
             everything = [row for page in pages for row in page]
@@ -394,8 +394,9 @@ class EventStore:
                             self.recorder.insert_events_statement,  # type: ignore[attr-defined]
                             [(r.originator_id, r.originator_version, r.topic, r.state) for r in rows],
                         )
-                    else:  # PostgreSQL: the recorder's own lock of the table, then its insert, page after page
-                        self.recorder._insert_stored_events(cursor, rows)  # type: ignore[attr-defined]
+                    else:
+                        self._copy_rows(cursor, rows, lock=not locked)
+                        locked = True
         except (IntegrityError, sqlite3.IntegrityError):
             raise ConflictError("another writer appended to the ledger at the same time") from None
         except Exception as e:
@@ -405,6 +406,25 @@ class EventStore:
         if previous is not None:
             self._last_seal = (last, previous)
         return count
+
+    def _copy_rows(self, cursor: Any, rows: list[StoredEvent], lock: bool) -> None:
+        """A page of a publish on PostgreSQL: the recorder's own lock of the table and notification first (`lock`,
+        for the first page: its notification ids then follow the commit order), then the rows by COPY, in binary.
+        The recorder's insert sends a page as one array of composite values in text, bytes as hex, which the
+        server parses back: 2.0 s for 10^5 rows where COPY takes 0.3."""
+        from psycopg.sql import SQL, Identifier
+
+        recorder: Any = self.recorder
+        if lock:
+            recorder._lock_table(cursor)
+            recorder._notify_channel(cursor)
+        statement = SQL(
+            "COPY {}.{} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(Identifier(recorder.datastore.schema), Identifier(recorder.events_table_name))
+        with cursor.copy(statement) as copy:
+            copy.set_types([recorder.datastore.originator_id_type, "int8", "text", "bytea"])
+            for row in rows:
+                copy.write_row((row.originator_id, row.originator_version, row.topic, row.state))
 
     def _seal_before(self, position: int) -> bytes:
         if position <= 1:
