@@ -4,8 +4,8 @@ so `verify` holds one reference's index rows (or one action id's positions) at a
 
 The rebuild is written as the scan passes it (the item index's rows, every action id with its position, and the
 past the fold adds: deleted records, deleted items, ended links), in the order it comes, into tables without keys;
-SQLite sorts them when they are read back (spilling to its own temporary files). The file is deleted when the
-`Spill` is closed, also when `verify` fails.
+SQLite sorts them when they are read back (spilling to its own temporary files). The file is a scratch database
+(`scratch_database`): nothing is left of it once `verify` ends, however it ends.
 
 What a rebuild and the stored read models are compared as, and the findings, are those of a rebuild held in
 memory: the fold keeps the last of a record's or item's deletions (`ledger.past.Past` holds them in dicts) and the
@@ -15,10 +15,8 @@ last position of an action id; the first position of an action id is the one its
 from __future__ import annotations
 
 import itertools
-import os
 import pickle
 import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
@@ -34,6 +32,20 @@ from .readmodels import ReadModels
 from .sqlmodels import SqlReadModels
 
 SPILL_ROWS = 20_000  # rows of a table held before they are written to the spill file
+SCRATCH_CACHE_KIB = 8_000  # a scratch database's page cache: what it holds in memory before its file
+
+
+def scratch_database() -> sqlite3.Connection:
+    """A private temporary SQLite database on disk, for what would not fit in memory (verify's rebuild, an import's
+    staged events, whatif's notes, the rows of exports being sorted): SQLite removes its file as it opens it, so
+    nothing is left behind, even by SIGKILL; it writes no journal and never waits for the disk, and its small page
+    cache keeps memory flat whatever it holds. TMPDIR (or SQLITE_TMPDIR) says where its file goes."""
+    db = sqlite3.connect("", isolation_level=None)
+    for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "temp_store=FILE"):
+        db.execute(f"PRAGMA {pragma}")
+    db.execute(f"PRAGMA cache_size=-{SCRATCH_CACHE_KIB}")
+    return db
+
 
 _TABLES = (
     "CREATE TABLE index_rows (ref TEXT NOT NULL, position INTEGER NOT NULL, rule TEXT, decided INTEGER NOT NULL)",
@@ -52,16 +64,11 @@ _INSERTS = {
 
 
 class Spill:
-    """The rebuild's rows in a temporary SQLite file (deleted by `close`)."""
+    """The rebuild's rows in a scratch database (`scratch_database`), closed by `close`."""
 
     def __init__(self, rows: int | None = None) -> None:
-        handle, self.path = tempfile.mkstemp(prefix="syncledger-verify-", suffix=".db")
-        os.close(handle)
-        self.db: sqlite3.Connection | None = None
+        self.db: sqlite3.Connection | None = scratch_database()
         try:
-            self.db = sqlite3.connect(self.path, isolation_level=None)
-            for pragma in ("journal_mode=OFF", "synchronous=OFF", "temp_store=FILE"):
-                self.db.execute(f"PRAGMA {pragma}")
             for statement in _TABLES:
                 self.db.execute(statement)
         except BaseException:
@@ -80,8 +87,6 @@ class Spill:
         if self.db is not None:
             self.db.close()
             self.db = None
-        if os.path.exists(self.path):
-            os.unlink(self.path)
 
     # ------------------------------------------------------------------------------- written as the scan passes
 

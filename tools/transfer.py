@@ -21,6 +21,7 @@ from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import Link, Record, World, forget_changes
 from syncledger.projections.codec import link_data, record_data, record_of
 from syncledger.projections.reader import Reader
+from syncledger.projections.spill import scratch_database
 
 from .actionlines import BadLineError, differences, read_lines, to_line
 from .inputs import BadInputError, Horizon, Point
@@ -152,17 +153,15 @@ def _counted(
 
 
 class Staging:
-    """Where an import keeps the events it staged until it publishes them: a private temporary SQLite database,
-    on disk (SQLite removes its file as it opens it, so nothing is left behind even by SIGKILL), with a small
-    page cache: memory stays flat whatever the size of the import. Rows are encoded by the ledger's own mapper
+    """Where an import keeps the events it staged until it publishes them: a scratch database
+    (`projections.spill.scratch_database`: on disk, nothing left behind even by SIGKILL, memory flat whatever the
+    size of the import). Rows are encoded by the ledger's own mapper
     (a ledger's cipher applies here too). Each action's row keeps the number of its line: after a lost race,
     the staged actions are the lines to check again (a stream cannot be read twice)."""
 
     def __init__(self, mapper: EventMapper) -> None:
         self.mapper = mapper
-        self.db = sqlite3.connect("", isolation_level=None)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-8000"):
-            self.db.execute(f"PRAGMA {pragma}")
+        self.db = scratch_database()
         self.db.execute("BEGIN")  # one transaction, never committed: the file is gone when it closes anyway
         self._create()
 

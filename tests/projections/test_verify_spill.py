@@ -1,13 +1,12 @@
-"""`verify` compares its rebuild, spilled to a temporary file, with the stored read models read a few rows at a
-time: with tiny spill, drain and fetch sizes (so that every path through the spill and the streams is taken many
-times over a short ledger), on every back end, it finds what was changed in the index, the archived past and
-the action ids, and leaves no file behind."""
+"""`verify` compares its rebuild, spilled to a scratch database on disk, with the stored read models read a few
+rows at a time: with tiny spill, drain and fetch sizes (so that every path through the spill and the streams is
+taken many times over a short ledger), on every back end, it finds what was changed in the index, the archived
+past and the action ids, and closes the spill however it ends (its file has no name to leave behind)."""
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from pathlib import Path
+import os
 from typing import Any
 
 import pytest
@@ -21,15 +20,22 @@ from syncledger.projections.sealing import batch_problems
 from tests import randomwalk
 from tests.conftest import Locations
 
+SPILLS: list[spill.Spill] = []  # every spill a test opened
+
 
 @pytest.fixture(autouse=True)
-def tiny(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def tiny(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(spill, "SPILL_ROWS", 3)
     monkeypatch.setattr(integrity, "DRAIN_EVERY", 7)
     monkeypatch.setattr(sqlmodels, "ITERSIZE", 4)
-    spills = tmp_path / "spills"
-    spills.mkdir()
-    monkeypatch.setattr(tempfile, "tempdir", str(spills))
+    opened = spill.Spill.__init__
+
+    def noted(self: spill.Spill, rows: int | None = None) -> None:
+        opened(self, rows)
+        SPILLS.append(self)
+
+    SPILLS.clear()
+    monkeypatch.setattr(spill.Spill, "__init__", noted)
 
 
 def _reader(locations: Locations, count: int = 120) -> Reader:
@@ -62,28 +68,55 @@ def _found(report: Report, check: str) -> list[tuple[int, str]]:
     return [(f.position, f.problem) for f in report.findings if f.check == check]
 
 
-def test_a_clean_ledger_verifies_through_the_spill_and_leaves_no_file(locations: Locations, tmp_path: Path) -> None:
+def test_a_clean_ledger_verifies_through_the_spill_and_closes_it(locations: Locations) -> None:
     reader = _reader(locations)
     report = _verify(reader)
     assert report.ok, report.findings
     assert report.events > 100
-    assert list((tmp_path / "spills").iterdir()) == []
+    assert SPILLS and all(s.db is None for s in SPILLS)
     reader.close()
 
 
-def test_the_spill_is_deleted_when_verify_fails(
-    locations: Locations, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _nameless_files() -> list[str]:
+    """The files this process has open that no longer have a name (Linux: /proc/self/fd)."""
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.endswith(" (deleted)"):
+            found.append(target)
+    return found
+
+
+def test_a_scratch_database_is_on_disk_under_no_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What does not fit its small cache goes to a file that SQLite unlinked as it made it: on disk, not in memory,
+    and nothing to clean up after a crash or SIGKILL."""
+    monkeypatch.setattr(spill, "SCRATCH_CACHE_KIB", 64)
+    before = _nameless_files()
+    db = spill.scratch_database()
+    db.execute("CREATE TABLE t (x BLOB)")
+    db.executemany("INSERT INTO t VALUES (?)", [(os.urandom(1000),) for _ in range(2_000)])  # 2 MB: past the cache
+    assert len(_nameless_files()) > len(before)
+    assert db.execute("SELECT count(*) FROM t").fetchone() == (2_000,)
+    db.close()
+    assert len(_nameless_files()) == len(before)
+
+
+def test_the_spill_is_closed_when_verify_fails(locations: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
     reader = _reader(locations, 20)
 
     def broken(*_: object) -> list[tuple[int, str]]:
-        assert list((tmp_path / "spills").iterdir()), "the spill is there while verify compares"
+        (open_spill,) = SPILLS
+        assert open_spill.db is not None, "the spill is open while verify compares"
+        assert open_spill.db.execute("SELECT count(*) FROM index_rows").fetchone()[0] > 0, "the rebuild is in it"
         raise RuntimeError("broken")
 
     monkeypatch.setattr(integrity, "index_problems", broken)
     with pytest.raises(RuntimeError):
         _verify(reader)
-    assert list((tmp_path / "spills").iterdir()) == []
+    assert SPILLS and all(s.db is None for s in SPILLS)
     reader.close()
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from syncledger.ledger import vocabulary as v
+from syncledger.projections.spill import scratch_database
 
 from ..actionlines import BOM, BadLineError, parse_line
 from . import baseline, dataverse, m365
@@ -154,9 +154,7 @@ class Rows:
 
     def __init__(self, files: list[SourceFile]) -> None:
         self.files = files
-        self.db = sqlite3.connect("", isolation_level=None)  # a temporary file, removed as it opens
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "locking_mode=EXCLUSIVE", "cache_size=-8000"):
-            self.db.execute(f"PRAGMA {pragma}")
+        self.db = scratch_database()  # a temporary file, removed as it opens
         self.db.execute("BEGIN")
         self.db.execute(
             "CREATE TABLE rows (rank INTEGER, at INTEGER, file INTEGER, number INTEGER, id TEXT, body BLOB, "
