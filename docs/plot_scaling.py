@@ -4,7 +4,11 @@ per back end (SQLite, PostgreSQL).
 Not part of the product (it needs matplotlib, which syncledger does not depend on). Reproduce with:
 
     for n in 10000 100000 1000000; do syncledger bench --events $n --json > docs/bench/sqlite-$n.json; done
-    pip install matplotlib && python docs/plot_scaling.py docs/bench/sqlite-*.json docs/bench/pg-*.json
+    pip install matplotlib && python docs/plot_scaling.py docs/bench/sqlite-*.json docs/bench/pg-*.json \
+        docs/bench/lookups-*.json
+
+A `lookups-<events>.json` (the query measures re-run on a kept SQLite ledger of that size, on later code) replaces
+the query measures of the SQLite run of that size.
 """
 
 from __future__ import annotations
@@ -37,7 +41,13 @@ PANELS = (
 
 
 def main(paths: list[str]) -> None:
-    runs = [json.loads(Path(p).read_text()) for p in paths]
+    runs = [json.loads(Path(p).read_text()) for p in paths if not Path(p).name.startswith("lookups-")]
+    for path in (Path(p) for p in paths if Path(p).name.startswith("lookups-")):
+        size = int(path.stem.removeprefix("lookups-"))
+        again = {k: v for k, v in json.loads(path.read_text()).items() if k.endswith("_s")}
+        for run in runs:
+            if run.get("backend", "sqlite") == "sqlite" and _size(run) == size:
+                run.update(again)
     backends = sorted({r.get("backend", "sqlite") for r in runs})
     figure, axes = plt.subplots(1, len(PANELS), figsize=(12, 3.4), layout="constrained")
     for axis, (title, series, log) in zip(axes, PANELS, strict=True):
