@@ -543,29 +543,34 @@ class EventStore:
 
     def _first_after(self, position: int) -> int | None:
         """The first position after `position` that holds an event (None if none does)."""
-        datastore = getattr(self.recorder, "datastore", None)
-        if datastore is None:  # in memory
+        if getattr(self.recorder, "datastore", None) is None:  # in memory
             found = self.recorder.select_events(STREAM, gt=position, limit=1)
             return found[0].originator_version if found else None
+        value = self._over_rows("min(originator_version)", " AND originator_version > ?", (position,))
+        return int(value) if value is not None else None
+
+    def _over_rows(self, what: str, condition: str = "", params: tuple[Any, ...] = ()) -> Any:
+        """One value over the stream's stored rows on SQLite or PostgreSQL, without reading any row's state (it
+        may not be readable): `SELECT what FROM <the events> WHERE originator_id = <the stream> condition`, the
+        condition's parameters written `?`; None where there is no row."""
+        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
+        table = self.recorder.events_table_name  # type: ignore[attr-defined]
         if isinstance(datastore, SQLiteDatastore):
             with datastore.transaction(commit=False) as cursor, cursor as raw:
                 raw.row_factory = None
-                row = raw.execute(
-                    f"SELECT min(originator_version) FROM {self.recorder.events_table_name} "  # type: ignore[attr-defined]
-                    "WHERE originator_id = ? AND originator_version > ?",
-                    (STREAM, position),
-                ).fetchone()
+                statement = f"SELECT {what} FROM {table} WHERE originator_id = ?{condition}"
+                row = raw.execute(statement, (STREAM, *params)).fetchone()
         else:
             from psycopg.rows import tuple_row
             from psycopg.sql import SQL, Identifier
 
-            query = SQL(
-                "SELECT min(originator_version) FROM {}.{} WHERE originator_id = %s AND originator_version > %s"
-            )
-            table = Identifier(self.recorder.events_table_name)  # type: ignore[attr-defined]
+            where = condition.replace("?", "%s")
+            query = SQL(f"SELECT {what} FROM {{}}.{{}} WHERE originator_id = %s{where}")
             with datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as c:
-                row = c.execute(query.format(Identifier(datastore.schema), table), (STREAM, position)).fetchone()
-        return int(row[0]) if row and row[0] is not None else None
+                row = c.execute(
+                    query.format(Identifier(datastore.schema), Identifier(table)), (STREAM, *params)
+                ).fetchone()
+        return row[0] if row else None
 
     def _rows_between(self, after: int, upto: int) -> list[Row]:
         """The stored rows at positions after `after` up to `upto`, in order."""
@@ -594,15 +599,10 @@ class EventStore:
         a string when its bytes are not UTF-8), or the error itself if it is something else."""
         if "decode" not in str(error):
             return error
-        datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
-        with datastore.transaction(commit=False) as cursor, cursor as raw:
-            raw.row_factory = None
-            found = raw.execute(
-                f"SELECT min(originator_version) FROM {self.recorder.events_table_name} "  # type: ignore[attr-defined]
-                "WHERE originator_id = ? AND originator_version > ? AND typeof(state) != 'blob'",
-                (STREAM, after),
-            ).fetchone()
-        where = f"the event at position {found[0]}" if found and found[0] is not None else "an event"
+        found = self._over_rows(
+            "min(originator_version)", " AND originator_version > ? AND typeof(state) != 'blob'", (after,)
+        )
+        where = f"the event at position {found}" if found is not None else "an event"
         return StoreError(
             f"{where} is stored as text, not bytes: it was changed with SQL behind the ledger's back "
             "(syncledger verify reports what else)"
@@ -665,28 +665,11 @@ class EventStore:
         return self.mapper.decode_row(*rows[0]) if rows else None
 
     def last_position(self) -> int:
-        datastore = getattr(self.recorder, "datastore", None)
-        if isinstance(datastore, SQLiteDatastore):  # without reading the row: its state may not be readable
-            with datastore.transaction(commit=False) as cursor, cursor as raw:
-                raw.row_factory = None
-                statement = (
-                    f"SELECT max(originator_version) FROM {self.recorder.events_table_name} WHERE originator_id = ?"  # type: ignore[attr-defined]
-                )
-                found = raw.execute(statement, (STREAM,)).fetchone()
-            return int(found[0]) if found and found[0] is not None else 0
-        if datastore is not None:  # PostgreSQL
-            from psycopg.sql import SQL, Identifier
-
-            query = SQL("SELECT max(originator_version) FROM {}.{} WHERE originator_id = %s").format(
-                Identifier(datastore.schema),
-                Identifier(self.recorder.events_table_name),  # type: ignore[attr-defined]
-            )
-            with datastore.get_connection() as connection:
-                found = connection.execute(query, (STREAM,)).fetchone()
-            value = next(iter(found.values())) if isinstance(found, dict) else found[0] if found else None
-            return int(value) if value is not None else 0
-        rows = self.recorder.select_events(STREAM, desc=True, limit=1)
-        return rows[0].originator_version if rows else 0
+        if getattr(self.recorder, "datastore", None) is None:  # in memory
+            rows = self.recorder.select_events(STREAM, desc=True, limit=1)
+            return rows[0].originator_version if rows else 0
+        value = self._over_rows("max(originator_version)")
+        return int(value) if value is not None else 0
 
     def close(self) -> None:
         self._factory.close()
