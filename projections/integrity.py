@@ -85,7 +85,13 @@ def verify(
         if models.sealer is not None:
             for projection, found in batches.items():
                 for position, problem in batch_problems(
-                    projection, found, tracking[projection], store.seal_key, models.read_table, seals.get
+                    projection,
+                    found,
+                    tracking[projection],
+                    store.seal_key,
+                    models.read_table,
+                    seals.get,
+                    read_buckets=models.read_buckets,
                 ):
                     add(position, "read model", problem)
         for position, problem in index_problems(models, spill, indexed):

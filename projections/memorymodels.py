@@ -11,7 +11,7 @@ from syncledger.ledger.past import PastRows, made
 from syncledger.ledger.world import Link, Record
 
 from .readmodels import INDEX, WORLD, IndexRow, latest_before, starting
-from .sealing import Batch, Sealer
+from .sealing import Batch, Entry, Sealer
 
 
 def _exactly(found: tuple[int, bytes] | None, position: int) -> bytes | None:
@@ -87,6 +87,9 @@ class MemoryReadModels:
         return []
 
     def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
+        return iter(())
+
+    def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
         return iter(())
 
     def highest_positions(self) -> dict[str, int]:

@@ -20,14 +20,15 @@ from typing import Any, Protocol
 from syncledger.ledger.past import PastRows
 from syncledger.ledger.world import Link, Record
 
-from .sealing import Batch, Sealer
+from .sealing import Batch, Entry, Sealer
 
 IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (None for an action)
 # of the read models; another format is rebuilt from the events (7: checkpoints and batches sealed; 8: users'
 # sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too; 10: the item
 # index's references in byte order on PostgreSQL too, so that a prefix is a range of its key; 11: users' aliases
-# and the copies FILTER-CREATE made without one, in checkpoints)
-FORMAT = 11
+# and the copies FILTER-CREATE made without one, in checkpoints; 12: the archive's rows in buckets by their keys,
+# with each batch's bucket digests, so that a lookup checks its key's bucket only)
+FORMAT = 12
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -138,6 +139,11 @@ class ReadModels(Protocol):
     def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
         """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`), in the order
         of their positions."""
+        ...
+
+    def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
+        """A keyed table's stored bucket digests (`projections.sealing.KEYED`) of the batches up to `upto`, in the
+        order of their batches."""
         ...
 
     def highest_positions(self) -> dict[str, int]:

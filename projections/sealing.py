@@ -3,15 +3,25 @@
 Every checkpoint is sealed to the event seal at its position (`ledger.seal.derived_seal`, keyed like the events),
 and every batch of read-model rows a projection writes (positions `first`..`last`, in one transaction) is sealed
 to the event seal at `last` and chained to the batch before, over a digest of each of its tables' rows. A reader
-checks a checkpoint's seal before it uses it, and a projection's batches once per process before it answers from
-their tables; what does not match is ignored (the answer is folded from the events) and reported, and `verify`
-reports each as a finding.
+checks a checkpoint's seal before it uses it, and a projection's batches before it answers from their tables;
+what does not match is ignored (the answer is folded from the events) and reported, and `verify` reports each as
+a finding.
+
+The archive's tables are looked up by a key (a record, an owner's item, an owner's links, an action id), and a
+lookup must not cost the whole table: their rows fall in BUCKETS buckets by that key (`bucket`, a column of each
+row), and a batch's digest of such a table is a digest of its buckets' digests, each stored beside it
+(`syncledger_buckets`). A lookup checks the batches' chain and the bucket digests once per process, then only the
+rows of its key's bucket: the rows it found match what was sealed, and no sealed row of that key is missing (an
+absence is proven as well as a presence).
 """
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import sys
+import zlib
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -21,16 +31,26 @@ import orjson
 from syncledger.ledger.seal import GENESIS, derived_seal
 
 DIGEST = 32
+BUCKETS = 256  # the buckets of a keyed table: a lookup checks about 1/BUCKETS of its rows
 # the tables of each projection whose rows a batch seal covers, in the order of their digests, with the columns
-# they are read back by (as they are inserted) and which of them is the row's position
+# they are read back by (as they are inserted) and which of them is the row's position; a keyed table's rows
+# start with their bucket (`KEYED`)
 SEALED: dict[str, tuple[tuple[str, str, int], ...]] = {
-    "index": (("index", "ref, position, rule", 1), ("actions", "id, position", 1)),
+    "index": (("index", "ref, position, rule", 1), ("actions", "bucket, id, position", 2)),
     "world": (
-        ("past_records", "record, position, state", 1),
-        ("past_items", "owner, item, position", 2),
-        ("past_links", "made, position, owner, item, record, origin, rule, in_filter", 1),
+        ("past_records", "bucket, record, position, state", 2),
+        ("past_items", "bucket, owner, item, position", 3),
+        ("past_links", "bucket, made, position, owner, item, record, origin, rule, in_filter", 2),
     ),
 }
+KEYED = frozenset({"actions", "past_records", "past_items", "past_links"})
+Entry = tuple[int, int, bytes]  # a stored bucket digest: the batch's last position, the bucket, the digest
+
+
+def bucket(*key: str) -> int:
+    """The bucket of a keyed table's row: of its record, of its owner and item, of its link's owner, of its action
+    id. Stable across processes, versions and back ends (CRC-32 of the key's UTF-8)."""
+    return zlib.crc32("\x00".join(key).encode("utf-8", "surrogatepass")) % BUCKETS
 
 
 class Sealer(Protocol):
@@ -65,36 +85,76 @@ def batch_seal(
 
 
 def digest(table: str, rows: Iterable[Sequence[Any]]) -> bytes:
-    """Of a table's rows in a batch, in any order and however a back end hands them back: sorted (each table's
-    rows start with their primary key, so the sort never compares further), booleans as booleans, bytes as hex;
-    then serialized in one call (a rebuild digests millions of rows)."""
+    """Of a table's rows in a batch, in any order and however a back end hands them back: a keyed table's, of its
+    buckets' digests (`combined`)."""
+    return combined(bucket_digests(table, rows)) if table in KEYED else _digest(table, rows)
+
+
+def _digest(table: str, rows: Iterable[Sequence[Any]]) -> bytes:
+    """Of rows: sorted (each table's rows start with their primary key, so the sort never compares further),
+    booleans as booleans, bytes as hex; then serialized in one call (a rebuild digests millions of rows)."""
     ordered = sorted(map(tuple, rows))
     if table == "past_records":
-        ordered = [(record, position, bytes(state).hex()) for record, position, state in ordered]
+        ordered = [(number, record, position, bytes(state).hex()) for number, record, position, state in ordered]
     elif table == "past_links":
-        ordered = [(*row[:7], bool(row[7])) for row in ordered]
+        ordered = [(*row[:8], bool(row[8])) for row in ordered]
     return hashlib.sha256(orjson.dumps(ordered)).digest()
 
 
-def digests(projection: str, rows_by_table: Mapping[str, Sequence[Sequence[Any]]]) -> bytes:
-    return b"".join(digest(table, rows_by_table.get(table, ())) for table, _, _ in SEALED[projection])
+def bucket_digests(table: str, rows: Iterable[Sequence[Any]]) -> dict[int, bytes]:
+    """The digest of each bucket's rows (a keyed table's rows start with their bucket), by bucket: only buckets
+    with rows."""
+    found: dict[int, list[Sequence[Any]]] = {}
+    for row in rows:
+        found.setdefault(int(row[0]), []).append(row)
+    return {number: _digest(table, found[number]) for number in sorted(found)}
 
 
-def batch_problems(
+def combined(buckets: Mapping[int, bytes]) -> bytes:
+    """A keyed table's digest in a batch: of its buckets' digests, in bucket order."""
+    return hashlib.sha256(b"".join(n.to_bytes(2, "big") + d for n, d in sorted(buckets.items()))).digest()
+
+
+def digests(
+    projection: str, rows_by_table: Mapping[str, Sequence[Sequence[Any]]]
+) -> tuple[bytes, list[tuple[str, int, bytes]]]:
+    """A batch's digests (one per sealed table, in the order of `SEALED`), and the bucket digests of its keyed
+    tables as (table, bucket, digest), stored beside it."""
+    joined: list[bytes] = []
+    entries: list[tuple[str, int, bytes]] = []
+    for table, _, _ in SEALED[projection]:
+        rows = rows_by_table.get(table, ())
+        if table in KEYED:
+            buckets = bucket_digests(table, rows)
+            entries.extend((table, number, found) for number, found in buckets.items())
+            joined.append(combined(buckets))
+        else:
+            joined.append(_digest(table, rows))
+    return b"".join(joined), entries
+
+
+def _name(projection: str) -> str:
+    return "item index and action ids" if projection == "index" else "archived past"
+
+
+def _sealed(projection: str, table: str, batch: Batch) -> bytes:
+    """The batch's sealed digest of `table`."""
+    number = [name for name, _, _ in SEALED[projection]].index(table)
+    return batch.digests[number * DIGEST : (number + 1) * DIGEST]
+
+
+def chain_problems(
     projection: str,
     batches: list[Batch],
     tracking: int,
     key: bytes | None,
-    read_table: Callable[[str, str, int], Iterable[Sequence[Any]]],
     event_seal: Callable[[int], bytes | None],
-    tables: Iterable[str] | None = None,
 ) -> list[tuple[int, str]]:
-    """(position, problem) for each way the projection's batches up to `tracking` are not what was sealed: the
-    chain of their seals, each against the event seal at its end (`event_seal`), and the rows of `tables` (every
-    sealed table of the projection by default; `read_table(table, columns, upto)` reads them in the order of their
-    positions) against their digests, one batch at a time. Empty when everything matches."""
+    """(position, problem) for each way the chain of the projection's batches up to `tracking` is not what was
+    sealed: a gap, a seal that does not match, a batch sealed to other events (`event_seal`: the event seal at a
+    position). Empty when the chain holds."""
     problems: list[tuple[int, str]] = []
-    name = "item index and action ids" if projection == "index" else "archived past"
+    name = _name(projection)
     previous_last, previous_seal = 0, GENESIS
     for batch in batches:
         if batch.last > tracking:
@@ -120,46 +180,166 @@ def batch_problems(
         problems.append(
             (tracking, f"the {name} is said to be complete up to {tracking}, but sealed up to {previous_last}")
         )
-    if problems:
-        return problems
-    batches = [b for b in batches if b.last <= tracking]
-    layout = SEALED[projection]
-    for number, (table, columns, at) in enumerate(layout):
-        if tables is not None and table not in tables:
-            continue
-        sealed = [b.digests[number * DIGEST : (number + 1) * DIGEST] for b in batches]
-        for n in _mismatched(table, read_table(table, columns, tracking), at, [b.last for b in batches], sealed):
-            batch = batches[n]
-            problems.append(
-                (
-                    batch.last,
-                    f"the {name}'s {table.replace('_', ' ')} of positions {batch.first} to {batch.last} "
-                    "differ from what was sealed",
-                )
-            )
     return problems
 
 
-def _mismatched(table: str, rows: Iterable[Sequence[Any]], at: int, ends: list[int], sealed: list[bytes]) -> list[int]:
-    """The numbers of the batches (ending at `ends`) whose rows of `table` do not match their digests (`sealed`):
-    the rows come in the order of their positions (column `at`), and each batch is digested as its last row
-    passes, so only one batch's rows are held at a time. Rows past the last batch belong to none."""
-    mismatched: list[int] = []
+def batch_problems(
+    projection: str,
+    batches: list[Batch],
+    tracking: int,
+    key: bytes | None,
+    read_table: Callable[[str, str, int], Iterable[Sequence[Any]]],
+    event_seal: Callable[[int], bytes | None],
+    tables: Iterable[str] | None = None,
+    read_buckets: Callable[[str, int], Iterable[Entry]] | None = None,
+) -> list[tuple[int, str]]:
+    """(position, problem) for each way the projection's batches up to `tracking` are not what was sealed: their
+    chain (`chain_problems`), then the rows of `tables` (every sealed table of the projection by default;
+    `read_table(table, columns, upto)` reads them in the order of their positions) against their digests, one
+    batch at a time, and the stored bucket digests of each keyed table (`read_buckets(table, upto)`, in the order
+    of their batches, if given) against its rows. Empty when everything matches."""
+    problems = chain_problems(projection, batches, tracking, key, event_seal)
+    if problems:
+        return problems
+    return row_problems(
+        projection, [b for b in batches if b.last <= tracking], tracking, read_table, tables, read_buckets
+    )
+
+
+def row_problems(
+    projection: str,
+    batches: list[Batch],
+    tracking: int,
+    read_table: Callable[[str, str, int], Iterable[Sequence[Any]]],
+    tables: Iterable[str] | None = None,
+    read_buckets: Callable[[str, int], Iterable[Entry]] | None = None,
+) -> list[tuple[int, str]]:
+    """`batch_problems` but the chain, for batches (up to `tracking`) whose chain holds."""
+    problems: list[tuple[int, str]] = []
+    for table, columns, at in SEALED[projection]:
+        if tables is not None and table not in tables:
+            continue
+        sealed = [_sealed(projection, table, b) for b in batches]
+        stored = read_buckets(table, tracking) if read_buckets is not None and table in KEYED else None
+        rows = read_table(table, columns, tracking)
+        for n, part in _mismatched(table, rows, at, [b.last for b in batches], sealed, stored):
+            problems.append((batches[n].last, _differ(projection, part + table, batches[n])))
+    return problems
+
+
+def _mismatched(
+    table: str,
+    rows: Iterable[Sequence[Any]],
+    at: int,
+    ends: list[int],
+    sealed: list[bytes],
+    stored: Iterable[Entry] | None = None,
+) -> list[tuple[int, str]]:
+    """(number, what) of the batches (ending at `ends`) whose rows of `table` do not match their digests
+    (`sealed`; what: "") or whose stored bucket digests (`stored`, in the order of their batches) do not match
+    their rows (what: "bucket digests of "): the rows come in the order of their positions (column `at`), and each
+    batch is digested as its last row passes, so only one batch's rows are held at a time. Rows past the last batch
+    belong to none."""
+    mismatched: list[tuple[int, str]] = []
+    entries = iter(stored) if stored is not None else None
+    ahead: list[Entry] = []  # the next stored entry, read but not yet given to its batch
+
+    def stored_upto(end: int) -> dict[tuple[int, int], bytes]:
+        """The stored entries up to `end` not yet given to a batch, by (last, bucket)."""
+        found: dict[tuple[int, int], bytes] = {}
+        while entries is not None:
+            if not ahead:
+                ahead.extend(itertools.islice(entries, 1))
+                if not ahead:
+                    break
+            last, number, value = ahead[0]
+            if int(last) > end:
+                break
+            found[(int(last), int(number))] = bytes(value)
+            ahead.clear()
+        return found
+
+    def check(n: int, held: list[Sequence[Any]]) -> None:
+        buckets = bucket_digests(table, held) if table in KEYED else {}
+        stored_here = stored_upto(ends[n])
+        if (combined(buckets) if table in KEYED else _digest(table, held)) != sealed[n]:
+            mismatched.append((n, ""))
+        elif entries is not None and stored_here != {(ends[n], number): value for number, value in buckets.items()}:
+            mismatched.append((n, "bucket digests of "))
+
     n, held = 0, list[Sequence[Any]]()
     for row in rows:
         position = int(row[at])
         while n < len(ends) and position > ends[n]:
-            if digest(table, held) != sealed[n]:
-                mismatched.append(n)
+            check(n, held)
             n, held = n + 1, []
         if n == len(ends):
             break
         held.append(row)
     for rest in range(n, len(ends)):
-        if digest(table, held) != sealed[rest]:
-            mismatched.append(rest)
+        check(rest, held)
         held = []
     return mismatched
+
+
+def bucket_index(
+    projection: str, table: str, batches: list[Batch], entries: Iterable[Entry]
+) -> tuple[dict[int, dict[int, bytes]], list[tuple[int, str]]]:
+    """The stored bucket digests of a keyed table up to the last of `batches` (whose chain holds), by bucket and
+    then by batch (its last position), and (position, problem) for each batch whose sealed digest of the table
+    they do not make up."""
+    by_batch: dict[int, dict[int, bytes]] = {}
+    for last, number, value in entries:
+        by_batch.setdefault(int(last), {})[int(number)] = bytes(value)
+    problems: list[tuple[int, str]] = []
+    ends = {b.last for b in batches}
+    for batch in batches:
+        if combined(by_batch.get(batch.last, {})) != _sealed(projection, table, batch):
+            problems.append((batch.last, _differ(projection, f"bucket digests of {table}", batch)))
+    for stray in sorted(set(by_batch) - ends):
+        problems.append(
+            (stray, f"the {_name(projection)} has bucket digests of {table} at {stray}, where no batch ends")
+        )
+    index: dict[int, dict[int, bytes]] = {}
+    for last, buckets in by_batch.items():
+        for number, value in buckets.items():
+            index.setdefault(number, {})[last] = value
+    return index, problems
+
+
+def bucket_problems(
+    projection: str,
+    table: str,
+    batches: list[Batch],
+    sealed: Mapping[int, bytes],
+    rows: Iterable[Sequence[Any]],
+) -> list[tuple[int, str]]:
+    """(position, problem) for each batch whose rows of one bucket of a keyed table (`rows`, in any order) do not
+    match that bucket's digest (`sealed`, by batch: its last position; from `bucket_index`): a row changed, one
+    added, or one missing. The batches' chain holds and reaches every row's position."""
+    at = next(at for name, _, at in SEALED[projection] if name == table)
+    ends = [b.last for b in batches]
+    numbers = {last: n for n, last in enumerate(ends)}
+    held: dict[int, list[Sequence[Any]]] = {}
+    if not batches:  # nothing sealed: any row is a forgery
+        return [(0, f"the {_name(projection)} has {table.replace('_', ' ')} but no sealed batch")] if any(rows) else []
+    for row in rows:
+        # a row past the last batch (none is read: a lookup reads up to it) is a forgery: the last batch's
+        n = min(bisect.bisect_left(ends, int(row[at])), len(ends) - 1)
+        held.setdefault(n, []).append(row)
+    checked = set(held) | {numbers[last] for last in sealed if last in numbers}
+    return [
+        (batches[n].last, _differ(projection, table, batches[n]))
+        for n in sorted(checked)
+        if n not in held or sealed.get(batches[n].last) != _digest(table, held[n])
+    ]
+
+
+def _differ(projection: str, what: str, batch: Batch) -> str:
+    return (
+        f"the {_name(projection)}'s {what.replace('_', ' ')} of positions {batch.first} to {batch.last} "
+        "differ from what was sealed"
+    )
 
 
 _WARNED: set[str] = set()

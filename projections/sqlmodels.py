@@ -33,7 +33,21 @@ from .readmodels import (
     prefix_ranges,
     starting,
 )
-from .sealing import Batch, Sealer, batch_problems, batch_seal, checkpoint_seal, digests, warn
+from .sealing import (
+    SEALED,
+    Batch,
+    Entry,
+    Sealer,
+    batch_seal,
+    bucket,
+    bucket_index,
+    bucket_problems,
+    chain_problems,
+    checkpoint_seal,
+    digests,
+    row_problems,
+    warn,
+)
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -42,7 +56,17 @@ _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
 WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
 
 
-_TABLES = ("tracking", "checkpoints", "index", "past_records", "past_items", "past_links", "actions", "batches")
+_TABLES = (
+    "tracking",
+    "checkpoints",
+    "index",
+    "past_records",
+    "past_items",
+    "past_links",
+    "actions",
+    "batches",
+    "buckets",
+)
 _LEDGER = "CREATE TABLE IF NOT EXISTS syncledger_ledger (name TEXT PRIMARY KEY, value TEXT NOT NULL)"
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
@@ -50,22 +74,34 @@ _SCHEMA = (
     "seal {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT{bytewise} NOT NULL, position BIGINT NOT NULL, rule TEXT, "
     "PRIMARY KEY (ref, position)){without_rowid}",
-    "CREATE TABLE IF NOT EXISTS syncledger_past_records (record TEXT PRIMARY KEY, position BIGINT NOT NULL, "
-    "state {blob} NOT NULL){without_rowid}",
-    "CREATE TABLE IF NOT EXISTS syncledger_past_items (owner TEXT NOT NULL, item TEXT NOT NULL, "
-    "position BIGINT NOT NULL, PRIMARY KEY (owner, item)){without_rowid}",
-    "CREATE TABLE IF NOT EXISTS syncledger_past_links (made BIGINT PRIMARY KEY, position BIGINT NOT NULL, "
-    "owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, rule TEXT NOT NULL, "
-    "in_filter BOOLEAN NOT NULL){without_rowid}",
-    "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (owner, item, made)",
+    # the archive's tables lead with their rows' buckets (`projections.sealing.bucket`), so that a lookup's bucket
+    # is a range of the table's key, and so is the check of its rows
+    "CREATE TABLE IF NOT EXISTS syncledger_past_records (bucket INTEGER NOT NULL, record TEXT NOT NULL, "
+    "position BIGINT NOT NULL, state {blob} NOT NULL, PRIMARY KEY (bucket, record)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_items (bucket INTEGER NOT NULL, owner TEXT NOT NULL, "
+    "item TEXT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (bucket, owner, item)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_past_links (made BIGINT PRIMARY KEY, bucket INTEGER NOT NULL, "
+    "position BIGINT NOT NULL, owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, "
+    "rule TEXT NOT NULL, in_filter BOOLEAN NOT NULL){without_rowid}",
+    "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (bucket, owner, item, made)",
     # a diff reads the links ended between its two points (an index only: the rows, and so FORMAT, are unchanged)
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_position ON syncledger_past_links (position)",
-    "CREATE TABLE IF NOT EXISTS syncledger_actions (id TEXT PRIMARY KEY, position BIGINT NOT NULL){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_actions (bucket INTEGER NOT NULL, id TEXT NOT NULL, "
+    "position BIGINT NOT NULL, PRIMARY KEY (bucket, id)){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_batches (projection TEXT NOT NULL, last BIGINT NOT NULL, "
     "first BIGINT NOT NULL, event_seal {blob} NOT NULL, digests {blob} NOT NULL, seal {blob} NOT NULL, "
     "PRIMARY KEY (projection, last)){without_rowid}",
+    # each batch's digest of each bucket of a keyed table with rows in it (`projections.sealing.digests`)
+    "CREATE TABLE IF NOT EXISTS syncledger_buckets (tbl TEXT NOT NULL, last BIGINT NOT NULL, bucket INTEGER NOT NULL, "
+    "digest {blob} NOT NULL, PRIMARY KEY (tbl, last, bucket)){without_rowid}",
 )
 _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
+# the columns of each table a batch writes, in the order of its rows (a sealed table's as it is read back)
+_COLUMNS = {
+    "checkpoints": "position, state, seal",
+    **{table: columns for layout in SEALED.values() for table, columns, _ in layout},
+    "buckets": "tbl, last, bucket, digest",
+}
 
 
 def _position(row: Sequence[Any] | None) -> int | None:
@@ -100,7 +136,12 @@ class SqlReadModels:
     def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
         self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
         self.rebuild_past: Callable[[], PastRows] | None = None
-        self._trusted: set[str] = set()  # projections whose batches were found to match their seals
+        # what was found to match its seals (`_untrusted`): (projection, table or None, bucket or None), each
+        # projection's chain of batches with the tracking position it was checked up to, each keyed table's bucket
+        # digests by bucket and batch
+        self._trusted: set[tuple[str, str | None, int | None]] = set()
+        self._chains: dict[str, tuple[int, list[Batch]]] = {}
+        self._indexes: dict[str, dict[int, dict[int, bytes]]] = {}
         self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
@@ -185,33 +226,41 @@ class SqlReadModels:
             INDEX,
             first,
             position,
-            ("index", "ref, position, rule", rows),
-            ("actions", "id, position", actions),
+            ("index", rows),
+            ("actions", [(bucket(i), i, p) for i, p in actions]),
         )
 
     def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
-        records = [(r.id, r.changed, self.cipher.encipher(orjson.dumps(record_data(r)))) for r in past.records.values()]
-        links = [(k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter) for k in past.links]
+        cipher = self.cipher
+        records = [
+            (bucket(r.id), r.id, r.changed, cipher.encipher(orjson.dumps(record_data(r))))
+            for r in past.records.values()
+        ]
+        links = [
+            (bucket(k.user), k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter)
+            for k in past.links
+        ]
         sealer = self.sealer
         sealed = [(at, state, checkpoint_seal(sealer, at, state) if sealer else b"") for at, state in checkpoints]
         return self._write(
             WORLD,
             first,
             position,
-            ("checkpoints", "position, state, seal", sealed),
-            ("past_records", "record, position, state", records),
-            ("past_items", "owner, item, position", [(*k, p) for k, p in past.items.items()]),
-            ("past_links", _LINK_COLUMNS, links),
+            ("checkpoints", sealed),
+            ("past_records", records),
+            ("past_items", [(bucket(*k), *k, p) for k, p in past.items.items()]),
+            ("past_links", links),
         )
 
-    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, str, Sequence[Any]]) -> bool:
-        """The rows (`inserts`: table, its columns, rows) of positions `first`..`position` and the projection's new
-        tracking position, in one transaction, if the projection is complete up to `first - 1`: another process
-        may have written them first. Whether it wrote. The batch is sealed to the event at `position` and to the
-        batch before."""
+    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, Sequence[Any]]) -> bool:
+        """The rows (`inserts`: table, rows in the order of its `_COLUMNS`) of positions `first`..`position` and
+        the projection's new tracking position, in one transaction, if the projection is complete up to
+        `first - 1`: another process may have written them first. Whether it wrote. The batch is sealed to the
+        event at `position` and to the batch before, and its keyed tables' bucket digests stored beside it."""
         key = self.sealer.seal_key if self.sealer is not None else None
         event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
-        batch_digests = digests(projection, {table: rows for table, _, rows in inserts})
+        batch_digests, entries = digests(projection, dict(inserts))
+        buckets = [(table, position, number, value) for table, number, value in entries]
         for attempt in range(WRITE_TRIES):
             try:
                 with self._transaction() as c:
@@ -227,9 +276,9 @@ class SqlReadModels:
                     found = c.fetchone()
                     if (int(found[0]) if found else 0) != first - 1:
                         return False
-                    for table, columns, rows in inserts:
+                    for table, rows in (*inserts, ("buckets", buckets)):
                         if rows:
-                            self._insert(c, table, columns, rows)
+                            self._insert(c, table, _COLUMNS[table], rows)
                     c.execute(
                         self._sql(
                             "SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"
@@ -316,6 +365,18 @@ class SqlReadModels:
         of their positions, a few at a time: the back end sorts (spilling to disk), not this process."""
         return self.iterate(f"SELECT {columns} FROM syncledger_{table} WHERE position <= ? ORDER BY position", (upto,))
 
+    def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
+        """A keyed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page
+        at a time: read beside the table's own rows (`iterate`), which hold the connection's one transaction."""
+        after: tuple[int, int] = (0, -1)
+        while page := self._all(
+            "SELECT last, bucket, digest FROM syncledger_buckets WHERE tbl = ? AND last <= ? "
+            "AND (last, bucket) > (?, ?) ORDER BY last, bucket LIMIT ?",
+            (table, upto, *after, ITERSIZE),
+        ):
+            yield from page
+            after = (int(page[-1][0]), int(page[-1][1]))
+
     def iterate(self, statement: str, params: Iterable[Any] = ()) -> Iterator[Any]:
         """The rows of a read, a few thousand at a time (PostgreSQL: a server-side cursor), never all at once;
         the read ends its transaction when they are all read or the iterator is closed. Nothing else may use the
@@ -358,13 +419,48 @@ class SqlReadModels:
                 (fingerprint,),
             )
 
-    def _untrusted(self, projection: str) -> MemoryReadModels | None:
-        """None if the projection's stored rows match their seals (checked once per process); else the past
-        folded from the events, which answers instead."""
-        if self.sealer is None or projection in self._trusted or self.rebuild_past is None:
+    def _untrusted(self, projection: str, table: str | None = None, key: int | None = None) -> MemoryReadModels | None:
+        """None if what a question reads of the projection's stored rows matches their seals: the rows of `table`
+        in bucket `key` (a lookup by key: `projections.sealing.bucket`), or every row of `table`, or of every
+        sealed table (of the index: its action ids), each checked once per process. Else the past folded from the
+        events, which answers instead."""
+        if self.sealer is None or self.rebuild_past is None:
             return None
         if self._stand_in is not None:
             return self._stand_in
+        if {(projection, None, None), (projection, table, None), (projection, table, key)} & self._trusted:
+            return None
+        problems = self._chain(projection)
+        if not problems:
+            tracking, batches = self._chains[projection]
+            if table is not None and key is not None:
+                problems = self._bucket_index(projection, table)
+                if not problems:
+                    found = self._all(
+                        f"SELECT {_COLUMNS[table]} FROM syncledger_{table} WHERE bucket = ? AND position <= ?",
+                        (key, tracking),
+                    )
+                    problems = bucket_problems(projection, table, batches, self._indexes[table].get(key, {}), found)
+            else:
+                tables = (table,) if table is not None else ("actions",) if projection == INDEX else None
+                problems = row_problems(projection, batches, tracking, self.read_table, tables, self.read_buckets)
+        if not problems:
+            self._trusted.add((projection, table, key))
+            return None
+        warn(f"{problems[0][1]} (position {problems[0][0]})")
+        stand_in = MemoryReadModels()
+        rows = self.rebuild_past()
+        stand_in.write_world(1, max(self.tracking(projection), 1), [], rows)
+        stand_in._past.actions.update(rows.actions)
+        self._stand_in = stand_in
+        return stand_in
+
+    def _chain(self, projection: str) -> list[tuple[int, str]]:
+        """The problems of the projection's chain of batches, checked once per process (`_chains` keeps them, with
+        the tracking position they were checked up to, when they hold)."""
+        if projection in self._chains:
+            return []
+        assert self.sealer is not None
         # The tracking position first: a batch and its tracking position are written in one transaction, so the
         # batches read after it reach at least that far even while another process writes the next batch (read
         # the other way round, that writer made a complete projection look short of its seals).
@@ -377,18 +473,21 @@ class SqlReadModels:
         def event_seal(position: int) -> bytes | None:  # the newest against the events; the chain covers the rest
             return sealer.seal_at(position) if position == newest else stored[position]
 
-        tables = ("actions",) if projection == INDEX else None
-        problems = batch_problems(projection, batches, tracking, sealer.seal_key, self.read_table, event_seal, tables)
+        problems = chain_problems(projection, batches, tracking, sealer.seal_key, event_seal)
         if not problems:
-            self._trusted.add(projection)
-            return None
-        warn(f"{problems[0][1]} (position {problems[0][0]})")
-        stand_in = MemoryReadModels()
-        rows = self.rebuild_past()
-        stand_in.write_world(1, max(tracking, 1), [], rows)
-        stand_in._past.actions.update(rows.actions)
-        self._stand_in = stand_in
-        return stand_in
+            self._chains[projection] = (tracking, batches)
+        return problems
+
+    def _bucket_index(self, projection: str, table: str) -> list[tuple[int, str]]:
+        """The problems of a keyed table's stored bucket digests against its batches, checked once per process
+        (`_indexes` keeps them, by bucket and batch, when they hold)."""
+        if table in self._indexes:
+            return []
+        tracking, batches = self._chains[projection]
+        index, problems = bucket_index(projection, table, batches, self.read_buckets(table, tracking))
+        if not problems:
+            self._indexes[table] = index
+        return problems
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
         row = self._one(
@@ -470,11 +569,14 @@ class SqlReadModels:
     # --------------------------------------------------------------------- the archive (`ledger.past.Archive`)
 
     def record(self, record: str, upto: int) -> Record | None:
-        if (stand_in := self._untrusted(WORLD)) is not None:
+        number = bucket(record)
+        if (stand_in := self._untrusted(WORLD, "past_records", number)) is not None:
             return stand_in.record(record, upto)
         known = self._records.get(record)
         if known is None or (known[1] is None and known[0] < upto):
-            row = self._one("SELECT position, state FROM syncledger_past_records WHERE record = ?", (record,))
+            row = self._one(
+                "SELECT position, state FROM syncledger_past_records WHERE bucket = ? AND record = ?", (number, record)
+            )
             # a record is deleted once and its id never used again: its row never changes; and no row means none
             # up to `upto`, where the archive is complete (rows written later are of later positions)
             known = (int(row[0]), self._record(row[1])) if row else (upto, None)
@@ -487,20 +589,25 @@ class SqlReadModels:
         return record_of(orjson.loads(self.cipher.decipher(bytes(state))))
 
     def item_deleted(self, user: str, item: str, upto: int) -> bool:
-        if (stand_in := self._untrusted(WORLD)) is not None:
+        number = bucket(user, item)
+        if (stand_in := self._untrusted(WORLD, "past_items", number)) is not None:
             return stand_in.item_deleted(user, item, upto)
-        statement = "SELECT 1 FROM syncledger_past_items WHERE owner = ? AND item = ? AND position <= ?"
-        return self._one(statement, (user, item, upto)) is not None
+        statement = "SELECT 1 FROM syncledger_past_items WHERE bucket = ? AND owner = ? AND item = ? AND position <= ?"
+        return self._one(statement, (number, user, item, upto)) is not None
 
     def action(self, action_id: str, upto: int) -> int | None:
-        if (stand_in := self._untrusted(INDEX)) is not None:
+        number = bucket(action_id)
+        if (stand_in := self._untrusted(INDEX, "actions", number)) is not None:
             return stand_in.action(action_id, upto)
-        row = self._one("SELECT position FROM syncledger_actions WHERE id = ? AND position <= ?", (action_id, upto))
+        row = self._one(
+            "SELECT position FROM syncledger_actions WHERE bucket = ? AND id = ? AND position <= ?",
+            (number, action_id, upto),
+        )
         return int(row[0]) if row else None
 
     def ended_links(self, upto: int) -> list[Link]:
         """Read once per process and kept: an ended link never changes, and a state document lists them all."""
-        if (stand_in := self._untrusted(WORLD)) is not None:
+        if (stand_in := self._untrusted(WORLD, "past_links")) is not None:
             return stand_in.ended_links(upto)
         return self._stored_links(upto)
 
@@ -515,23 +622,25 @@ class SqlReadModels:
         return [link for link in self._links if link.position <= upto]
 
     def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
-        """A page, read from the table (by its key, `made`), not from every ended link."""
-        if (stand_in := self._untrusted(WORLD)) is not None:
+        """A page, read from the table (by its key, `made`), not from every ended link (a user's: from their
+        bucket, which is all that is checked)."""
+        number = bucket(user) if user is not None else None
+        if (stand_in := self._untrusted(WORLD, "past_links", number)) is not None:
             return stand_in.ended_links_page(upto, after, limit, user)
         if upto <= self._links_upto:  # all of them are read already
             found = (k for k in self._links if k.made > after and k.position <= upto and user in (None, k.user))
             return list(itertools.islice(found, limit))
-        mine = " AND owner = ?" if user is not None else ""
+        mine = " AND bucket = ? AND owner = ?" if user is not None else ""
         rows = self._all(
             f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE made > ? AND position <= ?{mine} "
             "ORDER BY made LIMIT ?",
-            (after, upto, *([user] if user is not None else []), limit),
+            (after, upto, *([number, user] if user is not None else []), limit),
         )
         return list(map(_link, rows))
 
     def ended_links_between(self, after: int, upto: int) -> list[Link]:
         """Read by position (its own index), not from every ended link."""
-        if (stand_in := self._untrusted(WORLD)) is not None:
+        if (stand_in := self._untrusted(WORLD, "past_links")) is not None:
             return stand_in.ended_links_between(after, upto)
         rows = self._all(
             f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ? ORDER BY made",
@@ -540,18 +649,19 @@ class SqlReadModels:
         return list(map(_link, rows))
 
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
-        if (stand_in := self._untrusted(WORLD)) is not None:
+        number = bucket(user)
+        if (stand_in := self._untrusted(WORLD, "past_links", number)) is not None:
             return stand_in.last_link(user, item, upto)
         row = self._one(
-            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE owner = ? AND item = ? AND position <= ? "
-            "ORDER BY made DESC LIMIT 1",
-            (user, item, upto),
+            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE bucket = ? AND owner = ? AND item = ? "
+            "AND position <= ? ORDER BY made DESC LIMIT 1",
+            (number, user, item, upto),
         )
         return _link(row) if row else None
 
     def rows(self, upto: int, raw: bool = False) -> PastRows:
         """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
-        if not raw and (stand_in := self._untrusted(WORLD) or self._untrusted(INDEX)) is not None:
+        if not raw and (stand_in := self._untrusted(WORLD) or self._untrusted(INDEX, "actions")) is not None:
             return stand_in.rows(upto)
         records = self._all("SELECT state FROM syncledger_past_records WHERE position <= ?", (upto,))
         items = self._all("SELECT owner, item, position FROM syncledger_past_items WHERE position <= ?", (upto,))
@@ -572,6 +682,8 @@ class SqlReadModels:
         self._links, self._links_upto = [], 0
         self._records.clear()
         self._trusted, self._stand_in = set(), None
+        self._chains.clear()
+        self._indexes.clear()
 
     def close(self) -> None:
         self.db.close()

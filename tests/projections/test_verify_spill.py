@@ -225,20 +225,20 @@ def test_the_batches_are_checked_one_at_a_time_in_position_order() -> None:
     """Rows in position order, grouped into their batches as they pass: a batch with no rows, rows past the last
     batch, and a changed row in the middle one."""
     from syncledger.ledger.seal import GENESIS
-    from syncledger.projections.sealing import DIGEST, SEALED, Batch, batch_seal, digest
+    from syncledger.projections.sealing import DIGEST, SEALED, Batch, batch_seal, bucket, digest
 
-    rows = [("a", 1), ("b", 2), ("c", 5), ("d", 6), ("e", 9)]
+    rows = [(bucket(i), i, p) for i, p in [("a", 1), ("b", 2), ("c", 5), ("d", 6), ("e", 9)]]
     ends, firsts = [2, 4, 6, 8], [1, 3, 5, 7]
     tables = [table for table, _, _ in SEALED["index"]]
     batches, previous = [], GENESIS
     for first, last in zip(firsts, ends, strict=True):
-        mine = [r for r in rows if first <= r[1] <= last]
+        mine = [r for r in rows if first <= r[2] <= last]
         digests = digest("index", []) + digest("actions", mine)
         seal = batch_seal(None, "index", previous, first, last, b"e", digests)
         batches.append(Batch("index", last, first, b"e", digests, seal))
         previous = seal
     assert len(tables) * DIGEST == len(batches[0].digests)
-    changed = [r if r[1] != 5 else ("x", 5) for r in rows]
+    changed = [r if r[2] != 5 else (r[0], "x", 5) for r in rows]
     read = lambda table, columns, upto: iter(changed if table == "actions" else [])  # noqa: E731
     problems = batch_problems("index", batches, 8, None, read, lambda _: b"e")
     assert problems == [(6, "the item index and action ids's actions of positions 5 to 6 differ from what was sealed")]
