@@ -39,6 +39,7 @@ def draft(world: World) -> World:
             sync_method=u.sync_method,
             aliases=_Overlay(u.aliases, _same),
             copies=dict(u.copies),
+            unlinked=set(u.unlinked) if u.unlinked is not None else None,
         )
 
     return World(

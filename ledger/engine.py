@@ -40,6 +40,7 @@ from .world import (
     record_id_used,
     shows_completed,
     skips_deleted,
+    unlinked_of,
 )
 
 __all__ = ["RefusedError", "decide", "handle"]
@@ -467,8 +468,19 @@ def _mailbox_edits(batch: _Batch, user: User, group: list[Pending], at: datetime
 
 
 def _unlinked_in_filter(world: World, user: User) -> list[Record]:
-    """The records in the user's filter with no linked copy in their Outlook, oldest first. Every sync walks all
-    the user's records, so the common case (already linked) is checked first."""
+    """The records in the user's filter with no linked copy in their Outlook, oldest first (by the position that
+    created them), from the user's unlinked records the fold keeps (`world.unlinked_of`), not a walk of every
+    record they own at every sync."""
+    missing = [r for r in map(world.records.__getitem__, unlinked_of(world, user)) if in_filter(r, user)]
+    missing.sort(key=lambda r: r.created)
+    if len({r.created for r in missing}) < len(missing):  # a tie (no two records are made by one event): the
+        return _unlinked_by_walk(world, user)  # walk's order, which breaks it by the order the user got them in
+    return missing
+
+
+def _unlinked_by_walk(world: World, user: User) -> list[Record]:
+    """`_unlinked_in_filter` by a walk of every record the user owns (and has shared with them), in the order they
+    got them, then sorted stably by creation."""
     missing = []
     for record_id in user.owned if user.sync_filter == "owned" else {**user.owned, **user.shared}:
         if user.name in world.links_to.get(record_id, ()):

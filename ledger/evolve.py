@@ -14,7 +14,7 @@ from functools import singledispatch
 
 from . import effects as fx
 from . import vocabulary as v
-from .world import Item, Link, Pending, Record, User, World
+from .world import Item, Link, Pending, Record, User, World, note_unlinked
 from .world import interned as intern
 
 
@@ -155,9 +155,12 @@ def _(e: v.CrmRecordDeleted, world: World, position: int) -> None:
 @_apply.register
 def _(e: v.CrmRecordAssigned, world: World, position: int) -> None:
     record = _record(world, e.record, position)
-    world.users[record.owner].owned.pop(record.id, None)
+    before = world.users[record.owner]
+    before.owned.pop(record.id, None)
     record.owner = intern(e.to)
     world.users[e.to].owned[record.id] = None
+    note_unlinked(world, before, record.id)
+    note_unlinked(world, world.users[e.to], record.id)
 
 
 @_apply.register
@@ -165,6 +168,7 @@ def _(e: v.CrmRecordShared, world: World, position: int) -> None:
     record = _record(world, e.record, position)
     record.shared_with[intern(e.with_)] = None
     world.users[e.with_].shared[record.id] = None
+    note_unlinked(world, world.users[e.with_], record.id)
 
 
 @_apply.register
@@ -172,6 +176,7 @@ def _(e: v.CrmRecordUnshared, world: World, position: int) -> None:
     record = _record(world, e.record, position)
     del record.shared_with[e.with_]
     world.users[e.with_].shared.pop(record.id, None)
+    note_unlinked(world, world.users[e.with_], record.id)
 
 
 @_apply.register
@@ -197,6 +202,7 @@ def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
     _add_record(world, record, position)
     for name in shared:
         world.users[name].shared[record.id] = None
+        note_unlinked(world, world.users[name], record.id)
 
 
 @_effect.register
@@ -249,6 +255,7 @@ def _(f: fx.LinkItem, world: World, position: int, rule: str) -> None:
     user.links_by_item[item_id] = link
     world.links_to.setdefault(record_id, {})[user.name] = link
     world.changed_links[(f.user, f.item)] = None
+    note_unlinked(world, user, record_id)
 
 
 @_effect.register
@@ -262,6 +269,7 @@ def _(f: fx.UnlinkItem, world: World, position: int, rule: str) -> None:
     link.state, link.rule, link.position = "unlinked", intern(rule), position
     world.past.add_link(link)
     world.changed_links[(f.user, f.item)] = None
+    note_unlinked(world, user, f.record)
 
 
 @_effect.register
@@ -305,6 +313,7 @@ def _add_record(world: World, record: Record, position: int) -> None:
     world.records[record.id] = record
     world.changed_records[record.id] = None
     world.users[record.owner].owned[record.id] = None
+    note_unlinked(world, world.users[record.owner], record.id)
 
 
 def _removed_by(world: World, user: str, record_id: str, position: int) -> None:
@@ -322,8 +331,10 @@ def _delete_record(world: World, record_id: str, position: int) -> None:
     world.changed_records[record_id] = None
     world.past.add_record(record)
     world.users[record.owner].owned.pop(record_id, None)
+    note_unlinked(world, world.users[record.owner], record_id)
     for name in record.shared_with:
         world.users[name].shared.pop(record_id, None)
+        note_unlinked(world, world.users[name], record_id)
 
 
 def _item(world: World, user: str, item_id: str, position: int) -> Item:

@@ -89,6 +89,11 @@ class User:
     aliases: dict[str, str] = field(default_factory=dict)
     # the copies FILTER-CREATE made that are still here without an alias: item -> when made (what an alias may name)
     copies: dict[str, datetime] = field(default_factory=dict)
+    # derived, for the filter's reconciliation at each sync (`ledger.engine`): the records the user owns or has
+    # shared with them, but email, with no active link of theirs; None until a sync first asks (`unlinked_of`),
+    # then kept by the fold (`note_unlinked`). Never stored, and not part of a user's equality: a world decoded
+    # from a checkpoint has not computed it yet
+    unlinked: set[str] | None = field(default=None, compare=False)
 
 
 @dataclass(slots=True)
@@ -178,6 +183,34 @@ def latest_link(world: World, user: str, item: str) -> Link | None:
 
 def active_link(world: World, user: str, record: str) -> Link | None:
     return world.links_to.get(record, {}).get(user)
+
+
+def _unlinked(world: World, user: User, record_id: str) -> bool:
+    record = world.records.get(record_id)
+    return (
+        record is not None
+        and record.type != "email"
+        and (record_id in user.owned or record_id in user.shared)
+        and user.name not in world.links_to.get(record_id, ())
+    )
+
+
+def unlinked_of(world: World, user: User) -> set[str]:
+    """The user's records with no active link of theirs (`User.unlinked`), computed by a walk of every record
+    they own or have shared with them the first time it is asked, then kept by the fold."""
+    if user.unlinked is None:
+        user.unlinked = {r for r in (*user.owned, *user.shared) if _unlinked(world, user, r)}
+    return user.unlinked
+
+
+def note_unlinked(world: World, user: User, record_id: str) -> None:
+    """After a change to the user's records or links that concerns `record_id`: keep `User.unlinked` true of it."""
+    if user.unlinked is None:
+        return
+    if _unlinked(world, user, record_id):
+        user.unlinked.add(record_id)
+    else:
+        user.unlinked.discard(record_id)
 
 
 def in_filter(record: Record | None, user: User) -> bool:
