@@ -27,8 +27,9 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # sync methods and the organisation options in checkpoints; 9: org.option indexed under `org:` too; 10: the item
 # index's references in byte order on PostgreSQL too, so that a prefix is a range of its key; 11: users' aliases
 # and the copies FILTER-CREATE made without one, in checkpoints; 12: the archive's rows in buckets by their keys,
-# with each batch's bucket digests, so that a lookup checks its key's bucket only)
-FORMAT = 12
+# with each batch's bucket digests, so that a lookup checks its key's bucket only; 13: the ended links' digests
+# by the range of positions they were made in too, so that a page of every user's checks the ranges it spans)
+FORMAT = 13
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -142,7 +143,7 @@ class ReadModels(Protocol):
         ...
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
-        """A keyed table's stored bucket digests (`projections.sealing.KEYED`) of the batches up to `upto`, in the
+        """A bucketed table's stored bucket digests (`projections.sealing.BUCKETED`) of the batches up to `upto`, in the
         order of their batches."""
         ...
 

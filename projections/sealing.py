@@ -31,24 +31,34 @@ import orjson
 from syncledger.ledger.seal import GENESIS, derived_seal
 
 DIGEST = 32
-BUCKETS = 256  # the buckets of a keyed table: a lookup checks about 1/BUCKETS of its rows
+BUCKETS = 256  # the buckets of a table looked up by key: a lookup checks about 1/BUCKETS of its rows
+MADE_RANGE = 16_384  # the ended links' second buckets: by the position that made them, in ranges of this many
 # the tables of each projection whose rows a batch seal covers, in the order of their digests, with the columns
-# they are read back by (as they are inserted) and which of them is the row's position; a keyed table's rows
-# start with their bucket (`KEYED`)
+# they are read back by (as they are inserted) and which of them is the row's position; a bucketed table's rows
+# start with their bucket (`BUCKETED`). "links_made" is no table of its own: the ended links again (`SOURCE`), in
+# buckets by the range of positions they were made in, so that a page of every user's ended links (in the order
+# they were made) checks the ranges it spans, not every ended link
 SEALED: dict[str, tuple[tuple[str, str, int], ...]] = {
     "index": (("index", "ref, position, rule", 1), ("actions", "bucket, id, position", 2)),
     "world": (
         ("past_records", "bucket, record, position, state", 2),
         ("past_items", "bucket, owner, item, position", 3),
         ("past_links", "bucket, made, position, owner, item, record, origin, rule, in_filter", 2),
+        ("links_made", f"made / {MADE_RANGE}, made, position, owner, item, record, origin, rule, in_filter", 2),
     ),
 }
-KEYED = frozenset({"actions", "past_records", "past_items", "past_links"})
+BUCKETED = frozenset({"actions", "past_records", "past_items", "past_links", "links_made"})
+SOURCE = {"links_made": "past_links"}  # the table a digest's rows are read from, where it is not its own
 Entry = tuple[int, int, bytes]  # a stored bucket digest: the batch's last position, the bucket, the digest
 
 
+def made_range(made: int) -> int:
+    """The "links_made" bucket of an ended link made at position `made`."""
+    return made // MADE_RANGE
+
+
 def bucket(*key: str) -> int:
-    """The bucket of a keyed table's row: of its record, of its owner and item, of its link's owner, of its action
+    """The bucket of a bucketed table's row: of its record, of its owner and item, of its link's owner, of its action
     id. Stable across processes, versions and back ends (CRC-32 of the key's UTF-8)."""
     return zlib.crc32("\x00".join(key).encode("utf-8", "surrogatepass")) % BUCKETS
 
@@ -85,9 +95,9 @@ def batch_seal(
 
 
 def digest(table: str, rows: Iterable[Sequence[Any]]) -> bytes:
-    """Of a table's rows in a batch, in any order and however a back end hands them back: a keyed table's, of its
+    """Of a table's rows in a batch, in any order and however a back end hands them back: a bucketed table's, of its
     buckets' digests (`combined`)."""
-    return combined(bucket_digests(table, rows)) if table in KEYED else _digest(table, rows)
+    return combined(bucket_digests(table, rows)) if table in BUCKETED else _digest(table, rows)
 
 
 def _digest(table: str, rows: Iterable[Sequence[Any]]) -> bytes:
@@ -96,13 +106,13 @@ def _digest(table: str, rows: Iterable[Sequence[Any]]) -> bytes:
     ordered = sorted(map(tuple, rows))
     if table == "past_records":
         ordered = [(number, record, position, bytes(state).hex()) for number, record, position, state in ordered]
-    elif table == "past_links":
+    elif table in ("past_links", "links_made"):
         ordered = [(*row[:8], bool(row[8])) for row in ordered]
     return hashlib.sha256(orjson.dumps(ordered)).digest()
 
 
 def bucket_digests(table: str, rows: Iterable[Sequence[Any]]) -> dict[int, bytes]:
-    """The digest of each bucket's rows (a keyed table's rows start with their bucket), by bucket: only buckets
+    """The digest of each bucket's rows (a bucketed table's rows start with their bucket), by bucket: only buckets
     with rows."""
     found: dict[int, list[Sequence[Any]]] = {}
     for row in rows:
@@ -111,20 +121,20 @@ def bucket_digests(table: str, rows: Iterable[Sequence[Any]]) -> dict[int, bytes
 
 
 def combined(buckets: Mapping[int, bytes]) -> bytes:
-    """A keyed table's digest in a batch: of its buckets' digests, in bucket order."""
+    """A bucketed table's digest in a batch: of its buckets' digests, in bucket order."""
     return hashlib.sha256(b"".join(n.to_bytes(2, "big") + d for n, d in sorted(buckets.items()))).digest()
 
 
 def digests(
     projection: str, rows_by_table: Mapping[str, Sequence[Sequence[Any]]]
 ) -> tuple[bytes, list[tuple[str, int, bytes]]]:
-    """A batch's digests (one per sealed table, in the order of `SEALED`), and the bucket digests of its keyed
+    """A batch's digests (one per sealed table, in the order of `SEALED`), and the bucket digests of its bucketed
     tables as (table, bucket, digest), stored beside it."""
     joined: list[bytes] = []
     entries: list[tuple[str, int, bytes]] = []
     for table, _, _ in SEALED[projection]:
         rows = rows_by_table.get(table, ())
-        if table in KEYED:
+        if table in BUCKETED:
             buckets = bucket_digests(table, rows)
             entries.extend((table, number, found) for number, found in buckets.items())
             joined.append(combined(buckets))
@@ -196,7 +206,7 @@ def batch_problems(
     """(position, problem) for each way the projection's batches up to `tracking` are not what was sealed: their
     chain (`chain_problems`), then the rows of `tables` (every sealed table of the projection by default;
     `read_table(table, columns, upto)` reads them in the order of their positions) against their digests, one
-    batch at a time, and the stored bucket digests of each keyed table (`read_buckets(table, upto)`, in the order
+    batch at a time, and the stored bucket digests of each bucketed table (`read_buckets(table, upto)`, in the order
     of their batches, if given) against its rows. Empty when everything matches."""
     problems = chain_problems(projection, batches, tracking, key, event_seal)
     if problems:
@@ -220,7 +230,7 @@ def row_problems(
         if tables is not None and table not in tables:
             continue
         sealed = [_sealed(projection, table, b) for b in batches]
-        stored = read_buckets(table, tracking) if read_buckets is not None and table in KEYED else None
+        stored = read_buckets(table, tracking) if read_buckets is not None and table in BUCKETED else None
         rows = read_table(table, columns, tracking)
         for n, part in _mismatched(table, rows, at, [b.last for b in batches], sealed, stored):
             problems.append((batches[n].last, _differ(projection, part + table, batches[n])))
@@ -260,9 +270,9 @@ def _mismatched(
         return found
 
     def check(n: int, held: list[Sequence[Any]]) -> None:
-        buckets = bucket_digests(table, held) if table in KEYED else {}
+        buckets = bucket_digests(table, held) if table in BUCKETED else {}
         stored_here = stored_upto(ends[n])
-        if (combined(buckets) if table in KEYED else _digest(table, held)) != sealed[n]:
+        if (combined(buckets) if table in BUCKETED else _digest(table, held)) != sealed[n]:
             mismatched.append((n, ""))
         elif entries is not None and stored_here != {(ends[n], number): value for number, value in buckets.items()}:
             mismatched.append((n, "bucket digests of "))
@@ -285,7 +295,7 @@ def _mismatched(
 def bucket_index(
     projection: str, table: str, batches: list[Batch], entries: Iterable[Entry]
 ) -> tuple[dict[int, dict[int, bytes]], list[tuple[int, str]]]:
-    """The stored bucket digests of a keyed table up to the last of `batches` (whose chain holds), by bucket and
+    """The stored bucket digests of a bucketed table up to the last of `batches` (whose chain holds), by bucket and
     then by batch (its last position), and (position, problem) for each batch whose sealed digest of the table
     they do not make up."""
     by_batch: dict[int, dict[int, bytes]] = {}
@@ -314,7 +324,7 @@ def bucket_problems(
     sealed: Mapping[int, bytes],
     rows: Iterable[Sequence[Any]],
 ) -> list[tuple[int, str]]:
-    """(position, problem) for each batch whose rows of one bucket of a keyed table (`rows`, in any order) do not
+    """(position, problem) for each batch whose rows of one bucket of a bucketed table (`rows`, in any order) do not
     match that bucket's digest (`sealed`, by batch: its last position; from `bucket_index`): a row changed, one
     added, or one missing. The batches' chain holds and reaches every row's position."""
     at = next(at for name, _, at in SEALED[projection] if name == table)

@@ -34,7 +34,9 @@ from .readmodels import (
     starting,
 )
 from .sealing import (
+    MADE_RANGE,
     SEALED,
+    SOURCE,
     Batch,
     Entry,
     Sealer,
@@ -45,6 +47,7 @@ from .sealing import (
     chain_problems,
     checkpoint_seal,
     digests,
+    made_range,
     row_problems,
     warn,
 )
@@ -91,7 +94,7 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_batches (projection TEXT NOT NULL, last BIGINT NOT NULL, "
     "first BIGINT NOT NULL, event_seal {blob} NOT NULL, digests {blob} NOT NULL, seal {blob} NOT NULL, "
     "PRIMARY KEY (projection, last)){without_rowid}",
-    # each batch's digest of each bucket of a keyed table with rows in it (`projections.sealing.digests`)
+    # each batch's digest of each bucket of a bucketed table with rows in it (`projections.sealing.digests`)
     "CREATE TABLE IF NOT EXISTS syncledger_buckets (tbl TEXT NOT NULL, last BIGINT NOT NULL, bucket INTEGER NOT NULL, "
     "digest {blob} NOT NULL, PRIMARY KEY (tbl, last, bucket)){without_rowid}",
 )
@@ -99,9 +102,16 @@ _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 # the columns of each table a batch writes, in the order of its rows (a sealed table's as it is read back)
 _COLUMNS = {
     "checkpoints": "position, state, seal",
-    **{table: columns for layout in SEALED.values() for table, columns, _ in layout},
+    **{table: columns for layout in SEALED.values() for table, columns, _ in layout if table not in SOURCE},
     "buckets": "tbl, last, bucket, digest",
 }
+
+
+def _in_bucket(table: str, number: int) -> tuple[str, tuple[int, ...]]:
+    """The condition on a bucketed table's rows that selects one bucket, and its parameters."""
+    if table == "links_made":  # a range of the table's key, the position that made the link
+        return "made >= ? AND made < ?", (number * MADE_RANGE, (number + 1) * MADE_RANGE)
+    return "bucket = ?", (number,)
 
 
 def _position(row: Sequence[Any] | None) -> int | None:
@@ -137,7 +147,7 @@ class SqlReadModels:
         self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
         self.rebuild_past: Callable[[], PastRows] | None = None
         # what was found to match its seals (`_untrusted`): (projection, table or None, bucket or None), each
-        # projection's chain of batches with the tracking position it was checked up to, each keyed table's bucket
+        # projection's chain of batches with the tracking position it was checked up to, each bucketed table's bucket
         # digests by bucket and batch
         self._trusted: set[tuple[str, str | None, int | None]] = set()
         self._chains: dict[str, tuple[int, list[Batch]]] = {}
@@ -240,6 +250,7 @@ class SqlReadModels:
             (bucket(k.user), k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter)
             for k in past.links
         ]
+        links_made = [(made_range(row[1]), *row[1:]) for row in links]  # the same rows, digested by made
         sealer = self.sealer
         sealed = [(at, state, checkpoint_seal(sealer, at, state) if sealer else b"") for at, state in checkpoints]
         return self._write(
@@ -250,13 +261,14 @@ class SqlReadModels:
             ("past_records", records),
             ("past_items", [(bucket(*k), *k, p) for k, p in past.items.items()]),
             ("past_links", links),
+            ("links_made", links_made),
         )
 
     def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, Sequence[Any]]) -> bool:
         """The rows (`inserts`: table, rows in the order of its `_COLUMNS`) of positions `first`..`position` and
         the projection's new tracking position, in one transaction, if the projection is complete up to
         `first - 1`: another process may have written them first. Whether it wrote. The batch is sealed to the
-        event at `position` and to the batch before, and its keyed tables' bucket digests stored beside it."""
+        event at `position` and to the batch before, and its bucketed tables' bucket digests stored beside it."""
         key = self.sealer.seal_key if self.sealer is not None else None
         event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
         batch_digests, entries = digests(projection, dict(inserts))
@@ -277,7 +289,7 @@ class SqlReadModels:
                     if (int(found[0]) if found else 0) != first - 1:
                         return False
                     for table, rows in (*inserts, ("buckets", buckets)):
-                        if rows:
+                        if rows and table not in SOURCE:
                             self._insert(c, table, _COLUMNS[table], rows)
                     c.execute(
                         self._sql(
@@ -363,10 +375,11 @@ class SqlReadModels:
     def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
         """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`), in the order
         of their positions, a few at a time: the back end sorts (spilling to disk), not this process."""
-        return self.iterate(f"SELECT {columns} FROM syncledger_{table} WHERE position <= ? ORDER BY position", (upto,))
+        source = SOURCE.get(table, table)
+        return self.iterate(f"SELECT {columns} FROM syncledger_{source} WHERE position <= ? ORDER BY position", (upto,))
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
-        """A keyed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page
+        """A bucketed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page
         at a time: read beside the table's own rows (`iterate`), which hold the connection's one transaction."""
         after: tuple[int, int] = (0, -1)
         while page := self._all(
@@ -436,9 +449,12 @@ class SqlReadModels:
             if table is not None and key is not None:
                 problems = self._bucket_index(projection, table)
                 if not problems:
+                    columns = next(c for name, c, _ in SEALED[projection] if name == table)
+                    condition, params = _in_bucket(table, key)
                     found = self._all(
-                        f"SELECT {_COLUMNS[table]} FROM syncledger_{table} WHERE bucket = ? AND position <= ?",
-                        (key, tracking),
+                        f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE {condition} "
+                        "AND position <= ?",
+                        (*params, tracking),
                     )
                     problems = bucket_problems(projection, table, batches, self._indexes[table].get(key, {}), found)
             else:
@@ -479,7 +495,7 @@ class SqlReadModels:
         return problems
 
     def _bucket_index(self, projection: str, table: str) -> list[tuple[int, str]]:
-        """The problems of a keyed table's stored bucket digests against its batches, checked once per process
+        """The problems of a bucketed table's stored bucket digests against its batches, checked once per process
         (`_indexes` keeps them, by bucket and batch, when they hold)."""
         if table in self._indexes:
             return []
@@ -622,12 +638,14 @@ class SqlReadModels:
         return [link for link in self._links if link.position <= upto]
 
     def ended_links_page(self, upto: int, after: int, limit: int, user: str | None = None) -> list[Link]:
-        """A page, read from the table (by its key, `made`), not from every ended link (a user's: from their
-        bucket, which is all that is checked)."""
+        """A page, read from the table (by its key, `made`), not from every ended link; what is checked is a
+        user's bucket, or, for every user's, the ranges of positions the page's links were made in (`links_made`):
+        up to its last link's if it is full, else every range up to `upto`."""
         number = bucket(user) if user is not None else None
-        if (stand_in := self._untrusted(WORLD, "past_links", number)) is not None:
+        stand_in = self._untrusted(WORLD, "past_links", number) if user is not None else self._stand_in
+        if stand_in is not None:
             return stand_in.ended_links_page(upto, after, limit, user)
-        if upto <= self._links_upto:  # all of them are read already
+        if upto <= self._links_upto:  # all of them are read already (and checked whole)
             found = (k for k in self._links if k.made > after and k.position <= upto and user in (None, k.user))
             return list(itertools.islice(found, limit))
         mine = " AND bucket = ? AND owner = ?" if user is not None else ""
@@ -636,6 +654,11 @@ class SqlReadModels:
             "ORDER BY made LIMIT ?",
             (after, upto, *([number, user] if user is not None else []), limit),
         )
+        if user is None:
+            end = int(rows[-1][0]) if rows and len(rows) == limit else upto
+            for made in range(made_range(after + 1), made_range(end) + 1):
+                if (stand_in := self._untrusted(WORLD, "links_made", made)) is not None:
+                    return stand_in.ended_links_page(upto, after, limit, user)
         return list(map(_link, rows))
 
     def ended_links_between(self, after: int, upto: int) -> list[Link]:

@@ -12,12 +12,14 @@ from typing import Any
 import pytest
 
 from syncledger.ledger.seal import GENESIS
-from syncledger.projections import sealing
+from syncledger.projections import sealing, sqlmodels
 from syncledger.projections.integrity import verify
 from syncledger.projections.memorymodels import MemoryReadModels
 from syncledger.projections.reader import Reader, open_reader
 from syncledger.projections.readmodels import INDEX, WORLD
 from syncledger.projections.sealing import (
+    MADE_RANGE,
+    SEALED,
     Batch,
     batch_problems,
     batch_seal,
@@ -66,7 +68,7 @@ def _truth(reader: Reader) -> MemoryReadModels:
     return truth
 
 
-# each keyed table: a key of one of its rows (from the row), the lookup of that key, and a forgery of the row
+# each table looked up by key: a key of one of its rows (from the row), the lookup of that key, and a forgery of the row
 Lookup = Callable[[Any, tuple[Any, ...], int], object]
 KEYS: dict[str, tuple[str, Lookup]] = {
     "past_records": ("record", lambda m, k, upto: m.record(k[0], upto)),
@@ -170,6 +172,56 @@ def test_changed_bucket_digests_are_found_by_a_lookup_and_by_verify(
     found = [f.problem for f in verify(reader.ledger.store, models).findings if f.check == "read model"]
     assert found and all("bucket digests of past records" in problem for problem in found), found
     reader.close()
+
+
+@pytest.fixture
+def ranged(stored: Locations, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+    """A ledger as `ledger`, its ended links in ranges of 32 positions by where they were made (so that a short
+    walk's fall in many)."""
+    monkeypatch.setattr(sealing, "MADE_RANGE", 32)
+    monkeypatch.setattr(sqlmodels, "MADE_RANGE", 32)
+    layout = [(t, c.replace(f"made / {MADE_RANGE}", "made / 32"), a) for t, c, a in SEALED["world"]]
+    assert any("made / 32" in c for _, c, _ in layout)
+    monkeypatch.setitem(SEALED, "world", tuple(layout))
+    location = stored.new()
+    reader = open_reader(location, checkpoint_every=40)
+    for action in randomwalk.actions(11, 400):
+        reader.ledger.append([action])
+    reader.projector.catch_up()
+    reader.close()
+    yield location
+
+
+def test_a_page_of_every_users_ended_links_checks_the_ranges_it_spans(
+    ranged: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reader = open_reader(ranged)
+    models: Any = reader.projector.models
+    upto = models.tracking(WORLD)
+    page = _truth(reader).ended_links_page(upto, 0, 10)
+    assert len(page) == 10 and sealing.made_range(page[-1].made) < sealing.made_range(upto), "a page of a part"
+    later = [
+        k for k in _truth(reader).ended_links(upto) if sealing.made_range(k.made) > sealing.made_range(page[-1].made)
+    ]
+    _sql(reader, "DELETE FROM syncledger_past_links WHERE made = ?", later[-1].made)  # past the page's ranges
+    statements: list[str] = []
+    if isinstance(models.db, sqlite3.Connection):
+        models.db.set_trace_callback(statements.append)
+    assert models.ended_links_page(upto, 0, 10) == page
+    assert "differ from what was sealed" not in capsys.readouterr().err
+    if isinstance(models.db, sqlite3.Connection):
+        models.db.set_trace_callback(None)
+        read = [s for s in statements if "syncledger_past_links" in s and "made / 32" in s]
+        assert read and all("made >= " in s for s in read), statements
+        assert not any("ORDER BY position" in s for s in statements), "no table was read whole"
+    _sql(reader, "DELETE FROM syncledger_past_links WHERE made = ?", page[3].made)  # inside them
+    models = open_reader(ranged).projector.models  # a new process: nothing checked yet
+    assert models.ended_links_page(upto, 0, 10) == page
+    assert "links made of positions" in capsys.readouterr().err
+    found = [f.problem for f in verify(reader.ledger.store, models).findings if f.check == "read model"]
+    assert any("links made" in problem for problem in found), found
+    reader.close()
+    models.close()
 
 
 # ------------------------------------------------------------------------------------------- without a database
