@@ -292,6 +292,16 @@ def _mismatched(
     return mismatched
 
 
+def batch_row_problems(
+    projection: str, table: str, batch: Batch, rows: Iterable[Sequence[Any]], stored: Iterable[Entry]
+) -> list[tuple[int, str]]:
+    """`row_problems` of one table in one batch (whose chain holds): its rows (`rows`, positions `batch.first` to
+    `batch.last`, in order) against the batch's digest, and its stored bucket digests (`stored`) against them."""
+    at = next(at for name, _, at in SEALED[projection] if name == table)
+    found = _mismatched(table, rows, at, [batch.last], [_sealed(projection, table, batch)], stored)
+    return [(batch.last, _differ(projection, part + table, batch)) for _, part in found]
+
+
 def bucket_index(
     projection: str, table: str, batches: list[Batch], entries: Iterable[Entry]
 ) -> tuple[dict[int, dict[int, bytes]], list[tuple[int, str]]]:

@@ -40,6 +40,7 @@ from .sealing import (
     Batch,
     Entry,
     Sealer,
+    batch_row_problems,
     batch_seal,
     bucket,
     bucket_index,
@@ -152,6 +153,7 @@ class SqlReadModels:
         self._trusted: set[tuple[str, str | None, int | None]] = set()
         self._chains: dict[str, tuple[int, list[Batch]]] = {}
         self._indexes: dict[str, dict[int, dict[int, bytes]]] = {}
+        self._trusted_batches: set[tuple[str, int]] = set()  # (table, the batch's last position), checked whole
         self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
@@ -432,11 +434,18 @@ class SqlReadModels:
                 (fingerprint,),
             )
 
-    def _untrusted(self, projection: str, table: str | None = None, key: int | None = None) -> MemoryReadModels | None:
+    def _untrusted(
+        self,
+        projection: str,
+        table: str | None = None,
+        key: int | None = None,
+        between: tuple[int, int] | None = None,
+    ) -> MemoryReadModels | None:
         """None if what a question reads of the projection's stored rows matches their seals: the rows of `table`
-        in bucket `key` (a lookup by key: `projections.sealing.bucket`), or every row of `table`, or of every
-        sealed table (of the index: its action ids), each checked once per process. Else the past folded from the
-        events, which answers instead."""
+        in bucket `key` (a lookup by key: `projections.sealing.bucket`), or in the batches that hold the positions
+        after `between[0]` up to `between[1]`, or every row of `table`, or of every sealed table (of the index:
+        its action ids), each checked once per process. Else the past folded from the events, which answers
+        instead."""
         if self.sealer is None or self.rebuild_past is None:
             return None
         if self._stand_in is not None:
@@ -446,7 +455,11 @@ class SqlReadModels:
         problems = self._chain(projection)
         if not problems:
             tracking, batches = self._chains[projection]
-            if table is not None and key is not None:
+            if table is not None and between is not None:
+                problems = self._batch_problems(projection, table, batches, *between)
+                if not problems:
+                    return None  # each batch is noted as it is checked: another window may need others
+            elif table is not None and key is not None:
                 problems = self._bucket_index(projection, table)
                 if not problems:
                     columns = next(c for name, c, _ in SEALED[projection] if name == table)
@@ -470,6 +483,30 @@ class SqlReadModels:
         stand_in._past.actions.update(rows.actions)
         self._stand_in = stand_in
         return stand_in
+
+    def _batch_problems(
+        self, projection: str, table: str, batches: list[Batch], after: int, upto: int
+    ) -> list[tuple[int, str]]:
+        """The problems of `table`'s rows in the batches that hold positions after `after` up to `upto` (read by
+        their positions), and of their stored bucket digests; each batch checked once per process."""
+        columns = next(c for name, c, _ in SEALED[projection] if name == table)
+        for batch in batches:
+            if batch.last <= after or batch.first > upto or (table, batch.last) in self._trusted_batches:
+                continue
+            rows = self._all(
+                f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE position >= ? AND position <= ? "
+                "ORDER BY position",
+                (batch.first, batch.last),
+            )
+            stored = self._all(
+                "SELECT last, bucket, digest FROM syncledger_buckets WHERE tbl = ? AND last = ? ORDER BY bucket",
+                (table, batch.last),
+            )
+            problems = batch_row_problems(projection, table, batch, rows, stored)
+            if problems:
+                return problems
+            self._trusted_batches.add((table, batch.last))
+        return []
 
     def _chain(self, projection: str) -> list[tuple[int, str]]:
         """The problems of the projection's chain of batches, checked once per process (`_chains` keeps them, with
@@ -662,8 +699,9 @@ class SqlReadModels:
         return list(map(_link, rows))
 
     def ended_links_between(self, after: int, upto: int) -> list[Link]:
-        """Read by position (its own index), not from every ended link."""
-        if (stand_in := self._untrusted(WORLD, "past_links")) is not None:
+        """Read by position (its own index), not from every ended link; what is checked is the batches that hold
+        those positions."""
+        if (stand_in := self._untrusted(WORLD, "past_links", between=(after, upto))) is not None:
             return stand_in.ended_links_between(after, upto)
         rows = self._all(
             f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position > ? AND position <= ? ORDER BY made",
@@ -707,6 +745,7 @@ class SqlReadModels:
         self._trusted, self._stand_in = set(), None
         self._chains.clear()
         self._indexes.clear()
+        self._trusted_batches.clear()
 
     def close(self) -> None:
         self.db.close()

@@ -224,6 +224,31 @@ def test_a_page_of_every_users_ended_links_checks_the_ranges_it_spans(
     models.close()
 
 
+def test_the_links_ended_in_a_window_check_the_batches_that_hold_it(
+    ledger: str | None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    reader = open_reader(ledger)
+    models: Any = reader.projector.models
+    upto = models.tracking(WORLD)
+    truth = _truth(reader)
+    batches = models.batches(WORLD)
+    ended = truth.ended_links(upto)
+    asked = ended[len(ended) // 2]
+    window = (asked.position - 1, asked.position)
+    expected = truth.ended_links_between(*window)
+    held = next(b for b in batches if b.first <= asked.position <= b.last)
+    other = next(k for k in ended if not held.first <= k.position <= held.last)
+    _sql(reader, "DELETE FROM syncledger_past_links WHERE made = ?", other.made)  # in another batch
+    assert models.ended_links_between(*window) == expected
+    assert "differ from what was sealed" not in capsys.readouterr().err
+    _sql(reader, "DELETE FROM syncledger_past_links WHERE made = ?", asked.made)  # in the window's batch
+    models = open_reader(ledger).projector.models  # a new process: nothing checked yet
+    assert models.ended_links_between(*window) == expected
+    assert "past links of positions" in capsys.readouterr().err
+    reader.close()
+    models.close()
+
+
 # ------------------------------------------------------------------------------------------- without a database
 
 
