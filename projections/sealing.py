@@ -356,10 +356,8 @@ def bucket_problems(
 
 
 def _differ(projection: str, what: str, batch: Batch) -> str:
-    return (
-        f"the {_name(projection)}'s {what.replace('_', ' ')} of positions {batch.first} to {batch.last} "
-        "differ from what was sealed"
-    )
+    shown = what.replace("links_made", "past links (by where made)").replace("_", " ")
+    return f"the {_name(projection)}'s {shown} of positions {batch.first} to {batch.last} differ from what was sealed"
 
 
 _WARNED: set[str] = set()

@@ -217,9 +217,9 @@ def test_a_page_of_every_users_ended_links_checks_the_ranges_it_spans(
     _sql(reader, "DELETE FROM syncledger_past_links WHERE made = ?", page[3].made)  # inside them
     models = open_reader(ranged).projector.models  # a new process: nothing checked yet
     assert models.ended_links_page(upto, 0, 10) == page
-    assert "links made of positions" in capsys.readouterr().err
+    assert "past links (by where made) of positions" in capsys.readouterr().err
     found = [f.problem for f in verify(reader.ledger.store, models).findings if f.check == "read model"]
-    assert any("links made" in problem for problem in found), found
+    assert any("past links (by where made)" in problem for problem in found), found
     reader.close()
     models.close()
 
