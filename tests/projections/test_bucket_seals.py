@@ -32,17 +32,20 @@ from tests import randomwalk
 from tests.conftest import Locations
 
 
-@pytest.fixture
-def ledger(stored: Locations) -> Iterator[str | None]:
-    """A ledger whose archive holds deleted records and items, ended links and action ids, its read models
-    caught up; then closed, so that each test opens it as a new process would (nothing checked yet)."""
-    location = stored.new()
+def _built(location: str | None) -> str | None:
+    """A ledger at `location` whose archive holds deleted records and items, ended links and action ids, its
+    read models caught up; then closed, so that each test opens it as a new process would (nothing checked yet)."""
     reader = open_reader(location, checkpoint_every=40)
     for action in randomwalk.actions(11, 400):
         reader.ledger.append([action])
     reader.projector.catch_up()
     reader.close()
-    yield location
+    return location
+
+
+@pytest.fixture
+def ledger(stored: Locations) -> str | None:
+    return _built(stored.new())
 
 
 @pytest.fixture(autouse=True)
@@ -134,13 +137,7 @@ def test_a_forged_row_of_another_bucket_is_left_to_verify(
 
 
 def test_a_lookup_reads_its_buckets_rows_and_no_others(tmp_path: Any) -> None:
-    location = str(tmp_path / "ledger.db")
-    reader = open_reader(location, checkpoint_every=40)
-    for action in randomwalk.actions(11, 400):
-        reader.ledger.append([action])
-    reader.projector.catch_up()
-    reader.close()
-    reader = open_reader(location)
+    reader = open_reader(_built(str(tmp_path / "ledger.db")))
     models: Any = reader.projector.models
     record, number = _sql(reader, "SELECT record, bucket FROM syncledger_past_records LIMIT 1")[0]
     statements: list[str] = []
@@ -175,7 +172,7 @@ def test_changed_bucket_digests_are_found_by_a_lookup_and_by_verify(
 
 
 @pytest.fixture
-def ranged(stored: Locations, monkeypatch: pytest.MonkeyPatch) -> Iterator[str | None]:
+def ranged(stored: Locations, monkeypatch: pytest.MonkeyPatch) -> str | None:
     """A ledger as `ledger`, its ended links in ranges of 32 positions by where they were made (so that a short
     walk's fall in many)."""
     monkeypatch.setattr(sealing, "MADE_RANGE", 32)
@@ -183,13 +180,7 @@ def ranged(stored: Locations, monkeypatch: pytest.MonkeyPatch) -> Iterator[str |
     layout = [(t, c.replace(f"made / {MADE_RANGE}", "made / 32"), a) for t, c, a in SEALED["world"]]
     assert any("made / 32" in c for _, c, _ in layout)
     monkeypatch.setitem(SEALED, "world", tuple(layout))
-    location = stored.new()
-    reader = open_reader(location, checkpoint_every=40)
-    for action in randomwalk.actions(11, 400):
-        reader.ledger.append([action])
-    reader.projector.catch_up()
-    reader.close()
-    yield location
+    return _built(stored.new())
 
 
 def test_a_page_of_every_users_ended_links_checks_the_ranges_it_spans(
