@@ -455,27 +455,23 @@ class SqlReadModels:
         problems = self._chain(projection)
         if not problems:
             tracking, batches = self._chains[projection]
-            if table is not None and between is not None:
+            if table is not None and between is not None:  # each batch is noted as checked: windows differ
                 problems = self._batch_problems(projection, table, batches, *between)
-                if not problems:
-                    return None  # each batch is noted as it is checked: another window may need others
             elif table is not None and key is not None:
-                problems = self._bucket_index(projection, table)
-                if not problems:
-                    columns = next(c for name, c, _ in SEALED[projection] if name == table)
-                    condition, params = _in_bucket(table, key)
-                    found = self._all(
-                        f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE {condition} "
-                        "AND position <= ?",
-                        (*params, tracking),
-                    )
-                    problems = bucket_problems(projection, table, batches, self._indexes[table].get(key, {}), found)
+                problems = self._bucket_problems(projection, table, key)
             else:
                 tables = (table,) if table is not None else ("actions",) if projection == INDEX else None
                 problems = row_problems(projection, batches, tracking, self.read_table, tables, self.read_buckets)
-        if not problems:
+        if problems:
+            return self._from_events(projection, problems)
+        if between is None:
             self._trusted.add((projection, table, key))
-            return None
+        return None
+
+    def _from_events(self, projection: str, problems: list[tuple[int, str]]) -> MemoryReadModels:
+        """The past folded from the events, which answers from now on in this process, with a warning naming the
+        first of the `problems` found in the stored rows."""
+        assert self.rebuild_past is not None  # `_untrusted` checks nothing without it
         warn(f"{problems[0][1]} (position {problems[0][0]})")
         stand_in = MemoryReadModels()
         rows = self.rebuild_past()
@@ -483,6 +479,21 @@ class SqlReadModels:
         stand_in._past.actions.update(rows.actions)
         self._stand_in = stand_in
         return stand_in
+
+    def _bucket_problems(self, projection: str, table: str, key: int) -> list[tuple[int, str]]:
+        """The problems of bucket `key` of a bucketed table: its stored bucket digests against the batches (once
+        per process), then the bucket's rows up to the tracking position against them."""
+        problems = self._bucket_index(projection, table)
+        if problems:
+            return problems
+        tracking, batches = self._chains[projection]
+        columns = next(c for name, c, _ in SEALED[projection] if name == table)
+        condition, params = _in_bucket(table, key)
+        found = self._all(
+            f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE {condition} AND position <= ?",
+            (*params, tracking),
+        )
+        return bucket_problems(projection, table, batches, self._indexes[table].get(key, {}), found)
 
     def _batch_problems(
         self, projection: str, table: str, batches: list[Batch], after: int, upto: int
