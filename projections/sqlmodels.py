@@ -10,6 +10,7 @@ import sqlite3
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import orjson
@@ -140,6 +141,21 @@ def _link(row: Sequence[Any]) -> Link:
     return Link(user, item, record, origin, "unlinked", rule, int(position), bool(in_filter), int(made))
 
 
+@dataclass
+class _Checked:
+    """What one process found to match its seals (`SqlReadModels._untrusted`), forgotten together when the read
+    models are reset: each question's rows, as (projection, table or None, bucket or None); each projection's
+    chain of batches with the tracking position it was checked up to; each bucketed table's stored bucket
+    digests, by bucket and batch; the batches checked whole, as (table, the batch's last position). Or, once
+    something did not match, the past folded from the events (`stand_in`), which answers from then on."""
+
+    trusted: set[tuple[str, str | None, int | None]] = field(default_factory=set)
+    chains: dict[str, tuple[int, list[Batch]]] = field(default_factory=dict)
+    indexes: dict[str, dict[int, dict[int, bytes]]] = field(default_factory=dict)
+    batches: set[tuple[str, int]] = field(default_factory=set)
+    stand_in: MemoryReadModels | None = None
+
+
 class SqlReadModels:
     """The same tables on SQLite (the ledger's file) or PostgreSQL (the ledger's schema). Tombstones are
     encrypted with the events' cipher; like the item index, the other tables hold ids and positions only."""
@@ -147,14 +163,7 @@ class SqlReadModels:
     def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
         self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
         self.rebuild_past: Callable[[], PastRows] | None = None
-        # what was found to match its seals (`_untrusted`): (projection, table or None, bucket or None), each
-        # projection's chain of batches with the tracking position it was checked up to, each bucketed table's bucket
-        # digests by bucket and batch
-        self._trusted: set[tuple[str, str | None, int | None]] = set()
-        self._chains: dict[str, tuple[int, list[Batch]]] = {}
-        self._indexes: dict[str, dict[int, dict[int, bytes]]] = {}
-        self._trusted_batches: set[tuple[str, int]] = set()  # (table, the batch's last position), checked whole
-        self._stand_in: MemoryReadModels | None = None  # the past folded from the events, when they did not
+        self._checked = _Checked()  # what this process found to match its seals, or the past that answers instead
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
         # deleted records looked up so far (`record`): (position deleted, record), or (the position up to which the
@@ -448,13 +457,13 @@ class SqlReadModels:
         instead."""
         if self.sealer is None or self.rebuild_past is None:
             return None
-        if self._stand_in is not None:
-            return self._stand_in
-        if {(projection, None, None), (projection, table, None), (projection, table, key)} & self._trusted:
+        if self._checked.stand_in is not None:
+            return self._checked.stand_in
+        if {(projection, None, None), (projection, table, None), (projection, table, key)} & self._checked.trusted:
             return None
         problems = self._chain(projection)
         if not problems:
-            tracking, batches = self._chains[projection]
+            tracking, batches = self._checked.chains[projection]
             if table is not None and between is not None:  # each batch is noted as checked: windows differ
                 problems = self._batch_problems(projection, table, batches, *between)
             elif table is not None and key is not None:
@@ -465,7 +474,7 @@ class SqlReadModels:
         if problems:
             return self._from_events(projection, problems)
         if between is None:
-            self._trusted.add((projection, table, key))
+            self._checked.trusted.add((projection, table, key))
         return None
 
     def _from_events(self, projection: str, problems: list[tuple[int, str]]) -> MemoryReadModels:
@@ -477,7 +486,7 @@ class SqlReadModels:
         rows = self.rebuild_past()
         stand_in.write_world(1, max(self.tracking(projection), 1), [], rows)
         stand_in._past.actions.update(rows.actions)
-        self._stand_in = stand_in
+        self._checked.stand_in = stand_in
         return stand_in
 
     def _bucket_problems(self, projection: str, table: str, key: int) -> list[tuple[int, str]]:
@@ -486,14 +495,14 @@ class SqlReadModels:
         problems = self._bucket_index(projection, table)
         if problems:
             return problems
-        tracking, batches = self._chains[projection]
+        tracking, batches = self._checked.chains[projection]
         columns = next(c for name, c, _ in SEALED[projection] if name == table)
         condition, params = _in_bucket(table, key)
         found = self._all(
             f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE {condition} AND position <= ?",
             (*params, tracking),
         )
-        return bucket_problems(projection, table, batches, self._indexes[table].get(key, {}), found)
+        return bucket_problems(projection, table, batches, self._checked.indexes[table].get(key, {}), found)
 
     def _batch_problems(
         self, projection: str, table: str, batches: list[Batch], after: int, upto: int
@@ -502,7 +511,7 @@ class SqlReadModels:
         their positions), and of their stored bucket digests; each batch checked once per process."""
         columns = next(c for name, c, _ in SEALED[projection] if name == table)
         for batch in batches:
-            if batch.last <= after or batch.first > upto or (table, batch.last) in self._trusted_batches:
+            if batch.last <= after or batch.first > upto or (table, batch.last) in self._checked.batches:
                 continue
             rows = self._all(
                 f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE position >= ? AND position <= ? "
@@ -516,13 +525,13 @@ class SqlReadModels:
             problems = batch_row_problems(projection, table, batch, rows, stored)
             if problems:
                 return problems
-            self._trusted_batches.add((table, batch.last))
+            self._checked.batches.add((table, batch.last))
         return []
 
     def _chain(self, projection: str) -> list[tuple[int, str]]:
-        """The problems of the projection's chain of batches, checked once per process (`_chains` keeps them, with
-        the tracking position they were checked up to, when they hold)."""
-        if projection in self._chains:
+        """The problems of the projection's chain of batches, checked once per process (`_Checked.chains` keeps
+        them, with the tracking position they were checked up to, when they hold)."""
+        if projection in self._checked.chains:
             return []
         assert self.sealer is not None
         # The tracking position first: a batch and its tracking position are written in one transaction, so the
@@ -539,18 +548,18 @@ class SqlReadModels:
 
         problems = chain_problems(projection, batches, tracking, sealer.seal_key, event_seal)
         if not problems:
-            self._chains[projection] = (tracking, batches)
+            self._checked.chains[projection] = (tracking, batches)
         return problems
 
     def _bucket_index(self, projection: str, table: str) -> list[tuple[int, str]]:
         """The problems of a bucketed table's stored bucket digests against its batches, checked once per process
-        (`_indexes` keeps them, by bucket and batch, when they hold)."""
-        if table in self._indexes:
+        (`_Checked.indexes` keeps them, by bucket and batch, when they hold)."""
+        if table in self._checked.indexes:
             return []
-        tracking, batches = self._chains[projection]
+        tracking, batches = self._checked.chains[projection]
         index, problems = bucket_index(projection, table, batches, self.read_buckets(table, tracking))
         if not problems:
-            self._indexes[table] = index
+            self._checked.indexes[table] = index
         return problems
 
     def checkpoint_at_or_before(self, position: int) -> tuple[int, bytes] | None:
@@ -690,7 +699,7 @@ class SqlReadModels:
         user's bucket, or, for every user's, the ranges of positions the page's links were made in (`links_made`):
         up to its last link's if it is full, else every range up to `upto`."""
         number = bucket(user) if user is not None else None
-        stand_in = self._untrusted(WORLD, "past_links", number) if user is not None else self._stand_in
+        stand_in = self._untrusted(WORLD, "past_links", number) if user is not None else self._checked.stand_in
         if stand_in is not None:
             return stand_in.ended_links_page(upto, after, limit, user)
         if upto <= self._links_upto:  # all of them are read already (and checked whole)
@@ -753,10 +762,7 @@ class SqlReadModels:
             c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
         self._links, self._links_upto = [], 0
         self._records.clear()
-        self._trusted, self._stand_in = set(), None
-        self._chains.clear()
-        self._indexes.clear()
-        self._trusted_batches.clear()
+        self._checked = _Checked()
 
     def close(self) -> None:
         self.db.close()
