@@ -8,7 +8,7 @@ import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Self
 
 import orjson
 
@@ -152,31 +152,42 @@ def _counted(
         yield line
 
 
-class Staging:
-    """Where an import keeps the events it staged until it publishes them: a scratch database
-    (`projections.spill.scratch_database`: on disk, nothing left behind even by SIGKILL, memory flat whatever the
-    size of the import). Rows are encoded by the ledger's own mapper
-    (a ledger's cipher applies here too). Each action's row keeps the number of its line: after a lost race,
-    the staged actions are the lines to check again (a stream cannot be read twice)."""
+class PastFile:
+    """Where a world folded in memory keeps its past (deleted records and items, ended links, action ids) as it
+    moves out of memory (`_move_past`, `StagedArchive`): a scratch database (`projections.spill.scratch_database`:
+    on disk, nothing left behind even by SIGKILL). An import's staging file, and on its own a generator's."""
 
-    def __init__(self, mapper: EventMapper) -> None:
-        self.mapper = mapper
+    def __init__(self) -> None:
         self.db = scratch_database()
         self.db.execute("BEGIN")  # one transaction, never committed: the file is gone when it closes anyway
         self._create()
 
     def _create(self) -> None:
-        self.db.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, topic TEXT, payload BLOB, line INTEGER)")
-        for table in _PAST:  # the staged world's past (`StagedArchive`), a stage at a time
+        for table in _PAST:  # a stage at a time
             self.db.execute(f"DROP TABLE IF EXISTS {table.split()[0]}")
             self.db.execute(f"CREATE TABLE {table}")
         self.db.execute("CREATE INDEX past_links_item ON past_links (owner, item, made)")
 
-    def __enter__(self) -> Staging:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_: object) -> None:
         self.db.close()
+
+
+class Staging(PastFile):
+    """Where an import keeps the events it staged until it publishes them, beside the staged world's past: memory
+    flat whatever the size of the import. Rows are encoded by the ledger's own mapper (a ledger's cipher applies
+    here too). Each action's row keeps the number of its line: after a lost race, the staged actions are the
+    lines to check again (a stream cannot be read twice)."""
+
+    def __init__(self, mapper: EventMapper) -> None:
+        self.mapper = mapper
+        super().__init__()
+
+    def _create(self) -> None:
+        self.db.execute("CREATE TABLE events (position INTEGER PRIMARY KEY, topic TEXT, payload BLOB, line INTEGER)")
+        super()._create()
 
     def add(self, encoded: list[Encoded], lines: dict[int, int]) -> None:
         """Staged events, and the line of each action among them (by position)."""
@@ -309,8 +320,8 @@ class StagedArchive:
         return rows
 
 
-def _move_past(world: World, staging: Staging) -> None:
-    """Move what the staged world's past holds in memory to the staging file (`StagedArchive`)."""
+def _move_past(world: World, staging: PastFile) -> None:
+    """Move what the world's past holds in memory to the staging (or past) file (`StagedArchive`)."""
     past = world.past
     archive = past.archive if isinstance(past.archive, StagedArchive) else None
     if archive is None:

@@ -8,6 +8,13 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
+from syncledger.ledger.world import World
+from syncledger.tools.perf import generate
+from syncledger.tools.perf.generate import Organisation
+from syncledger.tools.transfer import PastFile
+
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -80,3 +87,36 @@ def test_bench_leaves_out_what_it_is_told_to_and_keeps_the_measured_ledger(tmp_p
     assert again.returncode == 2 and "already exists" in again.stderr and "Traceback" not in again.stderr
     wrong = run_cli("bench", "--events", "2000", "--skip", "rebuild")
     assert wrong.returncode == 2 and "--skip takes whatif, peer, writers" in wrong.stderr
+
+
+def test_generate_moves_its_past_to_a_file_and_writes_the_same_lines(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Generating 10^7 events held every action id, deleted record and ended link in memory (over 1 GiB); the past
+    now moves to a scratch file every PAST_EVERY events, as an import's does. The engine, asking that file, decides
+    as in memory: the same lines and events; what memory holds is only the past since the last move."""
+    in_memory = Organisation(20, seed=5)
+    expected = list(in_memory.run(30, max_events=6000))
+    assert in_memory.world.past.upto == 0  # PAST_EVERY is far beyond this size
+
+    monkeypatch.setattr(generate, "PAST_EVERY", 400)
+    moves: list[int] = []
+    real = generate._move_past
+
+    def move(world: World, past: PastFile) -> None:
+        moves.append(world.position)
+        real(world, past)
+
+    monkeypatch.setattr(generate, "_move_past", move)
+    spilled = Organisation(20, seed=5)
+    with PastFile() as past:
+        lines = list(spilled._run(30, 6000, past))
+        assert lines == expected and spilled.events == in_memory.events
+        assert len(moves) >= 10 and spilled.world.past.upto == moves[-1]
+        since = spilled.world.past.since
+        assert len(since.actions) < 400 < len(in_memory.world.past.since.actions)
+        assert len(spilled.world.changed_records) < len(in_memory.world.changed_records)
+        deleted = sorted({line["record"] for line in lines if line["do"] == "crm.delete"})
+        found = [r for r in deleted if spilled.world.past.record(r) is not None]
+        assert found == [r for r in deleted if in_memory.world.past.record(r) is not None]
+        assert any(r not in since.records for r in found)  # answered from the file
+        first = lines[0]["id"]  # staged long before the last move: found through the file
+        assert spilled.world.past.action(first) == in_memory.world.past.action(first) == 1

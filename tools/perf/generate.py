@@ -1,6 +1,8 @@
 """A deterministic synthetic organisation: users with different habits acting on both sides over working days,
 with a sync per online user every 15 simulated minutes. Every action is checked by the real engine as it is
-generated (in memory), so every line is valid for `syncledger import`."""
+generated, so every line is valid for `syncledger import`: the organisation's present in memory, its past (action
+ids, deleted records and items, ended links) moved to a scratch file every PAST_EVERY events, as an import moves
+a staged world's (so that generating 10^7 events holds what generating 10^5 does)."""
 
 from __future__ import annotations
 
@@ -15,16 +17,18 @@ import orjson
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.engine import handle
-from syncledger.ledger.world import World
+from syncledger.ledger.world import World, forget_changes
 from syncledger.projections.document import iso
 
 from ..progress import progress
+from ..transfer import PastFile, _move_past
 
 FIRST_DAY = datetime.fromisoformat("2026-03-02T08:00:00+00:00")  # a Monday
 TICK = timedelta(minutes=15)
 TICKS_PER_DAY = 40  # 08:00 to 18:00
 ITEMS_KEPT = 40  # per user, roughly
 RECORDS_KEPT = 30
+PAST_EVERY = 50_000  # events whose past moves from memory to the scratch file at a time
 SUBJECTS = ("Quote", "Renewal", "Kick-off", "Review", "Invoice", "Contract", "Demo", "Follow-up", "Visit")
 
 
@@ -61,7 +65,7 @@ class Organisation:
         self.serial = 0
         self.events = 0
 
-    def _emit(self, raw: dict[str, Any], at: datetime) -> dict[str, Any] | None:
+    def _emit(self, raw: dict[str, Any], at: datetime, past: PastFile) -> dict[str, Any] | None:
         """The action as a line if the ledger accepts it now (and folded into the world), else None."""
         self.serial += 1
         line = {"id": f"g-{self.serial:07d}", "at": at, **raw}
@@ -70,14 +74,22 @@ class Organisation:
             self.events += len(handle(self.world, action))
         except RefusedError:
             return None
+        world = self.world
+        if world.position - world.past.upto >= PAST_EVERY:
+            _move_past(world, past)
+            forget_changes(world)  # what changed since a checkpoint: no checkpoint is written of this world
         return line
 
     def run(self, days: int, max_events: int | None = None) -> Iterator[dict[str, Any]]:
+        with PastFile() as past:
+            yield from self._run(days, max_events, past)
+
+    def _run(self, days: int, max_events: int | None, past: PastFile) -> Iterator[dict[str, Any]]:
         for name in self.names:
             raw = {"do": "user.add", "user": name, "sync_filter": self.habits[name].sync_filter}
             if self.habits[name].sync_method != "outlook_client":
                 raw["sync_method"] = self.habits[name].sync_method
-            line = self._emit(raw, FIRST_DAY)
+            line = self._emit(raw, FIRST_DAY, past)
             if line:
                 yield line
         for day in range(days):
@@ -86,7 +98,7 @@ class Organisation:
                 at = start + tick * TICK
                 for name in self.names:
                     for raw in self._user_tick(name, at, tick):
-                        line = self._emit(raw, at)
+                        line = self._emit(raw, at, past)
                         if line:
                             yield line
                         if max_events is not None and self.events >= max_events:
