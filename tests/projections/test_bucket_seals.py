@@ -299,3 +299,24 @@ def test_a_tables_digest_is_of_its_buckets_digests_and_verify_reads_them_beside_
             "differ from what was sealed",
         )
     ]
+
+
+def test_a_buckets_rows_are_one_range_of_its_tables_key(tmp_path: Any) -> None:
+    """A lookup's check reads its key's bucket across every batch: on SQLite each archived table is keyed by its
+    bucket first, so that the rows lie together and are one range of the table's b-tree. The ended links were
+    keyed by `made` alone, and a bucket's rows were each a descent from a secondary index: 112 ms a bucket from a
+    cold page cache at 10^7 events, 11 ms keyed by bucket."""
+    reader = open_reader(str(tmp_path / "plan.db"))
+    models: Any = reader.projector.models
+    for projection, layout in SEALED.items():
+        for table, columns, _ in layout:
+            if table not in sealing.BUCKETED:
+                continue
+            condition, params = sqlmodels._in_bucket(table, 7)
+            statement = f"SELECT {columns} FROM syncledger_{sealing.SOURCE.get(table, table)} WHERE {condition} "
+            plan = str(models.db.execute(f"EXPLAIN QUERY PLAN {statement} AND position <= 9", params).fetchall())
+            if table == "links_made":  # a range of positions made: the unique index on `made`
+                assert "USING INDEX syncledger_past_links_made (made>? AND made<?)" in plan, (projection, plan)
+            else:
+                assert "USING PRIMARY KEY (bucket=?)" in plan, (projection, table, plan)
+    reader.close()
