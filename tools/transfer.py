@@ -154,7 +154,7 @@ def _counted(
 
 class PastFile:
     """Where a world folded in memory keeps its past (deleted records and items, ended links, action ids) as it
-    moves out of memory (`_move_past`, `StagedArchive`): a scratch database (`projections.spill.scratch_database`:
+    moves out of memory (`move_past`, `StagedArchive`): a scratch database (`projections.spill.scratch_database`:
     on disk, nothing left behind even by SIGKILL). An import's staging file, and on its own a generator's."""
 
     def __init__(self) -> None:
@@ -320,7 +320,7 @@ class StagedArchive:
         return rows
 
 
-def _move_past(world: World, staging: PastFile) -> None:
+def move_past(world: World, staging: PastFile) -> None:
     """Move what the world's past holds in memory to the staging (or past) file (`StagedArchive`)."""
     past = world.past
     archive = past.archive if isinstance(past.archive, StagedArchive) else None
@@ -362,7 +362,7 @@ class Stager:
         if ledger.following and ledger.world.position - self.stored > FOLLOW:
             ledger.stop_following()  # the read models catch up from the store once it is published
         if not ledger.following and ledger.world.position - ledger.world.past.upto >= PAST_EVERY:
-            _move_past(ledger.world, staging)
+            move_past(ledger.world, staging)
         return recorded
 
     def staged(self, position: int) -> tuple[v.Action | v.Decided | None, int | None]:

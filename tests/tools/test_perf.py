@@ -99,13 +99,13 @@ def test_generate_moves_its_past_to_a_file_and_writes_the_same_lines(monkeypatch
 
     monkeypatch.setattr(generate, "PAST_EVERY", 400)
     moves: list[int] = []
-    real = generate._move_past
+    real = generate.move_past
 
     def move(world: World, past: PastFile) -> None:
         moves.append(world.position)
         real(world, past)
 
-    monkeypatch.setattr(generate, "_move_past", move)
+    monkeypatch.setattr(generate, "move_past", move)
     spilled = Organisation(20, seed=5)
     with PastFile() as past:
         lines = list(spilled._run(30, 6000, past))

@@ -88,7 +88,7 @@ def _small_stages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Spill to the staging file every 30 events, stop following past 200, move the past every 100: what a
     large import does, at a size a test can afford. The list counts the moves of the past."""
     moves: list[int] = []
-    real = transfer._move_past
+    real = transfer.move_past
 
     def move(world, staging):  # type: ignore[no-untyped-def]
         moves.append(world.position)
@@ -98,7 +98,7 @@ def _small_stages(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     monkeypatch.setattr(transfer, "SPILL", 30)
     monkeypatch.setattr(transfer, "FOLLOW", 200)
     monkeypatch.setattr(transfer, "PAST_EVERY", 100)
-    monkeypatch.setattr(transfer, "_move_past", move)
+    monkeypatch.setattr(transfer, "move_past", move)
     return moves
 
 

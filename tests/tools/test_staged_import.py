@@ -235,13 +235,13 @@ def test_a_large_import_moves_its_staged_past_to_the_staging_file_and_decides_th
     for name, value in (("SPILL", 30), ("FOLLOW", 50), ("PAST_EVERY", 40)):
         monkeypatch.setattr(transfer, name, value)
     moved = []
-    real_move = transfer._move_past
+    real_move = transfer.move_past
 
     def move(world: Any, staging: transfer.Staging) -> None:
         moved.append(world.position)
         real_move(world, staging)
 
-    monkeypatch.setattr(transfer, "_move_past", move)
+    monkeypatch.setattr(transfer, "move_past", move)
     actions = _actions(seed=12, count=500)
     location = stored.new()
     assert location is not None

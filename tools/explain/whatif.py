@@ -23,7 +23,7 @@ Memory (issue 15): what grows with the ledger's length rather than with the orga
 side's cause of every position, its decisions about every item ever decided about, and its world's past. Each
 side keeps them in its `Notes`: in memory by default (the pure core, for tests and scenarios), or, as the command
 line and `bench` ask, in a private temporary file (`whatif_spill.SpilledNotes`: the import's staging file and its
-`_move_past`), with the same answer. The comparison streams: both ends (the present) in memory, each item's
+`move_past`), with the same answer. The comparison streams: both ends (the present) in memory, each item's
 decisions read back one item at a time, in reference order. The core still takes the ledger's events as a stream
 and folds the ledger's side itself rather than asking the read models (`Reader.world_at`, the stored index): it
 must read every event anyway to replay the actions, noting the ledger's decisions as they pass costs nothing

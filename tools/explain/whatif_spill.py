@@ -18,7 +18,7 @@ from typing import Any
 from syncledger.ledger.store import EventMapper
 from syncledger.ledger.world import World, forget_changes
 
-from ..transfer import Staging, _move_past
+from ..transfer import Staging, move_past
 from .whatif import Cause, Mark, Notes
 
 EVERY = 10_000  # positions (and decisions) kept in memory before they move to the file
@@ -27,7 +27,7 @@ EVERY = 10_000  # positions (and decisions) kept in memory before they move to t
 class SpilledNotes(Notes):
     """A side's notes in a staging file: the causes of the last `every` to `2 * every` positions in memory, older
     ones in the file (a decision's cause is most often a few positions back, at times a sync's worth of queue);
-    decisions buffered `every` at a time; the world's past moved there every `every` positions (`_move_past`)."""
+    decisions buffered `every` at a time; the world's past moved there every `every` positions (`move_past`)."""
 
     def __init__(self, staging: Staging, every: int = EVERY) -> None:
         super().__init__()
@@ -85,7 +85,7 @@ class SpilledNotes(Notes):
 
     def settle(self, world: World) -> None:
         if world.position - world.past.upto >= self.every:
-            _move_past(world, self.staging)
+            move_past(world, self.staging)
             forget_changes(world)  # what changed since a checkpoint: no checkpoint is written of this world
 
     def decided(self) -> Iterator[tuple[str, int, list[Mark]]]:

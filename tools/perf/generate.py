@@ -21,7 +21,7 @@ from syncledger.ledger.world import World, forget_changes
 from syncledger.projections.document import iso
 
 from ..progress import progress
-from ..transfer import PastFile, _move_past
+from ..transfer import PastFile, move_past
 
 FIRST_DAY = datetime.fromisoformat("2026-03-02T08:00:00+00:00")  # a Monday
 TICK = timedelta(minutes=15)
@@ -76,7 +76,7 @@ class Organisation:
             return None
         world = self.world
         if world.position - world.past.upto >= PAST_EVERY:
-            _move_past(world, past)
+            move_past(world, past)
             forget_changes(world)  # what changed since a checkpoint: no checkpoint is written of this world
         return line
 
