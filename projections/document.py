@@ -15,7 +15,8 @@ def iso(t: datetime | None) -> str | None:
     return text[:-6] + "Z" if t.utcoffset() == UTC.utcoffset(None) and text.endswith("+00:00") else text
 
 
-def _link(link: Link) -> dict[str, Any]:
+def link_json(link: Link) -> dict[str, Any]:
+    """A link as the state document lists it."""
     return {
         "user": link.user,
         "item": link.item,
@@ -31,12 +32,19 @@ LINKS_PAGE = 1_000  # links a state document lists unless every one is asked for
 
 
 def state_document(
-    world: World, user: str | None = None, links_after: int = 0, links_limit: int | None = None
+    world: World,
+    user: str | None = None,
+    links_after: int = 0,
+    links_limit: int | None = None,
+    links_as_objects: bool = False,
 ) -> dict[str, Any]:
     """The world as the state document; `user` narrows the Outlook stores, links and queues to one user. Every
     link ever made is listed unless `links_limit` is given: then the first `links_limit` made after
     `links_after` (`Link.made`), so that its cost does not grow with the ledger's past; a partial list is said in
-    `links_page` (`next_after` gives the next page; pages one after another give the whole list)."""
+    `links_page` (`next_after` gives the next page; pages one after another give the whole list). With
+    `links_as_objects` the links are left as `Link`s, for a writer that turns each into `link_json` as it goes
+    (`tools.output.print_json`'s `default`): every link of a large ledger as dicts at once was a third of
+    `state --links all --json`'s memory."""
     users = [u for name, u in world.users.items() if user is None or name == user]
     outlook: dict[str, Any] = {}
     for u in users:
@@ -91,7 +99,7 @@ def state_document(
             for r in world.records.values()
         },
         "outlook": outlook,
-        "links": [_link(link) for link in listed],
+        "links": listed if links_as_objects else [link_json(link) for link in listed],
         "pending": {
             u.name: [
                 {"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause, "at": iso(p.at)}

@@ -12,7 +12,7 @@ import typer
 
 from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import SYNC_METHODS, BaselineObserved, Decided, dump
-from syncledger.projections.document import LINKS_PAGE, iso, state_document
+from syncledger.projections.document import LINKS_PAGE, iso, link_json, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
 from ..inputs import BadInputError, parse_action, parse_pairs, parse_time, shown, verb_table
@@ -167,8 +167,8 @@ def state(
         world = reader.world
     if user is not None and user not in world.users:
         raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
-    doc = state_document(world, user, links_after, limit)
-    print_json(doc) if json else print_state(doc)
+    doc = state_document(world, user, links_after, limit, links_as_objects=json)
+    print_json(doc, default=link_json) if json else print_state(doc)
 
 
 @app.command()
