@@ -150,7 +150,7 @@ def _links_to_compare(before: World, after: World) -> tuple[list[Link], list[Lin
     A link made since the earlier point to an item that point did not have has nothing before it: item ids are
     never reused in one Outlook and a deleted item is never linked again, so the item is new, and the archive is
     not asked (a process's first question about an owner's ended links checks the owner's whole bucket of them
-    first: about 47 ms at 10^7 events, from a warm page cache)."""
+    first: 1/256 of every ended link, about 26 ms at 10^7 events from a warm page cache)."""
     old = _active(before)
     new = sorted([*_active(after), *after.past.ended_links_between(before.position)], key=made_order)
     known = {(k.user, k.item, k.record) for k in old}
