@@ -121,6 +121,11 @@ def _in_bucket(table: str, number: int) -> tuple[str, tuple[int, ...]]:
     return "bucket = ?", (number,)
 
 
+def _sealed_columns(projection: str, table: str) -> str:
+    """The columns a sealed table's rows are digested by, in order (`SEALED`)."""
+    return next(columns for name, columns, _ in SEALED[projection] if name == table)
+
+
 def _position(row: Sequence[Any] | None) -> int | None:
     return int(row[0]) if row is not None and row[0] is not None else None
 
@@ -501,7 +506,7 @@ class SqlReadModels:
         if problems:
             return problems
         tracking, batches = self._checked.chains[projection]
-        columns = next(c for name, c, _ in SEALED[projection] if name == table)
+        columns = _sealed_columns(projection, table)
         condition, params = _in_bucket(table, key)
         found = self._all(
             f"SELECT {columns} FROM syncledger_{SOURCE.get(table, table)} WHERE {condition} AND position <= ?",
@@ -514,7 +519,7 @@ class SqlReadModels:
     ) -> list[tuple[int, str]]:
         """The problems of `table`'s rows in the batches that hold positions after `after` up to `upto` (read by
         their positions), and of their stored bucket digests; each batch checked once per process."""
-        columns = next(c for name, c, _ in SEALED[projection] if name == table)
+        columns = _sealed_columns(projection, table)
         for batch in batches:
             if batch.last <= after or batch.first > upto or (table, batch.last) in self._checked.batches:
                 continue
