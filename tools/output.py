@@ -8,7 +8,7 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -85,19 +85,57 @@ def json_text(doc: Any) -> str:
 
 
 def print_json(doc: Any, default: Callable[[Any], Any] | None = None) -> None:
-    """Every command's `--json`: one document, one line (`json_bytes`, with its `default`). Written as the bytes
-    it is made as where standard output is UTF-8 with bytes beneath (as text it was two more copies of it:
-    `state --links all` lists every link the ledger made, 100 MB of JSON at 10^7 events)."""
-    data = json_bytes(doc, default=default)
+    """Every command's `--json`: one document, one line (`json_bytes`, with its `default`). A value of the
+    document's that is an iterable of lists (not a list) is written as one list, a list at a time, never held
+    whole (`json_pieces`: `state --links all` lists every link the ledger made, 700,000 at 10^7 events). Written
+    as bytes where standard output is UTF-8 with bytes beneath (as text it was two more copies of it), else as
+    text."""
     out = sys.stdout
     buffer = getattr(out, "buffer", None)
     if buffer is None or codecs.lookup(out.encoding or "ascii").name != "utf-8":
-        out.write(data.decode() + "\n")
+        for piece in json_pieces(doc, default):
+            out.write(piece.decode())
+        out.write("\n")
         return
     out.flush()  # what was written as text goes first
-    buffer.write(data)
+    for piece in json_pieces(doc, default):
+        buffer.write(piece)
     buffer.write(b"\n")
     buffer.flush()
+
+
+def _in_parts(value: Any) -> bool:
+    """Whether a document's value is given a list at a time: iterable, but none of JSON's own values."""
+    return isinstance(value, Iterable) and not isinstance(value, (str, bytes, list, tuple, dict))
+
+
+def json_pieces(doc: Any, default: Callable[[Any], Any] | None = None) -> Iterator[bytes]:
+    """`json_bytes(doc)` in pieces that join to it, where a value of the top-level dict `doc` is an iterable (not a
+    list) of lists, such as `projections.document.LinkPages`: that value is written as the one list they make,
+    each list made into JSON as it comes. Every other document is one piece."""
+    if not isinstance(doc, dict) or not any(_in_parts(value) for value in doc.values()):
+        yield json_bytes(doc, default=default)
+        return
+    yield b"{"
+    comma, plain = b"", dict[Any, Any]()
+    for key, value in doc.items():
+        if not _in_parts(value):
+            plain[key] = value
+            continue
+        if plain:  # the members before it, as they stand inside the whole object
+            yield comma + json_bytes(plain, default=default)[1:-1]
+            comma, plain = b",", {}
+        yield comma + json_bytes(str(key)) + b":["
+        first = True
+        for part in value:
+            if part:
+                yield (b"" if first else b",") + json_bytes(part, default=default)[1:-1]
+                first = False
+        yield b"]"
+        comma = b","
+    if plain:
+        yield comma + json_bytes(plain, default=default)[1:-1]
+    yield b"}"
 
 
 def one_line(message: str, limit: int = 500) -> str:

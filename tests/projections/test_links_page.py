@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from syncledger.ledger.world import Link
+from syncledger.ledger.world import Link, link_pages, links
 from syncledger.projections.document import link_json, state_document
 from syncledger.projections.reader import open_reader
-from syncledger.tools.output import json_bytes, print_json
+from syncledger.tools.output import json_bytes, json_pieces, print_json
 from syncledger.tools.perf.generate import write_lines
 from syncledger.tools.transfer import import_actions
 from tests.conftest import Locations
@@ -107,9 +107,12 @@ def test_every_link_is_written_from_the_links_themselves_as_the_document_of_dict
     reader = open_reader(str(db))
     expected = json_bytes(state_document(reader.world)) + b"\n"
     for user in (None, "u0002"):
-        objects = state_document(reader.world, user, links_as_objects=True)
+        objects = state_document(reader.world, user, links_as_objects=True, links_limit=5)
         assert objects["links"] and all(isinstance(k, Link) for k in objects["links"])
-        assert json_bytes(objects, default=link_json) == json_bytes(state_document(reader.world, user))
+        assert json_bytes(objects, default=link_json) == json_bytes(state_document(reader.world, user, links_limit=5))
+        every = state_document(reader.world, user, links_as_objects=True)
+        written = b"".join(json_pieces(every, default=link_json))
+        assert written == json_bytes(state_document(reader.world, user))
     reader.close()
     assert run_cli("state", "--json", "--links", "all", "--db", db).stdout.encode() == expected
 
@@ -124,3 +127,54 @@ def test_every_link_is_written_from_the_links_themselves_as_the_document_of_dict
         written = raw.getvalue().decode(encoding)
         assert written == "before " + json_bytes({**doc, "links": [link_json(doc["links"][0])]}).decode() + "\n"
         assert "\\u202e" in written and "\\u0085" in written  # the escapes of `json_bytes`, both ways
+
+
+def test_every_link_a_page_at_a_time_is_the_whole_list_and_never_asks_for_it_whole(
+    locations: Locations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`state --links all` reads the ended links a page at a time (`link_pages`), each merged with the active links
+    made before the next: the pages join to `links(world)`, at any position, for everyone and for one user, and the
+    archive is never asked for every ended link at once."""
+    reader = open_reader(locations.new(), checkpoint_every=300)
+    import_actions(reader.ledger, _org(3_000))
+    if reader.ledger.store.url is not None:
+        reader = open_reader(reader.ledger.store.url, checkpoint_every=300)  # the past read from the archive
+    rng = random.Random(3)
+    last = reader.world.position
+    worlds = [reader.world_at(p) for p in [last, *(rng.randint(1, last) for _ in range(4))]]
+    expected = {(id(w), u): [k for k in links(w) if u in (None, k.user)] for w in worlds for u in (None, "u0001")}
+    assert any(k.state != "linked" for k in expected[id(worlds[0]), None]), "some links ended: the archive is read"
+
+    def whole(*args: Any) -> list[Link]:
+        raise AssertionError("every ended link was asked for at once")
+
+    monkeypatch.setattr(type(reader.world.past), "ended_links", whole)
+    for world in worlds:
+        for user in (None, "u0001"):
+            for size in (1, 4, 1_000):
+                pages = list(link_pages(world, user, size))
+                assert [k for page in pages for k in page] == expected[id(world), user], (world.position, size)
+                assert all(len([k for k in page if k.state != "linked"]) <= size for page in pages)
+            written = b"".join(json_pieces(state_document(world, user, links_as_objects=True), default=link_json))
+            doc = json.loads(written)
+            assert doc["links"] == [link_json(k) for k in expected[id(world), user]]
+
+
+def test_a_document_with_lists_given_a_part_at_a_time_is_written_as_the_whole_document() -> None:
+    """`json_pieces` joins to `json_bytes` of the same document with each iterator made its list: wherever the
+    iterated values stand among the keys, however many, empty or not, with empty parts, and with escapes."""
+    parts = [[{"a": 1}, {"b": "\u202e"}], [], [{"c": [1, 2]}]]
+    shapes: list[dict[str, Any]] = [
+        {"x": parts},
+        {"x": parts, "y": 2},
+        {"w": "\u0085", "x": parts, "y": {"z": None}},
+        {"w": 1, "x": [], "v": [[], [3]], "y": parts},
+    ]
+    for shape in shapes:
+        given = {k: iter(v) if isinstance(v, list) else v for k, v in shape.items()}
+        whole = {k: [e for part in v for e in part] if isinstance(v, list) else v for k, v in shape.items()}
+        joined = b"".join(json_pieces(given))
+        assert joined == json_bytes(whole), joined
+        assert b"\\u202e" in joined  # escaped as `json_bytes` escapes it
+    for plain in ({"p": 1}, [1, 2], "s"):
+        assert list(json_pieces(plain)) == [json_bytes(plain)]
