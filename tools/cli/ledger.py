@@ -167,7 +167,7 @@ def state(
         world = reader.world
     if user is not None and user not in world.users:
         raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
-    doc = state_document(world, user, links_after, limit, links_as_objects=json)
+    doc = state_document(world, user, links_after, limit, links_as_objects=True)
     print_json(doc, default=link_json) if json else print_state(doc)
 
 
