@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
+from syncledger.projections.reader import open_reader
 from syncledger.tools.explain.whatif import Imported, Question, Rewriter, answer, cycle_of, next_boundary
 from syncledger.tools.inputs import parse_action
 from tests.strategies import histories
@@ -175,6 +176,55 @@ def test_a_completed_task_deleted_in_outlook_would_have_been_deleted_in_crm(run_
     pair = (record["decisions"]["ledger"]["rule"], record["decisions"]["whatif"]["rule"])
     assert pair == ("TASK-DEL-OUTLOOK-DONE", "SSS-TASK-DEL-EXCHANGE")
     assert _pairs(found)["TASK-DEL-OUTLOOK-DONE -> SSS-TASK-DEL-EXCHANGE"][0] == 1
+
+
+SHARED = """
+title: Alice deletes in Outlook a (completed) task or contact of hers she shares with Bob; then both synchronise
+start: 2026-03-02T09:00:00Z
+users:
+  alice: {}
+  bob: {sync_filter: owned_and_shared}
+steps:
+  - {do: crm.create, actor: alice, record: t1, type: TYPE, fields: {subject: T}}
+  - {do: crm.share, actor: alice, record: t1, with: bob}
+  - {do: crm.complete, actor: alice, record: t1}
+  - {do: sync, user: alice}
+  - {do: sync, user: bob}
+  - {do: outlook.delete, user: alice, item: t1}
+  - {do: sync, user: alice}
+  - {do: sync, user: bob}
+"""
+
+
+@pytest.mark.parametrize(
+    "kind, ledger_rule, whatif_rule",
+    [
+        ("task", "TASK-DEL-OUTLOOK-DONE", "SSS-TASK-DEL-EXCHANGE"),
+        ("contact", "CONTACT-DEL-OUTLOOK", "SSS-CONTACT-DEL-EXCHANGE-OWNER"),
+    ],
+)
+def test_the_decision_named_for_a_deleted_record_is_the_one_that_deleted_it(
+    run_cli: Run, tmp_path: Path, kind: str, ledger_rule: str, whatif_rule: str
+) -> None:
+    """In the what-if, Alice's cycle deletes the shared record; Bob's cycle after it decides about the record too
+    (his copy is kept or deleted), but did not delete it: the difference is Alice's deletion, and so is its pair."""
+    text = SHARED.replace("TYPE", kind)
+    if kind == "contact":  # a contact is not completed: Alice owns it, and deletes it
+        text = text.replace("  - {do: crm.complete, actor: alice, record: t1}\n", "")
+    db = _ledger(run_cli, tmp_path, text)
+    found = _whatif(run_cli, db, "--method", "server_side")  # the command spills its notes to a file
+    record = _difference(found, "crm:t1")
+    assert record["change"] == "deleted instead of kept"
+    decisions = record["decisions"]
+    assert (decisions["ledger"]["rule"], decisions["whatif"]["rule"]) == (ledger_rule, whatif_rule)
+    assert decisions["whatif"]["by"] == "sync:alice"
+    assert _pairs(found)[f"{ledger_rule} -> {whatif_rule}"][0] == 1
+    reader = open_reader(str(db))
+    try:
+        in_memory = answer(reader.ledger.store.read(), Question("server_side")).document()
+    finally:
+        reader.close()
+    assert json.dumps(in_memory["differences"]) == json.dumps(found["differences"])
 
 
 SERVER_SIDE = """

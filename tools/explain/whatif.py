@@ -46,6 +46,7 @@ from typing import Any, NamedTuple
 
 from pydantic import ValidationError
 
+from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.engine import handle
@@ -338,13 +339,15 @@ class Cause(NamedTuple):
 
 
 class Mark(NamedTuple):
-    """One decision about an item, as the comparison needs it."""
+    """One decision about an item, as the comparison needs it; `removed`: it took the item away (deleted the CRM
+    record, or the Outlook item), where its other decisions are about it without changing whether it exists."""
 
     rule: str
     at: datetime
     actor: str
     cause: Cause | None
     reason: str | None
+    removed: bool = False
 
     def document(self) -> dict[str, Any]:
         cause = self.cause.document() if self.cause is not None else None
@@ -399,10 +402,23 @@ class Side:
         if isinstance(event, v.Decided):
             cause = self.notes.cause(event.cause)
             mark = Mark(intern(event.rule), event.at, intern(event.actor), cause, event.reason)
-            self.notes.add_mark([ref for ref in event.about if not ref.startswith("user:")], mark)
+            about = [ref for ref in event.about if not ref.startswith("user:")]
+            gone = _removed_by(event)
+            if gone:
+                self.notes.add_mark([ref for ref in about if ref in gone], mark._replace(removed=True))
+            self.notes.add_mark([ref for ref in about if ref not in gone] if gone else about, mark)
         elif cause is None:
             cause = Cause(event.id, intern(event.do), event.at, intern(event.user_name))  # one copy of each name
         self.notes.add_cause(position, cause)
+
+
+def _removed_by(decision: v.Decided) -> set[str]:
+    """The references a decision took away: the CRM records it deleted and the Outlook items it deleted."""
+    return {
+        v.crm_ref(e.record) if isinstance(e, fx.DeleteRecord) else v.outlook_ref(e.user, e.item)
+        for e in decision.effects
+        if isinstance(e, (fx.DeleteRecord, fx.DeleteItem))
+    }
 
 
 @dataclass
@@ -699,7 +715,8 @@ def decisive(
     """The decision on each side that made an item's end differ (or, for an item that ends alike, where its two
     histories differ last), each side's decisions matched by the user action they go back to:
 
-    - a side where the item ends gone (or never came): its last decision about it (the deletion);
+    - a side where the item ends gone (or never came): the last decision that took it away (the deletion: a
+      later decision about it, such as another user's sync keeping their copy, did not), else its last;
     - a side where it ends unlinked, the other linked: its last decision (the one that ended the link), or if it
       has none, the other side's last (the one that linked it);
     - a side where it never was, the other's first (the one that made it);
@@ -709,9 +726,9 @@ def decisive(
     never differ give their last decisions: the difference then came from an action, not a rule."""
     if old is not None or new is not None:
         if old is not None and new is None:
-            return _matched(right[-1] if right else (left[0] if left else None), left, right, on_right=bool(right))
+            return _matched(_removal(right) or (left[0] if left else None), left, right, on_right=bool(right))
         if new is not None and old is None:
-            return _matched(left[-1] if left else (right[0] if right else None), left, right, on_right=not left)
+            return _matched(_removal(left) or (right[0] if right else None), left, right, on_right=not left)
         if old is not None and new is not None and bool(old.get("linked")) != bool(new.get("linked")):
             unlinked_right = not new.get("linked")
             ended, linked = (right, left) if unlinked_right else (left, right)
@@ -724,6 +741,11 @@ def decisive(
         if [m.rule for m in a] != [m.rule for m in b]:
             return (a[-1] if a else None), (b[-1] if b else None)
     return (left[-1] if left else None), (right[-1] if right else None)
+
+
+def _removal(marks: list[Mark]) -> Mark | None:
+    """The last decision that took the item away, else the last decision about it (None if there is none)."""
+    return next((m for m in reversed(marks) if m.removed), marks[-1] if marks else None)
 
 
 def _matched(
