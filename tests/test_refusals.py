@@ -748,6 +748,29 @@ UNKNOWN_CHECK_KEYS = [
 ]
 
 
+# a property the state never holds as null: `null` is a value of the wrong type, not a check that passes
+NULL_CHECKS = [
+    case("crm-owner-null", [CRM_CONTACT], "{expect: {crm: {c1: {owner: null}}}}", (r"crm\.c1\.owner", r"never null")),
+    case("crm-state-null", [CRM_CONTACT], "{expect: {crm: {c1: {state: null}}}}", (r"crm\.c1\.state", r"never null")),
+    case("crm-type-null", [CRM_CONTACT], "{expect: {crm: {c1: {type: null}}}}", (r"crm\.c1\.type", r"never null")),
+    case("crm-shared-null", [CRM_CONTACT], "{expect: {crm: {c1: {shared_with: null}}}}", r"never null"),
+    case("crm-fields-null", [CRM_CONTACT], "{expect: {crm: {c1: {fields: null}}}}", r"never null"),
+    case("item-linked-null", [OUT_CONTACT], "{expect: {outlook: {alice: {o1: {linked: null}}}}}", r"never null"),
+    case("item-completed-null", [OUT_CONTACT], "{expect: {outlook: {alice: {o1: {completed: null}}}}}", r"never null"),
+    case(
+        "link-record-null",
+        [OUT_EMAIL, TRACK_M1],
+        "{expect: {links: [{user: alice, item: m1, record: null}]}}",
+        (r"links\.0\.record", r"never null"),
+    ),
+]
+
+
+@pytest.mark.parametrize("refusal", NULL_CHECKS)
+def test_null_where_a_property_is_never_null_is_refused(run_cli, tmp_path, refusal):
+    check_refusal(run_cli, tmp_path, refusal)
+
+
 @pytest.mark.parametrize("refusal", UNKNOWN_CHECK_KEYS)
 def test_unknown_key_in_a_check_is_refused(run_cli, tmp_path, refusal):
     check_refusal(run_cli, tmp_path, refusal)

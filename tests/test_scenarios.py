@@ -65,6 +65,25 @@ def test_a_failed_check_exits_1_after_the_whole_scenario_ran_and_says_what_was_f
     assert "crm.c1:" not in result.stdout.split("step 2")[1].split("\n", 1)[1]  # the final absent check held
 
 
+def test_a_listed_null_is_checked_and_fails_where_the_property_has_a_value(tmp_path: Path, run_cli: Run) -> None:
+    """`regarding: null` and `start: null` are checks like any other (SCENARIOS.md: listed properties are
+    checked): they once passed whatever the state held."""
+    scenario = tmp_path / "nulls.yaml"
+    scenario.write_text(
+        "title: nulls that do not hold\nstart: 2026-03-02T09:00:00Z\nusers: {alice: {}}\nsteps:\n"
+        "  - {do: crm.create, actor: alice, record: a1, type: appointment, start: 2026-03-09T09:00:00Z}\n"
+        "  - {do: outlook.create, user: alice, item: m1, type: email, fields: {subject: Quote}}\n"
+        "  - {do: outlook.set_regarding, user: alice, item: m1, regarding: a1}\n"
+        "  - {do: sync, user: alice}\n"
+        "expect: {crm: {a1: {start: null}, m1: {regarding: null}}, outlook: {alice: {a1: {start: null}}}}\n"
+    )
+    result = run_cli("run", scenario)
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "crm.a1.start: expected None, found 2026-03-09T09:00:00Z" in result.stdout
+    assert "crm.m1.regarding: expected None, found 'a1'" in result.stdout
+    assert "outlook.alice.a1.start: expected None, found 2026-03-09T09:00:00Z" in result.stdout
+
+
 def test_several_files_give_the_worst_status(tmp_path: Path, run_cli: Run) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("steps: [{do: sync, user: ghost}]\n")

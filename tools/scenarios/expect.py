@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Any, Literal, Protocol
+from typing import Any, ClassVar, Literal, Protocol
 
-from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError
+from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, ValidationInfo, field_validator
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.values import CrmState, CrmType, FieldValue, OutlookType
@@ -21,10 +21,28 @@ REFERENCE = re.compile(r"crm:.+|outlook:(?P<user>[^/]+)/.+|user:(?P<named>.+)", 
 
 
 class _Check(BaseModel):
+    """A check: the properties listed are checked, the others not. `null` is checked only where the state
+    document can hold it (`NULLABLE`: a record's regarding and start, an item's start); anywhere else a property
+    is never null, and `null` is a value of the wrong type (bad input, not a check that silently passes)."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
+    NULLABLE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.NULLABLE:
+            raise ValueError("never null here: give a value, or leave the property out")
+        return value
+
+    def listed(self, name: str) -> bool:
+        """Whether the check lists the property (a listed `null` is checked too)."""
+        return name in self.model_fields_set
 
 
 class RecordCheck(_Check):
+    NULLABLE = frozenset({"regarding", "start"})
+
     type: CrmType | None = None
     owner: str | None = None
     state: CrmState | None = None
@@ -35,6 +53,7 @@ class RecordCheck(_Check):
 
 
 class ItemCheck(_Check):
+    NULLABLE = frozenset({"start"})
     type: OutlookType | None = None
     linked: StrictBool | StrictStr | None = None
     completed: bool | None = None
@@ -134,9 +153,8 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
             continue
         assert isinstance(check, RecordCheck)
         for name in ("type", "owner", "state", "regarding", "start"):
-            wanted = getattr(check, name)
-            if wanted is not None:
-                _compare(f"{where}.{name}", wanted, getattr(record, name), failures)
+            if check.listed(name):
+                _compare(f"{where}.{name}", getattr(check, name), getattr(record, name), failures)
         for name, value in (check.fields or {}).items():
             _compare(f"{where}.fields.{name}", value, record.fields.get(name), failures)
         if check.shared_with is not None:
@@ -162,9 +180,8 @@ def evaluate(expectation: Expectation, world: World, index: Decisions) -> list[s
                 else:
                     _compare(f"{where}.linked", item_check.linked, link.record if link else False, failures)
             for name in ("type", "completed", "start"):
-                wanted = getattr(item_check, name)
-                if wanted is not None:
-                    _compare(f"{where}.{name}", wanted, getattr(item, name), failures)
+                if item_check.listed(name):
+                    _compare(f"{where}.{name}", getattr(item_check, name), getattr(item, name), failures)
             for name, value in (item_check.fields or {}).items():
                 _compare(f"{where}.fields.{name}", value, item.fields.get(name), failures)
     for n, link_check in enumerate(expectation.links, 1):
