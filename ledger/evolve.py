@@ -10,10 +10,12 @@ names and words are interned (`world.interned`); ids are taken from the record o
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import singledispatch
 
 from . import effects as fx
 from . import vocabulary as v
+from .values import FieldValue
 from .world import Item, Link, Pending, Record, User, World, note_unlinked
 from .world import interned as intern
 
@@ -54,13 +56,13 @@ def _(e: v.OrgOptionChanged, world: World, position: int) -> None:
 
 @_apply.register
 def _(e: v.OutlookItemCreated, world: World, position: int) -> None:
-    _new_item(world, e.user, Item(e.item, intern(e.type), dict(e.fields), e.start, changed=position))
+    _new_item(world, e.user, Item(e.item, intern(e.type), _given(e.fields), e.start, changed=position))
 
 
 @_apply.register
 def _(e: v.OutlookItemEdited, world: World, position: int) -> None:
     item = _item(world, e.user, e.item, position)
-    item.fields.update(e.fields)
+    _set_fields(item.fields, e.fields)
     if e.start is not None:
         item.start = e.start
 
@@ -110,14 +112,14 @@ def _(e: v.WentOnline, world: World, position: int) -> None:
 @_apply.register
 def _(e: v.CrmRecordCreated, world: World, position: int) -> None:
     owner = intern(e.owner or e.actor)
-    record = Record(e.record, intern(e.type), owner, "active", dict(e.fields), start=e.start, regarding=e.regarding)
+    record = Record(e.record, intern(e.type), owner, "active", _given(e.fields), start=e.start, regarding=e.regarding)
     _add_record(world, record, position)
 
 
 @_apply.register
 def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
     record = _record(world, e.record, position)
-    record.fields.update(e.fields)
+    _set_fields(record.fields, e.fields)
     if e.start is not None:
         record.start = e.start
     if e.regarding is not None:
@@ -197,7 +199,7 @@ def _effect(effect: object, world: World, position: int, rule: str) -> None:
 def _(f: fx.CreateRecord, world: World, position: int, rule: str) -> None:
     shared = dict.fromkeys(map(intern, f.shared_with or ()))
     record = Record(
-        f.record, intern(f.type), intern(f.owner), intern(f.state), dict(f.fields), shared, f.regarding, f.start
+        f.record, intern(f.type), intern(f.owner), intern(f.state), _given(f.fields), shared, f.regarding, f.start
     )
     _add_record(world, record, position)
     for name in shared:
@@ -210,7 +212,7 @@ def _(f: fx.ChangeRecord, world: World, position: int, rule: str) -> None:
     if f.keeps_skip is not None:  # the pusher's own removal still stands after its push (RULES-SSS.md)
         world.records[f.record].removed_by[intern(f.keeps_skip)] = position
     record = _record(world, f.record, position)
-    record.fields.update(f.fields)
+    _set_fields(record.fields, f.fields)
     if f.start is not None:
         record.start = f.start
     if f.state is not None:
@@ -226,7 +228,7 @@ def _(f: fx.DeleteRecord, world: World, position: int, rule: str) -> None:
 
 @_effect.register
 def _(f: fx.CreateItem, world: World, position: int, rule: str) -> None:
-    _new_item(world, f.user, Item(f.item, intern(f.type), dict(f.fields), f.start, f.completed, position))
+    _new_item(world, f.user, Item(f.item, intern(f.type), _given(f.fields), f.start, f.completed, position))
     if rule == "FILTER-CREATE" and world.at is not None:  # a copy the mailbox audit may log under another id
         world.users[f.user].copies[f.item] = world.at
 
@@ -234,7 +236,7 @@ def _(f: fx.CreateItem, world: World, position: int, rule: str) -> None:
 @_effect.register
 def _(f: fx.ReplaceItem, world: World, position: int, rule: str) -> None:
     item = _item(world, f.user, f.item, position)
-    item.fields = dict(f.fields)
+    item.fields = _given(f.fields)
     item.start = f.start
     item.completed = f.completed
 
@@ -298,6 +300,20 @@ _EFFECTS = {kind: fold for kind, fold in _effect.registry.items() if kind is not
 # ------------------------------------------------------------------------------------------------ helpers
 # Records and items change only through these, which note what changed for the next checkpoint (`World.changed_*`;
 # links note theirs above)
+
+
+def _given(fields: Mapping[str, FieldValue]) -> dict[str, FieldValue]:
+    """A new record's or item's fields: a field given as null is not there (SOURCES.md: null removes the field)."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
+def _set_fields(fields: dict[str, FieldValue], changes: Mapping[str, FieldValue]) -> None:
+    """An edit's fields: each set to its value, or removed where the edit gives null (a cleared column)."""
+    for name, value in changes.items():
+        if value is None:
+            fields.pop(name, None)
+        else:
+            fields[name] = value
 
 
 def _record(world: World, record_id: str, position: int) -> Record:

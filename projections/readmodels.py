@@ -29,8 +29,10 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # and the copies FILTER-CREATE made without one, in checkpoints; 12: the archive's rows in buckets by their keys,
 # with each batch's bucket digests, so that a lookup checks its key's bucket only; 13: the ended links' digests
 # by the range of positions they were made in too, so that a page of every user's checks the ranges it spans;
-# 14: the ended links keyed by bucket first, so that a bucket's rows lie together)
-FORMAT = 14
+# 14: the ended links keyed by bucket first, so that a bucket's rows lie together; 15: a field given as null is
+# removed from its record or item, not kept as null, so checkpoints folded before hold what the fold no longer
+# gives)
+FORMAT = 15
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"

@@ -178,6 +178,8 @@ def test_an_update_row_gives_update_assign_state_in_that_order_with_numbered_ids
     ]
     update = actions(ledger)[1]
     assert update["fields"] == {"telephone1": "2", "jobtitle": None}  # a column left out of NewValue was cleared
+    # SOURCES.md: null removes the field: the state holds no `jobtitle`, not a `jobtitle` of null
+    assert state_document(ledger.world)["crm"][C1]["fields"] == {"fullname": "Ken Ito", "telephone1": "2"}
     assert actions(ledger)[6]["start"] == "2026-03-11T09:00:00Z"
 
 
