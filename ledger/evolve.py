@@ -123,7 +123,7 @@ def _(e: v.CrmRecordEdited, world: World, position: int) -> None:
     if e.start is not None:
         record.start = e.start
     if e.regarding is not None:
-        record.regarding = e.regarding
+        record.regarding = e.regarding or None  # "": cleared
 
 
 @_apply.register

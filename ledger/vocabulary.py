@@ -294,7 +294,9 @@ class CrmRecordEdited(Action):
     record: Name
     fields: Fields = {}
     start: Time | None = None
-    regarding: Name | None = None
+    # an e-mail's regarding record as Dataverse recorded it (unchecked); "" clears it (SOURCES.md: the column set
+    # to null), where leaving the key out leaves it as it is
+    regarding: Name | Literal[""] | None = None
 
 
 class CrmActivityCompleted(Action):

@@ -183,6 +183,39 @@ def test_an_update_row_gives_update_assign_state_in_that_order_with_numbered_ids
     assert actions(ledger)[6]["start"] == "2026-03-11T09:00:00Z"
 
 
+def test_an_e_mails_regarding_set_changed_and_cleared_by_update_rows(tmp_path: Path) -> None:
+    """`_regardingobjectid_value` sets `regarding`; set to null it clears it (a `crm.update` with `regarding: ""`),
+    which was once skipped as "no change", the e-mail keeping the record it no longer regarded."""
+    rows = [
+        contact(1, C1, when(4, 9)),
+        dv(2, 1, "email", E1, when(4, 9, 1), new={"subject": "Re"}),
+        dv(3, 2, "email", E1, when(4, 9, 2), old={}, new={"_regardingobjectid_value": C1.upper()}),
+        dv(
+            4,
+            2,
+            "email",
+            E1,
+            when(4, 9, 3),
+            old={"_regardingobjectid_value": C1},
+            new={"_regardingobjectid_value": None},
+        ),
+        dv(
+            5,
+            2,
+            "email",
+            E1,
+            when(4, 9, 4),
+            old={"_regardingobjectid_value": None},
+            new={"_regardingobjectid_value": None},
+        ),
+    ]
+    ledger, report = run(tmp_path, {"a.json": page(rows)})
+    updates = [a for a in actions(ledger) if a["do"] == "crm.update"]
+    assert [a.get("regarding") for a in updates] == [C1, ""]
+    assert report.skipped["no change"] == 1  # null to null
+    assert state_document(ledger.world)["crm"][E1]["regarding"] is None
+
+
 def test_state_actions_of_activities_with_and_without_details(tmp_path: Path) -> None:
     t2 = guid(906)
     rows = [

@@ -77,9 +77,13 @@ def type_word(kind: str | None) -> str | None:
     return TYPE_WORDS.get(kind, kind) if kind else None
 
 
-def changes_text(fields: dict[str, Any], start: datetime | None = None) -> str:
-    parts = [f"{k}: {one_line(str(value), 40)}" for k, value in fields.items()]
-    return ", ".join(parts + ([f"start: {iso(start)}"] if start else [])) or "no change"
+def changes_text(fields: dict[str, Any], start: datetime | None = None, regarding: str | None = None) -> str:
+    """An edit's changes: each field's new value (`cleared` where it was given as null, which removes it), the
+    start, and an e-mail's regarding record (`""`: cleared)."""
+    parts = [f"{k}: {'cleared' if value is None else one_line(str(value), 40)}" for k, value in fields.items()]
+    parts += [f"start: {iso(start)}"] if start else []
+    parts += [f"regarding: {one_line(regarding, 40) if regarding else 'cleared'}"] if regarding is not None else []
+    return ", ".join(parts) or "no change"
 
 
 def capital(text: str) -> str:
@@ -238,7 +242,7 @@ def action_sentence(e: v.Action, names: Names, when: str = "") -> str:
             f"{who} created {type_word(a.type)} {a.record} in CRM"
             + (f" for {person(a.owner)}" if a.owner and a.owner != a.actor else "")
         ),
-        "crm.update": lambda: f"{who} edited {record()} in CRM ({changes_text(a.fields, a.start)})",
+        "crm.update": lambda: f"{who} edited {record()} in CRM ({changes_text(a.fields, a.start, a.regarding)})",
         "crm.complete": lambda: f"{who} completed {record()} in CRM",
         "crm.cancel": lambda: f"{who} canceled {record()} in CRM",
         "crm.deactivate": lambda: f"{who} deactivated {record()} in CRM",

@@ -232,8 +232,8 @@ def _attributes(action: int, table: str, details: Any, actor: str, record: str, 
             continue
         if column == start_column:
             start = after
-        elif column == "_regardingobjectid_value":
-            regarding = after.lower() if table == "email" and after else None
+        elif column == "_regardingobjectid_value" and table == "email":
+            regarding = after.lower() if after else ""  # cleared: "" (SOURCES.md: null removes it)
         elif column in NOT_FIELDS:
             continue
         else:
