@@ -145,8 +145,11 @@ def _(a: v.WentOnline, world: World) -> None:
 
 @_check.register
 def _(a: v.OutlookItemCreated, world: World) -> None:
-    if item_id_used(world, user(world, a.user).name, a.item):
+    owner = user(world, a.user)
+    if item_id_used(world, owner.name, a.item):
         raise RefusedError(f"item id '{a.item}' is already used in {a.user}'s Outlook")
+    if a.item in owner.aliases:  # ids and aliases are unique among every one used in a store (SOURCES.md)
+        raise RefusedError(f"item id '{a.item}' already names an item in {a.user}'s Outlook (as its alias)")
     _start_only_for_appointments(a.start, a.type, f"'{a.item}'")
 
 
@@ -349,7 +352,7 @@ def _(a: v.BaselineObserved, world: World) -> None:
             if i.id in seen:
                 raise RefusedError(f"{where} is listed twice")
             seen.add(i.id)
-            if item_id_used(world, name, i.id):
+            if item_id_used(world, name, i.id) or i.id in world.users[name].aliases:
                 raise RefusedError(f"{where}: item id '{i.id}' is already used in {name}'s Outlook")
             _start_only_for_appointments(i.start, i.type, where.removeprefix("baseline "))
             if i.completed and i.type != "task":

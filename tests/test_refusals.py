@@ -386,6 +386,18 @@ ID_REUSE = [
         "{do: outlook.track, user: alice, item: m1, record: dup-1}",
         r"dup-1",
     ),
+    # SOURCES.md: ids and aliases are unique among every id and alias used in a store; an alias once given to a
+    # copy FILTER-CREATE made is never an id of something new there (it was, and references found the copy)
+    case(
+        "outlook-alias-holder",
+        [
+            "{do: crm.create, actor: bob, record: c1, type: contact, owner: alice, fields: {fullname: Ann Lee}}",
+            "{do: sync, user: alice}",
+            "{do: alias, user: alice, item: c1, alias: AAMkX1}",
+        ],
+        "{do: outlook.create, user: alice, item: AAMkX1, type: contact}",
+        (r"AAMkX1", r"alias"),
+    ),
     case(
         "outlook-live-holder",
         ["{do: outlook.create, user: alice, item: dup-2, type: contact}"],
