@@ -657,12 +657,23 @@ def test_a_row_the_synchronisation_made_that_no_rule_made_is_a_discrepancy(tmp_p
         dv(2, 2, "task", T1, when(4, 9, 1), SYNC_USER, old={"subject": "Send"}, new={"subject": "Sent"}),
         dv(3, 3, "contact", C2, when(4, 9, 2), SYNC_USER, details=None),
     ]
+    # a Create the synchronisation made of a record the ledger does not have: its existence, which no rule made;
+    # one of a record the ledger has (a track, say, made it too) is skipped
+    c3 = guid(906)
+    rows.append(dv(4, 1, "contact", c3, when(4, 9, 3), SYNC_USER, new={"fullname": "Ann", "_ownerid_value": BOB}))
+    rows.append(dv(5, 1, "task", T1, when(4, 9, 4), SYNC_USER, new={"subject": "Send", "_ownerid_value": BOB}))
     ledger, report = run(tmp_path, {"b.json": json.dumps(BASELINE), "a.json": page(rows)})
     found = _discrepancies(ledger)
-    assert [(d.action["do"], d.decision) for d in found] == [("crm.complete", None), ("crm.delete", None)]
+    assert [(d.action["do"], d.decision) for d in found] == [
+        ("crm.complete", None),
+        ("crm.delete", None),
+        ("crm.create", None),
+    ]
     assert "the rules did not" in found[0].refusal
-    assert report.skipped == {"made by synchronisation": 1}
+    assert found[2].refusal == f"the synchronisation created record '{c3}'; the rules did not"
+    assert report.skipped == {"made by synchronisation": 2}
     assert state_document(ledger.world)["crm"][T1]["state"] == "active"
+    assert c3 not in ledger.world.records  # a discrepancy changes nothing
 
 
 # ------------------------------------------------------------------------------------------ bad input

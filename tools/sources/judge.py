@@ -420,10 +420,13 @@ class Judge:
         the ledger's record does not have (then the synchronisation did what no rule did: a discrepancy)."""
         for number, raw in enumerate(actions, 1):
             record = self.world.records.get(raw["record"])
-            if record is None:
-                continue
             did = None
-            if raw["do"] == "crm.delete":
+            if raw["do"] == "crm.create":  # a record the ledger has (a track made it): the rules did it too
+                if record is None:
+                    did = f"the synchronisation created record '{raw['record']}'; the rules did not"
+            elif record is None:
+                continue
+            elif raw["do"] == "crm.delete":
                 did = f"the synchronisation deleted record '{record.id}'; the rules did not"
             elif raw["do"] in v.STATE_AFTER and record.state != v.STATE_AFTER[raw["do"]]:
                 did = f"the synchronisation made record '{record.id}' {v.STATE_AFTER[raw['do']]}; the rules did not"
