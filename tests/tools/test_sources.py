@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
@@ -516,6 +517,10 @@ def test_references_and_extract_resolve_an_alias_an_earlier_import_recorded(tmp_
     scenario = run_cli("extract", "outlook:bob/AAMkK1", "--db", db)
     assert scenario.returncode == 0, scenario.stderr
     assert "do: alias" in scenario.stdout and "outlook.update" in scenario.stdout
+    # the item is expected under its id; its alias is another name of it, not an absent item of its own
+    expect = yaml.safe_load(scenario.stdout)["expect"]
+    assert set(expect["outlook"]["bob"]) == {C1} and f"outlook:bob/{C1}" in expect["why"]
+    assert not any("AAMkK1" in ref for ref in expect["why"])
     path = write(tmp_path, "ticket.yaml", scenario.stdout)
     ran = run_cli("run", path)
     assert ran.returncode == 0, ran.stdout + ran.stderr

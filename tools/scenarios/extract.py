@@ -424,6 +424,8 @@ def _expectations(reader: Reader, world: World, family: _Family) -> dict[str, An
     why: dict[str, Any] = {}
     label: str | None = None
     for ref in family.refs:
+        if _alias(world, ref):  # another name of an item of the family, which is checked under its own id
+            continue
         last = reader.index.last_decision(ref)
         why[ref] = last[1] if last is not None else None
         kind, _, name = ref.partition(":")
@@ -469,6 +471,14 @@ def _expectations(reader: Reader, world: World, family: _Family) -> dict[str, An
     if label:
         expect["label"] = label
     return expect
+
+
+def _alias(world: World, ref: str) -> bool:
+    """Whether `ref` names an Outlook item by its alias (SOURCES.md: aliases), not by its id."""
+    kind, _, name = ref.partition(":")
+    user_name, _, item_id = name.partition("/")
+    user = world.users.get(user_name) if kind == "outlook" else None
+    return user is not None and item_id in user.aliases
 
 
 def _label(fields: dict[str, Any]) -> str | None:
