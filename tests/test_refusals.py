@@ -778,6 +778,23 @@ NULL_CHECKS = [
 ]
 
 
+# a rule no method has, named by a check: a typo, refused as an unknown user is, not a check that fails
+UNKNOWN_RULES = [
+    case("why-unknown-rule", [CRM_CONTACT], "{expect: {why: {crm:c1: CONTACT-DEL-NOWHERE}}}", r"CONTACT-DEL-NOWHERE"),
+    case(
+        "link-unknown-rule",
+        [OUT_EMAIL, TRACK_M1],
+        "{expect: {links: [{user: alice, item: m1, rule: TRACK-MAIL}]}}",
+        (r"links\[1\]\.rule", r"TRACK-MAIL"),
+    ),
+]
+
+
+@pytest.mark.parametrize("refusal", UNKNOWN_RULES)
+def test_a_rule_no_method_has_named_by_a_check_is_refused(run_cli, tmp_path, refusal):
+    check_refusal(run_cli, tmp_path, refusal)
+
+
 @pytest.mark.parametrize("refusal", NULL_CHECKS)
 def test_null_where_a_property_is_never_null_is_refused(run_cli, tmp_path, refusal):
     check_refusal(run_cli, tmp_path, refusal)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Literal, Protocol
 from pydantic import BaseModel, ConfigDict, StrictBool, StrictStr, ValidationError, ValidationInfo, field_validator
 
 from syncledger.ledger import vocabulary as v
+from syncledger.ledger.rules import RULES
 from syncledger.ledger.values import CrmState, CrmType, FieldValue, OutlookType
 from syncledger.ledger.vocabulary import Time
 from syncledger.ledger.world import World, links
@@ -92,9 +93,15 @@ def parse_expectation(raw: Any) -> Expectation:
     if unstorable is not None:
         raise BadInputError(f"{unstorable[0]}: {unstorable[1]}")
     try:
-        return Expectation.model_validate(raw)
+        expectation = Expectation.model_validate(raw)
     except ValidationError as e:
         raise BadInputError(_describe_check(e)) from None
+    named = [(f"why: {ref}", rule) for ref, rule in expectation.why.items()]
+    named += [(f"links[{n}].rule", k.rule) for n, k in enumerate(expectation.links, 1)]
+    for where, rule in named:  # a rule no method has is a typo, as an unknown user is: bad input, not a failure
+        if rule is not None and rule not in RULES:
+            raise BadInputError(f"expect: {where}: unknown rule {shown(rule)} ('syncledger rules' lists them)")
+    return expectation
 
 
 def _describe_check(error: ValidationError) -> str:
