@@ -407,6 +407,20 @@ def test_unknown_crm_users_are_named_with_their_rows(tmp_path: Path) -> None:
     )
 
 
+def test_a_name_with_spaces_or_a_line_break_in_it_is_named_at_its_row_and_said_why(tmp_path: Path) -> None:
+    """A user GUID people.yaml has but for a space around it is said to be there; one with a line break in it (the
+    file holds it escaped, so a search of the rows' text missed it) is still named at its row, not "in 0 rows" of
+    people.yaml."""
+    spaced = bad(tmp_path, {"a.json": page([contact(1, C1, when(4, 9), user=BOB + " ")])})
+    assert f"unknown CRM user '{BOB}' in 1 row (first: a.json row 1)" in spaced
+    assert f"(people.yaml has '{BOB}': the row's value has spaces or line breaks in it)" in spaced
+    broken = bad(tmp_path, {"a.json": page([contact(1, C1, when(4, 9), user="abc\ndef")])})
+    assert broken.startswith(
+        f"{tmp_path / 'a.json'} row 1: unknown CRM user 'abc\\ndef' in 1 row (first: a.json row 1)"
+    )
+    assert "people.yaml has" not in broken
+
+
 def test_sync_client_creates_become_aliases_of_the_copies_filter_create_made(tmp_path: Path) -> None:
     rows = [contact(1, C1, when(4, 9))]
     mails = [

@@ -122,7 +122,7 @@ class Judge:
         except LooseError as e:
             raise SourceError(row.file.path, str(e), row.number) from None
         except UnknownPerson as e:
-            raise self._unknown_person(e) from None
+            raise self._unknown_person(e, row) from None
 
     def _bad(self, row: Row, problem: str) -> SourceError:
         return SourceError(row.file.path, problem, row.number)
@@ -641,24 +641,35 @@ class Judge:
 
     # ------------------------------------------------------------------------------------------ bad input
 
-    def _unknown_person(self, error: UnknownPerson) -> SourceError:
-        rows = [r for r in self.rows if _names(r, error.key)]
-        first = rows[0] if rows else None
-        where = f" (first: {first.file.name} row {first.number})" if first is not None else ""
+    def _unknown_person(self, error: UnknownPerson, row: Row) -> SourceError:
+        """Named where it first appears, with how many rows name it: at least the row that met it (the search of
+        the rows' raw text misses a name JSON or CSV wrote with escapes, such as a line break in it)."""
+        rows = [r for r in self.rows if _names(r, error.key)] or [row]
+        first = rows[0]
         count = f"in {len(rows)} row{'s' if len(rows) != 1 else ''}"
-        problem = f"unknown {error.kind} {shown(error.key)} {count}{where}: add it to people.yaml"
-        if first is None:
-            return SourceError(self.people.file if self.people else "people.yaml", problem)
-        return SourceError(first.file.path, problem, first.number)
+        problem = f"unknown {error.kind} {shown(error.key)} {count} (first: {first.file.name} row {first.number})"
+        return SourceError(first.file.path, f"{problem}: add it to people.yaml{self._near(error)}", first.number)
+
+    def _near(self, error: UnknownPerson) -> str:
+        """Where people.yaml has the name but for spaces around it or inside it: say so, or the line reads as if
+        the name were missing from the file."""
+        if self.people is None:
+            return ""
+        known = self.people.by_mailbox if error.kind == "mailbox" else self.people.by_crm
+        bare = "".join(error.key.split()).lower()
+        found = next((key for key in known if key == bare), None)
+        return f" (people.yaml has {shown(found)}: the row's value has spaces or line breaks in it)" if found else ""
 
     def _unknown_record(self, row: Row, record: str) -> SourceError:
         rows = [r for r in self.rows if r.kind == "dataverse" and record.encode() in r.data.blob.lower()]
         rows = [r for r in rows if str(r.data.raw.get("_objectid_value", "")).lower() == record]
-        first = rows[0] if rows else row
+        rows = rows or [row]  # at least the row that met it (the search of raw text misses an escaped name)
+        first = rows[0]
         return SourceError(
             first.file.path,
             f"record {shown(record)} is not in the ledger, not in the baseline and not created by an earlier row "
-            f"({len(rows)} row{'s' if len(rows) != 1 else ''} name it): add it to the baseline, or give "
+            f"({len(rows)} row{'s' if len(rows) != 1 else ''} name{'' if len(rows) != 1 else 's'} it): add it to "
+            "the baseline, or give "
             "--skip-unknown-records to count and skip those rows",
             first.number,
         )
