@@ -227,6 +227,44 @@ def test_the_decision_named_for_a_deleted_record_is_the_one_that_deleted_it(
     assert json.dumps(in_memory["differences"]) == json.dumps(found["differences"])
 
 
+EDITED_THEN_PULLED = """
+title: Alice edits a tracked contact that has left her filter; Bob edits it in CRM after
+start: 2026-03-02T09:00:00Z
+users:
+  alice: {}
+  bob: {}
+steps:
+  - {do: outlook.create, user: alice, item: o1, type: contact, fields: {fullname: Ann}}
+  - {do: outlook.track, user: alice, item: o1}
+  - {do: crm.assign, actor: alice, record: o1, to: bob}
+  - {at: 2026-03-02T12:00:00Z, do: sync, user: alice}
+  - {id: alice-edit, do: outlook.update, user: alice, item: o1, fields: {fullname: Ann Lee}}
+  - {id: bob-edit, do: crm.update, actor: bob, record: o1, fields: {telephone1: "5"}}
+  - {do: sync, user: alice}
+expect:
+  crm: {o1: {fields: {fullname: Ann Lee, telephone1: "5"}}}
+  why: {outlook:alice/o1: CRM-EDIT-PULL}
+"""
+
+
+def test_a_field_that_differs_is_explained_by_the_edit_that_set_it_not_by_a_later_action(
+    run_cli: Run, tmp_path: Path
+) -> None:
+    """Under server-side sync Alice's copy left with the record (SSS-FILTER-LEAVE), so her edit is skipped; Bob's
+    later CRM edit reached her copy in the ledger only (CRM-EDIT-PULL) but set nothing that differs: the record's
+    fullname differs because of Alice's edit, pushed in the ledger and never made in the what-if."""
+    db = _ledger(run_cli, tmp_path, EDITED_THEN_PULLED)
+    found = _whatif(run_cli, db, "--method", "server_side")
+    record = _difference(found, "crm:o1")
+    assert record["properties"] == ["fields.fullname"]
+    ledger_side = record["decisions"]["ledger"]
+    assert (ledger_side["rule"], ledger_side["cause"]["id"]) == ("OUTLOOK-EDIT-PUSH", "alice-edit")
+    assert record["decisions"]["whatif"] is None or record["decisions"]["whatif"]["cause"]["id"] != "bob-edit"
+    assert record["skipped"] == ["alice-edit"]  # listed where it made the difference, not only under the item
+    assert "alice-edit" in [s["id"] for s in found["skipped"]]
+    assert _pairs(found)["OUTLOOK-EDIT-PUSH -> (none)"][0] == 1
+
+
 SERVER_SIDE = """
 title: Alice synchronises server-side; she deletes a completed task of hers in her mailbox
 start: 2026-03-02T09:00:00Z

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from operator import itemgetter
@@ -340,7 +340,9 @@ class Cause(NamedTuple):
 
 class Mark(NamedTuple):
     """One decision about an item, as the comparison needs it; `removed`: it took the item away (deleted the CRM
-    record, or the Outlook item), where its other decisions are about it without changing whether it exists."""
+    record, or the Outlook item), where its other decisions are about it without changing whether it exists;
+    `changed`: the item's properties it set (as `_differing` names them: `fields.<name>`, `start`, `state`,
+    `regarding`, `completed`, `linked`; `fields.*` for every field, `exists` for a creation)."""
 
     rule: str
     at: datetime
@@ -348,6 +350,7 @@ class Mark(NamedTuple):
     cause: Cause | None
     reason: str | None
     removed: bool = False
+    changed: frozenset[str] = frozenset()
 
     def document(self) -> dict[str, Any]:
         cause = self.cause.document() if self.cause is not None else None
@@ -403,22 +406,48 @@ class Side:
             cause = self.notes.cause(event.cause)
             mark = Mark(intern(event.rule), event.at, intern(event.actor), cause, event.reason)
             about = [ref for ref in event.about if not ref.startswith("user:")]
-            gone = _removed_by(event)
-            if gone:
-                self.notes.add_mark([ref for ref in about if ref in gone], mark._replace(removed=True))
-            self.notes.add_mark([ref for ref in about if ref not in gone] if gone else about, mark)
+            changes = _changed_by(event)
+            if not changes:  # most decisions about several items change none of them alike: one mark for all
+                self.notes.add_mark(about, mark)
+                return
+            alike: dict[tuple[bool, frozenset[str]], list[str]] = defaultdict(list)
+            for ref in about:
+                changed = changes.get(ref, frozenset())
+                alike["exists" in changed and "created" not in changed, changed - {"created"}].append(ref)
+            for (removed, changed), refs in alike.items():
+                self.notes.add_mark(refs, mark._replace(removed=removed, changed=changed))
         elif cause is None:
             cause = Cause(event.id, intern(event.do), event.at, intern(event.user_name))  # one copy of each name
         self.notes.add_cause(position, cause)
 
 
-def _removed_by(decision: v.Decided) -> set[str]:
-    """The references a decision took away: the CRM records it deleted and the Outlook items it deleted."""
-    return {
-        v.crm_ref(e.record) if isinstance(e, fx.DeleteRecord) else v.outlook_ref(e.user, e.item)
-        for e in decision.effects
-        if isinstance(e, (fx.DeleteRecord, fx.DeleteItem))
-    }
+def _changed_by(decision: v.Decided) -> dict[str, frozenset[str]]:
+    """What a decision's effects set of each record and item, by reference (`Mark.changed`): a deletion and a
+    creation set `exists` (a creation also `created`, so that it is not read as the removal)."""
+    found: dict[str, set[str]] = defaultdict(set)
+    for e in decision.effects:
+        if isinstance(e, fx.DeleteRecord):
+            found[v.crm_ref(e.record)].add("exists")
+        elif isinstance(e, fx.DeleteItem):
+            found[v.outlook_ref(e.user, e.item)].add("exists")
+        elif isinstance(e, fx.CreateRecord):
+            found[v.crm_ref(e.record)].update(("exists", "created"))
+        elif isinstance(e, fx.CreateItem):
+            found[v.outlook_ref(e.user, e.item)].update(("exists", "created"))
+        elif isinstance(e, fx.ChangeRecord):
+            changed = {f"fields.{name}" for name in e.fields}
+            changed.update(name for name in ("start", "state", "regarding") if getattr(e, name) is not None)
+            found[v.crm_ref(e.record)].update(changed)
+        elif isinstance(e, fx.ReplaceItem):
+            found[v.outlook_ref(e.user, e.item)].update(("fields.*", "start", "completed"))
+        elif isinstance(e, (fx.LinkItem, fx.UnlinkItem)):
+            found[v.outlook_ref(e.user, e.item)].add("linked")
+    return {ref: frozenset(changed) for ref, changed in found.items()}
+
+
+def _sets(mark: Mark, properties: Collection[str]) -> bool:
+    """Whether the decision set one of `properties` (as `_differing` names them) of its item."""
+    return any(p in mark.changed or (p.startswith("fields.") and "fields.*" in mark.changed) for p in properties)
 
 
 @dataclass
@@ -649,9 +678,12 @@ def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tupl
     decisions at a time, never every item's."""
     a, b = _ends(ledger.world), _ends(whatif.world)
     named: dict[str, list[Skipped]] = defaultdict(list)
+    by_id: dict[str, Skipped] = {}
     for s in skipped:
         for ref in s.refs:
             named[ref].append(s)
+        if s.id is not None:
+            by_id[s.id] = s
     differences, ranked = [], []
     counts: dict[tuple[str, str], list[Any]] = {}
     for ref, rank, marks_left, marks_right in _merged(sorted({*a, *b}), ledger.notes, whatif.notes):
@@ -662,7 +694,12 @@ def compare(ledger: Side, whatif: Side, skipped: Iterable[Skipped] = ()) -> tupl
             left, right = decisive(marks_left, marks_right, old, new)
             change = _change(ref, old, new, properties, ledger.world, whatif.world)
             lasts = (marks_left[-1] if marks_left else None), (marks_right[-1] if marks_right else None)
-            found = Difference(ref, change, properties, old, new, left, right, tuple(named.get(ref, ())), *lasts)
+            here = list(named.get(ref, ()))
+            for mark in (left, right):  # the skipped action behind the decision that made the difference, too
+                found_skip = by_id.get(_cause_id(mark) or "") if mark is not None else None
+                if found_skip is not None and found_skip not in here:
+                    here.append(found_skip)
+            found = Difference(ref, change, properties, old, new, left, right, tuple(here), *lasts)
             differences.append(found)
             ranked.append((rank, ref, found))
             pair = found.pair
@@ -720,7 +757,9 @@ def decisive(
     - a side where it ends unlinked, the other linked: its last decision (the one that ended the link), or if it
       has none, the other side's last (the one that linked it);
     - a side where it never was, the other's first (the one that made it);
-    - otherwise the last user action whose decisions about the item differ between the sides;
+    - otherwise the last user action whose decisions about the item differ between the sides and, on either
+      side, set a property that differs (an edit pushed on one side only, not a later action that merely
+      reached one side's copy), else the last whose decisions differ;
 
     the other side's decision is the one caused by the same user action (its last), else none. Histories that
     never differ give their last decisions: the difference then came from an action, not a rule."""
@@ -735,11 +774,18 @@ def decisive(
             if ended:  # the decision that ended the link there
                 return _matched(ended[-1], left, right, on_right=unlinked_right)
             return _matched(linked[-1] if linked else None, left, right, on_right=not unlinked_right)
+    properties = _differing(old, new) if old is not None and new is not None else ()
     by_cause_left, by_cause_right = _by_cause(left), _by_cause(right)
+    first_differing: tuple[Mark | None, Mark | None] | None = None
     for cause in reversed(list(dict.fromkeys([*by_cause_left, *by_cause_right]))):
         a, b = by_cause_left.get(cause, []), by_cause_right.get(cause, [])
         if [m.rule for m in a] != [m.rule for m in b]:
-            return (a[-1] if a else None), (b[-1] if b else None)
+            pair = (a[-1] if a else None), (b[-1] if b else None)
+            if not properties or any(_sets(m, properties) for m in (*a, *b)):
+                return pair
+            first_differing = first_differing or pair
+    if first_differing is not None:
+        return first_differing
     return (left[-1] if left else None), (right[-1] if right else None)
 
 

@@ -9,7 +9,7 @@ stored as a column and read back equal (times as ISO text with their offset)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from itertools import groupby, islice
 from operator import itemgetter
@@ -76,8 +76,8 @@ class SpilledNotes(Notes):
         row: tuple[Any, ...] | None = None
         for ref in refs:
             if row is None:
-                rule, at, actor, cause, reason, removed = mark
-                row = (rule, *self._row(at), actor, reason, removed, *self._row(cause))
+                rule, at, actor, cause, reason, removed, changed = mark
+                row = (rule, *self._row(at), actor, reason, removed, _SEP.join(sorted(changed)), *self._row(cause))
             self._marks.append((ref, self._seq, *row))
             self._seq += 1
         if len(self._marks) >= self.every:
@@ -92,16 +92,23 @@ class SpilledNotes(Notes):
         self._flush()
         self.db.execute("CREATE INDEX IF NOT EXISTS whatif_marks_ref ON whatif_marks (ref, seq)")
         rows = self.db.execute(
-            f"SELECT ref, seq, rule, at, actor, reason, removed, {_CAUSE_COLUMNS} FROM whatif_marks ORDER BY ref, seq"
+            f"SELECT ref, seq, rule, at, actor, reason, removed, changed, {_CAUSE_COLUMNS} FROM whatif_marks "
+            "ORDER BY ref, seq"
         )
         for ref, group in groupby(rows, key=itemgetter(0)):  # the first decision's seq ranks it, as in memory
-            marks = [(r[1], Mark(r[2], _time(r[3]), r[4], _cause(r[7:]), r[5], bool(r[6]))) for r in group]  # type: ignore[arg-type]
+            marks = [(r[1], _mark(r)) for r in group]
             yield ref, marks[0][0], [m for _, m in marks]
 
     def _flush(self) -> None:
-        self.db.executemany("INSERT INTO whatif_marks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._marks)
+        self.db.executemany("INSERT INTO whatif_marks VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self._marks)
         self._marks = []
         self._rows.clear()
+
+
+def _mark(r: Sequence[Any]) -> Mark:
+    """A mark as `SpilledNotes.decided` reads it back: (ref, seq, rule, at, actor, reason, removed, changed, cause)."""
+    changed = frozenset(r[7].split(_SEP)) if r[7] else frozenset()
+    return Mark(r[2], _time(r[3]), r[4], _cause(r[8:]), r[5], bool(r[6]), changed)  # type: ignore[arg-type]
 
 
 class Spill:
@@ -126,7 +133,8 @@ class Spill:
         self.files = []
 
 
-_MARK = "rule TEXT, at TEXT, actor TEXT, reason TEXT, removed INTEGER"
+_MARK = "rule TEXT, at TEXT, actor TEXT, reason TEXT, removed INTEGER, changed TEXT"
+_SEP = "\x1f"  # between the names of the properties a decision changed (`Mark.changed`)
 _CAUSE_COLUMNS = "cause_known, cause_id, cause_do, cause_at, cause_user"
 _CAUSE = "cause_known INTEGER, cause_id TEXT, cause_do TEXT, cause_at TEXT, cause_user TEXT"
 
