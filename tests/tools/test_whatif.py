@@ -334,6 +334,11 @@ def test_offline_actions_take_effect_when_outlook_reconnects_and_refused_ones_ar
     item = _difference(found, "outlook:alice/o2")
     assert item["change"] == "kept instead of deleted"
     assert item["skipped"] == [skipped["outlook.delete"]["id"]]
+    # the headline counts every user action of the ledger, the dropped offline and online ones too
+    exported = run_cli("export", "--db", db)
+    assert exported.returncode == 0, exported.stderr
+    text = run_cli("whatif", "--method", "server_side", "--db", db).stdout
+    assert f"the ledger's {len(exported.stdout.splitlines())} user actions replayed" in text
 
 
 def test_an_action_the_other_rules_refuse_is_skipped_with_its_reason(run_cli: Run, tmp_path: Path) -> None:

@@ -883,7 +883,8 @@ def lines(found: Answer) -> list[str]:
     who = f"all {len(found.users)} users" if q.users is None else ", ".join(found.users)
     org = "".join(f", with {name}={str(value).lower()}" for name, value in q.org.items())
     until = f"up to {iso(q.at)}" if q.at is not None else f"up to the end ({iso(found.ledger_end[1])})"
-    actions = found.actions + len(found.skipped) - found.inferred
+    # every user action of the ledger up to the point: carried out (less the syncs inferred anew), skipped, dropped
+    actions = found.actions + len(found.skipped) - found.inferred + sum(found.dropped.values())
     out = [
         f"What if {who} had used {q.method}{org}, {until}: the ledger's {actions} user "
         f"actions replayed in memory (nothing appended)",
