@@ -707,6 +707,8 @@ def test_bad_input_is_one_line_naming_file_and_row_and_appends_nothing(tmp_path:
     assert "row 1: details" not in bad(tmp_path, {"b.json": page([dv(2, 2, "contact", C1, when(4, 10), details=None)])})
     no_time = dv(3, 1, "contact", C1, "yesterday")
     assert "b.json row 1: createdon 'yesterday' is not an ISO 8601 time" in bad(tmp_path, {"b.json": page([no_time])})
+    broken = dv(3, 1, "contact", C1, "2026-03-04\n09:00:00Z")  # Python's reader takes any character there
+    assert "createdon '2026-03-04\\n09:00:00Z' is not an ISO 8601 time" in bad(tmp_path, {"b.json": page([broken])})
     broken = "CreationDate,UserIds,Operations,AuditData\r\n2026-03-04,x,Create,{not json\r\n"
     assert "m.csv row 1: AuditData is not valid JSON" in bad(tmp_path, {"a.json": good, "m.csv": broken})
     assert "is of no known kind" in bad(tmp_path, {"a.json": good, "x.txt": "hello\n"})

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from syncledger.ledger import vocabulary as v
 
+from ..inputs import shown
 from .errors import LooseError
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -17,9 +18,11 @@ def source_time(value: object, what: str) -> datetime:
         raise LooseError(f"{what} is missing or not a time")
     text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     try:
+        if len(text) > 10 and text[10] not in "Tt ":  # Python reads any character there: a line break too
+            raise ValueError(text)
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise LooseError(f"{what} {value!r} is not an ISO 8601 time") from None
+        raise LooseError(f"{what} {shown(value)} is not an ISO 8601 time") from None
     if t.tzinfo is None:
         t = t.replace(tzinfo=UTC)
     try:
