@@ -4,6 +4,7 @@ shape, bad input, and that nothing is appended. The rewriting is also tested on 
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 from collections.abc import Callable
@@ -18,8 +19,10 @@ from hypothesis import strategies as st
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.projections.reader import open_reader
-from syncledger.tools.explain.whatif import Imported, Question, Rewriter, answer, cycle_of, next_boundary
+from syncledger.tools.explain.whatif import Imported, Question, Rewriter, Side, answer, cycle_of, next_boundary
 from syncledger.tools.inputs import parse_action
+from syncledger.tools.perf.generate import write_lines
+from syncledger.tools.transfer import import_actions
 from tests.strategies import histories
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -499,6 +502,44 @@ def test_the_users_own_method_changes_nothing_on_a_generated_organisation(run_cl
     assert found["summary"] and all(p["ledger_rule"] == p["whatif_rule"] and p["differ"] == 0 for p in found["summary"])
     text = run_cli("whatif", "--method", "outlook_client", "--db", db).stdout
     assert "No record or item ends differently." in text
+
+
+def test_every_event_of_a_side_goes_back_to_its_user_action_and_each_mark_says_what_it_set() -> None:
+    """A side notes each event's cause (a decision's: the user action behind the decision it goes back to), so
+    that a later decision caused by it finds it; and each decision's mark says what it did to each item it is
+    about: a deletion is `removed`, a creation is not, an edit names its fields."""
+    out = io.BytesIO()
+    write_lines(out, 6, 30, 2, 1_500)
+    ledger = Ledger()
+    import_actions(ledger, out.getvalue().splitlines(keepends=True))
+    side = Side()
+    events = list(ledger.events())
+    for position, event in events:
+        side.fold(position, event)
+    assert set(side.notes.causes) == {0, *(p for p, _ in events)}
+    decided = {ref: marks for ref, _, marks in side.notes.decided()}
+    seen = {"removed": 0, "created": 0, "fields": 0}
+    for position, event in events:
+        if not isinstance(event, v.Decided):
+            continue
+        assert side.notes.cause(position) == side.notes.cause(event.cause)
+        for effect in event.effects:
+            ref = v.crm_ref(effect.record) if effect.kind.startswith("record.") else None  # type: ignore[union-attr]
+            if effect.kind.startswith("item."):
+                ref = v.outlook_ref(effect.user, effect.item)  # type: ignore[union-attr]
+            if ref is None or ref not in event.about:
+                continue
+            mark = next(m for m in decided[ref] if m.at == event.at and m.rule == event.rule)
+            if effect.kind in ("record.deleted", "item.deleted"):
+                assert mark.removed, (position, ref)
+                seen["removed"] += 1
+            elif effect.kind in ("record.created", "item.created"):
+                assert not mark.removed and "exists" in mark.changed
+                seen["created"] += 1
+            elif effect.kind == "record.changed" and effect.fields:  # type: ignore[union-attr]
+                assert {f"fields.{f}" for f in effect.fields} <= mark.changed  # type: ignore[union-attr]
+                seen["fields"] += 1
+    assert all(seen.values()), seen
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -407,15 +407,15 @@ class Side:
             mark = Mark(intern(event.rule), event.at, intern(event.actor), cause, event.reason)
             about = [ref for ref in event.about if not ref.startswith("user:")]
             changes = _changed_by(event)
-            if not changes:  # most decisions about several items change none of them alike: one mark for all
+            if not changes:
                 self.notes.add_mark(about, mark)
-                return
-            alike: dict[tuple[bool, frozenset[str]], list[str]] = defaultdict(list)
-            for ref in about:
-                changed = changes.get(ref, frozenset())
-                alike["exists" in changed and "created" not in changed, changed - {"created"}].append(ref)
-            for (removed, changed), refs in alike.items():
-                self.notes.add_mark(refs, mark._replace(removed=removed, changed=changed))
+            for ref in about if changes else ():  # in order: the first decision about each ranks it
+                changed = changes.get(ref)
+                if changed is None:
+                    self.notes.add_mark([ref], mark)
+                else:
+                    removed = "exists" in changed and "created" not in changed
+                    self.notes.add_mark([ref], mark._replace(removed=removed, changed=changed - {"created"}))
         elif cause is None:
             cause = Cause(event.id, intern(event.do), event.at, intern(event.user_name))  # one copy of each name
         self.notes.add_cause(position, cause)
