@@ -315,6 +315,24 @@ def test_a_garbage_or_unsealed_row_after_the_last_checkpoint_is_a_finding_and_on
         assert f"position {position}" in line, line
 
 
+@pytest.mark.parametrize("row", ["garbage", "unsealed"])
+def test_a_damaged_row_before_the_last_checkpoint_is_one_line_where_a_command_reads_it(
+    stored: Locations, run_cli: Run, row: str
+) -> None:
+    """A row in the middle, behind checkpoints that let most commands start past it: the commands that read it
+    (the events of a window, an export, the state just after it) say which position in one line, exit 2, as
+    they do for the last row; they once ended in an internal error (exit 70)."""
+    location = _ledger(stored, 120)
+    middle = 60
+    state = b"\x00garbage" if row == "garbage" else b'{"do":"sync","user":"alice","at":"2026-03-04T00:00:00Z"}'
+    _sql(location, "UPDATE stored_events SET state = ? WHERE originator_version = ?", state, middle)
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert middle in [f["position"] for f in found]
+    for command in (["export"], ["state", "--position", str(middle)], ["diff", str(middle - 5), str(middle + 5)]):
+        line = _one_error_line(run_cli(*command, "--db", location))
+        assert f"position {middle}" in line, (command, line)
+
+
 def test_a_row_turned_into_text_with_sql_is_a_finding_and_one_line(tmp_path: Path, run_cli: Run) -> None:
     sqlite = Locations("sqlite", tmp_path)
     location = _ledger(sqlite, 20)

@@ -15,6 +15,8 @@ from typing import Protocol, runtime_checkable
 
 import typer
 
+from syncledger.ledger.location import StoreError
+
 from ..output import fail
 from ..perf.tuning import collect_for_bulk_work
 from . import (  # noqa: F401  (each registers its commands)
@@ -65,6 +67,9 @@ def main() -> None:
         problem = storage_failure(e)  # a full disk, a damaged file, a lost server: not a bug
         if problem is not None:
             fail(problem)
+            sys.exit(2)
+        if isinstance(e, StoreError):  # a stored row read midway that cannot be an event: the ledger, not a bug
+            fail(f"{e} (`syncledger verify` lists what is damaged)")
             sys.exit(2)
         # a bug: still one line, the traceback on request
         if os.environ.get("SYNCLEDGER_DEBUG"):
