@@ -78,6 +78,8 @@ def _start_only_for_appointments(start: datetime | None, kind: str, what: str) -
 def _(a: v.UserAdded, world: World) -> None:
     if a.user in world.users:
         raise RefusedError(f"user '{a.user}' is already declared")
+    if "/" in a.user:  # outlook:<user>/<item> would name two items at once: user a's b/c and user a/b's c
+        raise RefusedError(f"a user name cannot hold '/' (references name items as outlook:<user>/<item>): '{a.user}'")
 
 
 @_check.register

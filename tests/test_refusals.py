@@ -451,6 +451,17 @@ def test_user_declared_twice_is_refused(run_cli, tmp_path, refusal):
     check_refusal(run_cli, tmp_path, refusal)
 
 
+# a user name with a slash: outlook:a/b/c would name user a's item b/c and user a/b's item c at once
+SLASHED_USERS = [
+    case("user.add-with-slash", [], "{do: user.add, user: a/b}", (r"a/b", r"cannot hold '/'")),
+]
+
+
+@pytest.mark.parametrize("refusal", SLASHED_USERS)
+def test_a_user_name_with_a_slash_is_refused(run_cli, tmp_path, refusal):
+    check_refusal(run_cli, tmp_path, refusal)
+
+
 # --- a type an action does not take -------------------------------------------------------------------------
 
 LATER = "2026-03-09T09:30:00Z"
