@@ -34,6 +34,7 @@ from eventsourcing.sqlite import SQLiteDatastore
 
 from .location import (
     OPENED,
+    Damaged,
     from_storage,
     postgres_holds_ledger,
     refuse_reserved_schema,
@@ -669,6 +670,8 @@ class EventStore:
             rows = self.recorder.select_events(STREAM, desc=True, limit=1)
             return rows[0].originator_version if rows else 0
         value = self._over_rows("max(originator_version)")
+        if value is not None and not isinstance(value, int):  # SQLite keeps what SQL writes: text sorts last
+            raise Damaged(f"the events table holds a position that is no number ({value!r}): the ledger is damaged")
         return int(value) if value is not None else 0
 
     def close(self) -> None:

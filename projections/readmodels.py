@@ -31,8 +31,8 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # by the range of positions they were made in too, so that a page of every user's checks the ranges it spans;
 # 14: the ended links keyed by bucket first, so that a bucket's rows lie together; 15: a field given as null is
 # removed from its record or item, not kept as null, so checkpoints folded before hold what the fold no longer
-# gives)
-FORMAT = 15
+# gives; 16: SQLite's tables STRICT, so that no position is stored as text)
+FORMAT = 16
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"

@@ -105,6 +105,10 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_buckets (tbl TEXT NOT NULL, last BIGINT NOT NULL, bucket INTEGER NOT NULL, "
     "digest {blob} NOT NULL, PRIMARY KEY (tbl, last, bucket)){without_rowid}",
 )
+# tracking rows whose position is no integer: only SQL behind the ledger's back writes one (a SQLite column takes
+# any value; PostgreSQL's BIGINT refuses it), and the read models are then rebuilt from the events, as for another
+# format, instead of every command stopping at it
+_GARBLED = "SELECT count(*) FROM syncledger_tracking WHERE typeof(position) != 'integer'"
 _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 # the columns of each table a batch writes, in the order of its rows (a sealed table's as it is read back)
 _COLUMNS = {
@@ -112,6 +116,19 @@ _COLUMNS = {
     **{table: columns for layout in SEALED.values() for table, columns, _ in layout if table not in SOURCE},
     "buckets": "tbl, last, bucket, digest",
 }
+
+
+def _strict(statement: str) -> str:
+    """A statement of `_SCHEMA` for SQLite: its tables STRICT (a column takes only its own type, so that SQL behind
+    the ledger's back cannot put text where a position is read: SQLite's other tables keep any value, and text
+    sorts after every number), with the types STRICT knows (INTEGER for BIGINT and BOOLEAN), and without a rowid
+    where the table's key is its b-tree."""
+    if not statement.startswith("CREATE TABLE"):
+        return statement.format(blob="BLOB", without_rowid="", bytewise="")
+    typed = statement.replace("BIGINT", "INTEGER").replace("BOOLEAN", "INTEGER")
+    if "{without_rowid}" not in typed:
+        typed += " STRICT"
+    return typed.format(blob="BLOB", without_rowid=" WITHOUT ROWID, STRICT", bytewise="")
 
 
 def _in_bucket(table: str, number: int) -> tuple[str, tuple[int, ...]]:
@@ -186,11 +203,11 @@ class SqlReadModels:
         with self._transaction() as c:
             if not sqlite:  # PostgreSQL's CREATE ... IF NOT EXISTS is not safe against itself in concurrent sessions
                 c.execute("SELECT pg_advisory_xact_lock(hashtext('syncledger-read-models:' || current_schema()))")
-            c.execute(_SCHEMA[0])
+            c.execute(_strict(_SCHEMA[0]) if sqlite else _SCHEMA[0])
             c.execute(_LEDGER)
             c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = 'format'"))
             found = c.fetchone()
-            if found is None or int(found[0]) != FORMAT:
+            if found is None or found[0] != FORMAT or (sqlite and c.execute(_GARBLED).fetchone()[0]):
                 for table in _TABLES[1:]:
                     c.execute(f"DROP TABLE IF EXISTS syncledger_{table}")
                 c.execute("DELETE FROM syncledger_tracking")
@@ -198,10 +215,8 @@ class SqlReadModels:
             for statement in _SCHEMA[1:]:
                 # PostgreSQL orders text by the database's collation unless told otherwise: the item index's
                 # references in byte order (as SQLite keeps all text) keep every prefix's references together
-                bytewise = "" if sqlite else ' COLLATE "C"'
-                c.execute(
-                    statement.format(blob=blob, without_rowid=" WITHOUT ROWID" if sqlite else "", bytewise=bytewise)
-                )
+                postgres = statement.format(blob=blob, without_rowid="", bytewise=' COLLATE "C"')
+                c.execute(_strict(statement) if sqlite else postgres)
 
     def _ready(self) -> bool:
         """Whether the read models of this format, every table and index of `_SCHEMA` and `_LEDGER`, are there (read
@@ -209,8 +224,10 @@ class SqlReadModels:
         names = [re.findall(r"EXISTS (\w+)", statement)[0] for statement in (*_SCHEMA, _LEDGER)]
         try:
             found = self._one("SELECT position FROM syncledger_tracking WHERE name = 'format'")
-            if found is None or int(found[0]) != FORMAT:
+            if found is None or found[0] != FORMAT:
                 return False
+            if isinstance(self.db, sqlite3.Connection) and self._one(_GARBLED)[0]:
+                return False  # a position that is no number: rebuilt below, as another format is
             if isinstance(self.db, sqlite3.Connection):
                 marks = ", ".join("?" * len(names))
                 there = self._one(f"SELECT count(*) FROM sqlite_master WHERE name IN ({marks})", names)

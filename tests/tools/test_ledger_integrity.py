@@ -6,6 +6,7 @@ rows damaged with SQL are findings, never crashes."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import zlib
 from collections.abc import Callable
@@ -331,6 +332,30 @@ def test_a_damaged_row_before_the_last_checkpoint_is_one_line_where_a_command_re
     for command in (["export"], ["state", "--position", str(middle)], ["diff", str(middle - 5), str(middle + 5)]):
         line = _one_error_line(run_cli(*command, "--db", location))
         assert f"position {middle}" in line, (command, line)
+
+
+def test_text_where_a_position_belongs_stops_nothing_and_is_named(tmp_path: Path, run_cli: Run) -> None:
+    """SQLite keeps whatever SQL writes, and text sorts after every number: a tracking position of 'abc' made
+    every command, `verify --rebuild` too, an internal error. Derived data so garbled is rebuilt from the events;
+    the read models' other tables are STRICT and refuse such a write; an event's position that is no number is
+    the ledger's damage, named in one line (exit 2) and a `verify` finding (exit 1)."""
+    location = _ledger(Locations("sqlite", tmp_path), 60)
+    for table in ("syncledger_tracking", "syncledger_actions"):
+        with pytest.raises(sqlite3.IntegrityError, match="cannot store TEXT"):
+            _sql(location, f"UPDATE {table} SET position = 'x'")
+    # a ledger made before the tables were STRICT keeps its tracking table as it was (it is never dropped)
+    _sql(location, "CREATE TABLE loose (name TEXT PRIMARY KEY, position BIGINT NOT NULL)")
+    _sql(location, "INSERT INTO loose SELECT * FROM syncledger_tracking")
+    _sql(location, "DROP TABLE syncledger_tracking")
+    _sql(location, "ALTER TABLE loose RENAME TO syncledger_tracking")
+    _sql(location, "UPDATE syncledger_tracking SET position = 'abc' WHERE name = 'index'")
+    assert run_cli("state", "--db", location).returncode == 0
+    assert run_cli("verify", "--db", location).returncode == 0
+    _sql(location, "UPDATE stored_events SET originator_version = '30x' WHERE originator_version = 30")
+    line = _one_error_line(run_cli("state", "--db", location))
+    assert "a position that is no number ('30x')" in line
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert [f["check"] for f in found] == ["storage"] and "'30x'" in found[0]["problem"]
 
 
 def test_a_row_turned_into_text_with_sql_is_a_finding_and_one_line(tmp_path: Path, run_cli: Run) -> None:
