@@ -155,6 +155,17 @@ def test_the_discrepancy_in_why_history_and_discrepancies(contoso: tuple[Path, d
     assert "from the Dataverse audit, row 2 of dataverse-audits.json" in why
     history = run_cli("history", "outlook:alice/AAMkAGI2TG93AAA1", "--db", db).stdout
     assert "Discrepancy" in history and "from the mailbox audit, row 1 of m365-audit.csv" in history
+    # the sync that deleted the copy was inferred, not recorded: the fact the discrepancy turns on, said wherever
+    # the sync is (SOURCES.md: provenance in why and history, text, JSON and HTML)
+    inferred = "inferred at a 15m cycle boundary"
+    assert f"deleted on 5 March 2026 at 10:15 (at alice's sync, {inferred}; FILTER-LEAVE-SYNCED)" in why
+    assert f"At alice's sync at 10:15 ({inferred})" in why
+    assert f"alice's sync ({inferred})  @13" in history
+    document = json.loads(run_cli("history", "outlook:alice/AAMkAGI2TG93AAA1", "--json", "--db", db).stdout)
+    assert [g["sync"]["title"] for g in document["groups"] if g.get("sync")] == [f"alice's sync ({inferred})"]
+    html = db.parent / "alice.html"
+    assert run_cli("history", "outlook:alice/AAMkAGI2TG93AAA1", "--html", html, "--db", db).returncode == 0
+    assert f"alice&#x27;s sync ({inferred})" in html.read_text(encoding="utf-8")
 
 
 def test_importing_again_appends_nothing_and_convert_gives_the_same_ledger(

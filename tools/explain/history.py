@@ -18,7 +18,7 @@ from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
 from ..inputs import Point
-from .sentences import Names, describe_action, describe_decision
+from .sentences import Names, describe_action, describe_decision, inferred
 
 Bound = Point  # a position, or a time
 Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
@@ -47,11 +47,13 @@ class SyncPoint:
     user: str
     kind: str  # "sync", "online" (offline operations replayed) or "online-sync" (GO-ONLINE-SYNC)
     method: str = "outlook_client"  # of the decisions taken there: a server_side user's sync is a cycle
+    inferred: str = ""  # ` (inferred at a 15m cycle boundary)` for a sync an import inferred (`inferred`)
 
     @property
     def title(self) -> str:
+        kind = "server-side sync cycle" if self.method == "server_side" else "sync"
         return {
-            "sync": f"{self.user}'s {'server-side sync cycle' if self.method == 'server_side' else 'sync'}",
+            "sync": f"{self.user}'s {kind}{self.inferred}",
             "online": f"{self.user} went online: offline operations replayed",
             "online-sync": f"{self.user}'s sync on going online (GO-ONLINE-SYNC)",
         }[self.kind]
@@ -160,7 +162,7 @@ def sync_point_positions(
 def sync_point(position: int, event: v.Action | v.Decided) -> SyncPoint | None:
     """The sync point an event marks, if it marks one."""
     if isinstance(event, v.SyncRequested):
-        return SyncPoint(position, event.when, event.user, "sync")
+        return SyncPoint(position, event.when, event.user, "sync", inferred=inferred(event))
     if isinstance(event, v.WentOnline):
         return SyncPoint(position, event.when, event.user, "online")
     if isinstance(event, v.Decided) and event.rule == "GO-ONLINE-SYNC":

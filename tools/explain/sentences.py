@@ -283,6 +283,16 @@ def provenance(source: Any) -> str:
     return f" ({seen} {where}{row})"
 
 
+def inferred(sync: Any, before: str = " (", after: str = ")") -> str:
+    """`inferred at a 15m cycle boundary`, between `before` and `after`, for a sync an import inferred (SOURCES.md:
+    the logs do not record syncs); nothing for any other event: what tells an assumed sync from an observed one."""
+    source = getattr(sync, "source", None)
+    if not isinstance(source, dict) or source.get("system") != "inferred":
+        return ""
+    cycle = f"a {source['cycle']}" if source.get("cycle") else "a"
+    return f"{before}inferred at {cycle} cycle boundary{after}"
+
+
 def _discrepancy(a: Any, names: Names) -> str:
     action = dict(a.action)
     try:
@@ -650,14 +660,16 @@ def decision_sentence(
     cause: Event | None = None,
     would: bool = False,
     exact: bool = False,
+    sync: Event | None = None,
 ) -> str:
     """One sentence for a decision: where it was taken, what it did and why, and its rule with its source. With
-    `exact`, the facts the decision recorded (if it did) are told instead of the present state's."""
+    `exact`, the facts the decision recorded (if it did) are told instead of the present state's; with `sync` (the
+    event of the sync it was taken at), whether that sync was inferred by an import, not recorded."""
     say = _Say(d, names, would, position, cause, d.facts if exact else None)
     when = f" {when}" if when else ""
     if d.actor.startswith("sync:"):
         kind = "server-side sync cycle" if d.decided_by == "server_side" else "sync"
-        context = f"At {say.user}'s {'next ' if would else ''}{kind}{when}"
+        context = f"At {say.user}'s {'next ' if would else ''}{kind}{when}{inferred(sync)}"
     elif d.rule == "GO-ONLINE-SYNC" or any(isinstance(e, fx.SettleOperation) for e in d.effects):  # going online
         context = f"When {say.user} {'goes' if would else 'went'} online{when}"
     else:

@@ -311,7 +311,10 @@ def _steps(roles: dict[int, str], reached_from: dict[int, int], read: Lookup, na
         when = clock.at(event.at)
         role = roles[position]
         if isinstance(event, v.Decided):
-            sentence = decision_sentence(event, names, when, position=position, cause=read(event.cause), exact=True)
+            at_sync = read(event.sync) if event.sync is not None and event.actor.startswith("sync:") else None
+            sentence = decision_sentence(
+                event, names, when, position=position, cause=read(event.cause), exact=True, sync=at_sync
+            )
             steps.append(
                 StoryStep(
                     position,

@@ -25,6 +25,7 @@ from .sentences import (
     action_sentence,
     capital,
     decision_sentence,
+    inferred,
     observed_in,
     people,
     person,
@@ -282,7 +283,8 @@ def _how(position: int, read: Lookup, names: Names, clock: Clock, since: bool = 
         context = observed_in(cause if isinstance(cause, v.BaselineObserved) else None, event.at)
     elif event.actor.startswith("sync:"):
         kind = "server-side sync cycle" if event.decided_by == "server_side" else "sync"
-        context = f"at {person(event.actor[5:])}'s {kind}"
+        at_sync = read(event.sync) if event.sync is not None else None
+        context = f"at {person(event.actor[5:])}'s {kind}{inferred(at_sync, ', ', '')}"
     elif any(isinstance(e, fx.SettleOperation) for e in event.effects):
         context = f"when {person(event.actor)} went online"
     else:
