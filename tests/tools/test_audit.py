@@ -325,6 +325,27 @@ def test_diff_shows_items_deleted_and_links_ended_with_the_decision_behind_each(
     assert _json(run_cli("diff", "5", "5", "--json", "--db", db))["changes"] == []
 
 
+def test_diff_shows_a_link_made_and_ended_between_its_two_points(tmp_path: Path, run_cli: Run) -> None:
+    """The links table at the second point holds an ended link that was not there at the first: the link was
+    made and ended between them, and the diff says so with the decision that ended it (it once said nothing)."""
+    db = tmp_path / "l.db"
+    run_cli("run", SCENARIOS / "share-then-delete.yaml", "--db", db)
+    last = _json(run_cli("state", "--json", "--db", db))["position"]
+    found = _json(run_cli("diff", "2", str(last), "--json", "--db", db))
+    links = {c["ref"]: c for c in found["changes"] if c["side"] == "link"}
+    assert {ref: c["change"] for ref, c in links.items()} == {
+        "outlook:alice/c1": "made and ended",
+        "outlook:bob/c1": "made and ended",
+    }
+    assert links["outlook:bob/c1"]["by"]["rule"] == "CONTACT-DEL-CRM-OWNER"
+    assert links["outlook:bob/c1"]["fields"]["state"] == {"old": None, "new": "unlinked"}
+    before = {k["item"] for k in _json(run_cli("state", "--position", "2", "--json", "--db", db))["links"]}
+    after = _json(run_cli("state", "--json", "--db", db))["links"]
+    assert not before and {(k["user"], k["state"]) for k in after} == {("alice", "unlinked"), ("bob", "unlinked")}
+    text = run_cli("diff", "2", str(last), "--db", db).stdout
+    assert "made and ended" in text and "ended by CONTACT-DEL-CRM-OWNER" in text
+
+
 def test_diff_shows_field_changes_old_to_new_in_text_and_json(tmp_path: Path, run_cli: Run) -> None:
     db = tmp_path / "l.db"
     for args in (

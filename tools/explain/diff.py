@@ -171,7 +171,9 @@ def _active(world: World) -> list[Link]:
 
 
 def _links(before: list[Link], after: list[Link]) -> list[Difference]:
-    """Links made or ended. A link is one (user, item, record): item ids are never reused in one Outlook."""
+    """Links made, ended, or made and ended (between two points of one ledger: it was not there at the first and
+    is an ended link at the second). A link is one (user, item, record): item ids are never reused in one
+    Outlook."""
     old = {(k.user, k.item, k.record): k for k in before}
     new = {(k.user, k.item, k.record): k for k in after}
     changes = []
@@ -179,11 +181,12 @@ def _links(before: list[Link], after: list[Link]) -> list[Difference]:
         a, b = old.get(key), new.get(key)
         was = a is not None and a.state == "linked"
         now = b is not None and b.state == "linked"
-        if was == now:
+        briefly = a is None and b is not None and not now  # made and ended between the two points
+        if was == now and not briefly:
             continue
         user, item, record = key
         fields = _differences(_link_values(a), _link_values(b))
-        kind = "made" if now else "ended"
+        kind = "made and ended" if briefly else "made" if now else "ended"
         changes.append(Difference("link", v.outlook_ref(user, item), kind, fields, v.crm_ref(record)))
     return changes
 

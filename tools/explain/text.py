@@ -160,6 +160,8 @@ def _details(change: Difference) -> str:
         old, new = ({k: pair[i] for k, pair in change.fields.items()} for i in (0, 1))
         if change.kind == "made":
             return f"{new.get('origin')} link"
+        if change.kind == "made and ended":
+            return f"{new.get('origin')} link, ended by {new.get('rule')} @{new.get('position')}"
         return f"{old.get('origin') or ''} link, made by {old.get('rule')} @{old.get('position')}".strip()
     if change.kind in ("created", "added", "deleted"):
         values = ((k, new if old is None else old) for k, (old, new) in change.fields.items())
