@@ -45,11 +45,17 @@ def _paged(world: Any, limit: int, user: str | None = None) -> tuple[list[dict[s
         after = page["next_after"]
 
 
-def test_links_listed_page_after_page_equal_the_full_list(locations: Locations) -> None:
+def _archived(locations: Locations) -> Any:
+    """A reader of a 3,000-event organisation whose past, where it is stored, is read from the archive."""
     reader = open_reader(locations.new(), checkpoint_every=300)
     import_actions(reader.ledger, _org(3_000))
     if reader.ledger.store.url is not None:
-        reader = open_reader(reader.ledger.store.url, checkpoint_every=300)  # the past read from the archive
+        reader = open_reader(reader.ledger.store.url, checkpoint_every=300)  # reopened: nothing in memory
+    return reader
+
+
+def test_links_listed_page_after_page_equal_the_full_list(locations: Locations) -> None:
+    reader = _archived(locations)
     rng = random.Random(7)
     last = reader.world.position
     ended_somewhere = False
@@ -135,10 +141,7 @@ def test_every_link_a_page_at_a_time_is_the_whole_list_and_never_asks_for_it_who
     """`state --links all` reads the ended links a page at a time (`link_pages`), each merged with the active links
     made before the next: the pages join to `links(world)`, at any position, for everyone and for one user, and the
     archive is never asked for every ended link at once."""
-    reader = open_reader(locations.new(), checkpoint_every=300)
-    import_actions(reader.ledger, _org(3_000))
-    if reader.ledger.store.url is not None:
-        reader = open_reader(reader.ledger.store.url, checkpoint_every=300)  # the past read from the archive
+    reader = _archived(locations)
     rng = random.Random(3)
     last = reader.world.position
     worlds = [reader.world_at(p) for p in [last, *(rng.randint(1, last) for _ in range(4))]]
