@@ -155,6 +155,31 @@ def test_going_online_groups_the_replay_and_the_sync_that_follows(tmp_path: Path
     assert points == [("online", ["OUTLOOK-EDIT-PUSH", "OUTLOOK-EDIT-PUSH"]), ("online-sync", ["CRM-EDIT-PULL"])]
 
 
+def test_an_option_that_queued_a_decision_about_the_item_is_in_its_history(tmp_path: Path, run_cli: Run) -> None:
+    """A sync filter narrowed is filed under the user, not under the records it moves out of the filter; the
+    decision it queued names it as its cause, and the item's timeline shows it where it happened (it once showed
+    '(cause @N)' with no @N), in text and JSON, as `why` does."""
+    scenario = tmp_path / "narrowed.yaml"
+    scenario.write_text(
+        "title: Alice narrows her filter\nstart: 2026-03-02T09:00:00Z\n"
+        "users: {alice: {sync_filter: owned_and_shared}, bob: {}}\nsteps:\n"
+        "  - {do: crm.create, actor: bob, record: c1, type: contact, fields: {fullname: Ann}}\n"
+        "  - {do: crm.share, actor: bob, record: c1, with: alice}\n"
+        "  - {do: sync, user: alice}\n"
+        "  - {do: option, user: alice, name: sync_filter, value: owned}\n"
+        "  - {do: sync, user: alice}\n"
+        "expect: {outlook: {alice: {c1: absent}}, why: {outlook:alice/c1: FILTER-LEAVE-SYNCED}}\n"
+    )
+    db = _ledger(run_cli, tmp_path, scenario)
+    events = _events(_history(run_cli, db, "outlook:alice/c1"))
+    narrowed = [e for e in events if e["event"] == "option"]
+    assert len(narrowed) == 1
+    left = next(e for e in events if e.get("rule") == "FILTER-LEAVE-SYNCED")
+    assert left["cause"] == narrowed[0]["position"] < left["position"]
+    text = run_cli("history", "outlook:alice/c1", "--db", db).stdout
+    assert f"@{narrowed[0]['position']} " in text and "alice changed the sync filter to owned" in text
+
+
 def test_history_shows_each_field_old_and_new_on_both_sides(tmp_path: Path, run_cli: Run) -> None:
     db = _ledger(run_cli, tmp_path, GO_ONLINE)
     events = _events(_history(run_cli, db, "outlook:alice/o1"))

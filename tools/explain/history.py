@@ -461,10 +461,26 @@ def load_histories(
         seen = set(positions[ref])
         more = {p for partner in partners[ref] for p in theirs[partner] if p not in seen and p in read}
         events[ref] = own[ref] + [(p, read[p]) for p in sorted(more)]
+    # the user actions that queued a decision about the item but are filed under no item (a sync filter changed,
+    # an organisation option): why names them as causes, and the timeline shows them where they happened
+    causes = {ref: _unfiled_causes(ref, events[ref]) for ref in wanted}
+    read.update(reader.events({p for found in causes.values() for p in found if p not in read}))
+    for ref in wanted:
+        found = [(p, read[p]) for p in sorted(causes[ref]) if p in read and isinstance(read[p], v.Action)]
+        if found:
+            events[ref] = sorted([*events[ref], *found], key=lambda r: r[0])
     every = {position: event for found in events.values() for position, event in found}
     sync_of = sync_point_positions(sorted(every.items(), key=lambda r: r[0]), index.latest_before)
     points = dict(reader.events(set(sync_of.values())))
     return {ref: build(ref, events[ref], points, sync_of, since, until) for ref in wanted}
+
+
+def _unfiled_causes(ref: str, events: list[Recorded]) -> set[int]:
+    """The causes of the item's own decisions that are not among its events."""
+    have = {p for p, _ in events}
+    return {
+        e.cause for _, e in events if isinstance(e, v.Decided) and belongs(ref, e) and e.cause and e.cause not in have
+    }
 
 
 # --------------------------------------------------------------------------------------------- JSON
