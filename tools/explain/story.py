@@ -138,9 +138,11 @@ def story(ref: str, world: World, index: Index, lookup: Lookup, read_many: ReadM
     if read_many is not None:
         for position, prefetched in read_many([p for p in about if p not in read.cache]):
             read.cache[position] = prefetched
-        # the decisions' own causes too, in the same few reads (each cause's causes, rarer, are read one by one)
+        # the decisions' own causes too, in the same few reads (each cause's causes, rarer, are read one by one),
         decisions = [e for p in about if isinstance(e := read.cache.get(p), v.Decided)]
         causes = {c for d in decisions for c in (*(d.causes or (d.cause,)), d.cause + 1) if c not in read.cache}
+        # and the syncs they were taken at, which say whether an import inferred them
+        causes |= {d.sync for d in decisions if d.sync is not None and d.sync not in read.cache}
         for position, prefetched in read_many(sorted(causes)):
             read.cache[position] = prefetched
     short = explain(ref, world, index, read)  # the present, in the words of `why --short`
