@@ -47,13 +47,13 @@ class SyncPoint:
     user: str
     kind: str  # "sync", "online" (offline operations replayed) or "online-sync" (GO-ONLINE-SYNC)
     method: str = "outlook_client"  # of the decisions taken there: a server_side user's sync is a cycle
-    inferred: str = ""  # ` (inferred at a 15m cycle boundary)` for a sync an import inferred (`inferred`)
+    inferred_note: str = ""  # ` (inferred at a 15m cycle boundary)` for a sync an import inferred (`inferred`)
 
     @property
     def title(self) -> str:
         kind = "server-side sync cycle" if self.method == "server_side" else "sync"
         return {
-            "sync": f"{self.user}'s {kind}{self.inferred}",
+            "sync": f"{self.user}'s {kind}{self.inferred_note}",
             "online": f"{self.user} went online: offline operations replayed",
             "online-sync": f"{self.user}'s sync on going online (GO-ONLINE-SYNC)",
         }[self.kind]
@@ -162,7 +162,7 @@ def sync_point_positions(
 def sync_point(position: int, event: v.Action | v.Decided) -> SyncPoint | None:
     """The sync point an event marks, if it marks one."""
     if isinstance(event, v.SyncRequested):
-        return SyncPoint(position, event.when, event.user, "sync", inferred=inferred(event))
+        return SyncPoint(position, event.when, event.user, "sync", inferred_note=inferred(event))
     if isinstance(event, v.WentOnline):
         return SyncPoint(position, event.when, event.user, "online")
     if isinstance(event, v.Decided) and event.rule == "GO-ONLINE-SYNC":
