@@ -17,8 +17,9 @@ from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.world import World, forget_changes
 
 from .codec import CheckpointMissingError, decode_checkpoint, present_data
+from .indextree import EMPTY_ROOT
 from .readmodels import INDEX, WORLD, ReadModels
-from .sealing import batch_problems, checkpoint_seal
+from .sealing import batch_problems, checkpoint_seal, index_root
 from .spill import Spill, archive_problems, index_problems
 
 DRAIN_EVERY = 10_000  # events folded between two moves of the world's past to the spill (and at each checkpoint)
@@ -83,6 +84,7 @@ def verify(
         _check_heads(heads, seals, last, add)
         _check_truncation(models, store, last, add)
         if models.sealer is not None:
+            broken = set()
             for projection, found in batches.items():
                 for position, problem in batch_problems(
                     projection,
@@ -94,6 +96,11 @@ def verify(
                     read_buckets=models.read_buckets,
                 ):
                     add(position, "read model", problem)
+                    broken.add(projection)
+            if INDEX not in broken:  # the index's batches hold: its tree must be the one whose root the last seals
+                root = index_root(batches[INDEX][-1]) if batches[INDEX] else EMPTY_ROOT
+                for problem in models.tree_problems(root, indexed):
+                    add(indexed, "read model", problem)
         for position, problem in index_problems(models, spill, indexed):
             add(position, "index", problem)
         for position, problem in archive_problems(models, spill, folded, indexed):

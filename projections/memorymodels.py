@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 from syncledger.ledger.past import PastRows, made
@@ -24,6 +24,7 @@ class MemoryReadModels:
     def __init__(self) -> None:
         self.sealer: Sealer | None = None
         self.rebuild_past: Callable[[], PastRows] | None = None
+        self.rebuild_index: Callable[[set[int], int], Iterable[IndexRow]] | None = None  # its index is not stored
         self._fingerprint: str | None = None
         self._tracking: dict[str, int] = {}
         self._checkpoints: dict[int, bytes] = {}
@@ -85,6 +86,9 @@ class MemoryReadModels:
 
     def batches(self, projection: str) -> list[Batch]:
         return []
+
+    def tree_problems(self, root: bytes, upto: int) -> list[str]:
+        return []  # nothing stored, nothing sealed: the index is this process's own
 
     def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
         return iter(())

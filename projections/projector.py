@@ -23,8 +23,9 @@ from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
 
 from .codec import compressed, decode_checkpoint, present_json
-from .index import IndexProjection
-from .readmodels import INDEX, WORLD, ForgedCheckpoint, ReadModels
+from .index import IndexProjection, refs_in
+from .indextree import leaf_of
+from .readmodels import INDEX, WORLD, ForgedCheckpoint, IndexRow, ReadModels
 from .sealing import warn
 
 CHECKPOINT_EVERY = 5_000  # time travel replays at most this many events (plus one action's consequences)
@@ -56,6 +57,7 @@ class Projector:
         self.store, self.models, self.every, self.parallel_from = store, models, every, parallel_from
         self.index = IndexProjection(store, models)
         models.rebuild_past = self._past_from_events
+        models.rebuild_index = self._index_from_events
         self._checkpoints: list[tuple[int, Future[bytes]]] = []
         # one thread, beside the fold: compresses and encrypts checkpoints, and, while catching up, writes the
         # world's rows (sqlite3 and zlib let go of Python's lock while they work, so it runs on the second core)
@@ -111,6 +113,14 @@ class Projector:
         for pos, event in self.store.read():
             evolve(world, event, pos)
         return world.past.rows()
+
+    def _index_from_events(self, leaves: set[int], upto: int) -> Iterator[IndexRow]:
+        """The item index's rows of `leaves` up to `upto`, from the events: what answers when the stored rows do not
+        match their seals (one read of the events; only those rows are kept)."""
+        for position, values in self.store.read_data(after=0, upto=upto):
+            for ref in refs_in(values):
+                if leaf_of(ref) in leaves:
+                    yield ref, position, values.get("rule")
 
     def _deciphered(self, position: int) -> bytes | None:
         found = self.models.checkpoint(position)

@@ -31,8 +31,10 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # by the range of positions they were made in too, so that a page of every user's checks the ranges it spans;
 # 14: the ended links keyed by bucket first, so that a bucket's rows lie together; 15: a field given as null is
 # removed from its record or item, not kept as null, so checkpoints folded before hold what the fold no longer
-# gives; 16: SQLite's tables STRICT, so that no position is stored as text)
-FORMAT = 16
+# gives; 16: SQLite's tables STRICT, so that no position is stored as text; 17: the item index's rows in leaves
+# by their reference, under a digest tree whose root each batch seals (`projections.indextree`), and its references
+# in a table of their own for prefixes)
+FORMAT = 17
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -135,6 +137,7 @@ class ReadModels(Protocol):
     sealer: Sealer | None
     # the past folded from the events, for when the stored archive does not match its seals (`projections.projector`)
     rebuild_past: Callable[[], PastRows] | None
+    rebuild_index: Callable[[set[int], int], Iterable[IndexRow]] | None
 
     def batches(self, projection: str) -> list[Batch]:
         """The sealed batches of a projection, in order."""
@@ -143,6 +146,11 @@ class ReadModels(Protocol):
     def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
         """A sealed table's rows up to `upto`, as they were inserted (`projections.sealing.SEALED`), in the order
         of their positions."""
+        ...
+
+    def tree_problems(self, root: bytes, upto: int) -> list[str]:
+        """What of the item index's digest tree (`projections.indextree`) does not match its rows up to `upto` or
+        the `root` sealed there (read models that keep no tree: nothing)."""
         ...
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:

@@ -39,7 +39,7 @@ MADE_RANGE = 16_384  # the ended links' second buckets: by the position that mad
 # buckets by the range of positions they were made in, so that a page of every user's ended links (in the order
 # they were made) checks the ranges it spans, not every ended link
 SEALED: dict[str, tuple[tuple[str, str, int], ...]] = {
-    "index": (("index", "ref, position, rule", 1), ("actions", "bucket, id, position", 2)),
+    "index": (("index", "leaf, ref, position, rule", 2), ("actions", "bucket, id, position", 2)),
     "world": (
         ("past_records", "bucket, record, position, state", 2),
         ("past_items", "bucket, owner, item, position", 3),
@@ -141,6 +141,13 @@ def digests(
         else:
             joined.append(_digest(table, rows))
     return b"".join(joined), entries
+
+
+def index_root(batch: Batch) -> bytes:
+    """The root of the item index's digest tree sealed in one of its batches (`projections.indextree`): after the
+    digests of its tables."""
+    start = len(SEALED["index"]) * DIGEST
+    return batch.digests[start : start + DIGEST]
 
 
 def _name(projection: str) -> str:

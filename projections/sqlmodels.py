@@ -9,7 +9,7 @@ import re
 import sqlite3
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -21,6 +21,22 @@ from syncledger.ledger.store import connect_postgres, environment
 from syncledger.ledger.world import Link, Record
 
 from .codec import record_data, record_of
+from .indextree import (
+    EMPTY,
+    EMPTY_GROUP,
+    EMPTY_ROOT,
+    GROUPS,
+    RowDigest,
+    Tree,
+    group_digest,
+    group_leaves,
+    group_of,
+    leaf_of,
+    leaf_sums,
+    root_digest,
+    tree_problems,
+    value_of,
+)
 from .memorymodels import MemoryReadModels
 from .readmodels import (
     FORMAT,
@@ -31,6 +47,7 @@ from .readmodels import (
     IndexRow,
     ReadModels,
     after_all_starting,
+    latest_before,
     prefix_ranges,
     starting,
 )
@@ -49,6 +66,7 @@ from .sealing import (
     chain_problems,
     checkpoint_seal,
     digests,
+    index_root,
     made_range,
     row_problems,
     warn,
@@ -56,6 +74,7 @@ from .sealing import (
 
 K = TypeVar("K")
 V = TypeVar("V")
+LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 35 rows each at 10^6 events)
 ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
 _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
 WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
@@ -65,6 +84,9 @@ _TABLES = (
     "tracking",
     "checkpoints",
     "index",
+    "refs",
+    "leaves",
+    "groups",
     "past_records",
     "past_items",
     "past_links",
@@ -77,8 +99,14 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL, "
     "seal {blob} NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT{bytewise} NOT NULL, position BIGINT NOT NULL, rule TEXT, "
-    "PRIMARY KEY (ref, position)){without_rowid}",
+    # the item index keyed by its rows' leaves first (`projections.indextree`), so that the rows a question checks,
+    # every row of its reference's leaf, lie together; its references once each, in byte order, for prefixes
+    "CREATE TABLE IF NOT EXISTS syncledger_index (leaf INTEGER NOT NULL, ref TEXT NOT NULL, position BIGINT NOT NULL, "
+    "rule TEXT, PRIMARY KEY (leaf, ref, position)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_refs (ref TEXT{bytewise} NOT NULL PRIMARY KEY){without_rowid}",
+    # the digest tree over the index's leaves: the leaves and groups with rows, each as of the index's tracking
+    "CREATE TABLE IF NOT EXISTS syncledger_leaves (leaf INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_groups (grp INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
     # the archive's tables lead with their rows' buckets (`projections.sealing.bucket`), so that a lookup's bucket
     # is a range of the table's key, and so is the check of its rows
     "CREATE TABLE IF NOT EXISTS syncledger_past_records (bucket INTEGER NOT NULL, record TEXT NOT NULL, "
@@ -129,6 +157,13 @@ def _strict(statement: str) -> str:
     if "{without_rowid}" not in typed:
         typed += " STRICT"
     return typed.format(blob="BLOB", without_rowid=" WITHOUT ROWID, STRICT", bytewise="")
+
+
+def _group_ranges(groups: Sequence[int]) -> tuple[str, tuple[int, ...]]:
+    """The condition on the leaves' table (or the index's) that selects the leaves of `groups`, each a range of its
+    key, and its parameters."""
+    spans = [group_leaves(group) for group in groups]
+    return " OR ".join(["(leaf >= ? AND leaf < ?)"] * len(spans)), tuple(n for s in spans for n in (s.start, s.stop))
 
 
 def _in_bucket(table: str, number: int) -> tuple[str, tuple[int, ...]]:
@@ -189,8 +224,19 @@ class SqlReadModels:
 
     def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
         self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
+        self._blob = blob
         self.rebuild_past: Callable[[], PastRows] | None = None
         self._checked = _Checked()  # what this process found to match its seals, or the past that answers instead
+        # the index's digest tree as this process's last write left it, with the tracking position it is of (a
+        # long catch-up reads it once), and the one the write in progress grew; the row digest of the seal key
+        self._tree: tuple[int, Tree] | None = None
+        self._tree_pending: tuple[int, Tree] | None = None
+        self._digest: tuple[bytes | None, RowDigest] | None = None
+        # the index's leaves checked at a tracking position (their rows by reference), and the groups' digests
+        # checked against the root sealed there
+        self._leaves: tuple[int, _Bounded[int, dict[str, list[tuple[int, str | None]]]]] = (-1, _Bounded(1))
+        self._groups: tuple[int, dict[int, bytes]] = (-1, {})
+        self.rebuild_index: Callable[[set[int], int], Iterable[IndexRow]] | None = None
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
         # deleted records looked up so far (`record`): (position deleted, record), or (the position up to which the
@@ -270,13 +316,46 @@ class SqlReadModels:
     def write_index(
         self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
     ) -> bool:
+        sums = leaf_sums(rows, self._row_digest())
         return self._write(
             INDEX,
             first,
             position,
-            ("index", rows),
+            ("index", [(leaf_of(ref), ref, at, rule) for ref, at, rule in rows]),
             ("actions", [(bucket(i), i, p) for i, p in actions]),
+            grow=lambda c: self._grow_tree(c, first - 1, position, sums, {ref for ref, _, _ in rows}),
         )
+
+    def _row_digest(self) -> RowDigest:
+        key = self.sealer.seal_key if self.sealer is not None else None
+        if self._digest is None or self._digest[0] != key:
+            self._digest = (key, RowDigest(key))
+        return self._digest[1]
+
+    def _grow_tree(self, c: Any, tracking: int, position: int, sums: Mapping[int, int], refs: Iterable[str]) -> bytes:
+        """In a batch's transaction (the index complete up to `tracking`): its references noted, its rows' sums
+        added to their leaves, the leaves and groups that changed written; the new root, to be sealed. A writer
+        that wrote the batch before keeps the tree it left (`_tree`), so a long catch-up reads it once."""
+        tree = self._tree[1] if self._tree is not None and self._tree[0] == tracking else None
+        self._tree = None  # until this transaction commits (`_write`): a rollback leaves what it read unsure
+        if tree is None:
+            c.execute("SELECT grp, value FROM syncledger_groups")
+            tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
+        missing = sorted(tree.missing(sums))
+        if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
+            c.execute("SELECT leaf, value FROM syncledger_leaves")
+        elif missing:
+            ranges, params = _group_ranges(missing)
+            c.execute(self._sql(f"SELECT leaf, value FROM syncledger_leaves WHERE {ranges}"), params)
+        found = {int(leaf): bytes(value) for leaf, value in (c.fetchall() if missing else ())}
+        for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
+            tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
+        leaves, groups, root = tree.grow(sums)
+        self._insert(c, "refs", "ref", [(ref,) for ref in sorted(set(refs))])
+        self._insert(c, "leaves", "leaf, value", sorted(leaves.items()), replace=True)
+        self._insert(c, "groups", "grp, value", sorted(groups.items()), replace=True)
+        self._tree_pending = (position, tree)
+        return root
 
     def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
         cipher = self.cipher
@@ -302,7 +381,14 @@ class SqlReadModels:
             ("links_made", links_made),
         )
 
-    def _write(self, projection: str, first: int, position: int, *inserts: tuple[str, Sequence[Any]]) -> bool:
+    def _write(
+        self,
+        projection: str,
+        first: int,
+        position: int,
+        *inserts: tuple[str, Sequence[Any]],
+        grow: Callable[[Any], bytes] | None = None,
+    ) -> bool:
         """The rows (`inserts`: table, rows in the order of its `_COLUMNS`) of positions `first`..`position` and
         the projection's new tracking position, in one transaction, if the projection is complete up to
         `first - 1`: another process may have written them first. Whether it wrote. The batch is sealed to the
@@ -329,6 +415,7 @@ class SqlReadModels:
                     for table, rows in (*inserts, ("buckets", buckets)):
                         if rows and table not in SOURCE:
                             self._insert(c, table, _COLUMNS[table], rows)
+                    sealed = batch_digests + (grow(c) if grow is not None else b"")
                     c.execute(
                         self._sql(
                             "SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"
@@ -337,10 +424,10 @@ class SqlReadModels:
                     )
                     before = c.fetchone()
                     previous = bytes(before[0]) if before else GENESIS
-                    seal = batch_seal(key, projection, previous, first, position, event_seal, batch_digests)
+                    seal = batch_seal(key, projection, previous, first, position, event_seal, sealed)
                     c.execute(
                         self._sql("INSERT INTO syncledger_batches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
-                        (projection, position, first, event_seal, batch_digests, seal),
+                        (projection, position, first, event_seal, sealed, seal),
                     )
                     c.execute(
                         self._sql(
@@ -349,6 +436,9 @@ class SqlReadModels:
                         ),
                         (projection, position),
                     )
+                if grow is not None:
+                    self._tree, self._tree_pending = self._tree_pending, None
+                    self._leaves = (-1, _Bounded(1))  # what this process checked is of an earlier position
                 return True
             except Exception as e:
                 if attempt == WRITE_TRIES - 1 or not _transient(e):
@@ -356,14 +446,23 @@ class SqlReadModels:
                 time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
         return False
 
-    def _insert(self, c: Any, table: str, columns: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Rows into `syncledger_<table>`, keeping those already there. On PostgreSQL a row at a time through the
-        protocol costs a round of the pipeline each (a rebuild writes millions): the rows are copied into a
-        temporary table of this session (COPY, one stream) and inserted from it in one statement (a batch may
-        hold rows already there: a record deleted again, an item id used again)."""
+    def _insert(self, c: Any, table: str, columns: str, rows: Sequence[Sequence[Any]], replace: bool = False) -> None:
+        """Rows into `syncledger_<table>`, keeping those already there (or, if `replace`, replacing their second
+        column, keyed by the first). On PostgreSQL a row at a time through the protocol costs a round of the
+        pipeline each (a rebuild writes millions): the rows are copied into a temporary table of this session (COPY,
+        one stream) and inserted from it in one statement (a batch may hold rows already there: a record deleted
+        again, an item id used again)."""
+        if not rows:
+            return
         marks = ", ".join("?" * (columns.count(",") + 1))
+        names = [name.strip() for name in columns.split(",")]
+        conflict = (
+            f"ON CONFLICT ({names[0]}) DO UPDATE SET {names[1]} = excluded.{names[1]}"
+            if replace
+            else "ON CONFLICT DO NOTHING"
+        )
         if isinstance(self.db, sqlite3.Connection):
-            c.executemany(f"INSERT INTO syncledger_{table} ({columns}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
+            c.executemany(f"INSERT INTO syncledger_{table} ({columns}) VALUES ({marks}) {conflict}", rows)
             return
         staged = f"syncledger_copy_{table}"  # this session's own, emptied when its transaction ends either way
         c.execute(
@@ -373,7 +472,7 @@ class SqlReadModels:
         with c.copy(f"COPY {staged} ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-        c.execute(f"INSERT INTO syncledger_{table} ({columns}) SELECT {columns} FROM {staged} ON CONFLICT DO NOTHING")
+        c.execute(f"INSERT INTO syncledger_{table} ({columns}) SELECT {columns} FROM {staged} {conflict}")
 
     # --------------------------------------------------------------------- seals (`projections.sealing`)
 
@@ -415,6 +514,24 @@ class SqlReadModels:
         of their positions, a few at a time: the back end sorts (spilling to disk), not this process."""
         source = SOURCE.get(table, table)
         return self.iterate(f"SELECT {columns} FROM syncledger_{source} WHERE position <= ? ORDER BY position", (upto,))
+
+    def tree_problems(self, root: bytes, upto: int) -> list[str]:
+        """Every leaf of the index's digest tree against its rows, every group against its leaves, the root against
+        the groups (`projections.indextree.tree_problems`): the leaves and groups read in one statement with the
+        tracking position, which must still be `upto` (another process writing meanwhile: nothing is said of a tree
+        that is no longer the one sealed at `upto`), then the rows a few thousand at a time."""
+        null = f"CAST(NULL AS {self._blob})"
+        stored = self._all(
+            "SELECT 0, leaf, value FROM syncledger_leaves UNION ALL SELECT 1, grp, value FROM syncledger_groups "
+            f"UNION ALL SELECT 2, position, {null} FROM syncledger_tracking WHERE name = ?",
+            (INDEX,),
+        )
+        if next((int(row[1]) for row in stored if row[0] == 2), 0) != upto:
+            return []
+        leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
+        groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
+        rows = self.iterate("SELECT ref, position, rule FROM syncledger_index WHERE position <= ?", (upto,))
+        return tree_problems(rows, self._row_digest(), leaves, groups, root)
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
         """A bucketed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page
@@ -599,45 +716,150 @@ class SqlReadModels:
     def checkpoints(self) -> list[int]:
         return [int(r[0]) for r in self._all("SELECT position FROM syncledger_checkpoints ORDER BY position")]
 
+    # --------------------------------------------------------------------- the item index, checked (`indextree`)
+
     def touched(self, ref: str) -> list[tuple[int, str | None]]:
-        rows = self._all("SELECT position, rule FROM syncledger_index WHERE ref = ? ORDER BY position", (ref,))
-        return [(int(p), r) for p, r in rows]
+        return self.touched_many([ref]).get(ref, [])
 
     def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
-        """One statement (PostgreSQL: an array parameter; SQLite: a few hundred references a statement)."""
+        """The rows of each of `refs` that has any: every row of their leaves read in one statement and checked
+        against the sealed root (`_checked_leaves`)."""
         wanted = list(dict.fromkeys(refs))
-        statements: list[tuple[str, list[Any]]]
-        if isinstance(self.db, sqlite3.Connection):
-            chunks = [wanted[n : n + 500] for n in range(0, len(wanted), 500)]
-            statements = [(f"ref IN ({', '.join('?' * len(chunk))})", chunk) for chunk in chunks]
-        else:
-            statements = [("ref = ANY(?)", [wanted])] if wanted else []
-        found: dict[str, list[tuple[int, str | None]]] = {}
-        for condition, params in statements:
-            rows = self._all(
-                f"SELECT ref, position, rule FROM syncledger_index WHERE {condition} ORDER BY ref, position", params
-            )
-            for ref, position, rule in rows:
-                found.setdefault(ref, []).append((int(position), rule))
-        return found
+        by_leaf = self._checked_leaves({leaf_of(ref) for ref in wanted})
+        return {ref: rows for ref in wanted if (rows := by_leaf[leaf_of(ref)].get(ref))}
 
     def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
-        """Each a descent of the index's key to (reference, position): on PostgreSQL all in one statement."""
-        if not pairs:
-            return []
-        before = "SELECT max(position) FROM syncledger_index WHERE ref = {ref} AND position < {position}"
-        if isinstance(self.db, sqlite3.Connection):  # no round trips to save: one small read each
-            statement = before.format(ref="?", position="?")
-            return [_position(self._one(statement, pair)) for pair in pairs]
+        """From the checked rows of each reference (a user's: every event filed under the user)."""
+        rows = self.touched_many([ref for ref, _ in pairs])
+        return [latest_before([p for p, _ in rows.get(ref, ())], position) for ref, position in pairs]
+
+    def _checked_leaves(self, leaves: set[int]) -> dict[int, dict[str, list[tuple[int, str | None]]]]:
+        """The rows of each of `leaves`, by reference, as sealed: read with the tree that proves them in one
+        statement (one snapshot: a writer commits rows, tree and tracking together), kept while the tracking
+        position stands (this process's own writes forget them). Leaves that do not match are read from the
+        events instead, with a warning."""
+        for _ in range(WRITE_TRIES):
+            kept = self._leaves[1]
+            missing = leaves - set(kept)
+            if not missing:
+                return {leaf: kept[leaf] for leaf in leaves}
+            outcome = self._read_leaves(missing)
+            if outcome is None:
+                continue  # written while it was read: read again
+            tracking, read, problems = outcome
+            if tracking != self._leaves[0]:
+                self._leaves = (tracking, _Bounded(LEAVES_KEPT))
+                if missing != leaves:
+                    continue  # the leaves kept were of an earlier tracking position: read them all again
+            if problems:
+                warn(f"{problems[0][1]} (position {problems[0][0]})")
+                read = self._leaves_from_events(missing, tracking)
+            kept = self._leaves[1]
+            kept.update(read)
+            return {leaf: kept.get(leaf) or read[leaf] for leaf in leaves}
+        return self._leaves_from_events(leaves, self.tracking(INDEX))  # writers never paused: the events answer
+
+    def _leaves_from_events(self, leaves: set[int], upto: int) -> dict[int, dict[str, list[tuple[int, str | None]]]]:
+        found: dict[int, dict[str, list[tuple[int, str | None]]]] = {leaf: {} for leaf in leaves}
+        if self.rebuild_index is not None:
+            for ref, position, rule in self.rebuild_index(leaves, upto):
+                found[leaf_of(ref)].setdefault(ref, []).append((position, rule))
+        return found
+
+    def _read_leaves(
+        self, leaves: set[int]
+    ) -> tuple[int, dict[int, dict[str, list[tuple[int, str | None]]]], list[tuple[int, str]]] | None:
+        """The index's tracking position, the stored rows of `leaves` there, by leaf and reference, and (position,
+        problem) for what of them does not match the root sealed there: each leaf's rows against its value, the
+        values of their groups' leaves against the groups' digests, those against the root (`_sealed_groups`).
+        Rows, leaf values and tracking position come in one statement, so from one snapshot; None if the index was
+        written before the groups' digests were read."""
+        ranges, params = _group_ranges(sorted({group_of(leaf) for leaf in leaves}))
+        marks = ", ".join("?" * len(leaves))
+        null = f"CAST(NULL AS {self._blob})"
         rows = self._all(
-            f"SELECT ({before.format(ref='w.ref', position='w.at')}) FROM unnest(?::text[], ?::bigint[]) "
-            "WITH ORDINALITY AS w(ref, at, n) ORDER BY w.n",
-            ([ref for ref, _ in pairs], [position for _, position in pairs]),
+            f"SELECT 0, leaf, ref, position, rule, {null} FROM syncledger_index WHERE leaf IN ({marks}) "
+            f"UNION ALL SELECT 1, leaf, NULL, NULL, NULL, value FROM syncledger_leaves WHERE {ranges} "
+            f"UNION ALL SELECT 2, NULL, NULL, position, NULL, {null} FROM syncledger_tracking WHERE name = ?",
+            (*sorted(leaves), *params, INDEX),
         )
-        return [_position(row) for row in rows]
+        tracking = next((int(row[3]) for row in rows if row[0] == 2), 0)
+        found: dict[int, dict[str, list[tuple[int, str | None]]]] = {leaf: {} for leaf in leaves}
+        sums: dict[int, int] = {}
+        values: dict[int, bytes] = {}
+        digest = self._row_digest()
+        for kind, leaf, ref, position, rule, value in rows:
+            if kind == 1:
+                values[int(leaf)] = bytes(value)
+            elif kind == 0:
+                if leaf not in found or leaf_of(ref) != leaf:
+                    return tracking, found, [(tracking, f"the item index files '{ref}' under leaf {leaf}, not its own")]
+                found[leaf].setdefault(ref, []).append((int(position), rule))
+                sums[leaf] = sums.get(leaf, 0) + digest(ref, int(position), rule)
+        for rows_of_ref in (r for by_ref in found.values() for r in by_ref.values()):
+            rows_of_ref.sort()
+        if self.sealer is None:  # read models opened without their events: nothing to check against
+            return tracking, found, []
+        sealed = self._sealed_groups(tracking)
+        if sealed is None:
+            return None
+        groups, problems = sealed
+        for group in sorted({group_of(leaf) for leaf in leaves}):
+            if group_digest(group, values) != groups.get(group, EMPTY_GROUP):
+                problems.append((tracking, f"the item index's digest of group {group} does not match its leaves"))
+        for leaf in sorted(leaves):
+            if value_of(sums.get(leaf, 0)) != values.get(leaf, EMPTY):
+                problems.append((tracking, f"the item index's rows of leaf {leaf} differ from what was sealed"))
+        return tracking, found, problems
+
+    def _sealed_groups(self, tracking: int) -> tuple[dict[int, bytes], list[tuple[int, str]]] | None:
+        """Every group's digest, as sealed at `tracking` (its root in the index's batch ending there, that batch's
+        seal against the event seal there and the batch before), read and checked once per tracking position;
+        and (position, problem) if they are not. None if the index is no longer at `tracking`."""
+        if self._groups[0] == tracking:
+            return self._groups[1], []
+        null = f"CAST(NULL AS {self._blob})"
+        rows = self._all(
+            f"SELECT 0, last, first, event_seal, digests, seal FROM (SELECT last, first, event_seal, digests, seal "
+            "FROM syncledger_batches WHERE projection = ? AND last <= ? ORDER BY last DESC LIMIT 2) AS b "
+            f"UNION ALL SELECT 1, grp, NULL, value, {null}, {null} FROM syncledger_groups "
+            f"UNION ALL SELECT 2, position, NULL, {null}, {null}, {null} FROM syncledger_tracking WHERE name = ?",
+            (INDEX, tracking, INDEX),
+        )
+        if next((int(row[1]) for row in rows if row[0] == 2), 0) != tracking:
+            return None
+        groups = {int(row[1]): bytes(row[3]) for row in rows if row[0] == 1}
+        batches = [Batch(INDEX, int(r[1]), int(r[2]), bytes(r[3]), bytes(r[4]), bytes(r[5])) for r in rows if r[0] == 0]
+        root, problems = self._sealed_root(tracking, batches)
+        if not problems and root_digest(groups) != root:
+            problems = [(tracking, "the item index's digests do not match the root sealed in its last batch")]
+        if not problems:
+            self._groups = (tracking, groups)
+        return groups, problems
+
+    def _sealed_root(self, tracking: int, found: list[Batch]) -> tuple[bytes, list[tuple[int, str]]]:
+        """The root sealed in the index's batch ending at `tracking` (`found`: it and the one before, newest first;
+        of no rows before the first batch), once its seal is checked against the event seal there and the batch
+        before."""
+        if tracking == 0:
+            return EMPTY_ROOT, []
+        assert self.sealer is not None
+        found = sorted(found, key=lambda b: -b.last)
+        if not found or found[0].last != tracking:
+            return b"", [(tracking, f"the item index is said to be complete up to {tracking}, but not sealed there")]
+        batch, before = found[0], found[1:]
+        previous = before[0].seal if before and before[0].last == batch.first - 1 else GENESIS
+        expected = batch_seal(
+            self.sealer.seal_key, INDEX, previous, batch.first, batch.last, batch.event_seal, batch.digests
+        )
+        if expected != batch.seal or (self.sealer.seal_at(tracking) or GENESIS) != batch.event_seal:
+            return b"", [
+                (tracking, f"the item index written for positions {batch.first} to {tracking} does not match its seal")
+            ]
+        return index_root(batch), []
 
     def refs(self) -> list[str]:
-        return [r[0] for r in self._all("SELECT DISTINCT ref FROM syncledger_index")]
+        return [r[0] for r in self._all("SELECT ref FROM syncledger_refs")]
 
     def refs_starting(self, prefix: str, fold_case: bool, limit: int) -> list[str]:
         """Ranges of the index's key (references in byte order, on SQLite and PostgreSQL alike): one for the prefix
@@ -655,7 +877,7 @@ class SqlReadModels:
         starts, partial = prefix_ranges(prefix, fold_case)
         queries = []
         for start in starts:
-            statement = "SELECT DISTINCT ref FROM syncledger_index WHERE ref >= ? AND ref < ?"
+            statement = "SELECT ref FROM syncledger_refs WHERE ref >= ? AND ref < ?"
             params: tuple[Any, ...] = (start, after_all_starting(start))
             if partial and prefix.isascii():
                 statement += " AND lower(substr(ref, 1, ?)) = ?"
@@ -790,6 +1012,8 @@ class SqlReadModels:
         self._links, self._links_upto = [], 0
         self._records.clear()
         self._checked = _Checked()
+        self._tree = None
+        self._leaves, self._groups = (-1, _Bounded(1)), (-1, {})
 
     def close(self) -> None:
         self.db.close()

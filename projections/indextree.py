@@ -1,0 +1,139 @@
+"""The item index's digest tree, so that a question about one reference checks its rows against the seals at the
+cost of about its own rows, absences included.
+
+`why` and `history` read a reference's positions from the item index. A row forged there would tell an unrelated
+decision, a row deleted would leave a deletion out, so the rows a question reads must be shown to be exactly what
+was sealed. The index's rows fall in LEAVES leaves by their reference (`leaf_of`). Each leaf's value is the sum,
+modulo 2**256, of a keyed digest of each of its rows (`RowDigest`): a row added, removed or changed changes it,
+and a writer adds a batch's rows to it without reading the leaf's other rows. The leaves form GROUPS groups of
+PER_GROUP, each group's digest is a hash of its leaves' values in order, and the root a hash of the groups'
+digests. The root is sealed in each batch of the index (`projections.sealing`), to the event seal at the batch's
+end and, on a keyed ledger, with the key.
+
+So a question checks the rows of its references' leaves (about rows/LEAVES each: about 35 at 10^6 events) and
+the values of their groups' leaves (PER_GROUP each); a process checks every group's digest against the last
+batch's seal once per tracking position (GROUPS values): no more, however large the ledger. Everything here is
+pure; the read models store the leaves and groups and read them back."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+LEAVES = 65_536
+PER_GROUP = 16  # leaves per group: what a question reads beside its leaf's rows
+GROUPS = LEAVES // PER_GROUP  # what a process reads once per tracking position, to check the root
+MODULUS = 1 << 256
+EMPTY = bytes(32)  # the value of a leaf without rows
+EMPTY_GROUP = hashlib.sha256(EMPTY * PER_GROUP).digest()
+EMPTY_ROOT = hashlib.sha256(EMPTY_GROUP * GROUPS).digest()
+
+
+def leaf_of(ref: str) -> int:
+    """The leaf of a reference's rows: stable across processes, versions and back ends (CRC-32 of its UTF-8)."""
+    return zlib.crc32(ref.encode("utf-8", "surrogatepass")) % LEAVES
+
+
+def group_of(leaf: int) -> int:
+    return leaf // PER_GROUP
+
+
+def group_leaves(group: int) -> range:
+    """The leaves of a group: a range of the leaves' numbers, so a range of their table's key."""
+    return range(group * PER_GROUP, (group + 1) * PER_GROUP)
+
+
+class RowDigest:
+    """The digest of an index row (reference, position, rule) as a number below MODULUS: keyed with the ledger's
+    seal key when it has one (without it, nobody can make rows whose digests add up to a missing row's), plain
+    otherwise (whoever can edit an unkeyed ledger can re-seal it anyway)."""
+
+    def __init__(self, seal_key: bytes | None) -> None:
+        self._key = hashlib.sha256(b"syncledger item index rows\x00" + (seal_key or b"")).digest()
+
+    def __call__(self, ref: str, position: int, rule: str | None) -> int:
+        text = f"{ref}\x00{int(position)}\x00{'' if rule is None else '=' + rule}"
+        found = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), key=self._key, digest_size=32).digest()
+        return int.from_bytes(found, "big")
+
+
+def leaf_sums(rows: Iterable[Sequence[Any]], digest: RowDigest) -> dict[int, int]:
+    """Each leaf's sum of the digests of `rows` (reference, position, rule), for the leaves they fall in."""
+    sums: dict[int, int] = {}
+    for ref, position, rule in rows:
+        leaf = leaf_of(ref)
+        sums[leaf] = (sums.get(leaf, 0) + digest(ref, position, rule)) % MODULUS
+    return sums
+
+
+def added(value: bytes, amount: int) -> bytes:
+    """A leaf's value with `amount` (a sum of row digests) added."""
+    return ((int.from_bytes(value, "big") + amount) % MODULUS).to_bytes(32, "big")
+
+
+def value_of(total: int) -> bytes:
+    return (total % MODULUS).to_bytes(32, "big")
+
+
+def group_digest(group: int, leaves: Mapping[int, bytes]) -> bytes:
+    """A group's digest, from the values of its leaves (`leaves`, by leaf; a leaf not there has no rows)."""
+    return hashlib.sha256(b"".join(leaves.get(leaf, EMPTY) for leaf in group_leaves(group))).digest()
+
+
+def root_digest(groups: Mapping[int, bytes]) -> bytes:
+    """The root, from every group's digest (`groups`, by group; a group not there has no rows)."""
+    return hashlib.sha256(b"".join(groups.get(group, EMPTY_GROUP) for group in range(GROUPS))).digest()
+
+
+class Tree:
+    """The leaves and groups a writer knows: every group's digest, and the values of the leaves of the groups it
+    has read (`groups_read`). `grow` adds a batch's rows and says what changed, to be written."""
+
+    def __init__(self, groups: Mapping[int, bytes], leaves: Mapping[int, bytes], groups_read: Iterable[int]) -> None:
+        self.groups = dict(groups)
+        self.leaves = dict(leaves)
+        self.groups_read = set(groups_read)
+
+    def missing(self, sums: Mapping[int, int]) -> set[int]:
+        """The groups whose leaves must be read before `sums` can be added."""
+        return {group_of(leaf) for leaf in sums} - self.groups_read
+
+    def learn(self, group: int, leaves: Mapping[int, bytes]) -> None:
+        """The stored values of a group's leaves (only those with rows)."""
+        self.leaves.update(leaves)
+        self.groups_read.add(group)
+
+    def grow(self, sums: Mapping[int, int]) -> tuple[dict[int, bytes], dict[int, bytes], bytes]:
+        """Add each leaf's sum of new rows: the leaves and groups that changed, with their new values, and the new
+        root. Every group of `sums` has been read (`missing`)."""
+        assert not self.missing(sums), "a group's leaves were not read before rows were added to it"
+        leaves = {leaf: added(self.leaves.get(leaf, EMPTY), amount) for leaf, amount in sums.items()}
+        self.leaves.update(leaves)
+        groups = {group: group_digest(group, self.leaves) for group in sorted({group_of(leaf) for leaf in leaves})}
+        self.groups.update(groups)
+        return leaves, groups, root_digest(self.groups)
+
+
+def tree_problems(
+    rows: Iterable[Sequence[Any]],
+    digest: RowDigest,
+    leaves: Mapping[int, bytes],
+    groups: Mapping[int, bytes],
+    root: bytes,
+) -> list[str]:
+    """What of the stored tree (`leaves`, `groups`, and the sealed `root`) does not match the index's rows
+    (`rows`: reference, position, rule, all of them): each leaf and group that differs, and a root that does not
+    match the groups. Empty when the tree is the rows'."""
+    sums = leaf_sums(rows, digest)
+    problems: list[str] = []
+    for leaf in sorted(set(sums) | {n for n, value in leaves.items() if value != EMPTY}):
+        if value_of(sums.get(leaf, 0)) != leaves.get(leaf, EMPTY):
+            problems.append(f"the item index's digest of leaf {leaf} does not match its rows")
+    for group in range(GROUPS):
+        if group_digest(group, leaves) != groups.get(group, EMPTY_GROUP):
+            problems.append(f"the item index's digest of group {group} does not match its leaves")
+    if root_digest(groups) != root:
+        problems.append("the item index's digests do not match the root sealed in its last batch")
+    return problems
