@@ -1,0 +1,276 @@
+"""The item index is read checked (`projections.indextree`): a question's rows are exactly the rows that were
+sealed, absences included, at the cost of its own leaves. A row of its leaf added, deleted, changed or filed under
+another leaf, or a leaf's or group's value changed, is found: the answer comes from the events, with a warning,
+and `verify` reports it. A change elsewhere in the index leaves the question answered from the stored rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from syncledger.projections import indextree, sealing
+from syncledger.projections.indextree import (
+    EMPTY,
+    EMPTY_ROOT,
+    GROUPS,
+    RowDigest,
+    Tree,
+    group_digest,
+    group_of,
+    leaf_of,
+    leaf_sums,
+    root_digest,
+    tree_problems,
+    value_of,
+)
+from syncledger.projections.integrity import verify
+from syncledger.projections.reader import open_reader
+from tests import randomwalk
+from tests.conftest import Locations
+
+Row = tuple[str, int, str | None]
+
+
+def _tree_of(rows: list[Row], digest: RowDigest) -> tuple[dict[int, bytes], dict[int, bytes], bytes]:
+    """The tree of `rows` computed whole, from the definition: each leaf the sum of its rows' digests."""
+    leaves = {leaf: value_of(total) for leaf, total in leaf_sums(rows, digest).items()}
+    groups = {group: group_digest(group, leaves) for group in {group_of(leaf) for leaf in leaves}}
+    return leaves, groups, root_digest(groups)
+
+
+refs = st.sampled_from([f"crm:r{n}" for n in range(40)] + [f"outlook:u{n % 3}/i{n}" for n in range(40)])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.tuples(refs, st.sampled_from([None, "RULE-A", "RULE-B"])), max_size=12), max_size=8))
+def test_a_tree_grown_batch_by_batch_is_the_tree_of_all_its_rows(batches: list[list[tuple[str, str | None]]]) -> None:
+    digest = RowDigest(b"key")
+    tree, rows, position = Tree({}, {}, ()), list[Row](), 0
+    root = EMPTY_ROOT
+    for batch in batches:
+        added: list[Row] = []
+        for ref, rule in batch:
+            position += 1
+            added.append((ref, position, rule))
+        sums = leaf_sums(added, digest)
+        for group in tree.missing(sums):  # as a writer reads them: the stored values of the group's leaves
+            tree.learn(group, {leaf: value for leaf, value in tree.leaves.items() if group_of(leaf) == group})
+        _, _, root = tree.grow(sums)
+        rows.extend(added)
+    leaves, groups, whole = _tree_of(rows, digest)
+    assert root == whole
+    assert {n: v for n, v in tree.leaves.items() if v != EMPTY} == {n: v for n, v in leaves.items() if v != EMPTY}
+    assert tree_problems(rows, digest, leaves, groups, root) == []
+
+
+def test_the_tree_finds_a_row_missing_added_or_changed_and_a_value_changed() -> None:
+    digest = RowDigest(b"key")
+    rows: list[Row] = [("crm:a", 1, None), ("crm:a", 4, "RULE"), ("outlook:u/i", 2, None), ("crm:b", 3, None)]
+    leaves, groups, root = _tree_of(rows, digest)
+    assert tree_problems(rows, digest, leaves, groups, root) == []
+    a = leaf_of("crm:a")
+    for changed in (rows[1:], [*rows, ("crm:a", 5, None)], [("crm:a", 1, "RULE"), *rows[1:]]):
+        assert tree_problems(changed, digest, leaves, groups, root) == [
+            f"the item index's digest of leaf {a} does not match its rows"
+        ]
+    assert tree_problems(rows, RowDigest(b"another key"), leaves, groups, root) != []
+    forged_leaves = {**leaves, a: value_of(1)}
+    assert f"the item index's digest of group {group_of(a)} does not match its leaves" in tree_problems(
+        rows, digest, forged_leaves, groups, root
+    )
+    forged_groups = {**groups, (group_of(a) + 1) % GROUPS: bytes(32)}
+    assert tree_problems(rows, digest, leaves, forged_groups, root) == [
+        f"the item index's digest of group {(group_of(a) + 1) % GROUPS} does not match its leaves",
+        "the item index's digests do not match the root sealed in its last batch",
+    ]
+
+
+# ------------------------------------------------------------------------ stored, on each back end
+
+
+@pytest.fixture(autouse=True)
+def warned_afresh(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sealing, "_WARNED", set())  # each warning once per process: each test is a new one
+
+
+@pytest.fixture
+def built(stored: Locations) -> Iterator[str]:
+    """A ledger whose read models are caught up, closed: each test opens it as a new process would."""
+    location = stored.new()
+    reader = open_reader(location, checkpoint_every=40)
+    for action in list(randomwalk.actions(7, 330))[:300]:
+        reader.ledger.append([action])
+    reader.projector.catch_up()
+    reader.close()
+    assert location is not None
+    yield location
+
+
+def _sql(location: str, statement: str, *params: Any) -> list[Any]:
+    """SQL behind the ledger's back."""
+    reader = open_reader(location)
+    models: Any = reader.projector.models
+    cursor = models.db.execute(statement.replace("?", models.mark), params)
+    found = cursor.fetchall() if cursor.description else []
+    models.db.commit()
+    reader.close()
+    return list(found)
+
+
+def _asked(location: str, refs: list[str]) -> tuple[dict[str, list[tuple[int, str | None]]], bool]:
+    """What a new process reads of `refs` from the index, and whether it had to read the events for it."""
+    reader = open_reader(location)
+    models: Any = reader.projector.models
+    scanned = []
+    rebuild = models.rebuild_index
+
+    def counted(leaves: set[int], upto: int) -> Iterator[Row]:
+        scanned.append(leaves)
+        return iter(list(rebuild(leaves, upto)))
+
+    models.rebuild_index = counted
+    try:
+        return {ref: list(reader.index.rows(ref)) for ref in refs}, bool(scanned)
+    finally:
+        reader.close()
+
+
+def _busy_refs(location: str) -> tuple[str, str]:
+    """Two references with several rows each, in leaves of different groups."""
+    reader = open_reader(location)
+    counted = sorted(((len(reader.index.rows(ref)), ref) for ref in reader.index.touched if ":" in ref), reverse=True)
+    reader.close()
+    first = counted[0][1]
+    other = next(ref for n, ref in counted[1:] if group_of(leaf_of(ref)) != group_of(leaf_of(first)) and n > 1)
+    return first, other
+
+
+TAMPERINGS = {
+    "a row deleted": "DELETE FROM syncledger_index WHERE ref = ? AND position = (SELECT max(position) FROM "
+    "syncledger_index WHERE ref = ?)",
+    "a row added": "INSERT INTO syncledger_index SELECT leaf, ref, 1, NULL FROM syncledger_index WHERE ref = ? "
+    "AND ref = ? LIMIT 1",
+    "a rule changed": "UPDATE syncledger_index SET rule = 'FORGED' WHERE ref = ? AND position = (SELECT "
+    "min(position) FROM syncledger_index WHERE ref = ?)",
+    "a row filed under another leaf": "UPDATE syncledger_index SET leaf = CASE WHEN leaf = 0 THEN 1 ELSE leaf - 1 END "
+    "WHERE ref = ? AND "
+    "position = (SELECT min(position) FROM syncledger_index WHERE ref = ?)",
+}
+
+
+@pytest.mark.parametrize("tampering", TAMPERINGS)
+def test_a_row_of_the_asked_leaf_tampered_with_is_found_and_the_events_answer(
+    built: str, tampering: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked, elsewhere = _busy_refs(built)
+    honest, _ = _asked(built, [asked, elsewhere])
+    _sql(built, TAMPERINGS[tampering], asked, asked)
+    capsys.readouterr()
+    found, scanned = _asked(built, [asked])
+    assert found == {asked: honest[asked]}
+    assert scanned
+    assert "warning: the item index" in capsys.readouterr().err
+    # another leaf's question is answered from the stored rows, unwarned
+    found, scanned = _asked(built, [elsewhere])
+    assert (found, scanned) == ({elsewhere: honest[elsewhere]}, False)
+    assert capsys.readouterr().err == ""
+    reader = open_reader(built)
+    report = verify(reader.ledger.store, reader.projector.models)
+    reader.close()
+    assert not report.ok
+
+
+@pytest.mark.parametrize("table", ["leaves", "groups"])
+def test_a_leaf_or_group_value_changed_is_found_and_the_events_answer(
+    built: str, table: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked, _ = _busy_refs(built)
+    honest, _ = _asked(built, [asked])
+    key, number = ("leaf", leaf_of(asked)) if table == "leaves" else ("grp", group_of(leaf_of(asked)))
+    _sql(built, f"UPDATE syncledger_{table} SET value = ? WHERE {key} = ?", bytes(32), number)
+    capsys.readouterr()
+    found, scanned = _asked(built, [asked])
+    assert (found, scanned) == (honest, True)
+    assert "warning: the item index" in capsys.readouterr().err
+    reader = open_reader(built)
+    problems = [f.problem for f in verify(reader.ledger.store, reader.projector.models).findings]
+    reader.close()
+    assert any("digest of" in problem or "root" in problem for problem in problems), problems
+
+
+def test_a_leaf_rolled_back_with_its_rows_is_found_by_its_group(
+    stored: Locations, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone who kept a leaf's value from before (they cannot make one: its rows' digests are keyed) deletes the
+    rows added since and puts the old value back: the leaf matches its rows, but not its group's digest."""
+    location = stored.new()
+    assert location is not None
+    actions = list(randomwalk.actions(7, 330))
+    reader = open_reader(location, checkpoint_every=40)
+    for action in actions[:300]:
+        reader.ledger.append([action])
+    reader.projector.catch_up()
+    reader.close()
+    before = {int(leaf): bytes(value) for leaf, value in _sql(location, "SELECT leaf, value FROM syncledger_leaves")}
+    upto = int(_sql(location, "SELECT position FROM syncledger_tracking WHERE name = 'index'")[0][0])
+    reader = open_reader(location)
+    for action in actions[300:]:
+        reader.ledger.append([action])
+    reader.close()
+    leaf, ref = next(
+        (int(leaf), ref)
+        for leaf, ref in _sql(location, "SELECT leaf, ref FROM syncledger_index WHERE position > ? ORDER BY ref", upto)
+        if int(leaf) in before
+    )
+    honest, _ = _asked(location, [ref])
+    _sql(location, "DELETE FROM syncledger_index WHERE leaf = ? AND position > ?", leaf, upto)
+    _sql(location, "UPDATE syncledger_leaves SET value = ? WHERE leaf = ?", before[leaf], leaf)
+    capsys.readouterr()
+    found, scanned = _asked(location, [ref])
+    assert (found, scanned) == (honest, True)
+    assert f"the item index's digest of group {group_of(leaf)} does not match its leaves" in capsys.readouterr().err
+
+
+def test_a_question_reads_its_leaves_not_the_index(built: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row the check reads is of the asked leaves, or a value of their groups' leaves."""
+    asked, _ = _busy_refs(built)
+    reader = open_reader(built)
+    models: Any = reader.projector.models
+    read: list[Any] = []
+    original = models._all
+
+    def noted(statement: str, params: Any = ()) -> list[Any]:
+        rows = original(statement, params)
+        read.extend(rows)
+        return rows
+
+    monkeypatch.setattr(models, "_all", noted)
+    reader.index.rows(asked)
+    reader.close()
+    index_rows = [row for row in read if len(row) == 6 and row[0] == 0 and isinstance(row[2], str)]
+    assert index_rows and {row[1] for row in index_rows} == {leaf_of(asked)}
+    leaf_values = [row for row in read if len(row) == 6 and row[0] == 1 and row[5] is not None]
+    assert {group_of(int(row[1])) for row in leaf_values} == {group_of(leaf_of(asked))}
+
+
+def test_the_tree_written_by_every_writer_is_the_tree_of_the_stored_rows(built: str) -> None:
+    """Appends of a few events after a long catch-up (a writer that read its tree, then one that kept it) leave the
+    tree `verify` recomputes from the rows: nothing found."""
+    for action in list(randomwalk.actions(7, 330))[300:]:  # the same walk, onwards: one process each
+        reader = open_reader(built)
+        reader.ledger.append([action])
+        reader.close()
+    reader = open_reader(built)
+    report = verify(reader.ledger.store, reader.projector.models)
+    reader.close()
+    assert report.ok, report.findings
+
+
+def test_the_root_sealed_in_a_batch_is_after_its_tables_digests() -> None:
+    batch = sealing.Batch("index", 2, 1, b"", b"a" * 32 + b"b" * 32 + b"c" * 32, b"")
+    assert sealing.index_root(batch) == b"c" * 32
+    assert indextree.EMPTY_ROOT == root_digest({})
