@@ -38,7 +38,7 @@ def check_seal_key(store: EventStore, models: ReadModels, where: str) -> bool:
                 f"the ledger at {where} is not sealed with a key: unset {KEY_VARIABLE} (a key cannot be added to "
                 "a ledger that has events; export it and import it into a new ledger with the key)"
             )
-        if newest == KEYED and not store.key_seals_newest(key):
+        if newest == KEYED and not store.key_seals(store.last_position(), key):
             raise KeyRefused(
                 f"{KEY_VARIABLE} is not the key of the ledger at {where}: its newest seal was made with another"
             )
