@@ -493,23 +493,33 @@ class EventStore:
     def newest_kind(self) -> int | None:
         """Whether the newest row is sealed with a key (`seal.KEYED`) or not; None if the ledger is empty or the
         row has no seal."""
-        last = self.last_position()
+        return self._kind_at(self.last_position())
+
+    def first_kind(self) -> int | None:
+        """Like `newest_kind`, for the first row: what the ledger was made as, since a key is never added to a
+        ledger that has events, nor removed from one."""
+        return self._kind_at(self._first_after(0) or 0)
+
+    def _kind_at(self, position: int) -> int | None:
         try:
-            rows = self._rows_between(last - 1, last) if last else []
+            rows = self._rows_between(position - 1, position) if position else []
             return unwrap(rows[0][2])[0] if rows else None
         except (ValueError, StoreError):  # a damaged row: `verify` says what
             return None
 
-    def key_seals_newest(self, key: bytes) -> bool:
-        """Whether `key` made the newest row's seal (a ledger that does not yet record its key's fingerprint)."""
-        last = self.last_position()
+    def key_seals(self, position: int, key: bytes) -> bool:
+        """Whether `key` made the seal of the row at `position` (chained to the row before): two rows read, so
+        that a writer can check the head it appends to, and `verify` whether a key is the ledger's."""
         try:
-            rows = self._rows_between(last - 2, last) if last else []
+            rows = self._rows_between(position - 2, position) if position > 0 else []
             previous = unwrap(rows[0][2])[1] if len(rows) == 2 else GENESIS
-            _, stored, payload = unwrap(rows[-1][2])
+            found, topic, state = rows[-1]
+            _, stored, payload = unwrap(state)
         except (ValueError, IndexError, StoreError):
             return False
-        return seal(previous, last, rows[-1][1], payload, key) == stored
+        if found != position or (position > 1 and len(rows) != 2):
+            return False  # the row, or the one before it, is missing: not this key's seal as far as can be told
+        return seal(previous, position, topic, payload, key) == stored
 
     def read(self, after: int = 0, upto: int | None = None) -> Iterator[Recorded]:
         """The events at positions after `after` (and up to `upto`), in order, read in large pages."""

@@ -12,7 +12,7 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.evolve import evolve
 from syncledger.ledger.past import PastRows
 from syncledger.ledger.rules import METHODS, OBSERVED, RULES
-from syncledger.ledger.seal import GENESIS, KEYED, seal, unwrap
+from syncledger.ledger.seal import GENESIS, KEY_VARIABLE, KEYED, fingerprint, seal, unwrap
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.world import World, forget_changes
 
@@ -81,6 +81,7 @@ def verify(
                 f"action id '{action_id}' is already at position {first}: the same action was appended twice",
             )
         last = report.events
+        _check_fingerprint(models, store.seal_key, add)
         _check_heads(heads, seals, last, add)
         _check_truncation(models, store, last, add)
         if models.sealer is not None:
@@ -132,7 +133,8 @@ def _scan(
     """Every event in order: its storage, seal, decoding, decision and time checked, folded, checked against the
     checkpoint at its position; its index rows, action id and the past it adds spilled."""
     world = World()
-    previous_seal, expected, last_at = GENESIS, 1, None
+    chain = _Chain(store.seal_key, add)
+    expected, last_at = 1, None
     total = store.last_position()
     for row in store.rows():
         position = row.position
@@ -155,22 +157,7 @@ def _scan(
             add(position, "seal", "the event has no seal: it was inserted or rewritten behind the ledger's back")
             continue
         report.keyed = report.keyed or kind == KEYED
-        if kind == KEYED and store.seal_key is None:
-            add(position, "seal", "sealed with a key: set SYNCLEDGER_SEAL_KEY to check it")
-        elif kind != KEYED and store.seal_key is not None:
-            add(
-                position,
-                "seal",
-                "not sealed with the key: rewritten behind the ledger's back, or sealed before the key was set",
-            )
-        elif seal(previous_seal, position, row.topic, payload, store.seal_key) != stored_seal:
-            add(
-                position,
-                "seal",
-                "the seal does not match: this event was changed, or one before it inserted or "
-                "removed, behind the ledger's back",
-            )
-        previous_seal = stored_seal  # so that one changed event is reported once, not at every later one
+        chain.check(position, kind, stored_seal, row.topic, payload)
         if position in wanted:
             seals[position] = stored_seal
         try:
@@ -220,9 +207,74 @@ def _scan(
             forget_changes(world)
         if progress is not None and position % 10_000 == 0:
             progress(position, total)
+    chain.finish()
     spill.add_past(world.past.since)
     world.past.since = PastRows()
     report.events = expected - 1
+
+
+class _Chain:
+    """The seal chain as the scan passes it, each row's seal checked against the one before under the check's key
+    (or none). Without the key, a run of rows sealed with one cannot be checked: it is one finding, and the rows
+    after it that are not keyed are checked as an unkeyed chain from it, since a keyed ledger never goes unkeyed
+    (a writer without the key is refused) and where it does is named."""
+
+    def __init__(self, key: bytes | None, add: Callable[[int, str, str], None]) -> None:
+        self.key, self.add = key, add
+        self.previous, self.previous_kind = GENESIS, 0
+        self.unchecked: tuple[int, int] | None = None  # the first and last position of a run of keyed rows, keyless
+
+    def check(self, position: int, kind: int, stored: bytes, topic: str, payload: bytes) -> None:
+        if kind == KEYED and self.key is None:
+            if self.unchecked is not None and self.unchecked[1] != position - 1:
+                self.finish()  # a gap, or a row without a seal, between: two runs
+            first = self.unchecked[0] if self.unchecked is not None else position
+            self.unchecked = (first, position)
+        else:
+            self.finish()
+            self._check_row(position, kind, stored, topic, payload)
+        self.previous, self.previous_kind = stored, kind  # one changed event is reported once, not at every later one
+
+    def _check_row(self, position: int, kind: int, stored: bytes, topic: str, payload: bytes) -> None:
+        if kind != KEYED and self.key is not None:
+            self.add(
+                position,
+                "seal",
+                "not sealed with the key: rewritten behind the ledger's back, or sealed before the key was set",
+            )
+            return
+        if kind != KEYED and self.previous_kind == KEYED:
+            self.add(
+                position,
+                "seal",
+                "not sealed with a key, but the event before it is: a keyed ledger never goes unkeyed, so this "
+                "event was appended or rewritten behind the ledger's back, or by a writer without the key",
+            )
+        if seal(self.previous, position, topic, payload, self.key) != stored:
+            self.add(
+                position,
+                "seal",
+                "the seal does not match: this event was changed, or one before it inserted or "
+                "removed, behind the ledger's back",
+            )
+
+    def finish(self) -> None:
+        """The end of a run of rows sealed with a key this check does not have: reported."""
+        if self.unchecked is not None:
+            self._report_unchecked(self.unchecked)
+            self.unchecked = None
+
+    def _report_unchecked(self, run: tuple[int, int]) -> None:
+        first, last = run
+        if first == last:
+            self.add(first, "seal", "sealed with a key: set SYNCLEDGER_SEAL_KEY to check it")
+        else:
+            self.add(
+                first,
+                "seal",
+                f"positions {first} to {last} are sealed with a key this check does not have: set "
+                "SYNCLEDGER_SEAL_KEY to check them",
+            )
 
 
 def _collapsed(findings: list[Finding]) -> list[Finding]:
@@ -238,6 +290,20 @@ def _collapsed(findings: list[Finding]) -> list[Finding]:
         run = 0
         out.append(Finding(f.position, f.check, f.problem))
     return out
+
+
+def _check_fingerprint(models: ReadModels, key: bytes | None, add: Callable[[int, str, str], None]) -> None:
+    """A fingerprint is recorded once and never changed; `syncledger verify` checks with a key whose fingerprint
+    is not the recorded one only if that key seals the ledger's first or newest event."""
+    recorded = models.seal_fingerprint()
+    if key is not None and recorded is not None and recorded != fingerprint(key):
+        add(
+            0,
+            "key",
+            f"the ledger records another key's fingerprint ({recorded}) than {KEY_VARIABLE}'s ({fingerprint(key)}): "
+            f"it was replaced behind the ledger's back, or {KEY_VARIABLE} is not the ledger's key (then the seals "
+            "do not match either)",
+        )
 
 
 def _check_heads(

@@ -114,7 +114,8 @@ def test_the_store_has_no_way_to_change_or_remove_an_event() -> None:
         "seals_at",
         "head",
         "newest_kind",
-        "key_seals_newest",
+        "first_kind",
+        "key_seals",
     }
 
 

@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import zlib
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,8 @@ import orjson
 import pytest
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.seal import seal, unwrap, wrap
+from syncledger.ledger.seal import fingerprint, seal, unwrap, wrap
+from syncledger.ledger.store import EventStore
 from syncledger.projections.reader import open_reader
 from syncledger.tools.actionlines import to_line
 from tests import randomwalk
@@ -274,6 +276,89 @@ def test_a_keyed_ledger_whose_fingerprint_was_deleted_is_still_keyed(
     monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
     assert run_cli("verify", "--db", location).returncode == 0
     assert len(_sql(location, "SELECT value FROM syncledger_ledger")) == 1, "recorded again"
+
+
+def _forge_unkeyed(location: str, count: int) -> int:
+    """Append `count` valid actions sealed without a key, each chained on the row before, as someone with database
+    access and the program, but not the key, could. The position of the first."""
+    store = EventStore(location, create=False)
+    first = store.last_position() + 1
+    syncs = [{"do": "sync", "user": "alice", "at": datetime(2027, 1, 1, n, tzinfo=UTC)} for n in range(count)]
+    store.append([(first + n, v.ACTION_ADAPTER.validate_python(sync)) for n, sync in enumerate(syncs)])
+    store.close()
+    return first
+
+
+def test_a_keyed_ledger_gone_unkeyed_behind_its_back_is_checked_as_far_as_each_can(
+    stored: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprint deleted and events appended sealed without the key: `verify` without the key says which
+    events it cannot check and where the ledger goes unkeyed, and checks the rest; with the key, it names the
+    first event not sealed with it; a writer without the key is refused (the first event says the ledger is
+    keyed)."""
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    location = _ledger(stored, 20)
+    keyed = _last(location)
+    _sql(location, "DELETE FROM syncledger_ledger")
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    forged = _forge_unkeyed(location, 3)
+    _change_payload(location, forged + 1)
+    assert "is sealed with a key" in _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert _last(location) == forged + 2, "nothing appended"
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    seals = [(f["position"], f["problem"]) for f in found if f["check"] == "seal"]
+    assert [p for p, _ in seals] == [1, forged, forged + 1], found
+    assert f"positions 1 to {keyed} are sealed with a key" in seals[0][1]
+    assert "not sealed with a key, but the event before it is" in seals[1][1]
+    assert "does not match" in seals[2][1]
+    assert "without its key" in _one_error_line(run_cli("verify", "--rebuild", "--db", location))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert (found[0]["position"], found[0]["check"]) == (forged, "seal"), found
+    assert "not sealed with the key" in found[0]["problem"]
+    assert "is not sealed with a key" in _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert _last(location) == forged + 2, "nothing appended"
+
+
+def _change_payload(location: str, position: int) -> None:
+    """Change an event's payload with SQL, keeping its seal: half an hour later."""
+    (state,) = _sql(location, "SELECT state FROM stored_events WHERE originator_version = ?", position)[0]
+    kind, stored_seal, payload = unwrap(bytes(state))
+    changed = payload.replace(b":00:00Z", b":30:00Z", 1)
+    assert changed != payload
+    _sql(
+        location,
+        "UPDATE stored_events SET state = ? WHERE originator_version = ?",
+        bytes((kind,)) + stored_seal + changed,
+        position,
+    )
+
+
+def test_a_writer_is_refused_where_the_newest_seal_is_not_its_keys(
+    stored: Locations, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fingerprint replaced with another key's: the holder of that key is refused, since the newest seal is
+    not its key's; `verify` with the ledger's key says the fingerprint was replaced. A fingerprint recorded but an
+    event sealed without a key at the head: the key's holder is refused too."""
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    location = _ledger(stored, 20)
+    events = _last(location)
+    _sql(location, "UPDATE syncledger_ledger SET value = ?", fingerprint(b"another key"))
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", "another key")
+    refused = _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert f"position {events}" in refused and "was not sealed with SYNCLEDGER_SEAL_KEY" in refused, refused
+    assert _last(location) == events, "nothing appended"
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert [(f["position"], f["check"]) for f in found] == [(0, "key")], found
+    assert fingerprint(b"another key") in found[0]["problem"]
+    _sql(location, "UPDATE syncledger_ledger SET value = ?", fingerprint(KEY.encode()))
+    monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
+    forged = _forge_unkeyed(location, 1)
+    monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
+    refused = _one_error_line(run_cli("do", "user.add", "user=zoe", "--db", location))
+    assert f"position {forged}" in refused and "is not sealed with a key" in refused, refused
+    assert _last(location) == forged, "nothing appended"
 
 
 def test_a_key_is_not_added_to_an_unkeyed_ledger_midway(

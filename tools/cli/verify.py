@@ -13,7 +13,7 @@ from syncledger.ledger.store import StoreError
 from syncledger.projections.document import iso
 from syncledger.projections.integrity import Head
 from syncledger.projections.integrity import verify as check_ledger
-from syncledger.projections.keys import KeyRefused, check_seal_key
+from syncledger.projections.keys import KeyRefused, check_verify_key
 from syncledger.projections.projector import Projector
 from syncledger.projections.sqlmodels import open_read_models
 
@@ -68,13 +68,19 @@ def verify(
     except StoreError as e:
         raise UsageError(str(e)) from e
     try:
-        check_seal_key(store, models, ledger_location(db))
+        keyed = check_verify_key(store, models, ledger_location(db))
     except KeyRefused as e:
         raise UsageError(f"cannot verify: {e}") from None
+    # a keyed ledger checked without its key (one gone unkeyed midway: the scan says where): nothing derived is
+    # written, since it would be sealed without the key
+    keyless = keyed and store.seal_key is None
+    if keyless and rebuild:
+        raise UsageError("cannot rebuild the read models of a keyed ledger without its key: set SYNCLEDGER_SEAL_KEY")
     stopped: Exception | None = None
     try:  # bring the read models up to date if the events allow; what stops it is reported by the checks below
         with progress("bringing the read models up to date") as update:
-            Projector(store, models).catch_up(update)
+            if not keyless:
+                Projector(store, models).catch_up(update)
     except _BAD_EVENTS as e:
         stopped = e
     with progress("verifying") as update:
