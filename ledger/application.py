@@ -16,7 +16,7 @@ from typing import Protocol
 from .checks import RefusedError
 from .engine import handle
 from .evolve import evolve
-from .store import DECIDED_TOPIC, ConflictError, Encoded, EventStore
+from .store import DECIDED_TOPIC, ConflictError, Encoded, EventStore, StoreError
 from .vocabulary import Action, Decided, Recorded
 from .world import World
 
@@ -30,6 +30,24 @@ class ActionRefusedError(RefusedError):
         super().__init__(problem)
         self.index = index
         self.problem = problem
+
+
+class DoesNotApply(StoreError):
+    """A stored event that does not apply to the state before it (a user, record or item it names is not there):
+    every event was decided against that state when it was appended, so it was changed behind the ledger's back,
+    and sealed again (on an unkeyed ledger anyone who can edit the database can). `verify` names it too."""
+
+
+def fold_stored(world: World, event: Action | Decided, position: int) -> None:
+    """`evolve` for an event read from the store: one that does not apply is `DoesNotApply`, naming its position,
+    not an internal error."""
+    try:
+        evolve(world, event, position)
+    except (LookupError, ValueError, TypeError, AttributeError) as e:
+        raise DoesNotApply(
+            f"the event at position {position} does not apply to the state before it ({type(e).__name__}: {e}): "
+            "it was changed behind the ledger's back (`syncledger verify` lists what is damaged)"
+        ) from e
 
 
 class Observer(Protocol):
@@ -65,7 +83,7 @@ class Ledger:
         """Fold what other writers appended since this world was last up to date."""
         new = list(self.store.read(after=self.world.position))
         for position, event in new:
-            evolve(self.world, event, position)
+            fold_stored(self.world, event, position)
         return new
 
     def append(self, actions: Sequence[Action], clock: Callable[[], datetime] | None = None) -> list[Recorded]:

@@ -14,7 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 
 from syncledger.ledger import vocabulary as v
-from syncledger.ledger.evolve import evolve
+from syncledger.ledger.application import DoesNotApply, fold_stored
 from syncledger.ledger.location import from_storage, is_damage
 from syncledger.ledger.past import Past, PastRows
 from syncledger.ledger.seal import GENESIS
@@ -97,21 +97,23 @@ class Projector:
             else:
                 try:
                     for pos, event in self.store.read(after=world.position, upto=position):
-                        evolve(world, event, pos)
+                        fold_stored(world, event, pos)
                     return world
-                except LookupError as e:  # a checkpoint's world the events after it do not apply to (a user,
+                except DoesNotApply as e:  # a checkpoint's world the events after it do not apply to (a user,
                     # a record or an item they name is not in it): one changed with SQL and sealed again
-                    warn(f"the checkpoint at {found} cannot be used (the events after it do not apply: {e!r})")
+                    warn(
+                        f"the checkpoint at {found} cannot be used (the events after it do not apply: {e.__cause__!r})"
+                    )
         world = World(past=Past(self.models))
         for pos, event in self.store.read(after=0, upto=position):
-            evolve(world, event, pos)
+            fold_stored(world, event, pos)
         return world
 
     def _past_from_events(self) -> PastRows:
         """The whole past folded from the events: what answers when the archive does not match its seals."""
         world = World()
         for pos, event in self.store.read():
-            evolve(world, event, pos)
+            fold_stored(world, event, pos)
         return world.past.rows()
 
     def _index_from_events(self, leaves: set[int], upto: int) -> Iterator[IndexRow]:
@@ -188,7 +190,7 @@ class Projector:
                 if position > due and isinstance(event, v.Action):  # checkpoints and flushes fall between actions
                     self._between_actions(world, last, progress, index_along)
                     due = self._due()
-                evolve(world, event, position)
+                fold_stored(world, event, position)
                 if index_along:
                     self.index.note(position, event.__dict__)
             self._between_actions(world, last, progress, index_along, at_end=True)

@@ -459,3 +459,42 @@ def test_a_row_turned_into_text_with_sql_is_a_finding_and_one_line(tmp_path: Pat
     assert (last, "storage") in [(f["position"], f["check"]) for f in found]
     line = _one_error_line(run_cli("why", "user:alice", "--db", location))
     assert f"position {last} is stored as text" in line
+
+
+def _resealed(location: str, position: int, old: bytes, new: bytes) -> None:
+    """Change an event's payload with SQL and seal it and every event after it again, as anyone who can edit an
+    unkeyed ledger can: its chain holds."""
+    rows = _sql(location, "SELECT originator_version, topic, state FROM stored_events ORDER BY originator_version")
+    previous = bytes(32)
+    for at, topic, state in rows:
+        _, stored_seal, payload = unwrap(bytes(state))
+        if at == position:
+            assert old in payload
+            payload = payload.replace(old, new, 1)
+        if at >= position:
+            stored_seal = seal(previous, at, topic, payload, None)
+            _sql(
+                location,
+                "UPDATE stored_events SET state = ? WHERE originator_version = ?",
+                wrap(stored_seal, payload, False),
+                at,
+            )
+        previous = stored_seal
+
+
+def test_an_event_sealed_again_that_does_not_apply_is_one_line_and_a_finding(stored: Locations, run_cli: Run) -> None:
+    """An event changed to name a user the ledger never had, sealed again: every command that folds it says which
+    event, in one line (exit 2), instead of an internal error; `verify` names it (exit 1)."""
+    location = _ledger(stored, 40)
+    position, user = next(
+        (at, orjson.loads(unwrap(bytes(state))[2])["user"])
+        for at, state in _sql(location, "SELECT originator_version, state FROM stored_events ORDER BY 1")
+        if orjson.loads(unwrap(bytes(state))[2]).get("do") == "sync"
+    )
+    _sql(location, "DELETE FROM syncledger_tracking WHERE name != 'format'")  # the read models are folded again
+    _resealed(location, position, f'"user":"{user}"'.encode(), b'"user":"nobody-known"')
+    for command in (("state",), ("history", f"user:{user}"), ("do", "user.add", "user=zoe")):
+        line = _one_error_line(run_cli(*command, "--db", location))
+        assert f"the event at position {position} does not apply to the state before it" in line, command
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    assert (position, "fold") in [(f["position"], f["check"]) for f in found], found

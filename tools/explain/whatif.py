@@ -48,9 +48,9 @@ from pydantic import ValidationError
 
 from syncledger.ledger import effects as fx
 from syncledger.ledger import vocabulary as v
+from syncledger.ledger.application import fold_stored
 from syncledger.ledger.checks import RefusedError
 from syncledger.ledger.engine import handle
-from syncledger.ledger.evolve import evolve
 from syncledger.ledger.world import Item, Record, World
 from syncledger.projections.document import iso
 
@@ -397,7 +397,7 @@ class Side:
 
     def fold(self, position: int, event: v.Action | v.Decided) -> None:
         """The ledger's own event: fold it, and note it."""
-        evolve(self.world, event, position)
+        fold_stored(self.world, event, position)
         self.note(position, event)
         self.notes.settle(self.world)
 
