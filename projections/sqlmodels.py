@@ -754,9 +754,10 @@ class SqlReadModels:
             if problems:
                 warn(f"{problems[0][1]} (position {problems[0][0]})")
                 read = self._leaves_from_events(missing, tracking)
-            kept = self._leaves[1]
-            kept.update(read)
-            return {leaf: kept.get(leaf) or read[leaf] for leaf in leaves}
+            found = {leaf: self._leaves[1][leaf] for leaf in leaves - missing}
+            found.update(read)
+            self._leaves[1].update(read)  # kept within bounds: some of `found` may be forgotten already
+            return found
         return self._leaves_from_events(leaves, self.tracking(INDEX))  # writers never paused: the events answer
 
     def _leaves_from_events(self, leaves: set[int], upto: int) -> dict[int, dict[str, list[tuple[int, str | None]]]]:

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from syncledger.projections import indextree, sealing
+from syncledger.projections import indextree, sealing, sqlmodels
 from syncledger.projections.indextree import (
     EMPTY,
     EMPTY_ROOT,
@@ -274,3 +274,23 @@ def test_the_root_sealed_in_a_batch_is_after_its_tables_digests() -> None:
     batch = sealing.Batch("index", 2, 1, b"", b"a" * 32 + b"b" * 32 + b"c" * 32, b"")
     assert sealing.index_root(batch) == b"c" * 32
     assert indextree.EMPTY_ROOT == root_digest({})
+
+
+def test_leaves_kept_with_no_rows_or_beyond_the_bound_are_still_answered(
+    built: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A leaf read before with no rows (a reference the ledger lacks) is kept as empty; asked again beside a leaf
+    not read yet, and more leaves at once than a process keeps, every reference gets its rows."""
+    first, second = _busy_refs(built)
+    honest, _ = _asked(built, [first, second])
+    monkeypatch.setattr(sqlmodels, "LEAVES_KEPT", 2)
+    reader = open_reader(built)
+    models: Any = reader.projector.models
+    everything = sorted(ref for ref in models.refs() if ":" in ref)[:12]
+    try:
+        assert models.touched_many(["crm:no-such-record"]) == {}
+        assert models.touched_many(["crm:no-such-record", first]) == {first: honest[first]}
+        found = models.touched_many([*everything, second])
+        assert set(found) == {*everything, second} and found[second] == honest[second]
+    finally:
+        reader.close()
