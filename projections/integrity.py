@@ -20,7 +20,7 @@ from .codec import CheckpointMissingError, decode_checkpoint, present_data
 from .indextree import EMPTY_ROOT
 from .readmodels import INDEX, WORLD, ReadModels
 from .sealing import batch_problems, checkpoint_seal, index_root
-from .spill import Spill, archive_problems, index_problems
+from .spill import Spill, archive_problems, index_problems, refs_problems
 
 DRAIN_EVERY = 10_000  # events folded between two moves of the world's past to the spill (and at each checkpoint)
 Head = tuple[int, bytes]  # a position and the seal of its event, as `syncledger head` printed them
@@ -102,7 +102,7 @@ def verify(
                 root = index_root(batches[INDEX][-1]) if batches[INDEX] else EMPTY_ROOT
                 for problem in models.tree_problems(root, indexed):
                     add(indexed, "read model", problem)
-        for position, problem in index_problems(models, spill, indexed):
+        for position, problem in [*index_problems(models, spill, indexed), *refs_problems(models, spill)]:
             add(position, "index", problem)
         for position, problem in archive_problems(models, spill, folded, indexed):
             add(position, "archive", problem)

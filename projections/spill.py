@@ -168,6 +168,23 @@ def index_problems(models: ReadModels, spill: Spill, indexed: int) -> list[Probl
     return exists + differs
 
 
+def refs_problems(models: ReadModels, spill: Spill) -> list[Problem]:
+    """The stored list of references (what a typed prefix resolves to; `projections.indextree`) against the
+    rebuild's: a reference that events touch missing from it, or one in it that none touches (read checked: one
+    written since, by another process, has its rows by then)."""
+    if not isinstance(models, SqlReadModels):
+        return []
+    stored = ((row[0], True) for row in _stored(models, "refs", "ref", "ref{c}", None))
+    rebuilt = ((row[0], True) for row in spill.read("SELECT DISTINCT ref FROM index_rows ORDER BY ref"))
+    problems: list[Problem] = []
+    for ref, mine, theirs in _merge(stored, rebuilt):
+        if mine is None:
+            problems.append((0, f"the item index's list of references lacks '{ref}', which events touch"))
+        elif theirs is None and not models.touched(ref):
+            problems.append((0, f"the item index's list of references names '{ref}', which no event touches"))
+    return problems
+
+
 class Unreadable(Exception):
     """A stored row of the archive that cannot be read (its type is reported)."""
 

@@ -5,7 +5,8 @@ and `verify` reports it. A change elsewhere in the index leaves the question ans
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import subprocess
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -294,3 +295,29 @@ def test_leaves_kept_with_no_rows_or_beyond_the_bound_are_still_answered(
         assert set(found) == {*everything, second} and found[second] == honest[second]
     finally:
         reader.close()
+
+
+def test_a_forged_or_missing_reference_in_the_unsealed_list_misleads_nothing(
+    built: str, run_cli: Callable[..., subprocess.CompletedProcess[str]]
+) -> None:
+    """The references a typed prefix resolves to are listed unsealed: one forged there is neither resolved to nor
+    suggested (what the checked index has no events of is unknown), and `verify` names it and one deleted."""
+    reader = open_reader(built)
+    asked = max(
+        (r for r in reader.index.touched if r.startswith(("crm:", "outlook:"))), key=lambda r: len(reader.index.rows(r))
+    )
+    reader.close()
+    forged = f"{asked}-forged"
+    _sql(built, "INSERT INTO syncledger_refs VALUES (?)", forged)
+    _sql(built, "DELETE FROM syncledger_refs WHERE ref = ?", asked)
+    result = run_cli("why", f"{asked}-fo", "--db", built)
+    assert result.returncode == 2 and "unknown reference" in result.stderr, result.stderr
+    assert forged not in result.stderr
+    assert run_cli("why", asked, "--short", "--db", built).returncode == 0, "the full reference is read checked"
+    reader = open_reader(built)
+    problems = [f.problem for f in verify(reader.ledger.store, reader.projector.models).findings]
+    reader.close()
+    assert sorted(problems) == [
+        f"the item index's list of references lacks '{asked}', which events touch",
+        f"the item index's list of references names '{forged}', which no event touches",
+    ]

@@ -46,7 +46,8 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None, read: 
             raise BadInputError(f"{e}{hint}") from None
         return ref
     found = index.refs_starting(ref, head == "crm:", MAX_CANDIDATES + 1)
-    found = [r for r in found if not r.startswith("user:") and split_ref(r)[0] is not None]
+    # the list of references is not sealed: each it names is taken only if the (checked) index has its events
+    found = [r for r in found if not r.startswith("user:") and split_ref(r)[0] is not None and index.known(r)]
     found = list(dict.fromkeys(_unalias(r, index, world, read) for r in found))
     if len(found) == 1:
         return found[0]

@@ -4,6 +4,7 @@ sentences of `tools.explain.sentences`."""
 from __future__ import annotations
 
 import difflib
+import itertools
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,8 +70,9 @@ def suggestions(ref: str, index: Index, limit: int = 3) -> list[str]:
     tail = ref.rpartition("/")[2].rpartition(":")[2]
     found = [r for r in known if r.lower() == ref.lower()]
     found += [r for r in known if r.rpartition("/")[2].rpartition(":")[2] == tail]
-    found += difflib.get_close_matches(ref, known, n=limit, cutoff=0.6)
-    return list(dict.fromkeys(r for r in found if r != ref))[:limit]
+    found += difflib.get_close_matches(ref, known, n=limit + 2, cutoff=0.6)
+    # every reference is read from a list that is not sealed: those suggested must have (checked) events
+    return list(itertools.islice((r for r in dict.fromkeys(found) if r != ref and index.known(r)), limit))
 
 
 # ----------------------------------------------------------------------------------------------- the chain
