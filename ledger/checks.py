@@ -66,6 +66,15 @@ def item(world: World, name: str, item_id: str) -> Item:
     return found
 
 
+def _nameable(what: str, name: str) -> None:
+    """A new id or name must be one a reference can name: `why` and `history` take references on one line, with
+    no tab, line break or other white space but single spaces inside (`tools.explain.why.check_ref_text`)."""
+    if " ".join(name.split()) != name:
+        raise RefusedError(
+            f"{what} {name!r} holds a tab, a line break or white space around it, which no reference can name"
+        )
+
+
 def _start_only_for_appointments(start: datetime | None, kind: str, what: str) -> None:
     if start is not None and kind != "appointment":
         raise RefusedError(f"start is only for appointments, not {kind} {what}")
@@ -78,6 +87,7 @@ def _start_only_for_appointments(start: datetime | None, kind: str, what: str) -
 def _(a: v.UserAdded, world: World) -> None:
     if a.user in world.users:
         raise RefusedError(f"user '{a.user}' is already declared")
+    _nameable("a user name", a.user)
     if "/" in a.user:  # outlook:<user>/<item> would name two items at once: user a's b/c and user a/b's c
         raise RefusedError(f"a user name cannot hold '/' (references name items as outlook:<user>/<item>): '{a.user}'")
 
@@ -148,6 +158,7 @@ def _(a: v.WentOnline, world: World) -> None:
 @_check.register
 def _(a: v.OutlookItemCreated, world: World) -> None:
     owner = user(world, a.user)
+    _nameable("item id", a.item)
     if item_id_used(world, owner.name, a.item):
         raise RefusedError(f"item id '{a.item}' is already used in {a.user}'s Outlook")
     if a.item in owner.aliases:  # ids and aliases are unique among every one used in a store (SOURCES.md)
@@ -211,6 +222,7 @@ def _(a: v.CrmRecordCreated, world: World) -> None:
     user(world, a.actor)
     if a.owner is not None:
         user(world, a.owner)
+    _nameable("record id", a.record)
     if record_id_used(world, a.record):
         raise RefusedError(f"record id '{a.record}' is already used in CRM")
     _start_only_for_appointments(a.start, a.type, f"'{a.record}'")
@@ -307,6 +319,7 @@ def _(a: v.ItemAliased, world: World) -> None:
             raise RefusedError(f"item '{a.item}' in {a.user}'s Outlook {what}")
         gone = item_id_used(world, owner.name, a.item)
         raise RefusedError(f"{'deleted' if gone else 'unknown'} item '{a.item}' in {a.user}'s Outlook")
+    _nameable("alias", a.alias)
     if a.alias in owner.aliases or item_id_used(world, owner.name, a.alias):
         raise RefusedError(f"'{a.alias}' already names an item in {a.user}'s Outlook")
 
@@ -328,6 +341,7 @@ def _(a: v.BaselineObserved, world: World) -> None:
     records: dict[str, v.BaselineRecord] = {}
     for r in doc.records:
         where = f"baseline record '{r.id}'"
+        _nameable(f"{where}: its id", r.id)
         if r.id in records:
             raise RefusedError(f"{where} is listed twice")
         if record_id_used(world, r.id):
@@ -351,6 +365,7 @@ def _(a: v.BaselineObserved, world: World) -> None:
         seen: set[str] = set()
         for i in items:
             where = f"baseline item '{i.id}' of {name}"
+            _nameable(f"{where}: its id", i.id)
             if i.id in seen:
                 raise RefusedError(f"{where} is listed twice")
             seen.add(i.id)

@@ -462,6 +462,36 @@ def test_a_user_name_with_a_slash_is_refused(run_cli, tmp_path, refusal):
     check_refusal(run_cli, tmp_path, refusal)
 
 
+# a new id or name no reference can name (references are typed on one line: why and history refused them as "not
+# a reference"): a tab, a line break, a line separator, or white space around it
+UNNAMEABLE = (r"tab, a line break or white space around it",)
+UNNAMEABLE_IDS = [
+    case("user.add-with-tab", [], '{do: user.add, user: "a\\tb"}', UNNAMEABLE),
+    case("crm.create-with-line-break", [], '{do: crm.create, actor: bob, record: "c\\n1", type: task}', UNNAMEABLE),
+    case(
+        "outlook.create-with-line-separator",
+        [],
+        '{do: outlook.create, user: alice, item: "o\\u20281", type: task}',
+        UNNAMEABLE,
+    ),
+    case("crm.create-with-space-after", [], '{do: crm.create, actor: bob, record: "c1 ", type: task}', UNNAMEABLE),
+    case(
+        "alias-with-carriage-return",
+        [
+            "{do: crm.create, actor: bob, record: c1, type: contact, owner: alice, fields: {fullname: Ann Lee}}",
+            "{do: sync, user: alice}",
+        ],
+        '{do: alias, user: alice, item: c1, alias: "AAMk\\rX1"}',
+        UNNAMEABLE,
+    ),
+]
+
+
+@pytest.mark.parametrize("refusal", UNNAMEABLE_IDS)
+def test_an_id_no_reference_can_name_is_refused(run_cli, tmp_path, refusal):
+    check_refusal(run_cli, tmp_path, refusal)
+
+
 # --- a type an action does not take -------------------------------------------------------------------------
 
 LATER = "2026-03-09T09:30:00Z"
