@@ -3,7 +3,8 @@ cost of about its own rows, absences included.
 
 `why` and `history` read a reference's positions from the item index. A row forged there would tell an unrelated
 decision, a row deleted would leave a deletion out, so the rows a question reads must be shown to be exactly what
-was sealed. The index's rows fall in LEAVES leaves by their reference (`leaf_of`). Each leaf's value is the sum,
+was sealed. The index's rows fall in LEAVES leaves by their reference (`leaf_of`; a user's by span of positions
+too). Each leaf's value is the sum,
 modulo 2**256, of a keyed digest of each of its rows (`RowDigest`): a row added, removed or changed changes it,
 and a writer adds a batch's rows to it without reading the leaf's other rows. The leaves form GROUPS groups of
 PER_GROUP, each group's digest is a hash of its leaves' values in order, and the root a hash of the groups'
@@ -31,9 +32,28 @@ EMPTY_GROUP = hashlib.sha256(EMPTY * PER_GROUP).digest()
 EMPTY_ROOT = hashlib.sha256(EMPTY_GROUP * GROUPS).digest()
 
 
-def leaf_of(ref: str) -> int:
-    """The leaf of a reference's rows: stable across processes, versions and back ends (CRC-32 of its UTF-8)."""
-    return zlib.crc32(ref.encode("utf-8", "surrogatepass")) % LEAVES
+SPAN = 1 << 16  # positions whose rows of a user's or the organisation's reference share a leaf
+
+
+def spanned(ref: str) -> bool:
+    """Whether a reference's rows are spread over leaves by position: a user's (every sync, option and action
+    filed under the user: thousands) and the organisation's. Asking when a user last synced before a position
+    then reads a span of the user's rows, not all of them; an item's or a record's rows share one leaf."""
+    return ref.startswith(("user:", "org:"))
+
+
+def leaf_of(ref: str, position: int) -> int:
+    """The leaf of a row: stable across processes, versions and back ends (CRC-32 of its reference's UTF-8, and
+    of its span of positions for a spanned reference)."""
+    key = f"{ref}\x00{position // SPAN}" if spanned(ref) else ref
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % LEAVES
+
+
+def leaves_of(ref: str, upto: int) -> list[int]:
+    """Every leaf that can hold a row of `ref` at a position up to `upto`."""
+    if not spanned(ref):
+        return [leaf_of(ref, 0)]
+    return [leaf_of(ref, span * SPAN) for span in range(upto // SPAN + 1)]
 
 
 def group_of(leaf: int) -> int:
@@ -63,7 +83,7 @@ def leaf_sums(rows: Iterable[Sequence[Any]], digest: RowDigest) -> dict[int, int
     """Each leaf's sum of the digests of `rows` (reference, position, rule), for the leaves they fall in."""
     sums: dict[int, int] = {}
     for ref, position, rule in rows:
-        leaf = leaf_of(ref)
+        leaf = leaf_of(ref, position)
         sums[leaf] = (sums.get(leaf, 0) + digest(ref, position, rule)) % MODULUS
     return sums
 

@@ -121,7 +121,7 @@ class Projector:
         match their seals (one read of the events; only those rows are kept)."""
         for position, values in self.store.read_data(after=0, upto=upto):
             for ref in refs_in(values):
-                if leaf_of(ref) in leaves:
+                if leaf_of(ref, position) in leaves:
                     yield ref, position, values.get("rule")
 
     def _deciphered(self, position: int) -> bytes | None:

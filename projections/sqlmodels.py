@@ -26,6 +26,7 @@ from .indextree import (
     EMPTY_GROUP,
     EMPTY_ROOT,
     GROUPS,
+    SPAN,
     RowDigest,
     Tree,
     group_digest,
@@ -33,7 +34,9 @@ from .indextree import (
     group_of,
     leaf_of,
     leaf_sums,
+    leaves_of,
     root_digest,
+    spanned,
     tree_problems,
     value_of,
 )
@@ -321,7 +324,7 @@ class SqlReadModels:
             INDEX,
             first,
             position,
-            ("index", [(leaf_of(ref), ref, at, rule) for ref, at, rule in rows]),
+            ("index", [(leaf_of(ref, at), ref, at, rule) for ref, at, rule in rows]),
             ("actions", [(bucket(i), i, p) for i, p in actions]),
             grow=lambda c: self._grow_tree(c, first - 1, position, sums, {ref for ref, _, _ in rows}),
         )
@@ -723,15 +726,37 @@ class SqlReadModels:
 
     def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
         """The rows of each of `refs` that has any: every row of their leaves read in one statement and checked
-        against the sealed root (`_checked_leaves`)."""
+        against the sealed root (`_checked_leaves`); a user's, from each span of positions up to the tracking
+        position."""
         wanted = list(dict.fromkeys(refs))
-        by_leaf = self._checked_leaves({leaf_of(ref) for ref in wanted})
-        return {ref: rows for ref in wanted if (rows := by_leaf[leaf_of(ref)].get(ref))}
+        upto = self.tracking(INDEX) if any(spanned(ref) for ref in wanted) else 0
+        by_leaf = self._checked_leaves({leaf for ref in wanted for leaf in leaves_of(ref, upto)})
+        found: dict[str, list[tuple[int, str | None]]] = {}
+        for ref in wanted:
+            rows = [row for leaf in dict.fromkeys(leaves_of(ref, upto)) for row in by_leaf[leaf].get(ref, ())]
+            if rows:
+                found[ref] = sorted(rows) if spanned(ref) else rows
+        return found
 
     def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
-        """From the checked rows of each reference (a user's: every event filed under the user)."""
-        rows = self.touched_many([ref for ref, _ in pairs])
-        return [latest_before([p for p, _ in rows.get(ref, ())], position) for ref, position in pairs]
+        """From the checked rows of each reference: a user's from the span of positions just before, then the
+        spans before it until one has a row (a user syncs every few minutes: usually the first)."""
+        rows = self.touched_many([ref for ref, _ in pairs if not spanned(ref)])
+        self._checked_leaves({leaf_of(ref, max(at - 1, 0)) for ref, at in pairs if spanned(ref)})  # at once
+        found: list[int | None] = []
+        for ref, position in pairs:
+            if not spanned(ref):
+                found.append(latest_before([p for p, _ in rows.get(ref, ())], position))
+                continue
+            found.append(None)
+            for span in range(max(position - 1, 0) // SPAN, -1, -1):
+                leaf = leaf_of(ref, span * SPAN)
+                spans = self._checked_leaves({leaf})[leaf].get(ref, ())
+                before = [p for p, _ in spans if p < position and p // SPAN == span]
+                if before:
+                    found[-1] = max(before)
+                    break
+        return found
 
     def _checked_leaves(self, leaves: set[int]) -> dict[int, dict[str, list[tuple[int, str | None]]]]:
         """The rows of each of `leaves`, by reference, as sealed: read with the tree that proves them in one
@@ -764,7 +789,7 @@ class SqlReadModels:
         found: dict[int, dict[str, list[tuple[int, str | None]]]] = {leaf: {} for leaf in leaves}
         if self.rebuild_index is not None:
             for ref, position, rule in self.rebuild_index(leaves, upto):
-                found[leaf_of(ref)].setdefault(ref, []).append((position, rule))
+                found[leaf_of(ref, position)].setdefault(ref, []).append((position, rule))
         return found
 
     def _read_leaves(
@@ -793,7 +818,7 @@ class SqlReadModels:
             if kind == 1:
                 values[int(leaf)] = bytes(value)
             elif kind == 0:
-                if leaf not in found or leaf_of(ref) != leaf:
+                if leaf not in found or leaf_of(ref, int(position)) != leaf:
                     return tracking, found, [(tracking, f"the item index files '{ref}' under leaf {leaf}, not its own")]
                 found[leaf].setdefault(ref, []).append((int(position), rule))
                 sums[leaf] = sums.get(leaf, 0) + digest(ref, int(position), rule)

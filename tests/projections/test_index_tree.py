@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from syncledger.projections import indextree, sealing, sqlmodels
+from syncledger.projections.index import ItemIndex
 from syncledger.projections.indextree import (
     EMPTY,
     EMPTY_ROOT,
@@ -73,7 +74,7 @@ def test_the_tree_finds_a_row_missing_added_or_changed_and_a_value_changed() -> 
     rows: list[Row] = [("crm:a", 1, None), ("crm:a", 4, "RULE"), ("outlook:u/i", 2, None), ("crm:b", 3, None)]
     leaves, groups, root = _tree_of(rows, digest)
     assert tree_problems(rows, digest, leaves, groups, root) == []
-    a = leaf_of("crm:a")
+    a = leaf_of("crm:a", 0)
     for changed in (rows[1:], [*rows, ("crm:a", 5, None)], [("crm:a", 1, "RULE"), *rows[1:]]):
         assert tree_problems(changed, digest, leaves, groups, root) == [
             f"the item index's digest of leaf {a} does not match its rows"
@@ -146,7 +147,7 @@ def _busy_refs(location: str) -> tuple[str, str]:
     counted = sorted(((len(reader.index.rows(ref)), ref) for ref in reader.index.touched if ":" in ref), reverse=True)
     reader.close()
     first = counted[0][1]
-    other = next(ref for n, ref in counted[1:] if group_of(leaf_of(ref)) != group_of(leaf_of(first)) and n > 1)
+    other = next(ref for n, ref in counted[1:] if group_of(leaf_of(ref, 0)) != group_of(leaf_of(first, 0)) and n > 1)
     return first, other
 
 
@@ -191,7 +192,7 @@ def test_a_leaf_or_group_value_changed_is_found_and_the_events_answer(
 ) -> None:
     asked, _ = _busy_refs(built)
     honest, _ = _asked(built, [asked])
-    key, number = ("leaf", leaf_of(asked)) if table == "leaves" else ("grp", group_of(leaf_of(asked)))
+    key, number = ("leaf", leaf_of(asked, 0)) if table == "leaves" else ("grp", group_of(leaf_of(asked, 0)))
     _sql(built, f"UPDATE syncledger_{table} SET value = ? WHERE {key} = ?", bytes(32), number)
     capsys.readouterr()
     found, scanned = _asked(built, [asked])
@@ -253,9 +254,9 @@ def test_a_question_reads_its_leaves_not_the_index(built: str, monkeypatch: pyte
     reader.index.rows(asked)
     reader.close()
     index_rows = [row for row in read if len(row) == 6 and row[0] == 0 and isinstance(row[2], str)]
-    assert index_rows and {row[1] for row in index_rows} == {leaf_of(asked)}
+    assert index_rows and {row[1] for row in index_rows} == {leaf_of(asked, 0)}
     leaf_values = [row for row in read if len(row) == 6 and row[0] == 1 and row[5] is not None]
-    assert {group_of(int(row[1])) for row in leaf_values} == {group_of(leaf_of(asked))}
+    assert {group_of(int(row[1])) for row in leaf_values} == {group_of(leaf_of(asked, 0))}
 
 
 def test_the_tree_written_by_every_writer_is_the_tree_of_the_stored_rows(built: str) -> None:
@@ -321,3 +322,35 @@ def test_a_forged_or_missing_reference_in_the_unsealed_list_misleads_nothing(
         f"the item index's list of references lacks '{asked}', which events touch",
         f"the item index's list of references names '{forged}', which no event touches",
     ]
+
+
+def test_a_users_rows_by_span_answer_when_they_last_acted_as_a_scan_does(
+    stored: Locations, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's rows fall in a leaf per span of positions (here spans of 8, so that the walk back over spans
+    without a row of the user is taken): when each user last acted before a position is what a scan of the
+    events says, and a row of theirs deleted is found and answered from the events."""
+    monkeypatch.setattr(indextree, "SPAN", 8)
+    monkeypatch.setattr(sqlmodels, "SPAN", 8)
+    location = stored.new()
+    reader = open_reader(location, checkpoint_every=40)
+    for action in randomwalk.actions(9, 200):
+        reader.ledger.append([action])
+    scanned = ItemIndex()
+    scanned.add(reader.ledger.store.read())
+    users = sorted(ref for ref in scanned.touched if ref.startswith("user:"))
+    pairs = [(ref, at) for ref in users for at in range(1, scanned.position + 2, 5)]
+    models: Any = reader.projector.models
+    assert models.latest_before(pairs) == scanned.latest_before(pairs)
+    assert {ref: [p for p, _ in rows] for ref, rows in models.touched_many(users).items()} == {
+        ref: scanned.touched[ref] for ref in users
+    }
+    reader.close()
+    assert location is not None
+    busiest = max(users, key=lambda ref: len(scanned.touched[ref]))
+    _sql(location, "DELETE FROM syncledger_index WHERE ref = ? AND position = ?", busiest, scanned.touched[busiest][-2])
+    capsys.readouterr()
+    reader = open_reader(location)
+    assert reader.projector.models.latest_before(pairs) == scanned.latest_before(pairs)
+    reader.close()
+    assert "warning: the item index's rows of leaf" in capsys.readouterr().err

@@ -141,8 +141,14 @@ def test_a_deleted_and_an_added_index_row_are_found(locations: Locations) -> Non
     else:
         _sql(reader, "DELETE FROM syncledger_index WHERE ref = ?", alone)
         _sql(reader, "DELETE FROM syncledger_index WHERE ref = ? AND position = ?", several, first)
-        _sql(reader, "INSERT INTO syncledger_index VALUES (?, ?, ?, NULL)", leaf_of(added_to), added_to, added_at)
-        _sql(reader, "INSERT INTO syncledger_index VALUES (?, 'crm:nowhere', 5, NULL)", leaf_of("crm:nowhere"))
+        _sql(
+            reader,
+            "INSERT INTO syncledger_index VALUES (?, ?, ?, NULL)",
+            leaf_of(added_to, added_at),
+            added_to,
+            added_at,
+        )
+        _sql(reader, "INSERT INTO syncledger_index VALUES (?, 'crm:nowhere', 5, NULL)", leaf_of("crm:nowhere", 5))
     found = _found(_verify(reader), "index")
     exists = [
         (0, f"the item index and a rebuild disagree on whether '{ref}' exists")
