@@ -35,11 +35,14 @@ EMPTY_ROOT = hashlib.sha256(EMPTY_GROUP * GROUPS).digest()
 SPAN = 1 << 16  # positions whose rows of a user's or the organisation's reference share a leaf
 
 
+_SPANNED = ("user:", "org:")
+
+
 def spanned(ref: str) -> bool:
     """Whether a reference's rows are spread over leaves by position: a user's (every sync, option and action
     filed under the user: thousands) and the organisation's. Asking when a user last synced before a position
     then reads a span of the user's rows, not all of them; an item's or a record's rows share one leaf."""
-    return ref.startswith(("user:", "org:"))
+    return ref.startswith(_SPANNED)
 
 
 def leaf_of(ref: str, position: int) -> int:
@@ -71,21 +74,38 @@ class RowDigest:
     otherwise (whoever can edit an unkeyed ledger can re-seal it anyway)."""
 
     def __init__(self, seal_key: bytes | None) -> None:
-        self._key = hashlib.sha256(b"syncledger item index rows\x00" + (seal_key or b"")).digest()
+        key = hashlib.sha256(b"syncledger item index rows\x00" + (seal_key or b"")).digest()
+        self._keyed = hashlib.blake2b(key=key, digest_size=32)  # copied per row: cheaper than keying each
 
     def __call__(self, ref: str, position: int, rule: str | None) -> int:
-        text = f"{ref}\x00{int(position)}\x00{'' if rule is None else '=' + rule}"
-        found = hashlib.blake2b(text.encode("utf-8", "surrogatepass"), key=self._key, digest_size=32).digest()
-        return int.from_bytes(found, "big")
+        found = self._keyed.copy()
+        found.update(
+            f"{ref}\x00{int(position)}\x00{'' if rule is None else '=' + rule}".encode("utf-8", "surrogatepass")
+        )
+        return int.from_bytes(found.digest(), "big")
+
+
+def leaf_rows(
+    rows: Iterable[Sequence[Any]], digest: RowDigest
+) -> tuple[list[tuple[int, str, int, str | None]], dict[int, int]]:
+    """Each row (reference, position, rule) with its leaf first, as the index stores it, and each leaf's sum of
+    the rows' digests: in one pass, as a rebuild writes a million rows (`leaf_of` and `RowDigest`, inlined)."""
+    crc, copy = zlib.crc32, digest._keyed.copy
+    leafed: list[tuple[int, str, int, str | None]] = []
+    sums: dict[int, int] = {}
+    for ref, position, rule in rows:
+        key = f"{ref}\x00{position // SPAN}" if ref.startswith(_SPANNED) else ref
+        leaf = crc(key.encode("utf-8", "surrogatepass")) % LEAVES
+        leafed.append((leaf, ref, position, rule))
+        found = copy()
+        found.update(f"{ref}\x00{position}\x00{'' if rule is None else '=' + rule}".encode("utf-8", "surrogatepass"))
+        sums[leaf] = sums.get(leaf, 0) + int.from_bytes(found.digest(), "big")
+    return leafed, {leaf: total % MODULUS for leaf, total in sums.items()}
 
 
 def leaf_sums(rows: Iterable[Sequence[Any]], digest: RowDigest) -> dict[int, int]:
     """Each leaf's sum of the digests of `rows` (reference, position, rule), for the leaves they fall in."""
-    sums: dict[int, int] = {}
-    for ref, position, rule in rows:
-        leaf = leaf_of(ref, position)
-        sums[leaf] = (sums.get(leaf, 0) + digest(ref, position, rule)) % MODULUS
-    return sums
+    return leaf_rows(rows, digest)[1]
 
 
 def added(value: bytes, amount: int) -> bytes:

@@ -33,7 +33,7 @@ from .indextree import (
     group_leaves,
     group_of,
     leaf_of,
-    leaf_sums,
+    leaf_rows,
     leaves_of,
     root_digest,
     spanned,
@@ -77,6 +77,7 @@ from .sealing import (
 
 K = TypeVar("K")
 V = TypeVar("V")
+REFS_KEPT = 200_000  # references a writer remembers writing to the list of references (about 20 MB)
 LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 35 rows each at 10^6 events)
 ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
 _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
@@ -232,8 +233,10 @@ class SqlReadModels:
         self._checked = _Checked()  # what this process found to match its seals, or the past that answers instead
         # the index's digest tree as this process's last write left it, with the tracking position it is of (a
         # long catch-up reads it once), and the one the write in progress grew; the row digest of the seal key
-        self._tree: tuple[int, Tree] | None = None
-        self._tree_pending: tuple[int, Tree] | None = None
+        # and the references it wrote lately (not written again while it keeps writing: most rows of a batch are
+        # of references a batch before wrote)
+        self._tree: tuple[int, Tree, _Bounded[str, None]] | None = None
+        self._tree_pending: tuple[int, Tree, _Bounded[str, None]] | None = None
         self._digest: tuple[bytes | None, RowDigest] | None = None
         # the index's leaves checked at a tracking position (their rows by reference), and the groups' digests
         # checked against the root sealed there
@@ -319,12 +322,12 @@ class SqlReadModels:
     def write_index(
         self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
     ) -> bool:
-        sums = leaf_sums(rows, self._row_digest())
+        leafed, sums = leaf_rows(rows, self._row_digest())
         return self._write(
             INDEX,
             first,
             position,
-            ("index", [(leaf_of(ref, at), ref, at, rule) for ref, at, rule in rows]),
+            ("index", leafed),
             ("actions", [(bucket(i), i, p) for i, p in actions]),
             grow=lambda c: self._grow_tree(c, first - 1, position, sums, {ref for ref, _, _ in rows}),
         )
@@ -339,11 +342,14 @@ class SqlReadModels:
         """In a batch's transaction (the index complete up to `tracking`): its references noted, its rows' sums
         added to their leaves, the leaves and groups that changed written; the new root, to be sealed. A writer
         that wrote the batch before keeps the tree it left (`_tree`), so a long catch-up reads it once."""
-        tree = self._tree[1] if self._tree is not None and self._tree[0] == tracking else None
+        kept = self._tree if self._tree is not None and self._tree[0] == tracking else None
         self._tree = None  # until this transaction commits (`_write`): a rollback leaves what it read unsure
-        if tree is None:
+        if kept is not None:
+            tree, written = kept[1], kept[2]
+        else:
             c.execute("SELECT grp, value FROM syncledger_groups")
             tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
+            written = _Bounded[str, None](REFS_KEPT)
         missing = sorted(tree.missing(sums))
         if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
             c.execute("SELECT leaf, value FROM syncledger_leaves")
@@ -354,10 +360,12 @@ class SqlReadModels:
         for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
             tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
         leaves, groups, root = tree.grow(sums)
-        self._insert(c, "refs", "ref", [(ref,) for ref in sorted(set(refs))])
+        new = sorted({ref for ref in refs if ref not in written})
+        self._insert(c, "refs", "ref", [(ref,) for ref in new])
         self._insert(c, "leaves", "leaf, value", sorted(leaves.items()), replace=True)
         self._insert(c, "groups", "grp, value", sorted(groups.items()), replace=True)
-        self._tree_pending = (position, tree)
+        written.update(dict.fromkeys(new))
+        self._tree_pending = (position, tree, written)
         return root
 
     def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
@@ -811,17 +819,13 @@ class SqlReadModels:
         )
         tracking = next((int(row[3]) for row in rows if row[0] == 2), 0)
         found: dict[int, dict[str, list[tuple[int, str | None]]]] = {leaf: {} for leaf in leaves}
-        sums: dict[int, int] = {}
-        values: dict[int, bytes] = {}
-        digest = self._row_digest()
-        for kind, leaf, ref, position, rule, value in rows:
-            if kind == 1:
-                values[int(leaf)] = bytes(value)
-            elif kind == 0:
-                if leaf not in found or leaf_of(ref, int(position)) != leaf:
-                    return tracking, found, [(tracking, f"the item index files '{ref}' under leaf {leaf}, not its own")]
-                found[leaf].setdefault(ref, []).append((int(position), rule))
-                sums[leaf] = sums.get(leaf, 0) + digest(ref, int(position), rule)
+        values = {int(row[1]): bytes(row[5]) for row in rows if row[0] == 1}
+        stored = [row[1:5] for row in rows if row[0] == 0]
+        leafed, sums = leaf_rows([(ref, int(position), rule) for _, ref, position, rule in stored], self._row_digest())
+        for (leaf, ref, position, rule), (own, _, _, _) in zip(stored, leafed, strict=True):
+            if leaf != own or leaf not in found:
+                return tracking, found, [(tracking, f"the item index files '{ref}' under leaf {leaf}, not its own")]
+            found[leaf].setdefault(ref, []).append((int(position), rule))
         for rows_of_ref in (r for by_ref in found.values() for r in by_ref.values()):
             rows_of_ref.sort()
         if self.sealer is None:  # read models opened without their events: nothing to check against
