@@ -39,7 +39,8 @@ MADE_RANGE = 16_384  # the ended links' second buckets: by the position that mad
 # buckets by the range of positions they were made in, so that a page of every user's ended links (in the order
 # they were made) checks the ranges it spans, not every ended link
 SEALED: dict[str, tuple[tuple[str, str, int], ...]] = {
-    "index": (("index", "leaf, ref, position, rule", 2), ("actions", "bucket, id, position", 2)),
+    # the item index's own rows are sealed by the root of their digest tree (`index_root`), cumulatively
+    "index": (("actions", "bucket, id, position", 2),),
     "world": (
         ("past_records", "bucket, record, position, state", 2),
         ("past_items", "bucket, owner, item, position", 3),

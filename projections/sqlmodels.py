@@ -145,6 +145,7 @@ _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 # the columns of each table a batch writes, in the order of its rows (a sealed table's as it is read back)
 _COLUMNS = {
     "checkpoints": "position, state, seal",
+    "index": "leaf, ref, position, rule",
     **{table: columns for layout in SEALED.values() for table, columns, _ in layout if table not in SOURCE},
     "buckets": "tbl, last, bucket, digest",
 }
@@ -541,8 +542,17 @@ class SqlReadModels:
             return []
         leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
         groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
-        rows = self.iterate("SELECT ref, position, rule FROM syncledger_index WHERE position <= ?", (upto,))
-        return tree_problems(rows, self._row_digest(), leaves, groups, root)
+        misfiled: list[str] = []
+
+        def rows() -> Iterator[tuple[str, int, str | None]]:
+            statement = "SELECT leaf, ref, position, rule FROM syncledger_index WHERE position <= ?"
+            for leaf, ref, position, rule in self.iterate(statement, (upto,)):
+                if leaf != leaf_of(ref, int(position)) and not misfiled:
+                    misfiled.append(f"the item index files '{ref}' at {position} under leaf {leaf}, not its own")
+                yield ref, int(position), rule
+
+        problems = tree_problems(rows(), self._row_digest(), leaves, groups, root)
+        return misfiled + problems
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
         """A bucketed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page

@@ -273,7 +273,7 @@ def test_the_tree_written_by_every_writer_is_the_tree_of_the_stored_rows(built: 
 
 
 def test_the_root_sealed_in_a_batch_is_after_its_tables_digests() -> None:
-    batch = sealing.Batch("index", 2, 1, b"", b"a" * 32 + b"b" * 32 + b"c" * 32, b"")
+    batch = sealing.Batch("index", 2, 1, b"", b"a" * 32 + b"c" * 32, b"")  # the action ids' digest, the root
     assert sealing.index_root(batch) == b"c" * 32
     assert indextree.EMPTY_ROOT == root_digest({})
 
