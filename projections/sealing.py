@@ -13,6 +13,9 @@ row), and a batch's digest of such a table is a digest of its buckets' digests, 
 (`syncledger_buckets`). A lookup checks the batches' chain and the bucket digests once per process, then only the
 rows of its key's bucket: the rows it found match what was sealed, and no sealed row of that key is missing (an
 absence is proven as well as a presence).
+
+The item index's own rows are not digested per batch: each of its batches seals, after its tables' digests, the
+root of the index's digest tree as of its end (`index_root`; `projections.indextree`), which proves every row.
 """
 
 from __future__ import annotations
