@@ -43,7 +43,7 @@ def fold_stored(world: World, event: Action | Decided, position: int) -> None:
     not an internal error."""
     try:
         evolve(world, event, position)
-    except (LookupError, ValueError, TypeError, AttributeError) as e:
+    except LookupError as e:  # what an event that does not apply raises; anything else is the program's error
         raise DoesNotApply(
             f"the event at position {position} does not apply to the state before it ({type(e).__name__}: {e}): "
             "it was changed behind the ledger's back (`syncledger verify` lists what is damaged)"

@@ -14,8 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
+from syncledger.ledger import application
 from syncledger.ledger.evolve import evolve
-from syncledger.projections import projector, sealing
+from syncledger.projections import sealing
 from syncledger.projections.integrity import verify
 from syncledger.projections.reader import Reader, open_reader
 from syncledger.projections.sealing import checkpoint_seal
@@ -117,7 +118,7 @@ def test_an_error_of_the_program_while_folding_onto_a_checkpoint_is_not_taken_fo
             raise AttributeError("a bug")
         evolve(world, event, at)
 
-    monkeypatch.setattr(projector, "evolve", evolve_with_a_bug)
+    monkeypatch.setattr(application, "evolve", evolve_with_a_bug)  # what `fold_stored` calls
     try:
         with pytest.raises(AttributeError, match="a bug"):
             reader.projector.world_at(position + 3)
