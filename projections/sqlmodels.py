@@ -183,10 +183,6 @@ def _sealed_columns(projection: str, table: str) -> str:
     return next(columns for name, columns, _ in SEALED[projection] if name == table)
 
 
-def _position(row: Sequence[Any] | None) -> int | None:
-    return int(row[0]) if row is not None and row[0] is not None else None
-
-
 RECORDS_KEPT = 4096  # deleted records a process keeps once looked up
 
 
