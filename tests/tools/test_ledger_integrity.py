@@ -251,18 +251,7 @@ def test_a_keyed_ledger_refuses_writers_and_checkers_without_its_key(
     assert _last(location) == events, "nothing appended"
     # re-sealed from the start without a key, as someone with database access could: keyless verify is not clean
     monkeypatch.delenv("SYNCLEDGER_SEAL_KEY")
-    previous = bytes(32)
-    for position, topic, state in _sql(
-        location, "SELECT originator_version, topic, state FROM stored_events ORDER BY 1"
-    ):
-        payload = unwrap(bytes(state))[2]
-        previous = seal(previous, position, topic, payload, None)
-        _sql(
-            location,
-            "UPDATE stored_events SET state = ? WHERE originator_version = ?",
-            wrap(previous, payload, False),
-            position,
-        )
+    _resealed(location, 1)
     assert "cannot verify" in _one_error_line(run_cli("verify", "--db", location))
     monkeypatch.setenv("SYNCLEDGER_SEAL_KEY", KEY)
     found = _findings(run_cli("verify", "--json", "--db", location))
@@ -462,14 +451,14 @@ def test_a_row_turned_into_text_with_sql_is_a_finding_and_one_line(tmp_path: Pat
     assert f"position {last} is stored as text" in line
 
 
-def _resealed(location: str, position: int, old: bytes, new: bytes) -> None:
-    """Change an event's payload with SQL and seal it and every event after it again, as anyone who can edit an
-    unkeyed ledger can: its chain holds."""
+def _resealed(location: str, position: int, old: bytes = b"", new: bytes = b"") -> None:
+    """Seal every event from `position` on again without a key (changing `old` to `new` in its payload first, if
+    given), as anyone with access to the database can: the unkeyed chain holds."""
     rows = _sql(location, "SELECT originator_version, topic, state FROM stored_events ORDER BY originator_version")
     previous = bytes(32)
     for at, topic, state in rows:
         _, stored_seal, payload = unwrap(bytes(state))
-        if at == position:
+        if at == position and old:
             assert old in payload
             payload = payload.replace(old, new, 1)
         if at >= position:
