@@ -11,9 +11,10 @@ PER_GROUP, each group's digest is a hash of its leaves' values in order, and the
 digests. The root is sealed in each batch of the index (`projections.sealing`), to the event seal at the batch's
 end and, on a keyed ledger, with the key.
 
-So a question checks the rows of its references' leaves (about rows/LEAVES each: about 35 at 10^6 events) and
-the values of their groups' leaves (PER_GROUP each); a process checks every group's digest against the last
-batch's seal once per tracking position (GROUPS values): no more, however large the ledger. Everything here is
+So a question checks the rows of its references' leaves (about rows/LEAVES each: about 19 in the bench's 10^6
+events: they grow with the ledger, but a 256th of the index, as the archive's buckets, would be 4,800) and the values
+of their groups' leaves (PER_GROUP each); a process checks every group's digest against the last batch's seal
+once per tracking position (GROUPS values, however large the ledger). Everything here is
 pure; the read models store the leaves and groups and read them back."""
 
 from __future__ import annotations

@@ -78,7 +78,7 @@ from .sealing import (
 K = TypeVar("K")
 V = TypeVar("V")
 REFS_KEPT = 200_000  # references a writer remembers writing to the list of references (about 20 MB)
-LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 35 rows each at 10^6 events)
+LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 19 rows each at 10^6 events)
 ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
 _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
 WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
