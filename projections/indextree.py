@@ -14,8 +14,11 @@ end and, on a keyed ledger, with the key.
 So a question checks the rows of its references' leaves (about rows/LEAVES each: about 19 in the bench's 10^6
 events: they grow with the ledger, but a 256th of the index, as the archive's buckets, would be 4,800) and the values
 of their groups' leaves (PER_GROUP each); a process checks every group's digest against the last batch's seal
-once per tracking position (GROUPS values, however large the ledger). Everything here is
-pure; the read models store the leaves and groups and read them back."""
+once per tracking position (GROUPS values, however large the ledger). The read models store the rows keyed by
+reference and position, so that each batch adds its rows where the batches before added theirs, and list which
+references (and which spans of a user's) have rows in each leaf (`leaf_rows`); a leaf is read as the rows of what
+is listed under it, so a reference left out of that list, or listed under another leaf, leaves a leaf's sum short.
+Everything here is pure; the read models store the rows, lists, leaves and groups and read them back."""
 
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ EMPTY_ROOT = hashlib.sha256(EMPTY_GROUP * GROUPS).digest()
 
 
 SPAN = 1 << 16  # positions whose rows of a user's or the organisation's reference share a leaf
+UNBOUNDED = (1 << 62) - 1  # the last position of the one span of a reference that is not spanned
 
 
 _SPANNED = ("user:", "org:")
@@ -86,22 +90,34 @@ class RowDigest:
         return int.from_bytes(found.digest(), "big")
 
 
-def leaf_rows(
-    rows: Iterable[Sequence[Any]], digest: RowDigest
-) -> tuple[list[tuple[int, str, int, str | None]], dict[int, int]]:
-    """Each row (reference, position, rule) with its leaf first, as the index stores it, and each leaf's sum of
-    the rows' digests: in one pass, as a rebuild writes a million rows (`leaf_of` and `RowDigest`, inlined)."""
+def low_of(ref: str, position: int) -> int:
+    """The first position of the span a row of `ref` falls in: 0 for a reference that is not spanned."""
+    return position - position % SPAN if ref.startswith(_SPANNED) else 0
+
+
+def high_of(ref: str, low: int) -> int:
+    """The last position of the span that starts at `low` (`low_of`): unbounded for a reference not spanned."""
+    return low + SPAN - 1 if ref.startswith(_SPANNED) else UNBOUNDED
+
+
+def leaf_rows(rows: Iterable[Sequence[Any]], digest: RowDigest) -> tuple[set[tuple[int, str, int]], dict[int, int]]:
+    """What the rows (reference, position, rule) fall under, each as (leaf, reference, first position of its span;
+    `low_of`), and each leaf's sum of the rows' digests: in one pass, as a rebuild writes a million rows
+    (`leaf_of`, `low_of` and `RowDigest`, inlined)."""
     crc, copy = zlib.crc32, digest._keyed.copy
-    leafed: list[tuple[int, str, int, str | None]] = []
+    listed: set[tuple[int, str, int]] = set()
     sums: dict[int, int] = {}
     for ref, position, rule in rows:
-        key = f"{ref}\x00{position // SPAN}" if ref.startswith(_SPANNED) else ref
-        leaf = crc(key.encode("utf-8", "surrogatepass")) % LEAVES
-        leafed.append((leaf, ref, position, rule))
+        if ref.startswith(_SPANNED):
+            low = position - position % SPAN
+            leaf = crc(f"{ref}\x00{low // SPAN}".encode("utf-8", "surrogatepass")) % LEAVES
+        else:
+            low, leaf = 0, crc(ref.encode("utf-8", "surrogatepass")) % LEAVES
+        listed.add((leaf, ref, low))
         found = copy()
         found.update(f"{ref}\x00{position}\x00{'' if rule is None else '=' + rule}".encode("utf-8", "surrogatepass"))
         sums[leaf] = sums.get(leaf, 0) + int.from_bytes(found.digest(), "big")
-    return leafed, {leaf: total % MODULUS for leaf, total in sums.items()}
+    return listed, {leaf: total % MODULUS for leaf, total in sums.items()}
 
 
 def leaf_sums(rows: Iterable[Sequence[Any]], digest: RowDigest) -> dict[int, int]:

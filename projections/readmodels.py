@@ -33,8 +33,9 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # removed from its record or item, not kept as null, so checkpoints folded before hold what the fold no longer
 # gives; 16: SQLite's tables STRICT, so that no position is stored as text; 17: the item index's rows in leaves
 # by their reference, under a digest tree whose root each batch seals (`projections.indextree`), and its references
-# in a table of their own for prefixes)
-FORMAT = 17
+# in a table of their own for prefixes; 18: the item index keyed by reference again, with the references of each
+# leaf listed, so that a batch's rows are written where the batches before wrote theirs)
+FORMAT = 18
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"

@@ -28,6 +28,7 @@ from syncledger.ledger.world import Link, Record
 
 from .codec import record_of
 from .index import refs_of
+from .indextree import high_of, leaf_of, low_of
 from .readmodels import ReadModels
 from .sqlmodels import SqlReadModels
 
@@ -169,9 +170,10 @@ def index_problems(models: ReadModels, spill: Spill, indexed: int) -> list[Probl
 
 
 def refs_problems(models: ReadModels, spill: Spill) -> list[Problem]:
-    """The stored list of references (what a typed prefix resolves to; `projections.indextree`) against the
-    rebuild's: a reference that events touch missing from it, or one in it that none touches (read checked: one
-    written since, by another process, has its rows by then)."""
+    """The stored lists of references against the rebuild's: the references for prefixes, and the references (and
+    users' spans) listed under each leaf of the digest tree (`projections.indextree`), which a question reads its
+    leaf's rows by. A reference that events touch missing from them, or one in them that none touches (read
+    checked: one written since, by another process, has its rows by then)."""
     if not isinstance(models, SqlReadModels):
         return []
     stored = ((row[0], True) for row in _stored(models, "refs", "ref", "ref{c}", None))
@@ -182,7 +184,47 @@ def refs_problems(models: ReadModels, spill: Spill) -> list[Problem]:
             problems.append((0, f"the item index's list of references lacks '{ref}', which events touch"))
         elif theirs is None and not models.touched(ref):
             problems.append((0, f"the item index's list of references names '{ref}', which no event touches"))
+    listed = (
+        ((ref, int(low)), (int(leaf), int(high)))
+        for ref, low, leaf, high in _stored(models, "listed", "ref, low, leaf, high", "ref{c}, low", None)
+    )
+    for (ref, low), kept, own in _merge(listed, _listed(spill)):
+        if kept == own:
+            continue
+        if kept is None:
+            assert own is not None
+            problems.append((0, f"the item index does not list '{ref}' under leaf {own[0]}, where its rows are"))
+        elif own is None:
+            if not _listed_rows(models, ref, kept[0], low):
+                problems.append((0, f"the item index lists '{ref}' under leaf {kept[0]}, where none of its rows are"))
+        else:
+            problems.append(
+                (
+                    0,
+                    f"the item index lists '{ref}' under leaf {kept[0]} (positions {low} to {kept[1]}), not as its "
+                    f"rows fall (leaf {own[0]}, to {own[1]})",
+                )
+            )
     return problems
+
+
+def _listed(spill: Spill) -> Iterator[tuple[tuple[str, int], tuple[int, int]]]:
+    """What the rebuild's index rows fall under, as the stored list holds it: ((reference, first position of its
+    span), (leaf, last position of its span)), in that order."""
+    last: tuple[str, int] | None = None
+    for ref, position in spill.read("SELECT ref, position FROM index_rows ORDER BY ref, position"):
+        key = (ref, low_of(ref, int(position)))
+        if key != last:
+            last = key
+            yield key, (leaf_of(ref, key[1]), high_of(ref, key[1]))
+
+
+def _listed_rows(models: SqlReadModels, ref: str, leaf: int, low: int) -> bool:
+    """Whether the reference is listed as it would be (the leaf and the start of a span of its own) and has rows
+    there by now (written since the rebuild, by another process): the checked index says."""
+    if low != low_of(ref, low) or leaf != leaf_of(ref, low):
+        return False
+    return any(low <= position <= high_of(ref, low) for position, _ in models.touched(ref))
 
 
 class Unreadable(Exception):

@@ -32,6 +32,7 @@ from .indextree import (
     group_digest,
     group_leaves,
     group_of,
+    high_of,
     leaf_of,
     leaf_rows,
     leaves_of,
@@ -77,7 +78,7 @@ from .sealing import (
 
 K = TypeVar("K")
 V = TypeVar("V")
-REFS_KEPT = 200_000  # references a writer remembers writing to the list of references (about 20 MB)
+REFS_KEPT = 200_000  # references (and users' spans) a writer remembers listing (about 20 MB)
 LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 19 rows each at 10^6 events)
 ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
 _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
@@ -89,6 +90,7 @@ _TABLES = (
     "checkpoints",
     "index",
     "refs",
+    "listed",
     "leaves",
     "groups",
     "past_records",
@@ -103,10 +105,15 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS syncledger_tracking (name TEXT PRIMARY KEY, position BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_checkpoints (position BIGINT PRIMARY KEY, state {blob} NOT NULL, "
     "seal {blob} NOT NULL)",
-    # the item index keyed by its rows' leaves first (`projections.indextree`), so that the rows a question checks,
-    # every row of its reference's leaf, lie together; its references once each, in byte order, for prefixes
-    "CREATE TABLE IF NOT EXISTS syncledger_index (leaf INTEGER NOT NULL, ref TEXT NOT NULL, position BIGINT NOT NULL, "
-    "rule TEXT, PRIMARY KEY (leaf, ref, position)){without_rowid}",
+    # the item index keyed by reference and position, so that a batch's rows go where the batch before put its
+    # own (keyed by leaf first, as format 17 was, each batch wrote all over the table: a tenth slower at 10^6
+    # events with the table ten times the page cache, as it is at 10^7); which references (and, of a user's, which
+    # spans of positions: `projections.indextree`) have rows in each leaf, so that a question reads every row of
+    # its reference's leaf; the references once each, in byte order, for prefixes
+    "CREATE TABLE IF NOT EXISTS syncledger_index (ref TEXT NOT NULL, position BIGINT NOT NULL, rule TEXT, "
+    "PRIMARY KEY (ref, position)){without_rowid}",
+    "CREATE TABLE IF NOT EXISTS syncledger_listed (leaf INTEGER NOT NULL, ref TEXT NOT NULL, low BIGINT NOT NULL, "
+    "high BIGINT NOT NULL, PRIMARY KEY (leaf, ref, low)){without_rowid}",
     "CREATE TABLE IF NOT EXISTS syncledger_refs (ref TEXT{bytewise} NOT NULL PRIMARY KEY){without_rowid}",
     # the digest tree over the index's leaves: the leaves and groups with rows, each as of the index's tracking
     "CREATE TABLE IF NOT EXISTS syncledger_leaves (leaf INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
@@ -145,7 +152,7 @@ _LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
 # the columns of each table a batch writes, in the order of its rows (a sealed table's as it is read back)
 _COLUMNS = {
     "checkpoints": "position, state, seal",
-    "index": "leaf, ref, position, rule",
+    "index": "ref, position, rule",
     **{table: columns for layout in SEALED.values() for table, columns, _ in layout if table not in SOURCE},
     "buckets": "tbl, last, bucket, digest",
 }
@@ -232,8 +239,8 @@ class SqlReadModels:
         # long catch-up reads it once), and the one the write in progress grew; the row digest of the seal key
         # and the references it wrote lately (not written again while it keeps writing: most rows of a batch are
         # of references a batch before wrote)
-        self._tree: tuple[int, Tree, _Bounded[str, None]] | None = None
-        self._tree_pending: tuple[int, Tree, _Bounded[str, None]] | None = None
+        self._tree: tuple[int, Tree, _Bounded[tuple[int, str, int], None]] | None = None
+        self._tree_pending: tuple[int, Tree, _Bounded[tuple[int, str, int], None]] | None = None
         self._digest: tuple[bytes | None, RowDigest] | None = None
         # the index's leaves checked at a tracking position (their rows by reference), and the groups' digests
         # checked against the root sealed there
@@ -319,14 +326,14 @@ class SqlReadModels:
     def write_index(
         self, first: int, position: int, rows: Sequence[IndexRow], actions: Sequence[tuple[str, int]]
     ) -> bool:
-        leafed, sums = leaf_rows(rows, self._row_digest())
+        listed, sums = leaf_rows(rows, self._row_digest())
         return self._write(
             INDEX,
             first,
             position,
-            ("index", leafed),
+            ("index", rows),
             ("actions", [(bucket(i), i, p) for i, p in actions]),
-            grow=lambda c: self._grow_tree(c, first - 1, position, sums, {ref for ref, _, _ in rows}),
+            grow=lambda c: self._grow_tree(c, first - 1, position, sums, listed),
         )
 
     def _row_digest(self) -> RowDigest:
@@ -335,10 +342,13 @@ class SqlReadModels:
             self._digest = (key, RowDigest(key))
         return self._digest[1]
 
-    def _grow_tree(self, c: Any, tracking: int, position: int, sums: Mapping[int, int], refs: Iterable[str]) -> bytes:
-        """In a batch's transaction (the index complete up to `tracking`): its references noted, its rows' sums
-        added to their leaves, the leaves and groups that changed written; the new root, to be sealed. A writer
-        that wrote the batch before keeps the tree it left (`_tree`), so a long catch-up reads it once."""
+    def _grow_tree(
+        self, c: Any, tracking: int, position: int, sums: Mapping[int, int], listed: Iterable[tuple[int, str, int]]
+    ) -> bytes:
+        """In a batch's transaction (the index complete up to `tracking`): its references listed under their
+        leaves (`listed`: leaf, reference, first position of its span) and for prefixes, its rows' sums added to
+        their leaves, the leaves and groups that changed written; the new root, to be sealed. A writer that wrote
+        the batch before keeps the tree it left (`_tree`), so a long catch-up reads it once."""
         kept = self._tree if self._tree is not None and self._tree[0] == tracking else None
         self._tree = None  # until this transaction commits (`_write`): a rollback leaves what it read unsure
         if kept is not None:
@@ -346,7 +356,7 @@ class SqlReadModels:
         else:
             c.execute("SELECT grp, value FROM syncledger_groups")
             tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
-            written = _Bounded[str, None](REFS_KEPT)
+            written = _Bounded[tuple[int, str, int], None](REFS_KEPT)
         missing = sorted(tree.missing(sums))
         if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
             c.execute("SELECT leaf, value FROM syncledger_leaves")
@@ -357,8 +367,10 @@ class SqlReadModels:
         for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
             tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
         leaves, groups, root = tree.grow(sums)
-        new = sorted({ref for ref in refs if ref not in written})
-        self._insert(c, "refs", "ref", [(ref,) for ref in new])
+        new = sorted(entry for entry in listed if entry not in written)
+        entries = [(leaf, ref, low, high_of(ref, low)) for leaf, ref, low in new]
+        self._insert(c, "listed", "leaf, ref, low, high", entries)
+        self._insert(c, "refs", "ref", sorted({(ref,) for _, ref, _ in new}))
         self._insert(c, "leaves", "leaf, value", sorted(leaves.items()), replace=True)
         self._insert(c, "groups", "grp, value", sorted(groups.items()), replace=True)
         written.update(dict.fromkeys(new))
@@ -538,17 +550,9 @@ class SqlReadModels:
             return []
         leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
         groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
-        misfiled: list[str] = []
-
-        def rows() -> Iterator[tuple[str, int, str | None]]:
-            statement = "SELECT leaf, ref, position, rule FROM syncledger_index WHERE position <= ?"
-            for leaf, ref, position, rule in self.iterate(statement, (upto,)):
-                if leaf != leaf_of(ref, int(position)) and not misfiled:
-                    misfiled.append(f"the item index files '{ref}' at {position} under leaf {leaf}, not its own")
-                yield ref, int(position), rule
-
-        problems = tree_problems(rows(), self._row_digest(), leaves, groups, root)
-        return misfiled + problems
+        rows = self.iterate("SELECT ref, position, rule FROM syncledger_index WHERE position <= ?", (upto,))
+        found = ((ref, int(position), rule) for ref, position, rule in rows)
+        return tree_problems(found, self._row_digest(), leaves, groups, root)
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
         """A bucketed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page
@@ -812,13 +816,15 @@ class SqlReadModels:
         """The index's tracking position, the stored rows of `leaves` there, by leaf and reference, and (position,
         problem) for what of them does not match the root sealed there: each leaf's rows against its value, the
         values of their groups' leaves against the groups' digests, those against the root (`_sealed_groups`).
-        Rows, leaf values and tracking position come in one statement, so from one snapshot; None if the index was
-        written before the groups' digests were read."""
+        A leaf's rows are those of the references (and spans) listed under it; a reference left out of the list, or
+        listed under another leaf, leaves its leaf's sum short. Rows, leaf values and tracking position come in one
+        statement, so from one snapshot; None if the index was written before the groups' digests were read."""
         ranges, params = _group_ranges(sorted({group_of(leaf) for leaf in leaves}))
         marks = ", ".join("?" * len(leaves))
         null = f"CAST(NULL AS {self._blob})"
         rows = self._all(
-            f"SELECT 0, leaf, ref, position, rule, {null} FROM syncledger_index WHERE leaf IN ({marks}) "
+            f"SELECT 0, l.leaf, i.ref, i.position, i.rule, {null} FROM syncledger_listed l JOIN syncledger_index i "
+            f"ON i.ref = l.ref AND i.position >= l.low AND i.position <= l.high WHERE l.leaf IN ({marks}) "
             f"UNION ALL SELECT 1, leaf, NULL, NULL, NULL, value FROM syncledger_leaves WHERE {ranges} "
             f"UNION ALL SELECT 2, NULL, NULL, position, NULL, {null} FROM syncledger_tracking WHERE name = ?",
             (*sorted(leaves), *params, INDEX),
@@ -826,12 +832,12 @@ class SqlReadModels:
         tracking = next((int(row[3]) for row in rows if row[0] == 2), 0)
         found: dict[int, dict[str, list[tuple[int, str | None]]]] = {leaf: {} for leaf in leaves}
         values = {int(row[1]): bytes(row[5]) for row in rows if row[0] == 1}
-        stored = [row[1:5] for row in rows if row[0] == 0]
-        leafed, sums = leaf_rows([(ref, int(position), rule) for _, ref, position, rule in stored], self._row_digest())
-        for (leaf, ref, position, rule), (own, _, _, _) in zip(stored, leafed, strict=True):
-            if leaf != own or leaf not in found:
-                return tracking, found, [(tracking, f"the item index files '{ref}' under leaf {leaf}, not its own")]
-            found[leaf].setdefault(ref, []).append((int(position), rule))
+        stored = [(int(row[1]), row[2], int(row[3]), row[4]) for row in rows if row[0] == 0]
+        _, sums = leaf_rows([row[1:] for row in stored], self._row_digest())
+        for leaf, ref, position, rule in stored:
+            if leaf != leaf_of(ref, position) or leaf not in found:
+                return tracking, found, [(tracking, f"the item index lists '{ref}' under leaf {leaf}, not its own")]
+            found[leaf].setdefault(ref, []).append((position, rule))
         for rows_of_ref in (r for by_ref in found.values() for r in by_ref.values()):
             rows_of_ref.sort()
         if self.sealer is None:  # read models opened without their events: nothing to check against

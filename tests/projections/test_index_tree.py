@@ -154,13 +154,16 @@ def _busy_refs(location: str) -> tuple[str, str]:
 TAMPERINGS = {
     "a row deleted": "DELETE FROM syncledger_index WHERE ref = ? AND position = (SELECT max(position) FROM "
     "syncledger_index WHERE ref = ?)",
-    "a row added": "INSERT INTO syncledger_index SELECT leaf, ref, 1, NULL FROM syncledger_index WHERE ref = ? "
+    "a row added": "INSERT INTO syncledger_index SELECT ref, 1, NULL FROM syncledger_index WHERE ref = ? "
     "AND ref = ? LIMIT 1",
     "a rule changed": "UPDATE syncledger_index SET rule = 'FORGED' WHERE ref = ? AND position = (SELECT "
     "min(position) FROM syncledger_index WHERE ref = ?)",
-    "a row filed under another leaf": "UPDATE syncledger_index SET leaf = CASE WHEN leaf = 0 THEN 1 ELSE leaf - 1 END "
-    "WHERE ref = ? AND "
-    "position = (SELECT min(position) FROM syncledger_index WHERE ref = ?)",
+    # a question reads the rows of the references listed under its leaf
+    "a reference listed under another leaf": "UPDATE syncledger_listed SET leaf = CASE WHEN leaf = 0 THEN 1 "
+    "ELSE leaf - 1 END WHERE ref = ? AND ref = ?",
+    "a reference left out of its leaf's list": "DELETE FROM syncledger_listed WHERE ref = ? AND ref = ?",
+    "a reference listed twice, over the same rows": "INSERT INTO syncledger_listed SELECT leaf, ref, low + 1, high "
+    "FROM syncledger_listed WHERE ref = ? AND ref = ?",
 }
 
 
@@ -223,13 +226,15 @@ def test_a_leaf_rolled_back_with_its_rows_is_found_by_its_group(
     for action in actions[300:]:
         reader.ledger.append([action])
     reader.close()
-    leaf, ref = next(
-        (int(leaf), ref)
-        for leaf, ref in _sql(location, "SELECT leaf, ref FROM syncledger_index WHERE position > ? ORDER BY ref", upto)
-        if int(leaf) in before
-    )
+    added = [
+        (ref, int(p))
+        for ref, p in _sql(location, "SELECT ref, position FROM syncledger_index WHERE position > ?", upto)
+    ]
+    leaf, ref = next((leaf_of(ref, p), ref) for ref, p in sorted(added) if leaf_of(ref, p) in before)
     honest, _ = _asked(location, [ref])
-    _sql(location, "DELETE FROM syncledger_index WHERE leaf = ? AND position > ?", leaf, upto)
+    for other, position in added:
+        if leaf_of(other, position) == leaf:
+            _sql(location, "DELETE FROM syncledger_index WHERE ref = ? AND position = ?", other, position)
     _sql(location, "UPDATE syncledger_leaves SET value = ? WHERE leaf = ?", before[leaf], leaf)
     capsys.readouterr()
     found, scanned = _asked(location, [ref])

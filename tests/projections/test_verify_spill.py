@@ -13,7 +13,6 @@ import pytest
 
 from syncledger.ledger import vocabulary as v
 from syncledger.projections import integrity, spill, sqlmodels
-from syncledger.projections.indextree import leaf_of
 from syncledger.projections.integrity import Report, verify
 from syncledger.projections.memorymodels import MemoryReadModels
 from syncledger.projections.reader import Reader, open_reader
@@ -141,14 +140,8 @@ def test_a_deleted_and_an_added_index_row_are_found(locations: Locations) -> Non
     else:
         _sql(reader, "DELETE FROM syncledger_index WHERE ref = ?", alone)
         _sql(reader, "DELETE FROM syncledger_index WHERE ref = ? AND position = ?", several, first)
-        _sql(
-            reader,
-            "INSERT INTO syncledger_index VALUES (?, ?, ?, NULL)",
-            leaf_of(added_to, added_at),
-            added_to,
-            added_at,
-        )
-        _sql(reader, "INSERT INTO syncledger_index VALUES (?, 'crm:nowhere', 5, NULL)", leaf_of("crm:nowhere", 5))
+        _sql(reader, "INSERT INTO syncledger_index VALUES (?, ?, NULL)", added_to, added_at)
+        _sql(reader, "INSERT INTO syncledger_index VALUES ('crm:nowhere', 5, NULL)")
     found = _found(_verify(reader), "index")
     exists = [
         (0, f"the item index and a rebuild disagree on whether '{ref}' exists")

@@ -99,6 +99,7 @@ def test_a_head_kept_outside_shows_a_ledger_cut_short_and_its_read_models_rolled
     _sql(location, "DELETE FROM syncledger_batches WHERE last >= ?", doc["position"])
     _sql(location, "UPDATE syncledger_tracking SET position = ? WHERE name != 'format'", doc["position"] - 1)
     _sql(location, "DELETE FROM syncledger_refs WHERE ref = 'user:zoe'")
+    _sql(location, "DELETE FROM syncledger_listed WHERE ref = 'user:zoe'")
     for table, rows in tree.items():
         _sql(location, f"DELETE FROM syncledger_{table}")
         for row in rows:
