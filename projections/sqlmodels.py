@@ -80,6 +80,7 @@ K = TypeVar("K")
 V = TypeVar("V")
 REFS_KEPT = 200_000  # references (and users' spans) a writer remembers listing (about 20 MB)
 LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 19 rows each at 10^6 events)
+READ_LEAVES = 1024  # leaves read in one statement, with the values of their groups' leaves (16 each): parameters
 ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
 _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
 WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
@@ -171,11 +172,12 @@ def _strict(statement: str) -> str:
     return typed.format(blob="BLOB", without_rowid=" WITHOUT ROWID, STRICT", bytewise="")
 
 
-def _group_ranges(groups: Sequence[int]) -> tuple[str, tuple[int, ...]]:
-    """The condition on the leaves' table (or the index's) that selects the leaves of `groups`, each a range of its
-    key, and its parameters."""
-    spans = [group_leaves(group) for group in groups]
-    return " OR ".join(["(leaf >= ? AND leaf < ?)"] * len(spans)), tuple(n for s in spans for n in (s.start, s.stop))
+def _group_leaves(groups: Sequence[int]) -> tuple[str, tuple[int, ...]]:
+    """The condition on the leaves' table that selects the leaves of `groups`, and its parameters: a list, not a
+    range per group (SQLite refuses an expression of a thousand ORs, as a diff's references of every user span at
+    10^7 events made it)."""
+    leaves = tuple(leaf for group in groups for leaf in group_leaves(group))
+    return f"leaf IN ({', '.join('?' * len(leaves))})", leaves
 
 
 def _in_bucket(table: str, number: int) -> tuple[str, tuple[int, ...]]:
@@ -361,7 +363,7 @@ class SqlReadModels:
         if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
             c.execute("SELECT leaf, value FROM syncledger_leaves")
         elif missing:
-            ranges, params = _group_ranges(missing)
+            ranges, params = _group_leaves(missing)
             c.execute(self._sql(f"SELECT leaf, value FROM syncledger_leaves WHERE {ranges}"), params)
         found = {int(leaf): bytes(value) for leaf, value in (c.fetchall() if missing else ())}
         for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
@@ -786,7 +788,7 @@ class SqlReadModels:
             missing = leaves - set(kept)
             if not missing:
                 return {leaf: kept[leaf] for leaf in leaves}
-            outcome = self._read_leaves(missing)
+            outcome = self._read_in_parts(missing)
             if outcome is None:
                 continue  # written while it was read: read again
             tracking, read, problems = outcome
@@ -802,6 +804,25 @@ class SqlReadModels:
             self._leaves[1].update(read)  # kept within bounds: some of `found` may be forgotten already
             return found
         return self._leaves_from_events(leaves, self.tracking(INDEX))  # writers never paused: the events answer
+
+    def _read_in_parts(
+        self, leaves: set[int]
+    ) -> tuple[int, dict[int, dict[str, list[tuple[int, str | None]]]], list[tuple[int, str]]] | None:
+        """`_read_leaves` of at most READ_LEAVES leaves a statement (a statement's parameters are bounded: 32,766 on
+        SQLite), every part at the same tracking position; None if the index was written between them."""
+        ordered = sorted(leaves)
+        tracking: int | None = None
+        found: dict[int, dict[str, list[tuple[int, str | None]]]] = {}
+        problems: list[tuple[int, str]] = []
+        for start in range(0, len(ordered), READ_LEAVES):
+            outcome = self._read_leaves(set(ordered[start : start + READ_LEAVES]))
+            if outcome is None or (tracking is not None and outcome[0] != tracking):
+                return None
+            tracking = outcome[0]
+            found.update(outcome[1])
+            problems.extend(outcome[2])
+        assert tracking is not None  # `leaves` is never empty
+        return tracking, found, problems
 
     def _leaves_from_events(self, leaves: set[int], upto: int) -> dict[int, dict[str, list[tuple[int, str | None]]]]:
         found: dict[int, dict[str, list[tuple[int, str | None]]]] = {leaf: {} for leaf in leaves}
@@ -819,7 +840,7 @@ class SqlReadModels:
         A leaf's rows are those of the references (and spans) listed under it; a reference left out of the list, or
         listed under another leaf, leaves its leaf's sum short. Rows, leaf values and tracking position come in one
         statement, so from one snapshot; None if the index was written before the groups' digests were read."""
-        ranges, params = _group_ranges(sorted({group_of(leaf) for leaf in leaves}))
+        ranges, params = _group_leaves(sorted({group_of(leaf) for leaf in leaves}))
         marks = ", ".join("?" * len(leaves))
         null = f"CAST(NULL AS {self._blob})"
         rows = self._all(

@@ -25,6 +25,7 @@ from syncledger.projections.indextree import (
     group_of,
     leaf_of,
     leaf_sums,
+    leaves_of,
     root_digest,
     tree_problems,
     value_of,
@@ -359,3 +360,28 @@ def test_a_users_rows_by_span_answer_when_they_last_acted_as_a_scan_does(
     assert reader.projector.models.latest_before(pairs) == scanned.latest_before(pairs)
     reader.close()
     assert "warning: the item index's rows of leaf" in capsys.readouterr().err
+
+
+def test_a_question_over_more_leaves_than_a_statement_takes_is_answered_checked(
+    stored: Locations, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A diff asks about every reference a window changed, users among them, and a user's rows lie in a leaf per
+    span: at 10^7 events a few users' spans were leaves of more than a thousand groups, and the one statement that
+    read them was refused ("Expression tree is too large"). Here every position is a span of its own, so each
+    user's rows lie in hundreds of leaves; they are read in parts, each checked, as a scan of the events says."""
+    monkeypatch.setattr(indextree, "SPAN", 1)
+    monkeypatch.setattr(sqlmodels, "SPAN", 1)
+    location = stored.new()
+    reader = open_reader(location, checkpoint_every=40)
+    for action in randomwalk.actions(11, 400):
+        reader.ledger.append([action])
+    scanned = ItemIndex()
+    scanned.add(reader.ledger.store.read())
+    refs = sorted(scanned.touched)
+    models: Any = reader.projector.models
+    asked = {leaf for ref in refs for leaf in leaves_of(ref, scanned.position)}
+    assert len({group_of(leaf) for leaf in asked}) > 1000 and len(asked) > sqlmodels.READ_LEAVES
+    capsys.readouterr()
+    assert {ref: [p for p, _ in rows] for ref, rows in models.touched_many(refs).items()} == scanned.touched
+    assert capsys.readouterr().err == "", "every part matched its seals"
+    reader.close()
