@@ -118,6 +118,10 @@ class MemoryReadModels:
     def touched_many(self, refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
         return {ref: list(self._index[ref]) for ref in refs if ref in self._index}
 
+    def touched_between(self, refs: Sequence[str], after: int, upto: int) -> dict[str, list[tuple[int, str | None]]]:
+        found = {ref: [row for row in self._index.get(ref, ()) if after < row[0] <= upto] for ref in refs}
+        return {ref: rows for ref, rows in found.items() if rows}
+
     def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
         return [latest_before([p for p, _ in self._index.get(ref, ())], position) for ref, position in pairs]
 

@@ -73,6 +73,15 @@ class StoredIndex:
         """The positions of every event that touched each of `refs` (`touched`, for many at once)."""
         return {ref: [p for p, _ in rows] for ref, rows in self.rows_of(refs).items()}
 
+    def positions_between(self, refs: Iterable[str], after: int, upto: int) -> dict[str, list[int]]:
+        """The positions after `after` up to `upto` that touched each of `refs` (a reference without any is left
+        out): read from the rows already read, else for that window only."""
+        wanted = list(dict.fromkeys(refs))
+        found = {ref: [p for p, _ in self._rows[ref] if after < p <= upto] for ref in wanted if ref in self._rows}
+        read = self.models.touched_between([ref for ref in wanted if ref not in found], after, upto)
+        found.update({ref: [p for p, _ in rows] for ref, rows in read.items()})
+        return {ref: positions for ref, positions in found.items() if positions}
+
     def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
         """For each (reference, position), the last position before it that touched the reference."""
         return self.models.latest_before(pairs)

@@ -104,6 +104,11 @@ class ReadModels(Protocol):
         """`touched` of each of `refs` (those the index names), read at once."""
         ...
 
+    def touched_between(self, refs: Sequence[str], after: int, upto: int) -> dict[str, list[tuple[int, str | None]]]:
+        """`touched_many` of the positions after `after` up to `upto` only: what a window of the ledger reads,
+        without the whole history of a user named in it."""
+        ...
+
     def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:
         """For each (reference, position), the last position before it that touched the reference (None if
         none), read at once: without the reference's every position."""

@@ -35,6 +35,7 @@ from .indextree import (
     high_of,
     leaf_of,
     leaf_rows,
+    leaves_between,
     leaves_of,
     root_digest,
     spanned,
@@ -756,6 +757,19 @@ class SqlReadModels:
             rows = [row for leaf in dict.fromkeys(leaves_of(ref, upto)) for row in by_leaf[leaf].get(ref, ())]
             if rows:
                 found[ref] = sorted(rows) if spanned(ref) else rows
+        return found
+
+    def touched_between(self, refs: Sequence[str], after: int, upto: int) -> dict[str, list[tuple[int, str | None]]]:
+        """The rows of each of `refs` after `after` up to `upto`, checked as `touched_many`'s; of a user's, only the
+        leaves of the spans of that window are read."""
+        wanted = list(dict.fromkeys(refs))
+        by_leaf = self._checked_leaves({leaf for ref in wanted for leaf in leaves_between(ref, after, upto)})
+        found: dict[str, list[tuple[int, str | None]]] = {}
+        for ref in wanted:
+            leaves = dict.fromkeys(leaves_between(ref, after, upto))
+            rows = [row for leaf in leaves for row in by_leaf[leaf].get(ref, ()) if after < row[0] <= upto]
+            if rows:
+                found[ref] = sorted(rows)
         return found
 
     def latest_before(self, pairs: Sequence[tuple[str, int]]) -> list[int | None]:

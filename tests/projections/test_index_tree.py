@@ -351,6 +351,10 @@ def test_a_users_rows_by_span_answer_when_they_last_acted_as_a_scan_does(
     assert {ref: [p for p, _ in rows] for ref, rows in models.touched_many(users).items()} == {
         ref: scanned.touched[ref] for ref in users
     }
+    for after, upto in [(0, 7), (5, 30), (16, 17), (40, scanned.position)]:  # a window: its spans only
+        within = {ref: [p for p in scanned.touched[ref] if after < p <= upto] for ref in users}
+        found = models.touched_between(users, after, upto)
+        assert {ref: [p for p, _ in rows] for ref, rows in found.items()} == {r: ps for r, ps in within.items() if ps}
     reader.close()
     assert location is not None
     busiest = max(users, key=lambda ref: len(scanned.touched[ref]))

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import io
 import random
+from collections.abc import Sequence
 
 import pytest
 
 from syncledger.ledger.past import Past
 from syncledger.ledger.world import Link
+from syncledger.projections import indextree, sqlmodels
 from syncledger.projections.index import refs_of
 from syncledger.projections.reader import open_reader
-from syncledger.tools.explain.diff import _active, _links_to_compare, diff_between, diff_worlds
+from syncledger.tools.explain.diff import _active, _links_to_compare, changed_by, diff_between, diff_worlds
 from syncledger.tools.perf.generate import write_lines
 from syncledger.tools.transfer import import_actions
 from tests.conftest import Locations
@@ -97,3 +99,41 @@ def test_diff_asks_the_archive_for_earlier_links_only_of_items_the_earlier_point
         new_items += len({(k.user, k.item) for k in made} - had_them)
         had += len(had_them)
     assert new_items > had > 0, "windows link new items and items the earlier point had"
+
+
+def test_diff_reads_only_its_window_of_each_users_rows(locations: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A diff explains each change by the events of its window that touched the reference: for a user's changes
+    (an option, a sync), only the window's positions. Read whole, a user's rows are every span of them (at 10^7
+    events, 153 leaves a user, a diff of 1,000 events took 2.5 s instead of 0.8 s); the diff reads the window's
+    spans only, and names the same events as reading every position does."""
+    monkeypatch.setattr(indextree, "SPAN", 64)
+    monkeypatch.setattr(sqlmodels, "SPAN", 64)
+    out = io.BytesIO()
+    write_lines(out, 6, 100, 7, 2_000)
+    reader = open_reader(locations.new(), checkpoint_every=300)
+    import_actions(reader.ledger, out.getvalue().splitlines(keepends=True))
+    models = reader.index.models
+    whole: list[str] = []
+    real = models.touched_many
+
+    def touched_many(refs: Sequence[str]) -> dict[str, list[tuple[int, str | None]]]:
+        whole.extend(refs)
+        return real(refs)
+
+    monkeypatch.setattr(models, "touched_many", touched_many)
+    rng = random.Random(2)
+    last = reader.world.position
+    users_changed = 0
+    for _ in range(8):
+        a = rng.randint(0, last - 300)
+        b = a + rng.randint(1, 300)
+        whole.clear()
+        found = diff_between(reader, a, b)
+        assert not [ref for ref in whole if ref.startswith("user:")], "a user's rows were read whole"
+        every = [  # each change's events found from every position of its reference
+            changed_by(change, a, b, reader, found.after, fields, None)
+            for change, fields in zip(found.changes, found.by_field, strict=True)
+        ]
+        assert found.by == every, (a, b)
+        users_changed += sum(1 for change in found.changes if change.ref.startswith("user:"))
+    assert users_changed, "some windows changed a user"

@@ -244,14 +244,18 @@ def diff_between(reader: Reader, start: Point, end: Point) -> Diff:
     # histories of the changed records and items within the two points, every changed reference's index rows,
     # and the events those name
     histories = load_histories(reader, [c.ref for c in changes if _by_fields(c)], a + 1, b)
-    rows = reader.index.positions_of(c.ref for c in changes)
+    # within the window only: a user's changes (an option, a sync) would otherwise read every span of their rows
+    inside = reader.index.positions_between((c.ref for c in changes), a, b)
     named = {e.position for history in histories.values() for e in history.entries}
     for change in changes:
-        inside = _inside(rows[change.ref], a, b)
-        named.update(inside[:1] + inside[-1:])
+        positions = inside.get(change.ref, [])
+        named.update(positions[:1] + positions[-1:])
     read = _Prefetched(reader, named)
     by_field = [fields_changed_by(change, a, b, reader, histories.get(change.ref), read) for change in changes]
-    by = [changed_by(c, a, b, reader, after, fields, read) for c, fields in zip(changes, by_field, strict=True)]
+    by = [
+        changed_by(c, a, b, reader, after, fields, read, inside.get(c.ref, []))
+        for c, fields in zip(changes, by_field, strict=True)
+    ]
     return Diff(a, b, before, after, changes, by, by_field)
 
 
@@ -288,14 +292,17 @@ def changed_by(
     world_b: World,
     fields: dict[str, dict[str, Any]] | None = None,
     read: Lookup | None = None,
+    inside: list[int] | None = None,
 ) -> dict[str, Any] | None:
     """The event between the two points that made the change: what a support engineer looks up next. For a
     changed record or item, the latest of the events that made its field changes (`fields`). `read` reads an
-    event (`reader.event` if not given)."""
+    event (`reader.event` if not given); `inside`: the positions after `a` up to `b` that touched the reference,
+    if they were read already."""
     if fields:
         return max(fields.values(), key=lambda found: found["position"])
     read = read or reader.event
-    inside = _inside(reader.index.touched.get(change.ref, []), a, b)
+    if inside is None:
+        inside = _inside(reader.index.touched.get(change.ref, []), a, b)
     position: int | None
     if change.side == "link":
         position = change.fields.get("position", (None, None))[1]
