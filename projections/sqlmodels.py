@@ -242,8 +242,8 @@ class SqlReadModels:
         # long catch-up reads it once), and the one the write in progress grew; the row digest of the seal key
         # and the references it wrote lately (not written again while it keeps writing: most rows of a batch are
         # of references a batch before wrote)
-        self._tree: tuple[int, Tree, _Bounded[tuple[int, str, int], None]] | None = None
-        self._tree_pending: tuple[int, Tree, _Bounded[tuple[int, str, int], None]] | None = None
+        self._tree: tuple[int, Tree, set[tuple[int, str, int]]] | None = None
+        self._tree_pending: tuple[int, Tree, set[tuple[int, str, int]]] | None = None
         self._digest: tuple[bytes | None, RowDigest] | None = None
         # the index's leaves checked at a tracking position (their rows by reference), and the groups' digests
         # checked against the root sealed there
@@ -346,7 +346,7 @@ class SqlReadModels:
         return self._digest[1]
 
     def _grow_tree(
-        self, c: Any, tracking: int, position: int, sums: Mapping[int, int], listed: Iterable[tuple[int, str, int]]
+        self, c: Any, tracking: int, position: int, sums: Mapping[int, int], listed: set[tuple[int, str, int]]
     ) -> bytes:
         """In a batch's transaction (the index complete up to `tracking`): its references listed under their
         leaves (`listed`: leaf, reference, first position of its span) and for prefixes, its rows' sums added to
@@ -359,7 +359,7 @@ class SqlReadModels:
         else:
             c.execute("SELECT grp, value FROM syncledger_groups")
             tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
-            written = _Bounded[tuple[int, str, int], None](REFS_KEPT)
+            written = set()
         missing = sorted(tree.missing(sums))
         if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
             c.execute("SELECT leaf, value FROM syncledger_leaves")
@@ -370,13 +370,14 @@ class SqlReadModels:
         for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
             tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
         leaves, groups, root = tree.grow(sums)
-        new = sorted(entry for entry in listed if entry not in written)
+        fresh = listed - written  # a set's own difference and union: a catch-up lists millions of references
+        new = sorted(fresh)
         entries = [(leaf, ref, low, high_of(ref, low)) for leaf, ref, low in new]
         self._insert(c, "listed", "leaf, ref, low, high", entries)
         self._insert(c, "refs", "ref", sorted({(ref,) for _, ref, _ in new}))
         self._insert(c, "leaves", "leaf, value", sorted(leaves.items()), replace=True)
         self._insert(c, "groups", "grp, value", sorted(groups.items()), replace=True)
-        written.update(dict.fromkeys(new))
+        written = written | fresh if len(written) + len(fresh) <= REFS_KEPT else fresh  # within bounds
         self._tree_pending = (position, tree, written)
         return root
 
