@@ -330,20 +330,30 @@ def test_a_forged_or_missing_reference_in_the_unsealed_list_misleads_nothing(
     ]
 
 
+def _spanned(
+    stored: Locations, monkeypatch: pytest.MonkeyPatch, span: int, seed: int, steps: int
+) -> tuple[str, Any, ItemIndex]:
+    """A ledger of a random walk whose users' rows fall in spans of `span` positions: its location, its reader and
+    the index a scan of its events makes."""
+    monkeypatch.setattr(indextree, "SPAN", span)
+    monkeypatch.setattr(sqlmodels, "SPAN", span)
+    location = stored.new()
+    assert location is not None
+    reader = open_reader(location, checkpoint_every=40)
+    for action in randomwalk.actions(seed, steps):
+        reader.ledger.append([action])
+    scanned = ItemIndex()
+    scanned.add(reader.ledger.store.read())
+    return location, reader, scanned
+
+
 def test_a_users_rows_by_span_answer_when_they_last_acted_as_a_scan_does(
     stored: Locations, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A user's rows fall in a leaf per span of positions (here spans of 8, so that the walk back over spans
     without a row of the user is taken): when each user last acted before a position is what a scan of the
     events says, and a row of theirs deleted is found and answered from the events."""
-    monkeypatch.setattr(indextree, "SPAN", 8)
-    monkeypatch.setattr(sqlmodels, "SPAN", 8)
-    location = stored.new()
-    reader = open_reader(location, checkpoint_every=40)
-    for action in randomwalk.actions(9, 200):
-        reader.ledger.append([action])
-    scanned = ItemIndex()
-    scanned.add(reader.ledger.store.read())
+    location, reader, scanned = _spanned(stored, monkeypatch, 8, 9, 200)
     users = sorted(ref for ref in scanned.touched if ref.startswith("user:"))
     pairs = [(ref, at) for ref in users for at in range(1, scanned.position + 2, 5)]
     models: Any = reader.projector.models
@@ -356,7 +366,6 @@ def test_a_users_rows_by_span_answer_when_they_last_acted_as_a_scan_does(
         found = models.touched_between(users, after, upto)
         assert {ref: [p for p, _ in rows] for ref, rows in found.items()} == {r: ps for r, ps in within.items() if ps}
     reader.close()
-    assert location is not None
     busiest = max(users, key=lambda ref: len(scanned.touched[ref]))
     _sql(location, "DELETE FROM syncledger_index WHERE ref = ? AND position = ?", busiest, scanned.touched[busiest][-2])
     capsys.readouterr()
@@ -373,14 +382,7 @@ def test_a_question_over_more_leaves_than_a_statement_takes_is_answered_checked(
     span: at 10^7 events a few users' spans were leaves of more than a thousand groups, and the one statement that
     read them was refused ("Expression tree is too large"). Here every position is a span of its own, so each
     user's rows lie in hundreds of leaves; they are read in parts, each checked, as a scan of the events says."""
-    monkeypatch.setattr(indextree, "SPAN", 1)
-    monkeypatch.setattr(sqlmodels, "SPAN", 1)
-    location = stored.new()
-    reader = open_reader(location, checkpoint_every=40)
-    for action in randomwalk.actions(11, 400):
-        reader.ledger.append([action])
-    scanned = ItemIndex()
-    scanned.add(reader.ledger.store.read())
+    _, reader, scanned = _spanned(stored, monkeypatch, 1, 11, 400)
     refs = sorted(scanned.touched)
     models: Any = reader.projector.models
     asked = {leaf for ref in refs for leaf in leaves_of(ref, scanned.position)}
