@@ -59,9 +59,7 @@ def leaf_of(ref: str, position: int) -> int:
 
 def leaves_of(ref: str, upto: int) -> list[int]:
     """Every leaf that can hold a row of `ref` at a position up to `upto`."""
-    if not spanned(ref):
-        return [leaf_of(ref, 0)]
-    return [leaf_of(ref, span * SPAN) for span in range(upto // SPAN + 1)]
+    return leaves_between(ref, -1, upto)
 
 
 def leaves_between(ref: str, after: int, upto: int) -> list[int]:

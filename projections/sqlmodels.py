@@ -36,7 +36,6 @@ from .indextree import (
     leaf_of,
     leaf_rows,
     leaves_between,
-    leaves_of,
     root_digest,
     spanned,
     tree_problems,
@@ -752,23 +751,28 @@ class SqlReadModels:
         position."""
         wanted = list(dict.fromkeys(refs))
         upto = self.tracking(INDEX) if any(spanned(ref) for ref in wanted) else 0
-        by_leaf = self._checked_leaves({leaf for ref in wanted for leaf in leaves_of(ref, upto)})
-        found: dict[str, list[tuple[int, str | None]]] = {}
-        for ref in wanted:
-            rows = [row for leaf in dict.fromkeys(leaves_of(ref, upto)) for row in by_leaf[leaf].get(ref, ())]
-            if rows:
-                found[ref] = sorted(rows) if spanned(ref) else rows
-        return found
+        return self._rows_within(wanted, 0, None, upto)
 
     def touched_between(self, refs: Sequence[str], after: int, upto: int) -> dict[str, list[tuple[int, str | None]]]:
         """The rows of each of `refs` after `after` up to `upto`, checked as `touched_many`'s; of a user's, only the
         leaves of the spans of that window are read."""
-        wanted = list(dict.fromkeys(refs))
-        by_leaf = self._checked_leaves({leaf for ref in wanted for leaf in leaves_between(ref, after, upto)})
+        return self._rows_within(list(dict.fromkeys(refs)), after, upto, upto)
+
+    def _rows_within(
+        self, wanted: list[str], after: int, upto: int | None, end: int
+    ) -> dict[str, list[tuple[int, str | None]]]:
+        """The checked rows of each of `wanted` after `after` up to `upto` (None: all of them), in order, read from
+        the leaves that can hold them up to `end` (a user's spans); a reference without any is left out."""
+        by_leaf = self._checked_leaves({leaf for ref in wanted for leaf in leaves_between(ref, after, end)})
         found: dict[str, list[tuple[int, str | None]]] = {}
         for ref in wanted:
-            leaves = dict.fromkeys(leaves_between(ref, after, upto))
-            rows = [row for leaf in leaves for row in by_leaf[leaf].get(ref, ()) if after < row[0] <= upto]
+            leaves = dict.fromkeys(leaves_between(ref, after, end))
+            rows = [
+                row
+                for leaf in leaves
+                for row in by_leaf[leaf].get(ref, ())
+                if after < row[0] and (upto is None or row[0] <= upto)
+            ]
             if rows:
                 found[ref] = sorted(rows)
         return found
