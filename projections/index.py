@@ -25,11 +25,7 @@ from syncledger.ledger.store import EventStore
 from .readmodels import INDEX, IndexRow, ReadModels, latest_before, starting
 from .sqlmodels import open_read_models
 
-# index rows per read-model transaction on a catch-up: each batch rewrites the leaves its rows fall in (about
-# 50,000 of the 65,536 for 100,000 rows, nearly all for more), so fewer, larger batches write the tree fewer times.
-# The index's catch-up alone over 10^6 events: 22-23 s at 100,000 rows, 18-20 s at 400,000, 20 s at a million;
-# its process's peak 214, 311 and 499 MB
-FLUSH_ROWS = 400_000
+FLUSH_ROWS = 100_000  # index rows per read-model transaction on a catch-up
 ORG_REF = "org:"  # the organisation's own options (`org.option`), whoever set them
 
 
