@@ -28,7 +28,7 @@ from syncledger.ledger.world import Link, Record
 
 from .codec import record_of
 from .index import refs_of
-from .indextree import high_of, leaf_of, low_of
+from .indextree import UNBOUNDED, high_of, leaf_of, low_of
 from .readmodels import ReadModels
 from .sqlmodels import SqlReadModels
 
@@ -201,11 +201,16 @@ def refs_problems(models: ReadModels, spill: Spill) -> list[Problem]:
             problems.append(
                 (
                     0,
-                    f"the item index lists '{ref}' under leaf {kept[0]} (positions {low} to {kept[1]}), not as its "
-                    f"rows fall (leaf {own[0]}, to {own[1]})",
+                    f"the item index lists '{ref}' under leaf {kept[0]} ({_span(low, kept[1])}), not as its rows "
+                    f"fall (leaf {own[0]}, {_span(low, own[1])})",
                 )
             )
     return problems
+
+
+def _span(low: int, high: int) -> str:
+    """A listed span of positions as a finding says it: a reference that is not spanned has no last position."""
+    return f"positions {low} on" if high >= UNBOUNDED else f"positions {low} to {high}"
 
 
 def _listed(spill: Spill) -> Iterator[tuple[tuple[str, int], tuple[int, int]]]:

@@ -188,6 +188,13 @@ def test_a_row_of_the_asked_leaf_tampered_with_is_found_and_the_events_answer(
     report = verify(reader.ledger.store, reader.projector.models)
     reader.close()
     assert not report.ok
+    if tampering == "a reference listed under another leaf":  # a reference not spanned has no last position
+        own = leaf_of(asked, 0)
+        moved = 1 if own == 0 else own - 1
+        span = f"positions 0 to {indextree.SPAN - 1}" if indextree.spanned(asked) else "positions 0 on"
+        assert (
+            f"the item index lists '{asked}' under leaf {moved} ({span}), not as its rows fall (leaf {own}, {span})"
+        ) in [f.problem for f in report.findings]
 
 
 @pytest.mark.parametrize("table", ["leaves", "groups"])
