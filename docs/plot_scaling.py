@@ -5,7 +5,7 @@ Not part of the product (it needs matplotlib, which syncledger does not depend o
 
     for n in 10000 100000 1000000; do syncledger bench --events $n --json > docs/bench/sqlite-$n.json; done
     pip install matplotlib && python docs/plot_scaling.py docs/bench/sqlite-*.json docs/bench/pg-*.json \
-        docs/bench/lookups-*.json
+        docs/bench/runs/sqlite-10000000-c4d65f5.json
 
 A `lookups-<events>.json` (the query measures re-run on a kept SQLite ledger of that size, on later code) replaces
 the query measures of the SQLite run of that size.
@@ -67,8 +67,9 @@ def main(paths: list[str]) -> None:
         axis.legend(fontsize=6, ncol=2 if len(series) > 3 else 1, loc="lower right" if len(series) > 3 else "best")
     machine = runs[-1]["machine"]
     figure.suptitle(
-        f"syncledger bench ({machine['cores']} cores, {machine['memory_gb']} GB; quiet but SQLite 10^7, which ran "
-        "under load 2 to 12: compare ratios); dotted lines: DESIGN.md's bars",
+        f"syncledger bench ({machine['cores']} cores, {machine['memory_gb']} GB, quiet; the runs' days: "
+        f"{', '.join(sorted({r['run']['started'][:10] for r in runs if 'run' in r}))}: compare ratios); "
+        "dotted lines: DESIGN.md's bars",
         fontsize=10,
     )
     out = Path(__file__).with_name("scaling.png")
