@@ -3,7 +3,7 @@ a fold from zero, a lookup through the index equals a scan, on every back end an
 
 from __future__ import annotations
 
-import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -104,68 +104,67 @@ def test_read_models_rebuilt_from_scratch_equal_those_kept_incrementally(
     assert len(rebuilt[1]) == len(kept[1])  # the same spacing, whether folded while writing or afterwards
 
 
-def test_on_postgresql_a_rebuild_starts_from_empty_tables_and_lookups_are_never_compiled() -> None:
+@pytest.fixture
+def on_postgres(tmp_path: Path) -> Iterator[str]:
+    """A ledger location in a schema of its own on the test server, dropped afterwards."""
+    require_postgres()
+    made = Locations("postgres", tmp_path)
+    location = made.new()
+    assert location is not None
+    yield location
+    made.drop()
+
+
+def test_on_postgresql_a_rebuild_starts_from_empty_tables_and_lookups_are_never_compiled(on_postgres: str) -> None:
     """A reset that DELETEs leaves every row dead in the tables and their indexes (with autovacuum off, until a
     manual vacuum): the rebuild writes beside them and its readers step over them. A lookup of a few rows that the
     server, without statistics of freshly written tables, estimates at a million is compiled by its JIT: 9 ms of a
     0.3 ms statement."""
-    require_postgres()
-    made = Locations("postgres", Path(tempfile.mkdtemp()))
-    try:
-        reader = _filled(made.new())
-        models = reader.projector.models
-        assert isinstance(models, SqlReadModels)
-        assert models.db.execute("SHOW jit").fetchone()[0] == "off"
-        sizes = "SELECT pg_relation_size('syncledger_index'), pg_relation_size('syncledger_index_pkey')"
-        assert all(models.db.execute(sizes).fetchone())  # the walk wrote index rows
-        models.reset()
-        heap, index = models.db.execute(sizes).fetchone()
-        assert heap == 0 and index <= 8192  # no rows, dead or alive; an empty B-tree is its meta page
-        assert models.tracking(INDEX) == models.tracking(WORLD) == 0
-        reader.projector.catch_up()
-        assert models.tracking(WORLD) == reader.ledger.store.last_position()
-        models.db.close()
-        reader.ledger.store.close()
-    finally:
-        made.drop()
+    reader = _filled(on_postgres)
+    models = reader.projector.models
+    assert isinstance(models, SqlReadModels)
+    assert models.db.execute("SHOW jit").fetchone()[0] == "off"
+    sizes = "SELECT pg_relation_size('syncledger_index'), pg_relation_size('syncledger_index_pkey')"
+    assert all(models.db.execute(sizes).fetchone())  # the walk wrote index rows
+    models.reset()
+    heap, index = models.db.execute(sizes).fetchone()
+    assert heap == 0 and index <= 8192  # no rows, dead or alive; an empty B-tree is its meta page
+    assert models.tracking(INDEX) == models.tracking(WORLD) == 0
+    reader.projector.catch_up()
+    assert models.tracking(WORLD) == reader.ledger.store.last_position()
+    reader.close()
 
 
-def test_on_postgresql_a_leaf_is_read_by_index_lookups_even_without_statistics() -> None:
+def test_on_postgresql_a_leaf_is_read_by_index_lookups_even_without_statistics(on_postgres: str) -> None:
     """Right after a rebuild, before the server has analysed the new rows (never, where autovacuum is off), it
     guessed 85 listed references a leaf and read the whole item index into a hash join: 21 ms a leaf at 10^5
     events. A leaf's rows are read by a lookup per listed reference however the server guesses."""
-    require_postgres()
-    made = Locations("postgres", Path(tempfile.mkdtemp()))
-    try:
-        reader = open_reader(made.new())
-        models = reader.projector.models
-        assert isinstance(models, SqlReadModels)
-        models.db.execute(
-            "INSERT INTO syncledger_index SELECT 'crm:r' || n / 10, n, NULL FROM generate_series(1, 100000) AS n"
-        )
-        models.db.execute(
-            "INSERT INTO syncledger_listed SELECT n % 65536, 'crm:r' || n, 0, 4611686018427387903 "
-            "FROM generate_series(0, 10000) AS n"
-        )
-        plan = models.db.execute(
-            f"EXPLAIN (FORMAT JSON) SELECT l.leaf, i.ref, i.position FROM syncledger_listed l {models._listed_rows} "
-            "WHERE l.leaf IN (%s, %s)",
-            (7, 8),
-        ).fetchone()[0]
+    reader = open_reader(on_postgres)
+    models = reader.projector.models
+    assert isinstance(models, SqlReadModels)
+    models.db.execute(
+        "INSERT INTO syncledger_index SELECT 'crm:r' || n / 10, n, NULL FROM generate_series(1, 100000) AS n"
+    )
+    models.db.execute(
+        "INSERT INTO syncledger_listed SELECT n % 65536, 'crm:r' || n, 0, 4611686018427387903 "
+        "FROM generate_series(0, 10000) AS n"
+    )
+    plan = models.db.execute(
+        f"EXPLAIN (FORMAT JSON) SELECT l.leaf, i.ref, i.position FROM syncledger_listed l {models._listed_rows} "
+        "WHERE l.leaf IN (%s, %s)",
+        (7, 8),
+    ).fetchone()[0]
 
-        def scans(node: dict) -> list[tuple[str, str]]:
-            found = [(node["Node Type"], node.get("Relation Name", ""))]
-            return found + [scan for child in node.get("Plans", []) for scan in scans(child)]
+    def scans(node: dict) -> list[tuple[str, str]]:
+        found = [(node["Node Type"], node.get("Relation Name", ""))]
+        return found + [scan for child in node.get("Plans", []) for scan in scans(child)]
 
-        assert ("Seq Scan", "syncledger_index") not in scans(plan[0]["Plan"]), plan
-        found = models.db.execute(
-            f"SELECT i.ref, i.position FROM syncledger_listed l {models._listed_rows} WHERE l.leaf = %s", (7,)
-        ).fetchall()
-        assert sorted(found) == [("crm:r7", n) for n in range(70, 80)]
-        models.db.close()
-        reader.ledger.store.close()
-    finally:
-        made.drop()
+    assert ("Seq Scan", "syncledger_index") not in scans(plan[0]["Plan"]), plan
+    found = models.db.execute(
+        f"SELECT i.ref, i.position FROM syncledger_listed l {models._listed_rows} WHERE l.leaf = %s", (7,)
+    ).fetchall()
+    assert sorted(found) == [("crm:r7", n) for n in range(70, 80)]
+    reader.close()
 
 
 def test_another_writers_events_reach_the_read_models_at_the_next_catch_up(locations: Locations) -> None:
