@@ -83,6 +83,8 @@ LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (abou
 READ_LEAVES = 1024  # leaves read in one statement, with the values of their groups' leaves (16 each): parameters
 ITERSIZE = 10_000  # rows fetched at a time by a long read (`SqlReadModels.iterate`)
 _CURSORS = itertools.count()  # names of PostgreSQL's server-side cursors
+# one writer of a projection at a time on PostgreSQL, for the whole of its transaction
+_WRITER_LOCK = "SELECT pg_advisory_xact_lock(hashtext('syncledger-write:' || current_schema() || %s))"
 WRITE_TRIES = 8  # a read-model write that meets another process's (a lock, a conflict) looks again this often
 
 
@@ -427,10 +429,7 @@ class SqlReadModels:
                         # one writer of a projection at a time, so that the check below holds until the commit
                         # (two processes that both found the same position raced: issue 11, item 4) and the
                         # batches' seals, each chained to the one before, do not interleave
-                        c.execute(
-                            "SELECT pg_advisory_xact_lock(hashtext('syncledger-write:' || current_schema() || %s))",
-                            (projection,),
-                        )
+                        c.execute(_WRITER_LOCK, (projection,))
                     c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
                     found = c.fetchone()
                     if (int(found[0]) if found else 0) != first - 1:
@@ -1101,14 +1100,26 @@ class SqlReadModels:
 
     def reset(self) -> None:
         """Forget every read model (they are rebuilt from the events)."""
-        with self._transaction() as c:
-            if isinstance(self.db, sqlite3.Connection):  # SQLite empties a table without a WHERE in one step
-                for table in _TABLES[1:]:
-                    c.execute(f"DELETE FROM syncledger_{table}")
-            else:  # a DELETE would leave every row dead in the table and its indexes until a vacuum: the rebuild
-                # writes beside them, and its readers step over them (`why` at 10^6 read twice the pages it needed)
-                c.execute(f"TRUNCATE {', '.join(f'syncledger_{table}' for table in _TABLES[1:])}")
-            c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
+        for attempt in range(WRITE_TRIES):
+            try:
+                with self._transaction() as c:
+                    if isinstance(self.db, sqlite3.Connection):  # SQLite empties a table without a WHERE at once
+                        for table in _TABLES[1:]:
+                            c.execute(f"DELETE FROM syncledger_{table}")
+                    else:  # a DELETE would leave every row dead in the tables and their indexes until a vacuum:
+                        # the rebuild writes beside them, and its readers step over them (the item index: 297 MB
+                        # against 151 MB at 10^6). TRUNCATE locks each table whole, so it waits for both
+                        # projections' writers first (`_write`), and a reader it meets on the way may deadlock it
+                        # (the server ends one of the two): then it tries again
+                        for projection in (INDEX, WORLD):
+                            c.execute(_WRITER_LOCK, (projection,))
+                        c.execute(f"TRUNCATE {', '.join(f'syncledger_{table}' for table in _TABLES[1:])}")
+                    c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
+                break
+            except Exception as e:
+                if attempt == WRITE_TRIES - 1 or not _transient(e):
+                    raise
+                time.sleep(random.uniform(0, 0.01 * 2**attempt))
         self._links, self._links_upto = [], 0
         self._records.clear()
         self._checked = _Checked()

@@ -3,6 +3,7 @@ a fold from zero, a lookup through the index equals a scan, on every back end an
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import EventStore, StoreError
-from syncledger.projections import projector
+from syncledger.projections import projector, sqlmodels
 from syncledger.projections.codec import checkpoint_data, decode_checkpoint
 from syncledger.projections.document import state_document
 from syncledger.projections.index import ItemIndex
@@ -132,6 +133,31 @@ def test_on_postgresql_a_rebuild_starts_from_empty_tables_and_lookups_are_never_
     assert models.tracking(INDEX) == models.tracking(WORLD) == 0
     reader.projector.catch_up()
     assert models.tracking(WORLD) == reader.ledger.store.last_position()
+    reader.close()
+
+
+def test_on_postgresql_a_reset_waits_for_a_writer_of_either_projection(on_postgres: str) -> None:
+    """TRUNCATE locks each table whole: a reset first waits for the writers of both projections (each holds its
+    advisory lock for its whole transaction), so it never cuts into one's batch or deadlocks it."""
+    reader = _filled(on_postgres, count=40)
+    models = reader.projector.models
+    assert isinstance(models, SqlReadModels)
+    other = open_reader(on_postgres)
+    writer = other.projector.models
+    assert isinstance(writer, SqlReadModels)
+    for projection in (INDEX, WORLD):
+        with writer.db.transaction():
+            writer.db.execute(sqlmodels._WRITER_LOCK, (projection,))
+            resetting = threading.Thread(target=models.reset)
+            resetting.start()
+            resetting.join(0.5)
+            assert resetting.is_alive(), f"the reset did not wait for the {projection} writer"
+            assert writer.tracking(WORLD) > 0
+        resetting.join(10)
+        assert not resetting.is_alive()
+        assert writer.tracking(WORLD) == writer.tracking(INDEX) == 0
+        reader.projector.catch_up()
+    other.close()
     reader.close()
 
 
