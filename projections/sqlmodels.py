@@ -463,9 +463,7 @@ class SqlReadModels:
                     self._leaves = (-1, _Bounded(1))  # what this process checked is of an earlier position
                 return True
             except Exception as e:
-                if attempt == WRITE_TRIES - 1 or not _transient(e):
-                    raise
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))  # then look at the tracking position again
+                _back_off(attempt, e)  # then look at the tracking position again
         return False
 
     def _insert(self, c: Any, table: str, columns: str, rows: Sequence[Sequence[Any]], replace: bool = False) -> None:
@@ -1117,9 +1115,7 @@ class SqlReadModels:
                     c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
                 break
             except Exception as e:
-                if attempt == WRITE_TRIES - 1 or not _transient(e):
-                    raise
-                time.sleep(random.uniform(0, 0.01 * 2**attempt))
+                _back_off(attempt, e)
         self._links, self._links_upto = [], 0
         self._records.clear()
         self._checked = _Checked()
@@ -1128,6 +1124,14 @@ class SqlReadModels:
 
     def close(self) -> None:
         self.db.close()
+
+
+def _back_off(attempt: int, error: Exception) -> None:
+    """After a read-model write's `attempt` (from 0) failed with `error`: raise it if it will not pass or the tries
+    are spent (WRITE_TRIES), else wait a random, growing while before the next."""
+    if attempt == WRITE_TRIES - 1 or not _transient(error):
+        raise error
+    time.sleep(random.uniform(0, 0.01 * 2**attempt))
 
 
 def _transient(error: Exception) -> bool:
