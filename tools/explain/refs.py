@@ -49,6 +49,11 @@ def resolve_ref(ref: str, index: PrefixIndex, world: World | None = None, read: 
     # the list of references is not sealed: each it names is taken only if the (checked) index has its events
     found = [r for r in found if not r.startswith("user:") and split_ref(r)[0] is not None and index.known(r)]
     found = list(dict.fromkeys(_unalias(r, index, world, read) for r in found))
+    # a CRM id typed whole in another case names that id, as typed in its own case it would (GUIDs ignore case),
+    # not every longer id it starts
+    whole = [r for r in found if r.casefold() == ref.casefold()] if head == "crm:" else []
+    if len(whole) == 1:
+        return whole[0]
     if len(found) == 1:
         return found[0]
     if not found:
