@@ -560,23 +560,41 @@ class EventStore:
         value = self._over_rows("min(originator_version)", " AND originator_version > ?", (position,))
         return int(value) if value is not None else None
 
-    def _over_rows(self, what: str, condition: str = "", params: tuple[Any, ...] = ()) -> Any:
+    def foreign_rows(self) -> tuple[int, str | None]:
+        """How many rows of the events table are outside the ledger's stream, and the least of their stream
+        ids: syncledger writes none, and reads none (they change no answer), so any were written behind its
+        back. The key's first entry below and above the stream's (an index lookup each, whatever the server
+        knows of the table); they are counted only if there are any."""
+        if getattr(self.recorder, "datastore", None) is None:  # in memory: only this process writes
+            return 0, None
+        first = " ORDER BY originator_id LIMIT 1"
+        below, above = (
+            self._over_rows("originator_id", first, stream="<"),
+            self._over_rows("originator_id", first, stream=">"),
+        )
+        if below is None and above is None:
+            return 0, None
+        count = self._over_rows("count(*)", stream="<") + self._over_rows("count(*)", stream=">")
+        return int(count), str(below if below is not None else above)
+
+    def _over_rows(self, what: str, condition: str = "", params: tuple[Any, ...] = (), stream: str = "=") -> Any:
         """One value over the stream's stored rows on SQLite or PostgreSQL, without reading any row's state (it
         may not be readable): `SELECT what FROM <the events> WHERE originator_id = <the stream> condition`, the
-        condition's parameters written `?`; None where there is no row."""
+        condition's parameters written `?`; None where there is no row. `stream`: the comparison with the
+        stream's id (`<` and `>` for the rows of other streams)."""
         datastore: Any = self.recorder.datastore  # type: ignore[attr-defined]
         table = self.recorder.events_table_name  # type: ignore[attr-defined]
         if isinstance(datastore, SQLiteDatastore):
             with datastore.transaction(commit=False) as cursor, cursor as raw:
                 raw.row_factory = None
-                statement = f"SELECT {what} FROM {table} WHERE originator_id = ?{condition}"
+                statement = f"SELECT {what} FROM {table} WHERE originator_id {stream} ?{condition}"
                 row = raw.execute(statement, (STREAM, *params)).fetchone()
         else:
             from psycopg.rows import tuple_row
             from psycopg.sql import SQL, Identifier
 
             where = condition.replace("?", "%s")
-            query = SQL(f"SELECT {what} FROM {{}}.{{}} WHERE originator_id = %s{where}")
+            query = SQL(f"SELECT {what} FROM {{}}.{{}} WHERE originator_id {stream} %s{where}")
             with datastore.get_connection() as connection, connection.cursor(row_factory=tuple_row) as c:
                 row = c.execute(
                     query.format(Identifier(datastore.schema), Identifier(table)), (STREAM, *params)

@@ -84,6 +84,7 @@ def verify(
         _check_fingerprint(models, store.seal_key, add)
         _check_heads(heads, seals, last, add)
         _check_truncation(models, store, last, add)
+        _check_foreign_rows(store, add)
         if models.sealer is not None:
             broken = set()
             for projection, found in batches.items():
@@ -341,6 +342,21 @@ def _check_truncation(models: ReadModels, store: EventStore, last: int, add: Cal
                 f"the {what} name position {position}, past the last event ({last}): events were removed from "
                 "the ledger's end, or an older copy of it restored",
             )
+
+
+def _check_foreign_rows(store: EventStore, add: Callable[[int, str, str], None]) -> None:
+    """Rows of the events table outside the ledger's stream change no answer (nothing reads them), but syncledger
+    never writes them: someone wrote into the table behind the ledger's back."""
+    count, stream = store.foreign_rows()
+    if count:
+        rows = "a row" if count == 1 else f"{count} rows"
+        add(
+            0,
+            "stream",
+            f"the events table holds {rows} outside the ledger's stream ({'in' if count == 1 else 'the first in'} "
+            f"stream {stream!r}): syncledger never writes such rows, so they were written behind its back (they "
+            "are not part of the ledger and change no answer)",
+        )
 
 
 def _check_checkpoint(

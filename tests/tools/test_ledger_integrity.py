@@ -232,6 +232,34 @@ def test_verify_finds_an_action_id_appended_twice(stored: Locations, run_cli: Ru
     assert f"action id '{twice.id}' is already at position" in ids[0]["problem"]
 
 
+def test_rows_written_into_the_events_table_outside_the_ledgers_stream_are_a_finding(
+    stored: Locations, run_cli: Run
+) -> None:
+    """Nothing reads another stream's rows, so they change no answer; but syncledger never writes one, so they
+    were written behind its back: `verify` says so, below and above the ledger's stream id alike."""
+    location = _ledger(stored, count=20)
+    clean = run_cli("verify", "--json", "--db", location)
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    before = run_cli("state", "--json", "--db", location)
+    for stream in ("aaa-intruder", "zzz-intruder", "zzz-intruder"):
+        _sql(
+            location,
+            "INSERT INTO stored_events (originator_id, originator_version, topic, state) SELECT ?, "
+            "originator_version + (SELECT count(*) FROM stored_events WHERE originator_id = ?), topic, state "
+            "FROM stored_events WHERE originator_id = 'syncledger' AND originator_version = 1",
+            stream,
+            stream,
+        )
+    found = [f for f in _findings(run_cli("verify", "--json", "--db", location)) if f["check"] == "stream"]
+    assert [f["position"] for f in found] == [0]
+    assert found[0]["problem"].startswith(
+        "the events table holds 3 rows outside the ledger's stream (the first in stream 'aaa-intruder'): "
+        "syncledger never writes such rows"
+    )
+    after = run_cli("state", "--json", "--db", location)
+    assert after.returncode == 0 and after.stdout == before.stdout
+
+
 # ------------------------------------------------------------------------------------------------- keys
 
 
