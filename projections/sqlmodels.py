@@ -309,15 +309,26 @@ class SqlReadModels:
         return _Transaction(self.db)
 
     def _one(self, statement: str, params: Iterable[Any] = ()) -> Any:
-        cursor = self.db.execute(self._sql(statement), tuple(params))
-        row = cursor.fetchone()
-        self._end_read()
-        return row
+        return self._read(statement, params, lambda cursor: cursor.fetchone())
 
     def _all(self, statement: str, params: Iterable[Any] = ()) -> list[Any]:
-        rows = self.db.execute(self._sql(statement), tuple(params)).fetchall()
-        self._end_read()
-        return list(rows)
+        return list(self._read(statement, params, lambda cursor: cursor.fetchall()))
+
+    def _read(self, statement: str, params: Iterable[Any], fetch: Callable[[Any], Any]) -> Any:
+        """One statement's rows, as `fetch` takes them from its cursor. Tried again, as a write is, if the server
+        ended it to break a deadlock: a reset's TRUNCATE locks the tables one after the other in its own order,
+        and a read that joins two of them may hold the one and wait for the other (a leaf's read holds the list
+        of references and waits for the index)."""
+        sql, values, attempt = self._sql(statement), tuple(params), 0
+        while True:
+            try:
+                found = fetch(self.db.execute(sql, values))
+            except Exception as e:
+                _back_off(attempt, e)
+                attempt += 1
+                continue
+            self._end_read()
+            return found
 
     def _end_read(self) -> None:
         """Nothing to end: on PostgreSQL the connection commits each statement on its own (`open_read_models`),

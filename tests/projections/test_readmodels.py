@@ -4,7 +4,7 @@ a fold from zero, a lookup through the index equals a scan, on every back end an
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -159,6 +159,45 @@ def test_on_postgresql_a_reset_waits_for_a_writer_of_either_projection(on_postgr
         reader.projector.catch_up()
     other.close()
     reader.close()
+
+
+def test_on_postgresql_a_read_that_deadlocks_with_a_reset_is_tried_again(on_postgres: str) -> None:
+    """A reset's TRUNCATE locks the index before the list of references; a leaf's read locks the list, then the
+    index. Should each hold one and wait for the other, the server ends one of them: the reset tries again, and so
+    must the read, or a `why` run during `verify --rebuild` fails. Here the other side holds the index's lock, the
+    read waits for it holding the list's, and the other side asks for the list (the read's deadlock check comes
+    first, so it is the read the server ends)."""
+    reader = _filled(on_postgres, count=40)
+    ref = next(r for r in reader.projector.models.refs() if r.startswith("crm:"))
+    expected = reader.projector.models.touched(ref)
+    assert expected
+    models = open_reader(on_postgres).projector.models  # a process that has read nothing yet: it asks the server
+    other = open_reader(on_postgres).projector.models
+    assert isinstance(models, SqlReadModels) and isinstance(other, SqlReadModels)
+    found: list[object] = []
+    with other.db.transaction():
+        other.db.execute("SET LOCAL deadlock_timeout = '20s'")
+        other.db.execute("LOCK TABLE syncledger_index IN ACCESS EXCLUSIVE MODE")
+        reading = threading.Thread(target=lambda: found.append(_caught(lambda: models.touched(ref))))
+        reading.start()
+        waiting = "SELECT count(*) FROM pg_locks WHERE relation = 'syncledger_index'::regclass AND NOT granted"
+        for _ in range(200):
+            if other.db.execute(waiting).fetchone()[0]:
+                break
+            threading.Event().wait(0.01)
+        other.db.execute("LOCK TABLE syncledger_listed IN ACCESS EXCLUSIVE MODE")  # the server ends the read here
+    reading.join(20)
+    assert found == [expected]
+    other.close()
+    models.close()
+    reader.close()
+
+
+def _caught(read: Callable[[], object]) -> object:
+    try:
+        return read()
+    except Exception as e:  # what the thread met, for the test to show
+        return f"{type(e).__name__}: {e}"
 
 
 def test_on_postgresql_a_leaf_is_read_by_index_lookups_even_without_statistics(on_postgres: str) -> None:
