@@ -56,6 +56,8 @@ def test_history_in_text_json_and_html_says_where_it_came_from(run_cli: Run, db:
     events = [e for group in document["groups"] for e in group["events"]]
     assert [e["event"] for e in events] == ["baseline", "decision"]
     assert SAID in events[0]["summary"] and events[1]["rule"] == "BASELINE"
+    assert SAID in events[1]["summary"]  # the decision names the file as `why` does, not only its cause
+    assert f"CRM contact 0b7c4f9e-8a31-4d2b-9a57-1c2d3e4f5a61 was {SAID} (owned by alice, active)" in text
     assert events[1]["source"] == "what the organisation reported: not a decision"
     assert SAID in page.read_text()
 

@@ -18,7 +18,7 @@ from syncledger.projections.document import iso
 from syncledger.projections.reader import Reader
 
 from ..inputs import Point
-from .sentences import Names, describe_action, describe_decision, inferred
+from .sentences import Names, decision_sentence, describe_action, inferred
 
 Bound = Point  # a position, or a time
 Values = dict[str, Any]  # one item's or record's properties, flattened: "owner", "fields.phone", ...
@@ -341,6 +341,9 @@ def build(
     sides = _Sides()
     names = Names()  # the types the events name, so that an action reads as in why and preview: `contact c1`
     history = History(ref, [])
+    # a decision's cause, where it is among these events, is told as `why` tells it (the baseline's file, which
+    # operation an offline conflict dropped)
+    causes = {position: event for position, event in recorded if isinstance(event, v.Action)}
     for position, event in recorded:
         names.learn(event)
         if not belongs(ref, event):
@@ -361,7 +364,8 @@ def build(
                 history.syncs[sync] = point
             else:
                 sync = None
-        history.entries.append(_entry(position, event, changes, sync, family, names))
+        cause = causes.get(event.cause) if isinstance(event, v.Decided) else None
+        history.entries.append(_entry(position, event, changes, sync, family, names, cause))
     return history
 
 
@@ -372,6 +376,7 @@ def _entry(
     sync: int | None,
     family: list[str],
     names: Names,
+    cause: v.Action | None = None,
 ) -> Entry:
     queued_for = tuple(dict.fromkeys(q.user for q in event.queued if _concerns(q, family)))
     if isinstance(event, v.Decided):
@@ -382,7 +387,11 @@ def _entry(
             event.actor,
             "link",
             "decision",
-            describe_decision(event, names) if rule else f"{event.rule} (a rule this version does not know)",
+            (
+                decision_sentence(event, names, cause=cause)
+                if rule
+                else f"{event.rule} (a rule this version does not know)"
+            ),
             changes,
             rule=event.rule,
             sentence=rule.sentence if rule else None,
