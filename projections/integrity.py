@@ -18,8 +18,8 @@ from syncledger.ledger.world import World, forget_changes
 
 from .codec import CheckpointMissingError, decode_checkpoint, present_data
 from .indextree import EMPTY_ROOT
-from .readmodels import INDEX, WORLD, ReadModels
-from .sealing import batch_problems, checkpoint_seal, index_root
+from .readmodels import INDEX, WORLD, ReadModels, tracking_behind
+from .sealing import batch_problems, checkpoint_seal, index_root, projection_name
 from .spill import Spill, archive_problems, index_problems, refs_problems
 
 DRAIN_EVERY = 10_000  # events folded between two moves of the world's past to the spill (and at each checkpoint)
@@ -57,15 +57,30 @@ def verify(
     # read before its batches (written together in one transaction), so that another process writing the next batch
     # meanwhile cannot make a complete projection look short of its seals.
     tracking = {projection: models.tracking(projection) for projection in (INDEX, WORLD)}
+    stored = {projection: models.batches(projection) for projection in (INDEX, WORLD)}
+    findings: list[Finding] = []
+    for projection, (behind, last) in tracking_behind(models, stored).items():
+        # its tracking row was deleted or set back: the rows sealed beyond it are checked all the same (else
+        # every one of them reads as a forgery and the tree as broken, where what changed is one row)
+        findings.append(
+            Finding(
+                last,
+                "tracking",
+                f"the tracking position of the {projection_name(projection)} is "
+                f"{behind if behind else 'missing'}, behind the last sealed batch (position {last}): it was "
+                "deleted or set back behind the ledger's back (`syncledger verify --rebuild` rebuilds the read models)",
+            )
+        )
+        tracking[projection] = last
     indexed, folded = tracking[INDEX], tracking[WORLD]
-    report = Report(tracking=min(indexed, folded))
+    report = Report(tracking=min(indexed, folded), findings=findings)
 
     def add(position: int, check: str, problem: str) -> None:
         report.findings.append(Finding(position, check, problem))
 
     checkpoints = set(models.checkpoints())
     report.checkpoints = len(checkpoints)
-    batches = {p: [b for b in models.batches(p) if b.last <= tracking[p]] for p in (INDEX, WORLD)}
+    batches = {p: [b for b in stored[p] if b.last <= tracking[p]] for p in (INDEX, WORLD)}
     # the event seals that derived data and heads are checked against, kept as the scan passes them
     wanted = checkpoints | {b.last for found in batches.values() for b in found} | {p for p, _ in heads}
     seals: dict[int, bytes] = {}

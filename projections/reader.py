@@ -17,7 +17,8 @@ from syncledger.ledger.world import World
 
 from .keys import check_seal_key
 from .projector import CHECKPOINT_EVERY, Progress, Projector
-from .readmodels import INDEX, WORLD, ReadModels
+from .readmodels import INDEX, WORLD, ReadModels, tracking_behind
+from .sealing import projection_name
 from .sqlmodels import open_read_models
 
 ROWS_KEPT = 4096  # references whose index rows a reader keeps once read
@@ -158,9 +159,22 @@ def open_reader(
     models = open_read_models(location, store.mapper, store)
     check_seal_key(store, models, _redacted(location))
     _refuse_truncated(store, models, _redacted(location))
+    _refuse_set_back(models, _redacted(location))
     projector = Projector(store, models, checkpoint_every)
     ledger = Ledger(store, observer=projector, load_world=lambda: projector.catch_up(progress))
     return Reader(ledger, projector)
+
+
+def _refuse_set_back(models: ReadModels, where: str) -> None:
+    """A read model whose tracking position is behind its own sealed batches was changed behind the ledger's back:
+    caught up from there, it would add what its batches hold a second time. Nothing is appended or answered until
+    `verify` has reported it and `verify --rebuild` started the read models again."""
+    for projection, (position, last) in tracking_behind(models).items():
+        raise StoreError(
+            f"the read models of the ledger at {where} were changed behind its back: the tracking position of the "
+            f"{projection_name(projection)} is {position if position else 'missing'}, behind the sealed batches "
+            f"(to position {last}); run 'syncledger verify', then 'syncledger verify --rebuild'"
+        )
 
 
 def _refuse_truncated(store: EventStore, models: ReadModels, where: str) -> None:

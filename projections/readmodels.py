@@ -181,6 +181,20 @@ class ReadModels(Protocol):
     def close(self) -> None: ...
 
 
+def tracking_behind(models: ReadModels, stored: dict[str, list[Batch]] | None = None) -> dict[str, tuple[int, int]]:
+    """Each projection whose tracking position is behind the last of its sealed batches (`stored`, by projection,
+    else read here): (that position, the batch's last). A batch and its tracking position are written in one
+    transaction and the batches are read first, so another process writing meanwhile moves the position with its
+    batch: only a tracking row deleted or set back behind the ledger's back stays behind. Caught up from there, a
+    projection would add its batches' rows again (the item index's tree would count them twice)."""
+    stored = stored if stored is not None else {p: models.batches(p) for p in (INDEX, WORLD)}
+    found = {}
+    for projection, batches in stored.items():
+        if batches and (position := models.tracking(projection)) < batches[-1].last:
+            found[projection] = (position, batches[-1].last)
+    return found
+
+
 MAX_SPELLINGS = 256  # case spellings of a prefix's start looked up one by one (8 letters)
 
 

@@ -154,7 +154,7 @@ def index_root(batch: Batch) -> bytes:
     return batch.digests[start : start + DIGEST]
 
 
-def _name(projection: str) -> str:
+def projection_name(projection: str) -> str:
     return "item index and action ids" if projection == "index" else "archived past"
 
 
@@ -175,7 +175,7 @@ def chain_problems(
     sealed: a gap, a seal that does not match, a batch sealed to other events (`event_seal`: the event seal at a
     position). Empty when the chain holds."""
     problems: list[tuple[int, str]] = []
-    name = _name(projection)
+    name = projection_name(projection)
     previous_last, previous_seal = 0, GENESIS
     for batch in batches:
         if batch.last > tracking:
@@ -329,7 +329,7 @@ def bucket_index(
             problems.append((batch.last, _differ(projection, f"bucket digests of {table}", batch)))
     for stray in sorted(set(by_batch) - ends):
         problems.append(
-            (stray, f"the {_name(projection)} has bucket digests of {table} at {stray}, where no batch ends")
+            (stray, f"the {projection_name(projection)} has bucket digests of {table} at {stray}, where no batch ends")
         )
     index: dict[int, dict[int, bytes]] = {}
     for last, buckets in by_batch.items():
@@ -353,7 +353,8 @@ def bucket_problems(
     numbers = {last: n for n, last in enumerate(ends)}
     held: dict[int, list[Sequence[Any]]] = {}
     if not batches:  # nothing sealed: any row is a forgery
-        return [(0, f"the {_name(projection)} has {table.replace('_', ' ')} but no sealed batch")] if any(rows) else []
+        name = projection_name(projection)
+        return [(0, f"the {name} has {table.replace('_', ' ')} but no sealed batch")] if any(rows) else []
     for row in rows:
         # a row past the last batch (none is read: a lookup reads up to it) is a forgery: the last batch's
         n = min(bisect.bisect_left(ends, int(row[at])), len(ends) - 1)
@@ -368,7 +369,8 @@ def bucket_problems(
 
 def _differ(projection: str, what: str, batch: Batch) -> str:
     shown = what.replace("links_made", "past links (by where made)").replace("_", " ")
-    return f"the {_name(projection)}'s {shown} of positions {batch.first} to {batch.last} differ from what was sealed"
+    name = projection_name(projection)
+    return f"the {name}'s {shown} of positions {batch.first} to {batch.last} differ from what was sealed"
 
 
 _WARNED: set[str] = set()

@@ -260,6 +260,40 @@ def test_rows_written_into_the_events_table_outside_the_ledgers_stream_are_a_fin
     assert after.returncode == 0 and after.stdout == before.stdout
 
 
+@pytest.mark.parametrize("how", ["deleted", "set back"])
+def test_a_tracking_row_deleted_or_set_back_is_one_finding_and_nothing_is_added_twice(
+    stored: Locations, run_cli: Run, how: str
+) -> None:
+    """A projection's tracking position behind its own sealed batches: caught up from there, it would add their
+    rows again (the item index's tree would count them twice). `verify` says what changed, once, and checks the
+    rest against the sealed batches; the other commands refuse with one line until `verify --rebuild`."""
+    location = _ledger(stored, count=60)
+    last = _last(location)
+    if how == "deleted":
+        _sql(location, "DELETE FROM syncledger_tracking WHERE name = 'index'")
+    else:
+        _sql(location, "UPDATE syncledger_tracking SET position = 3 WHERE name = 'index'")
+    found = _findings(run_cli("verify", "--json", "--db", location))
+    shown = "missing" if how == "deleted" else "3"
+    assert found == [
+        {
+            "position": last,
+            "check": "tracking",
+            "problem": f"the tracking position of the item index and action ids is {shown}, behind the last sealed "
+            f"batch (position {last}): it was deleted or set back behind the ledger's back (`syncledger verify "
+            "--rebuild` rebuilds the read models)",
+        }
+    ]
+    line = _one_error_line(run_cli("why", "user:alice", "--db", location))
+    assert "were changed behind its back: the tracking position of the item index and action ids is" in line
+    assert "run 'syncledger verify', then 'syncledger verify --rebuild'" in line
+    assert _findings(run_cli("verify", "--json", "--db", location)) == found  # still the evidence
+    rebuilt = run_cli("verify", "--rebuild", "--db", location)
+    assert rebuilt.returncode == 1, rebuilt.stderr  # it reports, then rebuilds
+    again = run_cli("verify", "--json", "--db", location)
+    assert again.returncode == 0 and json.loads(again.stdout)["findings"] == [], again.stdout + again.stderr
+
+
 # ------------------------------------------------------------------------------------------------- keys
 
 

@@ -15,6 +15,7 @@ from syncledger.projections.integrity import Head
 from syncledger.projections.integrity import verify as check_ledger
 from syncledger.projections.keys import KeyRefused, check_verify_key
 from syncledger.projections.projector import Projector
+from syncledger.projections.readmodels import tracking_behind
 from syncledger.projections.sqlmodels import open_read_models
 
 from ..output import console, one_line, print_json
@@ -77,9 +78,12 @@ def verify(
     if keyless and rebuild:
         raise UsageError("cannot rebuild the read models of a keyed ledger without its key: set SYNCLEDGER_SEAL_KEY")
     stopped: Exception | None = None
+    # read models whose tracking row was set back are not caught up from there (it would add rows twice): the
+    # checks below report it, and --rebuild starts them again from nothing
+    set_back = bool(tracking_behind(models))
     try:  # bring the read models up to date if the events allow; what stops it is reported by the checks below
         with progress("bringing the read models up to date") as update:
-            if not keyless:
+            if not keyless and not set_back:
                 Projector(store, models).catch_up(update)
     except _BAD_EVENTS as e:
         stopped = e
