@@ -544,7 +544,9 @@ def test_an_event_sealed_again_that_does_not_apply_is_one_line_and_a_finding(sto
         for at, state in _sql(location, "SELECT originator_version, state FROM stored_events ORDER BY 1")
         if orjson.loads(unwrap(bytes(state))[2]).get("do") == "sync"
     )
-    _sql(location, "DELETE FROM syncledger_tracking WHERE name != 'format'")  # the read models are folded again
+    reader = open_reader(location)
+    reader.projector.models.reset()  # the read models are folded again, as after `verify --rebuild`
+    reader.close()
     _resealed(location, position, f'"user":"{user}"'.encode(), b'"user":"nobody-known"')
     for command in (("state",), ("history", f"user:{user}"), ("do", "user.add", "user=zoe")):
         line = _one_error_line(run_cli(*command, "--db", location))
