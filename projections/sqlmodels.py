@@ -78,6 +78,7 @@ from .sealing import (
 
 K = TypeVar("K")
 V = TypeVar("V")
+_T = TypeVar("_T")
 REFS_KEPT = 200_000  # references (and users' spans) a writer remembers listing (about 20 MB)
 LEAVES_KEPT = 1024  # the item index's leaves a process keeps once checked (about 19 rows each at 10^6 events)
 READ_LEAVES = 1024  # leaves read in one statement, with the values of their groups' leaves (16 each): parameters
@@ -319,16 +320,10 @@ class SqlReadModels:
         ended it to break a deadlock: a reset's TRUNCATE locks the tables one after the other in its own order,
         and a read that joins two of them may hold the one and wait for the other (a leaf's read holds the list
         of references and waits for the index)."""
-        sql, values, attempt = self._sql(statement), tuple(params), 0
-        while True:
-            try:
-                found = fetch(self.db.execute(sql, values))
-            except Exception as e:
-                _back_off(attempt, e)
-                attempt += 1
-                continue
-            self._end_read()
-            return found
+        sql, values = self._sql(statement), tuple(params)
+        found = _retried(lambda: fetch(self.db.execute(sql, values)))
+        self._end_read()
+        return found
 
     def _end_read(self) -> None:
         """Nothing to end: on PostgreSQL the connection commits each statement on its own (`open_read_models`),
@@ -433,49 +428,46 @@ class SqlReadModels:
         event_seal = (self.sealer.seal_at(position) if self.sealer is not None else None) or GENESIS
         batch_digests, entries = digests(projection, dict(inserts))
         buckets = [(table, position, number, value) for table, number, value in entries]
-        for attempt in range(WRITE_TRIES):
-            try:
-                with self._transaction() as c:
-                    if not isinstance(self.db, sqlite3.Connection):  # SQLite's BEGIN IMMEDIATE already serialises
-                        # one writer of a projection at a time, so that the check below holds until the commit
-                        # (two processes that both found the same position raced: issue 11, item 4) and the
-                        # batches' seals, each chained to the one before, do not interleave
-                        c.execute(_WRITER_LOCK, (projection,))
-                    c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
-                    found = c.fetchone()
-                    if (int(found[0]) if found else 0) != first - 1:
-                        return False
-                    for table, rows in (*inserts, ("buckets", buckets)):
-                        if rows and table not in SOURCE:
-                            self._insert(c, table, _COLUMNS[table], rows)
-                    sealed = batch_digests + (grow(c) if grow is not None else b"")
-                    c.execute(
-                        self._sql(
-                            "SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"
-                        ),
-                        (projection,),
-                    )
-                    before = c.fetchone()
-                    previous = bytes(before[0]) if before else GENESIS
-                    seal = batch_seal(key, projection, previous, first, position, event_seal, sealed)
-                    c.execute(
-                        self._sql("INSERT INTO syncledger_batches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
-                        (projection, position, first, event_seal, sealed, seal),
-                    )
-                    c.execute(
-                        self._sql(
-                            "INSERT INTO syncledger_tracking VALUES (?, ?) "
-                            "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
-                        ),
-                        (projection, position),
-                    )
-                if grow is not None:
-                    self._tree, self._tree_pending = self._tree_pending, None
-                    self._leaves = (-1, _Bounded(1))  # what this process checked is of an earlier position
-                return True
-            except Exception as e:
-                _back_off(attempt, e)  # then look at the tracking position again
-        return False
+
+        def once() -> bool:  # one transaction; tried again, it looks at the tracking position again
+            with self._transaction() as c:
+                if not isinstance(self.db, sqlite3.Connection):  # SQLite's BEGIN IMMEDIATE already serialises
+                    # one writer of a projection at a time, so that the check below holds until the commit
+                    # (two processes that both found the same position raced: issue 11, item 4) and the
+                    # batches' seals, each chained to the one before, do not interleave
+                    c.execute(_WRITER_LOCK, (projection,))
+                c.execute(self._sql("SELECT position FROM syncledger_tracking WHERE name = ?"), (projection,))
+                found = c.fetchone()
+                if (int(found[0]) if found else 0) != first - 1:
+                    return False
+                for table, rows in (*inserts, ("buckets", buckets)):
+                    if rows and table not in SOURCE:
+                        self._insert(c, table, _COLUMNS[table], rows)
+                sealed = batch_digests + (grow(c) if grow is not None else b"")
+                c.execute(
+                    self._sql("SELECT seal FROM syncledger_batches WHERE projection = ? ORDER BY last DESC LIMIT 1"),
+                    (projection,),
+                )
+                before = c.fetchone()
+                previous = bytes(before[0]) if before else GENESIS
+                seal = batch_seal(key, projection, previous, first, position, event_seal, sealed)
+                c.execute(
+                    self._sql("INSERT INTO syncledger_batches VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"),
+                    (projection, position, first, event_seal, sealed, seal),
+                )
+                c.execute(
+                    self._sql(
+                        "INSERT INTO syncledger_tracking VALUES (?, ?) "
+                        "ON CONFLICT (name) DO UPDATE SET position = excluded.position"
+                    ),
+                    (projection, position),
+                )
+            if grow is not None:
+                self._tree, self._tree_pending = self._tree_pending, None
+                self._leaves = (-1, _Bounded(1))  # what this process checked is of an earlier position
+            return True
+
+        return _retried(once)
 
     def _insert(self, c: Any, table: str, columns: str, rows: Sequence[Sequence[Any]], replace: bool = False) -> None:
         """Rows into `syncledger_<table>`, keeping those already there (or, if `replace`, replacing their second
@@ -1109,24 +1101,23 @@ class SqlReadModels:
 
     def reset(self) -> None:
         """Forget every read model (they are rebuilt from the events)."""
-        for attempt in range(WRITE_TRIES):
-            try:
-                with self._transaction() as c:
-                    if isinstance(self.db, sqlite3.Connection):  # SQLite empties a table without a WHERE at once
-                        for table in _TABLES[1:]:
-                            c.execute(f"DELETE FROM syncledger_{table}")
-                    else:  # a DELETE would leave every row dead in the tables and their indexes until a vacuum:
-                        # the rebuild writes beside them, and its readers step over them (the item index: 297 MB
-                        # against 151 MB at 10^6). TRUNCATE locks each table whole, so it waits for both
-                        # projections' writers first (`_write`), and a reader it meets on the way may deadlock it
-                        # (the server ends one of the two): then it tries again
-                        for projection in (INDEX, WORLD):
-                            c.execute(_WRITER_LOCK, (projection,))
-                        c.execute(f"TRUNCATE {', '.join(f'syncledger_{table}' for table in _TABLES[1:])}")
-                    c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
-                break
-            except Exception as e:
-                _back_off(attempt, e)
+
+        def once() -> None:
+            with self._transaction() as c:
+                if isinstance(self.db, sqlite3.Connection):  # SQLite empties a table without a WHERE at once
+                    for table in _TABLES[1:]:
+                        c.execute(f"DELETE FROM syncledger_{table}")
+                else:  # a DELETE would leave every row dead in the tables and their indexes until a vacuum:
+                    # the rebuild writes beside them, and its readers step over them (the item index: 297 MB
+                    # against 151 MB at 10^6). TRUNCATE locks each table whole, so it waits for both
+                    # projections' writers first (`_write`), and a reader it meets on the way may deadlock it
+                    # (the server ends one of the two): then it tries again
+                    for projection in (INDEX, WORLD):
+                        c.execute(_WRITER_LOCK, (projection,))
+                    c.execute(f"TRUNCATE {', '.join(f'syncledger_{table}' for table in _TABLES[1:])}")
+                c.execute(self._sql("DELETE FROM syncledger_tracking WHERE name IN (?, ?)"), (INDEX, WORLD))
+
+        _retried(once)
         self._links, self._links_upto = [], 0
         self._records.clear()
         self._checked = _Checked()
@@ -1137,17 +1128,23 @@ class SqlReadModels:
         self.db.close()
 
 
-def _back_off(attempt: int, error: Exception) -> None:
-    """After a read-model write's `attempt` (from 0) failed with `error`: raise it if it will not pass or the tries
-    are spent (WRITE_TRIES), else wait a random, growing while before the next."""
-    if attempt == WRITE_TRIES - 1 or not _transient(error):
-        raise error
-    time.sleep(random.uniform(0, 0.01 * 2**attempt))
+def _retried(action: Callable[[], _T]) -> _T:
+    """`action` (a read-model statement or transaction), tried again after a transient failure (`_transient`), a
+    random, growing while later, WRITE_TRIES times in all; any other failure, or the last, is raised."""
+    for attempt in range(WRITE_TRIES - 1):
+        try:
+            return action()
+        except Exception as e:
+            if not _transient(e):
+                raise
+            time.sleep(random.uniform(0, 0.01 * 2**attempt))
+    return action()
 
 
 def _transient(error: Exception) -> bool:
-    """Whether a read-model write failed only because another process wrote at the same time: trying again sees
-    what it wrote (and usually finds there is nothing left to write)."""
+    """Whether a read-model statement failed only because another process wrote at the same time (or the server
+    ended it to break a deadlock with one): trying again sees what it wrote (a write usually finds there is
+    nothing left to write)."""
     if isinstance(error, sqlite3.OperationalError):
         return "locked" in str(error) or "busy" in str(error)
     return type(error).__name__ in (
