@@ -13,8 +13,10 @@ checkpoints). Reading a delta decodes its base first, so chains are kept short (
 
 from __future__ import annotations
 
+import gc
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -168,32 +170,50 @@ _BAD_DATA = (zlib.error, ValueError, LookupError, TypeError, AttributeError)
 def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archive: Archive | None = None) -> World:
     """The world of the checkpoint at `position`, its base first if it is a delta; `read` gives a checkpoint's
     bytes (deciphered) by its position, or None if there is none there. `CheckpointMissingError` if one of the
-    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is)."""
+    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is).
+
+    The cyclic collector is paused meanwhile (`collector_paused`)."""
     chain: list[dict[str, Any]] = []
     wanted: int | None = position
-    while wanted is not None:
-        blob = read(wanted)
-        if blob is None:
-            onto = f", which the one at {chain[-1]['position']} is a delta onto," if chain else ""
-            raise CheckpointMissingError(f"the checkpoint at {wanted}{onto} is missing")
-        try:
-            data = checkpoint_data(blob)
-            here = data["position"] == wanted and (data["base"] is None or data["base"] < wanted)
-        except _BAD_DATA as e:
-            raise CheckpointUnreadable(f"the checkpoint at {wanted} cannot be read ({type(e).__name__})") from e
-        if not here:
-            raise CheckpointUnreadable(f"the checkpoint stored at {wanted} is not one of that position")
-        chain.append(data)
-        wanted = data["base"]
-    world = None
-    for data in reversed(chain):
-        try:
-            world = decode_world(data, archive, onto=world)
-        except _BAD_DATA as e:
-            problem = f"the checkpoint at {data['position']} cannot be read ({type(e).__name__})"
-            raise CheckpointUnreadable(problem) from e
+    with collector_paused():
+        while wanted is not None:
+            blob = read(wanted)
+            if blob is None:
+                onto = f", which the one at {chain[-1]['position']} is a delta onto," if chain else ""
+                raise CheckpointMissingError(f"the checkpoint at {wanted}{onto} is missing")
+            try:
+                data = checkpoint_data(blob)
+                here = data["position"] == wanted and (data["base"] is None or data["base"] < wanted)
+            except _BAD_DATA as e:
+                raise CheckpointUnreadable(f"the checkpoint at {wanted} cannot be read ({type(e).__name__})") from e
+            if not here:
+                raise CheckpointUnreadable(f"the checkpoint stored at {wanted} is not one of that position")
+            chain.append(data)
+            wanted = data["base"]
+        world = None
+        for data in reversed(chain):
+            try:
+                world = decode_world(data, archive, onto=world, last=data is chain[0])
+            except _BAD_DATA as e:
+                problem = f"the checkpoint at {data['position']} cannot be read ({type(e).__name__})"
+                raise CheckpointUnreadable(problem) from e
     assert world is not None
     return world
+
+
+@contextmanager
+def collector_paused() -> Iterator[None]:
+    """Python's cyclic collector paused, for work that makes a few hundred thousand objects that all stay until
+    it ends, and none in a cycle (reference counting frees them): decoding a checkpoint, or a time travel's whole
+    answer. Each collection it triggered walked them all again for nothing: a fifth of `state --position N` for
+    a 1,000-user organisation (`tools.perf.tuning` sets it for the rest of the process)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _link_of(row: list[Any], user: User, records: dict[str, Record]) -> Link:
@@ -211,12 +231,16 @@ def _link_of(row: list[Any], user: User, records: dict[str, Record]) -> Link:
     )
 
 
-def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: World | None = None) -> World:
+def decode_world(
+    data: dict[str, Any], archive: Archive | None = None, onto: World | None = None, last: bool = True
+) -> World:
     """The world of a checkpoint's data (`checkpoint_data`): a delta is applied onto the world of its base, which
     it takes over. Its past up to the checkpoint is read from `archive` when asked for.
 
     Links are listed per user; both maps of them are rebuilt in the order the links were made, which is the order
-    the fold keeps them in (a link is added last when made, and removed when ended)."""
+    the fold keeps them in (a link is added last when made, and removed when ended). Unless `last`, the world is
+    only a base for the next delta of a chain (`decode_checkpoint`), which writes each user's options, queue,
+    lists of what they own and copies in full: those, and the order of links, are left to the last."""
     if (data["base"] is None) != (onto is None) or (onto is not None and onto.position != data["base"]):
         raise ValueError(f"the checkpoint at {data['position']} is a delta onto {data['base']}, not onto that world")
     world = World(position=data["position"], at=_dt(data["at"]), past=Past(archive, data["position"]))
@@ -234,10 +258,15 @@ def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: Wor
         for gone in items_gone.get(user.name, ()):
             user.items.pop(gone, None)
         user.items.update((i[0], Item(i[0], intern(i[1]), i[2], _dt(i[3]), i[4], i[5])) for i in u["items"])
-        links = had.links_by_item if had is not None else {}
+        user.links_by_item = links = had.links_by_item if had is not None else {}
         for gone in links_gone.get(user.name, ()):
             links.pop(gone, None)
         links.update((link.item, link) for link in (_link_of(row, user, world.records) for row in u["links"]))
+        user.aliases = had.aliases if had is not None else {}
+        user.aliases.update(u["aliases"])
+        world.users[user.name] = user
+        if not last:
+            continue
         user.links_by_item = {link.item: link for link in sorted(links.values(), key=made)}
         every_link += user.links_by_item.values()
         user.pending = [
@@ -253,10 +282,7 @@ def decode_world(data: dict[str, Any], archive: Archive | None = None, onto: Wor
             for p in u["pending"]
         ]
         user.owned, user.shared = dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
-        user.aliases = had.aliases if had is not None else {}
-        user.aliases.update(u["aliases"])
         user.copies = {item: datetime.fromisoformat(at) for item, at in u["copies"].items()}
-        world.users[user.name] = user
     for link in sorted(every_link, key=made):
         world.links_to.setdefault(link.record, {})[link.user] = link
     return world

@@ -3,6 +3,7 @@ a fold from zero, a lookup through the index equals a scan, on every back end an
 
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +14,7 @@ from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import EventStore, StoreError
 from syncledger.projections import projector, sqlmodels
-from syncledger.projections.codec import checkpoint_data, decode_checkpoint
+from syncledger.projections.codec import CheckpointMissingError, checkpoint_data, decode_checkpoint
 from syncledger.projections.document import state_document
 from syncledger.projections.index import ItemIndex
 from syncledger.projections.memorymodels import MemoryReadModels
@@ -67,6 +68,33 @@ def test_every_checkpoint_full_or_delta_decodes_to_a_fold_from_zero(locations: L
             chain, base = chain + 1, bases[base]
         assert chain <= projector.DELTAS
         assert decode_checkpoint(position, read, models) == world_at(store, position), position
+
+
+def test_decoding_a_checkpoint_leaves_the_collector_as_it_found_it(tmp_path: Path) -> None:
+    """The cyclic collector is paused while a checkpoint decodes (`codec.collector_paused`), and after, whether the
+    decoding failed or not, it is as it was: on, or off if the caller had turned it off."""
+    reader = _filled(str(tmp_path / "ledger.db"))
+    store, models = reader.ledger.store, reader.projector.models
+    position = models.checkpoints()[-1]
+
+    def read(at: int) -> bytes | None:
+        assert not gc.isenabled()  # paused while it reads and decodes
+        found = models.checkpoint(at)
+        return store.mapper.decipher(found) if found is not None else None
+
+    assert gc.isenabled()
+    assert decode_checkpoint(position, read, models) == world_at(store, position)
+    assert gc.isenabled()
+    with pytest.raises(CheckpointMissingError):
+        decode_checkpoint(position + 1, read, models)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        decode_checkpoint(position, read, models)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    reader.close()
 
 
 def test_a_lookup_through_the_index_equals_a_scan(locations: Locations) -> None:

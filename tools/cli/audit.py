@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from syncledger.ledger.checks import RefusedError
+from syncledger.projections.codec import collector_paused
 from syncledger.projections.document import iso
 
 from ..explain.diff import diff_between
@@ -154,8 +155,9 @@ def diff(
         raise UsageError(one_line(str(e))) from None
     within_horizon(a, reader.world.at, future, "time")
     within_horizon(b, reader.world.at, future, "time")
-    try:
-        found = diff_between(reader, a, b)
-    except BadInputError as e:
-        raise UsageError(one_line(f"diff {start} {end}: {e}")) from None
-    print_json(found.document()) if json else print_diff(found)
+    with collector_paused():  # the answer is two worlds and what differs, made whole, then printed
+        try:
+            found = diff_between(reader, a, b)
+        except BadInputError as e:
+            raise UsageError(one_line(f"diff {start} {end}: {e}")) from None
+        print_json(found.document()) if json else print_diff(found)

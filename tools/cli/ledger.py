@@ -12,6 +12,7 @@ import typer
 
 from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import SYNC_METHODS, BaselineObserved, Decided, dump
+from syncledger.projections.codec import collector_paused
 from syncledger.projections.document import LINKS_PAGE, iso, link_json, state_document
 
 from ..explain.sentences import Names, describe_action, describe_decision
@@ -152,23 +153,24 @@ def state(
         raise UsageError(f"--links takes a number of links or 'all', not {shown(links)}")
     limit = None if links == "all" else int(links)
     reader = open_reader(db)
-    if position is not None:
-        if not 0 <= position <= reader.world.position:
-            raise UsageError(f"--position {position} is outside the ledger (0..{reader.world.position})")
-        world = reader.world_at(position)
-    elif at is not None:
-        try:
-            when = parse_time(at, "--at")
-            horizon(future).check(when, reader.world.at, "--at")
-        except BadInputError as e:
-            raise UsageError(str(e)) from None
-        world = reader.world_at_time(when)
-    else:
-        world = reader.world
-    if user is not None and user not in world.users:
-        raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
-    doc = state_document(world, user, links_after, limit, links_as_objects=True)
-    print_json(doc, default=link_json) if json else print_state(doc)
+    with collector_paused():  # the answer is a world and its document, made whole, then printed
+        if position is not None:
+            if not 0 <= position <= reader.world.position:
+                raise UsageError(f"--position {position} is outside the ledger (0..{reader.world.position})")
+            world = reader.world_at(position)
+        elif at is not None:
+            try:
+                when = parse_time(at, "--at")
+                horizon(future).check(when, reader.world.at, "--at")
+            except BadInputError as e:
+                raise UsageError(str(e)) from None
+            world = reader.world_at_time(when)
+        else:
+            world = reader.world
+        if user is not None and user not in world.users:
+            raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
+        doc = state_document(world, user, links_after, limit, links_as_objects=True)
+        print_json(doc, default=link_json) if json else print_state(doc)
 
 
 @app.command()
