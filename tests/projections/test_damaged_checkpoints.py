@@ -65,6 +65,24 @@ def _delta_checkpoint(location: str) -> int:
     return next(p for p, s in rows if orjson.loads(zlib.decompress(bytes(s)))["base"] is not None)
 
 
+def _in_first(key: str, field: int, value: Any) -> Callable[[dict[str, Any]], None]:
+    """The `field`th value of the first row under `key` set to `value`."""
+
+    def change(data: dict[str, Any]) -> None:
+        data[key][0][field] = value
+
+    return change
+
+
+def _in_first_users(key: str, field: int, value: Any) -> Callable[[dict[str, Any]], None]:
+    """The `field`th value of the first row under `key` of the first user who has one set to `value`."""
+
+    def change(data: dict[str, Any]) -> None:
+        next(u for u in data["users"] if u[key])[key][0][field] = value
+
+    return change
+
+
 # (which checkpoint, the change, what the decoder met)
 CHANGES = {
     "time-a-number": ("full", setting("at", 0), "TypeError"),
@@ -72,6 +90,10 @@ CHANGES = {
     "organisation-missing": ("full", dropping("org"), "KeyError"),
     "position-another": ("full", setting("position", 7), "not one of that position"),
     "items-gone-null": ("delta", setting("items_gone", None), "AttributeError"),
+    # a name or a word that is not a text: the decoder interns them (`sys.intern`), which refuses it, where a
+    # world with a number for a record's type would have been used
+    "record-type-a-number": ("full", _in_first("records", 1, 5), "TypeError"),
+    "link-rule-a-list": ("full", _in_first_users("links", 5, ["x"]), "TypeError"),
     # decodes, and is used as it is at its own position (a checkpoint sealed again on a ledger without a seal key
     # is the ledger's: README, "Derived data never decides unverified"); the events after it name its users
     "users-none": ("full", setting("users", []), "do not apply"),
