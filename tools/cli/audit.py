@@ -161,3 +161,4 @@ def diff(
         except BadInputError as e:
             raise UsageError(one_line(f"diff {start} {end}: {e}")) from None
         print_json(found.document()) if json else print_diff(found)
+        del found  # freed while paused: else the collector would walk both worlds once first

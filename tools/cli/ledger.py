@@ -171,6 +171,7 @@ def state(
             raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
         doc = state_document(world, user, links_after, limit, links_as_objects=True)
         print_json(doc, default=link_json) if json else print_state(doc)
+        del world, doc  # freed while paused: else the collector would walk all of it once first
 
 
 @app.command()
