@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,10 +137,27 @@ class IndexProjection:
         """Index the events after the tracking position (`after`, if the caller has just read it), up to `upto`,
         from their stored data."""
         start = self.models.tracking(INDEX) if after is None else after
-        for position, values in self.store.read_data(after=start, upto=upto):
-            self.note(position, values)
-            if len(self._rows) >= FLUSH_ROWS:
-                self.flush()
+        # on a server, each batch is written in another thread while the next one is read: a write waits for the
+        # server (half of a 10^6-event catch-up was PostgreSQL inserting), and reading need not wait for it; one
+        # batch is written at a time, in order, each onto the one before (`ReadModels.write_index`). Not on SQLite,
+        # where that thread's writes and the reads beside them made a rebuild a tenth slower.
+        ahead = ThreadPoolExecutor(1, "syncledger-index-writes") if self.models.on_server else None
+        written: Future[bool] | None = None
+        try:
+            for position, values in self.store.read_data(after=start, upto=upto):
+                self.note(position, values)
+                if len(self._rows) >= FLUSH_ROWS:
+                    if written is not None:
+                        written.result()  # at most one batch waits to be written besides the one being read
+                    if ahead is None:
+                        self.flush()
+                    else:
+                        written = ahead.submit(self.take())
+            if written is not None:
+                written.result()
+        finally:
+            if ahead is not None:
+                ahead.shutdown()
         self.flush()
 
 

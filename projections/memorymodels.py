@@ -22,6 +22,7 @@ class MemoryReadModels:
     """In memory: for scenario runs and tests. Nothing can change it behind the ledger's back: it is not sealed."""
 
     def __init__(self) -> None:
+        self.on_server = False
         self.sealer: Sealer | None = None
         self.rebuild_past: Callable[[], PastRows] | None = None
         self.rebuild_index: Callable[[set[int], int], Iterable[IndexRow]] | None = None  # its index is not stored

@@ -58,6 +58,8 @@ class ReadModels(Protocol):
     each complete up to its tracking position. Two implementations, side by side below: `MemoryReadModels` (dicts)
     and `SqlReadModels` (tables beside the events on SQLite or PostgreSQL)."""
 
+    on_server: bool  # whether a write waits for a server (PostgreSQL), which a long catch-up reads beside
+
     def tracking(self, projection: str) -> int:
         """The position up to which the projection (INDEX or WORLD) is complete."""
         ...

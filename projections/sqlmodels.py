@@ -237,6 +237,7 @@ class SqlReadModels:
 
     def __init__(self, connection: Any, mark: str, blob: str, cipher: Cipher, sealer: Sealer | None = None) -> None:
         self.db, self.mark, self.cipher, self.sealer = connection, mark, cipher, sealer
+        self.on_server = not isinstance(connection, sqlite3.Connection)
         self._blob = blob
         self.rebuild_past: Callable[[], PastRows] | None = None
         self._checked = _Checked()  # what this process found to match its seals, or the past that answers instead

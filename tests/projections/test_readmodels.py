@@ -7,18 +7,19 @@ import gc
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.application import Ledger
 from syncledger.ledger.store import EventStore, StoreError
-from syncledger.projections import projector, sqlmodels
+from syncledger.projections import index, projector, sqlmodels
 from syncledger.projections.codec import CheckpointMissingError, checkpoint_data, decode_checkpoint
 from syncledger.projections.document import state_document
-from syncledger.projections.index import ItemIndex
+from syncledger.projections.index import IndexProjection, ItemIndex
 from syncledger.projections.memorymodels import MemoryReadModels
-from syncledger.projections.reader import open_reader
+from syncledger.projections.reader import Reader, StoredIndex, open_reader
 from syncledger.projections.readmodels import INDEX, WORLD, ReadModels
 from syncledger.projections.sqlmodels import SqlReadModels
 from tests import randomwalk
@@ -295,6 +296,58 @@ def test_a_failure_of_the_second_process_is_one_line_saying_so(tmp_path, monkeyp
     monkeypatch.setattr(projector, "_INDEX_ELSEWHERE", "raise SystemExit('the index could not be written')")
     with pytest.raises(StoreError, match="^indexing the ledger in a second process failed: the index could not be"):
         reader.projector.catch_up()
+
+
+def _index_in_batches(location: str | None, monkeypatch: pytest.MonkeyPatch) -> tuple[Reader, IndexProjection]:
+    """A ledger whose read models were reset, and its index projection, which writes a batch every 40 rows."""
+    monkeypatch.setattr(index, "FLUSH_ROWS", 40)
+    reader = _filled(location)
+    reader.projector.models.reset()
+    return reader, IndexProjection(reader.ledger.store, reader.projector.models)
+
+
+def test_an_index_caught_up_in_many_batches_equals_a_scan(stored: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On PostgreSQL a catch-up writes each batch in another thread while it reads the next (`on_server`); on
+    SQLite in line. Either way every batch is written, in order, and the index is what a scan finds."""
+    reader, projection = _index_in_batches(stored.new(), monkeypatch)
+    store, models = reader.ledger.store, reader.projector.models
+    assert models.on_server == (stored.backend == "postgres")
+    written = []
+    write = models.write_index
+    monkeypatch.setattr(models, "write_index", lambda first, *rest: written.append(first) or write(first, *rest))
+    projection.catch_up(store.last_position())
+    assert len(written) > 5 and written == sorted(written)
+    assert models.tracking(INDEX) == store.last_position()
+    scan = ItemIndex()
+    scan.add(store.read())
+    stored_index = StoredIndex(models)
+    assert set(stored_index.touched) == set(scan.touched)
+    for ref in scan.touched:
+        assert stored_index.touched[ref] == scan.touched[ref], ref
+    reader.close()
+
+
+def test_a_batch_that_cannot_be_written_ends_the_index_catch_up_with_its_error(
+    stored: Locations, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Written in another thread or not, a failed write is the catch-up's error, and the index stays complete up to
+    the batch before it: nothing after it is written."""
+    reader, projection = _index_in_batches(stored.new(), monkeypatch)
+    store, models = reader.ledger.store, reader.projector.models
+    write, calls = models.write_index, []
+
+    def failing(first: int, *rest: Any) -> bool:
+        calls.append(first)
+        if len(calls) == 3:
+            raise StoreError("the disk is full")
+        return write(first, *rest)
+
+    monkeypatch.setattr(models, "write_index", failing)
+    with pytest.raises(StoreError, match="the disk is full"):
+        projection.catch_up(store.last_position())
+    assert len(calls) == 3
+    assert models.tracking(INDEX) == calls[2] - 1
+    reader.close()
 
 
 def test_memory_and_sql_read_models_are_two_implementations_of_one_protocol() -> None:
