@@ -189,14 +189,21 @@ def tree_problems(
     """What of the stored tree (`leaves`, `groups`, and the sealed `root`) does not match the index's rows
     (`rows`: reference, position, rule, all of them): each leaf and group that differs, and a root that does not
     match the groups. Empty when the tree is the rows'."""
-    sums = leaf_sums(rows, digest)
+    return tree_differences(leaf_sums(rows, digest), leaves, groups, root, "the item index's")
+
+
+def tree_differences(
+    sums: Mapping[int, int], leaves: Mapping[int, bytes], groups: Mapping[int, bytes], root: bytes, whose: str
+) -> list[str]:
+    """`tree_problems` from each leaf's sum of its rows' digests (`sums`), for a tree of this shape over any rows
+    (`whose`: what the problems call them, as "the item index's")."""
     problems: list[str] = []
     for leaf in sorted(set(sums) | {n for n, value in leaves.items() if value != EMPTY}):
         if value_of(sums.get(leaf, 0)) != leaves.get(leaf, EMPTY):
-            problems.append(f"the item index's digest of leaf {leaf} does not match its rows")
+            problems.append(f"{whose} digest of leaf {leaf} does not match its rows")
     for group in range(GROUPS):
         if group_digest(group, leaves) != groups.get(group, EMPTY_GROUP):
-            problems.append(f"the item index's digest of group {group} does not match its leaves")
+            problems.append(f"{whose} digest of group {group} does not match its leaves")
     if root_digest(groups) != root:
-        problems.append("the item index's digests do not match the root sealed in its last batch")
+        problems.append(f"{whose} digests do not match the root sealed in its last batch")
     return problems

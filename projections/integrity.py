@@ -19,7 +19,7 @@ from syncledger.ledger.world import World, forget_changes
 from .codec import CheckpointMissingError, decode_checkpoint, present_data
 from .indextree import EMPTY_ROOT
 from .readmodels import INDEX, WORLD, ReadModels, tracking_behind
-from .sealing import batch_problems, checkpoint_seal, index_root, projection_name
+from .sealing import batch_problems, checkpoint_seal, index_root, links_root, projection_name
 from .spill import Spill, archive_problems, index_problems, refs_problems
 
 DRAIN_EVERY = 10_000  # events folded between two moves of the world's past to the spill (and at each checkpoint)
@@ -118,6 +118,10 @@ def verify(
                 root = index_root(batches[INDEX][-1]) if batches[INDEX] else EMPTY_ROOT
                 for problem in models.tree_problems(root, indexed):
                     add(indexed, "read model", problem)
+            if WORLD not in broken:  # and the archive's: its ended links' tree must be the one its last batch seals
+                root = links_root(batches[WORLD][-1]) if batches[WORLD] else EMPTY_ROOT
+                for problem in models.links_tree_problems(root, folded):
+                    add(folded, "read model", problem)
         for position, problem in [*index_problems(models, spill, indexed), *refs_problems(models, spill)]:
             add(position, "index", problem)
         for position, problem in archive_problems(models, spill, folded, indexed):

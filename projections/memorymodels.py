@@ -91,6 +91,9 @@ class MemoryReadModels:
     def tree_problems(self, root: bytes, upto: int) -> list[str]:
         return []  # nothing stored, nothing sealed: the index is this process's own
 
+    def links_tree_problems(self, root: bytes, upto: int) -> list[str]:
+        return []  # nothing stored, nothing sealed: the archive is this process's own
+
     def read_table(self, table: str, columns: str, upto: int) -> Iterator[Sequence[Any]]:
         return iter(())
 

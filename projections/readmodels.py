@@ -34,8 +34,9 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # gives; 16: SQLite's tables STRICT, so that no position is stored as text; 17: the item index's rows in leaves
 # by their reference, under a digest tree whose root each batch seals (`projections.indextree`), and its references
 # in a table of their own for prefixes; 18: the item index keyed by reference again, with the references of each
-# leaf listed, so that a batch's rows are written where the batches before wrote theirs)
-FORMAT = 18
+# leaf listed, so that a batch's rows are written where the batches before wrote theirs; 19: the ended links in
+# leaves by owner and item too, under a digest tree whose root each batch of the archive seals (`projections.linktree`))
+FORMAT = 19
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
 INDEX, WORLD = "index", "world"
@@ -159,6 +160,11 @@ class ReadModels(Protocol):
     def tree_problems(self, root: bytes, upto: int) -> list[str]:
         """What of the item index's digest tree (`projections.indextree`) does not match its rows up to `upto` or
         the `root` sealed there (read models that keep no tree: nothing)."""
+        ...
+
+    def links_tree_problems(self, root: bytes, upto: int) -> list[str]:
+        """What of the ended links' digest tree (`projections.linktree`) does not match the archive's ended links up
+        to `upto` or the `root` sealed there (read models that keep no tree: nothing)."""
         ...
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:

@@ -154,6 +154,13 @@ def index_root(batch: Batch) -> bytes:
     return batch.digests[start : start + DIGEST]
 
 
+def links_root(batch: Batch) -> bytes:
+    """The root of the ended links' digest tree sealed in one of the archive's batches (`projections.linktree`):
+    after the digests of its tables."""
+    start = len(SEALED["world"]) * DIGEST
+    return batch.digests[start : start + DIGEST]
+
+
 def projection_name(projection: str) -> str:
     return "item index and action ids" if projection == "index" else "archived past"
 

@@ -41,6 +41,7 @@ from .indextree import (
     tree_problems,
     value_of,
 )
+from .linktree import LinkDigest, link_leaf, link_sums, link_tree_problems
 from .memorymodels import MemoryReadModels
 from .readmodels import (
     FORMAT,
@@ -71,7 +72,9 @@ from .sealing import (
     checkpoint_seal,
     digests,
     index_root,
+    links_root,
     made_range,
+    projection_name,
     row_problems,
     warn,
 )
@@ -100,6 +103,8 @@ _TABLES = (
     "past_records",
     "past_items",
     "past_links",
+    "link_leaves",
+    "link_groups",
     "actions",
     "batches",
     "buckets",
@@ -134,8 +139,12 @@ _SCHEMA = (
     # order of every user's links (a page, a range of `links_made`) is its index
     "CREATE TABLE IF NOT EXISTS syncledger_past_links (bucket INTEGER NOT NULL, made BIGINT NOT NULL, "
     "position BIGINT NOT NULL, owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, "
-    "rule TEXT NOT NULL, in_filter BOOLEAN NOT NULL, PRIMARY KEY (bucket, made)){without_rowid}",
+    "rule TEXT NOT NULL, in_filter BOOLEAN NOT NULL, leaf INTEGER NOT NULL, PRIMARY KEY (bucket, made)){without_rowid}",
     "CREATE UNIQUE INDEX IF NOT EXISTS syncledger_past_links_made ON syncledger_past_links (made)",
+    # the ended links' second digest, by owner and item (`projections.linktree`): each row's leaf, and the tree
+    "CREATE INDEX IF NOT EXISTS syncledger_past_links_leaf ON syncledger_past_links (leaf)",
+    "CREATE TABLE IF NOT EXISTS syncledger_link_leaves (leaf INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS syncledger_link_groups (grp INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (bucket, owner, item, made)",
     # a diff reads the links ended between its two points (an index only: the rows, and so FORMAT, are unchanged)
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_position ON syncledger_past_links (position)",
@@ -160,6 +169,7 @@ _COLUMNS = {
     **{table: columns for layout in SEALED.values() for table, columns, _ in layout if table not in SOURCE},
     "buckets": "tbl, last, bucket, digest",
 }
+_COLUMNS["past_links"] += ", leaf"  # not sealed as a column: the links' tree proves it (`_checked_link_leaf`)
 
 
 def _strict(statement: str) -> str:
@@ -253,6 +263,13 @@ class SqlReadModels:
         self._leaves: tuple[int, _Bounded[int, dict[str, list[tuple[int, str | None]]]]] = (-1, _Bounded(1))
         self._groups: tuple[int, dict[int, bytes]] = (-1, {})
         self.rebuild_index: Callable[[set[int], int], Iterable[IndexRow]] | None = None
+        # the ended links' digest tree as this process's last write left it, and the one the write in progress
+        # grew (`projections.linktree`); the leaves a question checked, by tracking position, and the groups
+        self._links_tree: tuple[int, Tree] | None = None
+        self._links_tree_pending: tuple[int, Tree] | None = None
+        self._links_digest: tuple[bytes | None, LinkDigest] | None = None
+        self._link_leaves: tuple[int, _Bounded[int, list[Link]]] = (-1, _Bounded(1))
+        self._link_groups: tuple[int, dict[int, bytes]] = (-1, {})
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
         # deleted records looked up so far (`record`): (position deleted, record), or (the position up to which the
@@ -396,10 +413,22 @@ class SqlReadModels:
             for r in past.records.values()
         ]
         links = [
-            (bucket(k.user), k.made, k.position, k.user, k.item, k.record, k.origin, k.rule, k.in_filter)
+            (
+                bucket(k.user),
+                k.made,
+                k.position,
+                k.user,
+                k.item,
+                k.record,
+                k.origin,
+                k.rule,
+                k.in_filter,
+                link_leaf(k.user, k.item),
+            )
             for k in past.links
         ]
         links_made = [(made_range(row[1]), *row[1:]) for row in links]  # the same rows, digested by made
+        sums = link_sums((row[1:9] for row in links), self._link_digest())
         sealer = self.sealer
         sealed = [(at, state, checkpoint_seal(sealer, at, state) if sealer else b"") for at, state in checkpoints]
         return self._write(
@@ -411,7 +440,39 @@ class SqlReadModels:
             ("past_items", [(bucket(*k), *k, p) for k, p in past.items.items()]),
             ("past_links", links),
             ("links_made", links_made),
+            grow=lambda c: self._grow_links(c, first - 1, position, sums),
         )
+
+    def _link_digest(self) -> LinkDigest:
+        key = self.sealer.seal_key if self.sealer is not None else None
+        if self._links_digest is None or self._links_digest[0] != key:
+            self._links_digest = (key, LinkDigest(key))
+        return self._links_digest[1]
+
+    def _grow_links(self, c: Any, tracking: int, position: int, sums: Mapping[int, int]) -> bytes:
+        """In a batch's transaction (the archive complete up to `tracking`): its ended links' sums added to their
+        leaves of the links' tree, the leaves and groups that changed written; the new root, to be sealed after the
+        batch's digests. A writer that wrote the batch before keeps the tree it left, so a catch-up reads it once."""
+        kept = self._links_tree if self._links_tree is not None and self._links_tree[0] == tracking else None
+        self._links_tree = None  # until this transaction commits (`_write`)
+        tree = kept[1] if kept is not None else None
+        if tree is None:
+            c.execute("SELECT grp, value FROM syncledger_link_groups")
+            tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
+        missing = sorted(tree.missing(sums))
+        if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
+            c.execute("SELECT leaf, value FROM syncledger_link_leaves")
+        elif missing:
+            ranges, params = _group_leaves(missing)
+            c.execute(self._sql(f"SELECT leaf, value FROM syncledger_link_leaves WHERE {ranges}"), params)
+        found = {int(leaf): bytes(value) for leaf, value in (c.fetchall() if missing else ())}
+        for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
+            tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
+        leaves, groups, root = tree.grow(sums)
+        self._insert(c, "link_leaves", "leaf, value", sorted(leaves.items()), replace=True)
+        self._insert(c, "link_groups", "grp, value", sorted(groups.items()), replace=True)
+        self._links_tree_pending = (position, tree)
+        return root
 
     def _write(
         self,
@@ -463,9 +524,11 @@ class SqlReadModels:
                     ),
                     (projection, position),
                 )
-            if grow is not None:
+            if projection == INDEX:
                 self._tree, self._tree_pending = self._tree_pending, None
                 self._leaves = (-1, _Bounded(1))  # what this process checked is of an earlier position
+            else:
+                self._links_tree, self._links_tree_pending = self._links_tree_pending, None
             return True
 
         return _retried(once)
@@ -934,26 +997,29 @@ class SqlReadModels:
             self._groups = (tracking, groups)
         return groups, problems
 
-    def _sealed_root(self, tracking: int, found: list[Batch]) -> tuple[bytes, list[tuple[int, str]]]:
-        """The root sealed in the index's batch ending at `tracking` (`found`: it and the one before, newest first;
-        of no rows before the first batch), once its seal is checked against the event seal there and the batch
-        before."""
+    def _sealed_root(
+        self, tracking: int, found: list[Batch], projection: str = INDEX
+    ) -> tuple[bytes, list[tuple[int, str]]]:
+        """The root sealed in the projection's batch ending at `tracking` (`found`: it and the one before, newest
+        first; of no rows before the first batch), once its seal is checked against the event seal there and the
+        batch before: the item index's tree's (`index_root`), or the archive's ended links' (`links_root`)."""
         if tracking == 0:
             return EMPTY_ROOT, []
         assert self.sealer is not None
+        name = projection_name(projection)
         found = sorted(found, key=lambda b: -b.last)
         if not found or found[0].last != tracking:
-            return b"", [(tracking, f"the item index is said to be complete up to {tracking}, but not sealed there")]
+            return b"", [(tracking, f"the {name} is said to be complete up to {tracking}, but not sealed there")]
         batch, before = found[0], found[1:]
         previous = before[0].seal if before and before[0].last == batch.first - 1 else GENESIS
         expected = batch_seal(
-            self.sealer.seal_key, INDEX, previous, batch.first, batch.last, batch.event_seal, batch.digests
+            self.sealer.seal_key, projection, previous, batch.first, batch.last, batch.event_seal, batch.digests
         )
         if expected != batch.seal or (self.sealer.seal_at(tracking) or GENESIS) != batch.event_seal:
             return b"", [
-                (tracking, f"the item index written for positions {batch.first} to {tracking} does not match its seal")
+                (tracking, f"the {name} written for positions {batch.first} to {tracking} does not match its seal")
             ]
-        return index_root(batch), []
+        return (index_root(batch) if projection == INDEX else links_root(batch)), []
 
     def refs(self) -> list[str]:
         return [r[0] for r in self._all("SELECT ref FROM syncledger_refs")]
@@ -1076,15 +1142,120 @@ class SqlReadModels:
         return list(map(_link, rows))
 
     def last_link(self, user: str, item: str, upto: int) -> Link | None:
-        number = bucket(user)
-        if (stand_in := self._untrusted(WORLD, "past_links", number)) is not None:
-            return stand_in.last_link(user, item, upto)
-        row = self._one(
-            f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE bucket = ? AND owner = ? AND item = ? "
-            "AND position <= ? ORDER BY made DESC LIMIT 1",
-            (number, user, item, upto),
+        """Read from the item's leaf of the ended links' tree (`projections.linktree`), which is what is checked:
+        its rows, the values of its group's leaves, and the groups against the root the archive's last batch
+        sealed; not every link the owner ended."""
+        if self.sealer is None or self.rebuild_past is None:  # opened without their events: nothing to check
+            row = self._one(
+                f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE leaf = ? AND owner = ? AND item = ? "
+                "AND position <= ? ORDER BY made DESC LIMIT 1",
+                (link_leaf(user, item), user, item, upto),
+            )
+            return _link(row) if row else None
+        links = self._checked_link_leaf(link_leaf(user, item), upto) if self._checked.stand_in is None else []
+        if self._checked.stand_in is not None:  # there already, or the leaf did not match: the events answer
+            return self._checked.stand_in.last_link(user, item, upto)
+        found = [k for k in links if k.user == user and k.item == item and k.position <= upto]
+        return max(found, key=made) if found else None
+
+    def _checked_link_leaf(self, leaf: int, upto: int) -> list[Link]:
+        """The ended links of `leaf`, as sealed: read with the values of its group's leaves and the tracking
+        position in one statement (one snapshot: a writer commits rows, tree and tracking together), checked against
+        the root sealed there, and kept while questions ask no later position (an ended link never changes). If
+        they do not match, the past folded from the events answers from then on (`_from_events`), and nothing is
+        returned."""
+        tracking, kept = self._link_leaves
+        if upto <= tracking and leaf in kept:
+            return kept[leaf]
+        for _ in range(WRITE_TRIES):
+            outcome = self._read_link_leaf(leaf)
+            if outcome is None:
+                continue  # written while it was read: read again
+            tracking, links, problems = outcome
+            if problems:
+                self._from_events(WORLD, problems)
+                return []
+            if tracking != self._link_leaves[0]:
+                self._link_leaves = (tracking, _Bounded(LEAVES_KEPT))
+            self._link_leaves[1][leaf] = links
+            return links
+        self._from_events(WORLD, [(upto, "the archive was written all the while its ended links were read")])
+        return []
+
+    def _read_link_leaf(self, leaf: int) -> tuple[int, list[Link], list[tuple[int, str]]] | None:
+        """The archive's tracking position, the ended links of `leaf` stored there, and (position, problem) for what
+        of them does not match the root sealed there; None if the archive was written before the groups' digests
+        were read."""
+        group = group_of(leaf)
+        ranges, params = _group_leaves([group])
+        null = f"CAST(NULL AS {self._blob})"
+        rows = self._all(
+            f"SELECT 0, {_LINK_COLUMNS}, {null} FROM syncledger_past_links WHERE leaf = ? "
+            f"UNION ALL SELECT 1, leaf, NULL, NULL, NULL, NULL, NULL, NULL, NULL, value FROM syncledger_link_leaves "
+            f"WHERE {ranges} "
+            "UNION ALL SELECT 2, position, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "
+            f"{null} FROM syncledger_tracking WHERE name = ?",
+            (leaf, *params, WORLD),
         )
-        return _link(row) if row else None
+        tracking = next((int(row[1]) for row in rows if row[0] == 2), 0)
+        values = {int(row[1]): bytes(row[9]) for row in rows if row[0] == 1}
+        stored = [row[1:9] for row in rows if row[0] == 0]
+        links = sorted(map(_link, stored), key=made)
+        name = projection_name(WORLD)
+        if any(link_leaf(k.user, k.item) != leaf for k in links):
+            return tracking, links, [(tracking, f"the {name}'s past links of leaf {leaf} differ from what was sealed")]
+        sealed = self._sealed_link_groups(tracking)
+        if sealed is None:
+            return None
+        groups, problems = sealed
+        if group_digest(group, values) != groups.get(group, EMPTY_GROUP):
+            problems.append((tracking, f"the {name}'s digest of the ended links' group {group} does not match"))
+        if value_of(link_sums(stored, self._link_digest()).get(leaf, 0)) != values.get(leaf, EMPTY):
+            problems.append((tracking, f"the {name}'s past links of leaf {leaf} differ from what was sealed"))
+        return tracking, links, problems
+
+    def _sealed_link_groups(self, tracking: int) -> tuple[dict[int, bytes], list[tuple[int, str]]] | None:
+        """Every group's digest of the ended links' tree, as sealed at `tracking` (its root in the archive's batch
+        ending there), read and checked once per tracking position; and (position, problem) if they are not. None
+        if the archive is no longer at `tracking`."""
+        if self._link_groups[0] == tracking:
+            return self._link_groups[1], []
+        null = f"CAST(NULL AS {self._blob})"
+        rows = self._all(
+            f"SELECT 0, last, first, event_seal, digests, seal FROM (SELECT last, first, event_seal, digests, seal "
+            "FROM syncledger_batches WHERE projection = ? AND last <= ? ORDER BY last DESC LIMIT 2) AS b "
+            f"UNION ALL SELECT 1, grp, NULL, value, {null}, {null} FROM syncledger_link_groups "
+            f"UNION ALL SELECT 2, position, NULL, {null}, {null}, {null} FROM syncledger_tracking WHERE name = ?",
+            (WORLD, tracking, WORLD),
+        )
+        if next((int(row[1]) for row in rows if row[0] == 2), 0) != tracking:
+            return None
+        groups = {int(row[1]): bytes(row[3]) for row in rows if row[0] == 1}
+        batches = [Batch(WORLD, int(r[1]), int(r[2]), bytes(r[3]), bytes(r[4]), bytes(r[5])) for r in rows if r[0] == 0]
+        root, problems = self._sealed_root(tracking, batches, WORLD)
+        if not problems and root_digest(groups) != root:
+            problems = [
+                (tracking, f"the {projection_name(WORLD)}'s ended links do not match the root sealed in its last batch")
+            ]
+        if not problems:
+            self._link_groups = (tracking, groups)
+        return groups, list(problems)
+
+    def links_tree_problems(self, root: bytes, upto: int) -> list[str]:
+        """Every leaf of the ended links' tree against its rows, every group against its leaves, the root against
+        the groups (`projections.linktree.link_tree_problems`), as `tree_problems` does for the item index's."""
+        null = f"CAST(NULL AS {self._blob})"
+        stored = self._all(
+            "SELECT 0, leaf, value FROM syncledger_link_leaves UNION ALL SELECT 1, grp, value FROM "
+            f"syncledger_link_groups UNION ALL SELECT 2, position, {null} FROM syncledger_tracking WHERE name = ?",
+            (WORLD,),
+        )
+        if next((int(row[1]) for row in stored if row[0] == 2), 0) != upto:
+            return []
+        leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
+        groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
+        rows = self.iterate(f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position <= ?", (upto,))
+        return link_tree_problems(rows, self._link_digest(), leaves, groups, root)
 
     def rows(self, upto: int, raw: bool = False) -> PastRows:
         """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
@@ -1122,8 +1293,9 @@ class SqlReadModels:
         self._links, self._links_upto = [], 0
         self._records.clear()
         self._checked = _Checked()
-        self._tree = None
+        self._tree = self._links_tree = None
         self._leaves, self._groups = (-1, _Bounded(1)), (-1, {})
+        self._link_leaves, self._link_groups = (-1, _Bounded(1)), (-1, {})
 
     def close(self) -> None:
         self.db.close()
