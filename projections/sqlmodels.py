@@ -169,6 +169,7 @@ _COLUMNS = {
     **{table: columns for layout in SEALED.values() for table, columns, _ in layout if table not in SOURCE},
     "buckets": "tbl, last, bucket, digest",
 }
+_GROUPS = {INDEX: "groups", WORLD: "link_groups"}  # each projection's tree's groups (`_sealed_groups`)
 _COLUMNS["past_links"] += ", leaf"  # not sealed as a column: the links' tree proves it (`_checked_link_leaf`)
 
 
@@ -261,7 +262,9 @@ class SqlReadModels:
         # the index's leaves checked at a tracking position (their rows by reference), and the groups' digests
         # checked against the root sealed there
         self._leaves: tuple[int, _Bounded[int, dict[str, list[tuple[int, str | None]]]]] = (-1, _Bounded(1))
-        self._groups: tuple[int, dict[int, bytes]] = (-1, {})
+        # each tree's groups' digests (the item index's, the ended links'), checked against the root sealed at a
+        # tracking position
+        self._groups: dict[str, tuple[int, dict[int, bytes]]] = {INDEX: (-1, {}), WORLD: (-1, {})}
         self.rebuild_index: Callable[[set[int], int], Iterable[IndexRow]] | None = None
         # the ended links' digest tree as this process's last write left it, and the one the write in progress
         # grew (`projections.linktree`); the leaves a question checked, by tracking position, and the groups
@@ -269,7 +272,6 @@ class SqlReadModels:
         self._links_tree_pending: tuple[int, Tree] | None = None
         self._links_digest: tuple[bytes | None, LinkDigest] | None = None
         self._link_leaves: tuple[int, _Bounded[int, list[Link]]] = (-1, _Bounded(1))
-        self._link_groups: tuple[int, dict[int, bytes]] = (-1, {})
         self._links: list[Link] = []  # ended links read so far, in the order they were made: they never change
         self._links_upto = 0
         # deleted records looked up so far (`record`): (position deleted, record), or (the position up to which the
@@ -379,21 +381,8 @@ class SqlReadModels:
         the batch before keeps the tree it left (`_tree`), so a long catch-up reads it once."""
         kept = self._tree if self._tree is not None and self._tree[0] == tracking else None
         self._tree = None  # until this transaction commits (`_write`): a rollback leaves what it read unsure
-        if kept is not None:
-            tree, written = kept[1], kept[2]
-        else:
-            c.execute("SELECT grp, value FROM syncledger_groups")
-            tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
-            written = set()
-        missing = sorted(tree.missing(sums))
-        if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
-            c.execute("SELECT leaf, value FROM syncledger_leaves")
-        elif missing:
-            ranges, params = _group_leaves(missing)
-            c.execute(self._sql(f"SELECT leaf, value FROM syncledger_leaves WHERE {ranges}"), params)
-        found = {int(leaf): bytes(value) for leaf, value in (c.fetchall() if missing else ())}
-        for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
-            tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
+        tree = self._tree_to_grow(c, kept[1] if kept is not None else None, sums, "")
+        written = kept[2] if kept is not None else set()
         leaves, groups, root = tree.grow(sums)
         fresh = listed - written  # a set's own difference and union: a catch-up lists millions of references
         new = sorted(fresh)
@@ -405,6 +394,25 @@ class SqlReadModels:
         written = written | fresh if len(written) + len(fresh) <= REFS_KEPT else fresh  # within bounds
         self._tree_pending = (position, tree, written)
         return root
+
+    def _tree_to_grow(self, c: Any, kept: Tree | None, sums: Mapping[int, int], prefix: str) -> Tree:
+        """The tree a batch's leaf sums are added to, in its transaction: the one this process kept, or one of the
+        stored groups' digests; with the stored values of the leaves of every group the sums fall in that it has
+        not read (`prefix`: of the tables, "" for the item index's, "link_" for the ended links')."""
+        tree = kept
+        if tree is None:
+            c.execute(f"SELECT grp, value FROM syncledger_{prefix}groups")
+            tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
+        missing = sorted(tree.missing(sums))
+        if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
+            c.execute(f"SELECT leaf, value FROM syncledger_{prefix}leaves")
+        elif missing:
+            ranges, params = _group_leaves(missing)
+            c.execute(self._sql(f"SELECT leaf, value FROM syncledger_{prefix}leaves WHERE {ranges}"), params)
+        found = {int(leaf): bytes(value) for leaf, value in (c.fetchall() if missing else ())}
+        for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
+            tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
+        return tree
 
     def write_world(self, first: int, position: int, checkpoints: Sequence[tuple[int, bytes]], past: PastRows) -> bool:
         cipher = self.cipher
@@ -455,19 +463,7 @@ class SqlReadModels:
         batch's digests. A writer that wrote the batch before keeps the tree it left, so a catch-up reads it once."""
         kept = self._links_tree if self._links_tree is not None and self._links_tree[0] == tracking else None
         self._links_tree = None  # until this transaction commits (`_write`)
-        tree = kept[1] if kept is not None else None
-        if tree is None:
-            c.execute("SELECT grp, value FROM syncledger_link_groups")
-            tree = Tree({int(g): bytes(value) for g, value in c.fetchall()}, {}, ())
-        missing = sorted(tree.missing(sums))
-        if len(missing) > GROUPS // 16:  # many of them: one read of every leaf
-            c.execute("SELECT leaf, value FROM syncledger_link_leaves")
-        elif missing:
-            ranges, params = _group_leaves(missing)
-            c.execute(self._sql(f"SELECT leaf, value FROM syncledger_link_leaves WHERE {ranges}"), params)
-        found = {int(leaf): bytes(value) for leaf, value in (c.fetchall() if missing else ())}
-        for group in range(GROUPS) if len(missing) > GROUPS // 16 else missing:
-            tree.learn(group, {n: found[n] for n in group_leaves(group) if n in found})
+        tree = self._tree_to_grow(c, kept[1] if kept is not None else None, sums, "link_")
         leaves, groups, root = tree.grow(sums)
         self._insert(c, "link_leaves", "leaf, value", sorted(leaves.items()), replace=True)
         self._insert(c, "link_groups", "grp, value", sorted(groups.items()), replace=True)
@@ -972,29 +968,35 @@ class SqlReadModels:
             "AND position >= l.low AND position <= l.high OFFSET 0) AS i"
         )
 
-    def _sealed_groups(self, tracking: int) -> tuple[dict[int, bytes], list[tuple[int, str]]] | None:
-        """Every group's digest, as sealed at `tracking` (its root in the index's batch ending there, that batch's
-        seal against the event seal there and the batch before), read and checked once per tracking position;
-        and (position, problem) if they are not. None if the index is no longer at `tracking`."""
-        if self._groups[0] == tracking:
-            return self._groups[1], []
+    def _sealed_groups(
+        self, tracking: int, projection: str = INDEX
+    ) -> tuple[dict[int, bytes], list[tuple[int, str]]] | None:
+        """Every group's digest of the projection's tree (the item index's, or the archive's ended links'), as
+        sealed at `tracking` (its root in the projection's batch ending there, that batch's seal against the event
+        seal there and the batch before), read and checked once per tracking position; and (position, problem) if
+        they are not. None if the projection is no longer at `tracking`."""
+        if self._groups[projection][0] == tracking:
+            return self._groups[projection][1], []
         null = f"CAST(NULL AS {self._blob})"
         rows = self._all(
             f"SELECT 0, last, first, event_seal, digests, seal FROM (SELECT last, first, event_seal, digests, seal "
             "FROM syncledger_batches WHERE projection = ? AND last <= ? ORDER BY last DESC LIMIT 2) AS b "
-            f"UNION ALL SELECT 1, grp, NULL, value, {null}, {null} FROM syncledger_groups "
+            f"UNION ALL SELECT 1, grp, NULL, value, {null}, {null} FROM syncledger_{_GROUPS[projection]} "
             f"UNION ALL SELECT 2, position, NULL, {null}, {null}, {null} FROM syncledger_tracking WHERE name = ?",
-            (INDEX, tracking, INDEX),
+            (projection, tracking, projection),
         )
         if next((int(row[1]) for row in rows if row[0] == 2), 0) != tracking:
             return None
         groups = {int(row[1]): bytes(row[3]) for row in rows if row[0] == 1}
-        batches = [Batch(INDEX, int(r[1]), int(r[2]), bytes(r[3]), bytes(r[4]), bytes(r[5])) for r in rows if r[0] == 0]
-        root, problems = self._sealed_root(tracking, batches)
+        batches = [
+            Batch(projection, int(r[1]), int(r[2]), bytes(r[3]), bytes(r[4]), bytes(r[5])) for r in rows if r[0] == 0
+        ]
+        root, problems = self._sealed_root(tracking, batches, projection)
         if not problems and root_digest(groups) != root:
-            problems = [(tracking, "the item index's digests do not match the root sealed in its last batch")]
+            whose = "item index's digests" if projection == INDEX else "archived past's ended links"
+            problems = [(tracking, f"the {whose} do not match the root sealed in its last batch")]
         if not problems:
-            self._groups = (tracking, groups)
+            self._groups[projection] = (tracking, groups)
         return groups, problems
 
     def _sealed_root(
@@ -1204,7 +1206,7 @@ class SqlReadModels:
         name = projection_name(WORLD)
         if any(link_leaf(k.user, k.item) != leaf for k in links):
             return tracking, links, [(tracking, f"the {name}'s past links of leaf {leaf} differ from what was sealed")]
-        sealed = self._sealed_link_groups(tracking)
+        sealed = self._sealed_groups(tracking, WORLD)
         if sealed is None:
             return None
         groups, problems = sealed
@@ -1213,33 +1215,6 @@ class SqlReadModels:
         if value_of(link_sums(stored, self._link_digest()).get(leaf, 0)) != values.get(leaf, EMPTY):
             problems.append((tracking, f"the {name}'s past links of leaf {leaf} differ from what was sealed"))
         return tracking, links, problems
-
-    def _sealed_link_groups(self, tracking: int) -> tuple[dict[int, bytes], list[tuple[int, str]]] | None:
-        """Every group's digest of the ended links' tree, as sealed at `tracking` (its root in the archive's batch
-        ending there), read and checked once per tracking position; and (position, problem) if they are not. None
-        if the archive is no longer at `tracking`."""
-        if self._link_groups[0] == tracking:
-            return self._link_groups[1], []
-        null = f"CAST(NULL AS {self._blob})"
-        rows = self._all(
-            f"SELECT 0, last, first, event_seal, digests, seal FROM (SELECT last, first, event_seal, digests, seal "
-            "FROM syncledger_batches WHERE projection = ? AND last <= ? ORDER BY last DESC LIMIT 2) AS b "
-            f"UNION ALL SELECT 1, grp, NULL, value, {null}, {null} FROM syncledger_link_groups "
-            f"UNION ALL SELECT 2, position, NULL, {null}, {null}, {null} FROM syncledger_tracking WHERE name = ?",
-            (WORLD, tracking, WORLD),
-        )
-        if next((int(row[1]) for row in rows if row[0] == 2), 0) != tracking:
-            return None
-        groups = {int(row[1]): bytes(row[3]) for row in rows if row[0] == 1}
-        batches = [Batch(WORLD, int(r[1]), int(r[2]), bytes(r[3]), bytes(r[4]), bytes(r[5])) for r in rows if r[0] == 0]
-        root, problems = self._sealed_root(tracking, batches, WORLD)
-        if not problems and root_digest(groups) != root:
-            problems = [
-                (tracking, f"the {projection_name(WORLD)}'s ended links do not match the root sealed in its last batch")
-            ]
-        if not problems:
-            self._link_groups = (tracking, groups)
-        return groups, list(problems)
 
     def links_tree_problems(self, root: bytes, upto: int) -> list[str]:
         """Every leaf of the ended links' tree against its rows, every group against its leaves, the root against
@@ -1254,8 +1229,20 @@ class SqlReadModels:
             return []
         leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
         groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
-        rows = self.iterate(f"SELECT {_LINK_COLUMNS} FROM syncledger_past_links WHERE position <= ?", (upto,))
-        return link_tree_problems(rows, self._link_digest(), leaves, groups, root)
+        misfiled: list[str] = []
+
+        def filed(rows: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
+            """The rows, noting each filed under a leaf not its own (a question about its item would miss it)."""
+            for row in rows:
+                if int(row[8]) != link_leaf(row[2], row[3]):
+                    misfiled.append(
+                        f"the archived past files the ended link made at {row[0]} under leaf {row[8]}, not its own "
+                        f"({link_leaf(row[2], row[3])})"
+                    )
+                yield row[:8]
+
+        rows = self.iterate(f"SELECT {_LINK_COLUMNS}, leaf FROM syncledger_past_links WHERE position <= ?", (upto,))
+        return [*link_tree_problems(filed(rows), self._link_digest(), leaves, groups, root), *misfiled]
 
     def rows(self, upto: int, raw: bool = False) -> PastRows:
         """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""
@@ -1294,8 +1281,8 @@ class SqlReadModels:
         self._records.clear()
         self._checked = _Checked()
         self._tree = self._links_tree = None
-        self._leaves, self._groups = (-1, _Bounded(1)), (-1, {})
-        self._link_leaves, self._link_groups = (-1, _Bounded(1)), (-1, {})
+        self._leaves, self._link_leaves = (-1, _Bounded(1)), (-1, _Bounded(1))
+        self._groups = {INDEX: (-1, {}), WORLD: (-1, {})}
 
     def close(self) -> None:
         self.db.close()
