@@ -29,27 +29,26 @@ def link_leaf(owner: str, item: str) -> int:
 
 
 class LinkDigest:
-    """The digest of an ended link's row (`LINK_COLUMNS`) as a number below MODULUS: keyed with the ledger's seal key
-    when it has one, as the item index's rows are (`indextree.RowDigest`), under a label of its own."""
+    """The key of ended links' row digests (`link_sums`): the ledger's seal key when it has one, as the item index's
+    rows are keyed (`indextree.RowDigest`), under a label of its own."""
 
     def __init__(self, seal_key: bytes | None) -> None:
         key = hashlib.sha256(b"syncledger ended links\x00" + (seal_key or b"")).digest()
-        self._keyed = hashlib.blake2b(key=key, digest_size=32)
-
-    def __call__(self, row: Sequence[Any]) -> int:
-        made, position, owner, item, record, origin, rule, in_filter = row
-        found = self._keyed.copy()
-        text = f"{int(made)}\x00{int(position)}\x00{owner}\x00{item}\x00{record}\x00{origin}\x00{rule}\x00"
-        found.update(f"{text}{'1' if in_filter else '0'}".encode("utf-8", "surrogatepass"))
-        return int.from_bytes(found.digest(), "big")
+        self._keyed = hashlib.blake2b(key=key, digest_size=32)  # copied per row: cheaper than keying each
 
 
 def link_sums(rows: Iterable[Sequence[Any]], digest: LinkDigest) -> dict[int, int]:
-    """Each leaf's sum of the digests of `rows` (`LINK_COLUMNS`), for the leaves they fall in."""
+    """Each leaf's sum of the keyed digests of `rows` (`LINK_COLUMNS`), for the leaves they fall in, each digest a
+    number below MODULUS: in one pass, as a rebuild digests a million links (`link_leaf` inlined)."""
+    crc, copy = zlib.crc32, digest._keyed.copy
     sums: dict[int, int] = {}
-    for row in rows:
-        leaf = link_leaf(row[2], row[3])
-        sums[leaf] = sums.get(leaf, 0) + digest(row)
+    for made, position, owner, item, record, origin, rule, in_filter in rows:
+        pair = f"{owner}\x00{item}"
+        leaf = crc(pair.encode("utf-8", "surrogatepass")) % LEAVES
+        found = copy()
+        text = f"{int(made)}\x00{int(position)}\x00{pair}\x00{record}\x00{origin}\x00{rule}\x00{1 if in_filter else 0}"
+        found.update(text.encode("utf-8", "surrogatepass"))
+        sums[leaf] = sums.get(leaf, 0) + int.from_bytes(found.digest(), "big")
     return {leaf: total % MODULUS for leaf, total in sums.items()}
 
 

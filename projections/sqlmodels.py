@@ -141,11 +141,12 @@ _SCHEMA = (
     "position BIGINT NOT NULL, owner TEXT NOT NULL, item TEXT NOT NULL, record TEXT NOT NULL, origin TEXT NOT NULL, "
     "rule TEXT NOT NULL, in_filter BOOLEAN NOT NULL, leaf INTEGER NOT NULL, PRIMARY KEY (bucket, made)){without_rowid}",
     "CREATE UNIQUE INDEX IF NOT EXISTS syncledger_past_links_made ON syncledger_past_links (made)",
-    # the ended links' second digest, by owner and item (`projections.linktree`): each row's leaf, and the tree
+    # the ended links' second digest, by owner and item (`projections.linktree`): each row's leaf, what an item's
+    # last ended link reads (instead of an index by bucket, owner and item: the same number of indexes to write),
+    # and the tree
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_leaf ON syncledger_past_links (leaf)",
     "CREATE TABLE IF NOT EXISTS syncledger_link_leaves (leaf INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
     "CREATE TABLE IF NOT EXISTS syncledger_link_groups (grp INTEGER NOT NULL PRIMARY KEY, value {blob} NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS syncledger_past_links_item ON syncledger_past_links (bucket, owner, item, made)",
     # a diff reads the links ended between its two points (an index only: the rows, and so FORMAT, are unchanged)
     "CREATE INDEX IF NOT EXISTS syncledger_past_links_position ON syncledger_past_links (position)",
     "CREATE TABLE IF NOT EXISTS syncledger_actions (bucket INTEGER NOT NULL, id TEXT NOT NULL, "
