@@ -5,7 +5,7 @@ Not part of the product (it needs matplotlib, which syncledger does not depend o
 
     for n in 10000 100000 1000000; do syncledger bench --events $n --json > docs/bench/sqlite-$n.json; done
     pip install matplotlib && python docs/plot_scaling.py docs/bench/sqlite-*.json docs/bench/pg-*.json \
-        docs/bench/runs/sqlite-10000000-cc5e9f1.json
+        docs/bench/runs/sqlite-10000000-738b867.json
 
 A `lookups-<events>.json` (the query measures re-run on a kept SQLite ledger of that size, on later code) replaces
 the query measures of the SQLite run of that size.
