@@ -604,19 +604,27 @@ class SqlReadModels:
         the groups (`projections.indextree.tree_problems`): the leaves and groups read in one statement with the
         tracking position, which must still be `upto` (another process writing meanwhile: nothing is said of a tree
         that is no longer the one sealed at `upto`), then the rows a few thousand at a time."""
-        null = f"CAST(NULL AS {self._blob})"
-        stored = self._all(
-            "SELECT 0, leaf, value FROM syncledger_leaves UNION ALL SELECT 1, grp, value FROM syncledger_groups "
-            f"UNION ALL SELECT 2, position, {null} FROM syncledger_tracking WHERE name = ?",
-            (INDEX,),
-        )
-        if next((int(row[1]) for row in stored if row[0] == 2), 0) != upto:
+        tree = self._stored_tree(INDEX, upto)
+        if tree is None:
             return []
-        leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
-        groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
         rows = self.iterate("SELECT ref, position, rule FROM syncledger_index WHERE position <= ?", (upto,))
         found = ((ref, int(position), rule) for ref, position, rule in rows)
-        return tree_problems(found, self._row_digest(), leaves, groups, root)
+        return tree_problems(found, self._row_digest(), *tree, root)
+
+    def _stored_tree(self, projection: str, upto: int) -> tuple[dict[int, bytes], dict[int, bytes]] | None:
+        """The stored leaves and groups of the projection's tree (the item index's, or the ended links'), read in one
+        statement with its tracking position; None if that is no longer `upto`."""
+        prefix = "" if projection == INDEX else "link_"
+        null = f"CAST(NULL AS {self._blob})"
+        stored = self._all(
+            f"SELECT 0, leaf, value FROM syncledger_{prefix}leaves UNION ALL SELECT 1, grp, value FROM "
+            f"syncledger_{prefix}groups UNION ALL SELECT 2, position, {null} FROM syncledger_tracking WHERE name = ?",
+            (projection,),
+        )
+        if next((int(row[1]) for row in stored if row[0] == 2), 0) != upto:
+            return None
+        leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
+        return leaves, {int(n): bytes(value) for kind, n, value in stored if kind == 1}
 
     def read_buckets(self, table: str, upto: int) -> Iterator[Entry]:
         """A bucketed table's stored bucket digests of the batches up to `upto`, in the order of their batches, a page
@@ -1220,16 +1228,9 @@ class SqlReadModels:
     def links_tree_problems(self, root: bytes, upto: int) -> list[str]:
         """Every leaf of the ended links' tree against its rows, every group against its leaves, the root against
         the groups (`projections.linktree.link_tree_problems`), as `tree_problems` does for the item index's."""
-        null = f"CAST(NULL AS {self._blob})"
-        stored = self._all(
-            "SELECT 0, leaf, value FROM syncledger_link_leaves UNION ALL SELECT 1, grp, value FROM "
-            f"syncledger_link_groups UNION ALL SELECT 2, position, {null} FROM syncledger_tracking WHERE name = ?",
-            (WORLD,),
-        )
-        if next((int(row[1]) for row in stored if row[0] == 2), 0) != upto:
+        tree = self._stored_tree(WORLD, upto)
+        if tree is None:
             return []
-        leaves = {int(n): bytes(value) for kind, n, value in stored if kind == 0}
-        groups = {int(n): bytes(value) for kind, n, value in stored if kind == 1}
         misfiled: list[str] = []
 
         def filed(rows: Iterable[Sequence[Any]]) -> Iterator[Sequence[Any]]:
@@ -1243,7 +1244,7 @@ class SqlReadModels:
                 yield row[:8]
 
         rows = self.iterate(f"SELECT {_LINK_COLUMNS}, leaf FROM syncledger_past_links WHERE position <= ?", (upto,))
-        return [*link_tree_problems(filed(rows), self._link_digest(), leaves, groups, root), *misfiled]
+        return [*link_tree_problems(filed(rows), self._link_digest(), *tree, root), *misfiled]
 
     def rows(self, upto: int, raw: bool = False) -> PastRows:
         """The past up to `upto`: as stored if `raw` (for `verify`), else as trusted."""

@@ -33,6 +33,7 @@ from syncledger.projections.reader import open_reader
 from syncledger.projections.readmodels import WORLD
 from tests import randomwalk
 from tests.conftest import Locations
+from tests.projections.test_index_tree import _sql  # SQL behind the ledger's back
 
 Row = tuple[int, int, str, str, str, str, str, bool]  # made, position, owner, item, record, origin, rule, in_filter
 
@@ -127,17 +128,6 @@ def built(stored: Locations) -> Iterator[str]:
     reader.close()
     assert location is not None
     yield location
-
-
-def _sql(location: str, statement: str, *params: Any) -> list[Any]:
-    """SQL behind the ledger's back."""
-    reader = open_reader(location)
-    models: Any = reader.projector.models
-    cursor = models.db.execute(statement.replace("?", models.mark), params)
-    found = cursor.fetchall() if cursor.description else []
-    models.db.commit()
-    reader.close()
-    return list(found)
 
 
 def _truth(location: str) -> tuple[MemoryReadModels, int]:
