@@ -41,7 +41,7 @@ from .indextree import (
     tree_problems,
     value_of,
 )
-from .linktree import LinkDigest, link_leaf, link_sums, link_tree_problems
+from .linktree import LINK_COLUMNS, LinkDigest, link_leaf, link_sums, link_tree_problems
 from .memorymodels import MemoryReadModels
 from .readmodels import (
     FORMAT,
@@ -162,7 +162,7 @@ _SCHEMA = (
 # any value; PostgreSQL's BIGINT refuses it), and the read models are then rebuilt from the events, as for another
 # format, instead of every command stopping at it
 _GARBLED = "SELECT count(*) FROM syncledger_tracking WHERE typeof(position) != 'integer'"
-_LINK_COLUMNS = "made, position, owner, item, record, origin, rule, in_filter"
+_LINK_COLUMNS = LINK_COLUMNS  # an ended link's columns, as `_link` reads them and its digest is made of
 # the columns of each table a batch writes, in the order of its rows (a sealed table's as it is read back)
 _COLUMNS = {
     "checkpoints": "position, state, seal",
