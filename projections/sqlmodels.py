@@ -717,13 +717,17 @@ class SqlReadModels:
     def _from_events(self, projection: str, problems: list[tuple[int, str]]) -> MemoryReadModels:
         """The past folded from the events, which answers from now on in this process, with a warning naming the
         first of the `problems` found in the stored rows."""
-        assert self.rebuild_past is not None  # `_untrusted` checks nothing without it
         warn(f"{problems[0][1]} (position {problems[0][0]})")
+        self._checked.stand_in = self._past_folded(projection)
+        return self._checked.stand_in
+
+    def _past_folded(self, projection: str) -> MemoryReadModels:
+        """The past folded from the events up to `projection`'s tracking position, as read models in memory."""
+        assert self.rebuild_past is not None  # `_untrusted` checks nothing without it
         stand_in = MemoryReadModels()
         rows = self.rebuild_past()
         stand_in.write_world(1, max(self.tracking(projection), 1), [], rows)
         stand_in._past.actions.update(rows.actions)
-        self._checked.stand_in = stand_in
         return stand_in
 
     def _bucket_problems(self, projection: str, table: str, key: int) -> list[tuple[int, str]]:
@@ -1190,8 +1194,9 @@ class SqlReadModels:
                 self._link_leaves = (tracking, _Bounded(LEAVES_KEPT))
             self._link_leaves[1][leaf] = links
             return links
-        self._from_events(WORLD, [(upto, "the archive was written all the while its ended links were read")])
-        return []
+        # writers never paused: the events answer this question, unwarned (nothing was found wrong)
+        past = self._past_folded(WORLD)
+        return [k for k in past.ended_links_between(0, upto) if link_leaf(k.user, k.item) == leaf]
 
     def _read_link_leaf(self, leaf: int) -> tuple[int, list[Link], list[tuple[int, str]]] | None:
         """The archive's tracking position, the ended links of `leaf` stored there, and (position, problem) for what

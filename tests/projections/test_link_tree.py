@@ -31,6 +31,7 @@ from syncledger.projections.linktree import LinkDigest, link_leaf, link_sums, li
 from syncledger.projections.memorymodels import MemoryReadModels
 from syncledger.projections.reader import open_reader
 from syncledger.projections.readmodels import WORLD
+from syncledger.projections.sqlmodels import WRITE_TRIES, SqlReadModels
 from tests import randomwalk
 from tests.conftest import Locations
 from tests.projections.test_index_tree import _sql  # SQL behind the ledger's back
@@ -233,6 +234,28 @@ def test_a_leaf_or_group_value_changed_is_found_and_the_events_answer(
     problems = [f.problem for f in verify(reader.ledger.store, reader.projector.models).findings]
     reader.close()
     assert any("ended links' digest of" in problem or "root" in problem for problem in problems), problems
+
+
+def test_a_leaf_written_all_the_while_it_is_read_is_answered_by_the_events_unwarned(
+    built: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Writers that never pause are not damage: the events answer that question, with no warning, and the next
+    question reads the stored leaf again."""
+    asked, elsewhere = _two_items(built)
+    truth, upto = _truth(built)
+    tries: list[int] = []
+
+    def written_meanwhile(self: Any, leaf: int) -> None:
+        tries.append(leaf)
+        return None
+
+    with monkeypatch.context() as patched:
+        patched.setattr(SqlReadModels, "_read_link_leaf", written_meanwhile)
+        capsys.readouterr()
+        assert _asked(built, [asked], upto) == ([truth.last_link(*asked, upto)], True)
+    assert tries == [link_leaf(*asked)] * WRITE_TRIES
+    assert capsys.readouterr().err == ""
+    assert _asked(built, [elsewhere], upto) == ([truth.last_link(*elsewhere, upto)], False)
 
 
 def test_an_items_question_reads_its_leaf_not_its_owners_links(built: str, monkeypatch: pytest.MonkeyPatch) -> None:
