@@ -66,17 +66,40 @@ class Ledger:
         store: EventStore | None = None,
         observer: Observer | None = None,
         load_world: Callable[[], World] | None = None,
+        world: World | None = None,
+        lazily: bool = False,
     ) -> None:
-        """`load_world` gives a recent state to start from (a checkpoint); the rest is read from the store."""
+        """`load_world` gives a recent state to start from (a checkpoint); the rest is read from the store. `world`:
+        one already loaded, to start from instead. With `lazily` (and no `world`), it is loaded when first asked
+        for: a question about the past needs no present, whose decoding is the size of the organisation (1.2 s of a
+        2.4 s `state --position N` for 1,000 users)."""
         self.store = store or EventStore()
         self.observer = observer
         self._load_world = load_world or World
-        self.world = self._load_world()
+        self._world = world
         self.staged: list[Recorded] = []  # the events staged since the last commit (those asked to be kept)
         self._encoded: list[Encoded] = []  # all of them, encoded: what the commit appends
         # whether the observer notes what is staged; a large import stops it (`stop_following`), so that what it
         # would note until the publish does not grow with the import
         self.following = True
+        if world is not None or not lazily:
+            self._load(world)
+
+    @property
+    def world(self) -> World:
+        """The state after the last event stored (as of the last `catch_up`), and whatever is staged."""
+        if self._world is None:
+            self._load()
+        assert self._world is not None
+        return self._world
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the world is loaded (`world`), not left for the first question that needs it."""
+        return self._world is not None
+
+    def _load(self, world: World | None = None) -> None:
+        self._world = world if world is not None else self._load_world()
         self.catch_up()
 
     def catch_up(self) -> list[Recorded]:
@@ -186,9 +209,8 @@ class Ledger:
         if self.observer is not None:
             self.observer.discard()
         self.following = True
-        self.world = World()  # let the old one go before the new one is loaded (a large import's staged world)
-        self.world = self._load_world()
-        self.catch_up()
+        self._world = None  # let the old one go before the new one is loaded (a large import's staged world)
+        self._load()
 
 
 def _batches(encoded: list[Encoded], size: int | None) -> Iterator[list[Encoded]]:

@@ -142,6 +142,19 @@ class Projector:
         with self._indexing(indexed, last):
             return self._catch_up_world(folded, last, progress)
 
+    def bring_up(self, progress: Progress | None = None) -> World | None:
+        """Bring both projections up to the end of the log, like `catch_up`; the current world only if the world's
+        projection was behind (it was folded then), else None: decoding the present is left to a question that
+        needs it (`Ledger(lazily=True)`)."""
+        last = self.store.last_position()
+        indexed, folded = self.models.tracking(INDEX), self.models.tracking(WORLD)
+        if folded != last:
+            return self.catch_up(progress)
+        if indexed != last:
+            with self._indexing(indexed, last):
+                pass
+        return None
+
     @contextmanager
     def _indexing(self, indexed: int, last: int) -> Iterator[None]:
         """The item index brought up from `indexed` (its tracking position) to `last`: far behind, in a second

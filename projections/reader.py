@@ -116,9 +116,18 @@ class Reader:
         """The events at the given positions, in order (positions are often far apart: no range scan)."""
         return self.ledger.store.read_at(list(positions))
 
+    def end(self) -> tuple[int, datetime | None]:
+        """The position and time of the last event: read from the world if it is loaded, else from the store
+        (without decoding the present)."""
+        if self.ledger.loaded:
+            return self.world.position, self.world.at
+        last = self.ledger.store.last_position()
+        event = self.event(last) if last else None
+        return last, event.at if event is not None else None
+
     def world_at(self, position: int) -> World:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval."""
-        if position >= self.ledger.world.position:
+        if position >= self.end()[0]:
             return self.ledger.world
         return self.projector.world_at(position)
 
@@ -134,7 +143,7 @@ class Reader:
     def position_at_time(self, at: datetime) -> int:
         """The last position whose event happened at or before `at` (0 if none): a binary search, since
         time never goes backwards in a ledger."""
-        low, high = 0, self.ledger.world.position  # invariant: event(low) <= at (or low == 0) < event(high+1)
+        low, high = 0, self.end()[0]  # invariant: event(low) <= at (or low == 0) < event(high+1)
         while low < high:
             middle = (low + high + 1) // 2
             event = self.event(middle)
@@ -161,7 +170,11 @@ def open_reader(
     _refuse_truncated(store, models, _redacted(location))
     _refuse_set_back(models, _redacted(location))
     projector = Projector(store, models, checkpoint_every)
-    ledger = Ledger(store, observer=projector, load_world=lambda: projector.catch_up(progress))
+    # the read models are brought up now; the present world is decoded only if a question asks for it (it was
+    # folded already if the world's projection was behind)
+    ledger = Ledger(
+        store, observer=projector, load_world=projector.catch_up, world=projector.bring_up(progress), lazily=True
+    )
     return Reader(ledger, projector)
 
 

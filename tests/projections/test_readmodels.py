@@ -288,6 +288,46 @@ def test_another_writers_events_reach_the_read_models_at_the_next_catch_up(locat
     assert {r: fresh.index.touched[r] for r in scan.touched} == scan.touched
 
 
+def test_a_question_about_the_past_decodes_no_present(stored: Locations, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Opened up to date, a reader leaves the present undecoded until a question needs it: the past and the
+    ledger's end are answered without it, and another writer's events since the opening are in it when it comes."""
+    location = stored.new()
+    _filled(location, count=200).close()
+    truth = EventStore(location)
+    last = truth.last_position()
+    reader = open_reader(location, checkpoint_every=EVERY)
+    decoded: list[int] = []
+    original = projector.decode_checkpoint
+    monkeypatch.setattr(projector, "decode_checkpoint", lambda at, *rest: decoded.append(at) or original(at, *rest))
+    assert not reader.ledger.loaded
+    assert reader.end() == (last, truth.read_one(last)[1].at)  # type: ignore[index]
+    for position in (0, 1, last // 3, last - 1):
+        assert reader.world_at(position) == world_at(truth, position), position
+    assert reader.position_at_time(truth.read_one(last // 2)[1].at) >= last // 2  # type: ignore[index]
+    assert not reader.ledger.loaded and all(at < last for at in decoded)
+    other = Ledger(EventStore(location))
+    other.append([v.ACTION_ADAPTER.validate_python({"do": "user.add", "user": "late", "at": other.world.at})])
+    assert reader.world == world_at(truth, last + 1) == other.world
+    assert reader.ledger.loaded and reader.end() == (last + 1, other.world.at)
+    reader.ledger.append([v.ACTION_ADAPTER.validate_python({"do": "user.add", "user": "later", "at": other.world.at})])
+    assert reader.world == world_at(truth, last + 2)
+    reader.close()
+    fresh = open_reader(location)
+    assert fresh.world == world_at(truth, last + 2)
+    fresh.close()
+
+
+def test_a_reader_whose_world_was_behind_folds_it_as_it_opens(stored: Locations) -> None:
+    location = stored.new()
+    _filled(location, count=60).close()
+    other = Ledger(EventStore(location))  # appends without read models: the world's projection falls behind
+    other.append([v.ACTION_ADAPTER.validate_python({"do": "user.add", "user": "late", "at": other.world.at})])
+    reader = open_reader(location)
+    assert reader.ledger.loaded and reader.projector.models.tracking(WORLD) == other.world.position
+    assert reader.world == other.world
+    reader.close()
+
+
 def test_a_failure_of_the_second_process_is_one_line_saying_so(tmp_path, monkeypatch) -> None:
     location = str(tmp_path / "ledger.db")
     reader = _filled(location, count=40)

@@ -41,8 +41,9 @@ def export(
     """
     reader = open_reader(db)
     first, last = _point(start, "--from"), _point(end, "--to")
-    within_horizon(first, reader.world.at, future, "--from")
-    within_horizon(last, reader.world.at, future, "--to")
+    last_at = reader.end()[1]  # an export decodes no present
+    within_horizon(first, last_at, future, "--from")
+    within_horizon(last, last_at, future, "--to")
     try:
         after, upto = export_range(reader, first, last)
     except BadInputError as e:

@@ -154,14 +154,15 @@ def state(
     limit = None if links == "all" else int(links)
     reader = open_reader(db)
     with collector_paused():  # the answer is a world and its document, made whole, then printed
+        last, last_at = reader.end()  # a question about the past decodes no present
         if position is not None:
-            if not 0 <= position <= reader.world.position:
-                raise UsageError(f"--position {position} is outside the ledger (0..{reader.world.position})")
+            if not 0 <= position <= last:
+                raise UsageError(f"--position {position} is outside the ledger (0..{last})")
             world = reader.world_at(position)
         elif at is not None:
             try:
                 when = parse_time(at, "--at")
-                horizon(future).check(when, reader.world.at, "--at")
+                horizon(future).check(when, last_at, "--at")
             except BadInputError as e:
                 raise UsageError(str(e)) from None
             world = reader.world_at_time(when)
