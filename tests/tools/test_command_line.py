@@ -8,11 +8,13 @@ import ast
 import inspect
 import re
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from syncledger.tools.cli import load_commands
 from syncledger.tools.cli.app import COMMANDS, app
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
@@ -85,6 +87,7 @@ def test_imports_flow_one_way_tools_projections_ledger() -> None:
 
 
 def _registered() -> dict[str, Callable[..., object]]:
+    load_commands()
     return {(c.name or c.callback.__name__): c.callback for c in app.registered_commands if c.callback is not None}
 
 
@@ -131,3 +134,27 @@ def test_a_bare_syncledger_prints_the_usage_as_typer_does(run_cli: Run) -> None:
     text = result.stdout + result.stderr
     assert text.startswith("Usage: syncledger [OPTIONS] COMMAND [ARGS]...\n")
     assert "\nCommands:\n" in text and all(f"\n  {command} " in text for command in COMMANDS)
+
+
+@pytest.mark.parametrize(("command", "module"), [("rules", "ledger"), ("why", "audit"), ("bench", "perf")])
+def test_a_command_imports_its_own_module_only(command: str, module: str) -> None:
+    """The entry point registers the asked command's module, not every one: the others' work (explaining,
+    importing, measuring) is not imported for it."""
+    program = (
+        "import sys\n"
+        f"sys.argv = ['syncledger', {command!r}, '--help']\n"
+        "from syncledger.tools.cli import main\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('syncledger.tools'))), file=sys.stderr)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", program], capture_output=True, text=True, check=True)
+    assert "Example:" in result.stdout
+    imported = set(result.stderr.split())
+    commands = {name for name in imported if name.rpartition(".")[0] == ENTRY and name != f"{ENTRY}.app"}
+    assert commands == {f"{ENTRY}.{module}"}, commands
+    others = {"audit": "explain.story", "perf": "perf.generate"}
+    assert all((f"syncledger.tools.{work}" in imported) == (owner == module) for owner, work in others.items())
+    assert "syncledger.tools.sources.importer" not in imported

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from syncledger.ledger.seal import seal, unwrap, wrap
 from syncledger.projections.projector import Projector
 from syncledger.projections.reader import open_reader
+from syncledger.tools.cli import load_commands
 from syncledger.tools.cli.app import app
 from tests import randomwalk
 from tests.changes import dropping, setting
@@ -92,5 +93,6 @@ def test_an_error_of_the_program_while_catching_up_is_not_taken_for_damaged_data
         raise error("a bug")
 
     monkeypatch.setattr(Projector, "catch_up", catch_up_with_a_bug)
+    load_commands("verify")
     result = CliRunner().invoke(app, ["verify", "--db", location])
     assert isinstance(result.exception, error), result.output

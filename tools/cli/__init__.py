@@ -2,13 +2,15 @@
 
 Each command group is a module of this package that registers on the shared app (`app.py`) and only wires:
 options in, the work done below the command line (`tools.explain`, `tools.transfer`, `tools.scenarios`,
-`tools.perf`), output out. Nothing but this module imports them. Every command that prints data takes `--json`.
+`tools.perf`), output out. Nothing but this module imports them, and only the module of the command asked for
+(`load_commands`). Every command that prints data takes `--json`.
 Exit status: 0 success, 1 a check failed (or verify found a problem), 2 bad input or usage, with one line on
 standard error.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from typing import Protocol, runtime_checkable
@@ -19,18 +21,7 @@ from syncledger.ledger.location import StoreError
 
 from ..output import fail
 from ..perf.tuning import collect_for_bulk_work
-from . import (  # noqa: F401  (each registers its commands)
-    audit,
-    history,
-    io,
-    ledger,
-    organisation,
-    perf,
-    scenarios,
-    verify,
-    whatif,
-)
-from .app import UsageError, app, storage_failure
+from .app import COMMANDS, UsageError, app, storage_failure
 
 
 @runtime_checkable
@@ -44,9 +35,20 @@ class _ClickError(Protocol):
     def show(self) -> None: ...
 
 
+def load_commands(command: str | None = None) -> None:
+    """Register `command` on the app by importing its module (`app.COMMANDS`), or, for any other word or none,
+    every command (the usage lists them all, and click suggests a close one). A module imports what its commands
+    work with (explaining, importing, measuring): importing all of them was a quarter of a cold `state`."""
+    modules = [COMMANDS[command]] if command in COMMANDS else sorted(set(COMMANDS.values()))
+    for module in modules:
+        importlib.import_module(f"{__name__}.{module}")
+
+
 def main() -> None:
     """Run the command line with one-line errors and the documented exit statuses."""
     collect_for_bulk_work()
+    words = [word for word in sys.argv[1:2] if not word.startswith("-")]  # the app itself takes only --help
+    load_commands(words[0] if words else None)
     try:
         code = app(standalone_mode=False, prog_name="syncledger")  # also as `python -m syncledger`
     except UsageError as e:
