@@ -16,6 +16,7 @@ from syncledger.projections import indextree, sqlmodels
 from syncledger.projections.index import refs_of
 from syncledger.projections.reader import open_reader
 from syncledger.tools.explain.diff import _active, _links_to_compare, changed_by, diff_between, diff_worlds
+from syncledger.tools.inputs import BadInputError
 from syncledger.tools.perf.generate import write_lines
 from syncledger.tools.transfer import import_actions
 from tests.conftest import Locations
@@ -137,3 +138,25 @@ def test_diff_reads_only_its_window_of_each_users_rows(locations: Locations, mon
         assert found.by == every, (a, b)
         users_changed += sum(1 for change in found.changes if change.ref.startswith("user:"))
     assert users_changed, "some windows changed a user"
+
+
+def test_a_diff_of_two_past_points_decodes_no_present(stored: Locations) -> None:
+    """Opened anew, a reader answers `diff` between two past points (positions and times) without the present."""
+    out = io.BytesIO()
+    write_lines(out, 4, 60, 7, 1_500)
+    location = stored.new()
+    writer = open_reader(location, checkpoint_every=200)
+    import_actions(writer.ledger, out.getvalue().splitlines(keepends=True))
+    last = writer.world.position
+    expected = diff_between(writer, 100, last - 300).document()
+    at = writer.world_at(last // 2).at
+    by_time = diff_between(writer, 100, at).document()
+    writer.close()
+    reader = open_reader(location, checkpoint_every=200)
+    assert diff_between(reader, 100, last - 300).document() == expected
+    assert diff_between(reader, 100, at).document() == by_time
+    assert not reader.ledger.loaded
+    with pytest.raises(BadInputError, match=f"outside the ledger \\(0..{last}\\)"):
+        diff_between(reader, 100, last + 1)
+    assert not reader.ledger.loaded
+    reader.close()

@@ -153,8 +153,9 @@ def diff(
         a, b = parse_point(start), parse_point(end)
     except BadInputError as e:
         raise UsageError(one_line(str(e))) from None
-    within_horizon(a, reader.world.at, future, "time")
-    within_horizon(b, reader.world.at, future, "time")
+    last_at = reader.end()[1]
+    within_horizon(a, last_at, future, "time")
+    within_horizon(b, last_at, future, "time")
     with collector_paused():  # the answer is two worlds and what differs, made whole, then printed
         try:
             found = diff_between(reader, a, b)
