@@ -560,7 +560,7 @@ class Decided(Model):
 Event = Annotated[AnyAction | Decided, Field(discriminator="do")]
 Recorded = tuple[int, Action | Decided]  # an event and its position in the ledger
 EVENT_CLASSES: dict[str, type[Model]] = {**ACTION_CLASSES, "decision": Decided}
-ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAction)
+ACTION_ADAPTER: TypeAdapter[Any] = TypeAdapter(AnyAction, config=ConfigDict(defer_build=True))
 
 Queued.model_rebuild()
 
