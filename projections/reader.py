@@ -116,18 +116,21 @@ class Reader:
         """The events at the given positions, in order (positions are often far apart: no range scan)."""
         return self.ledger.store.read_at(list(positions))
 
+    def last_position(self) -> int:
+        """The position of the last event: the world's if it is loaded, else the store's (no present decoded)."""
+        return self.world.position if self.ledger.loaded else self.ledger.store.last_position()
+
     def end(self) -> tuple[int, datetime | None]:
-        """The position and time of the last event: read from the world if it is loaded, else from the store
-        (without decoding the present)."""
+        """The position and time of the last event, without decoding the present (`last_position`)."""
         if self.ledger.loaded:
             return self.world.position, self.world.at
-        last = self.ledger.store.last_position()
+        last = self.last_position()
         event = self.event(last) if last else None
         return last, event.at if event is not None else None
 
     def world_at(self, position: int) -> World:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval."""
-        if position >= self.end()[0]:
+        if position >= self.last_position():  # one query: the last event is read only when its time is asked
             return self.ledger.world
         return self.projector.world_at(position)
 
@@ -143,7 +146,7 @@ class Reader:
     def position_at_time(self, at: datetime) -> int:
         """The last position whose event happened at or before `at` (0 if none): a binary search, since
         time never goes backwards in a ledger."""
-        low, high = 0, self.end()[0]  # invariant: event(low) <= at (or low == 0) < event(high+1)
+        low, high = 0, self.last_position()  # invariant: event(low) <= at (or low == 0) < event(high+1)
         while low < high:
             middle = (low + high + 1) // 2
             event = self.event(middle)

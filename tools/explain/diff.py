@@ -224,7 +224,7 @@ class Diff:
 def position_of(point: Point, reader: Reader) -> int:
     """The position a point names: itself (inside the ledger), or the last event at or before a time."""
     if isinstance(point, int):
-        last = reader.end()[0]  # a diff of two past points decodes no present
+        last = reader.last_position()  # a diff of two past points decodes no present
         if point > last:
             raise BadInputError(f"position {point} is outside the ledger (0..{last})")
         return point
