@@ -22,7 +22,7 @@ from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
 
-from .codec import compressed, decode_checkpoint, present_json
+from .codec import PresentRows, compressed, decode_checkpoint, present_json
 from .index import IndexProjection, refs_in
 from .indextree import leaf_of
 from .readmodels import INDEX, WORLD, ForgedCheckpoint, IndexRow, ReadModels
@@ -68,6 +68,8 @@ class Projector:
         self._last_checkpoint = 0
         self._base: int | None = None  # the last checkpoint noted here, for the next one to be a delta onto
         self._deltas = 0  # noted since the last full one
+        self._rows: PresentRows | None = None  # the present's data at `_base`, for the next full one (`PresentRows`)
+        self._rows_of: World | None = None  # the world they are of
         self._first: int | None = None  # the first position folded since the world's rows were last written
 
     # ------------------------------------------------------------------------------- the state at a point
@@ -304,7 +306,13 @@ class Projector:
         waiting = [packed for _, packed in self._checkpoints if not packed.done()]
         if len(waiting) >= PACKING:
             waiting[0].result()
-        packed = self._writing.submit(_pack, present_json(world, base), self.store.mapper.encipher)
+        # the rows are made afresh unless they were written with the last checkpoint noted here, of this world,
+        # which noted every change since (every reset of `_base` is a reason not to trust them)
+        rows = self._rows
+        if rows is None or self._base is None or self._rows_of is not world or rows.position != self._base:
+            rows = self._rows = PresentRows(world)
+            self._rows_of = world
+        packed = self._writing.submit(_pack, present_json(world, base, rows), self.store.mapper.encipher)
         forget_changes(world)
         self._checkpoints.append((world.position, packed))
         self._last_checkpoint = world.position
