@@ -85,6 +85,9 @@ def present_json(world: World, base: int | None = None, rows: PresentRows | None
     return orjson.dumps(present_data(world, base, rows))
 
 
+Rows = dict[str, tuple[Any, ...]]  # data by id (`PresentRows`)
+
+
 class PresentRows:
     """The data of each record, item and link of a world's present (`record_data`, `item_data`, `link_data`), kept
     from one checkpoint of the world to the next by what the fold noted as changed (`World.changed_*`, the same
@@ -100,32 +103,40 @@ class PresentRows:
         self.items = {u.name: {i.id: item_data(i) for i in u.items.values()} for u in world.users.values()}
         self.links = {u.name: {k.item: link_data(k) for k in u.links_by_item.values()} for u in world.users.values()}
 
-    def update(self, world: World) -> None:
-        """Brought up to `world`, which changed since `position` in only what it noted (`World.changed_*`)."""
+    def update(self, world: World) -> Changes:
+        """Brought up to `world`, which changed since `position` in only what it noted (`World.changed_*`): what
+        changed, as a delta holds it."""
+        changes = Changes(world, self)
+        self.position = world.position
+        return changes
+
+
+class Changes:
+    """What the fold noted as changed in a world since its last checkpoint (`World.changed_*`), as a delta holds
+    it: the data of the records there now, in the order they first changed (new ones in the order they were
+    made), and the ids of those gone; per user, the same of items and links. Given `rows`, each one's data is
+    kept in them too, in the same pass."""
+
+    def __init__(self, world: World, rows: PresentRows | None = None) -> None:
         records = world.records
+        self.records: list[tuple[Any, ...]] = []
+        self.records_gone: list[str] = []
         for r in world.changed_records:
             found = records.get(r)
             if found is None:
-                self.records.pop(r, None)
+                self.records_gone.append(r)
+                if rows is not None:
+                    rows.records.pop(r, None)
             else:
-                self.records[r] = record_data(found)
-        users, items, links = world.users, self.items, self.links
-        for user, key in world.changed_items:
-            item = users[user].items.get(key)
-            if item is None:
-                items.setdefault(user, {}).pop(key, None)
-            else:
-                items.setdefault(user, {})[key] = item_data(item)
-        for user, key in world.changed_links:
-            link = users[user].links_by_item.get(key)
-            if link is None:
-                links.setdefault(user, {}).pop(key, None)
-            else:
-                links.setdefault(user, {})[key] = link_data(link)
-        self.position = world.position
+                self.records.append(data := record_data(found))
+                if rows is not None:
+                    rows.records[r] = data
+        kept_items, kept_links = (rows.items, rows.links) if rows is not None else (None, None)
+        self.items, self.items_gone = _changed(world, world.changed_items, "items", item_data, kept_items)
+        self.links, self.links_gone = _changed(world, world.changed_links, "links_by_item", link_data, kept_links)
 
 
-def _in_order(rows: dict[str, tuple[Any, ...]], keys: Iterable[str]) -> list[tuple[Any, ...]]:
+def _in_order(rows: Rows, keys: Iterable[str]) -> list[tuple[Any, ...]]:
     return [rows[key] for key in keys]
 
 
@@ -141,8 +152,7 @@ def present_data(world: World, base: int | None = None, rows: PresentRows | None
     changed since). With `rows` (`PresentRows`), brought up to the world first, from them: the same data."""
     data: dict[str, Any] = {"position": world.position, "at": world.at, "base": base}
     data["org"] = {"distinct_logical_deletes": world.distinct_logical_deletes}
-    if rows is not None:
-        rows.update(world)
+    changes = rows.update(world) if rows is not None else None
     if base is None:
         if rows is None:
             rows = PresentRows(world)
@@ -158,30 +168,19 @@ def present_data(world: World, base: int | None = None, rows: PresentRows | None
             for u in world.users.values()
         ]
         return data
-    # in the order they first changed since the base: new records and items come in the order they were made
-    records = world.records
-    if rows is None:
-        data["records"] = [record_data(records[r]) for r in world.changed_records if r in records]
-    else:
-        data["records"] = [rows.records[r] for r in world.changed_records if r in records]
-    data["records_gone"] = [r for r in world.changed_records if r not in records]
-    items = _changed(world, world.changed_items, "items", item_data, rows.items if rows is not None else None)
-    links = _changed(world, world.changed_links, "links_by_item", link_data, rows.links if rows is not None else None)
-    data["items_gone"], data["links_gone"] = items.gone, links.gone
+    if changes is None:
+        changes = Changes(world)
+    data["records"], data["records_gone"] = changes.records, changes.records_gone
+    data["items_gone"], data["links_gone"] = changes.items_gone, changes.links_gone
     aliases: dict[str, dict[str, str]] = {}  # aliases are never removed: a delta holds the new ones
     for user, alias in world.changed_aliases:
         aliases.setdefault(user, {})[alias] = world.users[user].aliases[alias]
+    items, links = changes.items, changes.links
     data["users"] = [
-        _user_rows(u, items.changed.get(u.name, []), links.changed.get(u.name, []), aliases.get(u.name, {}))
+        _user_rows(u, items.get(u.name, []), links.get(u.name, []), aliases.get(u.name, {}))
         for u in world.users.values()
     ]
     return data
-
-
-class _Changes:
-    def __init__(self) -> None:
-        self.changed: dict[str, list[tuple[Any, ...]]] = {}  # user -> the data of what changed, as it is now
-        self.gone: dict[str, list[str]] = {}  # user -> ids of what is gone
 
 
 def _changed(
@@ -189,18 +188,25 @@ def _changed(
     keys: Iterable[tuple[str, str]],
     attribute: str,
     data_of: Callable[[Any], tuple[Any, ...]],
-    kept: dict[str, dict[str, tuple[Any, ...]]] | None,
-) -> _Changes:
-    """Each user's items (or links) among `keys`: the data of those there now (`kept`, if given, holds it), and
-    the ids of those gone."""
-    changes = _Changes()
+    rows: dict[str, Rows] | None,
+) -> tuple[dict[str, list[tuple[Any, ...]]], dict[str, list[str]]]:
+    """Each user's items (or links) among `keys`: the data of those there now and the ids of those gone, by user
+    (kept in `rows` too, if given)."""
+    changed: dict[str, list[tuple[Any, ...]]] = {}
+    gone: dict[str, list[str]] = {}
+    users = world.users
     for user, key in keys:
-        found = getattr(world.users[user], attribute).get(key)
+        found = getattr(users[user], attribute).get(key)
+        mine = rows.setdefault(user, {}) if rows is not None else None
         if found is None:
-            changes.gone.setdefault(user, []).append(key)
+            gone.setdefault(user, []).append(key)
+            if mine is not None:
+                mine.pop(key, None)
         else:
-            changes.changed.setdefault(user, []).append(kept[user][key] if kept is not None else data_of(found))
-    return changes
+            changed.setdefault(user, []).append(data := data_of(found))
+            if mine is not None:
+                mine[key] = data
+    return changed, gone
 
 
 def _user_rows(
