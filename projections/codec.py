@@ -6,9 +6,11 @@ maps of them are rebuilt from that.
 A checkpoint is full, or a delta onto the checkpoint before it (its base): then it holds only the records,
 items and links the fold noted as changed since (`World.changed_*`), and the ids of those gone; users' options,
 queues, lists of what they own and copies without an alias are small and written in full; aliases, which are
-never removed, only the new ones. Writing a full checkpoint costs a cache miss
-per record, item and link of the present; a delta only those that changed (a quarter of them, between two
-checkpoints). Reading a delta decodes its base first, so chains are kept short (`projections.projector`).
+never removed, only the new ones. Made from the world's objects, a full checkpoint costs a cache miss per
+record, item and link of the present, and a delta only those that changed (a quarter of them, between two
+checkpoints); the projector makes full ones from the rows it keeps up to date with each checkpoint
+(`PresentRows`), at the cost of a delta's. Reading a delta decodes its base first, so chains are kept short
+(`projections.projector`).
 """
 
 from __future__ import annotations
@@ -136,6 +138,10 @@ class Changes:
         self.links, self.links_gone = _changed(world, world.changed_links, "links_by_item", link_data, kept_links)
 
 
+def _items_and_links(u: User) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    return [item_data(i) for i in u.items.values()], [link_data(k) for k in u.links_by_item.values()]
+
+
 def _in_order(rows: Rows, keys: Iterable[str]) -> list[tuple[Any, ...]]:
     return [rows[key] for key in keys]
 
@@ -153,9 +159,11 @@ def present_data(world: World, base: int | None = None, rows: PresentRows | None
     data: dict[str, Any] = {"position": world.position, "at": world.at, "base": base}
     data["org"] = {"distinct_logical_deletes": world.distinct_logical_deletes}
     changes = rows.update(world) if rows is not None else None
-    if base is None:
-        if rows is None:
-            rows = PresentRows(world)
+    if base is None and rows is None:  # from the world's objects
+        data["records"] = [record_data(r) for r in world.records.values()]
+        data["users"] = [_user_rows(u, *_items_and_links(u)) for u in world.users.values()]
+        return data
+    if base is None and rows is not None:
         # from the rows, in the world's order: going through the world's maps reads their keys, not their objects
         kept_items, kept_links = rows.items, rows.links
         data["records"] = _in_order(rows.records, world.records)
