@@ -94,10 +94,11 @@ class PresentRows:
     """The data of each record, item and link of a world's present (`record_data`, `item_data`, `link_data`), kept
     from one checkpoint of the world to the next by what the fold noted as changed (`World.changed_*`, the same
     as a delta holds), so that a full checkpoint is made from them instead of from every object of the present.
-    A fold touches its objects in the order events name them, so that reading every one of them again costs a
-    cache miss each: 160 ms of a 1,000-user organisation's full checkpoint at 10^6 events, and the 50 of its
-    rebuild a fifth of it. Valid only while every change of the world since `position` is noted (the
-    projector keeps them for the world it writes checkpoints of, and starts afresh when it cannot tell)."""
+    A fold leaves its objects scattered in memory, and reading every one of them again costs a cache miss each:
+    for a 1,000-user organisation at 10^6 events, a full checkpoint took 114-139 ms from the world's objects and
+    88-100 ms from the rows (with the command line's collector settings, `tools.perf.tuning`). Valid only while
+    every change of the world since `position` is noted (the projector keeps them for the world it writes
+    checkpoints of, and starts afresh when it cannot tell)."""
 
     def __init__(self, world: World) -> None:
         self.position = world.position
