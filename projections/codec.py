@@ -21,6 +21,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -269,15 +270,25 @@ class CheckpointUnreadable(ValueError):
 # fields in turn: a missing key, a number or a list where a text or a map was, ...): the data is read as plain
 # JSON, so a value of the wrong type meets the decoder's own operations (`None.get`, `"x"[0][1]`, `int + str`).
 # Only the decoding of the stored data is under it, never the fold that follows.
-_BAD_DATA = (zlib.error, ValueError, LookupError, TypeError, AttributeError)
+BAD_DATA = (zlib.error, ValueError, LookupError, TypeError, AttributeError)
 
 
-def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archive: Archive | None = None) -> World:
+def decode_checkpoint(
+    position: int, read: Callable[[int], bytes | None], archive: Archive | None = None, only: Only | None = None
+) -> World:
     """The world of the checkpoint at `position`, its base first if it is a delta; `read` gives a checkpoint's
     bytes (deciphered) by its position, or None if there is none there. `CheckpointMissingError` if one of the
-    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is).
+    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is). With
+    `only`, the world holds only those records and items (`world_of`).
 
     The cyclic collector is paused meanwhile (`collector_paused`)."""
+    with collector_paused():
+        return world_of(stored_present(position, read), archive, only)
+
+
+def stored_present(position: int, read: Callable[[int], bytes | None]) -> StoredPresent:
+    """The present the checkpoint at `position` holds, as its rows (`StoredPresent`), its chain of deltas applied;
+    errors as `decode_checkpoint`'s."""
     chain: list[dict[str, Any]] = []
     wanted: int | None = position
     with collector_paused():
@@ -289,21 +300,21 @@ def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archiv
             try:
                 data = checkpoint_data(blob)
                 here = data["position"] == wanted and (data["base"] is None or data["base"] < wanted)
-            except _BAD_DATA as e:
+            except BAD_DATA as e:
                 raise CheckpointUnreadable(f"the checkpoint at {wanted} cannot be read ({type(e).__name__})") from e
             if not here:
                 raise CheckpointUnreadable(f"the checkpoint stored at {wanted} is not one of that position")
             chain.append(data)
             wanted = data["base"]
-        world = None
+        present = None
         for data in reversed(chain):
             try:
-                world = decode_world(data, archive, onto=world, last=data is chain[0])
-            except _BAD_DATA as e:
+                present = StoredPresent(data, onto=present)
+            except BAD_DATA as e:
                 problem = f"the checkpoint at {data['position']} cannot be read ({type(e).__name__})"
                 raise CheckpointUnreadable(problem) from e
-    assert world is not None
-    return world
+    assert present is not None
+    return present
 
 
 @contextmanager
@@ -336,44 +347,86 @@ def _link_of(row: list[Any], user: User, records: dict[str, Record]) -> Link:
     )
 
 
-def decode_world(
-    data: dict[str, Any], archive: Archive | None = None, onto: World | None = None, last: bool = True
-) -> World:
-    """The world of a checkpoint's data (`checkpoint_data`): a delta is applied onto the world of its base, which
-    it takes over. Its past up to the checkpoint is read from `archive` when asked for.
+class StoredPresent:
+    """The present a checkpoint holds, as its plain rows (`checkpoint_data`), a delta applied onto the present of
+    its base (`onto`, which it takes over): records by id, and per user (in the world's order) their options,
+    queue, lists and copies as the last checkpoint of the chain wrote them, their items and links by id and
+    every alias. In the order the world keeps them: a changed row keeps its place, a new one comes last (ids are
+    never used twice). `world_of` makes its world; a state document can be made from it and a few objects
+    (`projections.glimpse`)."""
+
+    def __init__(self, data: dict[str, Any], onto: StoredPresent | None = None) -> None:
+        if (data["base"] is None) != (onto is None) or (onto is not None and onto.position != data["base"]):
+            raise ValueError(f"the checkpoint at {data['position']} is a delta onto {data['base']}, not onto that")
+        self.position: int = data["position"]
+        self.at: datetime | None = _dt(data["at"])
+        self.distinct_logical_deletes: bool = data["org"]["distinct_logical_deletes"]
+        self.records: dict[str, list[Any]] = onto.records if onto is not None else {}
+        for gone in data.get("records_gone", ()):
+            self.records.pop(gone, None)  # not there if it was made since the base too
+        self.records.update(zip(map(_first, data["records"]), data["records"], strict=True))
+        items_gone, links_gone = data.get("items_gone", {}), data.get("links_gone", {})
+        self.users: dict[str, dict[str, Any]] = {}
+        for u in data["users"]:
+            had = onto.users.get(u["name"]) if onto is not None else None
+            items: dict[str, list[Any]] = had["items"] if had is not None else {}
+            for gone in items_gone.get(u["name"], ()):
+                items.pop(gone, None)
+            items.update(zip(map(_first, u["items"]), u["items"], strict=True))
+            links: dict[str, list[Any]] = had["links"] if had is not None else {}
+            for gone in links_gone.get(u["name"], ()):
+                links.pop(gone, None)
+            links.update(zip(map(_second, u["links"]), u["links"], strict=True))
+            aliases: dict[str, str] = had["aliases"] if had is not None else {}
+            aliases.update(u["aliases"])
+            self.users[u["name"]] = {**u, "items": items, "links": links, "aliases": aliases}
+
+
+_first, _second = itemgetter(0), itemgetter(1)  # a row's id (a link's is its item's)
+
+
+class Only:
+    """The records and each user's items a world is to hold (`world_of`), with the links of those items."""
+
+    def __init__(self, records: Iterable[str] = (), items: Iterable[tuple[str, str]] = ()) -> None:
+        self.records = set(records)
+        self.items: dict[str, set[str]] = {}
+        for user, item in items:
+            self.items.setdefault(user, set()).add(item)
+
+
+def world_of(present: StoredPresent, archive: Archive | None = None, only: Only | None = None) -> World:
+    """The world of a checkpoint's present (`StoredPresent`); its past up to the checkpoint is read from `archive`
+    when asked for. With `only`, it holds every user (their options, queue, lists, aliases and copies) but only
+    those records and items, and the links of those items: enough to fold events that name no others onto it.
 
     Links are listed per user; both maps of them are rebuilt in the order the links were made, which is the order
-    the fold keeps them in (a link is added last when made, and removed when ended). Unless `last`, the world is
-    only a base for the next delta of a chain (`decode_checkpoint`), which writes each user's options, queue,
-    lists of what they own and copies in full: those, and the order of links, are left to the last."""
-    if (data["base"] is None) != (onto is None) or (onto is not None and onto.position != data["base"]):
-        raise ValueError(f"the checkpoint at {data['position']} is a delta onto {data['base']}, not onto that world")
-    world = World(position=data["position"], at=_dt(data["at"]), past=Past(archive, data["position"]))
-    world.distinct_logical_deletes = data["org"]["distinct_logical_deletes"]
-    world.records = onto.records if onto is not None else {}
-    for gone in data.get("records_gone", ()):
-        world.records.pop(gone, None)  # not there if it was made since the base too
-    world.records.update((r.id, r) for r in (record_of(d, sys.intern) for d in data["records"]))
-    items_gone, links_gone = data.get("items_gone", {}), data.get("links_gone", {})
+    the fold keeps them in (a link is added last when made, and removed when ended). `CheckpointUnreadable` if a
+    row does not decode."""
+    try:
+        return _world_of(present, archive, only)
+    except BAD_DATA as e:
+        raise CheckpointUnreadable(f"the checkpoint at {present.position} cannot be read ({type(e).__name__})") from e
+
+
+def _world_of(present: StoredPresent, archive: Archive | None, only: Only | None) -> World:
+    world = World(position=present.position, at=present.at, past=Past(archive, present.position))
+    world.distinct_logical_deletes = present.distinct_logical_deletes
+    stored = present.records
+    chosen = stored.values() if only is None else [stored[r] for r in only.records if r in stored]
+    world.records = {r.id: r for r in (record_of(d, sys.intern) for d in chosen)}
     every_link: list[Link] = []
-    for u in data["users"]:
-        user = User(sys.intern(u["name"]), u["sync_filter"], u["delete"], u["online"], sync_method=u["method"])
-        had = onto.users.get(user.name) if onto is not None else None
-        user.items = had.items if had is not None else {}
-        for gone in items_gone.get(user.name, ()):
-            user.items.pop(gone, None)
-        user.items.update((i[0], Item(i[0], sys.intern(i[1]), i[2], _dt(i[3]), i[4], i[5])) for i in u["items"])
-        user.links_by_item = links = had.links_by_item if had is not None else {}
-        for gone in links_gone.get(user.name, ()):
-            links.pop(gone, None)
-        links.update((link.item, link) for link in (_link_of(row, user, world.records) for row in u["links"]))
-        user.aliases = had.aliases if had is not None else {}
-        user.aliases.update(u["aliases"])
-        world.users[user.name] = user
-        if not last:
-            continue
-        user.links_by_item = {link.item: link for link in sorted(links.values(), key=made)}
-        every_link += user.links_by_item.values()
+    for name, u in present.users.items():
+        user = User(sys.intern(name), u["sync_filter"], u["delete"], u["online"], sync_method=u["method"])
+        items, links = u["items"], u["links"]
+        if only is not None:
+            mine = only.items.get(name, set())
+            items = {i: items[i] for i in mine if i in items}
+            links = {i: links[i] for i in mine if i in links}
+        user.items = {i[0]: Item(i[0], sys.intern(i[1]), i[2], _dt(i[3]), i[4], i[5]) for i in items.values()}
+        made_links = sorted((_link_of(row, user, world.records) for row in links.values()), key=made)
+        user.links_by_item = {link.item: link for link in made_links}
+        every_link += made_links
         user.pending = [
             Pending(
                 p[0],
@@ -387,7 +440,14 @@ def decode_world(
             for p in u["pending"]
         ]
         user.owned, user.shared = dict.fromkeys(u["owned"]), dict.fromkeys(u["shared"])
+        user.aliases = dict(u["aliases"])
         user.copies = {item: datetime.fromisoformat(at) for item, at in u["copies"].items()}
+        world.users[user.name] = user
     for link in sorted(every_link, key=made):
         world.links_to.setdefault(link.record, {})[link.user] = link
     return world
+
+
+def decode_world(data: dict[str, Any], archive: Archive | None = None) -> World:
+    """The world of a full checkpoint's data (`checkpoint_data`)."""
+    return world_of(StoredPresent(data), archive)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from syncledger.ledger.world import Link, World, link_pages, links, links_page
+from syncledger.ledger.world import Item, Link, Record, User, World, link_pages, links, links_page
 
 
 def iso(t: datetime | None) -> str | None:
@@ -27,6 +27,54 @@ def link_json(link: Link) -> dict[str, Any]:
         "origin": link.origin,
         "rule": link.rule,
         "position": link.position,
+    }
+
+
+def crm_json(r: Record) -> dict[str, Any]:
+    """A record as the state document lists it."""
+    return {
+        "type": r.type,
+        "owner": r.owner,
+        "state": r.state,
+        "fields": dict(r.fields),
+        "shared_with": sorted(r.shared_with),
+        "regarding": r.regarding,
+        "start": iso(r.start),
+    }
+
+
+def item_json(item: Item, link: Link | None) -> dict[str, Any]:
+    """An item as the state document lists it in its user's Outlook, with its active link."""
+    return {
+        "type": item.type,
+        "fields": dict(item.fields),
+        "completed": item.completed,
+        "start": iso(item.start),
+        "link": {"record": link.record, "state": link.state, "origin": link.origin} if link is not None else None,
+    }
+
+
+def users_json(users: Iterable[User]) -> dict[str, Any]:
+    """The users' options as the state document lists them."""
+    return {
+        u.name: {
+            "offline": not u.online,
+            "sync_filter": u.sync_filter,
+            "delete_untracked_email_in_crm": u.delete_untracked_email_in_crm,
+            "sync_method": u.sync_method,
+        }
+        for u in users
+    }
+
+
+def pending_json(users: Iterable[User]) -> dict[str, Any]:
+    """The users' queues as the state document lists them."""
+    return {
+        u.name: [
+            {"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause, "at": iso(p.at)}
+            for p in u.pending
+        ]
+        for u in users
     }
 
 
@@ -64,20 +112,8 @@ def state_document(
     users = [u for name, u in world.users.items() if user is None or name == user]
     outlook: dict[str, Any] = {}
     for u in users:
-        outlook[u.name] = {
-            item.id: {
-                "type": item.type,
-                "fields": dict(item.fields),
-                "completed": item.completed,
-                "start": iso(item.start),
-                "link": (
-                    {"record": link.record, "state": link.state, "origin": link.origin}
-                    if (link := u.links_by_item.get(item.id)) is not None
-                    else None
-                ),
-            }
-            for item in u.items.values()
-        }
+        links_by_item = u.links_by_item
+        outlook[u.name] = {item.id: item_json(item, links_by_item.get(item.id)) for item in u.items.values()}
     page: dict[str, Any] | None = None
     pages: LinkPages | None = None
     listed: list[Link] = []
@@ -96,37 +132,12 @@ def state_document(
     document = {
         "position": world.position,
         "at": iso(world.at),
-        "users": {
-            u.name: {
-                "offline": not u.online,
-                "sync_filter": u.sync_filter,
-                "delete_untracked_email_in_crm": u.delete_untracked_email_in_crm,
-                "sync_method": u.sync_method,
-            }
-            for u in users
-        },
+        "users": users_json(users),
         "org": {"distinct_logical_deletes": world.distinct_logical_deletes},
-        "crm": {
-            r.id: {
-                "type": r.type,
-                "owner": r.owner,
-                "state": r.state,
-                "fields": dict(r.fields),
-                "shared_with": sorted(r.shared_with),
-                "regarding": r.regarding,
-                "start": iso(r.start),
-            }
-            for r in world.records.values()
-        },
+        "crm": {r.id: crm_json(r) for r in world.records.values()},
         "outlook": outlook,
         "links": pages if pages is not None else listed if links_as_objects else [link_json(k) for k in listed],
-        "pending": {
-            u.name: [
-                {"operation": p.operation, "record": p.record, "item": p.item, "cause": p.cause, "at": iso(p.at)}
-                for p in u.pending
-            ]
-            for u in users
-        },
+        "pending": pending_json(users),
     }
     if page is not None and not (page["complete"] and not links_after):
         document["links_page"] = page  # only when the list is partial: else the document is as it always was

@@ -22,7 +22,8 @@ from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
 
-from .codec import PresentRows, compressed, decode_checkpoint, present_json
+from .codec import PresentRows, compressed, decode_checkpoint, present_json, stored_present, world_of
+from .glimpse import Glimpse, touched
 from .index import IndexProjection, refs_in
 from .indextree import leaf_of
 from .readmodels import INDEX, WORLD, ForgedCheckpoint, IndexRow, ReadModels
@@ -78,17 +79,7 @@ class Projector:
         """The state after the event at `position`: the nearest checkpoint, then at most one interval. A
         checkpoint that does not match its seal or cannot be read or folded onto (changed behind the ledger's
         back: `verify` says where) is not used; the state is then folded from the start."""
-        # the nearest checkpoint and those it may be a delta onto, in one read, with their events' seals in another
-        chain = {p: (state, seal) for p, state, seal in self.models.checkpoint_rows_before(position, DELTAS + 1)}
-        seals = self.store.seals_at(list(chain)) if chain and self.models.sealer is not None else {}
-
-        def read(at: int) -> bytes | None:
-            if at not in chain:
-                return self._deciphered(at)
-            state, seal = chain[at]
-            return self.store.mapper.decipher(self.models.checked(at, state, seal, seals.get(at) or GENESIS))
-
-        found = max(chain, default=None)
+        found, read = self._checkpoints_before(position)
         if found is not None:
             try:
                 # ForgedCheckpoint, CheckpointUnreadable (ValueErrors), CheckpointMissingError (a LookupError)
@@ -110,6 +101,40 @@ class Projector:
         for pos, event in self.store.read(after=0, upto=position):
             fold_stored(world, event, pos)
         return world
+
+    def glimpse_at(self, position: int) -> Glimpse | None:
+        """The state after the event at `position` as its state document needs it (`projections.glimpse`): the
+        nearest checkpoint's rows, and the world of only the records and items the events since it touch, folded.
+        None where there is no checkpoint before, or one that cannot be used: `world_at` then says why (the fold
+        from the start costs the same either way)."""
+        found, read = self._checkpoints_before(position)
+        if found is None:
+            return None
+        try:
+            present = stored_present(found, read)
+            events = list(self.store.read(after=found, upto=position))
+            only = touched(event for _, event in events)
+            world = world_of(present, self.models, only)
+            for pos, event in events:
+                fold_stored(world, event, pos)
+        except (ValueError, LookupError, DoesNotApply):
+            return None
+        return Glimpse(world, present, only)
+
+    def _checkpoints_before(self, position: int) -> tuple[int | None, Callable[[int], bytes | None]]:
+        """The nearest checkpoint at or before `position` (None if there is none), and how to read it and those
+        it may be a delta onto (deciphered, their seals checked)."""
+        # the nearest checkpoint and those it may be a delta onto, in one read, with their events' seals in another
+        chain = {p: (state, seal) for p, state, seal in self.models.checkpoint_rows_before(position, DELTAS + 1)}
+        seals = self.store.seals_at(list(chain)) if chain and self.models.sealer is not None else {}
+
+        def read(at: int) -> bytes | None:
+            if at not in chain:
+                return self._deciphered(at)
+            state, seal = chain[at]
+            return self.store.mapper.decipher(self.models.checked(at, state, seal, seals.get(at) or GENESIS))
+
+        return max(chain, default=None), read
 
     def _past_from_events(self) -> PastRows:
         """The whole past folded from the events: what answers when the archive does not match its seals."""

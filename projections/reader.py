@@ -15,6 +15,9 @@ from syncledger.ledger.store import EventStore, StoreError, _redacted
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World
 
+from .codec import CheckpointUnreadable
+from .document import state_document
+from .glimpse import glimpse_document
 from .keys import check_seal_key
 from .projector import CHECKPOINT_EVERY, Progress, Projector
 from .readmodels import INDEX, WORLD, ReadModels, tracking_behind
@@ -134,6 +137,30 @@ class Reader:
             return self.ledger.world
         return self.projector.world_at(position)
 
+    def state_at(
+        self,
+        position: int,
+        user: str | None = None,
+        links_after: int = 0,
+        links_limit: int | None = None,
+        links_as_objects: bool = False,
+    ) -> dict[str, Any]:
+        """The state document after the event at `position` (`document.state_document`, which says what the rest
+        means). For a past point and a page of links, it is made from the nearest checkpoint's rows and the few
+        records and items the events since it touched (`projections.glimpse`): the same document, without making
+        the whole present objects first. `UnknownUser` if `user` is not one at that point."""
+        if links_limit is not None and position < self.last_position():
+            glimpse = self.projector.glimpse_at(position)
+            if glimpse is not None:
+                _known(glimpse.world, user)
+                try:
+                    return glimpse_document(glimpse, user, links_after, links_limit, links_as_objects)
+                except CheckpointUnreadable:
+                    pass  # `world_at` says why, and folds from the start
+        world = self.world_at(position)
+        _known(world, user)
+        return state_document(world, user, links_after, links_limit, links_as_objects)
+
     def close(self) -> None:
         """Close the ledger's connections (the read models', then the events')."""
         self.projector.models.close()
@@ -155,6 +182,19 @@ class Reader:
             else:
                 high = middle - 1
         return low
+
+
+class UnknownUser(LookupError):
+    """A question about a user the state has not (`known` are its users)."""
+
+    def __init__(self, user: str, known: list[str]) -> None:
+        super().__init__(user)
+        self.user, self.known = user, known
+
+
+def _known(world: World, user: str | None) -> None:
+    if user is not None and user not in world.users:
+        raise UnknownUser(user, list(world.users))
 
 
 def open_reader(

@@ -17,6 +17,7 @@ import pytest
 from syncledger.ledger import application
 from syncledger.ledger.evolve import evolve
 from syncledger.projections import sealing
+from syncledger.projections.document import LINKS_PAGE, state_document
 from syncledger.projections.integrity import verify
 from syncledger.projections.reader import Reader, open_reader
 from syncledger.projections.sealing import checkpoint_seal
@@ -114,6 +115,9 @@ def test_a_checkpoint_changed_and_sealed_again_is_not_used(
         store = reader.ledger.store
         for at in (position, position + 3) if name != "users-none" else (position + 3,):
             assert reader.projector.world_at(at) == world_at(store, at), at
+            # and a state document, made from the checkpoint's rows where it can be (`projections.glimpse`)
+            expected = state_document(world_at(store, at), None, 0, LINKS_PAGE)
+            assert orjson.dumps(reader.state_at(at, None, 0, LINKS_PAGE)) == orjson.dumps(expected), at
         said = capsys.readouterr().err
         # one line for each checkpoint that was not used: this one, and any delta onto it
         assert f"checkpoint at {position} cannot be" in said and met in said, said

@@ -13,7 +13,8 @@ import typer
 from syncledger.ledger.application import ActionRefusedError
 from syncledger.ledger.vocabulary import SYNC_METHODS, BaselineObserved, Decided, dump
 from syncledger.projections.codec import collector_paused
-from syncledger.projections.document import LINKS_PAGE, iso, link_json, state_document
+from syncledger.projections.document import LINKS_PAGE, iso, link_json
+from syncledger.projections.reader import UnknownUser
 
 from ..explain.sentences import Names, describe_action, describe_decision
 from ..inputs import BadInputError, parse_action, parse_pairs, parse_time, shown, verb_table
@@ -158,21 +159,19 @@ def state(
         if position is not None:
             if not 0 <= position <= last:
                 raise UsageError(f"--position {position} is outside the ledger (0..{last})")
-            world = reader.world_at(position)
         elif at is not None:
             try:
                 when = parse_time(at, "--at")
                 horizon(future).check(when, last_at, "--at")
             except BadInputError as e:
                 raise UsageError(str(e)) from None
-            world = reader.world_at_time(when)
-        else:
-            world = reader.world
-        if user is not None and user not in world.users:
-            raise UsageError(f"unknown user {shown(user)} (known: {', '.join(world.users) or 'none'})")
-        doc = state_document(world, user, links_after, limit, links_as_objects=True)
+            position = reader.position_at_time(when)
+        try:
+            doc = reader.state_at(last if position is None else position, user, links_after, limit, True)
+        except UnknownUser as e:
+            raise UsageError(f"unknown user {shown(e.user)} (known: {', '.join(e.known) or 'none'})") from None
         print_json(doc, default=link_json) if json else print_state(doc)
-        del world, doc  # freed while paused: else the collector would walk all of it once first
+        del doc  # freed while paused: else the collector would walk all of it once first
 
 
 @app.command()

@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from syncledger.ledger.seal import unwrap
 from syncledger.ledger.store import STREAM, EventStore, connect_postgres, environment
 from syncledger.projections.codec import collector_paused
-from syncledger.projections.document import LINKS_PAGE, state_document
+from syncledger.projections.document import LINKS_PAGE
 from syncledger.projections.reader import Reader, open_reader
 
 from ..explain.diff import diff_between
@@ -363,12 +363,12 @@ def _in_child(function: Any, *args: Any) -> dict[str, Any]:
 
 def _time_travel(reader: Reader, events: int, rng: random.Random) -> dict[str, float]:
     positions = [rng.randint(1, events) for _ in range(TIME_TRAVEL_SAMPLES)]
-    state_document(reader.world_at(positions[0]), links_limit=LINKS_PAGE)  # warm-up
+    reader.state_at(positions[0], links_limit=LINKS_PAGE)  # warm-up
     seconds = []
     for position in positions:
         started = time.perf_counter()
         with collector_paused():  # as `state --position N` makes and lists them
-            state_document(reader.world_at(position), links_limit=LINKS_PAGE)
+            reader.state_at(position, links_limit=LINKS_PAGE)
         seconds.append(time.perf_counter() - started)
     return {"state_p50_s": statistics.median(seconds), "state_p95_s": _p95(seconds)}
 
