@@ -17,6 +17,7 @@ import pytest
 from syncledger.ledger import application
 from syncledger.ledger.evolve import evolve
 from syncledger.projections import sealing
+from syncledger.projections.codec import ZSTD_FRAME, compressed, decompressed
 from syncledger.projections.document import LINKS_PAGE, state_document
 from syncledger.projections.integrity import verify
 from syncledger.projections.reader import Reader, open_reader
@@ -37,15 +38,20 @@ def _ledger(tmp_path: Path) -> str:
     return location
 
 
-def _reseal(location: str, position: int, change: Callable[[dict[str, Any]], None]) -> None:
+def _reseal(
+    location: str,
+    position: int,
+    change: Callable[[dict[str, Any]], None],
+    compress: Callable[[bytes], bytes] = compressed,
+) -> None:
     """Change the checkpoint at `position` and seal it again, as the ledger would (it has no seal key)."""
     reader = open_reader(location)
     try:
         with sqlite3.connect(location) as db:
             (state,) = db.execute("SELECT state FROM syncledger_checkpoints WHERE position = ?", (position,)).fetchone()
-            data = orjson.loads(zlib.decompress(bytes(state)))
+            data = orjson.loads(decompressed(bytes(state)))
             change(data)
-            blob = zlib.compress(orjson.dumps(data))
+            blob = compress(orjson.dumps(data))
             db.execute(
                 "UPDATE syncledger_checkpoints SET state = ?, seal = ? WHERE position = ?",
                 (blob, checkpoint_seal(reader.ledger.store, position, blob), position),
@@ -57,13 +63,13 @@ def _reseal(location: str, position: int, change: Callable[[dict[str, Any]], Non
 def _full_checkpoint(location: str) -> int:
     with sqlite3.connect(location) as db:
         rows = db.execute("SELECT position, state FROM syncledger_checkpoints ORDER BY position").fetchall()
-    return next(p for p, s in rows if orjson.loads(zlib.decompress(bytes(s)))["base"] is None)
+    return next(p for p, s in rows if orjson.loads(decompressed(bytes(s)))["base"] is None)
 
 
 def _delta_checkpoint(location: str) -> int:
     with sqlite3.connect(location) as db:
         rows = db.execute("SELECT position, state FROM syncledger_checkpoints ORDER BY position").fetchall()
-    return next(p for p, s in rows if orjson.loads(zlib.decompress(bytes(s)))["base"] is not None)
+    return next(p for p, s in rows if orjson.loads(decompressed(bytes(s)))["base"] is not None)
 
 
 def _in_first(key: str, field: int, value: Any) -> Callable[[dict[str, Any]], None]:
@@ -148,5 +154,39 @@ def test_an_error_of_the_program_while_folding_onto_a_checkpoint_is_not_taken_fo
     try:
         with pytest.raises(AttributeError, match="a bug"):
             reader.projector.world_at(position + 3)
+    finally:
+        reader.close()
+
+
+def test_a_checkpoint_compressed_with_zlib_as_before_format_19_is_read(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Checkpoints are Zstandard frames now; those a ledger wrote before are zlib streams, and are read as they
+    are (no rebuild)."""
+    location = _ledger(tmp_path)
+    position = _full_checkpoint(location)
+    _reseal(location, position, lambda data: None, zlib.compress)
+    reader = open_reader(location)
+    try:
+        assert reader.projector.world_at(position + 3) == world_at(reader.ledger.store, position + 3)
+        assert capsys.readouterr().err == ""
+    finally:
+        reader.close()
+
+
+def test_a_frame_that_says_it_holds_a_terabyte_is_refused_before_room_is_made_for_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sealing, "_WARNED", set())
+    location = _ledger(tmp_path)
+    position = _full_checkpoint(location)
+    # a frame header with a content size of 2**40 bytes, and one empty last block
+    bomb = ZSTD_FRAME + bytes([0xE0]) + (1 << 40).to_bytes(8, "little") + b"\x01\x00\x00"
+    _reseal(location, position, lambda data: None, lambda _: bomb)
+    reader = open_reader(location)
+    try:
+        assert reader.projector.world_at(position + 3) == world_at(reader.ledger.store, position + 3)
+        said = capsys.readouterr().err
+        assert f"the checkpoint at {position} cannot be" in said and "ValueError" in said, said
     finally:
         reader.close()

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import subprocess
-import zlib
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -20,6 +19,7 @@ import pytest
 from syncledger.ledger import vocabulary as v
 from syncledger.ledger.seal import fingerprint, seal, unwrap, wrap
 from syncledger.ledger.store import EventStore
+from syncledger.projections.codec import compressed, decompressed
 from syncledger.projections.reader import open_reader
 from syncledger.tools.actionlines import to_line
 from tests import randomwalk
@@ -160,12 +160,12 @@ def test_without_a_head_read_models_past_the_last_event_are_reported_as_truncati
 
 def _forge_newest_checkpoint(location: str, change: Callable[[dict[str, Any]], None]) -> int:
     position, state = _sql(location, "SELECT position, state FROM syncledger_checkpoints ORDER BY position DESC")[0]
-    data = orjson.loads(zlib.decompress(bytes(state)))
+    data = orjson.loads(decompressed(bytes(state)))
     change(data)
     _sql(
         location,
         "UPDATE syncledger_checkpoints SET state = ? WHERE position = ?",
-        zlib.compress(orjson.dumps(data)),
+        compressed(orjson.dumps(data)),
         position,
     )
     return int(position)
