@@ -20,6 +20,7 @@ import heapq
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from syncledger.ledger import vocabulary as v
@@ -80,16 +81,33 @@ def _document(
 ) -> dict[str, Any]:
     world, present, only = glimpse.world, glimpse.present, glimpse.only
     users = [u for name, u in world.users.items() if user is None or name == user]
+    # each row written out as `document.item_json` and `crm_json` write an object, in the loop (a call per row was
+    # a third of it); its names, words, fields and times checked as the decoder checks them (`sys.intern` refuses
+    # anything but a text), so that a row changed behind the ledger's back is refused here too
+    intern = sys.intern
     outlook: dict[str, Any] = {}
     for u in users:
         stored = present.users.get(u.name)
-        kept, links = only.items.get(u.name, set()), u.links_by_item
+        kept, links = only.items.get(u.name, ()), u.links_by_item
         mine: dict[str, Any] = {}
         if stored is not None:
             stored_links = stored["links"]
-            for item, row in stored["items"].items():
+            for item, i in stored["items"].items():
                 if item not in kept:
-                    mine[item] = _item_row_json(row, stored_links.get(item))
+                    link, start = stored_links.get(item), i[3]
+                    if type(i[2]) is not dict or not (start is None or type(start) is str):
+                        raise TypeError("an item's fields are a map, its start a text")
+                    mine[item] = {
+                        "type": intern(i[1]),
+                        "fields": i[2],
+                        "completed": i[4],
+                        "start": start if start is None or start[-6:] != "+00:00" else start[:-6] + "Z",
+                        "link": (
+                            {"record": link[2], "state": intern(link[4]), "origin": intern(link[3])}
+                            if link is not None
+                            else None
+                        ),
+                    }
                 elif (now := u.items.get(item)) is not None:
                     mine[item] = item_json(now, links.get(item))
         new = u.items if stored is None else (i for i in u.items if i not in stored["items"])
@@ -98,9 +116,20 @@ def _document(
         outlook[u.name] = mine
     crm: dict[str, Any] = {}
     records, kept_records = world.records, only.records
-    for record, row in present.records.items():
+    for record, d in present.records.items():
         if record not in kept_records:
-            crm[record] = _record_row_json(row)
+            start = d[7]
+            if type(d[4]) is not dict or not (start is None or type(start) is str):
+                raise TypeError("a record's fields are a map, its start a text")
+            crm[record] = {
+                "type": intern(d[1]),
+                "owner": intern(d[2]),
+                "state": intern(d[3]),
+                "fields": d[4],
+                "shared_with": sorted(map(intern, d[5])) if d[5] else [],
+                "regarding": d[6],
+                "start": start if start is None or start[-6:] != "+00:00" else start[:-6] + "Z",
+            }
         elif (there := records.get(record)) is not None:
             crm[record] = crm_json(there)
     for record, there in records.items():
@@ -135,16 +164,17 @@ def _links_page(glimpse: Glimpse, after: int, limit: int, user: str | None) -> t
         for k in by_user.values()
         if k.made > after and (user is None or k.user == user)
     ]
-    rows = [
-        row
-        for name, u in present.users.items()
-        if user is None or name == user
-        for item, row in u["links"].items()
-        if row[8] > after and item not in only.items.get(name, ())
-    ]
-    stored = [_link_of_row(row) for row in heapq.nsmallest(limit + 1, rows, key=lambda row: row[8])]
+    rows = []
+    for name, u in present.users.items():
+        if user is None or name == user:
+            kept = only.items.get(name, ())
+            rows += [row for item, row in u["links"].items() if row[8] > after and item not in kept]
+    stored = [_link_of_row(row) for row in heapq.nsmallest(limit + 1, rows, key=_made_of_row)]
     every = sorted([*ended, *active, *stored], key=made)
     return every[:limit], len(every) > limit
+
+
+_made_of_row = itemgetter(8)  # a link's row's `Link.made`
 
 
 def _link_of_row(row: list[Any]) -> Link:
@@ -162,47 +192,3 @@ def _link_of_row(row: list[Any]) -> Link:
         in_filter,
         made_at,
     )
-
-
-def _text_time(value: str | None) -> str | None:
-    """A time as a checkpoint holds it (orjson writes it as `datetime.isoformat` does) as `document.iso` writes it."""
-    if value is None:
-        return None
-    if type(value) is not str:
-        raise TypeError("a time is a text")
-    return value[:-6] + "Z" if value.endswith("+00:00") else value
-
-
-def _record_row_json(d: list[Any]) -> dict[str, Any]:
-    """`document.crm_json` of the record a checkpoint's row (`codec.record_data`) holds; its names and words are
-    checked as the decoder checks them (`sys.intern` refuses anything but a text)."""
-    fields, shared = d[4], d[5]
-    if type(fields) is not dict:
-        raise TypeError("a record's fields are a map")
-    return {
-        "type": sys.intern(d[1]),
-        "owner": sys.intern(d[2]),
-        "state": sys.intern(d[3]),
-        "fields": fields,
-        "shared_with": sorted(map(sys.intern, shared)),
-        "regarding": d[6],
-        "start": _text_time(d[7]),
-    }
-
-
-def _item_row_json(i: list[Any], link: list[Any] | None) -> dict[str, Any]:
-    """`document.item_json` of the item a checkpoint's row (`codec.item_data`) holds, with its active link's row."""
-    fields = i[2]
-    if type(fields) is not dict:
-        raise TypeError("an item's fields are a map")
-    return {
-        "type": sys.intern(i[1]),
-        "fields": fields,
-        "completed": i[4],
-        "start": _text_time(i[3]),
-        "link": (
-            {"record": link[2], "state": sys.intern(link[4]), "origin": sys.intern(link[3])}
-            if link is not None
-            else None
-        ),
-    }
