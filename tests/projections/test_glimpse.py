@@ -2,11 +2,9 @@
 events since it touched (`projections.glimpse`) must be, byte for byte, the one written from the whole world
 folded from the start: at every point of long walks (records, items and links made, changed, deleted, shared,
 assigned; users added, queues filled and emptied), for the whole organisation and for each user, whole and in
-pages of links."""
+pages of links; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import orjson
 import pytest
@@ -15,6 +13,7 @@ from syncledger.projections.document import state_document
 from syncledger.projections.glimpse import glimpse_document
 from syncledger.projections.reader import open_reader
 from tests import randomwalk
+from tests.conftest import Locations
 from tests.reference import world_at
 
 EVERY = 23  # events between checkpoints: a full one, then deltas onto it (`projector.DELTAS`)
@@ -26,8 +25,8 @@ def _json(document: dict[str, object]) -> bytes:
 
 @pytest.mark.parametrize("mixed", [False, True], ids=["outlook-client", "mixed-methods"])
 @pytest.mark.parametrize("seed", [3, 11])
-def test_a_glimpse_writes_the_document_the_whole_world_writes(tmp_path: Path, mixed: bool, seed: int) -> None:
-    reader = open_reader(str(tmp_path / "ledger.db"), checkpoint_every=EVERY)
+def test_a_glimpse_writes_the_document_the_whole_world_writes(stored: Locations, mixed: bool, seed: int) -> None:
+    reader = open_reader(stored.new(), checkpoint_every=EVERY)
     try:
         for action in randomwalk.actions(seed, 300, mixed):
             reader.ledger.append([action])
