@@ -6,12 +6,17 @@ pages of links; on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
+import functools
+import importlib
+from pathlib import Path
+
 import orjson
 import pytest
 
 from syncledger.projections.document import state_document
 from syncledger.projections.glimpse import glimpse_document
 from syncledger.projections.reader import open_reader
+from syncledger.tools import scenarios
 from tests import randomwalk
 from tests.conftest import Locations
 from tests.reference import world_at
@@ -48,3 +53,35 @@ def test_a_glimpse_writes_the_document_the_whole_world_writes(stored: Locations,
         assert fewer > (last - first) // 2  # most glimpses made objects of fewer records than the present holds
     finally:
         reader.close()
+
+
+SCENARIOS = sorted((Path(__file__).parent.parent / "scenarios").glob("*.yaml"))
+
+
+def test_every_scenario_s_past_states_are_glimpsed_as_the_whole_world_writes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The scenario files hold what the random walk does not: baselines, aliases, discrepancies, server-side
+    users and the organisation's option. Each is run into a ledger that writes a checkpoint every 3 events, and
+    every past state of it is glimpsed."""
+    scenario_run = importlib.import_module("syncledger.tools.scenarios.run")  # the module, not the function
+    monkeypatch.setattr(scenario_run, "open_reader", functools.partial(open_reader, checkpoint_every=3))
+    glimpsed = 0
+    for n, path in enumerate(SCENARIOS):
+        location = str(tmp_path / f"{n}.db")
+        with scenarios.run(scenarios.load(str(path)), location) as outcome:
+            assert outcome.failures == [], path.name
+        reader = open_reader(location, checkpoint_every=3)
+        try:
+            store = reader.ledger.store
+            for position in range(1, reader.last_position()):
+                whole = world_at(store, position)
+                glimpsed += (glimpse := reader.projector.glimpse_at(position)) is not None
+                for user in (None, *whole.users):
+                    expected = _json(state_document(whole, user, 0, 4))
+                    assert _json(reader.state_at(position, user, 0, 4)) == expected, (path.name, position, user)
+                    if glimpse is not None:
+                        assert _json(glimpse_document(glimpse, user, 0, 4)) == expected, (path.name, position)
+        finally:
+            reader.close()
+    assert glimpsed > len(SCENARIOS) * 3
