@@ -6,12 +6,12 @@ events since onto it, and write the state document from those objects. For a 1,0
 events since the checkpoint touched differ from the checkpoint's rows. Here only those become objects: the events
 name every record, user and item their fold reads (`touched`), the world holds just them (`codec.world_of` with
 `Only`), and the document takes the rest from the checkpoint's rows as they are (`glimpse_document`). Every user
-is there whole but for their items, so that queues, options and lists are the world's own.
+is there whole but for their items and links, so that queues, options and lists are the world's own.
 
 The document is the one `document.state_document` makes from the whole world, key for key and in the same order:
 a record or item the events touched is written from its object where it was (or left out, if gone since), new
 ones after the rest, as the fold keeps them. `tests/projections/test_glimpse.py` compares the two at every point
-of random walks.
+of random walks and of every scenario file.
 """
 
 from __future__ import annotations
