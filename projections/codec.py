@@ -155,9 +155,9 @@ LARGEST = 1 << 32  # bytes of JSON a checkpoint may say it holds (a 1,000-user o
 
 def compressed(state: bytes) -> bytes:
     """A checkpoint's bytes (`decompressed` reverses it): Zstandard at level 1, which against zlib at level 1 (what
-    checkpoints were until read-model format 19) made a 1,000-user organisation's full checkpoint 1.81 MB instead
-    of 2.14, in 19 ms instead of 61, and reads it back in 7 ms instead of 23. Compression lets go of Python's
-    lock, so it runs in another thread beside the fold."""
+    checkpoints were written as until 12-07, and are still read as) made a 1,000-user organisation's full
+    checkpoint 1.81 MB instead of 2.14, in 19 ms instead of 61, and reads it back in 7 ms instead of 23.
+    Compression lets go of Python's lock, so it runs in another thread beside the fold."""
     return zstandard.compress(state, 1)
 
 
@@ -292,17 +292,14 @@ class CheckpointUnreadable(ValueError):
 BAD_DATA = (zlib.error, zstandard.ZstdError, ValueError, LookupError, TypeError, AttributeError)
 
 
-def decode_checkpoint(
-    position: int, read: Callable[[int], bytes | None], archive: Archive | None = None, only: Only | None = None
-) -> World:
+def decode_checkpoint(position: int, read: Callable[[int], bytes | None], archive: Archive | None = None) -> World:
     """The world of the checkpoint at `position`, its base first if it is a delta; `read` gives a checkpoint's
     bytes (deciphered) by its position, or None if there is none there. `CheckpointMissingError` if one of the
-    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is). With
-    `only`, the world holds only those records and items (`world_of`).
+    chain is not there, `CheckpointUnreadable` if one does not decode (what `read` raises, as it is).
 
     The cyclic collector is paused meanwhile (`collector_paused`)."""
     with collector_paused():
-        return world_of(stored_present(position, read), archive, only)
+        return world_of(stored_present(position, read), archive)
 
 
 def stored_present(position: int, read: Callable[[int], bytes | None]) -> StoredPresent:
