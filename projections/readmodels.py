@@ -36,6 +36,9 @@ IndexRow = tuple[str, int, str | None]  # ref, position, rule of the decision (N
 # in a table of their own for prefixes; 18: the item index keyed by reference again, with the references of each
 # leaf listed, so that a batch's rows are written where the batches before wrote theirs; 19: the ended links in
 # leaves by owner and item too, under a digest tree whose root each batch of the archive seals (`projections.linktree`))
+# Not a format change: checkpoints are Zstandard frames since 12-07 and zlib streams before; this version reads both
+# (`codec.decompressed`), so a ledger is not rebuilt for it. A version older than that reads only zlib ones: it says
+# a newer checkpoint cannot be used and folds from the start, and its `verify` reports them.
 FORMAT = 19
 # the two projections, each complete up to its own tracking position: the item index with the action ids
 # (`projections.index`), and the world's checkpoints with its archived past (`projections.projector`)
