@@ -410,6 +410,19 @@ class Only:
         for user, item in items:
             self.items.setdefault(user, set()).add(item)
 
+    def __or__(self, other: Only) -> Only:
+        both = Only(self.records | other.records)
+        for user in {*self.items, *other.items}:
+            both.items[user] = self.items.get(user, set()) | other.items.get(user, set())
+        return both
+
+
+def linked_items(present: StoredPresent, records: set[str]) -> Only:
+    """The items whose active link, as `present` holds them, is to one of `records`."""
+    return Only(
+        (), ((name, item) for name, u in present.users.items() for item, row in u["links"].items() if row[2] in records)
+    )
+
 
 def world_of(present: StoredPresent, archive: Archive | None = None, only: Only | None = None) -> World:
     """The world of a checkpoint's present (`StoredPresent`); its past up to the checkpoint is read from `archive`
@@ -428,8 +441,9 @@ def world_of(present: StoredPresent, archive: Archive | None = None, only: Only 
 def _world_of(present: StoredPresent, archive: Archive | None, only: Only | None) -> World:
     world = World(position=present.position, at=present.at, past=Past(archive, present.position))
     world.distinct_logical_deletes = present.distinct_logical_deletes
+    # with `only`, still in the stored order, which is the whole world's (`diff` lists its changes in that order)
     stored = present.records
-    chosen = stored.values() if only is None else [stored[r] for r in only.records if r in stored]
+    chosen = stored.values() if only is None else [d for r, d in stored.items() if r in only.records]
     world.records = {r.id: r for r in (record_of(d, sys.intern) for d in chosen)}
     every_link: list[Link] = []
     for name, u in present.users.items():
@@ -437,7 +451,7 @@ def _world_of(present: StoredPresent, archive: Archive | None, only: Only | None
         items, links = u["items"], u["links"]
         if only is not None:
             mine = only.items.get(name, set())
-            items = {i: items[i] for i in mine if i in items}
+            items = {i: row for i, row in items.items() if i in mine} if mine else {}
             links = {i: links[i] for i in mine if i in links}
         user.items = {i[0]: Item(i[0], sys.intern(i[1]), i[2], _dt(i[3]), i[4], i[5]) for i in items.values()}
         made_links = sorted((_link_of(row, user, world.records) for row in links.values()), key=made)

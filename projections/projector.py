@@ -22,7 +22,16 @@ from syncledger.ledger.store import EventStore, StoreError
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World, forget_changes
 
-from .codec import PresentRows, compressed, decode_checkpoint, present_json, stored_present, world_of
+from .codec import (
+    Only,
+    PresentRows,
+    compressed,
+    decode_checkpoint,
+    linked_items,
+    present_json,
+    stored_present,
+    world_of,
+)
 from .glimpse import Glimpse, touched
 from .index import IndexProjection, refs_in
 from .indextree import leaf_of
@@ -102,11 +111,12 @@ class Projector:
             fold_stored(world, event, pos)
         return world
 
-    def glimpse_at(self, position: int) -> Glimpse | None:
+    def glimpse_at(self, position: int, also: Only | None = None) -> Glimpse | None:
         """The state after the event at `position` as its state document needs it (`projections.glimpse`): the
         nearest checkpoint's rows, and the world of only the records and items the events since it touch, folded.
-        None where there is no checkpoint before, or one that cannot be used: `world_at` then says why (the fold
-        from the start costs the same either way)."""
+        With `also`, it holds those records and items too, and every item linked to one of those records (a
+        comparison of them compares their links). None where there is no checkpoint before, or one that cannot be
+        used: `world_at` then says why (the fold from the start costs the same either way)."""
         found, read = self._checkpoints_before(position)
         if found is None:
             return None
@@ -114,6 +124,8 @@ class Projector:
             present = stored_present(found, read)
             events = list(self.store.read(after=found, upto=position))
             only = touched(event for _, event in events)
+            if also is not None:
+                only = only | also | linked_items(present, also.records)
             world = world_of(present, self.models, only)
             for pos, event in events:
                 fold_stored(world, event, pos)

@@ -15,7 +15,7 @@ from syncledger.ledger.store import EventStore, StoreError, _redacted
 from syncledger.ledger.vocabulary import Recorded
 from syncledger.ledger.world import World
 
-from .codec import CheckpointUnreadable
+from .codec import CheckpointUnreadable, Only
 from .document import state_document
 from .glimpse import glimpse_document
 from .keys import check_seal_key
@@ -136,6 +136,16 @@ class Reader:
         if position >= self.last_position():  # one query: the last event is read only when its time is asked
             return self.ledger.world
         return self.projector.world_at(position)
+
+    def world_holding(self, position: int, only: Only) -> World:
+        """The state after the event at `position`, holding every user and at least the records and items `only`
+        names: past the last checkpoint's, only those and what the events since it touched (a glimpse's world,
+        `projections.glimpse`), else the whole world. What a question about a few of them compares."""
+        if position < self.last_position():
+            glimpse = self.projector.glimpse_at(position, only)
+            if glimpse is not None:
+                return glimpse.world
+        return self.world_at(position)
 
     def state_at(
         self,
