@@ -139,8 +139,9 @@ class Reader:
 
     def world_holding(self, position: int, only: Only) -> World:
         """The state after the event at `position`, holding every user and at least the records and items `only`
-        names: past the last checkpoint's, only those and what the events since it touched (a glimpse's world,
-        `projections.glimpse`), else the whole world. What a question about a few of them compares."""
+        names. Where a checkpoint before it can be used, only those, the items linked to those records, and what
+        the events since the checkpoint touched (a glimpse's world, `Projector.glimpse_at`); else the whole world.
+        What a comparison of a few of them needs (`diff`)."""
         if position < self.last_position():
             glimpse = self.projector.glimpse_at(position, only)
             if glimpse is not None:
