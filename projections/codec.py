@@ -270,8 +270,8 @@ def _user_rows(
 
 
 def checkpoint_data(blob: bytes) -> dict[str, Any]:
-    """A checkpoint's plain data (`decode_world` builds its world); `base` is the position of the checkpoint it is
-    a delta onto, or None."""
+    """A checkpoint's plain data (`StoredPresent` merges a chain of them, `world_of` makes its world); `base` is
+    the position of the checkpoint it is a delta onto, or None."""
     data: dict[str, Any] = orjson.loads(decompressed(blob))
     return data
 
